@@ -1,0 +1,122 @@
+"""ModelConfig <-> transformers' Llama4TextConfig dictionaries (config.json)."""
+
+from __future__ import annotations
+
+from sonar.model.config import ConfigError, ModelConfig, RopeScaling
+from sonar.model.layout import layer_plans, moe_layer_indices, nope_layer_indices
+
+# HF fields that do not change the math; carried through so a round trip keeps them.
+_PASSTHROUGH = ("hidden_act", "attention_dropout", "router_jitter_noise", "attention_bias", "use_cache")
+
+_SAME_NAME = (
+    "vocab_size", "hidden_size", "intermediate_size", "intermediate_size_mlp", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "num_local_experts", "num_experts_per_tok",
+    "interleave_moe_layer_step", "no_rope_layer_interval", "attention_chunk_size", "use_qk_norm",
+    "floor_scale", "attn_scale", "rms_norm_eps", "max_position_embeddings", "tie_word_embeddings",
+    "router_aux_loss_coef", "initializer_range", "bos_token_id", "pad_token_id",
+)
+
+
+def text_config_dict(hf: dict) -> dict:
+    """The text part of a config.json: itself for Llama4ForCausalLM, `text_config` for the multimodal one."""
+    if hf.get("model_type") == "llama4":
+        if "text_config" not in hf:
+            raise ConfigError("config.json has model_type 'llama4' but no text_config")
+        return hf["text_config"]
+    if hf.get("model_type") not in (None, "llama4_text"):
+        raise ConfigError(f"config.json model_type={hf.get('model_type')!r}: expected 'llama4_text' or 'llama4'")
+    return hf
+
+
+def from_hf(hf: dict) -> ModelConfig:
+    hf = text_config_dict(hf)
+    if hf.get("hidden_act", "silu") != "silu":
+        raise ConfigError(f"hidden_act={hf['hidden_act']!r}: only 'silu' is supported (Llama 4 uses SwiGLU)")
+    if hf.get("attention_bias"):
+        raise ConfigError("attention_bias=true is not supported (Llama 4 attention has no biases)")
+    fields = {name: hf[name] for name in _SAME_NAME if name in hf}
+    theta, scaling = _rope_from_hf(hf)
+    fields["rope_theta"] = theta
+    fields["rope_scaling"] = scaling
+    eos = hf.get("eos_token_id")
+    fields["eos_token_id"] = () if eos is None else tuple(eos) if isinstance(eos, list) else (eos,)
+    if hf.get("moe_layers") is not None:
+        fields["moe_layers"] = tuple(hf["moe_layers"])
+    flags = hf.get("no_rope_layers")
+    if flags:  # an empty list means "derive from the interval", as transformers reads it
+        fields["nope_layers"] = tuple(i for i, use_rope in enumerate(flags) if not use_rope)
+    tuning = hf.get("attn_temperature_tuning", True)
+    fields["attn_temperature_tuning"] = bool(tuning)  # older hub files store the int 4
+    fields["extra"] = {k: hf[k] for k in _PASSTHROUGH if k in hf}
+    config = _drop_derivable_layer_lists(ModelConfig(**fields))
+    _check_layer_types(hf, config)
+    return config
+
+
+def _drop_derivable_layer_lists(config: ModelConfig) -> ModelConfig:
+    """Explicit layer lists that equal what the intervals give become None, so configs compare by meaning."""
+    derived = config.replace(nope_layers=None, moe_layers=None)
+    if config.nope_layers is not None and set(config.nope_layers) == set(nope_layer_indices(derived)):
+        config = config.replace(nope_layers=None)
+    if config.moe_layers is not None and set(config.moe_layers) == set(moe_layer_indices(derived)):
+        config = config.replace(moe_layers=None)
+    return config
+
+
+def _rope_from_hf(hf: dict) -> tuple[float, RopeScaling | None]:
+    params = hf.get("rope_parameters")
+    if params is None:  # transformers 4.x style
+        params = dict(hf.get("rope_scaling") or {}, rope_theta=hf.get("rope_theta", 500000.0))
+        params.setdefault("rope_type", params.pop("type", "default"))
+    rope_type = params.get("rope_type", "default")
+    theta = float(params.get("rope_theta", 500000.0))
+    if rope_type == "default":
+        return theta, None
+    if rope_type != "llama3":
+        raise ConfigError(f"rope_type={rope_type!r}: only 'default' and 'llama3' are supported")
+    return theta, RopeScaling(
+        factor=params["factor"], low_freq_factor=params["low_freq_factor"],
+        high_freq_factor=params["high_freq_factor"],
+        original_max_position_embeddings=params["original_max_position_embeddings"],
+    )
+
+
+def _check_layer_types(hf: dict, config: ModelConfig) -> None:
+    layer_types = hf.get("layer_types")
+    if not layer_types or config.attention_chunk_size is None:
+        return  # without a chunk size every layer attends globally, whatever the types say
+    derived = _layer_types(config)
+    if list(layer_types) != derived:
+        raise ConfigError(
+            f"layer_types={layer_types} differs from the chunked-on-RoPE-layers rule ({derived}); unsupported"
+        )
+
+
+def _layer_types(config: ModelConfig) -> list[str]:
+    return ["chunked_attention" if p.chunked_mask else "full_attention" for p in layer_plans(config)]
+
+
+def to_hf(config: ModelConfig) -> dict:
+    plans = layer_plans(config)
+    hf = {name: getattr(config, name) for name in _SAME_NAME}
+    hf["head_dim"] = config.resolved_head_dim
+    hf.update(hidden_act="silu", attention_bias=False)
+    hf.update({k: v for k, v in config.extra.items()})
+    hf["eos_token_id"] = list(config.eos_token_id) if len(config.eos_token_id) != 1 else config.eos_token_id[0]
+    if not config.eos_token_id:
+        hf["eos_token_id"] = None
+    rope = {"rope_type": "default", "rope_theta": config.rope_theta}
+    if config.rope_scaling is not None:
+        s = config.rope_scaling
+        rope.update(
+            rope_type="llama3", factor=s.factor, low_freq_factor=s.low_freq_factor,
+            high_freq_factor=s.high_freq_factor, original_max_position_embeddings=s.original_max_position_embeddings,
+        )
+    hf["rope_parameters"] = rope
+    hf["moe_layers"] = [p.index for p in plans if p.is_moe]
+    hf["no_rope_layers"] = [int(p.use_rope) for p in plans]
+    hf["layer_types"] = _layer_types(config)
+    hf["attn_temperature_tuning"] = config.attn_temperature_tuning
+    hf["model_type"] = "llama4_text"
+    hf["architectures"] = ["Llama4ForCausalLM"]
+    return hf

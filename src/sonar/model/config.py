@@ -1,0 +1,162 @@
+"""ModelConfig: every Llama 4 text-decoder setting that changes the math, validated once."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from sonar.errors import UserError
+
+
+class ConfigError(UserError):
+    """A configuration value broke a rule; the message names the value and the rule."""
+
+
+@dataclass(kw_only=True, frozen=True)
+class RopeScaling:
+    """Llama 3 frequency scaling (the only RoPE scaling Llama 4 ships with)."""
+
+    factor: float = 16.0
+    low_freq_factor: float = 1.0
+    high_freq_factor: float = 1.0
+    original_max_position_embeddings: int = 8192
+
+    def __post_init__(self) -> None:
+        if self.factor <= 0:
+            raise ConfigError(f"rope_scaling.factor={self.factor}: must be > 0")
+        if self.low_freq_factor <= 0 or self.high_freq_factor < self.low_freq_factor:
+            raise ConfigError(
+                f"rope_scaling low_freq_factor={self.low_freq_factor}, high_freq_factor={self.high_freq_factor}:"
+                " need 0 < low_freq_factor <= high_freq_factor"
+            )
+        if self.original_max_position_embeddings < 1:
+            raise ConfigError(
+                f"rope_scaling.original_max_position_embeddings={self.original_max_position_embeddings}: must be >= 1"
+            )
+
+
+@dataclass(kw_only=True, frozen=True)
+class ModelConfig:
+    """A Llama 4 text decoder. Field names follow transformers' Llama4TextConfig where one exists.
+
+    Two fields differ in form from transformers, to say what they mean:
+    `nope_layers` lists the indices of NoPE layers (transformers' `no_rope_layers` is a per-layer
+    flag list where 1 means *RoPE*), and `moe_layers` lists MoE layer indices. Either left as None
+    is derived from its interval, as transformers does.
+    """
+
+    vocab_size: int = 4096
+    hidden_size: int = 256
+    intermediate_size: int = 512  # each routed expert and the shared expert
+    intermediate_size_mlp: int = 1024  # dense FFN layers
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 8
+    num_key_value_heads: int = 2
+    head_dim: int | None = None  # None: hidden_size // num_attention_heads
+    rope_theta: float = 500000.0
+    rope_scaling: RopeScaling | None = None
+    num_local_experts: int = 8
+    num_experts_per_tok: int = 1
+    interleave_moe_layer_step: int = 1
+    moe_layers: tuple[int, ...] | None = None
+    no_rope_layer_interval: int = 4
+    nope_layers: tuple[int, ...] | None = None
+    attention_chunk_size: int | None = 8192
+    use_qk_norm: bool = True
+    attn_temperature_tuning: bool = True
+    floor_scale: int = 8192
+    attn_scale: float = 0.1
+    rms_norm_eps: float = 1e-5
+    max_position_embeddings: int = 262144
+    tie_word_embeddings: bool = False
+    router_aux_loss_coef: float = 0.001
+    initializer_range: float = 0.02
+    bos_token_id: int | None = None
+    eos_token_id: tuple[int, ...] = ()
+    pad_token_id: int | None = None
+    extra: dict = field(default_factory=dict, compare=False, repr=False)  # HF fields we carry but never use
+
+    def __post_init__(self) -> None:
+        positive = (
+            "vocab_size", "hidden_size", "intermediate_size", "intermediate_size_mlp", "num_hidden_layers",
+            "num_attention_heads", "num_key_value_heads", "num_local_experts", "num_experts_per_tok",
+            "interleave_moe_layer_step", "floor_scale", "max_position_embeddings",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name}={value!r}: must be an integer >= 1")
+        if self.no_rope_layer_interval < 1:
+            raise ConfigError(f"no_rope_layer_interval={self.no_rope_layer_interval}: NoPE interval must be >= 1")
+        if self.head_dim is None and self.hidden_size % self.num_attention_heads != 0:
+            raise ConfigError(
+                f"hidden_size={self.hidden_size} is not divisible by num_attention_heads={self.num_attention_heads}"
+                " (set head_dim explicitly or choose divisible sizes)"
+            )
+        if self.head_dim is None:  # resolved once, so equal configs compare equal
+            object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
+        if self.head_dim < 2 or self.head_dim % 2:
+            raise ConfigError(f"head_dim={self.head_dim}: must be an even integer >= 2 (RoPE rotates pairs)")
+        if self.num_attention_heads % self.num_key_value_heads != 0:
+            raise ConfigError(
+                f"num_key_value_heads={self.num_key_value_heads} does not divide"
+                f" num_attention_heads={self.num_attention_heads}"
+            )
+        if self.num_experts_per_tok > self.num_local_experts:
+            raise ConfigError(
+                f"num_experts_per_tok={self.num_experts_per_tok} > num_local_experts={self.num_local_experts}:"
+                " top-k cannot exceed the number of experts"
+            )
+        if self.attention_chunk_size is not None and self.attention_chunk_size < 1:
+            raise ConfigError(f"attention_chunk_size={self.attention_chunk_size}: chunk size must be >= 1 (or None)")
+        if self.rms_norm_eps <= 0:
+            raise ConfigError(f"rms_norm_eps={self.rms_norm_eps}: must be > 0")
+        if self.rope_theta <= 0:
+            raise ConfigError(f"rope_theta={self.rope_theta}: must be > 0")
+        if self.attn_scale < 0:
+            raise ConfigError(f"attn_scale={self.attn_scale}: must be >= 0")
+        for name in ("moe_layers", "nope_layers"):
+            layers = getattr(self, name)
+            if layers is None:
+                continue
+            bad = [i for i in layers if not 0 <= i < self.num_hidden_layers]
+            if bad:
+                raise ConfigError(
+                    f"{name}={list(layers)}: indices {bad} are outside 0..{self.num_hidden_layers - 1}"
+                )
+            if len(set(layers)) != len(layers):
+                raise ConfigError(f"{name}={list(layers)}: indices repeat")
+
+    @property
+    def resolved_head_dim(self) -> int:
+        return self.head_dim
+
+    def replace(self, **changes) -> ModelConfig:
+        """A copy with some fields changed, validated again. A head_dim that was derived from
+        hidden_size / heads is derived again when either changes."""
+        derived = self.head_dim == self.hidden_size // self.num_attention_heads
+        if derived and "head_dim" not in changes and {"hidden_size", "num_attention_heads"} & set(changes):
+            changes["head_dim"] = None
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data.pop("extra")
+        for name in ("moe_layers", "nope_layers", "eos_token_id"):
+            if data[name] is not None:
+                data[name] = list(data[name])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown ModelConfig fields: {unknown}")
+        data = dict(data)
+        if isinstance(data.get("rope_scaling"), dict):
+            data["rope_scaling"] = RopeScaling(**data["rope_scaling"])
+        for name in ("moe_layers", "nope_layers", "eos_token_id"):
+            if data.get(name) is not None:
+                data[name] = tuple(data[name])
+        return cls(**data)

@@ -1,0 +1,81 @@
+"""Autoregressive generation with the static KV cache: one prefill, then one token per step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+
+from sonar.model.cache import KVCache
+from sonar.model.sampling import SamplingConfig, next_tokens
+
+DecodeStep = Callable[..., torch.Tensor]
+
+
+def decode_step(model, token_B1: torch.Tensor, position_1: torch.Tensor, cache: KVCache) -> torch.Tensor:
+    """Logits [B, V] for one new token per row; the position is a tensor so a compiled step never
+    recompiles as it advances."""
+    return model(token_B1, positions=position_1, cache=cache).logits[:, -1]
+
+
+@torch.inference_mode()
+def generate(
+    model,
+    input_ids: torch.Tensor,
+    *,
+    max_new_tokens: int = 32,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop_tokens: Iterable[int] = (),
+    seed: int | None = None,
+    use_cache: bool = True,
+    inputs_embeds: torch.Tensor | None = None,
+    step: DecodeStep = decode_step,
+) -> torch.Tensor:
+    """Returns [B, T + n] token ids, n <= max_new_tokens. Generation ends when every row has
+    produced a stop token; finished rows are padded with the stop token they produced.
+    `inputs_embeds` replaces the prompt's embeddings (image features fused in, say)."""
+    if input_ids.dim() != 2:
+        raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens={max_new_tokens}: must be >= 0")
+    sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p)
+    generator = torch.Generator(device=input_ids.device).manual_seed(seed) if seed is not None else None
+    stops = torch.tensor(sorted(set(stop_tokens)), dtype=torch.long, device=input_ids.device)
+    B, T = input_ids.shape
+    tokens = input_ids
+    if max_new_tokens == 0:
+        return tokens
+    finished_B = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
+    fill_B = torch.zeros(B, dtype=torch.long, device=input_ids.device)
+
+    cache = KVCache.allocate(model, batch=B, max_len=T + max_new_tokens) if use_cache else None
+    logits_BV = model(input_ids, cache=cache, inputs_embeds=inputs_embeds).logits[:, -1]
+    if cache is not None:
+        cache.next_position = T
+    for i in range(max_new_tokens):
+        new_B = next_tokens(logits_BV, sampling, generator)
+        new_B = torch.where(finished_B, fill_B, new_B)
+        if stops.numel():
+            just_stopped_B = ~finished_B & torch.isin(new_B, stops)
+            fill_B = torch.where(just_stopped_B, new_B, fill_B)
+            finished_B |= just_stopped_B
+        tokens = torch.cat((tokens, new_B[:, None]), dim=1)
+        if bool(finished_B.all()) or i == max_new_tokens - 1:
+            break
+        if cache is None:
+            logits_BV = model(tokens).logits[:, -1] if inputs_embeds is None else _uncached_with_embeds(
+                model, tokens, inputs_embeds
+            )
+        else:
+            position_1 = torch.tensor([T + i], device=tokens.device)
+            logits_BV = step(model, new_B[:, None], position_1, cache)
+            cache.next_position = T + i + 1
+    return tokens
+
+
+def _uncached_with_embeds(model, tokens: torch.Tensor, prompt_embeds: torch.Tensor) -> torch.Tensor:
+    T = prompt_embeds.shape[1]
+    embeds = torch.cat((prompt_embeds, model.embed(tokens[:, T:])), dim=1)
+    return model(tokens, inputs_embeds=embeds).logits[:, -1]

@@ -1,0 +1,62 @@
+"""Ways to run routed experts, all computing the same function (chosen from outside by sonar.systems).
+
+Legend: T tokens, D model dim, F expert hidden dim, E experts, A selected experts per token (top-k).
+Each dispatch takes x [T,D], the selected experts [T,A] with their scores [T,A], and the stacked
+expert weights gate_up [E,D,2F] and down [E,F,D]; it returns the routed sum [T,D]. The input is
+scaled by the score before the expert (Llama 4 routes x*score, not score*expert(x)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def _swiglu_experts(x_ND: torch.Tensor, gate_up_DG: torch.Tensor, down_FD: torch.Tensor) -> torch.Tensor:
+    gate_NF, up_NF = torch.matmul(x_ND, gate_up_DG).chunk(2, dim=-1)
+    return torch.matmul(up_NF * F.silu(gate_NF), down_FD)
+
+
+def dense(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
+    """Every expert on every token with zero weight where unselected, as transformers computes it."""
+    E = gate_up_EDG.shape[0]
+    scores_TE = torch.zeros(x_TD.shape[0], E, dtype=x_TD.dtype, device=x_TD.device)
+    scores_TE.scatter_(1, experts_TA, scores_TA)
+    x_ETD = x_TD[None] * scores_TE.t()[:, :, None]
+    return _swiglu_experts(x_ETD, gate_up_EDG, down_EFD).sum(dim=0)
+
+
+def grouped(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
+    """Sort token slots by expert and run each expert once on its own tokens (one host sync)."""
+    T, A = experts_TA.shape
+    E = gate_up_EDG.shape[0]
+    flat_expert_N = experts_TA.reshape(-1)
+    order_N = torch.argsort(flat_expert_N, stable=True)
+    token_N = order_N // A
+    x_ND = x_TD[token_N] * scores_TA.reshape(-1)[order_N, None]
+    counts = torch.bincount(flat_expert_N, minlength=E).tolist()
+    outputs, start = [], 0
+    for e, n in enumerate(counts):
+        if n:
+            outputs.append(_swiglu_experts(x_ND[start:start + n], gate_up_EDG[e], down_EFD[e]))
+            start += n
+    y_ND = torch.cat(outputs)
+    return torch.zeros_like(x_TD).index_add_(0, token_N, y_ND)
+
+
+def gather(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
+    """Gather each token's expert weights and batch-multiply: no host sync, so it compiles whole;
+    reads only the selected experts, which suits decode (few tokens), not prefill."""
+    T, A = experts_TA.shape
+    flat_expert_N = experts_TA.reshape(-1)
+    x_N1D = (x_TD.repeat_interleave(A, dim=0) * scores_TA.reshape(-1, 1))[:, None, :]
+    y_N1D = _swiglu_experts(x_N1D, gate_up_EDG[flat_expert_N], down_EFD[flat_expert_N])
+    return y_N1D.view(T, A, -1).sum(dim=1)
+
+
+Dispatch = Callable[..., torch.Tensor]
+
+MOE_DISPATCHES: dict[str, Dispatch] = {"dense": dense, "grouped": grouped, "gather": gather}
+DEFAULT_MOE_DISPATCH = "grouped"

@@ -1,0 +1,118 @@
+"""The Llama 4 text decoder: embedding, pre-norm blocks (attention + dense or MoE FFN), norm, untied head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from sonar.model.attention import Attention
+from sonar.model.cache import KVCache
+from sonar.model.config import ModelConfig
+from sonar.model.ffn import SwiGLU
+from sonar.model.layout import LayerPlan, layer_plans
+from sonar.model.moe import MoE
+from sonar.model.norm import RMSNorm
+from sonar.model.rope import inverse_frequencies, rotation_tables
+
+
+@dataclass
+class ModelOutput:
+    logits: torch.Tensor  # [B, T, V]
+    router_logits: list[torch.Tensor] = field(default_factory=list)  # one [B*T, E] per MoE layer
+
+
+class Block(nn.Module):
+    def __init__(self, config: ModelConfig, plan: LayerPlan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.attn_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.attn = Attention(config, plan)
+        self.ffn_norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        if plan.is_moe:
+            self.ffn = MoE(
+                dim=config.hidden_size, hidden=config.intermediate_size,
+                n_experts=config.num_local_experts, top_k=config.num_experts_per_tok,
+            )
+        else:
+            self.ffn = SwiGLU(config.hidden_size, config.intermediate_size_mlp)
+
+    def forward(self, x_BTD, *, positions_T, rotation, cache, fresh, router_logits: list | None):
+        h_BTD = x_BTD + self.attn(
+            self.attn_norm(x_BTD), positions_T=positions_T, rotation=rotation, cache=cache, fresh=fresh
+        )
+        ffn_out = self.ffn(self.ffn_norm(h_BTD))
+        if self.plan.is_moe:
+            ffn_out, logits_TE = ffn_out
+            if router_logits is not None:
+                router_logits.append(logits_TE)
+        return h_BTD + ffn_out
+
+
+class Llama4TextModel(nn.Module):
+    """model(input_ids [B,T]) -> ModelOutput with logits [B,T,V].
+
+    Positions default to 0..T-1, a sequence that starts here. With a KVCache, pass `positions`
+    ([T] absolute positions, the same for every row) to continue a sequence.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.plans = layer_plans(config)
+        self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(Block(config, plan) for plan in self.plans)
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.embed.weight
+        inv_freq_F = inverse_frequencies(config.resolved_head_dim, config.rope_theta, config.rope_scaling)
+        self.register_buffer("inv_freq_F", inv_freq_F, persistent=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        std = self.config.initializer_range
+        for name, param in self.named_parameters():
+            if name.endswith("norm.weight"):
+                param.fill_(1.0)
+            else:
+                param.normal_(0.0, std, generator=generator)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        *,
+        positions: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+        output_router_logits: bool = False,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> ModelOutput:
+        x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds
+        T = x_BTD.shape[1]
+        fresh = positions is None
+        if fresh:
+            if cache is not None and cache.next_position != 0:
+                raise ValueError(
+                    f"the cache already holds {cache.next_position} positions: pass `positions` to continue"
+                )
+            positions = torch.arange(T, device=x_BTD.device)
+        rotation = rotation_tables(positions, self.inv_freq_F)
+        router_logits: list | None = [] if output_router_logits else None
+        for i, block in enumerate(self.layers):
+            x_BTD = block(
+                x_BTD, positions_T=positions, rotation=rotation,
+                cache=None if cache is None else cache.layers[i], fresh=fresh, router_logits=router_logits,
+            )
+        logits_BTV = self.lm_head(self.norm(x_BTD))
+        return ModelOutput(logits=logits_BTV, router_logits=router_logits or [])
+
+
+def build_model(config: ModelConfig, *, seed: int = 0, dtype: torch.dtype = torch.float32) -> Llama4TextModel:
+    """A randomly initialised model, deterministic for a seed."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.device("cpu"):
+        model = Llama4TextModel(config)
+    model.reset_parameters(generator)
+    return model.to(dtype)

@@ -1,0 +1,78 @@
+import json
+
+import pytest
+
+from sonar.checkpoint import from_hf, to_hf
+from sonar.model import ConfigError, ModelConfig, preset
+from sonar.model.layout import layer_plans
+from sonar.model.params import count_parameters
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(hidden_size=100, num_attention_heads=8), "not divisible by num_attention_heads"),
+        (dict(num_attention_heads=8, num_key_value_heads=3), "does not divide"),
+        (dict(num_local_experts=4, num_experts_per_tok=5), "top-k cannot exceed"),
+        (dict(attention_chunk_size=0), "chunk size must be >= 1"),
+        (dict(no_rope_layer_interval=0), "NoPE interval must be >= 1"),
+        (dict(num_hidden_layers=0), "num_hidden_layers=0"),
+        (dict(moe_layers=(0, 9)), "outside 0..3"),
+        (dict(head_dim=7), "even"),
+    ],
+)
+def test_bad_values_are_named_with_their_rule(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        preset("debug").replace(**changes)
+
+
+def test_scout_layer_plan_matches_the_published_layout():
+    plans = layer_plans(preset("scout"))
+    assert [p.index for p in plans if not p.use_rope] == list(range(3, 48, 4))
+    assert all(p.is_moe for p in plans)
+    assert all(p.chunked_mask == p.use_rope == p.use_qk_norm for p in plans)
+    assert all(p.temperature_tuning == (not p.use_rope) for p in plans)
+
+
+def test_maverick_interleaves_dense_and_moe_without_qk_norm():
+    plans = layer_plans(preset("maverick"))
+    assert [p.index for p in plans if p.is_moe] == list(range(1, 48, 2))
+    assert not any(p.use_qk_norm for p in plans)
+
+
+def test_explicit_layer_lists_override_the_intervals():
+    cfg = preset("debug").replace(nope_layers=(0,), moe_layers=(2, 3))
+    plans = layer_plans(cfg)
+    assert [p.use_rope for p in plans] == [False, True, True, True]
+    assert [p.is_moe for p in plans] == [False, False, True, True]
+
+
+@pytest.mark.parametrize(
+    "name, total, active",
+    [("scout", 107.8e9, 17.2e9), ("maverick", 400.6e9, 17.2e9)],
+)
+def test_parameter_counts_match_the_published_models(name, total, active):
+    counts = count_parameters(preset(name))
+    assert counts.total == pytest.approx(total, rel=0.005)
+    assert counts.active == pytest.approx(active, rel=0.005)
+
+
+@pytest.mark.parametrize("name", ["debug", "tiny", "small", "scout", "maverick"])
+def test_hf_config_round_trip(name):
+    cfg = preset(name)
+    assert from_hf(json.loads(json.dumps(to_hf(cfg)))) == cfg
+
+
+def test_hf_config_in_the_transformers_4x_form_is_read():
+    hf = to_hf(preset("scout"))
+    rope = hf.pop("rope_parameters")
+    hf["rope_theta"] = rope.pop("rope_theta")
+    hf["rope_scaling"] = rope
+    hf["no_rope_layers"] = []
+    hf["attn_temperature_tuning"] = 4
+    assert from_hf(hf) == preset("scout")
+
+
+def test_dict_round_trip():
+    cfg = preset("scout")
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
