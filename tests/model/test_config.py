@@ -76,3 +76,9 @@ def test_hf_config_in_the_transformers_4x_form_is_read():
 def test_dict_round_trip():
     cfg = preset("scout")
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_vision_tower_count_matches_the_published_size():
+    from sonar.model.vision_config import VisionConfig, count_vision_parameters
+
+    assert count_vision_parameters(VisionConfig(), preset("scout").hidden_size) == pytest.approx(0.87e9, rel=0.01)

@@ -1,0 +1,68 @@
+"""VisionConfig: the Llama 4 early-fusion image encoder and projector (transformers' Llama4VisionConfig)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from sonar.model.config import ConfigError
+
+
+@dataclass(kw_only=True, frozen=True)
+class VisionConfig:
+    hidden_size: int = 1408
+    num_hidden_layers: int = 34
+    num_attention_heads: int = 16
+    intermediate_size: int = 5632
+    num_channels: int = 3
+    image_size: int = 336
+    patch_size: int = 14
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    pixel_shuffle_ratio: float = 0.5
+    projector_input_dim: int = 4096
+    projector_output_dim: int = 4096
+    vision_output_dim: int = 4096
+    multi_modal_projector_bias: bool = False
+    initializer_range: float = 0.02
+
+    def __post_init__(self) -> None:
+        if self.hidden_size % self.num_attention_heads:
+            raise ConfigError(
+                f"vision hidden_size={self.hidden_size} is not divisible by"
+                f" num_attention_heads={self.num_attention_heads}"
+            )
+        if self.image_size % self.patch_size:
+            raise ConfigError(f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}")
+        side = self.image_size // self.patch_size
+        shrink = round(1 / self.pixel_shuffle_ratio)
+        if not 0 < self.pixel_shuffle_ratio <= 1 or side % shrink:
+            raise ConfigError(
+                f"pixel_shuffle_ratio={self.pixel_shuffle_ratio}: the {side}x{side} patch grid must shrink evenly"
+            )
+
+    @property
+    def patches_per_side(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def tokens_per_tile(self) -> int:
+        """Image tokens one tile becomes after pixel shuffle (144 for Llama 4)."""
+        return int(self.patches_per_side * self.pixel_shuffle_ratio) ** 2
+
+    def replace(self, **changes) -> VisionConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def count_vision_parameters(vision: VisionConfig, text_hidden_size: int) -> int:
+    """Encoder, adapter and multimodal projector (the 'vision tower' of the multimodal checkpoints)."""
+    D, F, C, P = vision.hidden_size, vision.intermediate_size, vision.num_channels, vision.patch_size
+    n_patches = vision.patches_per_side**2
+    layer = 4 * (D * D + D) + (D * F + F) + (F * D + D) + 2 * 2 * D
+    shuffled = int(D / vision.pixel_shuffle_ratio**2)
+    adapter = shuffled * vision.projector_input_dim + vision.projector_output_dim * vision.projector_output_dim
+    projector = vision.vision_output_dim * text_hidden_size + (
+        text_hidden_size if vision.multi_modal_projector_bias else 0
+    )
+    encoder = C * P * P * D + D + (n_patches + 1) * D + 2 * 2 * D + vision.num_hidden_layers * layer
+    return encoder + adapter + projector
