@@ -1,0 +1,3 @@
+from sonar.cli import main
+
+main()
