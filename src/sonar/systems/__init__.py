@@ -1,0 +1,1 @@
+"""The system side: knobs and transformations applied to a built model from outside it."""

@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from sonar.model import build_model, preset
+from sonar.model.moe import load_balancing_loss
+from sonar.model.moe_dispatch import MOE_DISPATCHES
+
+
+@pytest.mark.parametrize("top_k", [1, 2])
+@pytest.mark.parametrize("name", sorted(set(MOE_DISPATCHES) - {"dense"}))
+def test_every_dispatch_agrees_with_dense(name, top_k):
+    config = preset("debug").replace(initializer_range=0.08, num_experts_per_tok=top_k, interleave_moe_layer_step=1)
+    model = build_model(config, seed=4).eval()
+    ids = torch.randint(0, config.vocab_size, (3, 29), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for block in model.layers:
+            block.ffn.dispatch_name = "dense"
+        reference = model(ids).logits
+        for block in model.layers:
+            block.ffn.dispatch_name = name
+        assert (model(ids).logits - reference).abs().max().item() <= 1e-5
+
+
+def test_grouped_dispatch_trains_like_dense():
+    config = preset("debug").replace(initializer_range=0.08)
+    ids = torch.randint(0, config.vocab_size, (2, 16), generator=torch.Generator().manual_seed(0))
+    grads = {}
+    for name in ("dense", "grouped"):
+        model = build_model(config, seed=4)
+        for block in model.layers:
+            if block.plan.is_moe:
+                block.ffn.dispatch_name = name
+        model(ids).logits.logsumexp(-1).mean().backward()
+        grads[name] = model.layers[1].ffn.experts.gate_up_proj.grad
+    assert torch.allclose(grads["dense"], grads["grouped"], atol=1e-6)
+
+
+def test_load_balancing_loss_is_one_when_balanced_and_larger_when_collapsed():
+    balanced = torch.eye(4).repeat(8, 1) * 5.0  # every expert chosen equally, confidently
+    collapsed = torch.zeros(32, 4)
+    collapsed[:, 0] = 5.0
+    assert load_balancing_loss([balanced], top_k=1).item() == pytest.approx(1.0, rel=0.05)
+    assert load_balancing_loss([collapsed], top_k=1).item() > 3.0
