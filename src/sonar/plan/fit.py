@@ -93,6 +93,7 @@ class Plan:
     batch: int
     context: int
     kv_dtype: str
+    prefill_tokens: int
     max_position_embeddings: int
     params_total: int
     params_active: int
@@ -159,7 +160,8 @@ def plan_deployment(
         reason = f"uses {need / 1e9:.1f} of {gpu.memory_bytes / 1e9:.1f} GB per GPU"
     return Plan(
         model=spec.name, weights=weight_format.name, gpu=gpu.name, gpus=gpus, gpu_bytes=gpu.memory_bytes,
-        batch=batch, context=context, kv_dtype=kv_dtype, max_position_embeddings=max_pos,
+        batch=batch, context=context, kv_dtype=kv_dtype, prefill_tokens=prefill_tokens,
+        max_position_embeddings=max_pos,
         params_total=sum(params.values()),
         params_active=count_parameters(config).active,
         params_by_component=params,
