@@ -1,0 +1,124 @@
+"""`sonar plan`: does a Llama 4 model fit these GPUs, in this weight format, at this context?"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sonar.cli.app import app
+from sonar.errors import UserError
+from sonar.plan.fit import Plan, plan_deployment
+from sonar.plan.formats import FORMATS
+from sonar.plan.gpus import parse_gpu
+from sonar.plan.memory import DEFAULT_PREFILL_TOKENS
+from sonar.plan.source import load_model_spec
+from sonar.plan.table import DEFAULT_GPU_COUNTS, context_table, render_context_table
+from sonar.plan.units import format_bytes, format_count, format_per_token, parse_tokens
+
+TABLE_MODELS = ("scout", "maverick")
+
+
+@app.command()
+def plan(
+    model: str = typer.Option(None, help="preset (scout, maverick, debug, tiny, small) or a config.json path"),
+    weights: str = typer.Option("bf16", help=f"weight format: {', '.join(FORMATS)}"),
+    gpu: str = typer.Option("h100-80gb", help="h100-80gb, h200-141gb, a100-40gb, a100-80gb, or e.g. 96GB"),
+    gpus: int = typer.Option(1, help="number of GPUs the model is split over"),
+    context: str = typer.Option(None, help="tokens per sequence (131072, 128K, 10M); default the model's maximum"),
+    batch: int = typer.Option(1, help="sequences held at once"),
+    kv_dtype: str = typer.Option("bf16", "--kv-dtype", help="KV cache dtype: bf16 or fp8"),
+    reserve_gb: float = typer.Option(None, "--reserve-gb", help="runtime reserve per GPU in GB (default 10%)"),
+    prefill_tokens: int = typer.Option(DEFAULT_PREFILL_TOKENS, help="tokens per forward step (chunked prefill)"),
+    text_only: bool = typer.Option(False, "--text-only", help="leave out the vision tower"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
+    table: bool = typer.Option(False, "--table", help="max context for presets x formats x GPU counts"),
+    gpu_counts: str = typer.Option(",".join(map(str, DEFAULT_GPU_COUNTS)), help="GPU counts for --table"),
+) -> None:
+    """Plan a Llama 4 deployment: weights by format, KV cache (chunk-aware), verdict, maximum context."""
+    gpu_type = parse_gpu(gpu)
+    if table:
+        _print_table(model, gpu_type, gpu_counts, batch, kv_dtype, reserve_gb, text_only, as_json)
+        return
+    if model is None:
+        raise UserError("--model is required (a preset such as scout, or a config.json path), or use --table")
+    spec = load_model_spec(model)
+    spec = spec.text_only() if text_only else spec
+    result = plan_deployment(
+        spec, weights=weights, gpu=gpu_type, gpus=gpus, batch=batch, kv_dtype=kv_dtype, reserve_gb=reserve_gb,
+        context=None if context is None else parse_tokens(context), prefill_tokens=prefill_tokens,
+    )
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_plan(result, Console())
+
+
+def _print_table(model, gpu_type, gpu_counts, batch, kv_dtype, reserve_gb, text_only, as_json) -> None:
+    counts = _parse_counts(gpu_counts)
+    names = TABLE_MODELS if model is None else (model,)
+    specs = [load_model_spec(name) for name in names]
+    specs = [s.text_only() for s in specs] if text_only else specs
+    rows = context_table(specs, list(FORMATS), gpu=gpu_type, gpu_counts=counts, batch=batch,
+                         kv_dtype=kv_dtype, reserve_gb=reserve_gb)
+    if as_json:
+        typer.echo(json.dumps([
+            {"model": r.model, "weights": r.weights, "weight_bytes": r.weight_bytes,
+             "max_context": {str(n): c for n, c in r.max_context.items()}} for r in rows
+        ], indent=2))
+    else:
+        Console().print(render_context_table(rows, gpu_type, batch, kv_dtype))
+
+
+def _parse_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise UserError(f"--gpu-counts {text!r}: need comma-separated positive integers, e.g. 1,2,4,8")
+    return counts
+
+
+def _print_plan(p: Plan, console: Console) -> None:
+    kv = p.kv_bytes_per_token
+    console.print(f"[bold]{p.model}[/]: {p.params_total / 1e9:.2f}B parameters, "
+                  f"{p.params_active / 1e9:.2f}B active per token; weights {p.weights}")
+
+    weights = Table(title=f"weights ({p.weights})")
+    weights.add_column("component")
+    weights.add_column("parameters", justify="right")
+    weights.add_column("bytes", justify="right")
+    for name, count in p.params_by_component.items():
+        weights.add_row(name, format_count(count), format_bytes(p.weight_bytes_by_component[name]))
+    weights.add_row("[bold]total[/]", format_count(p.params_total), format_bytes(p.weight_bytes))
+    console.print(weights)
+
+    cache = Table(title=f"KV cache ({p.kv_dtype}), {p.context:,} tokens x batch {p.batch}")
+    cache.add_column("layers")
+    cache.add_column("per token", justify="right")
+    cache.add_column("at this context", justify="right")
+    cache.add_row(f"{kv['n_global_layers']} global", format_per_token(kv["global_layers"]),
+                  format_bytes(p.kv_bytes_global_layers))
+    if kv["n_chunked_layers"]:
+        cache.add_row(f"{kv['n_chunked_layers']} chunked (<= {kv['chunk_size']:,} tokens)",
+                      format_per_token(kv["chunked_layers_within_chunk"]), format_bytes(p.kv_bytes_chunked_layers))
+    cache.add_row("[bold]chunk-aware total[/]", "", format_bytes(p.kv_bytes))
+    cache.add_row("if chunking were ignored", format_per_token(kv["ignoring_chunking"]),
+                  format_bytes(p.kv_bytes_ignoring_chunking))
+    console.print(cache)
+
+    memory = Table(title=f"per GPU ({p.gpu} x {p.gpus})")
+    memory.add_column("use")
+    memory.add_column("bytes", justify="right")
+    for name, nbytes in p.per_gpu.items():
+        memory.add_row(name, format_bytes(nbytes))
+    console.print(memory)
+
+    verdict = "[bold green]FITS[/]" if p.fits else "[bold red]DOES NOT FIT[/]"
+    console.print(f"{verdict}: {p.reason}")
+    console.print(f"max context for batch {p.batch}: {p.max_context:,} tokens"
+                  f" ({p.max_context_ignoring_chunking:,} if chunking were ignored;"
+                  f" model limit {p.max_position_embeddings:,})")

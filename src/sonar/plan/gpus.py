@@ -1,0 +1,58 @@
+"""GPU types the planner knows by name, and custom capacities given in bytes, GB or GiB.
+
+Capacities are the totals `nvidia-smi` reports for each card (MiB), not the marketing figure: an
+"80 GB" H100 reports 81,559 MiB (85.5e9 bytes), an H200 143,771 MiB. The runtime's own use of that
+memory (CUDA context, communication buffers, allocator slack) is the planner's reserve, not part of
+the capacity.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sonar.errors import UserError
+
+MIB = 1024**2
+GIB = 1024**3
+GB = 10**9
+
+
+@dataclass(kw_only=True, frozen=True)
+class GpuType:
+    name: str
+    memory_bytes: int
+
+    def __post_init__(self) -> None:
+        if self.memory_bytes < 1:
+            raise UserError(f"GPU {self.name!r} memory_bytes={self.memory_bytes}: must be >= 1")
+
+
+GPUS: dict[str, GpuType] = {
+    gpu.name: gpu
+    for gpu in (
+        GpuType(name="h100-80gb", memory_bytes=81_559 * MIB),
+        GpuType(name="h200-141gb", memory_bytes=143_771 * MIB),
+        GpuType(name="a100-40gb", memory_bytes=40_960 * MIB),
+        GpuType(name="a100-80gb", memory_bytes=81_920 * MIB),
+    )
+}
+
+_CUSTOM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|gb|gib)?\s*$", re.IGNORECASE)
+_UNIT_BYTES = {None: 1, "b": 1, "gb": GB, "gib": GIB}
+
+
+def parse_gpu(text: str) -> GpuType:
+    """A named GPU type, or a custom capacity: `96GB`, `96GiB`, or plain bytes (`85899345920`)."""
+    name = text.strip().lower()
+    if name in GPUS:
+        return GPUS[name]
+    match = _CUSTOM.match(name)
+    if match:
+        number, unit = match.groups()
+        memory = int(float(number) * _UNIT_BYTES[unit.lower() if unit else None])
+        if memory >= 1:
+            return GpuType(name=f"custom-{text.strip()}", memory_bytes=memory)
+    raise UserError(
+        f"unknown GPU {text!r}; choose one of {sorted(GPUS)} or a capacity such as 96GB, 96GiB or a byte count"
+    )

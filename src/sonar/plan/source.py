@@ -1,0 +1,58 @@
+"""What the planner plans for: a text config and, for multimodal checkpoints, the vision tower.
+
+A model is named by a preset (`scout`, `maverick`, `debug`, `tiny`, `small`) or by the path of a
+transformers config.json (or the checkpoint directory holding it). A config.json of model_type
+`llama4` is the multimodal checkpoint: its `vision_config` is read too. Scout and Maverick ship as
+multimodal checkpoints, so their presets carry the Llama 4 vision tower; the small presets do not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sonar.checkpoint.hf_config import from_hf
+from sonar.errors import UserError
+from sonar.model.config import ModelConfig
+from sonar.model.presets import PRESETS, preset
+from sonar.model.vision_config import VisionConfig
+
+MULTIMODAL_PRESETS = frozenset({"scout", "maverick"})
+
+
+@dataclass(kw_only=True, frozen=True)
+class ModelSpec:
+    name: str
+    config: ModelConfig
+    vision: VisionConfig | None = None
+
+    def text_only(self) -> ModelSpec:
+        return dataclasses.replace(self, vision=None)
+
+
+def load_model_spec(model: str) -> ModelSpec:
+    if model in PRESETS:
+        return ModelSpec(
+            name=model, config=preset(model), vision=VisionConfig() if model in MULTIMODAL_PRESETS else None
+        )
+    path = Path(model)
+    if path.is_dir():
+        path = path / "config.json"
+    if not path.is_file():
+        raise UserError(f"--model {model!r}: not a preset (choose one of {sorted(PRESETS)}) and no such config.json")
+    try:
+        hf = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"--model {model!r}: {path} is not valid JSON ({err})") from None
+    if not isinstance(hf, dict):
+        raise UserError(f"--model {model!r}: {path} does not hold a JSON object")
+    vision = vision_from_hf(hf["vision_config"]) if hf.get("model_type") == "llama4" and "vision_config" in hf else None
+    return ModelSpec(name=path.parent.name or str(path), config=from_hf(hf), vision=vision)
+
+
+def vision_from_hf(hf_vision: dict) -> VisionConfig:
+    """transformers' Llama4VisionConfig dict -> VisionConfig; fields that do not change the size are ignored."""
+    known = {f.name for f in dataclasses.fields(VisionConfig)}
+    return VisionConfig(**{k: v for k, v in hf_vision.items() if k in known})

@@ -1,0 +1,42 @@
+"""Reading token counts and writing byte counts, for the planner's command line and tables."""
+
+from __future__ import annotations
+
+import re
+
+from sonar.errors import UserError
+
+# Context lengths are quoted in binary units: "128K" is 131,072 tokens, "10M" 10,485,760.
+_TOKEN_UNITS = {"": 1, "k": 1024, "m": 1024**2}
+_TOKENS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+
+
+def parse_tokens(text: str, flag: str = "--context") -> int:
+    match = _TOKENS.match(text)
+    if not match:
+        raise UserError(f"{flag} {text!r}: not a token count (use e.g. 131072, 128K or 10M)")
+    number, unit = match.groups()
+    tokens = int(float(number) * _TOKEN_UNITS[unit.lower()])
+    if tokens < 1:
+        raise UserError(f"{flag} {text!r}: must be a positive number of tokens")
+    return tokens
+
+
+def format_bytes(nbytes: int) -> str:
+    """Decimal units (GB = 1e9 bytes), as GPU memory and model sizes are usually quoted."""
+    for unit, size in (("TB", 10**12), ("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if nbytes >= size:
+            return f"{nbytes / size:.2f} {unit}"
+    return f"{nbytes} B"
+
+
+def format_per_token(nbytes: int) -> str:
+    """Per-token KV sizes are powers of two: binary units read exactly (4 KiB, 48 KiB)."""
+    return f"{nbytes / 1024:g} KiB" if nbytes >= 1024 else f"{nbytes} B"
+
+
+def format_count(count: int) -> str:
+    for unit, size in (("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if count >= size:
+            return f"{count / size:.2f}{unit}"
+    return str(count)
