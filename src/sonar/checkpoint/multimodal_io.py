@@ -11,7 +11,6 @@ from sonar.checkpoint.io import CheckpointError, read_config, read_tensors, writ
 from sonar.checkpoint.vision_keys import from_hf_multimodal_key, to_hf_multimodal_key
 from sonar.model.fusion import Llama4MultimodalModel
 from sonar.model.rope import inverse_frequencies
-from sonar.model.vision import rotation_table
 
 
 def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None) -> Llama4MultimodalModel:
@@ -30,10 +29,9 @@ def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None) -> Ll
         raise CheckpointError(f"{path}: unexpected tensors {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
     _check_against(model, state, path)
     model.load_state_dict(state, assign=True, strict=True)
-    # Built on the meta device to skip a wasted random init; the rotation tables are not in checkpoints.
+    # Built on the meta device to skip a wasted random init; the text RoPE table is not in checkpoints.
     text = config.text
     model.language_model.inv_freq_F = inverse_frequencies(text.resolved_head_dim, text.rope_theta, text.rope_scaling)
-    model.vision_model.rot_PQ = rotation_table(config.vision)
     if dtype is not None:
         model = model.to(dtype)
     return model.eval()

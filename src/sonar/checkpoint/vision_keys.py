@@ -25,18 +25,20 @@ _VISION_RULES: tuple[tuple[str, str], ...] = (
     (r"^vision_model\.adapter\.(fc1|fc2)\.weight$", r"vision_model.vision_adapter.mlp.\1.weight"),
     (r"^projector\.(weight|bias)$", r"multi_modal_projector.linear_1.\1"),
 )
-
-
-def _invert(rules):
-    """Each rule read backwards; the patterns above use only groups, so this is mechanical."""
-    inverse = []
-    for ours, theirs in rules:
-        groups = iter(re.findall(r"\([^)]*\)", ours))
-        pattern = "^" + re.sub(r"\\(\d)", lambda _m: next(groups), re.escape(theirs).replace(r"\\", "\\")) + "$"
-        counter = iter(range(1, 10))
-        replacement = re.sub(r"\([^)]*\)", lambda _m: f"\\{next(counter)}", ours.strip("^$")).replace("\\.", ".")
-        inverse.append((pattern, replacement))
-    return tuple(inverse)
+_VISION_INVERSE: tuple[tuple[str, str], ...] = (
+    (r"^vision_model\.patch_embedding\.linear\.weight$", "vision_model.patch_embed.weight"),
+    (r"^vision_model\.class_embedding$", "vision_model.class_embedding"),
+    (r"^vision_model\.positional_embedding_vlm$", "vision_model.positional_embedding"),
+    (r"^vision_model\.layernorm_(pre|post)\.(weight|bias)$", r"vision_model.norm_\1.\2"),
+    (r"^vision_model\.model\.layers\.(\d+)\.input_layernorm\.(weight|bias)$", r"vision_model.layers.\1.attn_norm.\2"),
+    (r"^vision_model\.model\.layers\.(\d+)\.post_attention_layernorm\.(weight|bias)$",
+     r"vision_model.layers.\1.mlp_norm.\2"),
+    (r"^vision_model\.model\.layers\.(\d+)\.self_attn\.(q|k|v|o)_proj\.(weight|bias)$",
+     r"vision_model.layers.\1.attn.\2_proj.\3"),
+    (r"^vision_model\.model\.layers\.(\d+)\.mlp\.(fc1|fc2)\.(weight|bias)$", r"vision_model.layers.\1.mlp.\2.\3"),
+    (r"^vision_model\.vision_adapter\.mlp\.(fc1|fc2)\.weight$", r"vision_model.adapter.\1.weight"),
+    (r"^multi_modal_projector\.linear_1\.(weight|bias)$", r"projector.\1"),
+)
 
 
 def _apply(rules, key: str) -> str | None:
@@ -63,4 +65,3 @@ def from_hf_multimodal_key(key: str) -> str | None:
     return _apply(_VISION_INVERSE, key)
 
 
-_VISION_INVERSE = _invert(_VISION_RULES)

@@ -58,11 +58,8 @@ class Llama4MultimodalModel(nn.Module):
         features_NGE = self.vision_model(pixel_values.to(encoder_dtype))
         return self.projector(features_NGE.reshape(-1, features_NGE.shape[-1]))
 
-    def fused_embeddings(self, input_ids: torch.Tensor, pixel_values: torch.Tensor | None) -> torch.Tensor:
+    def fused_embeddings(self, input_ids: torch.Tensor, pixel_values: torch.Tensor) -> torch.Tensor:
         embeds_BTD = self.language_model.embed(input_ids)
-        if pixel_values is None:
-            return fuse(embeds_BTD, input_ids, embeds_BTD.new_zeros(0, embeds_BTD.shape[-1]),
-                        self.config.image_token_index)
         return fuse(embeds_BTD, input_ids, self.image_features(pixel_values), self.config.image_token_index)
 
     def forward(

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from sonar.model.config import ConfigError, ModelConfig
+from sonar.model.presets import preset
 from sonar.model.vision import check_encoder_config
 from sonar.model.vision_config import VisionConfig
 
@@ -15,7 +16,7 @@ class MultimodalConfig:
     """Field names follow transformers' Llama4Config. `image_token_index` is the `<|patch|>` token whose
     embeddings the image features replace; the begin/end-of-image markers stay ordinary text."""
 
-    text: ModelConfig = field(default_factory=ModelConfig)
+    text: ModelConfig = field(default_factory=lambda: preset("scout"))
     vision: VisionConfig = field(default_factory=VisionConfig)
     boi_token_index: int = 200080
     eoi_token_index: int = 200081

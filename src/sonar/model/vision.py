@@ -142,7 +142,8 @@ class VisionEncoder(nn.Module):
         self.layers = nn.ModuleList(VisionBlock(vision) for _ in range(vision.num_hidden_layers))
         self.norm_post = nn.LayerNorm(D, eps=vision.norm_eps)
         self.adapter = VisionAdapter(vision)
-        self.register_buffer("rot_PQ", rotation_table(vision), persistent=False)
+        # A plain attribute, not a buffer: module.to(dtype) would cast the complex table to real.
+        self._rot_PQ = rotation_table(vision)
         self.reset_parameters()
 
     @torch.no_grad()
@@ -159,6 +160,11 @@ class VisionEncoder(nn.Module):
         self.class_embedding.normal_(0.0, embed_std, generator=generator)
         self.positional_embedding.normal_(0.0, embed_std, generator=generator)
 
+    def rotation(self, device: torch.device) -> torch.Tensor:
+        if self._rot_PQ.device != device:  # moved, or built on the meta device to be loaded
+            self._rot_PQ = rotation_table(self.config).to(device)
+        return self._rot_PQ
+
     def forward(self, pixels_NCSS: torch.Tensor) -> torch.Tensor:
         side = self.config.image_size
         if pixels_NCSS.dim() != 4 or tuple(pixels_NCSS.shape[1:]) != (self.config.num_channels, side, side):
@@ -172,7 +178,8 @@ class VisionEncoder(nn.Module):
         cls_N1D = self.class_embedding.to(x_NPD.dtype).expand(x_NPD.shape[0], 1, -1)
         x_NPD = torch.cat((x_NPD, cls_N1D), dim=1) + self.positional_embedding.to(x_NPD.dtype)
         x_NPD = self.norm_pre(x_NPD)
+        rot_PQ = self.rotation(x_NPD.device)
         for block in self.layers:
-            x_NPD = block(x_NPD, self.rot_PQ)
+            x_NPD = block(x_NPD, rot_PQ)
         x_NPD = self.norm_post(x_NPD)[:, :-1]  # the class token is dropped after the encoder
         return self.adapter(x_NPD)
