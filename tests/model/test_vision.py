@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-from vision_cases import CONFIG, TOKENS, VISION, pixels, prompt, tiny_model
 
 from sonar.errors import UserError
 from sonar.model import generate
@@ -11,6 +10,7 @@ from sonar.model.fusion import fuse
 from sonar.model.multimodal_config import MultimodalConfig
 from sonar.model.vision import VisionEncoder, pixel_shuffle, rotation_table
 from sonar.model.vision_config import VisionConfig, count_vision_parameters
+from vision_cases import CONFIG, TOKENS, VISION, pixels, prompt, tiny_model
 
 llama4 = pytest.importorskip("transformers.models.llama4.modeling_llama4")
 
@@ -54,6 +54,16 @@ def test_parameter_count_matches_the_planner_formula():
     model = tiny_model()
     counted = sum(p.numel() for p in model.vision_model.parameters()) + model.projector.weight.numel()
     assert counted == count_vision_parameters(VISION, CONFIG.text.hidden_size)
+
+
+def test_parameter_count_matches_the_planner_formula_at_llama4_size():
+    from sonar.model.fusion import Llama4MultimodalModel
+
+    config = MultimodalConfig()
+    with torch.device("meta"):
+        model = Llama4MultimodalModel(config)
+    counted = sum(p.numel() for p in model.vision_model.parameters()) + model.projector.weight.numel()
+    assert counted == count_vision_parameters(config.vision, config.text.hidden_size)
 
 
 def test_features_fill_patch_tokens_in_order():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from sonar.errors import UserError
 
 
@@ -51,3 +53,16 @@ def image_token_ids(grid: tuple[int, int], tokens_per_tile: int, tokens: ImageTo
             ids.append(tokens.tile_y_separator)
     ids += [tokens.image, *patches, tokens.image_end]
     return ids
+
+
+def prompt_with_images(pieces: list, tokens_per_tile: int, tokens: ImageTokens = ImageTokens()):
+    """Token ids and pixel values for a prompt given as text token lists and ProcessedImages in order:
+    returns (ids [T] list, pixel_values [N, C, S, S] or None), the tiles stacked in prompt order."""
+    ids, tiles = [], []
+    for piece in pieces:
+        if hasattr(piece, "pixel_values"):
+            ids += image_token_ids(piece.grid, tokens_per_tile, tokens)
+            tiles.append(piece.pixel_values)
+        else:
+            ids += list(piece)
+    return ids, (torch.cat(tiles) if tiles else None)
