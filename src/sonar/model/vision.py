@@ -2,7 +2,7 @@
 
 Shape legend: N tiles, C channels, S pixels per side, P patches per tile (+1 with the class token),
 D encoder width, H heads, K head dim, Q complex pairs per head (K/2), G tokens per tile after shuffle,
-E adapter output width.
+E adapter output width, X values per patch (C * patch side^2).
 """
 
 from __future__ import annotations
