@@ -108,16 +108,26 @@ def _check_against(model: torch.nn.Module, state: dict[str, torch.Tensor], path)
         raise CheckpointError(f"{path}: unexpected tensors {[to_hf_key(k) for k in extra]}")
 
 
-def save_pretrained(model: Llama4TextModel, path: str | Path, *, max_shard_bytes: int = 2 << 30) -> Path:
+def save_pretrained(model, path: str | Path, *, max_shard_bytes: int = 2 << 30) -> Path:
     """Write config.json and safetensors (sharded with an index past `max_shard_bytes`).
-    Files are written to a temporary directory first, so a crash never leaves a half checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Files are written to a temporary directory first, so a crash never leaves a half checkpoint.
+    A multimodal model is written as transformers' Llama4ForConditionalGeneration."""
+    if hasattr(model, "vision_model"):
+        from sonar.checkpoint.multimodal_io import save_multimodal
+
+        return save_multimodal(model, path, max_shard_bytes=max_shard_bytes)
     state = {to_hf_key(k): v.detach().contiguous() for k, v in model.state_dict().items()}
     if model.config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
-    config = to_hf(model.config)
-    config["dtype"] = str(next(iter(state.values())).dtype).removeprefix("torch.")
+    return write_checkpoint(state, to_hf(model.config), path, max_shard_bytes=max_shard_bytes)
+
+
+def write_checkpoint(state: dict[str, torch.Tensor], config: dict, path: str | Path, *,
+                     max_shard_bytes: int = 2 << 30) -> Path:
+    """Tensors (already under transformers' names) and config.json, written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = dict(config, dtype=str(next(iter(state.values())).dtype).removeprefix("torch."))
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     shards = _shard(state, max_shard_bytes)
     if len(shards) == 1:

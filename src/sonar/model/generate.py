@@ -31,11 +31,19 @@ def generate(
     seed: int | None = None,
     use_cache: bool = True,
     inputs_embeds: torch.Tensor | None = None,
+    pixel_values: torch.Tensor | None = None,
     step: DecodeStep = decode_step,
 ) -> torch.Tensor:
     """Returns [B, T + n] token ids, n <= max_new_tokens. Generation ends when every row has
     produced a stop token; finished rows are padded with the stop token they produced.
-    `inputs_embeds` replaces the prompt's embeddings (image features fused in, say)."""
+    `inputs_embeds` replaces the prompt's embeddings (image features fused in, say). With a multimodal
+    model, `pixel_values` (its tiles, in prompt order) fill the prompt's image tokens."""
+    if hasattr(model, "fused_embeddings"):  # multimodal: fuse the images once, then decode with the text model
+        if pixel_values is not None:
+            inputs_embeds = model.fused_embeddings(input_ids, pixel_values)
+        model = model.language_model
+    elif pixel_values is not None:
+        raise ValueError("pixel_values need a multimodal model (Llama4MultimodalModel)")
     if input_ids.dim() != 2:
         raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
     if max_new_tokens < 0:

@@ -1,0 +1,81 @@
+"""MultimodalConfig <-> transformers' Llama4Config dictionaries (config.json with text_config/vision_config)."""
+
+from __future__ import annotations
+
+from sonar.checkpoint.hf_config import from_hf, to_hf
+from sonar.model.config import ConfigError
+from sonar.model.multimodal_config import MultimodalConfig
+from sonar.model.vision_config import VisionConfig
+
+_VISION_SAME_NAME = (
+    "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "num_channels",
+    "image_size", "patch_size", "norm_eps", "pixel_shuffle_ratio", "projector_input_dim",
+    "projector_output_dim", "vision_output_dim", "multi_modal_projector_bias", "initializer_range",
+)
+_TOKEN_IDS = ("boi_token_index", "eoi_token_index", "image_token_index")
+# transformers builds these with fixed settings whatever config.json says; we refuse to pretend otherwise.
+TRANSFORMERS_LAYERNORM_EPS = 1e-5
+
+
+def vision_from_hf(hf: dict) -> VisionConfig:
+    if hf.get("hidden_act", "gelu") != "gelu":
+        raise ConfigError(f"vision hidden_act={hf['hidden_act']!r}: only 'gelu' is supported (Llama 4 uses exact GELU)")
+    fields = {name: hf[name] for name in _VISION_SAME_NAME if name in hf}
+    for name in ("image_size", "patch_size"):
+        if isinstance(fields.get(name), list | tuple):
+            sides = set(fields[name])
+            if len(sides) != 1:
+                raise ConfigError(f"vision {name}={fields[name]}: only square sizes are supported")
+            fields[name] = sides.pop()
+    rope = hf.get("rope_parameters") or {}
+    theta = rope.get("rope_theta", hf.get("rope_theta"))
+    if theta is not None:
+        fields["rope_theta"] = float(theta)
+    return VisionConfig(**fields)
+
+
+def multimodal_from_hf(hf: dict) -> MultimodalConfig:
+    if hf.get("model_type") != "llama4" or "vision_config" not in hf:
+        raise ConfigError(
+            f"config.json model_type={hf.get('model_type')!r}: a multimodal checkpoint needs model_type 'llama4'"
+            " with text_config and vision_config"
+        )
+    ids = {name: hf[name] for name in _TOKEN_IDS if name in hf}
+    return MultimodalConfig(text=from_hf(hf), vision=vision_from_hf(hf["vision_config"]), **ids)
+
+
+def check_transformers_can_build(vision: VisionConfig) -> None:
+    """transformers' Llama 4 hard-codes a few choices; a config that differs would load with other math."""
+    if vision.norm_eps != TRANSFORMERS_LAYERNORM_EPS:
+        raise ConfigError(f"vision norm_eps={vision.norm_eps}: transformers always uses {TRANSFORMERS_LAYERNORM_EPS}")
+    if vision.multi_modal_projector_bias:
+        raise ConfigError("multi_modal_projector_bias=True: transformers' projector has no bias")
+    shuffled = round(vision.hidden_size / vision.pixel_shuffle_ratio**2)
+    if vision.intermediate_size != shuffled:
+        raise ConfigError(
+            f"vision intermediate_size={vision.intermediate_size}: transformers sizes the adapter's input by it,"
+            f" so it must equal hidden_size / pixel_shuffle_ratio^2 = {shuffled}"
+        )
+
+
+def vision_to_hf(vision: VisionConfig) -> dict:
+    hf = {name: getattr(vision, name) for name in _VISION_SAME_NAME}
+    hf.update(
+        hidden_act="gelu", rope_parameters={"rope_type": "default", "rope_theta": vision.rope_theta},
+        vision_feature_select_strategy="default", model_type="llama4_vision_model",
+    )
+    return hf
+
+
+def multimodal_to_hf(config: MultimodalConfig) -> dict:
+    check_transformers_can_build(config.vision)
+    text = to_hf(config.text)
+    text.pop("architectures")
+    return {
+        "model_type": "llama4",
+        "architectures": ["Llama4ForConditionalGeneration"],
+        "text_config": text,
+        "vision_config": vision_to_hf(config.vision),
+        **{name: getattr(config, name) for name in _TOKEN_IDS},
+        "tie_word_embeddings": False,
+    }

@@ -1,0 +1,63 @@
+"""Read and write transformers' Llama4ForConditionalGeneration checkpoints as our multimodal model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from sonar.checkpoint.hf_multimodal_config import multimodal_from_hf, multimodal_to_hf
+from sonar.checkpoint.io import CheckpointError, read_config, read_tensors, write_checkpoint
+from sonar.checkpoint.vision_keys import from_hf_multimodal_key, to_hf_multimodal_key
+from sonar.model.fusion import Llama4MultimodalModel
+from sonar.model.rope import inverse_frequencies
+
+
+def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None) -> Llama4MultimodalModel:
+    """A transformers Llama4ForConditionalGeneration directory as a Llama4MultimodalModel."""
+    config = multimodal_from_hf(read_config(path))
+    with torch.device("meta"):
+        model = Llama4MultimodalModel(config)
+    state, unknown = {}, []
+    for key, tensor in read_tensors(path).items():
+        ours = from_hf_multimodal_key(key)
+        if ours is None:
+            unknown.append(key)
+        else:
+            state[ours] = tensor
+    if unknown:
+        raise CheckpointError(f"{path}: unexpected tensors {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
+    _check_against(model, state, path)
+    model.load_state_dict(state, assign=True, strict=True)
+    # Built on the meta device to skip a wasted random init; the text RoPE table is not in checkpoints.
+    text = config.text
+    model.language_model.inv_freq_F = inverse_frequencies(text.resolved_head_dim, text.rope_theta, text.rope_scaling)
+    if dtype is not None:
+        model = model.to(dtype)
+    return model.eval()
+
+
+def _check_against(model: Llama4MultimodalModel, state: dict[str, torch.Tensor], path) -> None:
+    expected = dict(model.state_dict())
+    if model.config.text.tie_word_embeddings and "language_model.lm_head.weight" not in state:
+        state["language_model.lm_head.weight"] = state.get("language_model.embed.weight")
+    for key, param in expected.items():
+        if state.get(key) is None:
+            raise CheckpointError(f"{path}: missing tensor {to_hf_multimodal_key(key)!r}")
+        if tuple(state[key].shape) != tuple(param.shape):
+            raise CheckpointError(
+                f"{path}: tensor {to_hf_multimodal_key(key)!r} has shape {tuple(state[key].shape)},"
+                f" expected {tuple(param.shape)}"
+            )
+    extra = sorted(set(state) - set(expected))
+    if extra:
+        raise CheckpointError(f"{path}: unexpected tensors {[to_hf_multimodal_key(k) for k in extra]}")
+
+
+def save_multimodal(model: Llama4MultimodalModel, path: str | Path, *, max_shard_bytes: int = 2 << 30) -> Path:
+    """config.json + safetensors that transformers loads as Llama4ForConditionalGeneration (atomic)."""
+    config = multimodal_to_hf(model.config)
+    state = {to_hf_multimodal_key(k): v.detach().contiguous() for k, v in model.state_dict().items()}
+    if model.config.text.tie_word_embeddings:
+        state.pop("language_model.lm_head.weight", None)
+    return write_checkpoint(state, config, path, max_shard_bytes=max_shard_bytes)

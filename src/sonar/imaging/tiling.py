@@ -1,0 +1,55 @@
+"""Choosing the tile grid for an image: the canvas that needs the least rescaling, and the largest size the
+image takes inside it without changing its aspect ratio."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from sonar.errors import UserError
+
+
+def supported_grids(max_tiles: int) -> list[tuple[int, int]]:
+    """Every (rows, cols) with rows * cols <= max_tiles, grouped by aspect ratio (first seen among the
+    largest tile counts); the order only breaks ties between canvases of equal scale and area."""
+    if max_tiles < 1:
+        raise UserError(f"max_tiles={max_tiles}: must be >= 1")
+    by_ratio: dict[float, list[tuple[int, int]]] = {}
+    for count in range(max_tiles, 0, -1):
+        for rows in range(1, count + 1):
+            if count % rows == 0:
+                by_ratio.setdefault(rows / (count // rows), []).append((rows, count // rows))
+    return [grid for grids in by_ratio.values() for grid in grids]
+
+
+def best_canvas(image_hw: tuple[int, int], tile: int, max_tiles: int, *,
+                resize_to_max_canvas: bool = False) -> tuple[int, int]:
+    """The (rows, cols) grid whose canvas fits the image with the least upscaling, or when every canvas
+    needs downscaling, the least downscaling; among equals, the smallest canvas (least padding).
+    `resize_to_max_canvas` picks the largest upscaling instead."""
+    grids = torch.tensor(supported_grids(max_tiles))
+    canvas_G2 = grids * tile
+    height, width = image_hw
+    # float32 like the reference, so exact ties (which decide the grid) fall the same way
+    scale_G = torch.minimum(canvas_G2[:, 0] / height, canvas_G2[:, 1] / width)
+    upscales = scale_G[scale_G >= 1]
+    if len(upscales):
+        chosen = upscales.max() if resize_to_max_canvas else upscales.min()
+    else:
+        chosen = scale_G[scale_G < 1].max()
+    candidates = grids[scale_G == chosen]
+    area = candidates[:, 0] * candidates[:, 1]
+    rows, cols = candidates[int(torch.argmin(area))].tolist()
+    return rows, cols
+
+
+def fit_without_distortion(image_hw: tuple[int, int], target_hw: tuple[int, int]) -> tuple[int, int]:
+    """The largest (height, width) with the image's aspect ratio that fits in target_hw (the limiting side
+    fills it, the other is rounded down)."""
+    height, width = image_hw
+    target_h, target_w = target_hw
+    scale_w, scale_h = target_w / width, target_h / height
+    if scale_w < scale_h:
+        return max(min(math.floor(height * scale_w), target_h), 1), target_w
+    return target_h, max(min(math.floor(width * scale_h), target_w), 1)
