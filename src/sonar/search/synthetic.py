@@ -80,8 +80,10 @@ class SyntheticTrainer:
             loss = math.nan if diverge and step > until_step // 2 else loss
             points.append(dict(step=step, tokens=step * 2048, train_loss=loss + 0.05, val_loss=loss,
                                seconds=step * step_cost))
-            self._pause(len(new_steps))
-            _save(path, points)
+            if self.options.get("sleep_s"):  # slow mode: checkpoint each evaluation, to be killed mid-job
+                self._pause(len(new_steps))
+                _save(path, points)
+        _save(path, points)
         return [CurvePoint(**p) for p in points]
 
     def _pause(self, parts: int) -> None:
@@ -114,5 +116,6 @@ class SyntheticTuner:
                                failure=None, extra={}))
             if self.options.get("sleep_s"):
                 time.sleep(float(self.options["sleep_s"]) / max(1, until_trial - len(points) + 1))
-            _save(path, points)
+                _save(path, points)
+        _save(path, points)
         return [TuningPoint(**p) for p in points]
