@@ -144,9 +144,6 @@ class SearchState:
         """Every job of the candidate's current rung is done (a rung with no jobs is complete)."""
         return cand.rung >= 0 and all(self.jobs[j].status == "done" for j in cand.jobs.get(cand.rung, []))
 
-    def has_jobs_for(self, cand: CandidateState, rung: int) -> bool:
-        return rung in cand.jobs
-
     def jobs_done(self) -> int:
         return sum(r.status == "done" for r in self.jobs.values())
 

@@ -5,7 +5,7 @@ higher, end lower and learn slower (so curves cross, as real ones do); latency g
 parameters and each system knob value scales it by a fixed pseudo-random factor. Both trainer and
 tuner keep their progress in the candidate's workdir and resume from it, like the real ones.
 Options (spec `synthetic:`): noise (loss std), eval_every (steps), step_cost_s, trial_cost_s,
-sleep_s (real seconds per job, to make a search interruptible in tests), fail ({candidate: oom|nan|crash}).
+sleep_s (real seconds per job, to make a search interruptible in tests), fail ({candidate: oom|nan|crash|exit}).
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def _fail(options: dict, candidate: Candidate, kind: str) -> None:
         raise MemoryError(f"synthetic out of memory training {candidate.id}")
     if mode == "crash" and kind == "tune":
         raise RuntimeError(f"synthetic tuner crash on {candidate.id}")
+    if mode == "exit" and kind == "train":  # the worker process dies (pool and Ray executors only)
+        os._exit(3)
 
 
 class SyntheticTrainer:

@@ -92,16 +92,20 @@ class RungScheduler:
         return decisions
 
     def next_jobs(self, state: SearchState) -> list[Job]:
+        """The jobs of each started or promoted rung that were never submitted (each checked on its own,
+        so a crash between submitting a rung's two jobs leaves the second to be submitted on resume)."""
         jobs = []
         for c in state.candidates.values():
-            if c.status != ACTIVE or c.rung < 0 or state.has_jobs_for(c, c.rung):
+            if c.status != ACTIVE or c.rung < 0:
                 continue
             steps, trials = self.ladder[c.rung]
+            wanted = []
             if steps > c.steps_done():
-                jobs.append(Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done()))
+                wanted.append(Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done()))
             if trials > c.trials_done():
-                jobs.append(Job(candidate=c.id, kind="tune", rung=c.rung, until=trials, start=c.trials_done(),
-                                target=self.spec.targets[0].name))
+                wanted.append(Job(candidate=c.id, kind="tune", rung=c.rung, until=trials, start=c.trials_done(),
+                                  target=self.spec.targets[0].name))
+            jobs += [job for job in wanted if job.id not in state.jobs]
         return jobs
 
     # --- promotion ----------------------------------------------------------------------------------
