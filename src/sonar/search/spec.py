@@ -311,7 +311,23 @@ def _system(data: dict, where: str) -> dict:
     for knob, choices in data.items():
         if not isinstance(choices, list) or not choices:
             raise SpecError(f"{where}.{knob}: expected a non-empty list of choices")
+    knobs = _system_knobs()
+    for knob in data:
+        if knobs is not None and knob not in knobs:
+            raise SpecError(f"{where}.{knob}: not a SystemConfig knob (known: {', '.join(sorted(knobs))})")
     return data
+
+
+def _system_knobs() -> set[str] | None:
+    """SystemConfig's field names when the systems package is installed; None (no check) otherwise."""
+    try:
+        from sonar.systems import SystemConfig
+    except ImportError:
+        return None
+    try:
+        return {f.name for f in dataclasses.fields(SystemConfig)}
+    except TypeError:  # not a dataclass: leave the knobs to the tuner
+        return None
 
 
 def _targets(data: object, where: str) -> tuple[Target, ...]:

@@ -79,7 +79,8 @@ class SearchState:
     def _create(self, candidate_id: str) -> None:
         """Candidate i is the i-th architecture drawn for the spec's seed, so its id names it fully."""
         index = int(candidate_id.lstrip("c"))
-        model = sample_architectures(self.spec.arch, seed=self.spec.seed, count=index + 1)[index]
+        count = max(index + 1, self.spec.budget.candidates)  # one cached draw serves every candidate
+        model = sample_architectures(self.spec.arch, seed=self.spec.seed, count=count)[index]
         self.candidates[candidate_id] = CandidateState(
             id=candidate_id, index=index, model=model, seed=self.spec.seed * 1000 + index)
 
