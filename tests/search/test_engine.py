@@ -4,6 +4,7 @@ from conftest import make_spec, run_simulated
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import PoolExecutor, SimulatedExecutor
 from sonar.search.replay import replay
+from sonar.search.results import summary
 from sonar.search.storage import Storage
 
 FAILING = {"c001": "oom", "c002": "nan", "c003": "crash"}
@@ -49,6 +50,7 @@ def test_resume_after_a_crash_redoes_nothing_and_decides_the_same(tmp_path, work
     storage.close()
     done_before = {j for j, r in before.jobs.items() if r.status == "done"}
     assert before.running(), "the crash should leave jobs running"
+    assert summary(before)["state"] == "interrupted"
     resumed = run_search(tmp_path / "run", SimulatedExecutor(workers))
     if workers == 1:
         assert resumed.decisions == reference.decisions

@@ -42,10 +42,15 @@ def search(
     if config is not None:
         if out is None:
             raise UserError("--out DIR is required with a config")
-        spec = load_spec(config)
+        load_spec(config)  # validates the file as written, so errors name its own keys
         raw = yaml.safe_load(config.read_text())
+        overrides = {k: v for k, v in (("kind", executor), ("workers", workers), ("address", address)) if v}
+        raw["executor"] = {**(raw.get("executor") or {}), **overrides}  # recorded: the scheduler reads workers
+        spec = parse_spec(raw)
         run_dir = out
     else:
+        if workers is not None:
+            raise UserError("--workers is part of the recorded spec; a resumed search keeps its own")
         run_dir = resume
         storage = Storage(run_dir)
         try:
@@ -107,7 +112,8 @@ class _LiveView:
         table = Table(box=None, pad_edge=False)
         for name in ("cand", "status", "rung", "steps", "trials", "val loss", "latency ms", "why"):
             table.add_column(name)
-        for r in measured(state)[-20:]:
+        order = {"active": 0, "finished": 1, "stopped": 2, "failed": 3}
+        for r in sorted(measured(state), key=lambda r: (order[r.status], r.val_loss, r.id))[:20]:
             table.add_row(r.id, r.status, str(r.rung), str(r.steps), str(r.trials), f"{r.val_loss:.4f}",
                           f"{r.latency_s * 1e3:.3f}", r.reason[:50])
         return Group(head, table)
