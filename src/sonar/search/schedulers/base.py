@@ -14,7 +14,7 @@ from typing import Protocol
 
 from sonar.model.params import count_parameters
 from sonar.search.curves import Forecast, latency_forecast, loss_forecast
-from sonar.search.objective import Point, choose, eliminated, rank
+from sonar.search.objective import Point, choose, dominates, eliminated, rank
 from sonar.search.records import Decision, Job
 from sonar.search.space import sample_architectures
 from sonar.search.state import ACTIVE, FAILED, FINISHED, CandidateState, SearchState
@@ -153,6 +153,10 @@ class RungScheduler:
         finishing = {d.candidate for d in decided if d.action == "finish"}
         finished = [c for c in state.candidates.values() if c.status == FINISHED or c.id in finishing]
         measured = [(c.id, c.val_loss(), c.best_latency(), self.memory(c)) for c in finished]
+        if budget_left and idle and self.spec.objective.kind == "pareto" and measured:
+            extend = self._front_extenders(state, idle, [(m[1], m[2]) for m in measured])
+            if extend:
+                return extend
         if budget_left and idle and choose(self.spec.objective, measured) is None:
             top = max(c.rung for c in idle)
             waiting = {c.id for c in idle if c.rung == top}
@@ -160,6 +164,24 @@ class RungScheduler:
             return [Decision(candidate=best, action="promote", rung=top + 1, reason="best waiting at the end")]
         reason = "ranked out" if budget_left else "cost budget spent"
         return [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason) for c in idle]
+
+    def _front_extenders(self, state: SearchState, idle: list[CandidateState],
+                         finished: list[tuple[float, float]]) -> list[Decision]:
+        """Pareto mode: waiting candidates (highest rung first) whose central forecast no finished point
+        dominates could still extend the front, so they are promoted rather than ranked out."""
+        slots = self.spec.executor.workers
+        for k in sorted({c.rung for c in idle}, reverse=True):
+            waiting = {c.id: c for c in idle if c.rung == k}
+            chosen = []
+            for cid in self.rung_ranking(state, k):
+                if cid in waiting and len(chosen) < slots:
+                    p = self.point(waiting[cid], rung=k)
+                    if not any(dominates(f, (p.loss.mid, p.latency.mid)) for f in finished):
+                        chosen.append(cid)
+            if chosen:
+                return [Decision(candidate=cid, action="promote", rung=k + 1, reason="may extend the Pareto front")
+                        for cid in chosen]
+        return []
 
     # --- forecasts ----------------------------------------------------------------------------------
     def point(self, c: CandidateState, rung: int | None = None) -> Point:
