@@ -68,14 +68,15 @@ def _loop(storage: Storage, executor, backend, on_progress) -> SearchState:
             if decisions:
                 continue
             break
+        # One result per turn, the earliest submitted among those done, and the scheduler sees each:
+        # then how an executor batches completions cannot change a decision.
         done = executor.wait(list(pending.values()))
-        finished = sorted((job_id for job_id, fut in pending.items() if fut in done))
-        for job_id in finished:
-            outcome = _outcome(job_id, pending.pop(job_id))
-            if outcome.ok:
-                record("job_done", {"job_id": job_id, "points": outcome.points, "cost_s": outcome.cost_s})
-            else:
-                record("job_failed", {"job_id": job_id, "failure": outcome.failure, "cost_s": outcome.cost_s})
+        job_id = next(job_id for job_id, fut in pending.items() if fut in done)
+        outcome = _outcome(job_id, pending.pop(job_id))
+        if outcome.ok:
+            record("job_done", {"job_id": job_id, "points": outcome.points, "cost_s": outcome.cost_s})
+        else:
+            record("job_failed", {"job_id": job_id, "failure": outcome.failure, "cost_s": outcome.cost_s})
     record("run_finished", {})
     if on_progress:
         on_progress(state)
