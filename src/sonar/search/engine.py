@@ -20,6 +20,7 @@ from sonar.search.state import SearchState
 from sonar.search.storage import Storage
 
 HEARTBEAT_S = 5.0
+WORKER_DIED = "worker died"
 
 
 def start_search(spec_raw: dict, run_dir: str | Path) -> Storage:
@@ -73,7 +74,11 @@ def _loop(storage: Storage, executor, backend, on_progress) -> SearchState:
         done = executor.wait(list(pending.values()))
         job_id = next(job_id for job_id, fut in pending.items() if fut in done)
         outcome = _outcome(job_id, pending.pop(job_id))
-        if outcome.ok:
+        if outcome.failure and outcome.failure.startswith(WORKER_DIED) and state.jobs[job_id].attempts < 2:
+            # a dying worker takes its neighbours' jobs down with it (a broken pool): run each once more
+            record("job_interrupted", {"job_id": job_id, "reason": outcome.failure})
+            pending[job_id] = _submit(executor, record, state, storage, state.jobs[job_id].job, backend)
+        elif outcome.ok:
             record("job_done", {"job_id": job_id, "points": outcome.points, "cost_s": outcome.cost_s})
         else:
             record("job_failed", {"job_id": job_id, "failure": outcome.failure, "cost_s": outcome.cost_s})
@@ -107,7 +112,7 @@ def _outcome(job_id: str, future) -> Outcome:
     try:
         outcome = future.result()
     except Exception as err:  # noqa: BLE001  the worker itself died (pool crash, Ray worker lost)
-        return Outcome(job_id=job_id, failure=f"worker died: {type(err).__name__}: {err}")
+        return Outcome(job_id=job_id, failure=f"{WORKER_DIED}: {type(err).__name__}: {err}")
     return dataclasses.replace(outcome, job_id=job_id) if outcome.job_id != job_id else outcome
 
 

@@ -16,8 +16,11 @@ class PoolExecutor:
         self._pool = self._new_pool()
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
-        # spawn: torch and threads do not survive fork reliably
-        return cf.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        # forkserver: workers fork from a clean single-threaded server that has imported torch and sonar
+        # once (forking this threaded process is unsafe; spawning re-imports torch for every worker)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["sonar.search.runner"])
+        return cf.ProcessPoolExecutor(self.workers, mp_context=context)
 
     def submit(self, payload: JobPayload) -> cf.Future:
         try:
