@@ -47,6 +47,7 @@ def _error(raw) -> str:
     ({"system": {"weight_format": "int8"}}, "system.weight_format: expected a non-empty list"),
     ({"targets": [{"name": "gpu", "resources": {"gpu_node": -1}}]}, "targets[0].resources.gpu_node: -1 must be > 0"),
     ({"colour": "blue"}, "colour: unknown key"),
+    ({"data": {"path": "/no/such/corpus.txt"}}, "data.path: /no/such/corpus.txt does not exist"),
 ])
 def test_errors_point_at_the_key(change, key):
     assert _error(make_spec(**change)).startswith(key.replace("%%", "%"))

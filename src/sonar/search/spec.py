@@ -354,6 +354,8 @@ def _data(data: object, where: str) -> dict:
         raise SpecError(f"{where}: expected {{corpus: builtin}} or {{path: FILE}}")
     if "path" in data and not isinstance(data["path"], str):
         raise SpecError(f"{where}.path: expected a file path")
+    if "path" in data and not Path(data["path"]).exists():
+        raise SpecError(f"{where}.path: {data['path']} does not exist")
     return dict(data)
 
 
