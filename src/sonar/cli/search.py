@@ -1,0 +1,183 @@
+"""`sonar search | status | report | export`: drive a joint search and read its results."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from sonar.cli.app import app
+from sonar.errors import UserError
+from sonar.search.backends import check_real_available
+from sonar.search.engine import run_search, start_search
+from sonar.search.executors import make_executor
+from sonar.search.results import measured, summary
+from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec
+from sonar.search.state import SearchState
+from sonar.search.storage import Storage
+
+
+@app.command()
+def search(
+    config: Annotated[Path | None, typer.Argument(help="the search spec (YAML)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="run directory to create")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="run directory of an interrupted search")] = None,
+    executor: str = typer.Option(None, help=f"one of {', '.join(EXECUTORS)} (default: the spec's)"),
+    address: str = typer.Option(None, help="Ray cluster address for --executor ray"),
+    backend: str = typer.Option(None, help=f"one of {', '.join(BACKENDS)} (default: the spec's)"),
+    workers: int = typer.Option(None, help="parallel jobs (default: the spec's executor.workers)"),
+    live: bool = typer.Option(True, help="live view (off: one line per change)"),
+) -> None:
+    """Run a joint architecture + system search, or resume one."""
+    if (config is None) == (resume is None):
+        raise UserError("give either CONFIG.yaml --out DIR, or --resume DIR")
+    if config is not None:
+        if out is None:
+            raise UserError("--out DIR is required with a config")
+        load_spec(config)  # validates the file as written, so errors name its own keys
+        raw = yaml.safe_load(config.read_text())
+        overrides = {k: v for k, v in (("kind", executor), ("workers", workers), ("address", address)) if v}
+        raw["executor"] = {**(raw.get("executor") or {}), **overrides}  # recorded: the scheduler reads workers
+        spec = parse_spec(raw)
+        run_dir = out
+    else:
+        if workers is not None:
+            raise UserError("--workers is part of the recorded spec; a resumed search keeps its own")
+        run_dir = resume
+        storage = Storage(run_dir)
+        try:
+            raw = storage.events()[0][1]["spec"]
+            backend = backend or _first_backend(storage)
+        finally:
+            storage.close()
+        spec = parse_spec(raw)
+    if backend is not None and backend not in BACKENDS:
+        raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
+    backend = backend or spec.backend
+    if backend == "real":
+        check_real_available()
+    runner = make_executor(spec, executor, address=address, workers=workers)
+    if config is not None:
+        start_search(raw, run_dir).close()
+    console = Console()
+    view = _LiveView(console, spec)
+    try:
+        if live and console.is_terminal:
+            with Live(console=console, refresh_per_second=4) as screen:
+                state = run_search(run_dir, runner, backend=backend, on_progress=lambda s: screen.update(view(s)))
+        else:
+            state = run_search(run_dir, runner, backend=backend, on_progress=view.log)
+    finally:
+        runner.shutdown()
+    info = summary(state)
+    console.print(view(state))
+    if info["best"]:
+        b = info["best"]
+        console.print(f"[bold green]winner[/] {b['id']}: val loss {b['val_loss']:.4f}, "
+                      f"latency {b['latency_s'] * 1e3:.3f} ms, system {b['system']}")
+    else:
+        console.print("[bold red]no candidate meets the objective[/]")
+    console.print(f"results in {run_dir}: `sonar report {run_dir}`, `sonar export {run_dir} --best --to OUT`")
+
+
+def _first_backend(storage: Storage) -> str | None:
+    return next((p["backend"] for kind, p, _ in storage.events() if kind == "run_started"), None)
+
+
+class _LiveView:
+    def __init__(self, console: Console, spec) -> None:
+        self.console, self.spec, self.started = console, spec, time.time()
+        self._last = ""
+
+    def __call__(self, state: SearchState):
+        info = summary(state)
+        elapsed = time.time() - self.started
+        expected = _expected_jobs(self.spec)
+        fraction = min(1.0, info["jobs_done"] / expected) if expected else 0.0
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0 and not state.finished else 0.0
+        best = info["best"]
+        head = (f"[bold]{self.spec.name}[/] ({self.spec.scheduler}, {self.spec.objective.kind})  "
+                f"jobs {info['jobs_done']} done, {info['jobs_failed']} failed, {info['jobs_running']} running  "
+                f"spent {info['spent_s']:.1f} job-s  elapsed {elapsed:.0f} s  ETA ~{eta:.0f} s\n"
+                f"best so far: " + (f"{best['id']} loss {best['val_loss']:.4f} latency "
+                                    f"{best['latency_s'] * 1e3:.3f} ms" if best else "none"))
+        table = Table(box=None, pad_edge=False)
+        for name in ("cand", "status", "rung", "steps", "trials", "val loss", "latency ms", "why"):
+            table.add_column(name)
+        order = {"active": 0, "finished": 1, "stopped": 2, "failed": 3}
+        for r in sorted(measured(state), key=lambda r: (order[r.status], r.val_loss, r.id))[:20]:
+            table.add_row(r.id, r.status, str(r.rung), str(r.steps), str(r.trials), f"{r.val_loss:.4f}",
+                          f"{r.latency_s * 1e3:.3f}", r.reason[:50])
+        return Group(head, table)
+
+    def log(self, state: SearchState) -> None:
+        info = summary(state)
+        line = (f"jobs {info['jobs_done']} done / {info['jobs_failed']} failed, "
+                f"spent {info['spent_s']:.1f} job-s, best {info['best']['id'] if info['best'] else '-'}")
+        if line != self._last:
+            self.console.print(line)
+            self._last = line
+
+
+def _expected_jobs(spec) -> float:
+    """Roughly how many jobs successive halving runs: 2 per candidate-rung, n/eta^k candidates at rung k."""
+    n, eta = spec.budget.candidates, spec.eta
+    return 2 * sum(max(1.0, n / eta**k) for k in range(1 + int(math.log(max(n, 1), eta))))
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+@app.command()
+def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory")],
+           as_json: bool = typer.Option(False, "--json", help="machine-readable")) -> None:
+    """Where a search stands: state, best, Pareto front, jobs done and failed."""
+    storage = Storage(run_dir)
+    try:
+        state = storage.state()
+        info = summary(state, engine_live=storage.live_engine() is not None)
+    finally:
+        storage.close()
+    if as_json:
+        print(json.dumps(_json_safe(info), indent=1))
+        return
+    console = Console()
+    console.print(_LiveView(console, state.spec)(state))
+    console.print(f"state: {info['state']}; pareto: {[p['id'] for p in info['pareto']]}")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="a search run directory")]) -> None:
+    """Write DIR/report/index.html and its PNG figures."""
+    from sonar.search.report import write_report
+
+    print(f"report: {write_report(run_dir)}")
+
+
+@app.command()
+def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory")],
+           to: Annotated[Path, typer.Option("--to", help="output directory")],
+           best: bool = typer.Option(False, "--best", help="export the chosen candidate")) -> None:
+    """Export the chosen candidate's HF checkpoint and its system configuration JSON."""
+    from sonar.search.export import export_best
+
+    if not best:
+        raise UserError("only --best is supported: export the chosen candidate")
+    path, trained = export_best(run_dir, to)
+    note = "" if trained else " (no trained checkpoint in the candidate's workdir: weights are its initialisation)"
+    print(f"exported to {path}: model/ and system_config.json{note}")

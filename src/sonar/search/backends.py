@@ -1,0 +1,58 @@
+"""Where the engine gets its Trainer and Tuner: the real ones, imported lazily by path, or synthetic.
+
+The real classes are built from the spec in `build_real` only: adapt their constructor arguments here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from sonar.errors import UserError
+from sonar.interfaces import Trainer, Tuner
+from sonar.search.spec import SearchSpec
+from sonar.search.synthetic import SyntheticTrainer, SyntheticTuner
+
+REAL_TRAINER = "sonar.train.trainer.CorpusTrainer"
+REAL_TUNER = "sonar.systems.tuner.SystemTuner"
+
+
+@dataclass
+class Backend:
+    trainer: Trainer
+    tuner: Tuner
+
+
+def import_by_path(path: str) -> type:
+    module_name, _, attr = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        raise UserError(f"backend real needs {path}, but {err.name} is not installed here;"
+                        " use --backend synthetic to try the engine without it") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise UserError(f"backend real needs {path}, but {module_name} has no {attr}") from None
+
+
+def build_backend(spec: SearchSpec, kind: str | None = None) -> Backend:
+    kind = kind or spec.backend
+    if kind == "synthetic":
+        return Backend(trainer=SyntheticTrainer(spec.synthetic), tuner=SyntheticTuner(spec.system, spec.synthetic))
+    if kind == "real":
+        return build_real(spec)
+    raise UserError(f"backend {kind!r}: must be real or synthetic")
+
+
+def build_real(spec: SearchSpec) -> Backend:
+    trainer_cls, tuner_cls = import_by_path(REAL_TRAINER), import_by_path(REAL_TUNER)
+    trainer = trainer_cls(data=spec.data, max_steps=spec.budget.max_steps, **spec.training)
+    tuner = tuner_cls(space=spec.system, workload=spec.workload, target=spec.targets[0].device)
+    return Backend(trainer=trainer, tuner=tuner)
+
+
+def check_real_available() -> None:
+    """Fail before any compute when the real backends are missing."""
+    import_by_path(REAL_TRAINER)
+    import_by_path(REAL_TUNER)

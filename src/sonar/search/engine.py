@@ -1,0 +1,137 @@
+"""The search loop: decide, submit, wait, record; every step an appended event.
+
+The loop holds nothing the events do not: after a crash, `resume` folds them again, marks the jobs
+that were running as interrupted and submits them again (the Trainer/Tuner resume from their own
+checkpoints), and goes on. Completed jobs are never submitted again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sonar.errors import UserError
+from sonar.search.records import Job, Outcome
+from sonar.search.runner import JobPayload
+from sonar.search.schedulers import make_scheduler
+from sonar.search.state import SearchState
+from sonar.search.storage import Storage
+
+HEARTBEAT_S = 5.0
+WORKER_DIED = "worker died"
+
+
+def start_search(spec_raw: dict, run_dir: str | Path) -> Storage:
+    """Create the run directory and record the spec (already validated by the caller)."""
+    return Storage.create(run_dir, spec_raw)
+
+
+def run_search(run_dir: str | Path, executor, *, backend: str | None = None,
+               on_progress: Callable[[SearchState], None] | None = None) -> SearchState:
+    storage = Storage(run_dir)
+    live = storage.live_engine()
+    if live is not None:
+        raise UserError(f"{run_dir}: another engine (pid {live[0]}) is driving this search")
+    storage.beat()
+    beating = _Heartbeat(storage.path)
+    try:
+        return _loop(storage, executor, backend, on_progress)
+    finally:
+        beating.stop()
+        storage.clear_beat()
+        storage.close()
+
+
+def _loop(storage: Storage, executor, backend, on_progress) -> SearchState:
+    state = storage.state()
+    if state.finished:
+        return state
+    backend = backend or state.spec.backend
+    scheduler = make_scheduler(state.spec)
+    record = _Recorder(storage, state, executor)
+    record("run_started", {"backend": backend})
+    pending = {}
+    for job_record in state.running():  # the engine died while these ran
+        record("job_interrupted", {"job_id": job_record.job.id})
+    for job_record in state.interrupted():
+        pending[job_record.job.id] = _submit(executor, record, state, storage, job_record.job, backend)
+    while True:
+        decisions = scheduler.decide(state)
+        for decision in decisions:
+            record("decision", decision.to_dict())
+        for job in scheduler.next_jobs(state):
+            pending[job.id] = _submit(executor, record, state, storage, job, backend)
+        if on_progress:
+            on_progress(state)
+        if not pending:
+            if decisions:
+                continue
+            break
+        # One result per turn, the earliest submitted among those done, and the scheduler sees each:
+        # then how an executor batches completions cannot change a decision.
+        done = executor.wait(list(pending.values()))
+        job_id = next(job_id for job_id, fut in pending.items() if fut in done)
+        outcome = _outcome(job_id, pending.pop(job_id))
+        if outcome.failure and outcome.failure.startswith(WORKER_DIED) and state.jobs[job_id].attempts < 2:
+            # a dying worker takes its neighbours' jobs down with it (a broken pool): run each once more
+            record("job_interrupted", {"job_id": job_id, "reason": outcome.failure})
+            pending[job_id] = _submit(executor, record, state, storage, state.jobs[job_id].job, backend)
+        elif outcome.ok:
+            record("job_done", {"job_id": job_id, "points": outcome.points, "cost_s": outcome.cost_s})
+        else:
+            record("job_failed", {"job_id": job_id, "failure": outcome.failure, "cost_s": outcome.cost_s})
+    record("run_finished", {})
+    if on_progress:
+        on_progress(state)
+    return state
+
+
+class _Recorder:
+    """Append an event and fold it into the live state: the same fold a restart performs."""
+
+    def __init__(self, storage: Storage, state: SearchState, executor) -> None:
+        self.storage, self.state, self.executor = storage, state, executor
+
+    def __call__(self, kind: str, payload: dict) -> None:
+        stamp = self.storage.append(kind, payload, at=self.executor.now())
+        self.state.apply(kind, payload, stamp)
+
+
+def _submit(executor, record: _Recorder, state: SearchState, storage: Storage, job: Job, backend: str):
+    record("job_submitted", job.to_dict())
+    cand = state.candidates[job.candidate]
+    payload = JobPayload(job=job, model=cand.model.to_dict(), seed=cand.seed,
+                         workdir=str(storage.candidate_dir(cand.id).resolve()), spec_raw=state.spec.raw,
+                         backend=backend)
+    return executor.submit(payload)
+
+
+def _outcome(job_id: str, future) -> Outcome:
+    try:
+        outcome = future.result()
+    except Exception as err:  # noqa: BLE001  the worker itself died (pool crash, Ray worker lost)
+        return Outcome(job_id=job_id, failure=f"{WORKER_DIED}: {type(err).__name__}: {err}")
+    return dataclasses.replace(outcome, job_id=job_id) if outcome.job_id != job_id else outcome
+
+
+class _Heartbeat:
+    """Refreshes the liveness row from a thread, so a long in-process job does not look stale."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(db_path,), daemon=True)
+        self._thread.start()
+
+    def _run(self, db_path: Path) -> None:
+        storage = Storage(db_path.parent)
+        try:
+            while not self._stop.wait(HEARTBEAT_S):
+                storage.beat()
+        finally:
+            storage.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -1,0 +1,65 @@
+"""What the engine records: jobs, their outcomes, and the scheduler's decisions (all JSON-able)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+JOB_KINDS = ("train", "tune")
+ACTIONS = ("start", "promote", "stop", "finish")
+
+
+@dataclass(kw_only=True, frozen=True)
+class Job:
+    """Extend one candidate's training to `until` steps, or its tuning to `until` trials."""
+
+    candidate: str
+    kind: str
+    rung: int
+    until: int
+    start: int = 0  # steps/trials already done before this job (for cost accounting)
+    target: str | None = None  # the hardware a tuning job must run on
+
+    def __post_init__(self) -> None:
+        if self.kind not in JOB_KINDS:
+            raise ValueError(f"job kind {self.kind!r}: must be one of {JOB_KINDS}")
+        if self.until < 1 or self.start < 0 or self.start > self.until:
+            raise ValueError(f"job {self.id}: need 0 <= start={self.start} <= until={self.until}, until >= 1")
+
+    @property
+    def id(self) -> str:
+        return f"{self.candidate}/r{self.rung}/{self.kind}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(kw_only=True, frozen=True)
+class Decision:
+    """start: sample candidate and run rung 0; promote: run `rung`; stop / finish: no more jobs."""
+
+    candidate: str
+    action: str
+    rung: int
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"decision action {self.action!r}: must be one of {ACTIONS}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(kw_only=True)
+class Outcome:
+    """What a finished job sends back: the whole curve so far (dicts of CurvePoint/TuningPoint), or a failure."""
+
+    job_id: str
+    points: list[dict] = field(default_factory=list)
+    cost_s: float = 0.0
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None

@@ -1,0 +1,126 @@
+"""The report of a search: HTML plus PNG figures, drawn from storage alone (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from sonar.search.results import measured, summary  # noqa: E402
+from sonar.search.state import SearchState  # noqa: E402
+from sonar.search.storage import Storage  # noqa: E402
+
+FIGURES = ("pareto.png", "curves.png", "budget.png")
+
+
+def write_report(run_dir: str | Path) -> Path:
+    storage = Storage(run_dir)
+    try:
+        state = storage.state()
+    finally:
+        storage.close()
+    out = Path(run_dir) / "report"
+    out.mkdir(exist_ok=True)
+    _save(_pareto_figure(state), out / "pareto.png")
+    _save(_curves_figure(state), out / "curves.png")
+    _save(_budget_figure(state), out / "budget.png")
+    _write_atomic(out / "index.html", _html(state))
+    return out / "index.html"
+
+
+def _save(fig, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _pareto_figure(state: SearchState):
+    info = summary(state)
+    rows = [r for r in measured(state) if math.isfinite(r.val_loss) and math.isfinite(r.latency_s)]
+    front = {p["id"] for p in info["pareto"]}
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for status, marker in (("finished", "o"), ("stopped", "x"), ("active", "."), ("failed", "v")):
+        pts = [r for r in rows if r.status == status]
+        if pts:
+            ax.scatter([r.latency_s * 1e3 for r in pts], [r.val_loss for r in pts], marker=marker, label=status,
+                       alpha=0.7)
+    on_front = sorted((r for r in rows if r.id in front), key=lambda r: r.latency_s)
+    if on_front:
+        ax.plot([r.latency_s * 1e3 for r in on_front], [r.val_loss for r in on_front], "k--", lw=1,
+                label="Pareto front")
+    if info["best"] and math.isfinite(info["best"]["latency_s"]):
+        ax.scatter([info["best"]["latency_s"] * 1e3], [info["best"]["val_loss"]], s=200, facecolors="none",
+                   edgecolors="red", linewidths=2, label=f"chosen {info['best']['id']}")
+    if state.spec.objective.latency_s:
+        ax.axvline(state.spec.objective.latency_s * 1e3, color="grey", lw=1, ls=":", label="latency bound")
+    ax.set_xscale("log")
+    ax.set_xlabel("best latency (ms, log)")
+    ax.set_ylabel("val loss (at the candidate's last step)")
+    ax.set_title("candidates: val loss against latency")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _curves_figure(state: SearchState):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for c in state.candidates.values():
+        if c.curve:
+            line, = left.plot([p.step for p in c.curve], [p.val_loss for p in c.curve], lw=1, alpha=0.8)
+            left.scatter([c.curve[-1].step], [c.curve[-1].val_loss], color=line.get_color(),
+                         marker="x" if c.status == "stopped" else "o", s=18)
+        if c.tuning:
+            line, = right.plot([p.trial for p in c.tuning], [p.best_latency_s * 1e3 for p in c.tuning], lw=1,
+                               drawstyle="steps-post", alpha=0.8)
+            right.scatter([c.tuning[-1].trial], [c.tuning[-1].best_latency_s * 1e3], color=line.get_color(),
+                          marker="x" if c.status == "stopped" else "o", s=18)
+    left.set(xscale="log", xlabel="training step (log)", ylabel="val loss",
+             title="learning curves (x: stopped, o: finished/last)")
+    right.set(xscale="log", yscale="log", xlabel="tuning trial (log)", ylabel="best latency so far (ms)",
+              title="tuning curves")
+    return fig
+
+
+def _budget_figure(state: SearchState):
+    fig, ax = plt.subplots(figsize=(6.5, 3.5))
+    if state.spend_log:
+        t0 = min(t for t, _ in state.spend_log)
+        ax.step([t - t0 for t, _ in state.spend_log], [s for _, s in state.spend_log], where="post")
+    if math.isfinite(state.spec.budget.cost_s):
+        ax.axhline(state.spec.budget.cost_s, color="red", ls=":", label="cost budget")
+        ax.legend(fontsize=7)
+    ax.set(xlabel="time since the first result (s)", ylabel="job seconds spent", title="budget over time")
+    return fig
+
+
+def _html(state: SearchState) -> str:
+    info = summary(state)
+    rows = "".join(
+        f"<tr><td>{r.id}</td><td>{r.status}</td><td>{r.rung}</td><td>{r.steps}</td><td>{r.trials}</td>"
+        f"<td>{r.val_loss:.4f}</td><td>{r.latency_s * 1e3:.3f}</td><td>{html.escape(r.reason)}</td></tr>"
+        for r in measured(state))
+    best = html.escape(json.dumps(info["best"], indent=1, default=str)) if info["best"] else "none yet"
+    figures = "".join(f'<p><img src="{name}" alt="{name}"></p>' for name in FIGURES)
+    name = html.escape(state.spec.name)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>sonar search: {name}</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style></head>
+<body><h1>sonar search: {name}</h1>
+<p>scheduler <b>{state.spec.scheduler}</b>, objective <b>{state.spec.objective.kind}</b>, state <b>{info['state']}</b>,
+{info['jobs_done']} jobs done, {info['jobs_failed']} failed, {info['spent_s']:.1f} job-seconds spent.</p>
+<h2>Chosen</h2><pre>{best}</pre>{figures}
+<h2>Candidates</h2><table><tr><th>id</th><th>status</th><th>rung</th><th>steps</th><th>trials</th>
+<th>val loss</th><th>latency ms</th><th>why</th></tr>{rows}</table></body></html>
+"""

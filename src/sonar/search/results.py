@@ -1,0 +1,69 @@
+"""What a search has found so far, read off its state: the measured points, the recommendation,
+the Pareto front. Used by `sonar status`, the report, export and the live view."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sonar.search.objective import choose, pareto_front
+from sonar.search.schedulers.base import RungScheduler
+from sonar.search.state import FINISHED, SearchState
+
+
+@dataclass(frozen=True)
+class Measured:
+    id: str
+    status: str
+    rung: int
+    steps: int
+    trials: int
+    val_loss: float
+    latency_s: float
+    memory_bytes: float
+    system: dict | None
+    reason: str
+
+
+def measured(state: SearchState) -> list[Measured]:
+    rows = []
+    for c in state.candidates.values():
+        best = min((p for p in c.tuning if math.isfinite(p.latency_s)), key=lambda p: p.latency_s, default=None)
+        rows.append(Measured(id=c.id, status=c.status, rung=c.rung, steps=c.steps_done(), trials=c.trials_done(),
+                             val_loss=c.val_loss() if math.isfinite(c.val_loss()) else math.inf,
+                             latency_s=c.best_latency(), memory_bytes=RungScheduler.memory(c),
+                             system=best.config if best else None, reason=c.reason))
+    return rows
+
+
+def best(state: SearchState) -> str | None:
+    """The recommendation among fully trained and tuned candidates, or among all while none is."""
+    rows = measured(state)
+    finished = [r for r in rows if r.status == FINISHED] or rows
+    return choose(state.spec.objective, [(r.id, r.val_loss, r.latency_s, r.memory_bytes) for r in finished])
+
+
+def front(state: SearchState) -> list[str]:
+    rows = measured(state)
+    finished = [r for r in rows if r.status == FINISHED] or rows
+    return pareto_front([(r.id, r.val_loss, r.latency_s) for r in finished])
+
+
+def summary(state: SearchState, *, engine_live: bool = False) -> dict:
+    rows = {r.id: r for r in measured(state)}
+    chosen = best(state)
+    run_state = "finished" if state.finished else ("running" if engine_live else
+                                                   ("interrupted" if state.jobs else "created"))
+    pick = rows.get(chosen)
+    return {
+        "state": run_state,
+        "best": None if pick is None else {"id": pick.id, "val_loss": pick.val_loss, "latency_s": pick.latency_s,
+                                           "system": pick.system, "model": state.candidates[pick.id].model.to_dict()},
+        "pareto": [{"id": i, "val_loss": rows[i].val_loss, "latency_s": rows[i].latency_s} for i in front(state)],
+        "jobs_done": state.jobs_done(),
+        "jobs_failed": state.jobs_failed(),
+        "jobs_running": len(state.running()),
+        "candidates": len(state.candidates),
+        "spent_s": state.spent_s,
+        "scheduler": state.spec.scheduler,
+    }

@@ -1,0 +1,228 @@
+"""The rung machinery every scheduler shares: a ladder of (steps, trials) budgets, asynchronous
+promotion by rank (ASHA), optional elimination by forecast bounds, and draining at the end.
+
+A scheduler holds no search state: `decide` and `next_jobs` read only the SearchState folded from
+the recorded events, so a restart or a second process decides the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import zlib
+from typing import Protocol
+
+from sonar.model.params import count_parameters
+from sonar.search.curves import Forecast, latency_forecast, loss_forecast
+from sonar.search.objective import Point, choose, dominates, eliminated, rank
+from sonar.search.records import Decision, Job
+from sonar.search.space import sample_architectures
+from sonar.search.state import ACTIVE, FAILED, FINISHED, CandidateState, SearchState
+
+
+class Scheduler(Protocol):
+    name: str
+
+    def decide(self, state: SearchState) -> list[Decision]: ...
+
+    def next_jobs(self, state: SearchState) -> list[Job]: ...
+
+
+def geometric_ladder(low: int, high: int, eta: int, rungs: int) -> list[int]:
+    return [min(high, max(1, round(low * eta**k))) for k in range(rungs)]
+
+
+def candidate_id(index: int) -> str:
+    return f"c{index:03d}"
+
+
+class RungScheduler:
+    """ASHA over a ladder of joint budgets. Subclasses set the ladder and the knobs below."""
+
+    name = "rungs"
+    forecast = True  # rank and eliminate on extrapolated curves (False: on the values measured)
+    eliminates = True  # stop candidates whose optimistic case cannot be optimal
+    loss_only_below: int = 0  # rungs below this rank on loss alone (sequential's training phase)
+    promote_all_from: int | None = None  # from this rung on, every survivor is promoted
+    respects_cost_budget = True
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+        self.ladder = self.build_ladder()
+        if self.ladder[-1] != (spec.budget.max_steps, self.ladder[-1][1]):
+            raise ValueError(f"{self.name}: the last rung must reach max_steps, got {self.ladder[-1]}")
+
+    def build_ladder(self) -> list[tuple[int, int]]:
+        b, eta = self.spec.budget, self.spec.eta
+        rungs = 1 + max(math.ceil(math.log(b.max_steps / b.min_steps, eta) - 1e-9),
+                        math.ceil(math.log(b.max_trials / b.min_trials, eta) - 1e-9))
+        steps = geometric_ladder(b.min_steps, b.max_steps, eta, rungs)
+        trials = geometric_ladder(b.min_trials, b.max_trials, eta, rungs)
+        return list(zip(steps, trials, strict=True))
+
+    # --- the two required methods ---------------------------------------------------------------------
+    def decide(self, state: SearchState) -> list[Decision]:
+        busy = state.busy_candidates()
+        last = len(self.ladder) - 1
+        idle = [c for c in state.candidates.values()
+                if c.status == ACTIVE and c.id not in busy and state.rung_complete(c)]
+        decisions = [Decision(candidate=c.id, action="finish", rung=c.rung, reason="reached the last rung")
+                     for c in idle if c.rung == last]
+        idle = [c for c in idle if c.rung < last]
+        if self.eliminates and idle:
+            alive = [c for c in state.candidates.values() if c.status in (ACTIVE, FINISHED) and c.curve]
+            points = [self.point(c) for c in alive]
+            for c in idle:
+                if not c.curve:
+                    continue
+                reason = eliminated(self.spec.objective, self.point(c), points)
+                if reason:
+                    decisions.append(Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason))
+        decided = {d.candidate for d in decisions}
+        idle = [c for c in idle if c.id not in decided]
+        budget_left = not self.respects_cost_budget or state.spent_s < self.spec.budget.cost_s
+        slots = self.spec.executor.workers - len(busy)
+        growth = self._promotions(state, idle, slots) if budget_left else []
+        decisions += growth
+        slots -= len(growth)
+        if budget_left:
+            decisions += self._starts(state, slots)
+        if not busy and not any(d.action in ("start", "promote") for d in decisions):
+            decisions += self._drain(state, idle, budget_left, decisions)
+        return decisions
+
+    def next_jobs(self, state: SearchState) -> list[Job]:
+        """The jobs of each started or promoted rung that were never submitted (each checked on its own,
+        so a crash between submitting a rung's two jobs leaves the second to be submitted on resume)."""
+        jobs = []
+        for c in state.candidates.values():
+            if c.status != ACTIVE or c.rung < 0:
+                continue
+            steps, trials = self.ladder[c.rung]
+            wanted = []
+            if steps > c.steps_done():
+                wanted.append(Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done()))
+            if trials > c.trials_done():
+                wanted.append(Job(candidate=c.id, kind="tune", rung=c.rung, until=trials, start=c.trials_done(),
+                                  target=self.spec.targets[0].name))
+            jobs += [job for job in wanted if job.id not in state.jobs]
+        return jobs
+
+    # --- promotion ----------------------------------------------------------------------------------
+    def _promotions(self, state: SearchState, idle: list[CandidateState], slots: int) -> list[Decision]:
+        decisions = []
+        for k in range(len(self.ladder) - 2, -1, -1):
+            if slots <= 0:
+                break
+            waiting = {c.id for c in idle if c.rung == k}
+            if not waiting:
+                continue
+            for cid in self._top_of_rung(state, k):
+                if cid in waiting and slots > 0:
+                    decisions.append(Decision(candidate=cid, action="promote", rung=k + 1,
+                                              reason=f"top 1/{self.spec.eta} of rung {k}"))
+                    slots -= 1
+        return decisions
+
+    def _top_of_rung(self, state: SearchState, k: int) -> list[str]:
+        """Ranked ids of rung k's top floor(n/eta) (everyone from `promote_all_from` on)."""
+        ranked = self.rung_ranking(state, k)
+        if self.promote_all_from is not None and k >= self.promote_all_from:
+            return ranked
+        return ranked[: len(ranked) // self.spec.eta]
+
+    def rung_ranking(self, state: SearchState, k: int) -> list[str]:
+        """Every candidate with results at rung k, ranked on its results truncated to rung k's budget."""
+        members = [c for c in state.candidates.values()
+                   if c.rung > k or (c.rung == k and state.rung_complete(c))]
+        members = [c for c in members if c.status != FAILED or c.rung > k]
+        points = [self.point(c, rung=k) for c in members]
+        return rank(self.spec.objective, points, loss_only=k < self.loss_only_below)
+
+    def _starts(self, state: SearchState, slots: int) -> list[Decision]:
+        available = len(sample_architectures(self.spec.arch, seed=self.spec.seed, count=self.spec.budget.candidates))
+        started = len(state.candidates)
+        count = max(0, min(slots, available - started))
+        return [Decision(candidate=candidate_id(started + i), action="start", rung=0, reason="new candidate")
+                for i in range(count)]
+
+    def _drain(self, state: SearchState, idle: list[CandidateState], budget_left: bool,
+               decided: list[Decision]) -> list[Decision]:
+        """Nothing runs and nothing new can start: promote the best waiting candidate of the highest
+        rung while no acceptable candidate has finished, otherwise stop everyone still waiting."""
+        finishing = {d.candidate for d in decided if d.action == "finish"}
+        finished = [c for c in state.candidates.values() if c.status == FINISHED or c.id in finishing]
+        measured = [(c.id, c.val_loss(), c.best_latency(), self.memory(c)) for c in finished]
+        if budget_left and idle and self.spec.objective.kind == "pareto" and measured:
+            extend = self._front_extenders(state, idle, [(m[1], m[2]) for m in measured])
+            if extend:
+                return extend
+        if budget_left and idle and choose(self.spec.objective, measured) is None:
+            top = max(c.rung for c in idle)
+            waiting = {c.id for c in idle if c.rung == top}
+            best = next(cid for cid in self.rung_ranking(state, top) if cid in waiting)
+            return [Decision(candidate=best, action="promote", rung=top + 1, reason="best waiting at the end")]
+        reason = "ranked out" if budget_left else "cost budget spent"
+        return [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason) for c in idle]
+
+    def _front_extenders(self, state: SearchState, idle: list[CandidateState],
+                         finished: list[tuple[float, float]]) -> list[Decision]:
+        """Pareto mode: waiting candidates (highest rung first) whose central forecast no finished point
+        dominates could still extend the front, so they are promoted rather than ranked out."""
+        slots = self.spec.executor.workers
+        for k in sorted({c.rung for c in idle}, reverse=True):
+            waiting = {c.id: c for c in idle if c.rung == k}
+            chosen = []
+            for cid in self.rung_ranking(state, k):
+                if cid in waiting and len(chosen) < slots:
+                    p = self.point(waiting[cid], rung=k)
+                    if not any(dominates(f, (p.loss.mid, p.latency.mid)) for f in finished):
+                        chosen.append(cid)
+            if chosen:
+                return [Decision(candidate=cid, action="promote", rung=k + 1, reason="may extend the Pareto front")
+                        for cid in chosen]
+        return []
+
+    # --- forecasts ----------------------------------------------------------------------------------
+    def point(self, c: CandidateState, rung: int | None = None) -> Point:
+        steps_cap, trials_cap = self.ladder[rung] if rung is not None else (math.inf, len(c.tuning))
+        curve = [p for p in c.curve if p.step <= steps_cap]
+        tuning = c.tuning[:trials_cap]
+        steps = tuple(p.step for p in curve)
+        losses = tuple(p.val_loss if math.isfinite(p.val_loss) else math.inf for p in curve)
+        best = tuple(p.best_latency_s for p in tuning)
+        spread = tuning[-1].spread_s if tuning else 0.0
+        if self.forecast:
+            seed = zlib.crc32(f"{self.spec.seed}/{c.id}/{len(steps)}".encode())
+            loss = _loss_forecast(steps, losses, self.spec.budget.max_steps, seed)
+            latency = _latency_forecast(best, self.spec.budget.max_trials, spread)
+        else:
+            loss = _measured(losses[-1] if losses else math.inf)
+            latency = _measured(min(best) if best else math.inf)
+        return Point(id=c.id, loss=loss, latency=latency, memory=self.memory(c, tuning))
+
+    @staticmethod
+    def memory(c: CandidateState, tuning=None) -> float:
+        """Bytes at the best trial when the tuner reports them, else the weights at 4 bits (optimistic)."""
+        tuning = c.tuning if tuning is None else tuning
+        reported = [p.extra["memory_bytes"] for p in tuning if "memory_bytes" in (p.extra or {})]
+        return float(min(reported)) if reported else _params(c.model) * 0.5
+
+
+@functools.lru_cache(maxsize=4096)
+def _loss_forecast(steps: tuple, losses: tuple, horizon: int, seed: int) -> Forecast:
+    return loss_forecast(list(steps), list(losses), horizon, seed=seed)
+
+
+@functools.lru_cache(maxsize=4096)
+def _latency_forecast(best: tuple, horizon: int, spread: float) -> Forecast:
+    return latency_forecast(list(best), horizon, spread=spread)
+
+
+@functools.lru_cache(maxsize=1024)
+def _params(model) -> int:
+    return count_parameters(model).total
+
+
+def _measured(value: float) -> Forecast:
+    return Forecast(value, value, value)

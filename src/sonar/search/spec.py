@@ -1,0 +1,388 @@
+"""The search specification: one YAML file, validated whole before any compute.
+
+Every error names the key it is about, e.g. `arch.hidden_size.choices[2]: 'big' is not an integer`.
+The architecture space edits a preset's ModelConfig; the system space is passed through to the
+systems package (knob -> choices) and checked by it when it is installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from sonar.errors import UserError
+from sonar.model.config import ModelConfig
+from sonar.model.presets import PRESETS
+from sonar.search import expr
+
+SCHEDULERS = ("sonar", "brute", "sequential", "random", "asha")
+OBJECTIVES = ("constraint", "pareto", "scalarized")
+EXECUTORS = ("inprocess", "pool", "ray", "simulated")
+BACKENDS = ("real", "synthetic")
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
+_SEARCHABLE = {name for name, kind in _FIELD_TYPES.items()
+               if kind in ("int", "float", "bool", "int | None", "float | None")}
+
+
+class SpecError(UserError):
+    """A search spec broke a rule; the message starts with the key it is about."""
+
+
+@dataclass(kw_only=True, frozen=True)
+class Param:
+    """One searched ModelConfig field: a list of choices, or an int/float range (log-scaled or not)."""
+
+    name: str
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    log: bool = False
+    step: int = 1
+    when: str | None = None  # the field is searched only where this holds; else it keeps the base value
+
+
+@dataclass(kw_only=True, frozen=True)
+class ArchSpace:
+    base: str = "debug"
+    params: tuple[Param, ...] = ()
+    rules: tuple[str, ...] = ()
+
+    def base_config(self) -> ModelConfig:
+        return PRESETS[self.base]()
+
+
+@dataclass(kw_only=True, frozen=True)
+class Objective:
+    kind: str = "constraint"
+    latency_s: float | None = None  # constraint mode: the latency bound L
+    memory_bytes: float | None = None  # constraint mode: the optional memory bound M
+    loss_weight: float = 1.0  # scalarized: reward = loss_weight * loss + latency_weight * latency_s
+    latency_weight: float = 0.0
+
+
+@dataclass(kw_only=True, frozen=True)
+class Budget:
+    max_steps: int
+    min_steps: int
+    max_trials: int
+    min_trials: int
+    candidates: int
+    cost_s: float = math.inf  # total seconds of every job together
+
+
+@dataclass(kw_only=True, frozen=True)
+class ExecutorSpec:
+    kind: str = "inprocess"
+    workers: int = 1
+    address: str | None = None
+
+
+@dataclass(kw_only=True, frozen=True)
+class Target:
+    name: str
+    device: str = "cpu"
+    resources: dict = field(default_factory=dict)  # Ray custom resources a tuning job asks for
+
+
+@dataclass(kw_only=True, frozen=True)
+class SearchSpec:
+    name: str
+    budget: Budget
+    arch: ArchSpace = field(default_factory=ArchSpace)
+    system: dict = field(default_factory=dict)
+    workload: dict = field(default_factory=dict)
+    targets: tuple[Target, ...] = (Target(name="cpu"),)
+    data: dict = field(default_factory=lambda: {"corpus": "builtin"})
+    objective: Objective = field(default_factory=Objective)
+    scheduler: str = "sonar"
+    eta: int = 3
+    seed: int = 0
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    backend: str = "real"
+    synthetic: dict = field(default_factory=dict)  # options of the synthetic backend (noise, sleep_s)
+    training: dict = field(default_factory=dict)  # passed to the Trainer (batch size, lr, eval interval)
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def replace(self, **changes) -> SearchSpec:
+        return dataclasses.replace(self, **changes)
+
+
+def load_spec(path: str | Path) -> SearchSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such spec file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML ({err})") from None
+    return parse_spec(data)
+
+
+def parse_spec(data: object) -> SearchSpec:
+    """Validate a whole spec dict; every problem raises SpecError naming its key."""
+    if not isinstance(data, dict):
+        raise SpecError(f"<root>: expected a mapping of keys, got {type(data).__name__}")
+    known = {"name", "arch", "system", "workload", "targets", "data", "objective", "budget", "scheduler", "eta",
+             "seed", "executor", "backend", "synthetic", "training"}
+    _no_unknown(data, known, "")
+    spec = SearchSpec(
+        name=str(data.get("name", "search")),
+        budget=_budget(_mapping(data, "budget", required=True), "budget"),
+        arch=_arch(_mapping(data, "arch"), "arch"),
+        system=_system(_mapping(data, "system"), "system"),
+        workload=_mapping(data, "workload"),
+        targets=_targets(data.get("targets", [{"name": "cpu"}]), "targets"),
+        data=_data(data.get("data", {"corpus": "builtin"}), "data"),
+        objective=_objective(_mapping(data, "objective"), "objective"),
+        scheduler=_one_of(data.get("scheduler", "sonar"), SCHEDULERS, "scheduler"),
+        eta=_int(data.get("eta", 3), "eta", low=2),
+        seed=_int(data.get("seed", 0), "seed", low=0),
+        executor=_executor(_mapping(data, "executor"), "executor"),
+        backend=_one_of(data.get("backend", "real"), BACKENDS, "backend"),
+        synthetic=_mapping(data, "synthetic"),
+        training=_mapping(data, "training"),
+        raw=data,
+    )
+    from sonar.search.space import sample_architectures  # the space needs the parsed spec
+
+    try:
+        sample_architectures(spec.arch, seed=spec.seed, count=1)
+    except SpecError:
+        raise
+    except UserError as err:
+        raise SpecError(f"arch: {err}") from None
+    return spec
+
+
+def _no_unknown(data: dict, known: set[str], where: str) -> None:
+    for key in data:
+        if key not in known:
+            raise SpecError(f"{where + '.' if where else ''}{key}: unknown key (known: {', '.join(sorted(known))})")
+
+
+def _mapping(data: dict, key: str, *, required: bool = False) -> dict:
+    if key not in data or data[key] is None:
+        if required:
+            raise SpecError(f"{key}: required")
+        return {}
+    if not isinstance(data[key], dict):
+        raise SpecError(f"{key}: expected a mapping, got {data[key]!r}")
+    return dict(data[key])
+
+
+def _int(value: object, where: str, *, low: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(f"{where}: {value!r} is not an integer")
+    if low is not None and value < low:
+        raise SpecError(f"{where}: {value} must be >= {low}")
+    return value
+
+
+def _number(value: object, where: str, *, positive: bool = False) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)  # YAML reads 1e9 without a dot as a string
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(f"{where}: {value!r} is not a number")
+    if positive and not value > 0:
+        raise SpecError(f"{where}: {value} must be > 0")
+    return float(value)
+
+
+def _one_of(value: object, allowed: tuple[str, ...], where: str) -> str:
+    if value not in allowed:
+        raise SpecError(f"{where}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _budget(data: dict, where: str) -> Budget:
+    _no_unknown(data, {"max_steps", "min_steps", "max_trials", "min_trials", "candidates", "cost_s"}, where)
+    for key in ("max_steps", "max_trials", "candidates"):
+        if key not in data:
+            raise SpecError(f"{where}.{key}: required")
+    max_steps = _int(data["max_steps"], f"{where}.max_steps", low=1)
+    max_trials = _int(data["max_trials"], f"{where}.max_trials", low=1)
+    min_steps = _int(data.get("min_steps", max(1, max_steps // 9)), f"{where}.min_steps", low=1)
+    min_trials = _int(data.get("min_trials", max(1, max_trials // 9)), f"{where}.min_trials", low=1)
+    if min_steps > max_steps:
+        raise SpecError(f"{where}.min_steps: {min_steps} exceeds max_steps={max_steps}")
+    if min_trials > max_trials:
+        raise SpecError(f"{where}.min_trials: {min_trials} exceeds max_trials={max_trials}")
+    cost = _number(data["cost_s"], f"{where}.cost_s", positive=True) if "cost_s" in data else math.inf
+    return Budget(max_steps=max_steps, min_steps=min_steps, max_trials=max_trials, min_trials=min_trials,
+                  candidates=_int(data["candidates"], f"{where}.candidates", low=1), cost_s=cost)
+
+
+def _arch(data: dict, where: str) -> ArchSpace:
+    base = data.pop("base", "debug")
+    if base not in PRESETS:
+        raise SpecError(f"{where}.base: {base!r} is not a preset ({', '.join(PRESETS)})")
+    rules = data.pop("rules", []) or []
+    if not isinstance(rules, list):
+        raise SpecError(f"{where}.rules: expected a list of expressions")
+    params = tuple(_param(name, body, f"{where}.{name}") for name, body in data.items())
+    fields = set(_FIELD_TYPES)
+    for i, rule in enumerate(rules):
+        _expression(rule, fields, f"{where}.rules[{i}]")
+    for p in params:
+        if p.when is not None:
+            _expression(p.when, fields, f"{where}.{p.name}.when")
+            if p.name in expr.names(p.when):
+                raise SpecError(f"{where}.{p.name}.when: a condition cannot depend on its own field")
+    return ArchSpace(base=base, params=params, rules=tuple(rules))
+
+
+def _expression(text: object, fields: set[str], where: str) -> None:
+    if not isinstance(text, str):
+        raise SpecError(f"{where}: expected an expression string, got {text!r}")
+    try:
+        unknown = expr.names(text) - fields
+    except expr.ExpressionError as err:
+        raise SpecError(f"{where}: {err}") from None
+    if unknown:
+        raise SpecError(f"{where}: {sorted(unknown)} are not ModelConfig fields")
+
+
+def _param(name: str, body: object, where: str) -> Param:
+    if name not in _FIELD_TYPES or name == "extra":
+        raise SpecError(f"{where}: not a ModelConfig field")
+    if name not in _SEARCHABLE:
+        raise SpecError(f"{where}: only int, float and bool fields can be searched")
+    if isinstance(body, list):
+        body = {"choices": body}
+    if not isinstance(body, dict):
+        raise SpecError(f"{where}: expected choices (a list) or a mapping with choices/int/float")
+    _no_unknown(body, {"choices", "int", "float", "log", "step", "when"}, where)
+    kind = _FIELD_TYPES[name]
+    when = body.get("when")
+    modes = [k for k in ("choices", "int", "float") if k in body]
+    if len(modes) != 1:
+        raise SpecError(f"{where}: give exactly one of choices, int, float (got {modes or 'none'})")
+    mode = modes[0]
+    if mode == "choices":
+        choices = body["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise SpecError(f"{where}.choices: expected a non-empty list")
+        checked = tuple(_typed(v, kind, f"{where}.choices[{i}]") for i, v in enumerate(choices))
+        return Param(name=name, choices=checked, when=when)
+    bounds = body[mode]
+    if not (isinstance(bounds, list) and len(bounds) == 2):
+        raise SpecError(f"{where}.{mode}: expected [low, high]")
+    integer = mode == "int"
+    if integer and not kind.startswith("int"):
+        raise SpecError(f"{where}.int: {name} is {kind}, not an integer field")
+    if not integer and not kind.startswith(("float", "int")):
+        raise SpecError(f"{where}.float: {name} is {kind}, not a number")
+    if integer:
+        low, high = (_int(v, f"{where}.int[{i}]") for i, v in enumerate(bounds))
+    else:
+        low, high = (_number(v, f"{where}.float[{i}]") for i, v in enumerate(bounds))
+    if low > high:
+        raise SpecError(f"{where}.{mode}: low {low} > high {high}")
+    log = body.get("log", False)
+    if not isinstance(log, bool):
+        raise SpecError(f"{where}.log: {log!r} is not true/false")
+    if log and low <= 0:
+        raise SpecError(f"{where}.{mode}[0]: a log scale needs low > 0, got {low}")
+    step = _int(body.get("step", 1), f"{where}.step", low=1)
+    return Param(name=name, low=low, high=high, integer=integer, log=log, step=step, when=when)
+
+
+def _typed(value: object, kind: str, where: str) -> object:
+    if value is None and "None" in kind:
+        return None
+    if kind.startswith("bool"):
+        if not isinstance(value, bool):
+            raise SpecError(f"{where}: {value!r} is not true/false")
+        return value
+    if kind.startswith("int"):
+        return _int(value, where)
+    return _number(value, where)
+
+
+def _system(data: dict, where: str) -> dict:
+    for knob, choices in data.items():
+        if not isinstance(choices, list) or not choices:
+            raise SpecError(f"{where}.{knob}: expected a non-empty list of choices")
+    knobs = _system_knobs()
+    for knob in data:
+        if knobs is not None and knob not in knobs:
+            raise SpecError(f"{where}.{knob}: not a SystemConfig knob (known: {', '.join(sorted(knobs))})")
+    return data
+
+
+def _system_knobs() -> set[str] | None:
+    """SystemConfig's field names when the systems package is installed; None (no check) otherwise."""
+    try:
+        from sonar.systems import SystemConfig
+    except ImportError:
+        return None
+    try:
+        return {f.name for f in dataclasses.fields(SystemConfig)}
+    except TypeError:  # not a dataclass: leave the knobs to the tuner
+        return None
+
+
+def _targets(data: object, where: str) -> tuple[Target, ...]:
+    if not isinstance(data, list) or not data:
+        raise SpecError(f"{where}: expected a non-empty list of targets")
+    targets = []
+    for i, item in enumerate(data):
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or "name" not in item:
+            raise SpecError(f"{where}[{i}]: expected a mapping with a name")
+        _no_unknown(item, {"name", "device", "resources"}, f"{where}[{i}]")
+        resources = item.get("resources", {}) or {}
+        if not isinstance(resources, dict):
+            raise SpecError(f"{where}[{i}].resources: expected a mapping of Ray resource -> amount")
+        for key, amount in resources.items():
+            _number(amount, f"{where}[{i}].resources.{key}", positive=True)
+        targets.append(Target(name=str(item["name"]), device=str(item.get("device", "cpu")), resources=resources))
+    return tuple(targets)
+
+
+def _data(data: object, where: str) -> dict:
+    if not isinstance(data, dict) or len({"corpus", "path"} & set(data)) != 1:
+        raise SpecError(f"{where}: expected {{corpus: builtin}} or {{path: FILE}}")
+    if "path" in data and not isinstance(data["path"], str):
+        raise SpecError(f"{where}.path: expected a file path")
+    if "path" in data and not Path(data["path"]).exists():
+        raise SpecError(f"{where}.path: {data['path']} does not exist")
+    return dict(data)
+
+
+def _objective(data: dict, where: str) -> Objective:
+    _no_unknown(data, {"kind", "latency_s", "memory_bytes", "weights"}, where)
+    kind = _one_of(data.get("kind", "constraint"), OBJECTIVES, f"{where}.kind")
+    latency = data.get("latency_s")
+    memory = data.get("memory_bytes")
+    if kind == "constraint" and latency is None:
+        raise SpecError(f"{where}.latency_s: required in constraint mode")
+    weights = data.get("weights", {}) or {}
+    if not isinstance(weights, dict):
+        raise SpecError(f"{where}.weights: expected {{loss: W, latency_s: W}}")
+    _no_unknown(weights, {"loss", "latency_s"}, f"{where}.weights")
+    if kind == "scalarized" and "latency_s" not in weights:
+        raise SpecError(f"{where}.weights.latency_s: required in scalarized mode")
+    return Objective(
+        kind=kind,
+        latency_s=None if latency is None else _number(latency, f"{where}.latency_s", positive=True),
+        memory_bytes=None if memory is None else _number(memory, f"{where}.memory_bytes", positive=True),
+        loss_weight=_number(weights.get("loss", 1.0), f"{where}.weights.loss"),
+        latency_weight=_number(weights.get("latency_s", 0.0), f"{where}.weights.latency_s"),
+    )
+
+
+def _executor(data: dict, where: str) -> ExecutorSpec:
+    _no_unknown(data, {"kind", "workers", "address"}, where)
+    return ExecutorSpec(kind=_one_of(data.get("kind", "inprocess"), EXECUTORS, f"{where}.kind"),
+                        workers=_int(data.get("workers", 1), f"{where}.workers", low=1),
+                        address=data.get("address"))

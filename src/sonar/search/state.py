@@ -1,0 +1,163 @@
+"""The search state, rebuilt by folding the recorded events in order (nothing else is trusted).
+
+The engine applies each event to its live state as it appends it to storage, and a resumed or
+second process folds the same events, so both see the same state and the scheduler, a pure
+function of it, decides the same.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from sonar.interfaces import CurvePoint, TuningPoint
+from sonar.model.config import ModelConfig
+from sonar.search.records import Decision, Job
+from sonar.search.space import sample_architectures
+from sonar.search.spec import SearchSpec, parse_spec
+
+ACTIVE, STOPPED, FINISHED, FAILED = "active", "stopped", "finished", "failed"
+
+
+@dataclass
+class JobRecord:
+    job: Job
+    status: str = "submitted"  # submitted | done | failed
+    cost_s: float = 0.0
+    failure: str | None = None
+    attempts: int = 1
+    done_at: float | None = None
+
+
+@dataclass
+class CandidateState:
+    id: str
+    index: int
+    model: ModelConfig
+    seed: int
+    curve: list[CurvePoint] = field(default_factory=list)
+    tuning: list[TuningPoint] = field(default_factory=list)
+    rung: int = -1  # the highest rung started (by a start or promote decision)
+    status: str = ACTIVE
+    reason: str = ""
+    jobs: dict[int, list[str]] = field(default_factory=dict)  # rung -> job ids
+
+    def steps_done(self) -> int:
+        return self.curve[-1].step if self.curve else 0
+
+    def trials_done(self) -> int:
+        return len(self.tuning)
+
+    def best_latency(self) -> float:
+        finite = [p.best_latency_s for p in self.tuning if math.isfinite(p.best_latency_s)]
+        return min(finite) if finite else math.inf
+
+    def val_loss(self) -> float:
+        return self.curve[-1].val_loss if self.curve else math.inf
+
+
+@dataclass
+class SearchState:
+    spec: SearchSpec
+    candidates: dict[str, CandidateState] = field(default_factory=dict)
+    jobs: dict[str, JobRecord] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+    spent_s: float = 0.0
+    spend_log: list[tuple[float, float]] = field(default_factory=list)  # (event time, cumulative cost)
+    finished: bool = False
+
+    # --- folding events -------------------------------------------------------------------------------
+    def apply(self, kind: str, payload: dict, time: float = 0.0) -> None:
+        getattr(self, f"_on_{kind}")(payload, time)
+
+    def _on_run_started(self, payload: dict, time: float) -> None:
+        pass
+
+    def _on_run_finished(self, payload: dict, time: float) -> None:
+        self.finished = True
+
+    def _create(self, candidate_id: str) -> None:
+        """Candidate i is the i-th architecture drawn for the spec's seed, so its id names it fully."""
+        index = int(candidate_id.lstrip("c"))
+        count = max(index + 1, self.spec.budget.candidates)  # one cached draw serves every candidate
+        model = sample_architectures(self.spec.arch, seed=self.spec.seed, count=count)[index]
+        self.candidates[candidate_id] = CandidateState(
+            id=candidate_id, index=index, model=model, seed=self.spec.seed * 1000 + index)
+
+    def _on_decision(self, payload: dict, time: float) -> None:
+        decision = Decision(**payload)
+        self.decisions.append(decision)
+        if decision.action == "start":
+            self._create(decision.candidate)
+        cand = self.candidates[decision.candidate]
+        if decision.action in ("start", "promote"):
+            cand.rung = decision.rung
+        elif decision.action == "stop":
+            cand.status, cand.reason = STOPPED, decision.reason
+        elif decision.action == "finish":
+            cand.status, cand.reason = FINISHED, decision.reason
+
+    def _on_job_submitted(self, payload: dict, time: float) -> None:
+        job = Job(**payload)
+        record = self.jobs.get(job.id)
+        if record is None:
+            self.jobs[job.id] = JobRecord(job=job)
+            self.candidates[job.candidate].jobs.setdefault(job.rung, []).append(job.id)
+        else:  # an interrupted job submitted again
+            record.status, record.attempts = "submitted", record.attempts + 1
+
+    def _on_job_done(self, payload: dict, time: float) -> None:
+        record = self.jobs[payload["job_id"]]
+        record.status, record.cost_s, record.done_at = "done", payload["cost_s"], time
+        cand = self.candidates[record.job.candidate]
+        if record.job.kind == "train":
+            cand.curve = [CurvePoint(**p) for p in payload["points"]]
+        else:
+            cand.tuning = [TuningPoint(**p) for p in payload["points"]]
+        self._spend(payload["cost_s"], time)
+
+    def _on_job_failed(self, payload: dict, time: float) -> None:
+        record = self.jobs[payload["job_id"]]
+        record.status, record.failure, record.cost_s = "failed", payload["failure"], payload.get("cost_s", 0.0)
+        record.done_at = time
+        cand = self.candidates[record.job.candidate]
+        cand.status, cand.reason = FAILED, f"{record.job.kind} job failed: {payload['failure']}"
+        self._spend(record.cost_s, time)
+
+    def _on_job_interrupted(self, payload: dict, time: float) -> None:
+        self.jobs[payload["job_id"]].status = "interrupted"
+
+    def _spend(self, cost: float, time: float) -> None:
+        self.spent_s += cost
+        self.spend_log.append((time, self.spent_s))
+
+    # --- queries ------------------------------------------------------------------------------------
+    def running(self) -> list[JobRecord]:
+        return [r for r in self.jobs.values() if r.status == "submitted"]
+
+    def interrupted(self) -> list[JobRecord]:
+        return [r for r in self.jobs.values() if r.status == "interrupted"]
+
+    def busy_candidates(self) -> set[str]:
+        return {r.job.candidate for r in self.jobs.values() if r.status in ("submitted", "interrupted")}
+
+    def rung_complete(self, cand: CandidateState) -> bool:
+        """Every job of the candidate's current rung is done (a rung with no jobs is complete)."""
+        return cand.rung >= 0 and all(self.jobs[j].status == "done" for j in cand.jobs.get(cand.rung, []))
+
+    def jobs_done(self) -> int:
+        return sum(r.status == "done" for r in self.jobs.values())
+
+    def jobs_failed(self) -> int:
+        return sum(r.status == "failed" for r in self.jobs.values())
+
+
+def state_from_events(events: list[tuple[str, dict, float]]) -> SearchState:
+    """Fold (kind, payload, time) events; the first must be the spec."""
+    kind, payload, _ = events[0]
+    if kind != "spec":
+        raise ValueError(f"the first event must be the spec, got {kind!r}")
+    state = SearchState(spec=parse_spec(payload["spec"]))
+    for kind, payload, time in events[1:]:
+        state.apply(kind, payload, time)
+    return state

@@ -1,0 +1,123 @@
+"""A deterministic synthetic backend: learning and tuning curves computed from the architecture.
+
+Used by the tests, by `--backend synthetic`, and by the simulated executor. Bigger models start
+higher, end lower and learn slower (so curves cross, as real ones do); latency grows with active
+parameters and each system knob value scales it by a fixed pseudo-random factor. Both trainer and
+tuner keep their progress in the candidate's workdir and resume from it, like the real ones.
+Options (spec `synthetic:`): noise (loss std), eval_every (steps), step_cost_s, trial_cost_s,
+sleep_s (real seconds per job, to make a search interruptible in tests), fail ({candidate: oom|nan|crash|exit}).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from sonar.interfaces import Candidate, CurvePoint, TuningPoint
+from sonar.model.params import count_parameters
+
+DEFAULT_SYSTEM_SPACE = {"weight_format": ["fp32", "bf16", "int8", "int4"], "threads": [1, 2],
+                        "attention_kernel": ["eager", "sdpa"], "moe_dispatch": ["dense", "grouped", "gather"]}
+
+
+def _hash(*parts: object) -> int:
+    return zlib.crc32("/".join(map(str, parts)).encode())
+
+
+def _load(path: Path) -> list[dict]:
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def _save(path: Path, points: list[dict]) -> None:
+    """Atomic: a crash leaves the previous file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(points))
+    os.replace(tmp, path)
+
+
+def _shape(candidate: Candidate) -> tuple[float, float, float, float]:
+    counts = count_parameters(candidate.model)
+    size = math.log1p(counts.total / 1e4)
+    asymptote = 1.0 + 4.0 / (1.0 + size)
+    scale = 3.0 * (counts.total / 1e5) ** 0.25
+    rate = 0.8 / (1.0 + 0.25 * size)
+    return asymptote, scale, rate, counts.active
+
+
+def _fail(options: dict, candidate: Candidate, kind: str) -> None:
+    mode = (options.get("fail") or {}).get(candidate.id)
+    if mode == "oom" and kind == "train":
+        raise MemoryError(f"synthetic out of memory training {candidate.id}")
+    if mode == "crash" and kind == "tune":
+        raise RuntimeError(f"synthetic tuner crash on {candidate.id}")
+    if mode == "exit" and kind == "train":  # the worker process dies (pool and Ray executors only)
+        os._exit(3)
+
+
+class SyntheticTrainer:
+    def __init__(self, options: dict | None = None) -> None:
+        self.options = options or {}
+
+    def run(self, candidate: Candidate, until_step: int) -> list[CurvePoint]:
+        _fail(self.options, candidate, "train")
+        path = Path(candidate.workdir) / "synthetic_curve.json"
+        points = [p for p in _load(path) if p["step"] <= until_step]
+        done = points[-1]["step"] if points else 0
+        every = int(self.options.get("eval_every", 10))
+        new_steps = sorted({s for s in range(every, until_step + 1, every) if s > done} | {until_step} - {done})
+        asymptote, scale, rate, active = _shape(candidate)
+        step_cost = float(self.options.get("step_cost_s", 0.01)) * active / 1e5
+        noise = float(self.options.get("noise", 0.01))
+        diverge = (self.options.get("fail") or {}).get(candidate.id) == "nan"
+        for step in new_steps:
+            rng = np.random.default_rng(_hash(candidate.id, candidate.seed, step))
+            loss = asymptote + scale * (step + 10.0) ** -rate + noise * float(rng.normal())
+            loss = math.nan if diverge and step > until_step // 2 else loss
+            points.append(dict(step=step, tokens=step * 2048, train_loss=loss + 0.05, val_loss=loss,
+                               seconds=step * step_cost))
+            if self.options.get("sleep_s"):  # slow mode: checkpoint each evaluation, to be killed mid-job
+                self._pause(len(new_steps))
+                _save(path, points)
+        _save(path, points)
+        return [CurvePoint(**p) for p in points]
+
+    def _pause(self, parts: int) -> None:
+        if self.options.get("sleep_s"):
+            time.sleep(float(self.options["sleep_s"]) / parts)
+
+
+class SyntheticTuner:
+    def __init__(self, system_space: dict | None = None, options: dict | None = None) -> None:
+        self.space = system_space or DEFAULT_SYSTEM_SPACE
+        self.options = options or {}
+
+    def run(self, candidate: Candidate, until_trial: int) -> list[TuningPoint]:
+        _fail(self.options, candidate, "tune")
+        path = Path(candidate.workdir) / "synthetic_tuning.json"
+        points = _load(path)[:until_trial]
+        _, _, _, active = _shape(candidate)
+        base = 2e-3 * (active / 1e5) ** 0.8
+        trial_cost = float(self.options.get("trial_cost_s", 0.5))
+        for trial in range(len(points) + 1, until_trial + 1):
+            rng = np.random.default_rng(_hash(candidate.id, candidate.seed, "trial", trial))
+            config = {knob: choices[int(rng.integers(len(choices)))] for knob, choices in sorted(self.space.items())}
+            factor = math.prod(0.5 + (_hash(candidate.id, knob, value) % 1000) / 1000.0
+                               for knob, value in config.items())
+            latency = base * factor * math.exp(0.02 * float(rng.normal()))
+            best = min([latency] + [p["best_latency_s"] for p in points])
+            cost = (points[-1]["seconds"] if points else 0.0) + trial_cost + 20 * latency
+            points.append(dict(trial=trial, seconds=cost, config=config, latency_s=latency,
+                               spread_s=0.02 * latency, quality_delta=0.0, best_latency_s=best,
+                               failure=None, extra={}))
+            if self.options.get("sleep_s"):
+                time.sleep(float(self.options["sleep_s"]) / max(1, until_trial - len(points) + 1))
+                _save(path, points)
+        _save(path, points)
+        return [TuningPoint(**p) for p in points]

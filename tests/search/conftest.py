@@ -1,0 +1,50 @@
+import copy
+
+import pytest
+
+from sonar.search.engine import run_search, start_search
+from sonar.search.executors import SimulatedExecutor
+
+BASE_SPEC = {
+    "name": "test",
+    "seed": 0,
+    "eta": 3,
+    "scheduler": "sonar",
+    "backend": "synthetic",
+    "arch": {
+        "base": "debug",
+        "hidden_size": [32, 64, 96, 128],
+        "num_hidden_layers": {"int": [2, 6]},
+        "num_attention_heads": [2, 4, 8],
+        "num_experts_per_tok": [1, 2],
+        "intermediate_size": {"int": [64, 256], "log": True, "step": 32},
+        "rules": ["hidden_size // num_attention_heads >= 8"],
+    },
+    "system": {"weight_format": ["fp32", "bf16", "int8", "int4"], "threads": [1, 2]},
+    "objective": {"kind": "constraint", "latency_s": 0.004},
+    "budget": {"max_steps": 270, "min_steps": 10, "max_trials": 27, "min_trials": 1, "candidates": 18},
+    "executor": {"kind": "simulated", "workers": 3},
+    "synthetic": {"noise": 0.01, "eval_every": 10},
+}
+
+
+def make_spec(**changes) -> dict:
+    raw = copy.deepcopy(BASE_SPEC)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(raw.get(key), dict) and key != "objective":
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    return raw
+
+
+def run_simulated(raw: dict, run_dir, workers: int | None = None):
+    start_search(raw, run_dir).close()
+    executor = SimulatedExecutor(workers or raw["executor"]["workers"])
+    state = run_search(run_dir, executor)
+    return state, executor
+
+
+@pytest.fixture
+def spec_factory():
+    return make_spec

@@ -1,0 +1,61 @@
+import sys
+import types
+
+import pytest
+
+from conftest import make_spec
+from sonar.errors import UserError
+from sonar.interfaces import Trainer, Tuner
+from sonar.search.backends import REAL_TRAINER, REAL_TUNER, build_backend, import_by_path
+from sonar.search.spec import parse_spec
+
+
+class _FakeTrainer:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+    def run(self, candidate, until_step):
+        return []
+
+
+class _FakeTuner(_FakeTrainer):
+    def run(self, candidate, until_trial):
+        return []
+
+
+@pytest.fixture
+def fake_real_packages(monkeypatch):
+    for path, cls in ((REAL_TRAINER, _FakeTrainer), (REAL_TUNER, _FakeTuner)):
+        module_name, _, attr = path.rpartition(".")
+        module = types.ModuleType(module_name)
+        setattr(module, attr, cls)
+        monkeypatch.setitem(sys.modules, module_name, module)
+
+
+def test_real_backend_is_built_from_the_spec(fake_real_packages):
+    spec = parse_spec(make_spec(backend="real", training={"batch_size": 4}))
+    backend = build_backend(spec)
+    assert isinstance(backend.trainer, Trainer) and isinstance(backend.tuner, Tuner)
+    assert backend.trainer.kwargs == {"data": {"corpus": "builtin"}, "max_steps": 270, "batch_size": 4}
+    assert backend.tuner.kwargs["space"] == spec.system
+
+
+def test_missing_real_package_is_a_user_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sonar.train", None)  # an import of it fails
+    with pytest.raises(UserError, match="--backend synthetic"):
+        import_by_path(REAL_TRAINER)
+
+
+def test_synthetic_backend_is_resumable_and_deterministic(tmp_path):
+    from sonar.interfaces import Candidate
+
+    backend = build_backend(parse_spec(make_spec()), "synthetic")
+    config = parse_spec(make_spec()).arch.base_config()
+    one_go = Candidate(id="c000", model=config, workdir=tmp_path / "a", seed=1)
+    in_steps = Candidate(id="c000", model=config, workdir=tmp_path / "b", seed=1)
+    full = backend.trainer.run(one_go, 90)
+    backend.trainer.run(in_steps, 30)
+    assert backend.trainer.run(in_steps, 90) == full
+    assert backend.tuner.run(in_steps, 3) == backend.tuner.run(one_go, 9)[:3]
+    assert [p.best_latency_s for p in backend.tuner.run(one_go, 9)] == \
+           sorted((p.best_latency_s for p in backend.tuner.run(one_go, 9)), reverse=True)

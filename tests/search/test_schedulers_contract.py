@@ -1,0 +1,137 @@
+"""One contract suite for every scheduler, on the simulated executor with synthetic curves."""
+
+import pytest
+
+from conftest import make_spec, run_simulated
+from sonar.search.records import Decision, Job
+from sonar.search.replay import replay
+from sonar.search.schedulers import SCHEDULERS, make_scheduler
+from sonar.search.spec import parse_spec
+from sonar.search.state import ACTIVE, SearchState, state_from_events
+from sonar.search.storage import Storage
+
+OBJECTIVES = {
+    "constraint": {"kind": "constraint", "latency_s": 0.004},
+    "pareto": {"kind": "pareto"},
+    "scalarized": {"kind": "scalarized", "weights": {"loss": 1.0, "latency_s": 200.0}},
+}
+SMALL = {"max_steps": 270, "min_steps": 10, "max_trials": 27, "min_trials": 1, "candidates": 12}
+
+
+def _events(run_dir):
+    storage = Storage(run_dir)
+    try:
+        return storage.events()
+    finally:
+        storage.close()
+
+
+def check_decisions_valid(events, *, respects_cost: bool) -> None:
+    """Fold the record event by event and check each decision against the state it was made in."""
+    state = state_from_events(events[:1])
+    budget = state.spec.budget
+    for kind, payload, stamp in events[1:]:
+        if kind == "decision":
+            d = Decision(**payload)
+            if d.action == "start":
+                assert d.candidate not in state.candidates
+                assert len(state.candidates) < budget.candidates
+            else:
+                cand = state.candidates[d.candidate]
+                assert cand.status == ACTIVE, f"{d} on a {cand.status} candidate"
+                assert d.candidate not in state.busy_candidates(), f"{d} while its jobs run"
+                assert state.rung_complete(cand)
+                if d.action == "promote":
+                    assert d.rung == cand.rung + 1
+            if d.action in ("start", "promote") and respects_cost:
+                assert state.spent_s < budget.cost_s, f"{d} after the cost budget was spent"
+        if kind == "job_submitted":
+            job = Job(**payload)
+            assert job.until <= (budget.max_steps if job.kind == "train" else budget.max_trials)
+        state.apply(kind, payload, stamp)
+    assert state.finished
+    assert all(c.status != ACTIVE for c in state.candidates.values()), "a candidate was left undecided"
+
+
+@pytest.mark.parametrize("objective", sorted(OBJECTIVES))
+@pytest.mark.parametrize("name", sorted(SCHEDULERS))
+def test_scheduler_contract(name, objective, tmp_path):
+    raw = make_spec(scheduler=name, objective=OBJECTIVES[objective], budget=SMALL)
+    state, _ = run_simulated(raw, tmp_path / "a")
+    events = _events(tmp_path / "a")
+    check_decisions_valid(events, respects_cost=SCHEDULERS[name].respects_cost_budget)
+    assert replay(events) == []
+    assert any(c.status == "finished" for c in state.candidates.values())
+    again, _ = run_simulated(raw, tmp_path / "b")
+    assert again.decisions == state.decisions  # deterministic per seed
+    other, _ = run_simulated({**raw, "seed": 1}, tmp_path / "c")
+    assert [c.model for c in other.candidates.values()] != [c.model for c in state.candidates.values()]
+
+
+@pytest.mark.parametrize("name", ["sonar", "random", "asha", "sequential"])
+def test_cost_budget_stops_new_work(name, tmp_path):
+    """The budget counts completed jobs: work in flight when it runs out may overshoot it, nothing new starts."""
+    raw = make_spec(scheduler=name, budget={**SMALL, "cost_s": 2.0})
+    state, _ = run_simulated(raw, tmp_path / "run")
+    check_decisions_valid(_events(tmp_path / "run"), respects_cost=True)
+    full, _ = run_simulated(make_spec(scheduler=name, budget=SMALL), tmp_path / "full")
+    assert state.spent_s < full.spent_s
+
+
+def test_sonar_spends_less_than_brute_force(tmp_path):
+    sonar, sonar_clock = run_simulated(make_spec(scheduler="sonar"), tmp_path / "s")
+    brute, brute_clock = run_simulated(make_spec(scheduler="brute"), tmp_path / "b")
+    assert sonar.spent_s < brute.spent_s / 3
+    assert sonar_clock.now() < brute_clock.now()
+
+
+def test_sonar_grows_both_budgets_per_rung(tmp_path):
+    state, _ = run_simulated(make_spec(scheduler="sonar"), tmp_path / "run")
+    ladder = make_scheduler(state.spec).ladder
+    assert ladder[0] == (10, 1) and ladder[-1] == (270, 27)
+    for record in state.jobs.values():
+        steps, trials = ladder[record.job.rung]
+        assert record.job.until == (steps if record.job.kind == "train" else trials)
+
+
+def test_sequential_tunes_only_after_training(tmp_path):
+    state, _ = run_simulated(make_spec(scheduler="sequential"), tmp_path / "run")
+    tuned = {r.job.candidate for r in state.jobs.values() if r.job.kind == "tune"}
+    finished = {c.id for c in state.candidates.values() if c.status == "finished"}
+    assert tuned == finished
+    assert all(state.candidates[c].steps_done() == state.spec.budget.max_steps for c in tuned)
+
+
+def test_asha_tunes_fully_from_rung_zero(tmp_path):
+    state, _ = run_simulated(make_spec(scheduler="asha"), tmp_path / "run")
+    tunes = [r.job for r in state.jobs.values() if r.job.kind == "tune"]
+    assert tunes and all(job.rung == 0 and job.until == 27 for job in tunes)
+
+
+# --- a hand-made record: three candidates at rung 0, then a newcomer that dominates them -------------
+def _rung0_events(raw: dict, results: dict[str, tuple[float, float]]) -> list:
+    events = [("spec", {"spec": raw}, 0.0)]
+    for cid, (loss, latency) in results.items():
+        events.append(("decision", Decision(candidate=cid, action="start", rung=0).to_dict(), 0.0))
+        for kind, until in (("train", 10), ("tune", 1)):
+            job = Job(candidate=cid, kind=kind, rung=0, until=until)
+            events.append(("job_submitted", job.to_dict(), 0.0))
+        curve = [dict(step=10, tokens=10, train_loss=loss, val_loss=loss, seconds=1.0)]
+        tuning = [dict(trial=1, seconds=1.0, config={}, latency_s=latency, spread_s=0.0, quality_delta=0.0,
+                       best_latency_s=latency, failure=None, extra={})]
+        events.append(("job_done", {"job_id": f"{cid}/r0/train", "points": curve, "cost_s": 1.0}, 0.0))
+        events.append(("job_done", {"job_id": f"{cid}/r0/tune", "points": tuning, "cost_s": 1.0}, 0.0))
+    return events
+
+
+def test_dominating_newcomer_is_promoted_in_pareto_mode():
+    raw = make_spec(objective={"kind": "pareto"}, budget={**SMALL, "candidates": 4}, executor={"workers": 1})
+    results = {"c000": (3.0, 0.003), "c001": (3.2, 0.002), "c002": (3.4, 0.001)}
+    before: SearchState = state_from_events(_rung0_events(raw, results))
+    scheduler = make_scheduler(parse_spec(raw))
+    # three mutually non-dominated points: floor(3/3) = 1 promotion, the lowest loss first
+    assert [(d.candidate, d.action) for d in scheduler.decide(before)] == [("c000", "promote")]
+    state = state_from_events(_rung0_events(raw, {**results, "c003": (2.5, 0.0005)}))
+    decisions = scheduler.decide(state)
+    assert Decision(candidate="c003", action="promote", rung=1, reason="top 1/3 of rung 0") in decisions
+    assert not any(d.action == "promote" and d.candidate != "c003" for d in decisions)

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_spec
+from sonar.search.space import sample_architectures
+from sonar.search.spec import SpecError, load_spec, parse_spec
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def test_valid_spec_parses_with_defaults():
+    spec = parse_spec(make_spec())
+    assert spec.scheduler == "sonar" and spec.eta == 3
+    assert {p.name for p in spec.arch.params} == {"hidden_size", "num_hidden_layers", "num_attention_heads",
+                                                  "num_experts_per_tok", "intermediate_size"}
+    assert spec.objective.latency_s == 0.004
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("search*.yaml")), ids=lambda p: p.name)
+def test_examples_validate(path):
+    assert load_spec(path).budget.candidates >= 1
+
+
+def _error(raw) -> str:
+    with pytest.raises(SpecError) as info:
+        parse_spec(raw)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    ({"arch": {"hidden_size": [32, 64, "big"]}}, "arch.hidden_size.choices[2]: 'big' is not an integer"),
+    ({"arch": {"hidden_sizes": [32]}}, "arch.hidden_sizes: not a ModelConfig field"),
+    ({"arch": {"rope_theta": {"float": [0, 1e6], "log": True}}}, "arch.rope_theta.float[0]: a log scale needs"),
+    ({"arch": {"num_hidden_layers": {"int": [6, 2]}}}, "arch.num_hidden_layers.int: low 6 > high 2"),
+    ({"arch": {"rules": ["hidden_size %% heads == 0"]}}, "arch.rules[0]:"),
+    ({"arch": {"rules": ["__import__('os')"]}}, "arch.rules[0]:"),
+    ({"arch": {"num_local_experts": {"choices": [2], "when": "depth > 2"}}},
+     "arch.num_local_experts.when: ['depth'] are not ModelConfig fields"),
+    ({"budget": {"max_steps": "many"}}, "budget.max_steps: 'many' is not an integer"),
+    ({"budget": {"min_trials": 99}}, "budget.min_trials: 99 exceeds max_trials=27"),
+    ({"objective": {"kind": "constraint"}}, "objective.latency_s: required in constraint mode"),
+    ({"objective": {"kind": "best"}}, "objective.kind: 'best' is not one of"),
+    ({"eta": 1}, "eta: 1 must be >= 2"),
+    ({"executor": {"kind": "slurm"}}, "executor.kind: 'slurm' is not one of"),
+    ({"system": {"weight_format": "int8"}}, "system.weight_format: expected a non-empty list"),
+    ({"targets": [{"name": "gpu", "resources": {"gpu_node": -1}}]}, "targets[0].resources.gpu_node: -1 must be > 0"),
+    ({"colour": "blue"}, "colour: unknown key"),
+    ({"data": {"path": "/no/such/corpus.txt"}}, "data.path: /no/such/corpus.txt does not exist"),
+])
+def test_errors_point_at_the_key(change, key):
+    assert _error(make_spec(**change)).startswith(key.replace("%%", "%"))
+
+
+def test_unsatisfiable_space_is_rejected_before_compute():
+    raw = make_spec(arch={"hidden_size": [36], "num_attention_heads": [8], "rules": []})
+    assert _error(raw).startswith("arch: no valid architecture")
+
+
+def test_sampled_architectures_obey_rules_and_model_validation():
+    spec = parse_spec(make_spec())
+    configs = sample_architectures(spec.arch, seed=3, count=12)
+    assert len(configs) == len(set(configs)) == 12
+    for config in configs:
+        assert config.hidden_size % config.num_attention_heads == 0
+        assert config.hidden_size // config.num_attention_heads >= 8
+        assert 2 <= config.num_hidden_layers <= 6
+        assert config.intermediate_size in range(64, 257, 32)
+    assert sample_architectures(spec.arch, seed=3, count=12) == configs
+    assert sample_architectures(spec.arch, seed=4, count=12) != configs
+
+
+def test_condition_leaves_base_value_where_false():
+    raw = make_spec(arch={"num_local_experts": {"choices": [2, 8], "when": "num_hidden_layers > 100"}})
+    spec = parse_spec(raw)
+    base = spec.arch.base_config().num_local_experts
+    assert all(c.num_local_experts == base for c in sample_architectures(spec.arch, seed=0, count=8))
+
+
+def test_load_spec_reports_bad_yaml(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("budget: [unclosed")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(path)
+    path.write_text(yaml.safe_dump(make_spec()))
+    assert load_spec(path).name == "test"
