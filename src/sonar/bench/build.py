@@ -126,8 +126,13 @@ def build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, head
                 progress: Callable[[int, int, str], None] = lambda done, total, text: None) -> BenchTable:
     """Measure every candidate not yet in `settings.out`, appending each as it finishes."""
     header, records = _resume(settings, header)
-    done = {r.id for r in records}
     models = sample_architectures(settings.candidates, seed=settings.seed)
+    expected = {f"c{i:03d}": model for i, model in enumerate(models)}
+    for record in records:
+        if record.id in expected and record.model != expected[record.id]:
+            raise UserError(f"{settings.out}: candidate {record.id} was built from another architecture sample;"
+                            " use the same --seed or another --out")
+    done = {r.id for r in records}
     workroot = settings.out.parent / f"{settings.out.name}.work"
     for index, model in enumerate(models):
         candidate_id = f"c{index:03d}"

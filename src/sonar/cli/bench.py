@@ -35,7 +35,7 @@ def build(
 
     console = Console()
     settings = BuildSettings(out=out, candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed)
-    if out.exists() and not resume:
+    if out.exists() and (synthetic or not resume):
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
     if synthetic:
         table = synthetic_table(candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed)
