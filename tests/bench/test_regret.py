@@ -92,3 +92,16 @@ def test_objective_rejects_bad_values():
         Objective(mode="fastest")
     with pytest.raises(UserError, match="latency_limit_s"):
         Objective(mode="constraint")
+
+
+def test_non_dominated_sweep_agrees_with_pairwise_definition():
+    import numpy as np
+
+    def pairwise(points):
+        return [i for i, (x, y) in enumerate(points)
+                if not any(a <= x and b <= y and (a < x or b < y) for a, b in points)]
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        points = [tuple(map(float, rng.integers(0, 5, 2))) for _ in range(int(rng.integers(1, 12)))]
+        assert non_dominated(points) == pairwise(points)

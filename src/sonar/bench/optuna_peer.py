@@ -12,7 +12,7 @@ from sonar.bench.peer_trial import PENALTY, Incumbent, run_peer_trial
 from sonar.bench.replay import BudgetExhausted, ReplaySession
 
 REDUCTION_FACTOR = 4
-TRIALS_PER_CANDIDATE = 20  # a cap: re-suggested candidates cost nothing, so the budget alone may not end a run
+TRIALS_PER_CANDIDATE = 100  # a safeguard: each trial pays for a measurement, so the budget ends a run
 
 
 def _optuna():

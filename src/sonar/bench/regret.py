@@ -99,13 +99,17 @@ def hypervolume_2d(points: Sequence[tuple[float, float]], reference: tuple[float
 
 
 def non_dominated(points: Sequence[tuple[float, float]]) -> list[int]:
-    """Indices of the points no other point dominates (both minimised)."""
-    keep = []
-    for i, (x, y) in enumerate(points):
-        dominated = any((a <= x and b <= y) and (a < x or b < y) for j, (a, b) in enumerate(points) if j != i)
-        if not dominated:
+    """Indices (ascending) of the points no other point dominates, both objectives minimised.
+
+    One sweep in order of the first objective: a point survives if its second objective is below
+    every point before it (exact duplicates all survive, as neither dominates the other)."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    keep, best_y, last = [], math.inf, None
+    for i in order:
+        if points[i][1] < best_y or points[i] == last:
             keep.append(i)
-    return keep
+            best_y, last = points[i][1], points[i]
+    return sorted(keep)
 
 
 class Scorer:

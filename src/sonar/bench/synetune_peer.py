@@ -18,7 +18,10 @@ from sonar.bench.peer_trial import PENALTY, Incumbent, run_peer_trial
 from sonar.bench.replay import BudgetExhausted, ReplaySession
 
 REDUCTION_FACTOR = 4
-TRIALS_PER_CANDIDATE = 20  # a cap: re-suggested candidates cost nothing, so the budget alone may not end a run
+TRIALS_PER_CANDIDATE = 100  # a safeguard: each trial pays for a measurement, so the budget ends a run
+# MOASHA re-sorts every rung into fronts on each result, quadratic in its trials (about 15 s for 300
+# trials here), so its runs stop at this many trials per candidate even with budget left.
+MOASHA_TRIALS_PER_CANDIDATE = 8
 INSTALL_HINT = "Syne Tune is not installed (optional): pip install 'sonar[peers]'"
 
 
@@ -74,7 +77,8 @@ class SyneTunePeer:
         with _seeded_global_numpy(seed):
             scheduler = self._scheduler(session, space, seed)
             incumbent = Incumbent(session) if self.kind == "asha" else None
-            for trial_id in range(TRIALS_PER_CANDIDATE * len(session.table.candidates)):
+            per_candidate = TRIALS_PER_CANDIDATE if self.kind == "asha" else MOASHA_TRIALS_PER_CANDIDATE
+            for trial_id in range(per_candidate * len(session.table.candidates)):
                 suggestion = scheduler.suggest()
                 if suggestion is None:
                     return
