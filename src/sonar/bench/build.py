@@ -1,0 +1,148 @@
+"""Build the benchmark table by brute force: every candidate trained to the end and tuned to the end.
+
+The trainer and tuner are the real ones, constructed from import paths so this module does not
+depend on their packages (a missing one is a clear error, not an ImportError deep in a stack).
+Each finished candidate is appended atomically (the whole file rewritten to a temp file, then
+renamed), so a crash loses at most the candidate in flight and a rerun skips finished ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from sonar.bench.space import ARCHITECTURE_SPACE, geometric_checkpoints, sample_architectures
+from sonar.bench.table import BenchTable, CandidateRecord, TableHeader, load_table, write_table
+from sonar.errors import UserError
+from sonar.interfaces import Candidate, CurvePoint, Trainer, Tuner
+
+DEFAULT_TRAINER = "sonar.train.trainer:CorpusTrainer"
+DEFAULT_TUNER = "sonar.systems.tuner:SystemTuner"
+COMPARED_HEADER_FIELDS = ("architecture_space", "checkpoints", "max_trials")
+
+
+@dataclass(kw_only=True, frozen=True)
+class BuildSettings:
+    out: Path
+    candidates: int = 64
+    max_steps: int = 512
+    max_trials: int = 24
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.candidates < 2:
+            raise UserError(f"--candidates {self.candidates}: need at least 2 to compare")
+        if self.max_steps < 8:
+            raise UserError(f"--max-steps {self.max_steps}: must be >= 8 (the first checkpoint)")
+        if self.max_trials < 1:
+            raise UserError(f"--max-trials {self.max_trials}: must be >= 1")
+
+
+def load_factory(spec: str, role: str) -> Callable[[], object]:
+    """'package.module:Name' -> the object, or a UserError saying what is missing."""
+    module_name, _, attribute = spec.partition(":")
+    if not attribute:
+        raise UserError(f"{role} {spec!r}: expected 'package.module:Name'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise UserError(f"{role} {spec!r} is not available ({err}); it is needed to build a real table"
+                        " (try --synthetic for a modelled one)") from None
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise UserError(f"{role} {spec!r}: {module_name} has no {attribute!r}") from None
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def make_header(settings: BuildSettings, trainer: object, tuner: object, *, trainer_spec: str,
+                tuner_spec: str) -> TableHeader:
+    knob_space = getattr(tuner, "knob_space", None)
+    return TableHeader(
+        synthetic=False,
+        provenance={
+            "synthetic": False, "cpu_model": cpu_model(), "cores": os.cpu_count(),
+            "torch_version": torch.__version__, "python": platform.python_version(),
+            "torch_threads": torch.get_num_threads(),
+            "corpus": str(getattr(trainer, "corpus_name", getattr(trainer, "corpus", "unknown"))),
+            "seeds": {"sampling": settings.seed, "training": settings.seed},
+            "trainer": trainer_spec, "tuner": tuner_spec,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        },
+        architecture_space=ARCHITECTURE_SPACE,
+        knob_space=dict(knob_space) if isinstance(knob_space, dict) else {"description": repr(knob_space)},
+        objective={"mode": "constraint", "latency_limit_quantile": 0.5, "quality_delta_max": 0.05},
+        checkpoints=geometric_checkpoints(settings.max_steps), max_trials=settings.max_trials,
+    )
+
+
+def measure_candidate(candidate: Candidate, checkpoints: tuple[int, ...], max_trials: int, trainer: Trainer,
+                      tuner: Tuner, status: Callable[[str], None] = lambda _: None) -> CandidateRecord:
+    """Train through every checkpoint (resuming each time) and tune through every trial."""
+    curve: list[CurvePoint] = []
+    for step in checkpoints:
+        status(f"{candidate.id}: training to step {step}")
+        points = trainer.run(candidate, step)
+        if not points or points[-1].step != step:
+            got = points[-1].step if points else None
+            raise UserError(f"trainer returned a curve ending at step {got} for until_step={step}")
+        curve.append(points[-1])
+    status(f"{candidate.id}: tuning {max_trials} trials")
+    tuning = tuner.run(candidate, max_trials)
+    return CandidateRecord(id=candidate.id, model=candidate.model, curve=tuple(curve), tuning=tuple(tuning))
+
+
+def _resume(settings: BuildSettings, header: TableHeader) -> tuple[TableHeader, list[CandidateRecord]]:
+    if not settings.out.exists():
+        return header, []
+    existing: BenchTable = load_table(settings.out)
+    if existing.header.synthetic:
+        raise UserError(f"{settings.out} holds a synthetic table; choose another --out")
+    for name in COMPARED_HEADER_FIELDS:
+        old, new = getattr(existing.header, name), getattr(header, name)
+        if (list(old) if isinstance(old, tuple) else old) != (list(new) if isinstance(new, tuple) else new):
+            raise UserError(f"{settings.out}: its {name} ({old}) differs from this build's ({new});"
+                            " use another --out or the same settings")
+    return existing.header, list(existing.candidates)
+
+
+def build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, header: TableHeader,
+                progress: Callable[[int, int, str], None] = lambda done, total, text: None) -> BenchTable:
+    """Measure every candidate not yet in `settings.out`, appending each as it finishes."""
+    header, records = _resume(settings, header)
+    models = sample_architectures(settings.candidates, seed=settings.seed)
+    expected = {f"c{i:03d}": model for i, model in enumerate(models)}
+    for record in records:
+        if record.id in expected and record.model != expected[record.id]:
+            raise UserError(f"{settings.out}: candidate {record.id} was built from another architecture sample;"
+                            " use the same --seed or another --out")
+    done = {r.id for r in records}
+    workroot = settings.out.parent / f"{settings.out.name}.work"
+    for index, model in enumerate(models):
+        candidate_id = f"c{index:03d}"
+        if candidate_id in done:
+            continue
+        candidate = Candidate(id=candidate_id, model=model, workdir=workroot / candidate_id, seed=settings.seed)
+        candidate.workdir.mkdir(parents=True, exist_ok=True)
+        record = measure_candidate(candidate, header.checkpoints, header.max_trials, trainer, tuner,
+                                   status=lambda text: progress(len(records), len(models), text))
+        records.append(record)
+        write_table(settings.out, header, sorted(records, key=lambda r: r.id))
+        progress(len(records), len(models), f"{candidate_id} done")
+    return BenchTable(header=header, candidates=tuple(sorted(records, key=lambda r: r.id)))

@@ -1,0 +1,75 @@
+"""The architecture space the benchmark samples: Llama-4-style decoders from debug to tiny scale."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from sonar.model.config import ModelConfig
+from sonar.model.presets import preset
+
+ARCHITECTURE_SPACE: dict[str, list] = {
+    "num_hidden_layers": [2, 3, 4, 6],
+    "hidden_size": [64, 128, 192, 256],
+    "num_local_experts": [1, 2, 4, 8],
+    "num_experts_per_tok": [1, 2],
+    "interleave_moe_layer_step": [1, 2],
+    "no_rope_layer_interval": [2, 4],
+    "attention_chunk_size": [16, 32, 64],
+}
+HEAD_DIM = 32  # heads = hidden / 32, so every width keeps the same head size
+
+
+def architecture(point: dict, *, base: ModelConfig | None = None) -> ModelConfig:
+    """A ModelConfig for one point of the space; widths set heads and FFN sizes proportionally."""
+    base = base or preset("debug")
+    hidden = point["hidden_size"]
+    heads = hidden // HEAD_DIM
+    return base.replace(
+        num_hidden_layers=point["num_hidden_layers"], hidden_size=hidden, num_attention_heads=heads,
+        num_key_value_heads=2 if heads % 2 == 0 else 1, head_dim=HEAD_DIM,
+        intermediate_size=2 * hidden, intermediate_size_mlp=4 * hidden,
+        num_local_experts=point["num_local_experts"],
+        num_experts_per_tok=min(point["num_experts_per_tok"], point["num_local_experts"]),
+        interleave_moe_layer_step=point["interleave_moe_layer_step"],
+        no_rope_layer_interval=point["no_rope_layer_interval"],
+        attention_chunk_size=point["attention_chunk_size"],
+    )
+
+
+def sample_architectures(count: int, *, seed: int, space: dict[str, list] | None = None,
+                         base: ModelConfig | None = None) -> list[ModelConfig]:
+    """`count` distinct configs spread over the space: greedy farthest-point sampling on the grid
+    (distance: how many fields differ), starting from a seeded random point, ties broken at random."""
+    space = space or ARCHITECTURE_SPACE
+    names = list(space)
+    grid, seen = [], set()
+    for values in itertools.product(*(space[n] for n in names)):
+        config = architecture(dict(zip(names, values, strict=True)), base=base)
+        if config not in seen:  # top-k clamps to the expert count, so some points coincide
+            seen.add(config)
+            grid.append((config, values))
+    if count > len(grid):
+        raise ValueError(f"count={count}: the space holds only {len(grid)} distinct architectures")
+    rng = np.random.default_rng(seed)
+    codes = np.array([[space[n].index(v) for n, v in zip(names, values, strict=True)] for _, values in grid])
+    chosen = [int(rng.integers(len(grid)))]
+    distance = (codes != codes[chosen[0]]).sum(axis=1).astype(float)
+    while len(chosen) < count:
+        far = np.flatnonzero(distance == distance.max())
+        pick = int(rng.choice(far))
+        chosen.append(pick)
+        distance = np.minimum(distance, (codes != codes[pick]).sum(axis=1))
+    return [grid[i][0] for i in chosen]
+
+
+def geometric_checkpoints(max_steps: int, *, first: int = 8) -> tuple[int, ...]:
+    """first, 2·first, 4·first, ... and max_steps itself (ratio 2, so rungs at any power-of-2 η align)."""
+    if max_steps < first:
+        raise ValueError(f"max_steps={max_steps}: must be >= the first checkpoint {first}")
+    steps, step = [], first
+    while step < max_steps:
+        steps.append(step)
+        step *= 2
+    return tuple(steps + [max_steps])

@@ -1,0 +1,131 @@
+"""`sonar bench build` and `sonar bench replay`: the proof benchmark."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sonar.cli.bench_group import bench_app
+from sonar.errors import UserError
+
+
+@bench_app.command("build")
+def build(
+    out: Annotated[Path, typer.Option("--out", help="table to write, e.g. benchmarks/NAME.jsonl (.gz: gzip)")],
+    candidates: int = typer.Option(64, help="architectures sampled from the space"),
+    max_steps: int = typer.Option(512, help="training steps per candidate (checkpoints 8, 16, ... up to it)"),
+    max_trials: int = typer.Option(24, help="tuning trials per candidate"),
+    seed: int = typer.Option(0, help="sampling and training seed"),
+    resume: bool = typer.Option(False, "--resume", help="keep the finished candidates already in --out"),
+    synthetic: bool = typer.Option(False, "--synthetic", help="write a modelled table (nothing measured)"),
+    trainer: str = typer.Option("sonar.train.trainer:CorpusTrainer", help="Trainer class, module:Name"),
+    tuner: str = typer.Option("sonar.systems.tuner:SystemTuner", help="Tuner class, module:Name"),
+) -> None:
+    """Brute force over a sampled architecture space: train and tune every candidate to the end."""
+    from sonar.bench.build import BuildSettings, build_table, load_factory, make_header
+    from sonar.bench.synthetic import synthetic_table
+    from sonar.bench.table import write_table
+
+    console = Console()
+    settings = BuildSettings(out=out, candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed)
+    if out.exists() and (synthetic or not resume):
+        raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
+    if synthetic:
+        table = synthetic_table(candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed)
+        write_table(out, table.header, table.candidates)
+        console.print(f"wrote a SYNTHETIC table (modelled, nothing measured): {len(table.candidates)} candidates"
+                      f" -> {out}")
+        return
+    trainer_obj = load_factory(trainer, "trainer")()
+    tuner_obj = load_factory(tuner, "tuner")()
+    header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("building", total=candidates)
+
+        def report(done: int, total: int, text: str) -> None:
+            progress.update(task, completed=done, total=total, description=text)
+
+        table = build_table(settings, trainer_obj, tuner_obj, header=header, progress=report)
+    console.print(f"{len(table.candidates)} candidates in {out}; brute force cost "
+                  f"{table.brute_force_seconds / 3600:.2f} h")
+
+
+@bench_app.command("replay")
+def replay(
+    table_path: Annotated[Path, typer.Argument(metavar="TABLE", help="a table written by `sonar bench build`")],
+    seeds: int = typer.Option(20, help="seeds per method (>= 20 for reported figures)"),
+    mode: str = typer.Option(None, help="constraint | pareto (default: the table's)"),
+    latency_limit: float = typer.Option(None, help="seconds; default: the table's"),
+    methods: str = typer.Option(None, help="comma-separated method names (default: all available)"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    png: Annotated[Path | None, typer.Option("--png", help="write regret-vs-cost curves here")] = None,
+) -> None:
+    """Replay every scheduler on the table's virtual clock; speedup over brute force at regret <= 1%."""
+    from sonar.bench.regret import objective_from_table
+    from sonar.bench.runner import default_methods, replay_all, summarize
+    from sonar.bench.table import load_table
+
+    if seeds < 1:
+        raise UserError(f"--seeds {seeds}: must be >= 1")
+    console = Console(stderr=as_json)
+    table = load_table(table_path)
+    objective = objective_from_table(table, mode=mode, latency_limit_s=latency_limit)
+    chosen, notes = default_methods(objective.mode)
+    if methods:
+        wanted = [m.strip() for m in methods.split(",") if m.strip()]
+        unknown = sorted(set(wanted) - {m.name for m in chosen})
+        if unknown:
+            raise UserError(f"--methods: {unknown} are not available; choose from {[m.name for m in chosen]}")
+        chosen = [m for m in chosen if m.name in wanted]
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}")
+    label = "SYNTHETIC table (modelled, nothing measured)" if table.header.synthetic else "measured table"
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task("replaying", total=len(chosen) * seeds)
+        runs = replay_all(table, objective, chosen, range(seeds),
+                          progress=lambda name, seed: progress.update(task, advance=1, description=name))
+    summary = summarize(table, runs)
+    result = {"table": str(table_path), "synthetic": table.header.synthetic, "mode": objective.mode,
+              "latency_limit_s": objective.latency_limit_s, "quality_delta_max": objective.quality_delta_max,
+              "seeds": seeds, "brute_force_s": table.brute_force_seconds, "methods": summary}
+    if png is not None:
+        from sonar.bench.plot import plot_regret
+
+        plot_regret(runs, table.brute_force_seconds, png, title=f"{table_path.name}: {label}, {objective.mode}")
+    if as_json:
+        print(json.dumps(_json_safe(result), indent=2))
+        return
+    _print_summary(console, result, label)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+def _print_summary(console: Console, result: dict, label: str) -> None:
+    limit = result["latency_limit_s"]
+    where = f"latency <= {limit * 1e3:.3f} ms" if limit else "Pareto (loss, log latency)"
+    table = Table(title=f"{label}: {result['mode']} mode, {where}, {result['seeds']} seeds; "
+                        f"brute force {result['brute_force_s'] / 3600:.2f} h")
+    for column in ("method", "speedup p25", "median", "p75", "failures", "final regret (median)"):
+        table.add_column(column, justify="left" if column == "method" else "right", no_wrap=column == "method")
+    for name, row in result["methods"].items():
+        table.add_row(name, f"{row['speedup_at_1pct_p25']:.2f}x", f"{row['speedup_at_1pct_median']:.2f}x",
+                      f"{row['speedup_at_1pct_p75']:.2f}x", f"{row['failures']}/{row['seeds']}",
+                      f"{row['final_regret_median']:.4f}")
+    console.print(table)
+    console.print("speedup = brute-force cost / cost to reach regret <= 1% and stay; a failure counts as 0x")

@@ -1,0 +1,88 @@
+import pytest
+from typer.testing import CliRunner
+
+from sonar.bench.build import BuildSettings, build_table, load_factory, make_header
+from sonar.bench.table import load_table
+from sonar.cli.app import app
+from sonar.errors import UserError
+from sonar.interfaces import CurvePoint, TuningPoint
+
+
+class FakeTrainer:
+    """Resumable by construction: the curve is a function of the step."""
+
+    corpus_name = "fake"
+
+    def __init__(self):
+        self.calls = []
+
+    def run(self, candidate, until_step):
+        self.calls.append((candidate.id, until_step))
+        width = candidate.model.hidden_size
+        return [CurvePoint(step=s, tokens=s * 10, train_loss=5.0 / s ** 0.3, val_loss=5.0 / s ** 0.3 + 100 / width,
+                           seconds=0.01 * s) for s in (8, 16, 32) if s <= until_step]
+
+
+class FakeTuner:
+    knob_space = {"threads": [1, 2]}
+
+    def run(self, candidate, until_trial):
+        return [TuningPoint(trial=i, seconds=1.0 + i, config={"threads": i + 1}, latency_s=0.01 / (i + 1),
+                            spread_s=0.0, quality_delta=0.0, best_latency_s=0.01 / (i + 1))
+                for i in range(min(until_trial, 2))]
+
+
+def _build(out, trainer, candidates=4, fail_after=None):
+    settings = BuildSettings(out=out, candidates=candidates, max_steps=32, max_trials=2, seed=0)
+    header = make_header(settings, trainer, FakeTuner(), trainer_spec="fake", tuner_spec="fake")
+    return build_table(settings, trainer, FakeTuner(), header=header)
+
+
+def test_build_writes_every_candidate_with_provenance_and_resumes(tmp_path):
+    out = tmp_path / "t.jsonl"
+    first = FakeTrainer()
+    built = _build(out, first, candidates=2)
+    assert load_table(out) == built and len(built.candidates) == 2
+    assert built.header.provenance["corpus"] == "fake" and built.header.knob_space == {"threads": [1, 2]}
+    assert not built.header.synthetic and built.header.provenance["torch_version"]
+    again = FakeTrainer()
+    grown = _build(out, again, candidates=4)  # resume: only the two new candidates train
+    assert {c for c, _ in again.calls} == {"c002", "c003"}
+    assert grown.candidates[:2] == built.candidates
+    assert [p.step for p in grown.candidates[3].curve] == [8, 16, 32]
+
+
+def test_resume_refuses_a_table_built_with_other_settings(tmp_path):
+    out = tmp_path / "t.jsonl"
+    _build(out, FakeTrainer(), candidates=2)
+    settings = BuildSettings(out=out, candidates=2, max_steps=64, max_trials=2)
+    header = make_header(settings, FakeTrainer(), FakeTuner(), trainer_spec="f", tuner_spec="f")
+    with pytest.raises(UserError, match="checkpoints"):
+        build_table(settings, FakeTrainer(), FakeTuner(), header=header)
+
+
+def test_missing_trainer_package_is_a_clear_error():
+    with pytest.raises(UserError, match="is not available.*--synthetic"):
+        load_factory("sonar.no_such_package.trainer:CorpusTrainer", "trainer")
+    with pytest.raises(UserError, match="has no 'Nope'"):
+        load_factory("sonar.bench.build:Nope", "trainer")
+
+
+def test_cli_synthetic_build_then_replay_json(tmp_path):
+    import json
+
+    out = tmp_path / "syn.jsonl.gz"
+    runner = CliRunner()
+    result = runner.invoke(app, ["bench", "build", "--out", str(out), "--synthetic", "--candidates", "8",
+                                 "--max-steps", "32", "--max-trials", "4"])
+    assert result.exit_code == 0, result.output
+    assert load_table(out).header.synthetic
+    result = runner.invoke(app, ["bench", "replay", str(out), "--seeds", "3", "--json", "--methods",
+                                 "brute_force,random", "--png", str(tmp_path / "r.png")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["synthetic"] is True and set(summary["methods"]) == {"brute_force", "random"}
+    assert summary["methods"]["brute_force"]["speedup_at_1pct_median"] == pytest.approx(1.0)
+    assert (tmp_path / "r.png").stat().st_size > 1000
+    refused = runner.invoke(app, ["bench", "build", "--out", str(out), "--synthetic"])
+    assert refused.exit_code != 0 and "exists" in str(refused.exception)
