@@ -118,8 +118,8 @@ def run_trial(base_model, config: SystemConfig, workload: Workload, reference: R
             result.failure = "numerical: non-finite outputs"
             return result
         if reference.val_loss_fn is not None:
-            result.quality_delta = val_loss_increase(float(reference.val_loss_fn(prepared.model)),
-                                                     reference.val_loss())
+            reference_loss = reference.val_loss()
+            result.quality_delta = val_loss_increase(float(reference.val_loss_fn(prepared.model)), reference_loss)
             result.extra["quality_metric"] = "val_loss_increase"
         else:
             result.quality_delta = logits_error(out, reference.output(workload, config.batch_size))
