@@ -122,3 +122,18 @@ def test_compiled_decode_runs_without_recompiling():
         for _ in range(4):  # later positions reuse the same graphs
             session.call()
     assert logits_error(first, Reference(model).output(workload, 1)) < 1e-4
+
+
+def test_a_weight_scheme_over_the_quality_limit_is_not_proposed_again():
+    configs = SPACE.configs(preset("debug"), workload_kind="decode")
+    int8 = SystemConfig(**{f"weights_{s}": "int8" for s in ("routed", "shared", "attention", "dense", "head")},
+                        moe_dispatch="packed_grouped")
+    state = {"points": [
+        {"config": SystemConfig().to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0},
+        {"config": int8.to_dict(), "failure": None, "quality_delta": 0.05, "latency_s": 0.5},
+    ], "prior_snapshot": [], "run_records": []}
+    seen = []
+    while (pick := propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=0)):
+        seen.append(pick)
+        state["points"].append({"config": pick.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0})
+    assert seen and not any(c.weights_routed == "int8" for c in seen)

@@ -30,6 +30,10 @@ def _key(config: dict) -> str:
     return repr(sorted(config.items()))
 
 
+def _weights_key(config: dict) -> str:
+    return repr(sorted((k, v) for k, v in config.items() if k.startswith("weights_") or k == "int4_group_size"))
+
+
 def load_candidate_model(candidate: Candidate, checkpoint: Path | None = None):
     """The candidate's trained weights when a checkpoint exists, else its seeded random init."""
     from sonar.checkpoint import load_pretrained
@@ -56,6 +60,10 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
         key=lambda p: p["latency_s"],
     )
     contenders = {_key(p["config"]) for p in eager_ranked[:compile_top_k]}
+    # Weight-only quantization error depends on the weights alone, not on kernels or compile mode:
+    # once a weight scheme misses the quality limit, every config sharing it would too.
+    too_lossy = {_weights_key(p["config"]) for p in state["points"]
+                 if p["failure"] is None and not p["quality_delta"] <= quality_limit}
     effects = fit(state["prior_snapshot"] + state["run_records"], workload_kind)
     best, best_score = None, math.inf
     for config in candidates:
@@ -63,6 +71,8 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
         if _key(d) in measured:
             continue
         if d["compile"] != "eager" and _key({**d, "compile": "eager"}) not in contenders:
+            continue
+        if _weights_key(d) in too_lossy:
             continue
         score = predict(d, effects, workload_kind)
         if score < best_score - 1e-12:
