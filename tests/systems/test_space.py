@@ -34,6 +34,7 @@ def test_bad_knob_values_rejected(changes, fragment):
     # debug experts have 96 hidden features: 128-groups do not divide them.
     (SystemConfig(weights_routed="int4", int4_group_size=128, moe_dispatch="packed_grouped"), "not divisible"),
     (SystemConfig(threads=10_000), "threads=10000"),
+    (SystemConfig(compile="default", moe_dispatch="grouped"), "recompile as routing changes"),
 ])
 def test_model_and_target_rules(config, fragment):
     with pytest.raises(SystemConfigError, match=fragment):

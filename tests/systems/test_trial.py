@@ -94,3 +94,18 @@ def test_plateau_rule():
     assert not plateaued(improving, patience=8, min_gain=0.01, min_trials=10)
     assert not plateaued([math.inf] * 12, patience=8, min_gain=0.01, min_trials=10)
     assert not plateaued(flat[:5], patience=3, min_gain=0.01, min_trials=10)
+
+
+def test_throughput_latency_is_per_token(model, reference):
+    workload = Workload.parse("throughput:ctx=16")
+    result = run_trial(model, SystemConfig(batch_size=4), workload, reference, settings=FAST)
+    assert result.failure is None and result.quality_delta < 1e-5
+    one = run_trial(model, SystemConfig(), workload, reference, settings=FAST)
+    # Four rows per step cost far less than four single-row steps on this overhead-bound model.
+    assert result.latency_s < one.latency_s
+
+
+def test_prefill_workload(model, reference):
+    result = run_trial(model, SystemConfig(attention="sdpa"), Workload.parse("prefill:b=2,t=40"), reference,
+                       settings=FAST)
+    assert result.failure is None and result.quality_delta < 1e-5

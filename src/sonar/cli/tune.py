@@ -91,7 +91,7 @@ def tune(
 @bench_app.command("tune")
 def bench_tune(
     as_json: bool = typer.Option(False, "--json", help="print the results as JSON"),
-    trials: int = typer.Option(20, help="tuning trials per architecture"),
+    trials: int = typer.Option(24, help="tuning trials per architecture"),
     workload: str = typer.Option("decode:ctx=256", help="the objective's workload"),
     workdir: Annotated[Path, typer.Option(help="tuning records (the bench resumes from them)")] = Path(
         ".sonar/bench-tune"),

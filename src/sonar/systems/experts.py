@@ -44,10 +44,11 @@ class ExpertBank(nn.Module):
             return torch.matmul(x_N1K, self.t0[expert_N].transpose(1, 2))
         x_bf = x_N1K.to(torch.bfloat16)
         w_NOK = self.t0[expert_N].to(torch.bfloat16)
-        y_N1O = torch.matmul(x_bf, w_NOK.transpose(1, 2))
         if self.n_tensors == 2:
-            y_N1O = y_N1O * self.t1[expert_N][:, None, :]
-        return y_N1O.to(x_N1K.dtype)
+            # Scale the weight, not the product: Inductor (torch 2.13) fails an assertion while
+            # lowering a gathered batched matmul followed by a per-channel scale of its output.
+            w_NOK = w_NOK * self.t1[expert_N][:, :, None]
+        return torch.matmul(x_bf, w_NOK.transpose(1, 2)).to(x_N1K.dtype)
 
     def nbytes(self) -> int:
         return sum(b.numel() * b.element_size() for b in self.buffers())

@@ -17,6 +17,9 @@ from sonar.systems import experts as _experts  # noqa: F401  registers the packe
 from sonar.systems.config import SCOPES, WEIGHT_SCHEMES, SystemConfig, SystemConfigError
 
 PACKED_DISPATCHES = ("packed_grouped", "packed_gather")
+# Dispatches that read expert counts back to the host (.tolist()): under torch.compile the loop
+# over those counts is specialized on their values, so the graph recompiles as routing changes.
+HOST_SYNC_DISPATCHES = ("grouped", "packed_grouped")
 INT4_N_MULTIPLE = 16  # torch's CPU int4 packing tiles output features by 16
 
 
@@ -53,6 +56,12 @@ def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None
         raise SystemConfigError(
             "weights_routed='int4' with moe_dispatch='packed_gather': int4 tiles are packed per expert and "
             "cannot be gathered; use 'packed_grouped'"
+        )
+    if config.compile != "eager" and config.moe_dispatch in HOST_SYNC_DISPATCHES:
+        raise SystemConfigError(
+            f"compile={config.compile!r} with moe_dispatch={config.moe_dispatch!r}: that dispatch reads expert "
+            "counts to the host, so the compiled graph would recompile as routing changes; use one of "
+            f"{sorted(set(MOE_DISPATCHES) - set(HOST_SYNC_DISPATCHES))}"
         )
     shapes = weight_shapes(model)
     for scope in SCOPES:

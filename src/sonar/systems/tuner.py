@@ -54,9 +54,11 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     default = SystemConfig(target=candidates[0].target if candidates else "cpu").to_dict()
     if _key(default) not in measured:
         return SystemConfig.from_dict(default)
+    # Only eager configs that have a compiled twin in the space compete for a compiled trial.
+    has_twin = {_key({**c.to_dict(), "compile": "eager"}) for c in candidates if c.compile != "eager"}
     eager_ranked = sorted(
         (p for p in state["points"] if p["config"]["compile"] == "eager" and p["failure"] is None
-         and p["quality_delta"] <= quality_limit),
+         and p["quality_delta"] <= quality_limit and _key(p["config"]) in has_twin),
         key=lambda p: p["latency_s"],
     )
     contenders = {_key(p["config"]) for p in eager_ranked[:compile_top_k]}
