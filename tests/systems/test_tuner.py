@@ -91,7 +91,7 @@ def test_prior_learned_elsewhere_reorders_proposals():
 
 
 def test_compiled_configs_wait_for_their_eager_twin():
-    space = SearchSpace(schemes=("fp32",), dispatches=("gather",), attentions=("sdpa", "chunk_blocked"),
+    space = SearchSpace(schemes=("fp32",), dispatches=("grouped", "gather"), attentions=("sdpa", "chunk_blocked"),
                         compiles=("eager", "default"))
     configs = space.configs(preset("debug"), workload_kind="decode")
 
@@ -99,12 +99,12 @@ def test_compiled_configs_wait_for_their_eager_twin():
         return {"config": config.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": latency}
 
     state = {"points": [point(SystemConfig(), 1.0)], "prior_snapshot": [], "run_records": []}
-    # The default (grouped) has no compiled twin, so nothing compiled is eligible yet.
-    assert propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1).compile == "eager"
-    state["points"] += [point(SystemConfig(moe_dispatch="gather", attention="sdpa"), 0.5),
-                        point(SystemConfig(moe_dispatch="gather"), 2.0)]
+    for config, latency in ((SystemConfig(attention="sdpa"), 0.5), (SystemConfig(moe_dispatch="gather"), 2.0),
+                            (SystemConfig(moe_dispatch="gather", attention="sdpa"), 0.9)):
+        state["points"].append(point(config, latency))
     pick = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1)
-    assert pick == SystemConfig(moe_dispatch="gather", attention="sdpa", compile="default")  # the fastest only
+    # The fastest eager config (grouped, sdpa) earns a compiled trial with grouped's sync-free twin.
+    assert pick == SystemConfig(moe_dispatch="gather", attention="sdpa", compile="default")
     state["points"].append(point(pick, 0.4))
     assert propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1) is None
 

@@ -20,6 +20,9 @@ import numpy as np
 from sonar.systems.config import FORMAT_BYTES, SCOPES, SystemConfig
 
 FAILURE_LOG_RATIO = math.log(4.0)  # how a failed trial counts against its knob values
+# Ratios are clipped to this magnitude: on a shared machine one trial can land in a burst of load,
+# and a single 100x reading must not bury a knob value for every later architecture.
+MAX_ABS_LOG_RATIO = math.log(4.0)
 KNOBS = (*(f"weights_{s}" for s in SCOPES), "moe_dispatch", "attention", "compile", "threads",
          "int4_group_size", "batch_size")
 DEFAULT = SystemConfig()
@@ -74,7 +77,7 @@ def record(config: dict, workload_kind: str, latency_s: float, default_latency_s
     if failed or not math.isfinite(latency_s):
         log_ratio = FAILURE_LOG_RATIO
     else:
-        log_ratio = math.log(latency_s / default_latency_s)
+        log_ratio = max(-MAX_ABS_LOG_RATIO, min(MAX_ABS_LOG_RATIO, math.log(latency_s / default_latency_s)))
     return {"arch": arch, "workload_kind": workload_kind, "config": config, "log_ratio": log_ratio}
 
 

@@ -30,6 +30,19 @@ def _key(config: dict) -> str:
     return repr(sorted(config.items()))
 
 
+# Compiled configs need a sync-free dispatch; the eager config they stand for may use its host-sync
+# counterpart, which is usually the faster one in eager mode.
+_SYNC_COUNTERPART = {"gather": "grouped", "packed_gather": "packed_grouped"}
+
+
+def eager_twins(config: dict) -> list[dict]:
+    """The eager configs whose measured speed earns `config` (a compiled one) its trial."""
+    twins = [{**config, "compile": "eager"}]
+    if config["moe_dispatch"] in _SYNC_COUNTERPART:
+        twins.append({**twins[0], "moe_dispatch": _SYNC_COUNTERPART[config["moe_dispatch"]]})
+    return twins
+
+
 def _weights_key(config: dict) -> str:
     return repr(sorted((k, v) for k, v in config.items() if k.startswith("weights_") or k == "int4_group_size"))
 
@@ -54,11 +67,9 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     default = SystemConfig(target=candidates[0].target if candidates else "cpu").to_dict()
     if _key(default) not in measured:
         return SystemConfig.from_dict(default)
-    # Only eager configs that have a compiled twin in the space compete for a compiled trial.
-    has_twin = {_key({**c.to_dict(), "compile": "eager"}) for c in candidates if c.compile != "eager"}
     eager_ranked = sorted(
         (p for p in state["points"] if p["config"]["compile"] == "eager" and p["failure"] is None
-         and p["quality_delta"] <= quality_limit and _key(p["config"]) in has_twin),
+         and p["quality_delta"] <= quality_limit),
         key=lambda p: p["latency_s"],
     )
     contenders = {_key(p["config"]) for p in eager_ranked[:compile_top_k]}
@@ -72,7 +83,7 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
         d = config.to_dict()
         if _key(d) in measured:
             continue
-        if d["compile"] != "eager" and _key({**d, "compile": "eager"}) not in contenders:
+        if d["compile"] != "eager" and not any(_key(twin) in contenders for twin in eager_twins(d)):
             continue
         if _weights_key(d) in too_lossy:
             continue
