@@ -143,3 +143,12 @@ def test_a_weight_scheme_over_the_quality_limit_is_not_proposed_again():
         seen.append(pick)
         state["points"].append({"config": pick.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0})
     assert seen and not any(c.weights_routed == "int8" for c in seen)
+
+
+@pytest.mark.slow
+def test_isolated_trials_record_the_same_fields(tmp_path):
+    space = SearchSpace(schemes=("fp32", "bf16"), dispatches=("grouped", "packed_grouped"), attentions=("sdpa",))
+    curve = _tuner(space=space, isolate=True, prior_path=tmp_path / "prior.json").run(_candidate(tmp_path), 2)
+    assert [p.trial for p in curve] == [1, 2]
+    assert all(p.failure is None and math.isfinite(p.latency_s) for p in curve)
+    assert curve[1].quality_delta > 0 and curve[1].extra["target"]["torch"]
