@@ -71,8 +71,11 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
     default, tuned = SystemConfig(), SystemConfig.from_dict(best.config)
     model, _ = load_candidate_model(candidate)
     reference = Reference(model)
-    samples = _interleaved(model, [default, tuned], workload, reference, rounds=3)
-    default_s, tuned_s = statistics.median(samples[0]), statistics.median(samples[1])
+    # The default at the tuned thread count separates the thread knob (which on a shared machine
+    # can dominate) from everything else.
+    same_threads = default.replace(threads=tuned.threads)
+    samples = _interleaved(model, [default, tuned, same_threads], workload, reference, rounds=3)
+    default_s, tuned_s, same_threads_s = (statistics.median(s) for s in samples)
     tuned_bytes = active_weight_bytes(transform(model, tuned))
     default_bytes = active_weight_bytes(model)
     tokens_per_s = workload.rows(tuned.batch_size) / tuned_s if workload.kind != "prefill" else None
@@ -85,6 +88,8 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
         "default_latency_s": default_s,
         "tuned_latency_s": tuned_s,
         "speedup": default_s / tuned_s,
+        "default_at_tuned_threads_latency_s": same_threads_s,
+        "speedup_at_same_threads": same_threads_s / tuned_s,
         "quality_delta": best.quality_delta,
         "quality_metric": best.extra.get("quality_metric"),
         "tuned_config": best.config,
