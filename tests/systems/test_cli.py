@@ -29,3 +29,17 @@ def test_tune_rejects_a_bad_workload(tmp_path):
     result = CliRunner().invoke(app, ["tune", "--preset", "debug", "--workload", "decode:ctx=x",
                                       "--workdir", str(tmp_path)])
     assert isinstance(result.exception, UserError) and "ctx='x'" in str(result.exception)
+
+
+def test_tune_reads_a_checkpoint(tmp_path):
+    from sonar.checkpoint import save_pretrained
+    from sonar.model import build_model, preset
+
+    save_pretrained(build_model(preset("debug"), seed=3), tmp_path / "ckpt")
+    out = tmp_path / "curve.json"
+    result = CliRunner().invoke(app, [
+        "tune", "--checkpoint", str(tmp_path / "ckpt"), "--workload", "prefill:b=1,t=16", "--trials", "2",
+        "--compile", "eager", "--workdir", str(tmp_path / "w"), "--out", str(out),
+    ])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["candidate"] == "ckpt"

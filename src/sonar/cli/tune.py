@@ -57,9 +57,9 @@ def tune(
     if trials < 1:
         raise UserError(f"--trials={trials}: must be >= 1")
     if checkpoint is not None:
-        from sonar.checkpoint import load_pretrained
+        from sonar.checkpoint import from_hf, read_config
 
-        model_config, name = load_pretrained(checkpoint).config, checkpoint.name
+        model_config, name = from_hf(read_config(checkpoint)), checkpoint.name  # weights load in the tuner
     else:
         model_config, name = preset(preset_name), preset_name
     modes = tuple(m.strip() for m in compile_modes.split(",") if m.strip())
