@@ -38,7 +38,7 @@ def tune(
     preset_name: str | None = typer.Option(None, "--preset", help="random-weight model preset instead"),
     workload: str = typer.Option("decode:ctx=256", help="decode:ctx=C[,b=B] | prefill:b=B,t=T | throughput:ctx=C"),
     trials: int = typer.Option(30, help="trials to run in total (resumes what the workdir holds)"),
-    workdir: Annotated[Path, typer.Option(help="tuning records (resumable)")] = Path(".sonar/tune"),
+    workdir: Annotated[Path, typer.Option(help="tuning records (resumable)")] = Path("runs/tune"),
     out: Annotated[Path | None, typer.Option(help="curve JSON (default: WORKDIR/curve-<workload>.json)")] = None,
     compile_modes: str = typer.Option("eager,default", "--compile", help="comma-separated compile modes to try"),
     quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
@@ -94,7 +94,7 @@ def bench_tune(
     trials: int = typer.Option(24, help="tuning trials per architecture"),
     workload: str = typer.Option("decode:ctx=256", help="the objective's workload"),
     workdir: Annotated[Path, typer.Option(help="tuning records (the bench resumes from them)")] = Path(
-        ".sonar/bench-tune"),
+        "runs/bench-tune"),
     archs: str = typer.Option("", help="comma-separated subset of tiny,small,small-interleaved"),
     quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
 ) -> None:
