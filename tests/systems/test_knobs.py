@@ -56,7 +56,7 @@ def test_weight_format_within_tolerance(model, ids, reference, fmt):
     _check(model, ids, reference, config, FORMAT_TOLERANCE[fmt])
 
 
-@pytest.mark.parametrize("scheme", ["int4_mixed", "fp8_mixed", "int8_experts"])
+@pytest.mark.parametrize("scheme", ["int4_mixed", "fp8_mixed", "int8_experts", "int8_moe"])
 def test_mixed_schemes_within_tolerance(model, ids, reference, scheme):
     config = SystemConfig(**WEIGHT_SCHEMES[scheme], int4_group_size=32, moe_dispatch="packed_grouped")
     worst = max(FORMAT_TOLERANCE[f] for f in WEIGHT_SCHEMES[scheme].values())

@@ -114,4 +114,7 @@ WEIGHT_SCHEMES: dict[str, dict] = {
     "int4_mixed": {**uniform_weights("bf16"), "weights_routed": "int4", "weights_shared": "int4"},
     "fp8_mixed": {**uniform_weights("bf16"), "weights_routed": "fp8"},
     "int8_experts": {**uniform_weights("bf16"), "weights_routed": "int8", "weights_shared": "int8"},
+    # The MoE experts hold most of the bytes a token reads; leaving attention and the head in fp32
+    # keeps the residual path at full precision for a small part of the traffic.
+    "int8_moe": {**uniform_weights("fp32"), "weights_routed": "int8", "weights_shared": "int8"},
 }
