@@ -85,7 +85,9 @@ def test_prior_learned_elsewhere_reorders_proposals():
                             weights_head=fmt, moe_dispatch="packed_grouped")
         records.append({"arch": "other", "workload_kind": "decode", "config": slow.to_dict(),
                         "log_ratio": math.log(3.0)})
-    state = {"points": [default], "prior_snapshot": records, "run_records": []}
+    # Every scheme has had its warm-up trial (chunk_blocked kernels), so the prior now orders kernels.
+    warmed = [{"config": r["config"], "failure": None, "quality_delta": 0.0, "latency_s": 3.0} for r in records[1:]]
+    state = {"points": [default, *warmed], "prior_snapshot": records, "run_records": []}
     pick = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1)
     assert pick.attention == "sdpa" and pick.weights_routed == "fp32"
 
@@ -152,3 +154,14 @@ def test_isolated_trials_record_the_same_fields(tmp_path):
     assert [p.trial for p in curve] == [1, 2]
     assert all(p.failure is None and math.isfinite(p.latency_s) for p in curve)
     assert curve[1].quality_delta > 0 and curve[1].extra["target"]["torch"]
+
+
+def test_every_weight_scheme_is_tried_once_before_kernels_are_tuned():
+    configs = SPACE.configs(preset("debug"), workload_kind="decode")
+    state = {"points": [], "prior_snapshot": [], "run_records": []}
+    schemes = []
+    for _ in range(3):
+        pick = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=0)
+        schemes.append(pick.weights_routed)
+        state["points"].append({"config": pick.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0})
+    assert sorted(schemes) == ["bf16", "fp32", "int8"]

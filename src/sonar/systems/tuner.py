@@ -78,8 +78,12 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     too_lossy = {_weights_key(p["config"]) for p in state["points"]
                  if p["failure"] is None and not p["quality_delta"] <= quality_limit}
     effects = fit(state["prior_snapshot"] + state["run_records"], workload_kind)
+    # Round-robin warm-up over weight schemes (as Ansor warms up every task): quality depends on the
+    # scheme alone, so one trial per scheme settles which are admissible before kernels are tuned.
+    seen_schemes = {_weights_key(p["config"]) for p in state["points"]}
+    unseen = [c for c in candidates if c.compile == "eager" and _weights_key(c.to_dict()) not in seen_schemes]
     best, best_score = None, math.inf
-    for config in candidates:
+    for config in unseen or candidates:
         d = config.to_dict()
         if _key(d) in measured:
             continue
