@@ -20,7 +20,7 @@ BASE_SPEC = {
         "intermediate_size": {"int": [64, 256], "log": True, "step": 32},
         "rules": ["hidden_size // num_attention_heads >= 8"],
     },
-    "system": {"weight_format": ["fp32", "bf16", "int8", "int4"], "threads": [1, 2]},
+    "system": {"schemes": ["fp32", "bf16", "int8", "int4"], "threads": [1, 2]},
     "objective": {"kind": "constraint", "latency_s": 0.004},
     "budget": {"max_steps": 270, "min_steps": 10, "max_trials": 27, "min_trials": 1, "candidates": 18},
     "executor": {"kind": "simulated", "workers": 3},

@@ -37,7 +37,8 @@ def test_real_backend_is_built_from_the_spec(fake_real_packages):
     backend = build_backend(spec)
     assert isinstance(backend.trainer, Trainer) and isinstance(backend.tuner, Tuner)
     assert backend.trainer.kwargs == {"data": {"corpus": "builtin"}, "max_steps": 270, "batch_size": 4}
-    assert backend.tuner.kwargs["space"] == spec.system
+    assert backend.tuner.kwargs["space"].schemes == tuple(spec.system["schemes"])
+    assert backend.tuner.kwargs["workload"] == "decode:"  # the spec names no context: the tuner's default
 
 
 def test_missing_real_package_is_a_user_error(monkeypatch):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from sonar.errors import UserError
 from sonar.interfaces import Trainer, Tuner
-from sonar.search.spec import SearchSpec
+from sonar.search.spec import SearchSpec, workload_text
 from sonar.search.synthetic import SyntheticTrainer, SyntheticTuner
 
 REAL_TRAINER = "sonar.train.trainer.CorpusTrainer"
@@ -48,7 +48,11 @@ def build_backend(spec: SearchSpec, kind: str | None = None) -> Backend:
 def build_real(spec: SearchSpec) -> Backend:
     trainer_cls, tuner_cls = import_by_path(REAL_TRAINER), import_by_path(REAL_TUNER)
     trainer = trainer_cls(data=spec.data, max_steps=spec.budget.max_steps, **spec.training)
-    tuner = tuner_cls(space=spec.system, workload=spec.workload, target=spec.targets[0].device)
+    from sonar.systems import SearchSpace
+
+    space = SearchSpace(**{knob: tuple(choices) for knob, choices in spec.system.items()},
+                        target=spec.targets[0].device)
+    tuner = tuner_cls(space=space, workload=workload_text(spec.workload))
     return Backend(trainer=trainer, tuner=tuner)
 
 

@@ -135,7 +135,7 @@ def parse_spec(data: object) -> SearchSpec:
         budget=_budget(_mapping(data, "budget", required=True), "budget"),
         arch=_arch(_mapping(data, "arch"), "arch"),
         system=_system(_mapping(data, "system"), "system"),
-        workload=_mapping(data, "workload"),
+        workload=_workload(_mapping(data, "workload")),
         targets=_targets(data.get("targets", [{"name": "cpu"}]), "targets"),
         data=_data(data.get("data", {"corpus": "builtin"}), "data"),
         objective=_objective(_mapping(data, "objective"), "objective"),
@@ -307,27 +307,44 @@ def _typed(value: object, kind: str, where: str) -> object:
     return _number(value, where)
 
 
-def _system(data: dict, where: str) -> dict:
-    for knob, choices in data.items():
-        if not isinstance(choices, list) or not choices:
-            raise SpecError(f"{where}.{knob}: expected a non-empty list of choices")
-    knobs = _system_knobs()
-    for knob in data:
-        if knobs is not None and knob not in knobs:
-            raise SpecError(f"{where}.{knob}: not a SystemConfig knob (known: {', '.join(sorted(knobs))})")
+_WORKLOAD_KEYS = {"context": "ctx", "batch": "b", "tokens": "t"}
+
+
+def workload_text(workload: dict) -> str:
+    """The systems package's workload string, e.g. {kind: decode, context: 128} -> 'decode:ctx=128'."""
+    items = [f"{_WORKLOAD_KEYS[k]}={v}" for k, v in workload.items() if k in _WORKLOAD_KEYS]
+    return f"{workload.get('kind', 'decode')}:{','.join(items)}"
+
+
+def _workload(data: dict) -> dict:
+    from sonar.systems import Workload
+
+    unknown = sorted(set(data) - set(_WORKLOAD_KEYS) - {"kind"})
+    if unknown:
+        raise SpecError(f"workload.{unknown[0]}: unknown key (known: kind, {', '.join(_WORKLOAD_KEYS)})")
+    try:
+        Workload.parse(workload_text(data))
+    except UserError as err:
+        raise SpecError(f"workload: {err}") from None
     return data
 
 
-def _system_knobs() -> set[str] | None:
-    """SystemConfig's field names when the systems package is installed; None (no check) otherwise."""
+def _system(data: dict, where: str) -> dict:
+    """knob -> choices, named as the fields of sonar.systems.SearchSpace (schemes, dispatches, ...)."""
+    from sonar.systems import SearchSpace, SystemConfigError
+
+    for knob, choices in data.items():
+        if not isinstance(choices, list) or not choices:
+            raise SpecError(f"{where}.{knob}: expected a non-empty list of choices")
+    knobs = {f.name for f in dataclasses.fields(SearchSpace)} - {"target"}
+    for knob in data:
+        if knob not in knobs:
+            raise SpecError(f"{where}.{knob}: not a system knob (known: {', '.join(sorted(knobs))})")
     try:
-        from sonar.systems import SystemConfig
-    except ImportError:
-        return None
-    try:
-        return {f.name for f in dataclasses.fields(SystemConfig)}
-    except TypeError:  # not a dataclass: leave the knobs to the tuner
-        return None
+        SearchSpace(**{knob: tuple(choices) for knob, choices in data.items()})
+    except SystemConfigError as err:
+        raise SpecError(f"{where}: {err}") from None
+    return data
 
 
 def _targets(data: object, where: str) -> tuple[Target, ...]:

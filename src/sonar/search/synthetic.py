@@ -22,8 +22,8 @@ import numpy as np
 from sonar.interfaces import Candidate, CurvePoint, TuningPoint
 from sonar.model.params import count_parameters
 
-DEFAULT_SYSTEM_SPACE = {"weight_format": ["fp32", "bf16", "int8", "int4"], "threads": [1, 2],
-                        "attention_kernel": ["eager", "sdpa"], "moe_dispatch": ["dense", "grouped", "gather"]}
+DEFAULT_SYSTEM_SPACE = {"schemes": ["fp32", "bf16", "int8", "int4"], "threads": [1, 2],
+                        "attentions": ["eager", "sdpa"], "dispatches": ["dense", "grouped", "gather"]}
 
 
 def _hash(*parts: object) -> int:

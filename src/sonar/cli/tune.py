@@ -1,0 +1,118 @@
+"""`sonar tune`: tune how one model runs (live table of trials, curve JSON), and `sonar bench tune`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from sonar.cli.app import app
+from sonar.cli.bench_group import bench_app
+from sonar.errors import UserError
+
+
+def _ms(seconds: float) -> str:
+    return "-" if not math.isfinite(seconds) else f"{seconds * 1e3:.3f}"
+
+
+def _trial_table(points: list, title: str) -> Table:
+    table = Table(title=title)
+    for column in ("trial", "config", "latency ms", "spread ms", "quality", "best ms", "seconds", "note"):
+        table.add_column(column, justify="right" if column not in ("config", "note") else "left")
+    for p in points[-25:]:
+        note = p.failure or p.extra.get("raced", "")
+        table.add_row(str(p.trial), p.extra.get("label", ""), _ms(p.latency_s), _ms(p.spread_s),
+                      f"{p.quality_delta:.4f}", _ms(p.best_latency_s), f"{p.seconds:.0f}", note[:60])
+    return table
+
+
+@app.command()
+def tune(
+    checkpoint: Annotated[Path | None, typer.Option(help="transformers-format checkpoint directory")] = None,
+    preset_name: str | None = typer.Option(None, "--preset", help="random-weight model preset instead"),
+    workload: str = typer.Option("decode:ctx=256", help="decode:ctx=C[,b=B] | prefill:b=B,t=T | throughput:ctx=C"),
+    trials: int = typer.Option(30, help="trials to run in total (resumes what the workdir holds)"),
+    workdir: Annotated[Path, typer.Option(help="tuning records (resumable)")] = Path("runs/tune"),
+    out: Annotated[Path | None, typer.Option(help="curve JSON (default: WORKDIR/curve-<workload>.json)")] = None,
+    compile_modes: str = typer.Option("eager,default", "--compile", help="comma-separated compile modes to try"),
+    quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
+    isolate: bool = typer.Option(False, help="run every trial in its own process"),
+    seed: int = typer.Option(0, help="seed of the random-weight model"),
+) -> None:
+    """Search weight formats, kernels, compile mode and threads for the fastest acceptable config."""
+    from sonar.interfaces import Candidate
+    from sonar.model import preset
+    from sonar.systems.bench import BENCH_SPACE
+    from sonar.systems.prior import write_json_atomic
+    from sonar.systems.tuner import SystemTuner
+
+    if (checkpoint is None) == (preset_name is None):
+        raise UserError("give exactly one of --checkpoint DIR or --preset NAME")
+    if trials < 1:
+        raise UserError(f"--trials={trials}: must be >= 1")
+    if checkpoint is not None:
+        from sonar.checkpoint import from_hf, read_config
+
+        model_config, name = from_hf(read_config(checkpoint)), checkpoint.name  # weights load in the tuner
+    else:
+        model_config, name = preset(preset_name), preset_name
+    modes = tuple(m.strip() for m in compile_modes.split(",") if m.strip())
+    space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
+    candidate = Candidate(id=name, model=model_config, workdir=workdir / name, seed=seed)
+    console = Console()
+    points: list = []
+    with Live(_trial_table(points, f"tuning {name} for {workload}"), console=console, refresh_per_second=2) as live:
+        def on_trial(point) -> None:
+            points.append(point)
+            live.update(_trial_table(points, f"tuning {name} for {workload}"))
+
+        tuner = SystemTuner(workload=workload, space=space, quality_limit=quality_limit, isolate=isolate,
+                            checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial)
+        curve = tuner.run(candidate, trials)
+        live.update(_trial_table(curve, f"tuning {name} for {workload}"))
+    slug = tuner.state_path(candidate).stem.removeprefix("tune-")
+    out = out or workdir / f"curve-{name}-{slug}.json"
+    write_json_atomic(out, {"candidate": name, "workload": workload,
+                            "curve": [p.__dict__ for p in curve]})
+    best = min((p for p in curve if p.failure is None and p.quality_delta <= quality_limit),
+               key=lambda p: p.latency_s, default=None)
+    if best is not None:
+        console.print(f"best: {best.extra['label']}  {best.latency_s * 1e3:.3f} ms  "
+                      f"({best.extra.get('speedup_vs_default', float('nan')):.2f}x the default)")
+    console.print(f"curve written to {out}")
+
+
+@bench_app.command("tune")
+def bench_tune(
+    as_json: bool = typer.Option(False, "--json", help="print the results as JSON"),
+    trials: int = typer.Option(24, help="tuning trials per architecture"),
+    workload: str = typer.Option("decode:ctx=256", help="the objective's workload"),
+    workdir: Annotated[Path, typer.Option(help="tuning records (the bench resumes from them)")] = Path(
+        "runs/bench-tune"),
+    archs: str = typer.Option("", help="comma-separated subset of tiny,small,small-interleaved"),
+    quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
+) -> None:
+    """Tuned vs untuned-default decode latency for three architectures, with the bandwidth roofline."""
+    from sonar.systems.bench import run_bench
+
+    console = Console(stderr=True)
+
+    def progress(point) -> None:
+        console.print(f"  trial {point.trial}: {point.extra['label']} {point.latency_s * 1e3:.3f} ms "
+                      f"q={point.quality_delta:.4f} {point.failure or ''}")
+
+    report = run_bench(workdir=workdir, trials=trials, workload=workload, quality_limit=quality_limit,
+                       archs=[a for a in archs.split(",") if a] or None, on_trial=progress)
+    if as_json:
+        print(json.dumps(report, indent=1, default=str))
+        return
+    for r in report["results"]:
+        print(f"{r['arch']}: {r['speedup']:.2f}x ({r['default_latency_s'] * 1e3:.2f} -> "
+              f"{r['tuned_latency_s'] * 1e3:.2f} ms) quality {r['quality_delta']:.4f}, "
+              f"{r['tuned_tokens_per_s']:.1f} tok/s of {r['roofline_tokens_per_s']:.1f} roofline; {r['tuned_label']}")

@@ -1,0 +1,130 @@
+"""`sonar bench tune`: tune three architectures for decode, then re-measure the tuned config and the
+untuned default side by side (interleaved rounds, same process) so the ratio is not skewed by the
+load drifting on a shared machine. Resumable: tuning state lives under the bench workdir."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from sonar.interfaces import Candidate
+from sonar.model import ModelConfig, preset
+from sonar.model.params import count_parameters
+from sonar.systems.apply import transform
+from sonar.systems.config import SystemConfig
+from sonar.systems.roofline import active_weight_bytes, gemv_bandwidth
+from sonar.systems.space import SearchSpace
+from sonar.systems.target import describe_target
+from sonar.systems.trial import MeasureSettings, Reference, run_trial
+from sonar.systems.tuner import SystemTuner, load_candidate_model
+from sonar.systems.workload import Workload
+
+
+def architectures() -> dict[str, ModelConfig]:
+    """Three shapes whose best systems may differ: all-MoE small and tiny, and an interleaved
+    dense/MoE model with more, narrower experts (Maverick's layout at small scale)."""
+    return {
+        "tiny": preset("tiny"),
+        "small": preset("small"),
+        "small-interleaved": preset("small").replace(
+            num_local_experts=32, intermediate_size=512, interleave_moe_layer_step=2, use_qk_norm=False,
+        ),
+    }
+
+
+BENCH_SPACE = SearchSpace(
+    schemes=("fp32", "bf16", "int8", "int8_dq", "int4", "fp8", "int4_mixed", "fp8_mixed", "int8_experts",
+             "int8_moe"),
+    dispatches=("grouped", "gather", "packed_grouped", "packed_gather"),
+    attentions=("chunk_blocked", "sdpa"),
+    compiles=("eager", "default"),
+    threads=(None, 1),
+)
+
+
+def _interleaved(model, configs: list[SystemConfig], workload: Workload, reference: Reference,
+                 rounds: int) -> list[list[float]]:
+    """ABAB rounds: each round measures every config once more; returns the samples per config."""
+    settings = MeasureSettings(warmup=2, min_repeats=5, max_repeats=5)
+    samples: list[list[float]] = [[] for _ in configs]
+    for _ in range(rounds):
+        for i, config in enumerate(configs):
+            result = run_trial(model, config, workload, reference, settings=settings)
+            if result.failure:
+                raise RuntimeError(f"re-measuring {config.label()} failed: {result.failure}")
+            samples[i].append(result.latency_s)
+    return samples
+
+
+def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: int, workload: Workload,
+              bandwidth: float, quality_limit: float, on_trial: Callable | None = None) -> dict:
+    candidate = Candidate(id=name, model=model_config, workdir=workdir / name)
+    tuner = SystemTuner(workload=workload, space=BENCH_SPACE, quality_limit=quality_limit,
+                        prior_path=workdir / "systems-prior.json",
+                        settings=MeasureSettings(min_repeats=8, max_repeats=30, timeout_s=400),
+                        compile_top_k=2, min_trials=16, on_trial=on_trial)
+    curve = tuner.run(candidate, trials)
+    acceptable = [p for p in curve if p.failure is None and p.quality_delta <= quality_limit]
+    best = min(acceptable, key=lambda p: p.latency_s)
+    default, tuned = SystemConfig(), SystemConfig.from_dict(best.config)
+    model, _ = load_candidate_model(candidate)
+    reference = Reference(model)
+    # The default at the tuned thread count separates the thread knob (which on a shared machine
+    # can dominate) from everything else.
+    same_threads = default.replace(threads=tuned.threads)
+    samples = _interleaved(model, [default, tuned, same_threads], workload, reference, rounds=3)
+    default_s, tuned_s, same_threads_s = (statistics.median(s) for s in samples)
+    tuned_bytes = active_weight_bytes(transform(model, tuned))
+    default_bytes = active_weight_bytes(model)
+    tokens_per_s = workload.rows(tuned.batch_size) / tuned_s if workload.kind != "prefill" else None
+    roofline = bandwidth / tuned_bytes
+    return {
+        "arch": name,
+        "params_total": count_parameters(model_config).total,
+        "params_active": count_parameters(model_config).active,
+        "workload": workload.label(),
+        "default_latency_s": default_s,
+        "tuned_latency_s": tuned_s,
+        "speedup": default_s / tuned_s,
+        "default_at_tuned_threads_latency_s": same_threads_s,
+        "speedup_at_same_threads": same_threads_s / tuned_s,
+        "quality_delta": best.quality_delta,
+        "quality_metric": best.extra.get("quality_metric"),
+        "tuned_config": best.config,
+        "tuned_label": best.extra["label"],
+        "tuned_tokens_per_s": tokens_per_s,
+        "default_tokens_per_s": workload.rows(1) / default_s if workload.kind != "prefill" else None,
+        "active_weight_bytes": tuned_bytes,
+        "default_active_weight_bytes": default_bytes,
+        "roofline_tokens_per_s": roofline,
+        "roofline_fraction": tokens_per_s / roofline if tokens_per_s else None,
+        "trials": len(curve),
+        "failed_trials": sum(p.failure is not None for p in curve),
+        "raced_trials": sum("raced" in p.extra for p in curve),
+        "tuning_seconds": curve[-1].seconds,
+        "curve": [{"trial": p.trial, "label": p.extra["label"], "latency_s": p.latency_s,
+                   "quality_delta": p.quality_delta, "best_latency_s": p.best_latency_s, "failure": p.failure}
+                  for p in curve],
+    }
+
+
+def run_bench(*, workdir: Path, trials: int = 20, workload: str = "decode:ctx=256", quality_limit: float = 0.01,
+              archs: list[str] | None = None, on_trial: Callable | None = None) -> dict:
+    chosen = architectures()
+    if archs:
+        chosen = {k: v for k, v in chosen.items() if k in archs}
+    wl = Workload.parse(workload)
+    bandwidth = gemv_bandwidth()
+    results = [bench_one(name, cfg, workdir=workdir, trials=trials, workload=wl, bandwidth=bandwidth,
+                         quality_limit=quality_limit, on_trial=on_trial) for name, cfg in chosen.items()]
+    return {
+        "target": describe_target("cpu"),
+        "threads_default": torch.get_num_threads(),
+        "gemv_bandwidth_GBps": bandwidth / 1e9,
+        "quality_limit": quality_limit,
+        "results": results,
+        "min_speedup": min(r["speedup"] for r in results),
+    }

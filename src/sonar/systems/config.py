@@ -1,0 +1,120 @@
+"""SystemConfig: how to run a model (weight formats, kernels, compile, threads), validated on its own.
+
+Whether a config suits a particular model and target (packing sizes, CUDA-only knobs) is decided by
+sonar.systems.space, which sees both; this file only checks that each knob holds a known value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from sonar.errors import UserError
+
+# Weight formats, all weight-only: activations stay fp32 between layers; low-precision linears run
+# their matmul with bf16 activations (the only vectorized path of torch's CPU int8/int4 kernels).
+FORMATS = ("fp32", "bf16", "int8", "int8_dq", "int4", "fp8")
+FORMAT_HELP = {
+    "fp32": "unchanged weights",
+    "bf16": "bf16 weights stored [out, in], bf16 matmul",
+    "int8": "int8 per-output-channel scales, torch._weight_int8pack_mm",
+    "int8_dq": "int8 per-channel, dequantized in the graph (compile rewrites it into the int8 kernel)",
+    "int4": "int4 group-wise asymmetric scales, torch._weight_int4pack_mm_for_cpu",
+    "fp8": "float8 e4m3 per-row scales, dequantized to bf16 at use",
+}
+# Bytes each weight element occupies in memory, scales excluded: the roofline and the cost model use it.
+FORMAT_BYTES = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int8_dq": 1.0, "int4": 0.5, "fp8": 1.0}
+SCOPES = ("routed", "shared", "attention", "dense", "head")
+COMPILE_MODES = ("eager", "default", "max-autotune-no-cudagraphs")
+INT4_GROUP_SIZES = (32, 64, 128, 256)
+TARGETS = ("cpu", "cuda")
+
+
+class SystemConfigError(UserError):
+    """A system knob holds a value it cannot take; the message names the value and the rule."""
+
+
+@dataclass(kw_only=True, frozen=True)
+class SystemConfig:
+    """One way to run a model. Weight scopes: `routed` experts, MoE `shared` expert, `attention`
+    projections, `dense` FFN layers, and the `head` (lm_head). The router stays fp32 always:
+    a flipped top-k choice changes the function, not just its precision."""
+
+    weights_routed: str = "fp32"
+    weights_shared: str = "fp32"
+    weights_attention: str = "fp32"
+    weights_dense: str = "fp32"
+    weights_head: str = "fp32"
+    int4_group_size: int = 128
+    moe_dispatch: str = "grouped"
+    attention: str = "chunk_blocked"
+    compile: str = "eager"
+    threads: int | None = None  # None: leave torch's intra-op thread count as found
+    batch_size: int = 1  # rows decoded together in a throughput workload
+    target: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for scope in SCOPES:
+            value = getattr(self, f"weights_{scope}")
+            if value not in FORMATS:
+                raise SystemConfigError(f"weights_{scope}={value!r}: must be one of {list(FORMATS)}")
+        if self.int4_group_size not in INT4_GROUP_SIZES:
+            raise SystemConfigError(f"int4_group_size={self.int4_group_size}: must be one of {list(INT4_GROUP_SIZES)}")
+        if self.compile not in COMPILE_MODES:
+            raise SystemConfigError(f"compile={self.compile!r}: must be one of {list(COMPILE_MODES)}")
+        if self.threads is not None and self.threads < 1:
+            raise SystemConfigError(f"threads={self.threads}: must be >= 1 or None")
+        if self.batch_size < 1:
+            raise SystemConfigError(f"batch_size={self.batch_size}: must be >= 1")
+        if self.target not in TARGETS:
+            raise SystemConfigError(f"target={self.target!r}: must be one of {list(TARGETS)}")
+        # Dispatch and attention names are checked against the live registries in space.check,
+        # because new entries may be registered after import.
+
+    def weight_format(self, scope: str) -> str:
+        return getattr(self, f"weights_{scope}")
+
+    def replace(self, **changes) -> SystemConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SystemConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SystemConfigError(f"unknown system knobs {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def label(self) -> str:
+        """A short human-readable name: the weight scheme, then the non-weight knobs."""
+        formats = [self.weight_format(s) for s in SCOPES]
+        weights = formats[0] if len(set(formats)) == 1 else "/".join(formats)
+        threads = "" if self.threads is None else f" t{self.threads}"
+        batch = "" if self.batch_size == 1 else f" b{self.batch_size}"
+        return f"{weights} {self.moe_dispatch} {self.attention} {self.compile}{threads}{batch}"
+
+
+def uniform_weights(fmt: str) -> dict:
+    """Keyword arguments setting every scope to one format."""
+    return {f"weights_{scope}": fmt for scope in SCOPES}
+
+
+# Mixed schemes after Meta's llama-models quantization modes: int4_mixed quantizes the MoE experts
+# (routed and shared) to int4 and keeps the rest bf16; fp8_mixed quantizes only the routed experts.
+WEIGHT_SCHEMES: dict[str, dict] = {
+    "fp32": uniform_weights("fp32"),
+    "bf16": uniform_weights("bf16"),
+    "int8": uniform_weights("int8"),
+    "int8_dq": uniform_weights("int8_dq"),
+    "int4": uniform_weights("int4"),
+    "fp8": uniform_weights("fp8"),
+    "int4_mixed": {**uniform_weights("bf16"), "weights_routed": "int4", "weights_shared": "int4"},
+    "fp8_mixed": {**uniform_weights("bf16"), "weights_routed": "fp8"},
+    "int8_experts": {**uniform_weights("bf16"), "weights_routed": "int8", "weights_shared": "int8"},
+    # The MoE experts hold most of the bytes a token reads; leaving attention and the head in fp32
+    # keeps the residual path at full precision for a small part of the traffic.
+    "int8_moe": {**uniform_weights("fp32"), "weights_routed": "int8", "weights_shared": "int8"},
+}

@@ -1,0 +1,224 @@
+"""SystemTuner: the sonar.interfaces.Tuner for system configs. Resumable, ordered by a learned
+cost model, racing repeated measurements, stopping when the tuning curve plateaus.
+
+State lives in `<workdir>/systems/tune-<workload>.json`, rewritten atomically after every trial.
+The proposal order is a pure function of that state (the prior snapshot taken at the first run,
+plus the trials measured since), so a killed and resumed tuner continues the same curve.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+
+from sonar.interfaces import Candidate, TuningPoint
+from sonar.systems.config import SystemConfig
+from sonar.systems.isolate import run_trial_isolated
+from sonar.systems.prior import PriorStore, fit, predict, record, write_json_atomic
+from sonar.systems.space import SearchSpace
+from sonar.systems.trial import MeasureSettings, Reference, TrialResult, run_trial
+from sonar.systems.workload import Workload
+
+STATE_VERSION = 1
+
+
+def _key(config: dict) -> str:
+    return repr(sorted(config.items()))
+
+
+# Compiled configs need a sync-free dispatch; the eager config they stand for may use its host-sync
+# counterpart, which is usually the faster one in eager mode.
+_SYNC_COUNTERPART = {"gather": "grouped", "packed_gather": "packed_grouped"}
+
+
+def eager_twins(config: dict) -> list[dict]:
+    """The eager configs whose measured speed earns `config` (a compiled one) its trial."""
+    twins = [{**config, "compile": "eager"}]
+    if config["moe_dispatch"] in _SYNC_COUNTERPART:
+        twins.append({**twins[0], "moe_dispatch": _SYNC_COUNTERPART[config["moe_dispatch"]]})
+    return twins
+
+
+def _weights_key(config: dict) -> str:
+    return repr(sorted((k, v) for k, v in config.items() if k.startswith("weights_") or k == "int4_group_size"))
+
+
+def load_candidate_model(candidate: Candidate, checkpoint: Path | None = None):
+    """The candidate's trained weights when a checkpoint exists, else its seeded random init."""
+    from sonar.checkpoint import load_pretrained
+    from sonar.model import build_model
+
+    for path in (checkpoint, candidate.workdir / "checkpoint", candidate.workdir):
+        if path is not None and (Path(path) / "config.json").is_file():
+            return load_pretrained(path).eval(), str(path)
+    return build_model(candidate.model, seed=candidate.seed).eval(), None
+
+
+def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, quality_limit: float,
+            compile_top_k: int) -> SystemConfig | None:
+    """The next config to measure: the default first (every ratio is against it), then the lowest
+    predicted latency. Compiled configs wait until their eager twin is measured and ranks among the
+    `compile_top_k` best acceptable eager results: compiling costs a minute, so only for contenders."""
+    measured = {_key(p["config"]) for p in state["points"]}
+    default = SystemConfig(target=candidates[0].target if candidates else "cpu").to_dict()
+    if _key(default) not in measured:
+        return SystemConfig.from_dict(default)
+    eager_ranked = sorted(
+        (p for p in state["points"] if p["config"]["compile"] == "eager" and p["failure"] is None
+         and p["quality_delta"] <= quality_limit),
+        key=lambda p: p["latency_s"],
+    )
+    contenders = {_key(p["config"]) for p in eager_ranked[:compile_top_k]}
+    # Weight-only quantization error depends on the weights alone, not on kernels or compile mode:
+    # once a weight scheme misses the quality limit, every config sharing it would too.
+    too_lossy = {_weights_key(p["config"]) for p in state["points"]
+                 if p["failure"] is None and not p["quality_delta"] <= quality_limit}
+    effects = fit(state["prior_snapshot"] + state["run_records"], workload_kind)
+    # Round-robin warm-up over weight schemes (as Ansor warms up every task): quality depends on the
+    # scheme alone, so one trial per scheme settles which are admissible before kernels are tuned.
+    seen_schemes = {_weights_key(p["config"]) for p in state["points"]}
+    unseen = [c for c in candidates if c.compile == "eager" and _weights_key(c.to_dict()) not in seen_schemes]
+    best, best_score = None, math.inf
+    for config in unseen or candidates:
+        d = config.to_dict()
+        if _key(d) in measured:
+            continue
+        if d["compile"] != "eager" and not any(_key(twin) in contenders for twin in eager_twins(d)):
+            continue
+        if _weights_key(d) in too_lossy:
+            continue
+        score = predict(d, effects, workload_kind)
+        if score < best_score - 1e-12:
+            best, best_score = config, score
+    return best
+
+
+class SystemTuner:
+    """Tuner(run(candidate, until_trial) -> list[TuningPoint]) over a SearchSpace for one workload."""
+
+    def __init__(self, *, workload: str | Workload = "decode:ctx=256", space: SearchSpace | None = None,
+                 settings: MeasureSettings | None = None, quality_limit: float = 0.01,
+                 prior_path: Path | None = None, val_loss_fn=None, isolate: bool = False,
+                 patience: int = 8, min_gain: float = 0.01, min_trials: int = 10, compile_top_k: int = 2,
+                 checkpoint: Path | None = None,
+                 on_trial: Callable[[TuningPoint], None] | None = None) -> None:
+        self.workload = Workload.parse(workload) if isinstance(workload, str) else workload
+        self.space = space or SearchSpace()
+        self.settings = settings or MeasureSettings()
+        self.quality_limit = quality_limit
+        self.prior_path = prior_path
+        self.val_loss_fn = val_loss_fn
+        self.isolate = isolate
+        self.patience, self.min_gain, self.min_trials = patience, min_gain, min_trials
+        self.compile_top_k = compile_top_k
+        self.checkpoint = checkpoint
+        self.on_trial = on_trial
+
+    def state_path(self, candidate: Candidate) -> Path:
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", self.workload.label()).strip("-")
+        return Path(candidate.workdir) / "systems" / f"tune-{slug}.json"
+
+    def _load_state(self, candidate: Candidate, prior: PriorStore) -> dict:
+        import json
+
+        path = self.state_path(candidate)
+        if path.is_file():
+            state = json.loads(path.read_text())
+            if state.get("version") != STATE_VERSION or state.get("workload") != self.workload.label():
+                raise ValueError(f"{path}: tuning state for another workload or version; move it away to restart")
+            return state
+        return {"version": STATE_VERSION, "workload": self.workload.label(), "candidate": candidate.id,
+                "prior_snapshot": prior.load(), "run_records": [], "points": [], "samples": [],
+                "seconds": 0.0, "stopped": None}
+
+    def _prior_path(self, candidate: Candidate) -> Path:
+        return self.prior_path if self.prior_path is not None else Path(candidate.workdir).parent / "systems-prior.json"
+
+    def run(self, candidate: Candidate, until_trial: int) -> list[TuningPoint]:
+        prior = PriorStore(self._prior_path(candidate))
+        state = self._load_state(candidate, prior)
+        if len(state["points"]) >= until_trial or state["stopped"]:
+            return self._curve(state, until_trial)
+        setup_start = time.perf_counter()
+        base, source = load_candidate_model(candidate, self.checkpoint)
+        reference = None if self.isolate else Reference(base, val_loss_fn=self.val_loss_fn, seed=self.settings.seed)
+        candidates = self.space.configs(base.config, workload_kind=self.workload.kind)
+        pending_setup = time.perf_counter() - setup_start
+        path = self.state_path(candidate)
+        while len(state["points"]) < until_trial and not state["stopped"]:
+            config = propose(candidates, state, workload_kind=self.workload.kind,
+                             quality_limit=self.quality_limit, compile_top_k=self.compile_top_k)
+            if config is None:
+                state["stopped"] = "space exhausted"
+                break
+            incumbent = self._incumbent_samples(state)
+            if self.isolate:
+                result = run_trial_isolated(candidate, source, config, self.workload, self.settings,
+                                            incumbent=incumbent)
+            else:
+                result = run_trial(base, config, self.workload, reference, settings=self.settings,
+                                   incumbent=incumbent)
+            point = self._append(state, result, pending_setup, candidate, prior)
+            pending_setup = 0.0
+            best = [p["best_latency_s"] for p in state["points"]]
+            if _plateaued(best, self):
+                state["stopped"] = f"plateau: under {self.min_gain:.0%} gain in the last {self.patience} trials"
+            write_json_atomic(path, state)
+            if self.on_trial is not None:
+                self.on_trial(point)
+        write_json_atomic(path, state)
+        return self._curve(state, until_trial)
+
+    def _incumbent_samples(self, state: dict) -> list[float]:
+        best = None
+        for point, samples in zip(state["points"], state["samples"], strict=True):
+            if self._acceptable(point) and (best is None or point["latency_s"] < best[0]):
+                best = (point["latency_s"], samples)
+        return best[1] if best else []
+
+    def _acceptable(self, point: dict) -> bool:
+        return point["failure"] is None and point["quality_delta"] <= self.quality_limit
+
+    def _append(self, state: dict, result: TrialResult, setup_s: float, candidate: Candidate,
+                prior: PriorStore) -> TuningPoint:
+        state["seconds"] += result.seconds + setup_s
+        previous_best = state["points"][-1]["best_latency_s"] if state["points"] else math.inf
+        point_dict = {"trial": len(state["points"]) + 1, "seconds": state["seconds"], "config": result.config,
+                      "latency_s": result.latency_s, "spread_s": result.spread_s,
+                      "quality_delta": result.quality_delta, "failure": result.failure, "extra": dict(result.extra)}
+        point_dict["best_latency_s"] = (min(previous_best, result.latency_s) if self._acceptable(point_dict)
+                                        else previous_best)
+        default_latency = state["points"][0]["latency_s"] if state["points"] else result.latency_s
+        if math.isfinite(default_latency) and math.isfinite(result.latency_s):
+            point_dict["extra"]["speedup_vs_default"] = default_latency / result.latency_s
+        point_dict["extra"]["label"] = SystemConfig.from_dict(result.config).label()
+        point_dict["extra"]["trial_seconds"] = result.seconds
+        state["points"].append(point_dict)
+        state["samples"].append(result.samples)
+        if math.isfinite(default_latency):
+            new = record(result.config, self.workload.kind, result.latency_s, default_latency,
+                         result.failure is not None, arch=candidate.id)
+            state["run_records"].append(new)
+            prior.add([new])
+        return _to_point(point_dict)
+
+    def _curve(self, state: dict, until_trial: int) -> list[TuningPoint]:
+        return [_to_point(p) for p in state["points"][:until_trial]]
+
+
+def _plateaued(best: list[float], tuner: SystemTuner) -> bool:
+    from sonar.systems.racing import plateaued
+
+    return plateaued(best, patience=tuner.patience, min_gain=tuner.min_gain, min_trials=tuner.min_trials)
+
+
+def fields_of(cls) -> list[str]:
+    return [f.name for f in fields(cls)]
+
+
+def _to_point(d: dict) -> TuningPoint:
+    return TuningPoint(**{name: d[name] for name in fields_of(TuningPoint)})

@@ -1,0 +1,106 @@
+"""Each knob's outputs stay within its stated tolerance of the fp32 reference (debug model)."""
+
+import pytest
+import torch
+
+from sonar.model import KVCache, build_model, preset
+from sonar.systems.apply import transform
+from sonar.systems.config import WEIGHT_SCHEMES, SystemConfig, uniform_weights
+from sonar.systems.quality import logits_error
+from sonar.systems.quant import dequantize_int4, pack, quantize_int4, weight_matmul
+
+# Relative logits error each weight format promises on the debug model (K = 64..192, so int4
+# groups are small and coarse); exact knobs (kernels, dispatch, layout) promise float rounding.
+FORMAT_TOLERANCE = {"fp32": 1e-5, "bf16": 0.02, "int8": 0.04, "int8_dq": 0.04, "fp8": 0.1, "int4": 0.35}
+EXACT = 1e-5
+T_PREFILL = 70  # crosses two boundaries of the debug model's 32-token attention chunks
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(preset("debug"), seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def ids():
+    return torch.randint(0, 512, (2, T_PREFILL), generator=torch.Generator().manual_seed(1))
+
+
+def _prefill_and_decode(model, ids):
+    with torch.inference_mode():
+        prefill = model(ids).logits
+        cache = KVCache.allocate(model, batch=ids.shape[0], max_len=ids.shape[1] + 1, dtype=torch.float32)
+        model(ids[:, :-1], cache=cache)
+        step = model(ids[:, -1:], positions=torch.tensor([ids.shape[1] - 1]), cache=cache).logits[:, -1]
+    return prefill, step
+
+
+@pytest.fixture(scope="module")
+def reference(model, ids):
+    return _prefill_and_decode(model, ids)
+
+
+def _check(model, ids, reference, config, tolerance):
+    prefill, step = _prefill_and_decode(transform(model, config), ids)
+    assert torch.isfinite(prefill).all() and torch.isfinite(step).all()
+    assert logits_error(prefill, reference[0]) < tolerance
+    assert logits_error(step, reference[1]) < tolerance
+    # Decode with the cache must agree with the full forward of the same transformed model.
+    assert logits_error(step, prefill[:, -1]) < max(tolerance, 1e-4) * 0.5 + 1e-4
+
+
+@pytest.mark.parametrize("fmt", list(FORMAT_TOLERANCE))
+def test_weight_format_within_tolerance(model, ids, reference, fmt):
+    dispatch = "grouped" if fmt == "fp32" else "packed_grouped"
+    config = SystemConfig(**uniform_weights(fmt), int4_group_size=32, moe_dispatch=dispatch)
+    _check(model, ids, reference, config, FORMAT_TOLERANCE[fmt])
+
+
+@pytest.mark.parametrize("scheme", ["int4_mixed", "fp8_mixed", "int8_experts", "int8_moe"])
+def test_mixed_schemes_within_tolerance(model, ids, reference, scheme):
+    config = SystemConfig(**WEIGHT_SCHEMES[scheme], int4_group_size=32, moe_dispatch="packed_grouped")
+    worst = max(FORMAT_TOLERANCE[f] for f in WEIGHT_SCHEMES[scheme].values())
+    _check(model, ids, reference, config, worst)
+
+
+@pytest.mark.parametrize("dispatch", ["dense", "grouped", "gather", "packed_grouped", "packed_gather"])
+def test_moe_dispatch_is_exact(model, ids, reference, dispatch):
+    _check(model, ids, reference, SystemConfig(moe_dispatch=dispatch), EXACT)
+
+
+@pytest.mark.parametrize("fmt", ["bf16", "int8", "fp8"])
+def test_packed_gather_matches_packed_grouped(model, ids, fmt):
+    grouped = _prefill_and_decode(transform(model, SystemConfig(**uniform_weights(fmt),
+                                                                moe_dispatch="packed_grouped")), ids)
+    gathered = _prefill_and_decode(transform(model, SystemConfig(**uniform_weights(fmt),
+                                                                 moe_dispatch="packed_gather")), ids)
+    assert logits_error(gathered[0], grouped[0]) < 0.01  # same weights, bf16 rounding in another order
+
+
+@pytest.mark.parametrize("attention", ["eager", "sdpa", "chunk_blocked"])
+def test_attention_kernel_is_exact(model, ids, reference, attention):
+    _check(model, ids, reference, SystemConfig(attention=attention), EXACT)
+
+
+def test_transform_leaves_the_original_model_untouched(model, ids, reference):
+    transform(model, SystemConfig(**uniform_weights("int8"), moe_dispatch="packed_grouped"))
+    assert logits_error(_prefill_and_decode(model, ids)[0], reference[0]) == 0.0
+
+
+def test_int4_packing_matches_its_own_dequantization():
+    w_NK = torch.randn(32, 64, generator=torch.Generator().manual_seed(0))
+    x_MK = torch.randn(3, 64, generator=torch.Generator().manual_seed(1))
+    q_NK, sz = quantize_int4(w_NK, 32)
+    dequant_NK = dequantize_int4(q_NK, sz, 32)
+    assert (dequant_NK - w_NK).abs().max() <= (w_NK.abs().max() / 15) * 1.01  # half a step per group range
+    kernel = weight_matmul("int4", x_MK, pack(w_NK, "int4", 32), 32)
+    assert logits_error(kernel, x_MK @ dequant_NK.t()) < 0.02  # bf16 activations and scales
+
+
+def test_int8_kernel_matches_dequantized_weights():
+    w_NK = torch.randn(48, 64, generator=torch.Generator().manual_seed(2))
+    x_MK = torch.randn(5, 64, generator=torch.Generator().manual_seed(3))
+    fused = weight_matmul("int8", x_MK, pack(w_NK, "int8"))
+    in_graph = weight_matmul("int8_dq", x_MK, pack(w_NK, "int8_dq"))
+    assert logits_error(fused, in_graph) < 0.01
+    assert logits_error(fused, x_MK @ w_NK.t()) < 0.02

@@ -1,0 +1,167 @@
+"""SystemTuner: the Tuner contract, resumption, recorded failures, and the proposal order."""
+
+import json
+import math
+
+import pytest
+
+from sonar.interfaces import Candidate, Tuner, TuningPoint
+from sonar.model import preset
+from sonar.systems.config import SystemConfig
+from sonar.systems.space import SearchSpace
+from sonar.systems.trial import MeasureSettings
+from sonar.systems.tuner import SystemTuner, propose
+
+SPACE = SearchSpace(schemes=("fp32", "bf16", "int8"), dispatches=("grouped", "packed_grouped"),
+                    attentions=("chunk_blocked", "sdpa"))
+
+FAST = MeasureSettings(warmup=0, min_repeats=2, max_repeats=3, timeout_s=60)  # bookkeeping, not speed
+
+
+def _tuner(**kw):
+    return SystemTuner(workload="decode:ctx=40", space=kw.pop("space", SPACE), settings=FAST, **kw)
+
+
+def _candidate(tmp_path, name="c"):
+    return Candidate(id=name, model=preset("debug"), workdir=tmp_path / name)
+
+
+def test_system_tuner_satisfies_the_tuner_protocol(tmp_path):
+    tuner = _tuner(prior_path=tmp_path / "prior.json")
+    assert isinstance(tuner, Tuner)
+    curve = tuner.run(_candidate(tmp_path), 3)
+    assert [p.trial for p in curve] == [1, 2, 3] and all(isinstance(p, TuningPoint) for p in curve)
+    assert curve[0].config == SystemConfig().to_dict()  # the untuned default is measured first
+    seconds = [p.seconds for p in curve]
+    assert seconds == sorted(seconds) and seconds[0] > 0
+    best = [p.best_latency_s for p in curve]
+    assert best == sorted(best, reverse=True)
+    assert all(p.extra["target"]["torch"] for p in curve)
+
+
+def test_resumed_tuner_continues_the_same_curve(tmp_path):
+    candidate = _candidate(tmp_path)
+    first = _tuner(prior_path=tmp_path / "prior.json").run(candidate, 2)
+    resumed = _tuner(prior_path=tmp_path / "prior.json").run(candidate, 4)
+    assert resumed[:2] == first
+    assert [p.trial for p in resumed] == [1, 2, 3, 4]
+    assert resumed[2].seconds > first[-1].seconds
+    assert len({json.dumps(p.config, sort_keys=True) for p in resumed}) == 4  # nothing measured twice
+    # Asking for fewer trials than recorded returns the recorded prefix and measures nothing.
+    assert _tuner(prior_path=tmp_path / "prior.json").run(candidate, 2) == first
+
+
+def test_failing_configs_are_recorded_and_tuning_goes_on(tmp_path, failing_dispatches):
+    space = SearchSpace(schemes=("fp32",), dispatches=("grouped", "broken", "nan", "dense"),
+                        attentions=("chunk_blocked",))
+    curve = _tuner(space=space, prior_path=tmp_path / "prior.json").run(_candidate(tmp_path), 4)
+    failures = {p.config["moe_dispatch"]: p.failure for p in curve}
+    assert failures["broken"].startswith("error: RuntimeError")
+    assert failures["nan"] == "numerical: non-finite outputs"
+    assert failures["grouped"] is None and failures["dense"] is None
+    assert all(math.isfinite(p.best_latency_s) for p in curve)
+
+
+def test_proposal_is_a_pure_function_of_state():
+    configs = SPACE.configs(preset("debug"), workload_kind="decode")
+    state = {"points": [], "prior_snapshot": [], "run_records": []}
+    first = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1)
+    assert first == SystemConfig()
+    measured = {"config": first.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0}
+    state = {"points": [measured], "prior_snapshot": [], "run_records": []}
+    second = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1)
+    assert second == propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1)
+    assert second.weights_routed != "fp32"  # before any measurement, fewer weight bytes are the guess
+
+
+def test_prior_learned_elsewhere_reorders_proposals():
+    configs = SPACE.configs(preset("debug"), workload_kind="decode")
+    default = {"config": SystemConfig().to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0}
+    # Earlier runs (other architectures) found sdpa 2x faster and every low-precision format slower.
+    records = [{"arch": "other", "workload_kind": "decode", "config": SystemConfig(attention="sdpa").to_dict(),
+                "log_ratio": math.log(0.5)}]
+    for fmt in ("bf16", "int8"):
+        slow = SystemConfig(weights_routed=fmt, weights_shared=fmt, weights_attention=fmt, weights_dense=fmt,
+                            weights_head=fmt, moe_dispatch="packed_grouped")
+        records.append({"arch": "other", "workload_kind": "decode", "config": slow.to_dict(),
+                        "log_ratio": math.log(3.0)})
+    # Every scheme has had its warm-up trial (chunk_blocked kernels), so the prior now orders kernels.
+    warmed = [{"config": r["config"], "failure": None, "quality_delta": 0.0, "latency_s": 3.0} for r in records[1:]]
+    state = {"points": [default, *warmed], "prior_snapshot": records, "run_records": []}
+    pick = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1)
+    assert pick.attention == "sdpa" and pick.weights_routed == "fp32"
+
+
+def test_compiled_configs_wait_for_their_eager_twin():
+    space = SearchSpace(schemes=("fp32",), dispatches=("grouped", "gather"), attentions=("sdpa", "chunk_blocked"),
+                        compiles=("eager", "default"))
+    configs = space.configs(preset("debug"), workload_kind="decode")
+
+    def point(config, latency):
+        return {"config": config.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": latency}
+
+    state = {"points": [point(SystemConfig(), 1.0)], "prior_snapshot": [], "run_records": []}
+    for config, latency in ((SystemConfig(attention="sdpa"), 0.5), (SystemConfig(moe_dispatch="gather"), 2.0),
+                            (SystemConfig(moe_dispatch="gather", attention="sdpa"), 0.9)):
+        state["points"].append(point(config, latency))
+    pick = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1)
+    # The fastest eager config (grouped, sdpa) earns a compiled trial with grouped's sync-free twin.
+    assert pick == SystemConfig(moe_dispatch="gather", attention="sdpa", compile="default")
+    state["points"].append(point(pick, 0.4))
+    assert propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1) is None
+
+
+@pytest.mark.slow
+def test_compiled_decode_runs_without_recompiling():
+    import torch
+
+    from sonar.model import build_model
+    from sonar.systems.apply import prepare
+    from sonar.systems.quality import logits_error
+    from sonar.systems.trial import Reference
+    from sonar.systems.workload import Session, Workload
+
+    model = build_model(preset("debug")).eval()
+    workload = Workload.parse("decode:ctx=40")
+    prepared = prepare(model, SystemConfig(compile="default", moe_dispatch="gather", attention="sdpa"))
+    session = Session(prepared, workload)
+    first = session.first_output()  # compiles
+    with torch.compiler.set_stance("fail_on_recompile"):
+        for _ in range(4):  # later positions reuse the same graphs
+            session.call()
+    assert logits_error(first, Reference(model).output(workload, 1)) < 1e-4
+
+
+def test_a_weight_scheme_over_the_quality_limit_is_not_proposed_again():
+    configs = SPACE.configs(preset("debug"), workload_kind="decode")
+    int8 = SystemConfig(**{f"weights_{s}": "int8" for s in ("routed", "shared", "attention", "dense", "head")},
+                        moe_dispatch="packed_grouped")
+    state = {"points": [
+        {"config": SystemConfig().to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0},
+        {"config": int8.to_dict(), "failure": None, "quality_delta": 0.05, "latency_s": 0.5},
+    ], "prior_snapshot": [], "run_records": []}
+    seen = []
+    while (pick := propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=0)):
+        seen.append(pick)
+        state["points"].append({"config": pick.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0})
+    assert seen and not any(c.weights_routed == "int8" for c in seen)
+
+
+@pytest.mark.slow
+def test_isolated_trials_record_the_same_fields(tmp_path):
+    space = SearchSpace(schemes=("fp32", "bf16"), dispatches=("grouped", "packed_grouped"), attentions=("sdpa",))
+    curve = _tuner(space=space, isolate=True, prior_path=tmp_path / "prior.json").run(_candidate(tmp_path), 2)
+    assert [p.trial for p in curve] == [1, 2]
+    assert all(p.failure is None and math.isfinite(p.latency_s) for p in curve)
+    assert curve[1].quality_delta > 0 and curve[1].extra["target"]["torch"]
+
+
+def test_every_weight_scheme_is_tried_once_before_kernels_are_tuned():
+    configs = SPACE.configs(preset("debug"), workload_kind="decode")
+    state = {"points": [], "prior_snapshot": [], "run_records": []}
+    schemes = []
+    for _ in range(3):
+        pick = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=0)
+        schemes.append(pick.weights_routed)
+        state["points"].append({"config": pick.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0})
+    assert sorted(schemes) == ["bf16", "fp32", "int8"]
