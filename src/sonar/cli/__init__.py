@@ -9,6 +9,7 @@ from sonar.errors import UserError
 
 # Importing a command module registers its commands.
 from sonar.cli import demo  # noqa: E402,F401  isort: skip
+from sonar.cli import train  # noqa: E402,F401  isort: skip
 
 
 def main() -> None:
