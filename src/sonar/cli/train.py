@@ -25,6 +25,7 @@ from sonar.train.config import TrainConfig
 from sonar.train.flops import matmul_peak
 from sonar.train.presets import train_config_for
 from sonar.train.report import write_curve_json, write_curve_png
+from sonar.train.runtime import idle_cores
 from sonar.train.state import STATE_FILE
 from sonar.train.trainer import RUN_RECORD, CorpusTrainer
 
@@ -41,10 +42,11 @@ def train(
     vocab: int = typer.Option(4096, help="BPE vocabulary size"),
     tokenizer: str = typer.Option("bpe", help="bpe or byte"),
     seed: int = typer.Option(0, help="model initialisation seed"),
-    threads: int = typer.Option(None, help="torch threads (default: torch's choice)"),
+    threads: int = typer.Option(None, help="torch threads (default: the cores not already busy)"),
 ) -> None:
     """Train a preset, then write DIR/model (HF format), DIR/curve.json and DIR/curve.png."""
     console = Console()
+    threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / preset_name
     config = _settings(out, preset_name, steps, resume, DataConfig(corpus=corpus, vocab_size=vocab,
                                                                   tokenizer=tokenizer), threads)
@@ -112,6 +114,10 @@ def _train_with_progress(trainer: CorpusTrainer, candidate: Candidate, steps: in
             rate = (state.tokens - tokens0) / (state.seconds - seconds0) if state.seconds > seconds0 else 0.0
             window = state.losses[-10:]
             progress.update(task, completed=state.step, loss=f"{sum(window) / len(window):.3f}", rate=f"{rate:,.0f}")
+            if state.curve and state.curve[-1]["step"] == state.step:  # a log line per evaluation
+                point = state.curve[-1]
+                progress.console.print(f"step {state.step}: train {point['train_loss']:.3f}, val "
+                                       f"{point['val_loss']:.3f}, {rate:,.0f} tok/s, {state.seconds:.0f} s")
 
         trainer.on_step = on_step
         return trainer.run(candidate, steps)
@@ -121,12 +127,11 @@ def _train_with_progress(trainer: CorpusTrainer, candidate: Candidate, steps: in
 def bench_train(
     presets: str = typer.Option("debug,tiny,small", help="comma-separated presets"),
     steps: int = typer.Option(3, help="measured steps per preset (after 2 warm-up steps)"),
-    threads: int = typer.Option(None, help="torch threads (default: torch's choice)"),
+    threads: int = typer.Option(None, help="torch threads (default: the cores not already busy)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Training tokens/s and achieved FLOP/s as a fraction of this machine's measured fp32 matmul peak."""
-    if threads is not None:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
     peak = matmul_peak()
     results = [bench_preset(name.strip(), peak_flops=peak, steps=steps) for name in presets.split(",")]
     report = {"threads": torch.get_num_threads(), "matmul_peak_flops_per_s": peak, "results": results}

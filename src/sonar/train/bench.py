@@ -16,12 +16,14 @@ from sonar.train.config import TrainConfig
 from sonar.train.flops import train_flops_per_token
 from sonar.train.optimizer import build_optimizer
 from sonar.train.presets import train_config_for
+from sonar.train.runtime import keep_freed_memory
 from sonar.train.step import apply_kernels, train_step
 
 
 def bench_preset(name: str, *, peak_flops: float, steps: int = 5, warmup: int = 2,
                  config: TrainConfig | None = None) -> dict:
     config = config if config is not None else train_config_for(name, steps=1000)
+    keep_freed_memory()
     model_config = preset(name)
     model = build_model(model_config, seed=0)
     apply_kernels(model, config)

@@ -23,6 +23,7 @@ from sonar.train.config import TrainConfig
 from sonar.train.experts import ExpertLoad
 from sonar.train.flops import matmul_peak, train_flops_per_token
 from sonar.train.optimizer import build_optimizer
+from sonar.train.runtime import keep_freed_memory
 from sonar.train.state import STATE_FILE, TrainState, check_compatible, load_checkpoint, save_checkpoint
 from sonar.train.step import apply_kernels, evaluate, has_moe, train_step
 
@@ -75,6 +76,7 @@ class CorpusTrainer:
             )
         if self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
+        keep_freed_memory()
         model = build_model(candidate.model, seed=candidate.seed)
         apply_kernels(model, self.config)
         optimizer = build_optimizer(model, self.config)
