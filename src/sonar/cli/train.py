@@ -58,7 +58,7 @@ def train(
     entropy = data.record["unigram_entropy_nats"]
     console.print(f"corpus {data.record['source']!r}: {data.record['train_tokens']:,} train and "
                   f"{data.record['val_tokens']:,} val tokens, vocab {data.vocab_size}, "
-                  f"{torch.get_num_threads()} threads")
+                  f"{config.threads or torch.get_num_threads()} threads")
     start = time.perf_counter()
     curve = _train_with_progress(trainer, candidate, steps, console)
     seconds = time.perf_counter() - start
@@ -132,7 +132,7 @@ def bench_train(
 ) -> None:
     """Training tokens/s and achieved FLOP/s as a fraction of this machine's measured fp32 matmul peak."""
     torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
-    peak = matmul_peak()
+    peak = matmul_peak(refresh=True)
     results = [bench_preset(name.strip(), peak_flops=peak, steps=steps) for name in presets.split(",")]
     report = {"threads": torch.get_num_threads(), "matmul_peak_flops_per_s": peak, "results": results}
     if as_json:

@@ -55,7 +55,7 @@ def _machine_key(threads: int) -> str:
     return f"{cpu}|threads={threads}|torch={torch.__version__}"
 
 
-def measure_matmul_peak(*, size: int = 1024, repeats: int = 5, min_seconds: float = 0.2) -> float:
+def measure_matmul_peak(*, size: int = 1024, repeats: int = 3, min_seconds: float = 0.1) -> float:
     """Best observed fp32 FLOP/s of a square matmul on the CPU with torch's current thread count."""
     a = torch.randn(size, size, generator=torch.Generator().manual_seed(0))
     b = torch.randn(size, size, generator=torch.Generator().manual_seed(1))
@@ -75,7 +75,8 @@ def measure_matmul_peak(*, size: int = 1024, repeats: int = 5, min_seconds: floa
 
 
 def matmul_peak(*, cache_dir: str | Path | None = None, refresh: bool = False) -> float:
-    """The measured peak for this CPU and thread count: measured once, then read from the cache."""
+    """The measured peak for this CPU and thread count: measured once, then read from the cache;
+    `refresh` measures again and keeps the higher value."""
     path = cache_root(cache_dir) / "matmul_peak.json"
     key = _machine_key(torch.get_num_threads())
     table = {}
@@ -85,6 +86,8 @@ def matmul_peak(*, cache_dir: str | Path | None = None, refresh: bool = False) -
         except json.JSONDecodeError:
             table = {}
     if refresh or key not in table:
-        table[key] = measure_matmul_peak()
+        # A peak is a maximum: on a shared CPU a measurement can only come out low, so keep the best.
+        best = max(measure_matmul_peak(size=size) for size in (512, 1024, 2048))
+        table[key] = max(best, table.get(key, 0.0))
         write_atomic(path, json.dumps(table, indent=1).encode())
     return float(table[key])

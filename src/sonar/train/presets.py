@@ -8,7 +8,7 @@ from sonar.train.config import TrainConfig
 
 _SHAPES = {  # (batch rows, tokens per row, peak learning rate)
     "debug": (8, 64, 3e-3),
-    "tiny": (8, 64, 3e-3),
+    "tiny": (16, 64, 3e-3),
     "small": (8, 256, 1e-3),
 }
 
