@@ -17,12 +17,13 @@ from sonar.interfaces import Candidate
 from sonar.model import generate, preset
 from sonar.model.params import count_parameters
 from sonar.train.presets import train_config_for
+from sonar.train.runtime import idle_cores
 from sonar.train.trainer import CorpusTrainer
 
 
 def run_demo(console: Console, *, seconds: float, max_steps: int, prompt: str, new_tokens: int) -> str:
     """Train `tiny` for about `seconds` (at most max_steps updates), then sample a continuation."""
-    config = train_config_for("tiny", steps=max_steps)
+    config = train_config_for("tiny", steps=max_steps, threads=idle_cores(torch.get_num_threads()))
     with console.status("preparing the built-in corpus (cached after the first time)"):
         data = prepare(config.data)
     trainer = CorpusTrainer(config, data=data)
@@ -50,8 +51,8 @@ def run_demo(console: Console, *, seconds: float, max_steps: int, prompt: str, n
 
 @app.command()
 def demo(
-    seconds: float = typer.Option(90.0, help="training time budget in seconds"),
-    max_steps: int = typer.Option(300, help="at most this many training steps"),
+    seconds: float = typer.Option(120.0, help="training time budget in seconds"),
+    max_steps: int = typer.Option(150, help="at most this many training steps (the schedule's horizon)"),
     prompt: str = typer.Option("ROMEO.\n", help="text to continue"),
     new_tokens: int = typer.Option(120, help="tokens to generate"),
 ) -> None:
