@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sonar.checkpoint import save_pretrained
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
+from sonar.data.cache import write_atomic
 from sonar.data.dataset import DataConfig, prepare
 from sonar.errors import UserError
 from sonar.interfaces import Candidate
@@ -52,6 +53,8 @@ def train(
                                                                   tokenizer=tokenizer), threads)
     with console.status("preparing the corpus (cached after the first time)"):
         data = prepare(config.data)
+    if not resume:  # saved only once the corpus has proved readable
+        write_atomic(out / _SETTINGS, json.dumps(config.to_dict(), indent=1).encode())
     trainer = CorpusTrainer(config, data=data)
     candidate = Candidate(id=preset_name, model=trainer.fit_vocab(preset(preset_name)), workdir=out / "state",
                           seed=seed)
@@ -80,8 +83,8 @@ def train(
 
 def _settings(out: Path, preset_name: str, steps: int, resume: bool, data: DataConfig,
               threads: int | None) -> TrainConfig:
-    """A fresh run fixes its settings (the schedule's horizon is --steps) and saves them; --resume
-    reloads them, so training past the first horizon continues at the final learning rate."""
+    """A fresh run fixes its settings (the schedule's horizon is --steps); --resume reloads the saved
+    ones, so training past the first horizon continues at the final learning rate."""
     saved = out / _SETTINGS
     if resume:
         if not saved.is_file():
@@ -92,10 +95,7 @@ def _settings(out: Path, preset_name: str, steps: int, resume: bool, data: DataC
         return TrainConfig(**settings)
     if (out / "state" / STATE_FILE).exists():
         raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
-    config = train_config_for(preset_name, steps=steps, data=data, threads=threads)
-    out.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(config.to_dict(), indent=1))
-    return config
+    return train_config_for(preset_name, steps=steps, data=data, threads=threads)
 
 
 def _train_with_progress(trainer: CorpusTrainer, candidate: Candidate, steps: int, console: Console):
