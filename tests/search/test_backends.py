@@ -43,6 +43,7 @@ def test_real_backend_is_built_from_the_spec(fake_real_packages):
 
 def test_missing_real_package_is_a_user_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "sonar.train", None)  # an import of it fails
+    monkeypatch.setitem(sys.modules, "sonar.train.trainer", None)
     with pytest.raises(UserError, match="--backend synthetic"):
         import_by_path(REAL_TRAINER)
 

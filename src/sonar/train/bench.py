@@ -1,0 +1,48 @@
+"""Training throughput: tokens/s and achieved FLOP/s as a fraction of the measured matmul peak.
+
+Random token batches (the data pipeline costs nothing next to a step), a few warm-up steps, then
+the median step time over the measured ones.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from sonar.model import build_model, preset
+from sonar.train.config import TrainConfig
+from sonar.train.flops import train_flops_per_token
+from sonar.train.optimizer import build_optimizer
+from sonar.train.presets import train_config_for
+from sonar.train.runtime import keep_freed_memory
+from sonar.train.step import apply_kernels, train_step
+
+
+def bench_preset(name: str, *, peak_flops: float, steps: int = 5, warmup: int = 2,
+                 config: TrainConfig | None = None) -> dict:
+    config = config if config is not None else train_config_for(name, steps=1000)
+    keep_freed_memory()
+    model_config = preset(name)
+    model = build_model(model_config, seed=0)
+    apply_kernels(model, config)
+    optimizer = build_optimizer(model, config)
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, model_config.vocab_size, (config.batch_size, config.seq_len + 1), generator=generator)
+    times = []
+    for step in range(warmup + steps):
+        start = time.perf_counter()
+        train_step(model, optimizer, ids[:, :-1], ids[:, 1:], step=step, config=config)
+        if step >= warmup:
+            times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    tokens_per_s = config.tokens_per_step / seconds
+    flops_per_token = train_flops_per_token(model_config, config.seq_len)
+    achieved = tokens_per_s * flops_per_token
+    return {
+        "preset": name, "batch_size": config.batch_size, "seq_len": config.seq_len,
+        "moe_dispatch": config.moe_dispatch, "attention_kernel": config.attention_kernel,
+        "step_seconds": seconds, "tokens_per_s": tokens_per_s, "flops_per_token": flops_per_token,
+        "achieved_flops_per_s": achieved, "fraction_of_peak": achieved / peak_flops,
+    }

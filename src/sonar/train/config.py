@@ -1,0 +1,92 @@
+"""TrainConfig: every training setting, validated once. Defaults suit the debug and tiny presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from sonar.data.dataset import DataConfig
+from sonar.errors import UserError
+from sonar.model.attention_kernels import ATTENTION_KERNELS
+from sonar.model.moe_dispatch import MOE_DISPATCHES
+from sonar.train.moe_dispatch import NAME as TRAINING_MOE_DISPATCH
+
+SCHEDULES = ("cosine", "wsd", "constant")
+
+
+@dataclass(kw_only=True, frozen=True)
+class TrainConfig:
+    batch_size: int = 8
+    seq_len: int = 128
+    lr: float = 2e-3  # peak learning rate
+    min_lr_ratio: float = 0.1  # the schedule ends at lr * min_lr_ratio
+    warmup_steps: int = 20
+    schedule: str = "cosine"
+    # The schedule's horizon, fixed up front so that training to k then to n equals training to n:
+    # it never depends on how far one call trains. Past it the rate stays at its minimum.
+    schedule_steps: int = 1000
+    decay_fraction: float = 0.2  # wsd: the final share of schedule_steps spent decaying
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    eps: float = 1e-8
+    grad_clip: float | None = 1.0  # max global grad norm; None: no clipping
+    load_balance_coef: float = 0.001  # MoE auxiliary loss weight; 0 turns it off
+    eval_every: int = 50
+    eval_batches: int = 4  # validation rows = eval_batches * batch_size, the same windows every time
+    checkpoint_every: int | None = None  # also save every N steps (a run always saves when it returns)
+    data_seed: int = 0  # data order; the model's initial weights come from the candidate's seed
+    threads: int | None = None  # torch intra-op threads; None leaves torch's setting alone
+    moe_dispatch: str = TRAINING_MOE_DISPATCH  # "grouped" with a cheaper backward
+    attention_kernel: str = "chunk_blocked"
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "seq_len", "schedule_steps", "eval_every", "eval_batches"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise UserError(f"{name}={value!r}: must be an integer >= 1")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise UserError(f"warmup_steps={self.warmup_steps!r}: must be an integer >= 0")
+        if not self.lr > 0:
+            raise UserError(f"lr={self.lr}: must be > 0")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise UserError(f"min_lr_ratio={self.min_lr_ratio}: must be in [0, 1]")
+        if self.schedule not in SCHEDULES:
+            raise UserError(f"schedule={self.schedule!r}: choose one of {list(SCHEDULES)}")
+        if not 0.0 < self.decay_fraction <= 1.0:
+            raise UserError(f"decay_fraction={self.decay_fraction}: must be in (0, 1]")
+        if self.weight_decay < 0:
+            raise UserError(f"weight_decay={self.weight_decay}: must be >= 0")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UserError(f"{name}={getattr(self, name)}: must be in [0, 1)")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise UserError(f"grad_clip={self.grad_clip}: must be > 0, or None for no clipping")
+        if self.load_balance_coef < 0:
+            raise UserError(f"load_balance_coef={self.load_balance_coef}: must be >= 0")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise UserError(f"checkpoint_every={self.checkpoint_every}: must be >= 1 or None")
+        if self.threads is not None and self.threads < 1:
+            raise UserError(f"threads={self.threads}: must be >= 1 or None")
+        if self.moe_dispatch not in MOE_DISPATCHES:
+            raise UserError(f"moe_dispatch={self.moe_dispatch!r}: choose one of {sorted(MOE_DISPATCHES)}")
+        if self.attention_kernel not in ATTENTION_KERNELS:
+            raise UserError(f"attention_kernel={self.attention_kernel!r}: choose one of {sorted(ATTENTION_KERNELS)}")
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch_size * self.seq_len
+
+    def replace(self, **changes) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def trajectory_dict(self) -> dict:
+        """The settings that shape the weights: a checkpoint resumes only under the same ones."""
+        data = self.to_dict()
+        for name in ("eval_every", "eval_batches", "checkpoint_every", "threads"):
+            data.pop(name)
+        return data

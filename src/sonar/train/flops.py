@@ -1,0 +1,93 @@
+"""FLOP accounting from the config, and the machine's measured fp32 matmul peak (cached on disk).
+
+Training costs 3x the forward pass (forward, and backward for activations and for weights). The
+forward pass per token is 2 FLOPs per active matmul parameter (the embedding is a lookup, not a
+matmul; the LM head and the router are matmuls) plus attention: QK^T and AV, 2 * 2 * H * hd FLOPs
+per key attended, with the number of keys averaged over the positions of a T-token sequence
+(causal, restarted every chunk on chunked layers).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from sonar.data.cache import cache_root, write_atomic
+from sonar.model.config import ModelConfig
+from sonar.model.layout import layer_plans
+from sonar.model.params import count_parameters
+
+
+def mean_keys_attended(seq_len: int, chunk: int | None) -> float:
+    if chunk is None or chunk >= seq_len:
+        return (seq_len + 1) / 2
+    return sum(t % chunk + 1 for t in range(seq_len)) / seq_len
+
+
+def forward_flops_per_token(config: ModelConfig, seq_len: int) -> float:
+    counts = count_parameters(config)
+    matmul_params = counts.active - counts.embedding - counts.norms
+    attention = 0.0
+    width = config.num_attention_heads * config.resolved_head_dim
+    for plan in layer_plans(config):
+        chunk = config.attention_chunk_size if plan.chunked_mask else None
+        attention += 4 * width * mean_keys_attended(seq_len, chunk)
+    return 2 * matmul_params + attention
+
+
+def train_flops_per_token(config: ModelConfig, seq_len: int) -> float:
+    return 3 * forward_flops_per_token(config, seq_len)
+
+
+def _machine_key(threads: int) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}|threads={threads}|torch={torch.__version__}"
+
+
+def measure_matmul_peak(*, size: int = 1024, repeats: int = 3, min_seconds: float = 0.1) -> float:
+    """Best observed fp32 FLOP/s of a square matmul on the CPU with torch's current thread count."""
+    a = torch.randn(size, size, generator=torch.Generator().manual_seed(0))
+    b = torch.randn(size, size, generator=torch.Generator().manual_seed(1))
+    flops = 2 * size**3
+    torch.mm(a, b)
+    best = 0.0
+    for _ in range(repeats):
+        n, start = 0, time.perf_counter()
+        while True:
+            torch.mm(a, b)
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_seconds:
+                break
+        best = max(best, n * flops / elapsed)
+    return best
+
+
+def matmul_peak(*, cache_dir: str | Path | None = None, refresh: bool = False) -> float:
+    """The measured peak for this CPU and thread count: measured once, then read from the cache;
+    `refresh` measures again and keeps the higher value."""
+    path = cache_root(cache_dir) / "matmul_peak.json"
+    key = _machine_key(torch.get_num_threads())
+    table = {}
+    if path.is_file():
+        try:
+            table = json.loads(path.read_text())
+        except json.JSONDecodeError:
+            table = {}
+    if refresh or key not in table:
+        # A peak is a maximum: on a shared CPU a measurement can only come out low, so keep the best.
+        best = max(measure_matmul_peak(size=size) for size in (512, 1024, 2048))
+        table[key] = max(best, table.get(key, 0.0))
+        write_atomic(path, json.dumps(table, indent=1).encode())
+    return float(table[key])

@@ -1,0 +1,29 @@
+"""Training settings that suit each model preset on a small CPU (used by the CLI and the benchmark)."""
+
+from __future__ import annotations
+
+from sonar.data.dataset import DataConfig
+from sonar.errors import UserError
+from sonar.train.config import TrainConfig
+
+_SHAPES = {  # (batch rows, tokens per row, peak learning rate)
+    "debug": (8, 64, 3e-3),
+    "tiny": (16, 64, 3e-3),
+    "small": (8, 256, 1e-3),
+}
+
+
+def train_config_for(preset_name: str, *, steps: int, data: DataConfig | None = None, **changes) -> TrainConfig:
+    """Settings for `steps` updates of a preset: the schedule's horizon is `steps`, warmup a tenth
+    of it (at most 50), evaluated ten times."""
+    if preset_name not in _SHAPES:
+        raise UserError(f"no training settings for preset {preset_name!r}; choose one of {sorted(_SHAPES)}")
+    if steps < 1:
+        raise UserError(f"steps={steps}: must be >= 1")
+    batch, seq_len, lr = _SHAPES[preset_name]
+    settings = dict(
+        batch_size=batch, seq_len=seq_len, lr=lr, schedule_steps=steps, warmup_steps=min(50, steps // 10),
+        eval_every=max(1, steps // 10), data=data if data is not None else DataConfig(),
+    )
+    settings.update(changes)
+    return TrainConfig(**settings)

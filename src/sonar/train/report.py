@@ -1,0 +1,37 @@
+"""A run's learning curve on disk: curve.json and a PNG of train and val loss against tokens."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from sonar.data.cache import write_atomic
+from sonar.interfaces import CurvePoint
+
+
+def write_curve_json(path: Path, curve: list[CurvePoint], **summary) -> None:
+    payload = {**summary, "curve": [p.__dict__ for p in curve]}
+    write_atomic(path, json.dumps(payload, indent=1).encode())
+
+
+def write_curve_png(path: Path, curve: list[CurvePoint], *, title: str, entropy: float | None = None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    tokens = [p.tokens for p in curve]
+    ax.plot(tokens, [p.train_loss for p in curve], marker="o", ms=3, label="train")
+    ax.plot(tokens, [p.val_loss for p in curve], marker="o", ms=3, label="val")
+    if entropy is not None:
+        ax.axhline(entropy, color="grey", ls="--", lw=1, label="unigram entropy")
+    ax.set(xlabel="tokens", ylabel="loss (nats/token)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())

@@ -1,0 +1,60 @@
+"""One optimizer update, and the validation loss: the two computations a training run repeats.
+
+Legend: B batch rows, T tokens per row, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from sonar.model.moe import load_balancing_loss
+from sonar.train.config import TrainConfig
+from sonar.train.optimizer import set_learning_rate
+from sonar.train.schedule import learning_rate
+
+
+def apply_kernels(model: torch.nn.Module, config: TrainConfig) -> None:
+    """Kernel choice is made from outside the model, by name (see the model's registries)."""
+    for block in model.layers:
+        block.attn.kernel_name = config.attention_kernel
+        if hasattr(block.ffn, "dispatch_name"):
+            block.ffn.dispatch_name = config.moe_dispatch
+
+
+def has_moe(model: torch.nn.Module) -> bool:
+    return any(block.plan.is_moe for block in model.layers)
+
+
+def train_step(model, optimizer, inputs_BT: torch.Tensor, targets_BT: torch.Tensor, *, step: int,
+               config: TrainConfig) -> tuple[float, list[torch.Tensor]]:
+    """Run update number `step`; return its cross-entropy (nats/token) and the router logits."""
+    set_learning_rate(optimizer, learning_rate(step, config))
+    moe = has_moe(model)
+    out = model(inputs_BT, output_router_logits=moe)
+    logits_BTV = out.logits
+    ce = F.cross_entropy(logits_BTV.reshape(-1, logits_BTV.shape[-1]).float(), targets_BT.reshape(-1))
+    loss = ce
+    if moe and config.load_balance_coef > 0:
+        balance = load_balancing_loss(out.router_logits, model.config.num_experts_per_tok)
+        loss = loss + config.load_balance_coef * balance
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip, foreach=True)
+    optimizer.step()
+    return float(ce.detach()), [t.detach() for t in out.router_logits]
+
+
+@torch.no_grad()
+def evaluate(model, rows_NT1: torch.Tensor, batch_size: int) -> float:
+    """Mean cross-entropy (nats/token) over fixed windows [N, T+1]."""
+    total, count = 0.0, 0
+    for start in range(0, rows_NT1.shape[0], batch_size):
+        rows = rows_NT1[start:start + batch_size]
+        logits_BTV = model(rows[:, :-1]).logits
+        loss = F.cross_entropy(logits_BTV.reshape(-1, logits_BTV.shape[-1]).float(), rows[:, 1:].reshape(-1),
+                               reduction="sum")
+        total += float(loss)
+        count += rows[:, 1:].numel()
+    return total / count

@@ -1,0 +1,155 @@
+"""CorpusTrainer: the search's Trainer, training candidates on a tokenized corpus with exact resume.
+
+Each candidate's checkpoint (train_state.pt) and run record (run.json) live in its workdir;
+run(candidate, n) continues from the checkpoint, so a run may stop and resume at any step.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from sonar.data.batches import WindowBatches, fixed_windows
+from sonar.data.cache import write_atomic
+from sonar.data.dataset import TokenizedCorpus, prepare
+from sonar.errors import UserError
+from sonar.interfaces import Candidate, CurvePoint
+from sonar.model import ModelConfig, build_model
+from sonar.train.config import TrainConfig
+from sonar.train.experts import ExpertLoad
+from sonar.train.flops import matmul_peak, train_flops_per_token
+from sonar.train.optimizer import build_optimizer
+from sonar.train.runtime import keep_freed_memory
+from sonar.train.state import STATE_FILE, TrainState, check_compatible, load_checkpoint, save_checkpoint
+from sonar.train.step import apply_kernels, evaluate, has_moe, train_step
+
+RUN_RECORD = "run.json"
+StepHook = Callable[[TrainState, int], None]  # (state after the step, until_step)
+
+
+def fit_vocab(config: ModelConfig, data: TokenizedCorpus) -> ModelConfig:
+    """The model config with its vocabulary sized to the tokenizer's."""
+    return config.replace(vocab_size=data.vocab_size)
+
+
+class CorpusTrainer:
+    def __init__(self, config: TrainConfig | None = None, *, data: TokenizedCorpus | None = None,
+                 cache_dir: str | Path | None = None, peak_flops: float | None = None,
+                 on_step: StepHook | None = None) -> None:
+        self.config = config if config is not None else TrainConfig()
+        self.cache_dir = cache_dir
+        self._data = data
+        self._peak_flops = peak_flops
+        self.on_step = on_step
+
+    @property
+    def data(self) -> TokenizedCorpus:
+        if self._data is None:
+            self._data = prepare(self.config.data, cache_dir=self.cache_dir)
+        return self._data
+
+    def fit_vocab(self, config: ModelConfig) -> ModelConfig:
+        return fit_vocab(config, self.data)
+
+    def run(self, candidate: Candidate, until_step: int) -> list[CurvePoint]:
+        if not isinstance(until_step, int) or until_step < 0:
+            raise UserError(f"until_step={until_step!r}: must be an integer >= 0")
+        model, optimizer, state = self._restore(candidate)
+        if state.step < until_step:
+            self._train(candidate, model, optimizer, state, until_step)
+        return [CurvePoint(**p) for p in state.curve if p["step"] <= until_step]
+
+    def load_model(self, candidate: Candidate) -> torch.nn.Module:
+        """The candidate's model with its latest trained weights."""
+        return self._restore(candidate)[0]
+
+    def _restore(self, candidate: Candidate):
+        data = self.data
+        if candidate.model.vocab_size != data.vocab_size:
+            raise UserError(
+                f"candidate {candidate.id!r} has vocab_size={candidate.model.vocab_size} but the tokenizer has"
+                f" {data.vocab_size}: size it with CorpusTrainer.fit_vocab(config)"
+            )
+        if self.config.threads is not None:
+            torch.set_num_threads(self.config.threads)
+        keep_freed_memory()
+        model = build_model(candidate.model, seed=candidate.seed)
+        apply_kernels(model, self.config)
+        optimizer = build_optimizer(model, self.config)
+        state = TrainState()
+        path = Path(candidate.workdir) / STATE_FILE
+        if path.is_file():
+            payload = load_checkpoint(path)
+            check_compatible(payload, path, model_config=candidate.model.to_dict(),
+                             train_config=self.config.trajectory_dict(), data_record=data.record)
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            torch.set_rng_state(payload["rng"]["torch"])
+            state = payload["state"]
+        return model, optimizer, state
+
+    def _train(self, candidate, model, optimizer, state: TrainState, until_step: int) -> None:
+        cfg, data = self.config, self.data
+        batches = WindowBatches(data.train_ids, batch_size=cfg.batch_size, seq_len=cfg.seq_len, seed=cfg.data_seed)
+        val_rows = fixed_windows(data.val_ids, n_rows=cfg.eval_batches * cfg.batch_size, seq_len=cfg.seq_len)
+        load = ExpertLoad(state.expert_counts)
+        moe = has_moe(model)
+        start, seconds_before = time.perf_counter(), state.seconds
+        for step in range(state.step, until_step):
+            inputs_BT, targets_BT = batches.batch(step)
+            loss, router_logits = train_step(model, optimizer, inputs_BT, targets_BT, step=step, config=cfg)
+            if moe:
+                load.add(router_logits, model.config.num_experts_per_tok)
+            state.step, state.tokens = step + 1, state.tokens + cfg.tokens_per_step
+            state.losses.append(loss)
+            if state.step % cfg.eval_every == 0 or state.step == until_step:
+                val_loss = evaluate(model, val_rows, cfg.batch_size)
+                state.seconds = seconds_before + time.perf_counter() - start
+                self._add_point(state, val_loss)
+            state.seconds = seconds_before + time.perf_counter() - start
+            state.expert_counts = load.to_list()
+            if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and state.step != until_step:
+                self._save(candidate, model, optimizer, state)
+            if self.on_step is not None:
+                self.on_step(state, until_step)
+        state.expert_counts = load.to_list()
+        self._save(candidate, model, optimizer, state)
+
+    def _add_point(self, state: TrainState, val_loss: float) -> None:
+        # The train loss of a point is the mean over the last eval_every steps: a function of the
+        # per-step losses only, so it does not depend on where earlier runs stopped.
+        recent = state.losses[-self.config.eval_every:]
+        point = {"step": state.step, "tokens": state.tokens, "train_loss": sum(recent) / len(recent),
+                 "val_loss": val_loss, "seconds": state.seconds}
+        state.curve = [p for p in state.curve if p["step"] != state.step] + [point]
+
+    def _save(self, candidate: Candidate, model, optimizer, state: TrainState) -> None:
+        workdir = Path(candidate.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(workdir / STATE_FILE, state=state, model=model, optimizer=optimizer,
+                        model_config=candidate.model.to_dict(), train_config=self.config.trajectory_dict(),
+                        data_record=self.data.record)
+        write_atomic(workdir / RUN_RECORD, json.dumps(self.run_record(candidate, state), indent=1).encode())
+
+    def peak_flops(self) -> float:
+        if self._peak_flops is None:
+            self._peak_flops = matmul_peak(cache_dir=self.cache_dir)
+        return self._peak_flops
+
+    def run_record(self, candidate: Candidate, state: TrainState) -> dict:
+        flops_per_token = train_flops_per_token(candidate.model, self.config.seq_len)
+        achieved = state.tokens * flops_per_token / state.seconds if state.seconds > 0 else 0.0
+        peak = self.peak_flops()
+        return {
+            "candidate": candidate.id, "seed": candidate.seed, "model": candidate.model.to_dict(),
+            "train": self.config.to_dict(), "data": self.data.record,
+            "cost": {"seconds": state.seconds, "tokens": state.tokens, "steps": state.step},
+            "flops_per_token": flops_per_token, "achieved_flops_per_s": achieved,
+            "matmul_peak_flops_per_s": peak, "mfu": achieved / peak if peak > 0 else 0.0,
+            "expert_load": ExpertLoad(state.expert_counts).summary(),
+            "curve": state.curve,
+        }
