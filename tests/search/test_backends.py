@@ -3,6 +3,7 @@ import types
 
 import pytest
 
+import sonar.train.config  # noqa: F401  imported before the fixture swaps sonar.train.trainer for a fake
 from conftest import make_spec
 from sonar.errors import UserError
 from sonar.interfaces import Trainer, Tuner
@@ -11,8 +12,8 @@ from sonar.search.spec import parse_spec
 
 
 class _FakeTrainer:
-    def __init__(self, **kwargs):
-        self.kwargs = kwargs
+    def __init__(self, *args, **kwargs):
+        self.args, self.kwargs = args, kwargs
 
     def run(self, candidate, until_step):
         return []
@@ -36,9 +37,16 @@ def test_real_backend_is_built_from_the_spec(fake_real_packages):
     spec = parse_spec(make_spec(backend="real", training={"batch_size": 4}))
     backend = build_backend(spec)
     assert isinstance(backend.trainer, Trainer) and isinstance(backend.tuner, Tuner)
-    assert backend.trainer.kwargs == {"data": {"corpus": "builtin"}, "max_steps": 270, "batch_size": 4}
+    (config,) = backend.trainer.trainer.args
+    assert (config.batch_size, config.schedule_steps, config.data.corpus) == (4, 270, None)
+    assert config.data.vocab_size == spec.arch.base_config().vocab_size
     assert backend.tuner.kwargs["space"].schemes == tuple(spec.system["schemes"])
     assert backend.tuner.kwargs["workload"] == "decode:"  # the spec names no context: the tuner's default
+
+
+def test_unknown_training_key_is_a_user_error(fake_real_packages):
+    with pytest.raises(UserError, match="data/training"):
+        build_backend(parse_spec(make_spec(backend="real", training={"batch": 4})))
 
 
 def test_missing_real_package_is_a_user_error(monkeypatch):

@@ -6,10 +6,12 @@ The real classes are built from the spec in `build_real` only: adapt their const
 from __future__ import annotations
 
 import importlib
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from sonar.errors import UserError
-from sonar.interfaces import Trainer, Tuner
+from sonar.interfaces import Candidate, CurvePoint, Trainer, Tuner
 from sonar.search.spec import SearchSpec, workload_text
 from sonar.search.synthetic import SyntheticTrainer, SyntheticTuner
 
@@ -47,13 +49,48 @@ def build_backend(spec: SearchSpec, kind: str | None = None) -> Backend:
 
 def build_real(spec: SearchSpec) -> Backend:
     trainer_cls, tuner_cls = import_by_path(REAL_TRAINER), import_by_path(REAL_TUNER)
-    trainer = trainer_cls(data=spec.data, max_steps=spec.budget.max_steps, **spec.training)
+    trainer = PublishingTrainer(trainer_cls(train_config(spec)))
     from sonar.systems import SearchSpace
 
     space = SearchSpace(**{knob: tuple(choices) for knob, choices in spec.system.items()},
                         target=spec.targets[0].device)
     tuner = tuner_cls(space=space, workload=workload_text(spec.workload))
     return Backend(trainer=trainer, tuner=tuner)
+
+
+def train_config(spec: SearchSpec):
+    """The spec's `data` and `training` sections as a TrainConfig. The tokenizer's vocabulary is the
+    architecture space's, so every candidate reads the same tokens; the schedule spans max_steps."""
+    from sonar.data.dataset import DataConfig
+    from sonar.train.config import TrainConfig
+
+    data = dict(spec.data)
+    corpus = data.pop("corpus", "builtin")
+    try:
+        data_config = DataConfig(corpus=None if corpus == "builtin" else str(corpus),
+                                 vocab_size=spec.arch.base_config().vocab_size, **data)
+        return TrainConfig(data=data_config, **{"schedule_steps": spec.budget.max_steps, **spec.training})
+    except TypeError as err:  # an unknown key in data or training
+        raise UserError(f"data/training: {err}") from None
+
+
+class PublishingTrainer:
+    """Publishes each candidate's latest weights in transformers format under workdir/checkpoint,
+    where the tuner measures them and `sonar export` finds them."""
+
+    def __init__(self, trainer) -> None:
+        self.trainer = trainer
+
+    def run(self, candidate: Candidate, until_step: int) -> list[CurvePoint]:
+        curve = self.trainer.run(candidate, until_step)
+        from sonar.checkpoint import save_pretrained
+
+        target = Path(candidate.workdir) / "checkpoint"
+        save_pretrained(self.trainer.load_model(candidate), target)
+        tokenizer = Path(self.trainer.data.path) / "tokenizer.json"
+        if tokenizer.is_file():
+            shutil.copyfile(tokenizer, target / "tokenizer.json")
+        return curve
 
 
 def check_real_available() -> None:
