@@ -1,63 +1,60 @@
-"""`sonar demo`: the main job on built-in defaults. For now: train the tiny preset briefly on the
-built-in corpus and print text it generates (`run_demo` is the one function to replace)."""
+"""`sonar demo`: the main job on built-in defaults. Runs the default joint search (debug-size Llama 4
+variants on the built-in corpus, tuned for this CPU), exports the winner, and generates text with it.
+Rerunning it resumes the same search, so an interrupted demo loses nothing."""
 
 from __future__ import annotations
 
-import tempfile
-import time
+from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
 import torch
 import typer
 from rich.console import Console
 
+from sonar.checkpoint import load_pretrained
 from sonar.cli.app import app
-from sonar.data.dataset import prepare
-from sonar.interfaces import Candidate
-from sonar.model import generate, preset
-from sonar.model.params import count_parameters
-from sonar.train.presets import train_config_for
-from sonar.train.runtime import idle_cores
-from sonar.train.trainer import CorpusTrainer
+from sonar.cli.search import search
+from sonar.data.tokenizer import BpeTokenizer
+from sonar.model import generate
+from sonar.search.export import export_best
+from sonar.search.storage import DB_NAME
+
+DEFAULT_SPEC = "default_search.yaml"
+DEFAULT_RUN_DIR = Path("runs/demo")
 
 
-def run_demo(console: Console, *, seconds: float, max_steps: int, prompt: str, new_tokens: int) -> str:
-    """Train `tiny` for about `seconds` (at most max_steps updates), then sample a continuation."""
-    config = train_config_for("tiny", steps=max_steps, threads=idle_cores(torch.get_num_threads()))
-    with console.status("preparing the built-in corpus (cached after the first time)"):
-        data = prepare(config.data)
-    trainer = CorpusTrainer(config, data=data)
-    model_config = trainer.fit_vocab(preset("tiny"))
-    counts = count_parameters(model_config)
-    console.print(f"[bold]tiny[/]: {counts.total / 1e6:.2f}M parameters, {counts.active / 1e6:.2f}M active per "
-                  f"token; corpus {data.record['train_tokens']:,} training tokens")
-    with tempfile.TemporaryDirectory(prefix="sonar-demo-") as workdir:
-        candidate = Candidate(id="demo", model=model_config, workdir=Path(workdir), seed=0)
-        start, step, curve = time.perf_counter(), 0, []
-        # Resumable training in slices: stop at the first slice boundary past the time budget.
-        while step < max_steps and time.perf_counter() - start < seconds:
-            step = min(max_steps, step + config.eval_every)
-            curve = trainer.run(candidate, step)
-            console.print(f"step {step:4d}  train {curve[-1].train_loss:.3f}  val {curve[-1].val_loss:.3f}"
-                          f"  ({time.perf_counter() - start:.0f} s)")
-        model = trainer.load_model(candidate).eval()
-    console.print(f"val loss {curve[-1].val_loss:.3f} nats/token (unigram entropy "
-                  f"{data.record['unigram_entropy_nats']:.3f})")
-    prompt_ids = torch.tensor([data.tokenizer.encode_batch([prompt])[0]])
+def default_spec_path() -> Path:
+    return Path(str(resources.files("sonar.search") / DEFAULT_SPEC))
+
+
+def sample_text(model_dir: Path, prompt: str, new_tokens: int) -> str:
+    model = load_pretrained(model_dir).eval()
+    tokenizer = BpeTokenizer.load(model_dir / "tokenizer.json")
+    prompt_ids = torch.tensor([tokenizer.encode_batch([prompt])[0]])
     tokens = generate(model, prompt_ids, max_new_tokens=new_tokens, temperature=0.8, top_k=50, seed=0,
-                      stop_tokens=[data.tokenizer.eot_id])
-    return data.tokenizer.decode(tokens[0].tolist())
+                      stop_tokens=[tokenizer.eot_id])
+    return tokenizer.decode(tokens[0].tolist())
 
 
 @app.command()
 def demo(
-    seconds: float = typer.Option(120.0, help="training time budget in seconds"),
-    max_steps: int = typer.Option(150, help="at most this many training steps (the schedule's horizon)"),
-    prompt: str = typer.Option("ROMEO.\n", help="text to continue"),
-    new_tokens: int = typer.Option(120, help="tokens to generate"),
+    out: Annotated[Path, typer.Option(help="run directory (resumed if it holds a search)")] = DEFAULT_RUN_DIR,
+    prompt: str = typer.Option("ROMEO.\n", help="text for the winner to continue"),
+    new_tokens: int = typer.Option(80, help="tokens to generate"),
 ) -> None:
-    """Train the tiny preset briefly on the built-in corpus, then generate text."""
+    """Run the default joint search, export the winner, and let it write."""
     console = Console()
-    text = run_demo(console, seconds=seconds, max_steps=max_steps, prompt=prompt, new_tokens=new_tokens)
-    console.rule("generated")
-    console.print(text, markup=False, highlight=False)
+    options = dict(executor=None, address=None, backend=None, workers=None, live=True)
+    if (out / DB_NAME).exists():
+        console.print(f"resuming the search in {out}")
+        search(config=None, out=None, resume=out, **options)
+    else:
+        search(config=default_spec_path(), out=out, resume=None, **options)
+    exported, trained = export_best(out, out / "winner")
+    console.print(f"winner exported to {exported}: transformers checkpoint + system_config.json")
+    if not trained or not (exported / "model" / "tokenizer.json").is_file():
+        console.print("the winner has no trained weights and tokenizer: nothing to generate")
+        return
+    console.rule("the winner writes")
+    console.print(sample_text(exported / "model", prompt, new_tokens), markup=False, highlight=False)
