@@ -36,14 +36,16 @@ DEFAULT_ETA = 4  # 8, 32, 128, 512 on doubling checkpoints: every rung ends wher
 
 
 def replay_spec(table: BenchTable, objective: Objective, *, scheduler: str, seed: int, eta: int = DEFAULT_ETA,
-                budget_s: float = math.inf) -> dict:
+                budget_s: float = math.inf, min_trials: int | None = None) -> dict:
     """The search spec of one replay: the table's architectures as the pool, its budgets as the maxima."""
     checkpoints = table.header.checkpoints
     max_trials = min(len(c.tuning) for c in table.candidates)
     spec_objective = ({"kind": "constraint", "latency_s": objective.latency_limit_s}
                       if objective.mode == "constraint" else {"kind": "pareto"})
+    # both budgets span the same rungs: the trials ladder reaches max_trials where the steps ladder ends
+    rungs = 1 + math.ceil(math.log(checkpoints[-1] / checkpoints[0], eta) - 1e-9)
     budget = {"max_steps": checkpoints[-1], "min_steps": checkpoints[0], "max_trials": max_trials,
-              "min_trials": max(1, max_trials // 9), "candidates": len(table.candidates)}
+              "min_trials": min_trials or max(1, max_trials // eta ** (rungs - 1)), "candidates": len(table.candidates)}
     if math.isfinite(budget_s):
         budget["cost_s"] = budget_s
     raw = {"name": f"replay-{scheduler}", "arch": {"pool": [c.model.to_dict() for c in table.candidates]},
@@ -116,13 +118,13 @@ class EngineMethod:
 
     modes = ("constraint", "pareto")
 
-    def __init__(self, name: str, scheduler: str, *, eta: int = DEFAULT_ETA):
-        self.name, self.scheduler, self.eta = name, scheduler, eta
+    def __init__(self, name: str, scheduler: str, *, eta: int = DEFAULT_ETA, min_trials: int | None = None):
+        self.name, self.scheduler, self.eta, self.min_trials = name, scheduler, eta, min_trials
 
     def run(self, session: ReplaySession, seed: int) -> None:
         table, objective = session.table, session.objective
         raw = replay_spec(table, objective, scheduler=self.scheduler, seed=seed, eta=self.eta,
-                          budget_s=session.budget_s)
+                          budget_s=session.budget_s, min_trials=self.min_trials)
         trainer, tuner = EngineTrainer(table), EngineTuner(table, objective)
         backend = Backend(trainer=trainer, tuner=tuner)
         executor = SimulatedExecutor(1, run=lambda payload: execute(payload, backend), overhead_s=0.0)
