@@ -60,3 +60,22 @@ def test_a_ladder_off_the_recorded_checkpoints_is_refused(small):
     with pytest.raises(UserError, match="eta=3: rungs end at steps"):
         replay_spec(small, CONSTRAINT, scheduler="sonar", seed=0, eta=3)
     assert math.isinf(replay_spec(small, CONSTRAINT, scheduler="sonar", seed=0)["budget"].get("cost_s", math.inf))
+
+
+def test_cli_replay_json_reports_the_engine_schedulers(tmp_path, small):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sonar.bench.table import write_table
+    from sonar.cli.app import app
+
+    path = tmp_path / "small.jsonl"
+    write_table(path, small.header, small.candidates)
+    result = CliRunner().invoke(app, ["bench", "replay", str(path), "--seeds", "2", "--json", "--methods",
+                                      "sonar,brute_force_engine"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])["methods"]
+    assert set(summary) == {"sonar", "brute_force_engine"}
+    assert summary["brute_force_engine"]["failures"] == 0
+    assert all(isinstance(row["speedup_at_1pct_p75"], float) for row in summary.values())
