@@ -7,7 +7,6 @@ from sonar.bench.methods import BruteForce, RandomSearch
 from sonar.bench.regret import Objective, Pick
 from sonar.bench.replay import ReplaySession, TableTrainer, TableTuner
 from sonar.bench.runner import replay_all, run_method, summarize
-from sonar.bench.sonar_adapter import ReplayDecision, ReplayJob, SchedulerMethod
 from sonar.bench.synthetic import synthetic_table
 from sonar.errors import UserError
 from sonar.interfaces import Candidate, Trainer, Tuner
@@ -68,22 +67,18 @@ def test_replay_is_deterministic_per_seed():
 class _StopsEverythingEarly:
     """Trains every candidate to the first checkpoint and measures its first config, then stops all."""
 
-    def __init__(self, table, objective, seed):
-        self.ids, self.round = list(table.ids), 0
+    name = "stops_early"
+    modes = ("constraint", "pareto")
 
-    def next_jobs(self, state):
-        self.round += 1
-        if self.round > 1:
-            return []
-        return [ReplayJob(candidate_id=c, kind=k, until=u) for c in self.ids for k, u in (("train", 8), ("tune", 1))]
-
-    def decide(self, state):
-        return [ReplayDecision(candidate_id=c, action="stop") for c in self.ids]
+    def run(self, session, seed):
+        for candidate_id in session.table.ids:
+            session.train(candidate_id, 8)
+            session.tune(candidate_id, 1)
 
 
 def test_a_scheduler_that_stops_everything_early_is_scored_by_its_true_pick():
     t = table(ROWS)
-    method = SchedulerMethod("stops_early", _StopsEverythingEarly)
+    method = _StopsEverythingEarly()
     trace = run_method(t, OBJECTIVE, method, seed=0)
     # It saw a(3.0 s), b(1.5 s), c(0.5 s) first configs: only c is feasible, so c is picked, and
     # scored by c's final loss 2.5 against the best feasible 2.2 (b with its second config).
@@ -95,60 +90,30 @@ def test_a_scheduler_that_stops_everything_early_is_scored_by_its_true_pick():
 
 def test_stopping_before_any_feasible_measurement_is_a_failure():
     t = table([("a", 2.0, [3.0, 0.5]), ("b", 2.2, [1.5, 0.8])])
-    trace = run_method(t, OBJECTIVE, SchedulerMethod("stops_early", _StopsEverythingEarly), seed=0)
+    trace = run_method(t, OBJECTIVE, _StopsEverythingEarly(), seed=0)
     assert math.isinf(trace[-1].regret)
-    assert summarize(t, replay_all(t, OBJECTIVE, [SchedulerMethod("x", _StopsEverythingEarly)], [0]))["x"][
-        "failures"] == 1
+    assert summarize(t, replay_all(t, OBJECTIVE, [_StopsEverythingEarly()], [0]))["stops_early"]["failures"] == 1
 
 
 class _RecommendsInfeasible(_StopsEverythingEarly):
-    def recommend(self, state):
-        return Pick(candidate_id="a", trial=0)
+    name = "bad_pick"
+
+    def run(self, session, seed):
+        super().run(session, seed)
+        session.recommend(Pick(candidate_id="a", trial=0))
 
 
 def test_an_infeasible_recommendation_counts_as_infeasible():
     t = table(ROWS)
-    trace = run_method(t, OBJECTIVE, SchedulerMethod("bad_pick", _RecommendsInfeasible), seed=0)
+    trace = run_method(t, OBJECTIVE, _RecommendsInfeasible(), seed=0)
     assert trace[-1].infeasible and math.isinf(trace[-1].regret)
-    summary = summarize(t, replay_all(t, OBJECTIVE, [SchedulerMethod("bad_pick", _RecommendsInfeasible)], [0]))
+    summary = summarize(t, replay_all(t, OBJECTIVE, [_RecommendsInfeasible()], [0]))
     assert summary["bad_pick"]["infeasible_final_picks"] == 1 and summary["bad_pick"]["failures"] == 1
 
 
-class _Halving:
-    """A stand-in for a sonar.search scheduler: everyone to step 8 and one trial, then the best half on."""
-
-    def __init__(self, table, objective, seed):
-        self.checkpoints, self.alive, self.trials = table.header.checkpoints, list(table.ids), 2
-        self.rung = -1
-
-    def next_jobs(self, state):
-        self.rung += 1
-        if self.rung >= len(self.checkpoints):
-            return []
-        step = self.checkpoints[self.rung]
-        return [ReplayJob(candidate_id=c, kind=k, until=u) for c in self.alive
-                for k, u in (("train", step), ("tune", self.trials))]
-
-    def decide(self, state):
-        feasible = [c for c in self.alive if any(state.objective.feasible(t) for t in state.tuning[c])]
-        ranked = sorted(feasible, key=lambda c: state.curves[c][-1].val_loss)
-        keep = ranked[: max(1, len(ranked) // 2)]
-        stop = [c for c in self.alive if c not in keep]
-        self.alive = keep
-        return [ReplayDecision(candidate_id=c, action="stop") for c in stop]
-
-
-def test_adapter_drives_a_stand_in_scheduler_to_zero_regret_below_brute_force_cost():
-    t = table(ROWS)
-    trace = run_method(t, OBJECTIVE, SchedulerMethod("halving", _Halving), seed=0)
-    assert trace[-1].regret == 0.0
-    assert trace[-1].seconds < t.brute_force_seconds
-
-
-def test_adapter_rejects_a_job_for_a_stopped_candidate():
-    class _Zombie(_StopsEverythingEarly):
-        def next_jobs(self, state):
-            return [ReplayJob(candidate_id="a", kind="train", until=16)] if self.round else super().next_jobs(state)
-
-    with pytest.raises(UserError, match="which it had stopped"):
-        run_method(table(ROWS), OBJECTIVE, SchedulerMethod("zombie", _Zombie), seed=0)
+def test_a_recommendation_on_another_clock_moves_the_session_forward_only():
+    session = ReplaySession(table(ROWS), OBJECTIVE)
+    session.recommend_at(10.0, Pick(candidate_id="b", trial=1))
+    session.recommend_at(4.0, Pick(candidate_id="c", trial=0))
+    assert session.clock == 10.0
+    assert [(p.seconds, round(p.regret, 6)) for p in session.trace] == [(10.0, round((2.5 - 2.2) / 2.2, 6))]

@@ -135,3 +135,14 @@ def test_dominating_newcomer_is_promoted_in_pareto_mode():
     decisions = scheduler.decide(state)
     assert Decision(candidate="c003", action="promote", rung=1, reason="top 1/3 of rung 0") in decisions
     assert not any(d.action == "promote" and d.candidate != "c003" for d in decisions)
+
+
+def test_sonar_in_constraint_mode_screens_rung_zero_on_loss_and_tunes_until_feasible(tmp_path):
+    state, _ = run_simulated(make_spec(scheduler="sonar"), tmp_path / "run")
+    limit = state.spec.objective.latency_s
+    tunes = [r.job for r in state.jobs.values() if r.job.kind == "tune"]
+    assert tunes and all(job.rung >= 1 for job in tunes)
+    for job in tunes:  # no tuning job starts once a measured configuration met the bound
+        before = [p for p in state.candidates[job.candidate].tuning[: job.start] if p.failure is None]
+        assert not any(p.best_latency_s <= limit for p in before)
+    assert any(c.status == "finished" and c.best_latency() <= limit for c in state.candidates.values())

@@ -144,6 +144,11 @@ class ReplaySession:
         self._explicit = list(recommendation) if isinstance(recommendation, (list, tuple)) else recommendation
         self._record()
 
+    def recommend_at(self, seconds: float, recommendation: Pick | Sequence[Pick] | None) -> None:
+        """A method on its own clock (the engine's simulated executor) recommends at virtual time `seconds`."""
+        self.clock = max(self.clock, seconds)
+        self.recommend(recommendation)
+
     def current_recommendation(self) -> Pick | list[Pick] | None:
         if self._uses_explicit:
             return self._explicit

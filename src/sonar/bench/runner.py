@@ -78,16 +78,13 @@ def summarize(table: BenchTable, runs: Sequence[MethodRuns], threshold: float = 
 
 def default_methods(mode: str) -> tuple[list[Method], list[str]]:
     """Every method this install can run in `mode`, and a note for each one left out."""
+    from sonar.bench.engine_method import engine_methods
     from sonar.bench.optuna_peer import optuna_available, optuna_peers
-    from sonar.bench.sonar_adapter import search_methods
     from sonar.bench.synetune_peer import INSTALL_HINT, synetune_available, synetune_peers
 
     methods: list[Method] = [BruteForce(), RandomSearch()]
     notes = []
-    schedulers, why = search_methods()
-    methods += schedulers
-    if why:
-        notes.append(why)
+    methods += engine_methods()
     if optuna_available():
         methods += optuna_peers()
     else:

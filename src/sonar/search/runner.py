@@ -30,10 +30,11 @@ class JobPayload:
     backend: str
 
 
-def execute(payload: JobPayload) -> Outcome:
+def execute(payload: JobPayload, backend: Backend | None = None) -> Outcome:
+    """Run one job on the spec's backend, or on `backend` when given (a replay's table-backed one)."""
     job = payload.job
     try:
-        backend = _backend(payload)
+        backend = backend or _backend(payload)
         candidate = Candidate(id=job.candidate, model=ModelConfig.from_dict(payload.model),
                               workdir=Path(payload.workdir), seed=payload.seed)
         Path(payload.workdir).mkdir(parents=True, exist_ok=True)
@@ -46,8 +47,10 @@ def execute(payload: JobPayload) -> Outcome:
                                                                    f"at step {points[-1].step}")
         else:
             points = backend.tuner.run(candidate, job.until)
-            before = [p.seconds for p in points if p.trial <= job.start]
-            cost = points[-1].seconds - (before[-1] if before else 0.0) if points else 0.0
+            # the first job.start trials were paid before; counted by position, as tuners number trials
+            # from 0 or from 1
+            before = points[job.start - 1].seconds if 0 < job.start <= len(points) else 0.0
+            cost = points[-1].seconds - before if points else 0.0
         return Outcome(job_id=job.id, points=[dataclasses.asdict(p) for p in points], cost_s=cost)
     except Exception as err:  # noqa: BLE001  a failed job is recorded, the search goes on
         return Outcome(job_id=job.id, failure=classify_failure(err))

@@ -72,5 +72,14 @@ def _unique_configs(space: ArchSpace, seed: int, count: int) -> tuple[ModelConfi
 
 def sample_architectures(space: ArchSpace, *, seed: int, count: int) -> list[ModelConfig]:
     """The first `count` distinct valid architectures for this seed (fewer when the space is smaller).
-    Candidate i is always element i, so a resumed search sees the same candidates."""
+    Candidate i is always element i, so a resumed search sees the same candidates. A fixed pool is
+    drawn without replacement in a seeded order."""
+    if space.pool:
+        return list(_pool_order(space.pool, seed)[:count])
     return list(_unique_configs(space, seed, count))
+
+
+@functools.lru_cache(maxsize=64)
+def _pool_order(pool: tuple[ModelConfig, ...], seed: int) -> tuple[ModelConfig, ...]:
+    order = np.random.default_rng([seed, 0x50AA]).permutation(len(pool))
+    return tuple(pool[int(i)] for i in order)

@@ -51,6 +51,7 @@ class ArchSpace:
     base: str = "debug"
     params: tuple[Param, ...] = ()
     rules: tuple[str, ...] = ()
+    pool: tuple[ModelConfig, ...] = ()  # a fixed list of architectures (e.g. a benchmark table's), drawn in order
 
     def base_config(self) -> ModelConfig:
         return PRESETS[self.base]()
@@ -221,6 +222,8 @@ def _budget(data: dict, where: str) -> Budget:
 
 
 def _arch(data: dict, where: str) -> ArchSpace:
+    if "pool" in data:
+        return _pool(data, where)
     base = data.pop("base", "debug")
     if base not in PRESETS:
         raise SpecError(f"{where}.base: {base!r} is not a preset ({', '.join(PRESETS)})")
@@ -237,6 +240,26 @@ def _arch(data: dict, where: str) -> ArchSpace:
             if p.name in expr.names(p.when):
                 raise SpecError(f"{where}.{p.name}.when: a condition cannot depend on its own field")
     return ArchSpace(base=base, params=params, rules=tuple(rules))
+
+
+def _pool(data: dict, where: str) -> ArchSpace:
+    """`arch: {pool: [ModelConfig dict, ...]}`: search over exactly these architectures."""
+    _no_unknown(data, {"pool"}, where)
+    items = data["pool"]
+    if not isinstance(items, list) or not items:
+        raise SpecError(f"{where}.pool: expected a non-empty list of ModelConfig mappings")
+    pool = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise SpecError(f"{where}.pool[{i}]: expected a ModelConfig mapping, got {type(item).__name__}")
+        try:
+            config = ModelConfig.from_dict(item)
+        except (UserError, TypeError, ValueError) as err:
+            raise SpecError(f"{where}.pool[{i}]: {err}") from None
+        if config in pool:
+            raise SpecError(f"{where}.pool[{i}]: the same architecture as pool[{pool.index(config)}]")
+        pool.append(config)
+    return ArchSpace(pool=tuple(pool))
 
 
 def _expression(text: object, fields: set[str], where: str) -> None:

@@ -18,9 +18,11 @@ OVERHEAD_S = 0.05  # per job: dispatch and result reporting
 
 
 class SimulatedExecutor:
-    def __init__(self, workers: int, run: Callable[[JobPayload], Outcome] = execute) -> None:
+    def __init__(self, workers: int, run: Callable[[JobPayload], Outcome] = execute, *,
+                 overhead_s: float = OVERHEAD_S) -> None:
         self.workers = workers
         self.run = run
+        self.overhead_s = overhead_s
         self.clock = 0.0
         self._free_at = [0.0] * workers  # heap of the times each worker frees up
         self._events: list[tuple[float, int, cf.Future, Outcome]] = []
@@ -29,7 +31,7 @@ class SimulatedExecutor:
     def submit(self, payload: JobPayload) -> cf.Future:
         outcome = self.run(payload)
         start = max(self.clock, heapq.heappop(self._free_at))
-        finish = start + outcome.cost_s + OVERHEAD_S
+        finish = start + outcome.cost_s + self.overhead_s
         heapq.heappush(self._free_at, finish)
         future: cf.Future = cf.Future()
         heapq.heappush(self._events, (finish, self._counter, future, outcome))

@@ -102,11 +102,22 @@ class RungScheduler:
             wanted = []
             if steps > c.steps_done():
                 wanted.append(Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done()))
-            if trials > c.trials_done():
+            if trials > c.trials_done() and self.needs_tuning(c):
                 wanted.append(Job(candidate=c.id, kind="tune", rung=c.rung, until=trials, start=c.trials_done(),
                                   target=self.spec.targets[0].name))
             jobs += [job for job in wanted if job.id not in state.jobs]
         return jobs
+
+    def needs_tuning(self, c: CandidateState) -> bool:
+        """Constraint mode asks only that some configuration meets the bounds: once a measured one does,
+        more trials cannot change the candidate's objective value, so its tuning stops there."""
+        objective = self.spec.objective
+        if not self.eliminates or objective.kind != "constraint":
+            return True
+        if c.rung == 0 and len(self.ladder) > 1:
+            return False
+        memory_ok = objective.memory_bytes is None or self.memory(c) <= objective.memory_bytes
+        return not (memory_ok and c.best_latency() <= objective.latency_s)
 
     # --- promotion ----------------------------------------------------------------------------------
     def _promotions(self, state: SearchState, idle: list[CandidateState], slots: int) -> list[Decision]:

@@ -1,0 +1,142 @@
+"""The search engine's own schedulers, replayed on a table: the real engine loop on a virtual clock.
+
+Each replay is a complete `sonar.search` run: a spec whose candidate pool is the table's
+architectures (drawn in a seeded order), the scheduler under test, the simulated executor with one
+worker and no per-job overhead (the currency of every other method), and a Backend whose Trainer
+and Tuner read the table. After every engine turn the engine's own recommendation (the best
+feasible candidate, or the Pareto front, from `sonar.search.results`) is scored at the executor's
+virtual time. Nothing about the scheduler is re-implemented here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tempfile
+from pathlib import Path
+
+from sonar.bench.regret import Objective, Pick
+from sonar.bench.replay import ReplaySession, TableTrainer, TableTuner
+from sonar.bench.table import BenchTable
+from sonar.errors import UserError
+from sonar.interfaces import Candidate, CurvePoint, TuningPoint
+from sonar.search import results
+from sonar.search.backends import Backend
+from sonar.search.engine import run_search, start_search
+from sonar.search.executors.simulated import SimulatedExecutor
+from sonar.search.runner import execute
+from sonar.search.schedulers import make_scheduler
+from sonar.search.spec import parse_spec
+from sonar.search.state import SearchState
+
+# replay method name -> the engine's scheduler name (brute and random also exist as table-level methods)
+ENGINE_SCHEDULERS = {"sonar": "sonar", "sequential": "sequential", "asha_arch_only": "asha",
+                     "brute_force_engine": "brute", "random_engine": "random"}
+DEFAULT_ETA = 4  # 8, 32, 128, 512 on doubling checkpoints: every rung ends where the table recorded a loss
+
+
+def replay_spec(table: BenchTable, objective: Objective, *, scheduler: str, seed: int, eta: int = DEFAULT_ETA,
+                budget_s: float = math.inf, min_trials: int | None = None) -> dict:
+    """The search spec of one replay: the table's architectures as the pool, its budgets as the maxima."""
+    checkpoints = table.header.checkpoints
+    max_trials = min(len(c.tuning) for c in table.candidates)
+    spec_objective = ({"kind": "constraint", "latency_s": objective.latency_limit_s}
+                      if objective.mode == "constraint" else {"kind": "pareto"})
+    # both budgets span the same rungs: the trials ladder reaches max_trials where the steps ladder ends
+    rungs = 1 + math.ceil(math.log(checkpoints[-1] / checkpoints[0], eta) - 1e-9)
+    budget = {"max_steps": checkpoints[-1], "min_steps": checkpoints[0], "max_trials": max_trials,
+              "min_trials": min_trials or max(1, max_trials // eta ** (rungs - 1)), "candidates": len(table.candidates)}
+    if math.isfinite(budget_s):
+        budget["cost_s"] = budget_s
+    raw = {"name": f"replay-{scheduler}", "arch": {"pool": [c.model.to_dict() for c in table.candidates]},
+           "objective": spec_objective, "budget": budget, "scheduler": scheduler, "eta": eta, "seed": seed,
+           "executor": {"kind": "simulated", "workers": 1}, "backend": "synthetic"}
+    ladder = make_scheduler(parse_spec(raw)).ladder
+    off = sorted({steps for steps, _ in ladder if steps and steps not in checkpoints})
+    if off:
+        raise UserError(f"eta={eta}: rungs end at steps {off}, where the table records no loss "
+                        f"(checkpoints {list(checkpoints)}); choose an eta whose ladder lands on them")
+    return raw
+
+
+class _ByModel:
+    """Maps the engine's candidates (ids of its own) to the table's records by architecture."""
+
+    def __init__(self, table: BenchTable):
+        self.table = table
+        self.ids = {c.model: c.id for c in table.candidates}
+        if len(self.ids) != len(table.candidates):
+            raise UserError("the table holds the same architecture twice: the engine could not tell them apart")
+
+    def table_candidate(self, candidate: Candidate) -> Candidate:
+        return dataclasses.replace(candidate, id=self.ids[candidate.model])
+
+
+class EngineTrainer(_ByModel):
+    def __init__(self, table: BenchTable):
+        super().__init__(table)
+        self.inner = TableTrainer(table)
+
+    def run(self, candidate: Candidate, until_step: int) -> list[CurvePoint]:
+        return self.inner.run(self.table_candidate(candidate), until_step)
+
+
+class EngineTuner(_ByModel):
+    """The recorded trace, with each trial's running best recomputed under the replay's own quality bound."""
+
+    def __init__(self, table: BenchTable, objective: Objective):
+        super().__init__(table)
+        self.inner, self.objective = TableTuner(table), objective
+
+    def run(self, candidate: Candidate, until_trial: int) -> list[TuningPoint]:
+        best, points = math.inf, []
+        for point in self.inner.run(self.table_candidate(candidate), until_trial):
+            if self.objective.acceptable(point):
+                best = min(best, point.latency_s)
+            points.append(dataclasses.replace(point, best_latency_s=best))
+        return points
+
+
+def engine_recommendation(state: SearchState, by_model: _ByModel, objective: Objective) -> Pick | list[Pick] | None:
+    """What the engine reports now, as picks: each chosen candidate at its fastest acceptable trial."""
+    def pick(engine_id: str) -> Pick | None:
+        c = state.candidates[engine_id]
+        trials = [i for i, p in enumerate(c.tuning) if objective.acceptable(p)]
+        if not trials:
+            return None
+        fastest = min(trials, key=lambda i: (c.tuning[i].latency_s, i))
+        return Pick(candidate_id=by_model.ids[c.model], trial=fastest)
+
+    if objective.mode == "constraint":
+        best = results.best(state)
+        return None if best is None else pick(best)
+    return [p for p in (pick(cid) for cid in results.front(state)) if p is not None]
+
+
+class EngineMethod:
+    """One sonar.search scheduler as a replay method."""
+
+    modes = ("constraint", "pareto")
+
+    def __init__(self, name: str, scheduler: str, *, eta: int = DEFAULT_ETA, min_trials: int | None = None):
+        self.name, self.scheduler, self.eta, self.min_trials = name, scheduler, eta, min_trials
+
+    def run(self, session: ReplaySession, seed: int) -> None:
+        table, objective = session.table, session.objective
+        raw = replay_spec(table, objective, scheduler=self.scheduler, seed=seed, eta=self.eta,
+                          budget_s=session.budget_s, min_trials=self.min_trials)
+        trainer, tuner = EngineTrainer(table), EngineTuner(table, objective)
+        backend = Backend(trainer=trainer, tuner=tuner)
+        executor = SimulatedExecutor(1, run=lambda payload: execute(payload, backend), overhead_s=0.0)
+
+        def observe(state: SearchState) -> None:
+            session.recommend_at(executor.now(), engine_recommendation(state, trainer, objective))
+
+        with tempfile.TemporaryDirectory(prefix="sonar-replay-") as tmp:
+            run_dir = Path(tmp) / "run"
+            start_search(raw, run_dir).close()
+            run_search(run_dir, executor, on_progress=observe)
+
+
+def engine_methods() -> list[EngineMethod]:
+    return [EngineMethod(name, scheduler) for name, scheduler in ENGINE_SCHEDULERS.items()]
