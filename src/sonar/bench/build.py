@@ -61,6 +61,17 @@ def load_factory(spec: str, role: str) -> Callable[[], object]:
         raise UserError(f"{role} {spec!r}: {module_name} has no {attribute!r}") from None
 
 
+def make_trainer(spec: str, max_steps: int) -> object:
+    """The trainer named by `spec`; the built-in one gets a schedule that ends at max_steps, so the
+    brute-force curve is a complete training run."""
+    factory = load_factory(spec, "trainer")
+    if spec != DEFAULT_TRAINER:
+        return factory()
+    from sonar.train.config import TrainConfig
+
+    return factory(TrainConfig(schedule_steps=max_steps))
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -127,6 +138,8 @@ def build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, head
     """Measure every candidate not yet in `settings.out`, appending each as it finishes."""
     header, records = _resume(settings, header)
     models = sample_architectures(settings.candidates, seed=settings.seed)
+    if hasattr(trainer, "fit_vocab"):  # the trainer's tokenizer decides the vocabulary
+        models = [trainer.fit_vocab(model) for model in models]
     expected = {f"c{i:03d}": model for i, model in enumerate(models)}
     for record in records:
         if record.id in expected and record.model != expected[record.id]:

@@ -29,7 +29,7 @@ def build(
     tuner: str = typer.Option("sonar.systems.tuner:SystemTuner", help="Tuner class, module:Name"),
 ) -> None:
     """Brute force over a sampled architecture space: train and tune every candidate to the end."""
-    from sonar.bench.build import BuildSettings, build_table, load_factory, make_header
+    from sonar.bench.build import BuildSettings, build_table, load_factory, make_header, make_trainer
     from sonar.bench.synthetic import synthetic_table
     from sonar.bench.table import write_table
 
@@ -43,7 +43,7 @@ def build(
         console.print(f"wrote a SYNTHETIC table (modelled, nothing measured): {len(table.candidates)} candidates"
                       f" -> {out}")
         return
-    trainer_obj = load_factory(trainer, "trainer")()
+    trainer_obj = make_trainer(trainer, max_steps)
     tuner_obj = load_factory(tuner, "tuner")()
     header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
