@@ -2,11 +2,12 @@ import torch
 
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.train import TrainConfig
-from sonar.train.moe_dispatch import NAME
+
+NAME = "grouped"
 
 
-def test_training_dispatch_is_registered_and_the_default():
-    assert NAME in MOE_DISPATCHES and TrainConfig().moe_dispatch == NAME
+def test_training_uses_the_grouped_dispatch():
+    assert TrainConfig().moe_dispatch == NAME
 
 
 def test_training_dispatch_matches_dense_in_value_and_gradients():

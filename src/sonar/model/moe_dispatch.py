@@ -29,7 +29,9 @@ def dense(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
 
 
 def grouped(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
-    """Sort token slots by expert and run each expert once on its own tokens (one host sync)."""
+    """Sort token slots by expert and run each expert once on its own tokens (one host sync).
+    The weights are unbound once rather than indexed per expert: indexing w[e] makes the backward
+    build a full-size zero gradient for every expert, unbind's backward stacks them once."""
     T, A = experts_TA.shape
     E = gate_up_EDG.shape[0]
     flat_expert_N = experts_TA.reshape(-1)
@@ -37,11 +39,8 @@ def grouped(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
     token_N = order_N // A
     x_ND = x_TD[token_N] * scores_TA.reshape(-1)[order_N, None]
     counts = torch.bincount(flat_expert_N, minlength=E).tolist()
-    outputs, start = [], 0
-    for e, n in enumerate(counts):
-        if n:
-            outputs.append(_swiglu_experts(x_ND[start:start + n], gate_up_EDG[e], down_EFD[e]))
-            start += n
+    groups = zip(x_ND.split(counts), gate_up_EDG.unbind(0), down_EFD.unbind(0), counts, strict=True)
+    outputs = [_swiglu_experts(x_nD, gate_up_DG, down_FD) for x_nD, gate_up_DG, down_FD, n in groups if n]
     y_ND = torch.cat(outputs)
     return torch.zeros_like(x_TD).index_add_(0, token_N, y_ND)
 

@@ -9,7 +9,6 @@ from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
 from sonar.model.attention_kernels import ATTENTION_KERNELS
 from sonar.model.moe_dispatch import MOE_DISPATCHES
-from sonar.train.moe_dispatch import NAME as TRAINING_MOE_DISPATCH
 
 SCHEDULES = ("cosine", "wsd", "constant")
 
@@ -37,7 +36,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # also save every N steps (a run always saves when it returns)
     data_seed: int = 0  # data order; the model's initial weights come from the candidate's seed
     threads: int | None = None  # torch intra-op threads; None leaves torch's setting alone
-    moe_dispatch: str = TRAINING_MOE_DISPATCH  # "grouped" with a cheaper backward
+    moe_dispatch: str = "grouped"
     attention_kernel: str = "chunk_blocked"
     data: DataConfig = field(default_factory=DataConfig)
 
