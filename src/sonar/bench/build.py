@@ -8,7 +8,6 @@ renamed), so a crash loses at most the candidate in flight and a rerun skips fin
 
 from __future__ import annotations
 
-import importlib
 import os
 import platform
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import torch
 from sonar.bench.space import ARCHITECTURE_SPACE, geometric_checkpoints, sample_architectures
 from sonar.bench.table import BenchTable, CandidateRecord, TableHeader, load_table, write_table
 from sonar.errors import UserError
+from sonar.importing import import_object
 from sonar.interfaces import Candidate, CurvePoint, Trainer, Tuner
 
 DEFAULT_TRAINER = "sonar.train.trainer:CorpusTrainer"
@@ -46,19 +46,8 @@ class BuildSettings:
 
 
 def load_factory(spec: str, role: str) -> Callable[[], object]:
-    """'package.module:Name' -> the object, or a UserError saying what is missing."""
-    module_name, _, attribute = spec.partition(":")
-    if not attribute:
-        raise UserError(f"{role} {spec!r}: expected 'package.module:Name'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise UserError(f"{role} {spec!r} is not available ({err}); it is needed to build a real table"
-                        " (try --synthetic for a modelled one)") from None
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise UserError(f"{role} {spec!r}: {module_name} has no {attribute!r}") from None
+    return import_object(spec, role=role,
+                         hint="; it is needed to build a real table (try --synthetic for a modelled one)")
 
 
 def make_trainer(spec: str, max_steps: int) -> object:

@@ -5,12 +5,12 @@ The real classes are built from the spec in `build_real` only: adapt their const
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from sonar.errors import UserError
+from sonar.importing import import_object
 from sonar.interfaces import Candidate, CurvePoint, Trainer, Tuner
 from sonar.search.spec import SearchSpec, workload_text
 from sonar.search.synthetic import SyntheticTrainer, SyntheticTuner
@@ -26,16 +26,7 @@ class Backend:
 
 
 def import_by_path(path: str) -> type:
-    module_name, _, attr = path.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        raise UserError(f"backend real needs {path}, but {err.name} is not installed here;"
-                        " use --backend synthetic to try the engine without it") from None
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise UserError(f"backend real needs {path}, but {module_name} has no {attr}") from None
+    return import_object(path, role="backend real needs", hint="; use --backend synthetic to try the engine without it")
 
 
 def build_backend(spec: SearchSpec, kind: str | None = None) -> Backend:
