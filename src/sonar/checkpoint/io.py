@@ -92,20 +92,27 @@ def _text_state_dict(tensors: dict[str, torch.Tensor], prefix: str, path) -> dic
 
 
 def _check_against(model: torch.nn.Module, state: dict[str, torch.Tensor], path) -> None:
+    check_state(model, state, path, hf_name=to_hf_key, tied=model.config.tie_word_embeddings)
+
+
+def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path, *, hf_name, tied: bool,
+                prefix: str = "") -> None:
+    """Every tensor the model expects is in `state` with its shape, and nothing else; errors name the
+    transformers key. A tied head is filled from the embedding."""
     expected = dict(model.state_dict())
-    if model.config.tie_word_embeddings and "lm_head.weight" not in state:
-        state["lm_head.weight"] = state.get("embed.weight")
+    if tied and f"{prefix}lm_head.weight" not in state:
+        state[f"{prefix}lm_head.weight"] = state.get(f"{prefix}embed.weight")
     for key, param in expected.items():
-        if key not in state or state[key] is None:
-            raise CheckpointError(f"{path}: missing tensor {to_hf_key(key)!r}")
+        if state.get(key) is None:
+            raise CheckpointError(f"{path}: missing tensor {hf_name(key)!r}")
         if tuple(state[key].shape) != tuple(param.shape):
             raise CheckpointError(
-                f"{path}: tensor {to_hf_key(key)!r} has shape {tuple(state[key].shape)},"
+                f"{path}: tensor {hf_name(key)!r} has shape {tuple(state[key].shape)},"
                 f" expected {tuple(param.shape)}"
             )
     extra = sorted(set(state) - set(expected))
     if extra:
-        raise CheckpointError(f"{path}: unexpected tensors {[to_hf_key(k) for k in extra]}")
+        raise CheckpointError(f"{path}: unexpected tensors {[hf_name(k) for k in extra]}")
 
 
 def save_pretrained(model, path: str | Path, *, max_shard_bytes: int = 2 << 30) -> Path:

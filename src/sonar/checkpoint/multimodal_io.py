@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from sonar.checkpoint.hf_multimodal_config import multimodal_from_hf, multimodal_to_hf
-from sonar.checkpoint.io import CheckpointError, read_config, read_tensors, write_checkpoint
+from sonar.checkpoint.io import CheckpointError, check_state, read_config, read_tensors, write_checkpoint
 from sonar.checkpoint.vision_keys import from_hf_multimodal_key, to_hf_multimodal_key
 from sonar.model.fusion import Llama4MultimodalModel
 from sonar.model.rope import inverse_frequencies
@@ -38,20 +38,8 @@ def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None) -> Ll
 
 
 def _check_against(model: Llama4MultimodalModel, state: dict[str, torch.Tensor], path) -> None:
-    expected = dict(model.state_dict())
-    if model.config.text.tie_word_embeddings and "language_model.lm_head.weight" not in state:
-        state["language_model.lm_head.weight"] = state.get("language_model.embed.weight")
-    for key, param in expected.items():
-        if state.get(key) is None:
-            raise CheckpointError(f"{path}: missing tensor {to_hf_multimodal_key(key)!r}")
-        if tuple(state[key].shape) != tuple(param.shape):
-            raise CheckpointError(
-                f"{path}: tensor {to_hf_multimodal_key(key)!r} has shape {tuple(state[key].shape)},"
-                f" expected {tuple(param.shape)}"
-            )
-    extra = sorted(set(state) - set(expected))
-    if extra:
-        raise CheckpointError(f"{path}: unexpected tensors {[to_hf_multimodal_key(k) for k in extra]}")
+    check_state(model, state, path, hf_name=to_hf_multimodal_key, tied=model.config.text.tie_word_embeddings,
+                prefix="language_model.")
 
 
 def save_multimodal(model: Llama4MultimodalModel, path: str | Path, *, max_shard_bytes: int = 2 << 30) -> Path:
