@@ -11,7 +11,8 @@ from sonar.systems.quant import dequantize_int4, pack, quantize_int4, weight_mat
 
 # Relative logits error each weight format promises on the debug model (K = 64..192, so int4
 # groups are small and coarse); exact knobs (kernels, dispatch, layout) promise float rounding.
-FORMAT_TOLERANCE = {"fp32": 1e-5, "bf16": 0.02, "int8": 0.04, "int8_dq": 0.04, "fp8": 0.1, "int4": 0.35}
+FORMAT_TOLERANCE = {"fp32": 1e-5, "fp32_io": 1e-5, "bf16": 0.02, "int8": 0.04, "int8_dq": 0.04, "fp8": 0.1,
+                    "int4": 0.35}
 EXACT = 1e-5
 T_PREFILL = 70  # crosses two boundaries of the debug model's 32-token attention chunks
 
@@ -51,12 +52,13 @@ def _check(model, ids, reference, config, tolerance):
 
 @pytest.mark.parametrize("fmt", list(FORMAT_TOLERANCE))
 def test_weight_format_within_tolerance(model, ids, reference, fmt):
-    dispatch = "grouped" if fmt == "fp32" else "packed_grouped"
-    config = SystemConfig(**uniform_weights(fmt), int4_group_size=32, moe_dispatch=dispatch)
+    dispatch = "grouped" if fmt.startswith("fp32") else "packed_grouped"
+    weights = {**uniform_weights(fmt), "weights_routed": "fp32"} if fmt == "fp32_io" else uniform_weights(fmt)
+    config = SystemConfig(**weights, int4_group_size=32, moe_dispatch=dispatch)
     _check(model, ids, reference, config, FORMAT_TOLERANCE[fmt])
 
 
-@pytest.mark.parametrize("scheme", ["int4_mixed", "fp8_mixed", "int8_experts", "int8_moe"])
+@pytest.mark.parametrize("scheme", ["int4_mixed", "fp8_mixed", "int8_experts", "int8_moe", "fp32_io"])
 def test_mixed_schemes_within_tolerance(model, ids, reference, scheme):
     config = SystemConfig(**WEIGHT_SCHEMES[scheme], int4_group_size=32, moe_dispatch="packed_grouped")
     worst = max(FORMAT_TOLERANCE[f] for f in WEIGHT_SCHEMES[scheme].values())

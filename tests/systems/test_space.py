@@ -30,6 +30,7 @@ def test_bad_knob_values_rejected(changes, fragment):
     (SystemConfig(moe_dispatch="warp"), "moe_dispatch='warp'"),
     (SystemConfig(attention="flash9"), "attention='flash9'"),
     (SystemConfig(weights_routed="int8", moe_dispatch="grouped"), "need a packed dispatch"),
+    (SystemConfig(weights_routed="fp32_io"), "already stored"),
     (SystemConfig(weights_routed="int4", int4_group_size=32, moe_dispatch="packed_gather"), "cannot be gathered"),
     # debug experts have 96 hidden features: 128-groups do not divide them.
     (SystemConfig(weights_routed="int4", int4_group_size=128, moe_dispatch="packed_grouped"), "not divisible"),

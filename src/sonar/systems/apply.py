@@ -14,6 +14,7 @@ from sonar.model.generate import decode_step
 from sonar.model.moe import MoE
 from sonar.systems.config import SystemConfig
 from sonar.systems.experts import PackedExperts
+from sonar.systems.linear_layout import InputMajorLinear
 from sonar.systems.quant import FormattedLinear
 from sonar.systems.space import PACKED_DISPATCHES, check
 
@@ -55,6 +56,9 @@ def transform(model: nn.Module, config: SystemConfig, *, copy_first: bool = True
         if fmt == "fp32":
             continue
         for parent, name in sites:
+            if fmt == "fp32_io":
+                setattr(parent, name, InputMajorLinear(getattr(parent, name)))
+                continue
             setattr(parent, name, FormattedLinear(getattr(parent, name), fmt, group_size=group))
     for block in model.layers:
         block.attn.kernel_name = config.attention

@@ -36,7 +36,7 @@ def architectures() -> dict[str, ModelConfig]:
 
 
 BENCH_SPACE = SearchSpace(
-    schemes=("fp32", "bf16", "int8", "int8_dq", "int4", "fp8", "int4_mixed", "fp8_mixed", "int8_experts",
+    schemes=("fp32", "fp32_io", "bf16", "int8", "int8_dq", "int4", "fp8", "int4_mixed", "fp8_mixed", "int8_experts",
              "int8_moe"),
     dispatches=("grouped", "gather", "packed_grouped", "packed_gather"),
     attentions=("chunk_blocked", "sdpa"),

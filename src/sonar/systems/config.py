@@ -13,9 +13,11 @@ from sonar.errors import UserError
 
 # Weight formats, all weight-only: activations stay fp32 between layers; low-precision linears run
 # their matmul with bf16 activations (the only vectorized path of torch's CPU int8/int4 kernels).
-FORMATS = ("fp32", "bf16", "int8", "int8_dq", "int4", "fp8")
+FORMATS = ("fp32", "fp32_io", "bf16", "int8", "int8_dq", "int4", "fp8")
 FORMAT_HELP = {
     "fp32": "unchanged weights",
+    "fp32_io": "fp32 linear weights stored [in, out] (faster batch-1 GEMV on some CPUs); not for routed experts,"
+               " which are stored that way already",
     "bf16": "bf16 weights stored [out, in], bf16 matmul",
     "int8": "int8 per-output-channel scales, torch._weight_int8pack_mm",
     "int8_dq": "int8 per-channel, dequantized in the graph (compile rewrites it into the int8 kernel)",
@@ -23,7 +25,7 @@ FORMAT_HELP = {
     "fp8": "float8 e4m3 per-row scales, dequantized to bf16 at use",
 }
 # Bytes each weight element occupies in memory, scales excluded: the roofline and the cost model use it.
-FORMAT_BYTES = {"fp32": 4.0, "bf16": 2.0, "int8": 1.0, "int8_dq": 1.0, "int4": 0.5, "fp8": 1.0}
+FORMAT_BYTES = {"fp32": 4.0, "fp32_io": 4.0, "bf16": 2.0, "int8": 1.0, "int8_dq": 1.0, "int4": 0.5, "fp8": 1.0}
 SCOPES = ("routed", "shared", "attention", "dense", "head")
 COMPILE_MODES = ("eager", "default", "max-autotune-no-cudagraphs")
 INT4_GROUP_SIZES = (32, 64, 128, 256)
@@ -117,4 +119,5 @@ WEIGHT_SCHEMES: dict[str, dict] = {
     # The MoE experts hold most of the bytes a token reads; leaving attention and the head in fp32
     # keeps the residual path at full precision for a small part of the traffic.
     "int8_moe": {**uniform_weights("fp32"), "weights_routed": "int8", "weights_shared": "int8"},
+    "fp32_io": {**uniform_weights("fp32_io"), "weights_routed": "fp32"},
 }

@@ -47,6 +47,10 @@ def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None
     if config.attention not in ATTENTION_KERNELS:
         raise SystemConfigError(f"attention={config.attention!r}: must be one of {sorted(ATTENTION_KERNELS)}")
     routed = config.weights_routed
+    if routed == "fp32_io":
+        raise SystemConfigError(
+            "weights_routed='fp32_io': routed experts are already stored [in, out]; use 'fp32'"
+        )
     if routed != "fp32" and config.moe_dispatch not in PACKED_DISPATCHES:
         raise SystemConfigError(
             f"weights_routed={routed!r} with moe_dispatch={config.moe_dispatch!r}: re-laid-out experts need a "
