@@ -25,13 +25,8 @@ class Executor(Protocol):
     def shutdown(self) -> None: ...
 
 
-class InProcessExecutor:
-    """One job at a time, in the engine's own process: the simplest, and fully deterministic."""
-
-    def submit(self, payload: JobPayload) -> cf.Future:
-        future: cf.Future = cf.Future()
-        future.set_result(execute(payload))
-        return future
+class WallClockExecutor:
+    """Executors whose futures are real: wait on them and stamp events with the wall clock."""
 
     def wait(self, futures: list[cf.Future]) -> list[cf.Future]:
         done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
@@ -39,6 +34,15 @@ class InProcessExecutor:
 
     def now(self) -> float:
         return time.time()
+
+
+class InProcessExecutor(WallClockExecutor):
+    """One job at a time, in the engine's own process: the simplest, and fully deterministic."""
+
+    def submit(self, payload: JobPayload) -> cf.Future:
+        future: cf.Future = cf.Future()
+        future.set_result(execute(payload))
+        return future
 
     def shutdown(self) -> None:
         pass

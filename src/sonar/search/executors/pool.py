@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import multiprocessing
-import time
 from concurrent.futures.process import BrokenProcessPool
 
+from sonar.search.executors.base import WallClockExecutor
 from sonar.search.runner import JobPayload, execute
 
 
-class PoolExecutor:
+class PoolExecutor(WallClockExecutor):
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool = self._new_pool()
@@ -29,13 +29,6 @@ class PoolExecutor:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
             return self._pool.submit(execute, payload)
-
-    def wait(self, futures: list[cf.Future]) -> list[cf.Future]:
-        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
-        return list(done)
-
-    def now(self) -> float:
-        return time.time()
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

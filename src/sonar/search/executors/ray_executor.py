@@ -5,9 +5,9 @@ target hardware while training runs wherever a CPU (or GPU) is free."""
 from __future__ import annotations
 
 import concurrent.futures as cf
-import time
 
 from sonar.errors import UserError
+from sonar.search.executors.base import WallClockExecutor
 from sonar.search.runner import JobPayload, execute
 
 
@@ -15,7 +15,7 @@ def target_resources(target) -> dict[str, float]:
     return dict(target.resources) or {f"sonar_target_{target.name}": 1.0}
 
 
-class RayExecutor:
+class RayExecutor(WallClockExecutor):
     def __init__(self, spec, *, address: str | None = None, workers: int = 1) -> None:
         try:
             import ray
@@ -40,13 +40,6 @@ class RayExecutor:
         if payload.job.kind == "tune" and payload.job.target in self.targets:
             options["resources"] = target_resources(self.targets[payload.job.target])
         return self._task.options(**options).remote(payload).future()
-
-    def wait(self, futures: list[cf.Future]) -> list[cf.Future]:
-        done, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
-        return list(done)
-
-    def now(self) -> float:
-        return time.time()
 
     def shutdown(self) -> None:
         if self._owns_cluster:
