@@ -28,7 +28,8 @@ _INVERSE: tuple[tuple[str, str], ...] = (
 )
 
 
-def _apply(rules, key: str) -> str | None:
+def apply_rules(rules, key: str) -> str | None:
+    """The first rule whose pattern matches `key`, applied; None when none does."""
     for pattern, replacement in rules:
         if re.match(pattern, key):
             return re.sub(pattern, replacement, key)
@@ -36,7 +37,7 @@ def _apply(rules, key: str) -> str | None:
 
 
 def to_hf_key(key: str) -> str:
-    mapped = _apply(_RULES, key)
+    mapped = apply_rules(_RULES, key)
     if mapped is None:
         raise KeyError(f"no transformers name for parameter {key!r}")
     return mapped
@@ -48,4 +49,4 @@ def from_hf_key(key: str, prefix: str = "") -> str | None:
         if not key.startswith(prefix):
             return None
         key = key[len(prefix):]
-    return _apply(_INVERSE, key)
+    return apply_rules(_INVERSE, key)

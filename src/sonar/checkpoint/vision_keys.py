@@ -5,9 +5,7 @@ The decoder's names are keys.py's under `language_model.`; the encoder and proje
 
 from __future__ import annotations
 
-import re
-
-from sonar.checkpoint.keys import from_hf_key, to_hf_key
+from sonar.checkpoint.keys import apply_rules, from_hf_key, to_hf_key
 
 TEXT_PREFIX = "language_model."
 
@@ -41,17 +39,10 @@ _VISION_INVERSE: tuple[tuple[str, str], ...] = (
 )
 
 
-def _apply(rules, key: str) -> str | None:
-    for pattern, replacement in rules:
-        if re.match(pattern, key):
-            return re.sub(pattern, replacement, key)
-    return None
-
-
 def to_hf_multimodal_key(key: str) -> str:
     if key.startswith(TEXT_PREFIX):
         return TEXT_PREFIX + to_hf_key(key[len(TEXT_PREFIX):])
-    mapped = _apply(_VISION_RULES, key)
+    mapped = apply_rules(_VISION_RULES, key)
     if mapped is None:
         raise KeyError(f"no transformers name for parameter {key!r}")
     return mapped
@@ -62,6 +53,6 @@ def from_hf_multimodal_key(key: str) -> str | None:
     if key.startswith(TEXT_PREFIX):
         ours = from_hf_key(key, TEXT_PREFIX)
         return None if ours is None else TEXT_PREFIX + ours
-    return _apply(_VISION_INVERSE, key)
+    return apply_rules(_VISION_INVERSE, key)
 
 
