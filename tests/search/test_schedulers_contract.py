@@ -137,12 +137,53 @@ def test_dominating_newcomer_is_promoted_in_pareto_mode():
     assert not any(d.action == "promote" and d.candidate != "c003" for d in decisions)
 
 
-def test_sonar_in_constraint_mode_screens_rung_zero_on_loss_and_tunes_until_feasible(tmp_path):
-    state, _ = run_simulated(make_spec(scheduler="sonar"), tmp_path / "run")
+def _constraint_run(tmp_path, trial_cost_s: float, latency_s: float = 0.004):
+    raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": latency_s},
+                    synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": trial_cost_s})
+    run_dir = tmp_path / "run"
+    state, _ = run_simulated(raw, run_dir)
+    return state, _events(run_dir)
+
+
+def test_sonar_in_constraint_mode_tunes_until_feasible_and_no_further(tmp_path):
+    state, _ = _constraint_run(tmp_path, trial_cost_s=0.5)
     limit = state.spec.objective.latency_s
     tunes = [r.job for r in state.jobs.values() if r.job.kind == "tune"]
-    assert tunes and all(job.rung >= 1 for job in tunes)
+    assert tunes
     for job in tunes:  # no tuning job starts once a measured configuration met the bound
         before = [p for p in state.candidates[job.candidate].tuning[: job.start] if p.failure is None]
         assert not any(p.best_latency_s <= limit for p in before)
     assert any(c.status == "finished" and c.best_latency() <= limit for c in state.candidates.values())
+
+
+def test_sonar_screens_rung_zero_on_loss_alone_once_trials_are_priced_dearer_than_steps(tmp_path):
+    state, _ = _constraint_run(tmp_path, trial_cost_s=100.0)
+    workers = state.spec.executor.workers
+    rung0_tuned = {r.job.candidate for r in state.jobs.values() if r.job.kind == "tune" and r.job.rung == 0}
+    # only the first wave, started before any job was priced, tunes at rung 0
+    assert len(rung0_tuned) <= workers < len(state.candidates)
+    assert any(r.job.kind == "tune" and r.job.rung >= 1 for r in state.jobs.values())
+
+
+def test_sonar_tunes_every_first_rung_and_gates_training_on_latency_when_trials_are_cheap(tmp_path):
+    state, events = _constraint_run(tmp_path, trial_cost_s=0.0, latency_s=0.001)
+    rung0_tuned = {r.job.candidate for r in state.jobs.values() if r.job.kind == "tune" and r.job.rung == 0}
+    assert rung0_tuned == set(state.candidates)
+    submitted, done = {}, {}
+    for kind, payload, _ in events:
+        if kind == "job_submitted":
+            submitted.setdefault(Job(**payload).id, len(submitted) + len(done))
+        elif kind == "job_done":
+            done[payload["job_id"]] = len(submitted) + len(done)
+    gated = 0
+    for record in state.jobs.values():
+        job = record.job
+        if job.kind != "tune" or job.rung == 0:
+            continue
+        train_id = Job(candidate=job.candidate, kind="train", rung=job.rung, until=1).id
+        if train_id in submitted:  # the rung's steps were asked for only after its trials came back
+            assert submitted[train_id] > done[job.id]
+            gated += 1
+    stopped_untrained = [c for c in state.candidates.values() if c.status == "stopped" and c.rung >= 1
+                         and Job(candidate=c.id, kind="train", rung=c.rung, until=1).id not in submitted]
+    assert gated and stopped_untrained

@@ -14,8 +14,10 @@ from typing import Protocol
 
 from sonar.model.params import count_parameters
 from sonar.search.curves import Forecast, latency_forecast, loss_forecast
-from sonar.search.objective import Point, choose, dominates, eliminated, rank
+from sonar.search.objective import Point, choose, dominates, eliminated, pareto_front, rank
+from sonar.search.population import LadderRatios
 from sonar.search.records import Decision, Job
+from sonar.search.schedulers.costs import trial_cost_in_steps
 from sonar.search.space import sample_architectures
 from sonar.search.state import ACTIVE, FAILED, FINISHED, CandidateState, SearchState
 
@@ -45,6 +47,7 @@ class RungScheduler:
     loss_only_below: int = 0  # rungs below this rank on loss alone (sequential's training phase)
     promote_all_from: int | None = None  # from this rung on, every survivor is promoted
     respects_cost_budget = True
+    population: tuple | None = None  # refitted from the state at every decide
 
     def __init__(self, spec) -> None:
         self.spec = spec
@@ -62,17 +65,20 @@ class RungScheduler:
 
     # --- the two required methods ---------------------------------------------------------------------
     def decide(self, state: SearchState) -> list[Decision]:
+        self.population = self.fit_population(state)
         busy = state.busy_candidates()
         last = len(self.ladder) - 1
-        idle = [c for c in state.candidates.values()
-                if c.status == ACTIVE and c.id not in busy and state.rung_complete(c)]
+        waiting = [c for c in state.candidates.values()
+                   if c.status == ACTIVE and c.id not in busy and state.rung_complete(c)]
+        gated = [c for c in waiting if self.wanted_jobs(state, c)]  # tuned first, training held back
+        idle = [c for c in waiting if c not in gated]
         decisions = [Decision(candidate=c.id, action="finish", rung=c.rung, reason="reached the last rung")
                      for c in idle if c.rung == last]
         idle = [c for c in idle if c.rung < last]
-        if self.eliminates and idle:
+        if self.eliminates and (idle or gated):
             alive = [c for c in state.candidates.values() if c.status in (ACTIVE, FINISHED) and c.curve]
             points = [self.point(c) for c in alive]
-            for c in idle:
+            for c in idle + gated:
                 if not c.curve:
                     continue
                 reason = eliminated(self.spec.objective, self.point(c), points)
@@ -94,30 +100,51 @@ class RungScheduler:
     def next_jobs(self, state: SearchState) -> list[Job]:
         """The jobs of each started or promoted rung that were never submitted (each checked on its own,
         so a crash between submitting a rung's two jobs leaves the second to be submitted on resume)."""
-        jobs = []
-        for c in state.candidates.values():
-            if c.status != ACTIVE or c.rung < 0:
-                continue
-            steps, trials = self.ladder[c.rung]
-            wanted = []
-            if steps > c.steps_done():
-                wanted.append(Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done()))
-            if trials > c.trials_done() and self.needs_tuning(c):
-                wanted.append(Job(candidate=c.id, kind="tune", rung=c.rung, until=trials, start=c.trials_done(),
-                                  target=self.spec.targets[0].name))
-            jobs += [job for job in wanted if job.id not in state.jobs]
-        return jobs
+        return [job for c in state.candidates.values() if c.status == ACTIVE and c.rung >= 0
+                for job in self.wanted_jobs(state, c)]
 
-    def needs_tuning(self, c: CandidateState) -> bool:
+    def wanted_jobs(self, state: SearchState, c: CandidateState) -> list[Job]:
+        """The current rung's jobs not yet submitted. Where tuning gates training (`tunes_first`), the
+        training job waits until the rung's tuning is done, so a candidate its latency rules out is
+        stopped before its steps are paid for."""
+        steps, trials = self.ladder[c.rung]
+        train = tune = None
+        if steps > c.steps_done():
+            train = Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done())
+        if trials > c.trials_done() and self.needs_tuning(state, c):
+            tune = Job(candidate=c.id, kind="tune", rung=c.rung, until=trials, start=c.trials_done(),
+                       target=self.spec.targets[0].name)
+        tuning_pending = (tune is not None or any(
+            state.jobs[j].job.kind == "tune" and state.jobs[j].status != "done" for j in c.jobs.get(c.rung, [])))
+        if train is not None and tuning_pending and self.tunes_first(state, c):
+            train = None
+        return [job for job in (train, tune) if job is not None and job.id not in state.jobs]
+
+    def tunes_first(self, state: SearchState, c: CandidateState) -> bool:
+        """Constraint mode: tune before training at a rung whose trials cost no more than its steps."""
+        if not self.eliminates or self.spec.objective.kind != "constraint" or c.rung == 0:
+            return False
+        ratio = trial_cost_in_steps(state)
+        steps, trials = self.ladder[c.rung]
+        return ratio is not None and ratio * (trials - c.trials_done()) <= steps - c.steps_done()
+
+    def needs_tuning(self, state: SearchState, c: CandidateState) -> bool:
         """Constraint mode asks only that some configuration meets the bounds: once a measured one does,
-        more trials cannot change the candidate's objective value, so its tuning stops there."""
+        more trials cannot change the candidate's objective value, so its tuning stops there. The first
+        rung tunes only while its trials cost no more than its training steps (priced from the jobs
+        done): then knowing which candidates can meet the bound is cheaper than training them blind."""
         objective = self.spec.objective
         if not self.eliminates or objective.kind != "constraint":
             return True
-        if c.rung == 0 and len(self.ladder) > 1:
+        if c.rung == 0 and len(self.ladder) > 1 and not self.first_rung_tuning_pays(state):
             return False
         memory_ok = objective.memory_bytes is None or self.memory(c) <= objective.memory_bytes
         return not (memory_ok and c.best_latency() <= objective.latency_s)
+
+    def first_rung_tuning_pays(self, state: SearchState) -> bool:
+        steps, trials = self.ladder[0]
+        ratio = trial_cost_in_steps(state)
+        return ratio is None or ratio * trials <= steps
 
     # --- promotion ----------------------------------------------------------------------------------
     def _promotions(self, state: SearchState, idle: list[CandidateState], slots: int) -> list[Decision]:
@@ -136,19 +163,30 @@ class RungScheduler:
         return decisions
 
     def _top_of_rung(self, state: SearchState, k: int) -> list[str]:
-        """Ranked ids of rung k's top floor(n/eta) (everyone from `promote_all_from` on)."""
-        ranked = self.rung_ranking(state, k)
+        """Ranked ids of rung k's top floor(n/eta) (everyone from `promote_all_from` on). In Pareto mode
+        the rung's whole forecast front goes on too: a fixed fraction would drop front members, and
+        the recommended set is scored by the area of the front it recovers."""
+        points = self.rung_points(state, k)
+        ranked = rank(self.spec.objective, points, loss_only=k < self.loss_only_below)
         if self.promote_all_from is not None and k >= self.promote_all_from:
             return ranked
-        return ranked[: len(ranked) // self.spec.eta]
+        top = ranked[: len(ranked) // self.spec.eta]
+        if self.spec.objective.kind == "pareto" and self.forecast:
+            front = set(pareto_front([(p.id, p.loss.mid, p.latency.mid) for p in points]))
+            top += [cid for cid in ranked if cid in front and cid not in top]
+        return top
 
     def rung_ranking(self, state: SearchState, k: int) -> list[str]:
         """Every candidate with results at rung k, ranked on its results truncated to rung k's budget."""
+        return rank(self.spec.objective, self.rung_points(state, k), loss_only=k < self.loss_only_below)
+
+    def rung_points(self, state: SearchState, k: int) -> list[Point]:
+        """Forecasts of every candidate with results at rung k, truncated to rung k's budget (a candidate
+        tuned first and still to train at rung k has no rung-k result yet)."""
         members = [c for c in state.candidates.values()
-                   if c.rung > k or (c.rung == k and state.rung_complete(c))]
+                   if c.rung > k or (c.rung == k and state.rung_complete(c) and not self.wanted_jobs(state, c))]
         members = [c for c in members if c.status != FAILED or c.rung > k]
-        points = [self.point(c, rung=k) for c in members]
-        return rank(self.spec.objective, points, loss_only=k < self.loss_only_below)
+        return [self.point(c, rung=k) for c in members]
 
     def _starts(self, state: SearchState, slots: int) -> list[Decision]:
         available = len(sample_architectures(self.spec.arch, seed=self.spec.seed, count=self.spec.budget.candidates))
@@ -207,10 +245,25 @@ class RungScheduler:
             seed = zlib.crc32(f"{self.spec.seed}/{c.id}/{len(steps)}".encode())
             loss = _loss_forecast(steps, losses, self.spec.budget.max_steps, seed)
             latency = _latency_forecast(best, self.spec.budget.max_trials, spread)
+            if self.population is not None and steps:
+                loss_ratios, latency_ratios = self.population
+                loss = _recentred(loss, loss_ratios.project(steps[-1], losses[-1]))
+                latency = _recentred(latency, latency_ratios.project(len(best), best[-1]) if best else None)
         else:
             loss = _measured(losses[-1] if losses else math.inf)
             latency = _measured(min(best) if best else math.inf)
         return Point(id=c.id, loss=loss, latency=latency, memory=self.memory(c, tuning))
+
+    def fit_population(self, state: SearchState) -> tuple[LadderRatios, LadderRatios] | None:
+        """Rung-to-rung improvement ratios of val loss and best latency over every candidate so far."""
+        if not self.forecast:
+            return None
+        steps = [s for s, _ in self.ladder]
+        trials = [t for _, t in self.ladder if t > 0]
+        cands = list(state.candidates.values())
+        losses = LadderRatios.fit(steps, ({p.step: p.val_loss for p in c.curve} for c in cands))
+        latencies = LadderRatios.fit(trials, ({i + 1: p.best_latency_s for i, p in enumerate(c.tuning)} for c in cands))
+        return losses, latencies
 
     @staticmethod
     def memory(c: CandidateState, tuning=None) -> float:
@@ -233,6 +286,13 @@ def _latency_forecast(best: tuple, horizon: int, spread: float) -> Forecast:
 @functools.lru_cache(maxsize=1024)
 def _params(model) -> int:
     return count_parameters(model).total
+
+
+def _recentred(forecast: Forecast, mid: float | None) -> Forecast:
+    """The forecast with its central value moved to `mid`, kept inside its own bounds."""
+    if mid is None or not math.isfinite(forecast.high):
+        return forecast
+    return Forecast(forecast.low, min(max(mid, forecast.low), forecast.high), forecast.high)
 
 
 def _measured(value: float) -> Forecast:

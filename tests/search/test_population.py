@@ -1,0 +1,25 @@
+import math
+
+from sonar.search.population import LadderRatios
+
+
+def test_ratios_are_medians_over_the_candidates_measured_at_both_ends_of_each_stretch():
+    curves = [{8: 8.0, 32: 6.0, 128: 5.0}, {8: 10.0, 32: 6.0}, {8: 4.0, 32: 3.0, 128: 2.0}, {8: 9.0}]
+    ratios = LadderRatios.fit([8, 32, 128], curves)
+    assert ratios.ratios[0] == 0.75  # median of 0.75, 0.6, 0.75
+    assert math.isclose(ratios.ratios[1], (5 / 6 + 2 / 3) / 2)
+    assert math.isclose(ratios.project(8, 10.0), 10.0 * 0.75 * ratios.ratios[1])
+    assert ratios.project(128, 4.2) == 4.2  # already at the horizon
+
+
+def test_no_projection_off_the_ladder_or_across_an_unmeasured_stretch_or_from_a_diverged_value():
+    ratios = LadderRatios.fit([8, 32, 128], [{8: 8.0, 32: 6.0}])
+    assert ratios.ratios[1] is None
+    assert ratios.project(8, 7.0) is None
+    assert ratios.project(16, 7.0) is None
+    assert LadderRatios.fit([8, 32], [{8: 8.0, 32: 6.0}]).project(8, math.inf) is None
+
+
+def test_unusable_values_do_not_enter_the_medians():
+    ratios = LadderRatios.fit([1, 4], [{1: math.inf, 4: 2.0}, {1: 0.0, 4: 1.0}, {1: 2.0, 4: 1.0}])
+    assert ratios.ratios == (0.5,)
