@@ -40,6 +40,12 @@ def weight_shapes(model: ModelConfig) -> dict[str, list[tuple[int, int]]]:
     return shapes
 
 
+def has_cuda_kernel(op: str) -> bool:
+    """Whether this torch build registers a CUDA kernel for aten operator `op` (some weight-only
+    kernels exist for the CPU only, or only from some torch version on)."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{op}", "CUDA")
+
+
 def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None = None) -> None:
     """Raise SystemConfigError naming the broken rule if `config` cannot run `model` on its target."""
     if config.moe_dispatch not in MOE_DISPATCHES:
@@ -87,8 +93,14 @@ def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None
     if config.target == "cuda":
         if not torch.cuda.is_available():
             raise SystemConfigError("target='cuda': no CUDA device is available to this process")
-        if "int4" in (config.weight_format(s) for s in SCOPES):
+        formats = {config.weight_format(s) for s in SCOPES}
+        if "int4" in formats:
             raise SystemConfigError("target='cuda' with an int4 scope: only the CPU int4 packing is implemented")
+        if "int8" in formats and not has_cuda_kernel("_weight_int8pack_mm"):
+            raise SystemConfigError(
+                "target='cuda' with an int8 scope: this torch build has no CUDA kernel for "
+                "torch._weight_int8pack_mm; use 'int8_dq' (the same weights, dequantized in the graph)"
+            )
         if config.threads is not None:
             raise SystemConfigError("target='cuda': threads is a CPU knob; leave it None")
     if workload_kind is not None and workload_kind != "throughput" and config.batch_size != 1:

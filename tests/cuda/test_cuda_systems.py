@@ -1,0 +1,122 @@
+"""SystemConfig(target="cuda"): every weight scheme either runs within its format's CPU tolerance or is
+refused up front with SystemConfigError; a compiled decode step runs on without recompiling; the
+tuner measures trials on the device with finite latencies.
+"""
+
+import math
+
+import pytest
+import torch
+from cuda_device import DEVICE, ON_DEVICE
+
+from format_tolerance import FORMAT_TOLERANCE
+from sonar.interfaces import Candidate
+from sonar.model import KVCache, build_model, preset
+from sonar.systems.apply import prepare, transform
+from sonar.systems.config import WEIGHT_SCHEMES, SystemConfig, SystemConfigError
+from sonar.systems.quality import logits_error
+from sonar.systems.space import SearchSpace, check, has_cuda_kernel
+from sonar.systems.trial import MeasureSettings, Reference
+from sonar.systems.tuner import SystemTuner
+from sonar.systems.workload import Session, Workload
+
+pytestmark = ON_DEVICE
+
+T_PREFILL = 70  # crosses two of the debug model's 32-token attention chunks
+CASES = [(scheme, "packed_grouped") for scheme in sorted(WEIGHT_SCHEMES)] + [
+    (scheme, "packed_gather") for scheme in sorted(WEIGHT_SCHEMES) if WEIGHT_SCHEMES[scheme]["weights_routed"] != "int4"
+]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(preset("debug"), seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def ids():
+    return torch.randint(0, 512, (2, T_PREFILL), generator=torch.Generator().manual_seed(1))
+
+
+def _prefill_and_step(model, ids):
+    device = next(model.parameters()).device
+    ids = ids.to(device)
+    with torch.inference_mode():
+        prefill = model(ids).logits
+        cache = KVCache.allocate(model, batch=ids.shape[0], max_len=ids.shape[1], dtype=torch.float32)
+        model(ids[:, :-1], cache=cache)
+        step = model(ids[:, -1:], positions=torch.tensor([ids.shape[1] - 1], device=device), cache=cache).logits
+    return prefill.float().cpu(), step[:, -1].float().cpu()
+
+
+@pytest.fixture(scope="module")
+def reference(model, ids):
+    return _prefill_and_step(model, ids)  # fp32, untransformed, on the CPU
+
+
+def _cuda_refusal(weights: dict) -> str | None:
+    """The message fragment of the rule that refuses these weights on the device, if one does."""
+    if DEVICE != "cuda":
+        return None
+    formats = set(weights.values())
+    if "int4" in formats:
+        return "only the CPU int4 packing"
+    if "int8" in formats and not has_cuda_kernel("_weight_int8pack_mm"):
+        return "no CUDA kernel for torch._weight_int8pack_mm"
+    return None
+
+
+@pytest.mark.parametrize(("scheme", "dispatch"), CASES)
+def test_weight_scheme_runs_within_tolerance_or_is_refused(model, ids, reference, scheme, dispatch):
+    weights = WEIGHT_SCHEMES[scheme]
+    config = SystemConfig(**weights, int4_group_size=32, moe_dispatch=dispatch, target=DEVICE)
+    refusal = _cuda_refusal(weights)
+    if refusal is not None:
+        with pytest.raises(SystemConfigError, match=refusal):
+            check(config, model.config)
+        with pytest.raises(SystemConfigError, match=refusal):
+            transform(model, config)
+        return
+    transformed = transform(model, config)
+    assert all(t.device.type == DEVICE for t in [*transformed.parameters(), *transformed.buffers()])
+    prefill, step = _prefill_and_step(transformed, ids)
+    tolerance = max(FORMAT_TOLERANCE[f] for f in weights.values())
+    assert torch.isfinite(prefill).all() and torch.isfinite(step).all()
+    assert logits_error(prefill, reference[0]) < tolerance
+    assert logits_error(step, reference[1]) < tolerance
+    # The cached decode step agrees with the full forward of the same transformed model.
+    assert logits_error(step, prefill[:, -1]) < max(tolerance, 1e-4) * 0.5 + 1e-4
+
+
+def test_compiled_decode_runs_without_recompiling(model):
+    if DEVICE != "cuda":
+        pytest.skip("compiling on this CPU takes minutes; tests/systems has the CPU twin (slow)")
+    workload = Workload.parse("decode:ctx=40")
+    prepared = prepare(model, SystemConfig(compile="default", moe_dispatch="gather", attention="sdpa",
+                                           target=DEVICE))
+    session = Session(prepared, workload)
+    first = session.first_output()  # compiles the decode step
+    with torch.compiler.set_stance("fail_on_recompile"):
+        outputs = [session.call() for _ in range(6)]  # later positions reuse the same graph
+    torch.cuda.synchronize()
+    assert first.device.type == DEVICE and all(torch.isfinite(o).all() for o in outputs)
+    assert logits_error(first, Reference(model).output(workload, 1)) < 1e-4
+
+
+def test_tuner_measures_trials_on_the_device(tmp_path):
+    space = SearchSpace(schemes=("fp32", "bf16", "int8_dq"), dispatches=("grouped", "packed_grouped"),
+                        attentions=("chunk_blocked", "sdpa"), target=DEVICE)
+    settings = MeasureSettings(warmup=1, min_repeats=3, max_repeats=5, timeout_s=120)
+    tuner = SystemTuner(workload="decode:ctx=40", space=space, settings=settings,
+                        prior_path=tmp_path / "prior.json")
+    curve = tuner.run(Candidate(id="c", model=preset("debug"), workdir=tmp_path / "c"), 3)
+    assert [p.trial for p in curve] == [1, 2, 3]
+    assert curve[0].config == SystemConfig(target=DEVICE).to_dict()  # the untuned default first
+    assert all(p.config["target"] == DEVICE for p in curve)
+    for point in curve:
+        assert point.failure is None, point.failure
+        assert math.isfinite(point.latency_s) and point.latency_s > 0
+        assert math.isfinite(point.quality_delta) and point.quality_delta < 0.5
+        assert point.extra["target"]["target"] == DEVICE
+    if DEVICE == "cuda":
+        assert curve[0].extra["target"]["gpu"]
