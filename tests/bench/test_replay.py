@@ -53,6 +53,7 @@ def test_brute_force_has_zero_regret_at_exactly_full_cost():
     assert all(math.isinf(p.regret) for p in trace[:-1])  # it recommends only when done
     summary = summarize(t, replay_all(t, OBJECTIVE, [BruteForce()], range(3)))["brute_force"]
     assert summary["speedup_at_1pct_median"] == pytest.approx(1.0) and summary["failures"] == 0
+    assert summary["speedup_at_best_median"] == pytest.approx(1.0) and summary["failures_at_best"] == 0
 
 
 def test_replay_is_deterministic_per_seed():
@@ -86,6 +87,28 @@ def test_a_scheduler_that_stops_everything_early_is_scored_by_its_true_pick():
     assert trace[-1].regret == pytest.approx((2.5 - 2.2) / 2.2)
     summary = summarize(t, replay_all(t, OBJECTIVE, [method], range(2)))["stops_early"]
     assert summary["failures"] == 2 and summary["speedup_at_1pct_median"] == 0.0
+
+
+class _MeasuresTheRunnerUpFirst:
+    """Measures c fully, then b fully: b is the true best, so regret 0 is reached only at the end."""
+
+    name = "runner_up_first"
+    modes = ("constraint",)
+
+    def run(self, session, seed):
+        for candidate_id in ("c", "b"):
+            session.train(candidate_id, 32)
+            session.tune(candidate_id, 2)
+
+
+def test_the_exact_figure_waits_for_the_true_best_where_1pct_accepts_a_near_one():
+    t = table([("a", 2.0, [3.0, 3.0]), ("b", 2.2, [1.5, 0.8]), ("c", 2.21, [0.5, 0.5])])
+    summary = summarize(t, replay_all(t, OBJECTIVE, [_MeasuresTheRunnerUpFirst()], [0]))["runner_up_first"]
+    brute = t.brute_force_seconds
+    near, best = 32 + 2 * 2, 2 * (32 + 2 * 2)  # c (0.45% worse) is measured first, then b
+    assert summary["speedup_at_1pct_median"] == pytest.approx(brute / near)
+    assert summary["speedup_at_best_median"] == pytest.approx(brute / best)
+    assert summary["failures_at_best"] == 0
 
 
 def test_stopping_before_any_feasible_measurement_is_a_failure():

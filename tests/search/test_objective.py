@@ -66,6 +66,12 @@ def test_rank_constraint_puts_feasible_first():
     assert rank(CONSTRAINT, points, loss_only=True) == ["slow", "fast"]
 
 
+def test_rank_constraint_ranks_an_untuned_candidate_on_loss_beside_the_feasible_ones():
+    points = [p("fast", (2, 2, 2), (0.005, 0.005, 0.005)), p("slow", (1, 1, 1), (0.5, 0.5, 0.5)),
+              p("untuned", (1.5, 1.5, 1.5), (0.0, math.inf, math.inf))]
+    assert rank(CONSTRAINT, points) == ["untuned", "fast", "slow"]
+
+
 def test_choose_and_front():
     measured = [("a", 1.0, 0.02, 0), ("b", 2.0, 0.005, 0), ("c", 2.5, 0.004, 0), ("d", math.inf, 0.001, 0)]
     assert choose(CONSTRAINT, measured) == "b"

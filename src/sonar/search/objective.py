@@ -69,7 +69,10 @@ def rank(objective: Objective, points: list[Point], *, loss_only: bool = False) 
     if objective.kind == "constraint":
         def key(p: Point) -> tuple:
             over_memory = objective.memory_bytes is not None and p.memory > objective.memory_bytes
-            return (p.latency.mid > objective.latency_s or over_memory, p.loss.mid, p.latency.mid, p.id)
+            # a candidate not measured yet (no central latency) may still meet the bound: it ranks on loss
+            # beside the feasible ones, not behind them
+            over_latency = math.isfinite(p.latency.mid) and p.latency.mid > objective.latency_s
+            return (over_latency or over_memory, p.loss.mid, p.latency.mid, p.id)
         return [p.id for p in sorted(points, key=key)]
     if objective.kind == "scalarized":
         return [p.id for p in sorted(points, key=lambda p: (_reward(objective, p.loss.mid, p.latency.mid), p.id))]

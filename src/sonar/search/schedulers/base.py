@@ -130,21 +130,25 @@ class RungScheduler:
 
     def needs_tuning(self, state: SearchState, c: CandidateState) -> bool:
         """Constraint mode asks only that some configuration meets the bounds: once a measured one does,
-        more trials cannot change the candidate's objective value, so its tuning stops there. The first
-        rung tunes only while its trials cost no more than its training steps (priced from the jobs
-        done): then knowing which candidates can meet the bound is cheaper than training them blind."""
+        more trials cannot change the candidate's objective value, so its tuning stops there. Below the
+        last rung, a rung tunes only while its trials cost no more than its training steps (priced from
+        the jobs done): where trials are dear, candidates are screened on loss first and only the
+        survivors tuned; where they are cheap, knowing who can meet the bound is cheaper than training
+        them blind."""
         objective = self.spec.objective
         if not self.eliminates or objective.kind != "constraint":
             return True
-        if c.rung == 0 and len(self.ladder) > 1 and not self.first_rung_tuning_pays(state):
+        if c.rung < len(self.ladder) - 1 and not self.tuning_pays(state, c.rung):
             return False
         memory_ok = objective.memory_bytes is None or self.memory(c) <= objective.memory_bytes
         return not (memory_ok and c.best_latency() <= objective.latency_s)
 
-    def first_rung_tuning_pays(self, state: SearchState) -> bool:
-        steps, trials = self.ladder[0]
+    def tuning_pays(self, state: SearchState, rung: int) -> bool:
+        """The rung's new trials cost no more than its new steps (unpriced: yes, which prices them)."""
+        steps, trials = self.ladder[rung]
+        before_steps, before_trials = self.ladder[rung - 1] if rung else (0, 0)
         ratio = trial_cost_in_steps(state)
-        return ratio is None or ratio * trials <= steps
+        return ratio is None or ratio * (trials - before_trials) <= steps - before_steps
 
     # --- promotion ----------------------------------------------------------------------------------
     def _promotions(self, state: SearchState, idle: list[CandidateState], slots: int) -> list[Decision]:
