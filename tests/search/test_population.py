@@ -10,6 +10,8 @@ def test_ratios_are_medians_over_the_candidates_measured_at_both_ends_of_each_st
     assert math.isclose(ratios.ratios[1], (5 / 6 + 2 / 3) / 2)
     assert math.isclose(ratios.project(8, 10.0), 10.0 * 0.75 * ratios.ratios[1])
     assert ratios.project(128, 4.2) == 4.2  # already at the horizon
+    assert ratios.lows == (0.6, 2 / 3)
+    assert math.isclose(ratios.project(8, 10.0, hopeful=True), 10.0 * 0.6 * 2 / 3)
 
 
 def test_no_projection_off_the_ladder_or_across_an_unmeasured_stretch_or_from_a_diverged_value():

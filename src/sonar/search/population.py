@@ -21,6 +21,7 @@ from dataclasses import dataclass
 class LadderRatios:
     budgets: tuple[int, ...]
     ratios: tuple[float | None, ...]  # value(budgets[j+1]) / value(budgets[j]); None where nobody went on
+    lows: tuple[float | None, ...] = ()  # the smallest such ratio seen: the best improvement so far
 
     @classmethod
     def fit(cls, budgets: Sequence[int], curves: Iterable[Mapping[int, float]]) -> LadderRatios:
@@ -31,15 +32,17 @@ class LadderRatios:
                 a, b = curve.get(here), curve.get(there)
                 if a is not None and b is not None and _usable(a) and _usable(b):
                     per_step[j].append(b / a)
-        return cls(budgets=budgets, ratios=tuple(statistics.median(r) if r else None for r in per_step))
+        return cls(budgets=budgets, ratios=tuple(statistics.median(r) if r else None for r in per_step),
+                   lows=tuple(min(r) if r else None for r in per_step))
 
-    def project(self, budget: int, value: float) -> float | None:
-        """The value expected at the last budget, or None when `budget` is off the ladder or some
-        stretch after it has no measured ratio yet."""
+    def project(self, budget: int, value: float, *, hopeful: bool = False) -> float | None:
+        """The value expected at the last budget (`hopeful`: if it improves as the best candidate so
+        far did on every stretch), or None when `budget` is off the ladder or some stretch after it
+        has no measured ratio yet."""
         if budget not in self.budgets or not _usable(value):
             return None
         projected = value
-        for ratio in self.ratios[self.budgets.index(budget):]:
+        for ratio in (self.lows if hopeful else self.ratios)[self.budgets.index(budget):]:
             if ratio is None:
                 return None
             projected *= ratio

@@ -220,16 +220,17 @@ class RungScheduler:
 
     def _front_extenders(self, state: SearchState, idle: list[CandidateState],
                          finished: list[tuple[float, float]]) -> list[Decision]:
-        """Pareto mode: waiting candidates (highest rung first) whose central forecast no finished point
-        dominates could still extend the front, so they are promoted rather than ranked out."""
+        """Pareto mode: waiting candidates (highest rung first) that no finished point dominates, were
+        they to improve as the best-improving candidates so far did, could still extend the front, so
+        they are promoted rather than ranked out (the central forecast alone drops late bloomers)."""
         slots = self.spec.executor.workers
         for k in sorted({c.rung for c in idle}, reverse=True):
             waiting = {c.id: c for c in idle if c.rung == k}
             chosen = []
             for cid in self.rung_ranking(state, k):
                 if cid in waiting and len(chosen) < slots:
-                    p = self.point(waiting[cid], rung=k)
-                    if not any(dominates(f, (p.loss.mid, p.latency.mid)) for f in finished):
+                    hope = self.hopeful(waiting[cid], rung=k)
+                    if not any(dominates(f, hope) for f in finished):
                         chosen.append(cid)
             if chosen:
                 return [Decision(candidate=cid, action="promote", rung=k + 1, reason="may extend the Pareto front")
@@ -257,6 +258,23 @@ class RungScheduler:
             loss = _measured(losses[-1] if losses else math.inf)
             latency = _measured(min(best) if best else math.inf)
         return Point(id=c.id, loss=loss, latency=latency, memory=self.memory(c, tuning))
+
+    def hopeful(self, c: CandidateState, rung: int) -> tuple[float, float]:
+        """(loss, latency) if the candidate improves from here as the best-improving candidates did,
+        kept inside its own forecast bounds; the central forecast where the population cannot say."""
+        point = self.point(c, rung=rung)
+        steps_cap, trials_cap = self.ladder[rung]
+        curve = [p for p in c.curve if p.step <= steps_cap]
+        tuning = c.tuning[:trials_cap]
+        loss, latency = point.loss.mid, point.latency.mid
+        if self.population is not None:
+            loss_ratios, latency_ratios = self.population
+            if curve:
+                loss = _within(loss_ratios.project(curve[-1].step, curve[-1].val_loss, hopeful=True), point.loss)
+            if tuning:
+                latency = _within(latency_ratios.project(len(tuning), tuning[-1].best_latency_s, hopeful=True),
+                                  point.latency)
+        return loss, latency
 
     def fit_population(self, state: SearchState) -> tuple[LadderRatios, LadderRatios] | None:
         """Rung-to-rung improvement ratios of val loss and best latency over every candidate so far."""
@@ -297,6 +315,10 @@ def _recentred(forecast: Forecast, mid: float | None) -> Forecast:
     if mid is None or not math.isfinite(forecast.high):
         return forecast
     return Forecast(forecast.low, min(max(mid, forecast.low), forecast.high), forecast.high)
+
+
+def _within(value: float | None, forecast: Forecast) -> float:
+    return forecast.mid if value is None else min(max(value, forecast.low), forecast.high)
 
 
 def _measured(value: float) -> Forecast:
