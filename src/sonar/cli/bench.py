@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -76,7 +77,8 @@ def replay(
 
     if seeds < 1:
         raise UserError(f"--seeds {seeds}: must be >= 1")
-    console = Console(stderr=as_json)
+    # wide enough for every column when piped to a file, where rich would assume 80
+    console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 140)
     table = load_table(table_path)
     objective = objective_from_table(table, mode=mode, latency_limit_s=latency_limit)
     chosen, notes = default_methods(objective.mode)
