@@ -18,6 +18,7 @@ from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.model.presets import PRESETS
 from sonar.search import expr
+from sonar.search.spec_fields import SpecError, as_int, as_number, mapping_under, no_unknown_keys, one_of
 
 SCHEDULERS = ("sonar", "brute", "sequential", "random", "asha")
 OBJECTIVES = ("constraint", "pareto", "scalarized")
@@ -26,10 +27,6 @@ BACKENDS = ("real", "synthetic")
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
 _SEARCHABLE = {name for name, kind in _FIELD_TYPES.items()
                if kind in ("int", "float", "bool", "int | None", "float | None")}
-
-
-class SpecError(UserError):
-    """A search spec broke a rule; the message starts with the key it is about."""
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -130,23 +127,23 @@ def parse_spec(data: object) -> SearchSpec:
         raise SpecError(f"<root>: expected a mapping of keys, got {type(data).__name__}")
     known = {"name", "arch", "system", "workload", "targets", "data", "objective", "budget", "scheduler", "eta",
              "seed", "executor", "backend", "synthetic", "training"}
-    _no_unknown(data, known, "")
+    no_unknown_keys(data, known, "")
     spec = SearchSpec(
         name=str(data.get("name", "search")),
-        budget=_budget(_mapping(data, "budget", required=True), "budget"),
-        arch=_arch(_mapping(data, "arch"), "arch"),
-        system=_system(_mapping(data, "system"), "system"),
-        workload=_workload(_mapping(data, "workload")),
+        budget=_budget(mapping_under(data, "budget", required=True), "budget"),
+        arch=_arch(mapping_under(data, "arch"), "arch"),
+        system=_system(mapping_under(data, "system"), "system"),
+        workload=_workload(mapping_under(data, "workload")),
         targets=_targets(data.get("targets", [{"name": "cpu"}]), "targets"),
         data=_data(data.get("data", {"corpus": "builtin"}), "data"),
-        objective=_objective(_mapping(data, "objective"), "objective"),
-        scheduler=_one_of(data.get("scheduler", "sonar"), SCHEDULERS, "scheduler"),
-        eta=_int(data.get("eta", 3), "eta", low=2),
-        seed=_int(data.get("seed", 0), "seed", low=0),
-        executor=_executor(_mapping(data, "executor"), "executor"),
-        backend=_one_of(data.get("backend", "real"), BACKENDS, "backend"),
-        synthetic=_mapping(data, "synthetic"),
-        training=_mapping(data, "training"),
+        objective=_objective(mapping_under(data, "objective"), "objective"),
+        scheduler=one_of(data.get("scheduler", "sonar"), SCHEDULERS, "scheduler"),
+        eta=as_int(data.get("eta", 3), "eta", low=2),
+        seed=as_int(data.get("seed", 0), "seed", low=0),
+        executor=_executor(mapping_under(data, "executor"), "executor"),
+        backend=one_of(data.get("backend", "real"), BACKENDS, "backend"),
+        synthetic=mapping_under(data, "synthetic"),
+        training=mapping_under(data, "training"),
         raw=data,
     )
     from sonar.search.space import sample_architectures  # the space needs the parsed spec
@@ -160,65 +157,22 @@ def parse_spec(data: object) -> SearchSpec:
     return spec
 
 
-def _no_unknown(data: dict, known: set[str], where: str) -> None:
-    for key in data:
-        if key not in known:
-            raise SpecError(f"{where + '.' if where else ''}{key}: unknown key (known: {', '.join(sorted(known))})")
-
-
-def _mapping(data: dict, key: str, *, required: bool = False) -> dict:
-    if key not in data or data[key] is None:
-        if required:
-            raise SpecError(f"{key}: required")
-        return {}
-    if not isinstance(data[key], dict):
-        raise SpecError(f"{key}: expected a mapping, got {data[key]!r}")
-    return dict(data[key])
-
-
-def _int(value: object, where: str, *, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{where}: {value!r} is not an integer")
-    if low is not None and value < low:
-        raise SpecError(f"{where}: {value} must be >= {low}")
-    return value
-
-
-def _number(value: object, where: str, *, positive: bool = False) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)  # YAML reads 1e9 without a dot as a string
-        except ValueError:
-            pass
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SpecError(f"{where}: {value!r} is not a number")
-    if positive and not value > 0:
-        raise SpecError(f"{where}: {value} must be > 0")
-    return float(value)
-
-
-def _one_of(value: object, allowed: tuple[str, ...], where: str) -> str:
-    if value not in allowed:
-        raise SpecError(f"{where}: {value!r} is not one of {', '.join(allowed)}")
-    return value
-
-
 def _budget(data: dict, where: str) -> Budget:
-    _no_unknown(data, {"max_steps", "min_steps", "max_trials", "min_trials", "candidates", "cost_s"}, where)
+    no_unknown_keys(data, {"max_steps", "min_steps", "max_trials", "min_trials", "candidates", "cost_s"}, where)
     for key in ("max_steps", "max_trials", "candidates"):
         if key not in data:
             raise SpecError(f"{where}.{key}: required")
-    max_steps = _int(data["max_steps"], f"{where}.max_steps", low=1)
-    max_trials = _int(data["max_trials"], f"{where}.max_trials", low=1)
-    min_steps = _int(data.get("min_steps", max(1, max_steps // 9)), f"{where}.min_steps", low=1)
-    min_trials = _int(data.get("min_trials", max(1, max_trials // 9)), f"{where}.min_trials", low=1)
+    max_steps = as_int(data["max_steps"], f"{where}.max_steps", low=1)
+    max_trials = as_int(data["max_trials"], f"{where}.max_trials", low=1)
+    min_steps = as_int(data.get("min_steps", max(1, max_steps // 9)), f"{where}.min_steps", low=1)
+    min_trials = as_int(data.get("min_trials", max(1, max_trials // 9)), f"{where}.min_trials", low=1)
     if min_steps > max_steps:
         raise SpecError(f"{where}.min_steps: {min_steps} exceeds max_steps={max_steps}")
     if min_trials > max_trials:
         raise SpecError(f"{where}.min_trials: {min_trials} exceeds max_trials={max_trials}")
-    cost = _number(data["cost_s"], f"{where}.cost_s", positive=True) if "cost_s" in data else math.inf
+    cost = as_number(data["cost_s"], f"{where}.cost_s", positive=True) if "cost_s" in data else math.inf
     return Budget(max_steps=max_steps, min_steps=min_steps, max_trials=max_trials, min_trials=min_trials,
-                  candidates=_int(data["candidates"], f"{where}.candidates", low=1), cost_s=cost)
+                  candidates=as_int(data["candidates"], f"{where}.candidates", low=1), cost_s=cost)
 
 
 def _arch(data: dict, where: str) -> ArchSpace:
@@ -244,7 +198,7 @@ def _arch(data: dict, where: str) -> ArchSpace:
 
 def _pool(data: dict, where: str) -> ArchSpace:
     """`arch: {pool: [ModelConfig dict, ...]}`: search over exactly these architectures."""
-    _no_unknown(data, {"pool"}, where)
+    no_unknown_keys(data, {"pool"}, where)
     items = data["pool"]
     if not isinstance(items, list) or not items:
         raise SpecError(f"{where}.pool: expected a non-empty list of ModelConfig mappings")
@@ -282,7 +236,7 @@ def _param(name: str, body: object, where: str) -> Param:
         body = {"choices": body}
     if not isinstance(body, dict):
         raise SpecError(f"{where}: expected choices (a list) or a mapping with choices/int/float")
-    _no_unknown(body, {"choices", "int", "float", "log", "step", "when"}, where)
+    no_unknown_keys(body, {"choices", "int", "float", "log", "step", "when"}, where)
     kind = _FIELD_TYPES[name]
     when = body.get("when")
     modes = [k for k in ("choices", "int", "float") if k in body]
@@ -304,9 +258,9 @@ def _param(name: str, body: object, where: str) -> Param:
     if not integer and not kind.startswith(("float", "int")):
         raise SpecError(f"{where}.float: {name} is {kind}, not a number")
     if integer:
-        low, high = (_int(v, f"{where}.int[{i}]") for i, v in enumerate(bounds))
+        low, high = (as_int(v, f"{where}.int[{i}]") for i, v in enumerate(bounds))
     else:
-        low, high = (_number(v, f"{where}.float[{i}]") for i, v in enumerate(bounds))
+        low, high = (as_number(v, f"{where}.float[{i}]") for i, v in enumerate(bounds))
     if low > high:
         raise SpecError(f"{where}.{mode}: low {low} > high {high}")
     log = body.get("log", False)
@@ -314,7 +268,7 @@ def _param(name: str, body: object, where: str) -> Param:
         raise SpecError(f"{where}.log: {log!r} is not true/false")
     if log and low <= 0:
         raise SpecError(f"{where}.{mode}[0]: a log scale needs low > 0, got {low}")
-    step = _int(body.get("step", 1), f"{where}.step", low=1)
+    step = as_int(body.get("step", 1), f"{where}.step", low=1)
     return Param(name=name, low=low, high=high, integer=integer, log=log, step=step, when=when)
 
 
@@ -326,8 +280,8 @@ def _typed(value: object, kind: str, where: str) -> object:
             raise SpecError(f"{where}: {value!r} is not true/false")
         return value
     if kind.startswith("int"):
-        return _int(value, where)
-    return _number(value, where)
+        return as_int(value, where)
+    return as_number(value, where)
 
 
 _WORKLOAD_KEYS = {"context": "ctx", "batch": "b", "tokens": "t"}
@@ -379,12 +333,12 @@ def _targets(data: object, where: str) -> tuple[Target, ...]:
             item = {"name": item}
         if not isinstance(item, dict) or "name" not in item:
             raise SpecError(f"{where}[{i}]: expected a mapping with a name")
-        _no_unknown(item, {"name", "device", "resources"}, f"{where}[{i}]")
+        no_unknown_keys(item, {"name", "device", "resources"}, f"{where}[{i}]")
         resources = item.get("resources", {}) or {}
         if not isinstance(resources, dict):
             raise SpecError(f"{where}[{i}].resources: expected a mapping of Ray resource -> amount")
         for key, amount in resources.items():
-            _number(amount, f"{where}[{i}].resources.{key}", positive=True)
+            as_number(amount, f"{where}[{i}].resources.{key}", positive=True)
         targets.append(Target(name=str(item["name"]), device=str(item.get("device", "cpu")), resources=resources))
     return tuple(targets)
 
@@ -400,8 +354,8 @@ def _data(data: object, where: str) -> dict:
 
 
 def _objective(data: dict, where: str) -> Objective:
-    _no_unknown(data, {"kind", "latency_s", "memory_bytes", "weights"}, where)
-    kind = _one_of(data.get("kind", "constraint"), OBJECTIVES, f"{where}.kind")
+    no_unknown_keys(data, {"kind", "latency_s", "memory_bytes", "weights"}, where)
+    kind = one_of(data.get("kind", "constraint"), OBJECTIVES, f"{where}.kind")
     latency = data.get("latency_s")
     memory = data.get("memory_bytes")
     if kind == "constraint" and latency is None:
@@ -409,20 +363,20 @@ def _objective(data: dict, where: str) -> Objective:
     weights = data.get("weights", {}) or {}
     if not isinstance(weights, dict):
         raise SpecError(f"{where}.weights: expected {{loss: W, latency_s: W}}")
-    _no_unknown(weights, {"loss", "latency_s"}, f"{where}.weights")
+    no_unknown_keys(weights, {"loss", "latency_s"}, f"{where}.weights")
     if kind == "scalarized" and "latency_s" not in weights:
         raise SpecError(f"{where}.weights.latency_s: required in scalarized mode")
     return Objective(
         kind=kind,
-        latency_s=None if latency is None else _number(latency, f"{where}.latency_s", positive=True),
-        memory_bytes=None if memory is None else _number(memory, f"{where}.memory_bytes", positive=True),
-        loss_weight=_number(weights.get("loss", 1.0), f"{where}.weights.loss"),
-        latency_weight=_number(weights.get("latency_s", 0.0), f"{where}.weights.latency_s"),
+        latency_s=None if latency is None else as_number(latency, f"{where}.latency_s", positive=True),
+        memory_bytes=None if memory is None else as_number(memory, f"{where}.memory_bytes", positive=True),
+        loss_weight=as_number(weights.get("loss", 1.0), f"{where}.weights.loss"),
+        latency_weight=as_number(weights.get("latency_s", 0.0), f"{where}.weights.latency_s"),
     )
 
 
 def _executor(data: dict, where: str) -> ExecutorSpec:
-    _no_unknown(data, {"kind", "workers", "address"}, where)
-    return ExecutorSpec(kind=_one_of(data.get("kind", "inprocess"), EXECUTORS, f"{where}.kind"),
-                        workers=_int(data.get("workers", 1), f"{where}.workers", low=1),
+    no_unknown_keys(data, {"kind", "workers", "address"}, where)
+    return ExecutorSpec(kind=one_of(data.get("kind", "inprocess"), EXECUTORS, f"{where}.kind"),
+                        workers=as_int(data.get("workers", 1), f"{where}.workers", low=1),
                         address=data.get("address"))
