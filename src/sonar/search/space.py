@@ -14,7 +14,8 @@ import numpy as np
 from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.search import expr
-from sonar.search.spec import ArchSpace, Param, SpecError
+from sonar.search.arch_space import ArchSpace, Param
+from sonar.search.spec_fields import SpecError
 
 _DRAWS_PER_CANDIDATE = 200
 

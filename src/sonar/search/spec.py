@@ -15,43 +15,14 @@ from pathlib import Path
 import yaml
 
 from sonar.errors import UserError
-from sonar.model.config import ModelConfig
-from sonar.model.presets import PRESETS
-from sonar.search import expr
+from sonar.search.arch_space import ArchSpace, parse_arch_space
+from sonar.search.space import sample_architectures
 from sonar.search.spec_fields import SpecError, as_int, as_number, mapping_under, no_unknown_keys, one_of
 
 SCHEDULERS = ("sonar", "brute", "sequential", "random", "asha")
 OBJECTIVES = ("constraint", "pareto", "scalarized")
 EXECUTORS = ("inprocess", "pool", "ray", "simulated")
 BACKENDS = ("real", "synthetic")
-_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
-_SEARCHABLE = {name for name, kind in _FIELD_TYPES.items()
-               if kind in ("int", "float", "bool", "int | None", "float | None")}
-
-
-@dataclass(kw_only=True, frozen=True)
-class Param:
-    """One searched ModelConfig field: a list of choices, or an int/float range (log-scaled or not)."""
-
-    name: str
-    choices: tuple = ()
-    low: float | None = None
-    high: float | None = None
-    integer: bool = False
-    log: bool = False
-    step: int = 1
-    when: str | None = None  # the field is searched only where this holds; else it keeps the base value
-
-
-@dataclass(kw_only=True, frozen=True)
-class ArchSpace:
-    base: str = "debug"
-    params: tuple[Param, ...] = ()
-    rules: tuple[str, ...] = ()
-    pool: tuple[ModelConfig, ...] = ()  # a fixed list of architectures (e.g. a benchmark table's), drawn in order
-
-    def base_config(self) -> ModelConfig:
-        return PRESETS[self.base]()
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -131,7 +102,7 @@ def parse_spec(data: object) -> SearchSpec:
     spec = SearchSpec(
         name=str(data.get("name", "search")),
         budget=_budget(mapping_under(data, "budget", required=True), "budget"),
-        arch=_arch(mapping_under(data, "arch"), "arch"),
+        arch=parse_arch_space(mapping_under(data, "arch"), "arch"),
         system=_system(mapping_under(data, "system"), "system"),
         workload=_workload(mapping_under(data, "workload")),
         targets=_targets(data.get("targets", [{"name": "cpu"}]), "targets"),
@@ -146,8 +117,6 @@ def parse_spec(data: object) -> SearchSpec:
         training=mapping_under(data, "training"),
         raw=data,
     )
-    from sonar.search.space import sample_architectures  # the space needs the parsed spec
-
     try:
         sample_architectures(spec.arch, seed=spec.seed, count=1)
     except SpecError:
@@ -173,115 +142,6 @@ def _budget(data: dict, where: str) -> Budget:
     cost = as_number(data["cost_s"], f"{where}.cost_s", positive=True) if "cost_s" in data else math.inf
     return Budget(max_steps=max_steps, min_steps=min_steps, max_trials=max_trials, min_trials=min_trials,
                   candidates=as_int(data["candidates"], f"{where}.candidates", low=1), cost_s=cost)
-
-
-def _arch(data: dict, where: str) -> ArchSpace:
-    if "pool" in data:
-        return _pool(data, where)
-    base = data.pop("base", "debug")
-    if base not in PRESETS:
-        raise SpecError(f"{where}.base: {base!r} is not a preset ({', '.join(PRESETS)})")
-    rules = data.pop("rules", []) or []
-    if not isinstance(rules, list):
-        raise SpecError(f"{where}.rules: expected a list of expressions")
-    params = tuple(_param(name, body, f"{where}.{name}") for name, body in data.items())
-    fields = set(_FIELD_TYPES)
-    for i, rule in enumerate(rules):
-        _expression(rule, fields, f"{where}.rules[{i}]")
-    for p in params:
-        if p.when is not None:
-            _expression(p.when, fields, f"{where}.{p.name}.when")
-            if p.name in expr.names(p.when):
-                raise SpecError(f"{where}.{p.name}.when: a condition cannot depend on its own field")
-    return ArchSpace(base=base, params=params, rules=tuple(rules))
-
-
-def _pool(data: dict, where: str) -> ArchSpace:
-    """`arch: {pool: [ModelConfig dict, ...]}`: search over exactly these architectures."""
-    no_unknown_keys(data, {"pool"}, where)
-    items = data["pool"]
-    if not isinstance(items, list) or not items:
-        raise SpecError(f"{where}.pool: expected a non-empty list of ModelConfig mappings")
-    pool = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise SpecError(f"{where}.pool[{i}]: expected a ModelConfig mapping, got {type(item).__name__}")
-        try:
-            config = ModelConfig.from_dict(item)
-        except (UserError, TypeError, ValueError) as err:
-            raise SpecError(f"{where}.pool[{i}]: {err}") from None
-        if config in pool:
-            raise SpecError(f"{where}.pool[{i}]: the same architecture as pool[{pool.index(config)}]")
-        pool.append(config)
-    return ArchSpace(pool=tuple(pool))
-
-
-def _expression(text: object, fields: set[str], where: str) -> None:
-    if not isinstance(text, str):
-        raise SpecError(f"{where}: expected an expression string, got {text!r}")
-    try:
-        unknown = expr.names(text) - fields
-    except expr.ExpressionError as err:
-        raise SpecError(f"{where}: {err}") from None
-    if unknown:
-        raise SpecError(f"{where}: {sorted(unknown)} are not ModelConfig fields")
-
-
-def _param(name: str, body: object, where: str) -> Param:
-    if name not in _FIELD_TYPES or name == "extra":
-        raise SpecError(f"{where}: not a ModelConfig field")
-    if name not in _SEARCHABLE:
-        raise SpecError(f"{where}: only int, float and bool fields can be searched")
-    if isinstance(body, list):
-        body = {"choices": body}
-    if not isinstance(body, dict):
-        raise SpecError(f"{where}: expected choices (a list) or a mapping with choices/int/float")
-    no_unknown_keys(body, {"choices", "int", "float", "log", "step", "when"}, where)
-    kind = _FIELD_TYPES[name]
-    when = body.get("when")
-    modes = [k for k in ("choices", "int", "float") if k in body]
-    if len(modes) != 1:
-        raise SpecError(f"{where}: give exactly one of choices, int, float (got {modes or 'none'})")
-    mode = modes[0]
-    if mode == "choices":
-        choices = body["choices"]
-        if not isinstance(choices, list) or not choices:
-            raise SpecError(f"{where}.choices: expected a non-empty list")
-        checked = tuple(_typed(v, kind, f"{where}.choices[{i}]") for i, v in enumerate(choices))
-        return Param(name=name, choices=checked, when=when)
-    bounds = body[mode]
-    if not (isinstance(bounds, list) and len(bounds) == 2):
-        raise SpecError(f"{where}.{mode}: expected [low, high]")
-    integer = mode == "int"
-    if integer and not kind.startswith("int"):
-        raise SpecError(f"{where}.int: {name} is {kind}, not an integer field")
-    if not integer and not kind.startswith(("float", "int")):
-        raise SpecError(f"{where}.float: {name} is {kind}, not a number")
-    if integer:
-        low, high = (as_int(v, f"{where}.int[{i}]") for i, v in enumerate(bounds))
-    else:
-        low, high = (as_number(v, f"{where}.float[{i}]") for i, v in enumerate(bounds))
-    if low > high:
-        raise SpecError(f"{where}.{mode}: low {low} > high {high}")
-    log = body.get("log", False)
-    if not isinstance(log, bool):
-        raise SpecError(f"{where}.log: {log!r} is not true/false")
-    if log and low <= 0:
-        raise SpecError(f"{where}.{mode}[0]: a log scale needs low > 0, got {low}")
-    step = as_int(body.get("step", 1), f"{where}.step", low=1)
-    return Param(name=name, low=low, high=high, integer=integer, log=log, step=step, when=when)
-
-
-def _typed(value: object, kind: str, where: str) -> object:
-    if value is None and "None" in kind:
-        return None
-    if kind.startswith("bool"):
-        if not isinstance(value, bool):
-            raise SpecError(f"{where}: {value!r} is not true/false")
-        return value
-    if kind.startswith("int"):
-        return as_int(value, where)
-    return as_number(value, where)
 
 
 _WORKLOAD_KEYS = {"context": "ctx", "batch": "b", "tokens": "t"}
