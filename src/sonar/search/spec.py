@@ -1,8 +1,9 @@
 """The search specification: one YAML file, validated whole before any compute.
 
 Every error names the key it is about, e.g. `arch.hidden_size.choices[2]: 'big' is not an integer`.
-The architecture space edits a preset's ModelConfig; the system space is passed through to the
-systems package (knob -> choices) and checked by it when it is installed.
+The architecture space (arch_space.py) edits a preset's ModelConfig; the system space and workload
+(system_space.py) are passed through to the systems package and checked by it. This module holds the
+rest of the spec and parses the whole, so a spec is either accepted entirely or rejected with one error.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import yaml
 
 from sonar.errors import UserError
 from sonar.search.arch_space import ArchSpace, parse_arch_space
+from sonar.search.arch_space import Param as Param  # re-exported: its home before the split
 from sonar.search.space import sample_architectures
 from sonar.search.spec_fields import SpecError, as_int, as_number, mapping_under, no_unknown_keys, one_of
+from sonar.search.system_space import parse_system_space, parse_workload
+from sonar.search.system_space import workload_text as workload_text  # re-exported: backends.py reads it with the spec
 
 SCHEDULERS = ("sonar", "brute", "sequential", "random", "asha")
 OBJECTIVES = ("constraint", "pareto", "scalarized")
@@ -103,8 +107,8 @@ def parse_spec(data: object) -> SearchSpec:
         name=str(data.get("name", "search")),
         budget=_budget(mapping_under(data, "budget", required=True), "budget"),
         arch=parse_arch_space(mapping_under(data, "arch"), "arch"),
-        system=_system(mapping_under(data, "system"), "system"),
-        workload=_workload(mapping_under(data, "workload")),
+        system=parse_system_space(mapping_under(data, "system"), "system"),
+        workload=parse_workload(mapping_under(data, "workload")),
         targets=_targets(data.get("targets", [{"name": "cpu"}]), "targets"),
         data=_data(data.get("data", {"corpus": "builtin"}), "data"),
         objective=_objective(mapping_under(data, "objective"), "objective"),
@@ -142,46 +146,6 @@ def _budget(data: dict, where: str) -> Budget:
     cost = as_number(data["cost_s"], f"{where}.cost_s", positive=True) if "cost_s" in data else math.inf
     return Budget(max_steps=max_steps, min_steps=min_steps, max_trials=max_trials, min_trials=min_trials,
                   candidates=as_int(data["candidates"], f"{where}.candidates", low=1), cost_s=cost)
-
-
-_WORKLOAD_KEYS = {"context": "ctx", "batch": "b", "tokens": "t"}
-
-
-def workload_text(workload: dict) -> str:
-    """The systems package's workload string, e.g. {kind: decode, context: 128} -> 'decode:ctx=128'."""
-    items = [f"{_WORKLOAD_KEYS[k]}={v}" for k, v in workload.items() if k in _WORKLOAD_KEYS]
-    return f"{workload.get('kind', 'decode')}:{','.join(items)}"
-
-
-def _workload(data: dict) -> dict:
-    from sonar.systems import Workload
-
-    unknown = sorted(set(data) - set(_WORKLOAD_KEYS) - {"kind"})
-    if unknown:
-        raise SpecError(f"workload.{unknown[0]}: unknown key (known: kind, {', '.join(_WORKLOAD_KEYS)})")
-    try:
-        Workload.parse(workload_text(data))
-    except UserError as err:
-        raise SpecError(f"workload: {err}") from None
-    return data
-
-
-def _system(data: dict, where: str) -> dict:
-    """knob -> choices, named as the fields of sonar.systems.SearchSpace (schemes, dispatches, ...)."""
-    from sonar.systems import SearchSpace, SystemConfigError
-
-    for knob, choices in data.items():
-        if not isinstance(choices, list) or not choices:
-            raise SpecError(f"{where}.{knob}: expected a non-empty list of choices")
-    knobs = {f.name for f in dataclasses.fields(SearchSpace)} - {"target"}
-    for knob in data:
-        if knob not in knobs:
-            raise SpecError(f"{where}.{knob}: not a system knob (known: {', '.join(sorted(knobs))})")
-    try:
-        SearchSpace(**{knob: tuple(choices) for knob, choices in data.items()})
-    except SystemConfigError as err:
-        raise SpecError(f"{where}: {err}") from None
-    return data
 
 
 def _targets(data: object, where: str) -> tuple[Target, ...]:
