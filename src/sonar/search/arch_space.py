@@ -36,6 +36,8 @@ class Param:
 
 @dataclass(kw_only=True, frozen=True)
 class ArchSpace:
+    """Where candidates come from: the base preset edited by `params` under `rules`, or a fixed `pool`."""
+
     base: str = "debug"
     params: tuple[Param, ...] = ()
     rules: tuple[str, ...] = ()
