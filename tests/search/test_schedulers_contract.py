@@ -156,18 +156,36 @@ def test_sonar_in_constraint_mode_tunes_until_feasible_and_no_further(tmp_path):
     assert any(c.status == "finished" and c.best_latency() <= limit for c in state.candidates.values())
 
 
+def _tuned_while_at_rung(events) -> list[tuple[str, int, Job]]:
+    """(candidate, the rung it stood at, the tuning job) for every tuning job, in submission order."""
+    state = state_from_events(events[:1])
+    tuned = []
+    for kind, payload, stamp in events[1:]:
+        if kind == "job_submitted" and payload["kind"] == "tune":
+            job = Job(**payload)
+            tuned.append((job.candidate, state.candidates[job.candidate].rung, job))
+        state.apply(kind, payload, stamp)
+    return tuned
+
+
 def test_sonar_screens_rung_zero_on_loss_alone_once_trials_are_priced_dearer_than_steps(tmp_path):
-    state, _ = _constraint_run(tmp_path, trial_cost_s=100.0)
+    state, events = _constraint_run(tmp_path, trial_cost_s=100.0)
     workers = state.spec.executor.workers
-    rung0_tuned = {r.job.candidate for r in state.jobs.values() if r.job.kind == "tune" and r.job.rung == 0}
+    tuned = _tuned_while_at_rung(events)
+    rung0_tuned = {cid for cid, rung, _ in tuned if rung == 0}
     # only the first wave, started before any job was priced, tunes at rung 0
     assert len(rung0_tuned) <= workers < len(state.candidates)
-    assert any(r.job.kind == "tune" and r.job.rung >= 1 for r in state.jobs.values())
+    later = [job for _, rung, job in tuned if rung >= 1]
+    assert later
+    # deferred tuning is caught up one ladder budget at a time, so it can stop once the bound is met
+    ladder_trials = {t for _, t in make_scheduler(state.spec).ladder}
+    assert all(job.until in ladder_trials for job in later)
+    assert any(job.start == 0 and job.until < state.spec.budget.max_trials for job in later)
 
 
 def test_sonar_tunes_every_first_rung_and_gates_training_on_latency_when_trials_are_cheap(tmp_path):
     state, events = _constraint_run(tmp_path, trial_cost_s=0.0, latency_s=0.001)
-    rung0_tuned = {r.job.candidate for r in state.jobs.values() if r.job.kind == "tune" and r.job.rung == 0}
+    rung0_tuned = {cid for cid, rung, _ in _tuned_while_at_rung(events) if rung == 0}
     assert rung0_tuned == set(state.candidates)
     submitted, done = {}, {}
     for kind, payload, _ in events:

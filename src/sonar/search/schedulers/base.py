@@ -107,26 +107,37 @@ class RungScheduler:
         """The current rung's jobs not yet submitted. Where tuning gates training (`tunes_first`), the
         training job waits until the rung's tuning is done, so a candidate its latency rules out is
         stopped before its steps are paid for."""
-        steps, trials = self.ladder[c.rung]
-        train = tune = None
+        steps, _ = self.ladder[c.rung]
+        train = None
         if steps > c.steps_done():
             train = Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done())
-        if trials > c.trials_done() and self.needs_tuning(state, c):
-            tune = Job(candidate=c.id, kind="tune", rung=c.rung, until=trials, start=c.trials_done(),
-                       target=self.spec.targets[0].name)
-        tuning_pending = (tune is not None or any(
-            state.jobs[j].job.kind == "tune" and state.jobs[j].status != "done" for j in c.jobs.get(c.rung, [])))
-        if train is not None and tuning_pending and self.tunes_first(state, c):
+        tune = self.tune_job(state, c)  # the same job while it runs: trials_done moves only when it is done
+        if train is not None and tune is not None and self.tunes_first(state, c, tune):
             train = None
         return [job for job in (train, tune) if job is not None and job.id not in state.jobs]
 
-    def tunes_first(self, state: SearchState, c: CandidateState) -> bool:
-        """Constraint mode: tune before training at a rung whose trials cost no more than its steps."""
+    def tune_job(self, state: SearchState, c: CandidateState) -> Job | None:
+        """Tuning up to the rung's trial budget. In constraint mode tuning deferred at earlier rungs is
+        caught up one ladder budget at a time (each a job of the rung that budget belongs to), so it
+        stops as soon as a configuration meets the bound instead of running the whole budget at once."""
+        _, trials = self.ladder[c.rung]
+        done = c.trials_done()
+        if trials <= done or not self.needs_tuning(state, c):
+            return None
+        rung, until = c.rung, trials
+        if self.eliminates and self.spec.objective.kind == "constraint":
+            rung = next(k for k, (_, budget) in enumerate(self.ladder) if budget > done)
+            until = self.ladder[rung][1]
+        return Job(candidate=c.id, kind="tune", rung=rung, until=until, start=done, target=self.spec.targets[0].name)
+
+    def tunes_first(self, state: SearchState, c: CandidateState, tune: Job) -> bool:
+        """Constraint mode: tune before training where the tuning job costs no more than the rung's
+        remaining steps."""
         if not self.eliminates or self.spec.objective.kind != "constraint" or c.rung == 0:
             return False
         ratio = trial_cost_in_steps(state)
-        steps, trials = self.ladder[c.rung]
-        return ratio is not None and ratio * (trials - c.trials_done()) <= steps - c.steps_done()
+        steps, _ = self.ladder[c.rung]
+        return ratio is not None and ratio * (tune.until - tune.start) <= steps - c.steps_done()
 
     def needs_tuning(self, state: SearchState, c: CandidateState) -> bool:
         """Constraint mode asks only that some configuration meets the bounds: once a measured one does,
