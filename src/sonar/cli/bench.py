@@ -28,9 +28,11 @@ def build(
     synthetic: bool = typer.Option(False, "--synthetic", help="write a modelled table (nothing measured)"),
     trainer: str = typer.Option("sonar.train.trainer:CorpusTrainer", help="Trainer class, module:Name"),
     tuner: str = typer.Option("sonar.systems.tuner:SystemTuner", help="Tuner class, module:Name"),
+    compile_top_k: int = typer.Option(0, help="built-in tuner: also measure a compiled variant of this many best"
+                                              " eager configs per candidate (0: eager only)"),
 ) -> None:
     """Brute force over a sampled architecture space: train and tune every candidate to the end."""
-    from sonar.bench.build import BuildSettings, build_table, load_factory, make_header, make_trainer
+    from sonar.bench.build import BuildSettings, build_table, make_header, make_trainer, make_tuner
     from sonar.bench.synthetic import synthetic_table
     from sonar.bench.table import write_table
 
@@ -45,7 +47,7 @@ def build(
                       f" -> {out}")
         return
     trainer_obj = make_trainer(trainer, max_steps)
-    tuner_obj = load_factory(tuner, "tuner")()
+    tuner_obj = make_tuner(tuner, compile_top_k)
     header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
