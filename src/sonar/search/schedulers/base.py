@@ -47,7 +47,9 @@ class RungScheduler:
     loss_only_below: int = 0  # rungs below this rank on loss alone (sequential's training phase)
     promote_all_from: int | None = None  # from this rung on, every survivor is promoted
     respects_cost_budget = True
-    population: tuple | None = None  # refitted from the state at every decide
+    # derived from the state once per call of decide or next_jobs (see _refit), never carried across calls
+    population: tuple | None = None
+    trial_cost: float | None = None
 
     def __init__(self, spec) -> None:
         self.spec = spec
@@ -65,7 +67,7 @@ class RungScheduler:
 
     # --- the two required methods ---------------------------------------------------------------------
     def decide(self, state: SearchState) -> list[Decision]:
-        self.population = self.fit_population(state)
+        self._refit(state)
         busy = state.busy_candidates()
         last = len(self.ladder) - 1
         waiting = [c for c in state.candidates.values()
@@ -100,8 +102,15 @@ class RungScheduler:
     def next_jobs(self, state: SearchState) -> list[Job]:
         """The jobs of each started or promoted rung that were never submitted (each checked on its own,
         so a crash between submitting a rung's two jobs leaves the second to be submitted on resume)."""
+        self._refit(state)
         return [job for c in state.candidates.values() if c.status == ACTIVE and c.rung >= 0
                 for job in self.wanted_jobs(state, c)]
+
+    def _refit(self, state: SearchState) -> None:
+        """What every candidate's decision reads from the whole population, computed once per call rather
+        than once per candidate: the rung-to-rung improvement ratios and the price of a trial in steps."""
+        self.population = self.fit_population(state)
+        self.trial_cost = trial_cost_in_steps(state)
 
     def wanted_jobs(self, state: SearchState, c: CandidateState) -> list[Job]:
         """The current rung's jobs not yet submitted. Where tuning gates training (`tunes_first`), the
@@ -111,18 +120,18 @@ class RungScheduler:
         train = None
         if steps > c.steps_done():
             train = Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done())
-        tune = self.tune_job(state, c)  # the same job while it runs: trials_done moves only when it is done
-        if train is not None and tune is not None and self.tunes_first(state, c, tune):
+        tune = self.tune_job(c)  # the same job while it runs: trials_done moves only when it is done
+        if train is not None and tune is not None and self.tunes_first(c, tune):
             train = None
         return [job for job in (train, tune) if job is not None and job.id not in state.jobs]
 
-    def tune_job(self, state: SearchState, c: CandidateState) -> Job | None:
+    def tune_job(self, c: CandidateState) -> Job | None:
         """Tuning up to the rung's trial budget. In constraint mode tuning deferred at earlier rungs is
         caught up one ladder budget at a time (each a job of the rung that budget belongs to), so it
         stops as soon as a configuration meets the bound instead of running the whole budget at once."""
         _, trials = self.ladder[c.rung]
         done = c.trials_done()
-        if trials <= done or not self.needs_tuning(state, c):
+        if trials <= done or not self.needs_tuning(c):
             return None
         rung, until = c.rung, trials
         if self.eliminates and self.spec.objective.kind == "constraint":
@@ -130,16 +139,15 @@ class RungScheduler:
             until = self.ladder[rung][1]
         return Job(candidate=c.id, kind="tune", rung=rung, until=until, start=done, target=self.spec.targets[0].name)
 
-    def tunes_first(self, state: SearchState, c: CandidateState, tune: Job) -> bool:
+    def tunes_first(self, c: CandidateState, tune: Job) -> bool:
         """Constraint mode: tune before training where the tuning job costs no more than the rung's
         remaining steps."""
         if not self.eliminates or self.spec.objective.kind != "constraint" or c.rung == 0:
             return False
-        ratio = trial_cost_in_steps(state)
         steps, _ = self.ladder[c.rung]
-        return ratio is not None and ratio * (tune.until - tune.start) <= steps - c.steps_done()
+        return self.trial_cost is not None and self.trial_cost * (tune.until - tune.start) <= steps - c.steps_done()
 
-    def needs_tuning(self, state: SearchState, c: CandidateState) -> bool:
+    def needs_tuning(self, c: CandidateState) -> bool:
         """Constraint mode asks only that some configuration meets the bounds: once a measured one does,
         more trials cannot change the candidate's objective value, so its tuning stops there. Below the
         last rung, a rung tunes only while its trials cost no more than its training steps (priced from
@@ -149,17 +157,16 @@ class RungScheduler:
         objective = self.spec.objective
         if not self.eliminates or objective.kind != "constraint":
             return True
-        if c.rung < len(self.ladder) - 1 and not self.tuning_pays(state, c.rung):
+        if c.rung < len(self.ladder) - 1 and not self.tuning_pays(c.rung):
             return False
         memory_ok = objective.memory_bytes is None or self.memory(c) <= objective.memory_bytes
         return not (memory_ok and c.best_latency() <= objective.latency_s)
 
-    def tuning_pays(self, state: SearchState, rung: int) -> bool:
+    def tuning_pays(self, rung: int) -> bool:
         """The rung's new trials cost no more than its new steps (unpriced: yes, which prices them)."""
         steps, trials = self.ladder[rung]
         before_steps, before_trials = self.ladder[rung - 1] if rung else (0, 0)
-        ratio = trial_cost_in_steps(state)
-        return ratio is None or ratio * (trials - before_trials) <= steps - before_steps
+        return self.trial_cost is None or self.trial_cost * (trials - before_trials) <= steps - before_steps
 
     # --- promotion ----------------------------------------------------------------------------------
     def _promotions(self, state: SearchState, idle: list[CandidateState], slots: int) -> list[Decision]:
@@ -249,10 +256,13 @@ class RungScheduler:
         return []
 
     # --- forecasts ----------------------------------------------------------------------------------
-    def point(self, c: CandidateState, rung: int | None = None) -> Point:
+    def seen(self, c: CandidateState, rung: int | None = None) -> tuple[list, list]:
+        """The candidate's curve and tuning trace as far as rung `rung`'s budget (None: all of them)."""
         steps_cap, trials_cap = self.ladder[rung] if rung is not None else (math.inf, len(c.tuning))
-        curve = [p for p in c.curve if p.step <= steps_cap]
-        tuning = c.tuning[:trials_cap]
+        return [p for p in c.curve if p.step <= steps_cap], c.tuning[:trials_cap]
+
+    def point(self, c: CandidateState, rung: int | None = None) -> Point:
+        curve, tuning = self.seen(c, rung)
         steps = tuple(p.step for p in curve)
         losses = tuple(p.val_loss if math.isfinite(p.val_loss) else math.inf for p in curve)
         best = tuple(p.best_latency_s for p in tuning)
@@ -274,9 +284,7 @@ class RungScheduler:
         """(loss, latency) if the candidate improves from here as the best-improving candidates did,
         kept inside its own forecast bounds; the central forecast where the population cannot say."""
         point = self.point(c, rung=rung)
-        steps_cap, trials_cap = self.ladder[rung]
-        curve = [p for p in c.curve if p.step <= steps_cap]
-        tuning = c.tuning[:trials_cap]
+        curve, tuning = self.seen(c, rung)
         loss, latency = point.loss.mid, point.latency.mid
         if self.population is not None:
             loss_ratios, latency_ratios = self.population
@@ -325,7 +333,7 @@ def _recentred(forecast: Forecast, mid: float | None) -> Forecast:
     """The forecast with its central value moved to `mid`, kept inside its own bounds."""
     if mid is None or not math.isfinite(forecast.high):
         return forecast
-    return Forecast(forecast.low, min(max(mid, forecast.low), forecast.high), forecast.high)
+    return Forecast(forecast.low, _within(mid, forecast), forecast.high)
 
 
 def _within(value: float | None, forecast: Forecast) -> float:
