@@ -10,9 +10,9 @@ import torch
 from cuda_device import DEVICE, ON_DEVICE
 
 from hf_oracle import hf_model_from, max_abs_diff
-from sonar.model import KVCache, build_model, generate, preset
+from prefill_step import prefill_and_step
+from sonar.model import build_model, generate, preset
 from sonar.model.attention_kernels import ATTENTION_KERNELS
-from sonar.model.generate import decode_step
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.systems import experts as _packed  # noqa: F401  registers the packed dispatches
 from sonar.systems.apply import transform
@@ -46,20 +46,6 @@ def device_model(cpu_model):
     return copy.deepcopy(cpu_model).to(DEVICE)
 
 
-def _prefill_and_step(model, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Full-prompt logits, and the last position's logits decoded through the static cache."""
-    device = next(model.parameters()).device
-    ids = ids.to(device)
-    with torch.inference_mode():
-        prefill = model(ids).logits
-        cache = KVCache.allocate(model, batch=ids.shape[0], max_len=ids.shape[1], dtype=torch.float32)
-        model(ids[:, :-1], cache=cache)
-        cache.next_position = ids.shape[1] - 1
-        position = torch.tensor([ids.shape[1] - 1], device=device)
-        step = decode_step(model, ids[:, -1:], position, cache)
-    return prefill.float().cpu(), step.float().cpu()
-
-
 def test_text_model_matches_the_cpu_and_transformers(cpu_model, device_model):
     ids = _ids(2, T_PREFILL)
     with torch.no_grad():
@@ -73,24 +59,16 @@ def test_text_model_matches_the_cpu_and_transformers(cpu_model, device_model):
 
 
 def test_cached_decode_step_matches_the_full_forward_on_device(device_model):
-    prefill, step = _prefill_and_step(device_model, _ids(2, T_PREFILL, seed=1))
+    prefill, step = prefill_and_step(device_model, _ids(2, T_PREFILL, seed=1))
     assert logits_error(step, prefill[:, -1]) < EXACT
 
 
-@pytest.mark.parametrize("kernel", sorted(ATTENTION_KERNELS))
-def test_every_attention_kernel_agrees_with_the_default_on_device(cpu_model, kernel):
-    ids = _ids(2, T_PREFILL, seed=2)
-    default = _prefill_and_step(transform(cpu_model, SystemConfig(target=DEVICE)), ids)
-    chosen = _prefill_and_step(transform(cpu_model, SystemConfig(attention=kernel, target=DEVICE)), ids)
-    assert logits_error(chosen[0], default[0]) < EXACT
-    assert logits_error(chosen[1], default[1]) < EXACT
-
-
-@pytest.mark.parametrize("dispatch", sorted(MOE_DISPATCHES))
-def test_every_moe_dispatch_agrees_with_the_default_on_device(cpu_model, dispatch):
-    ids = _ids(2, T_PREFILL, seed=3)
-    default = _prefill_and_step(transform(cpu_model, SystemConfig(target=DEVICE)), ids)
-    chosen = _prefill_and_step(transform(cpu_model, SystemConfig(moe_dispatch=dispatch, target=DEVICE)), ids)
+@pytest.mark.parametrize(("knob", "value"), [("attention", kernel) for kernel in sorted(ATTENTION_KERNELS)]
+                         + [("moe_dispatch", dispatch) for dispatch in sorted(MOE_DISPATCHES)])
+def test_every_attention_kernel_and_moe_dispatch_agrees_with_the_default_on_device(cpu_model, knob, value):
+    ids = _ids(2, T_PREFILL, seed=2 if knob == "attention" else 3)
+    default = prefill_and_step(transform(cpu_model, SystemConfig(target=DEVICE)), ids)
+    chosen = prefill_and_step(transform(cpu_model, SystemConfig(**{knob: value}, target=DEVICE)), ids)
     assert logits_error(chosen[0], default[0]) < EXACT
     assert logits_error(chosen[1], default[1]) < EXACT
 

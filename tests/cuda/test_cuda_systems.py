@@ -10,8 +10,9 @@ import torch
 from cuda_device import DEVICE, ON_DEVICE
 
 from format_tolerance import FORMAT_TOLERANCE
+from prefill_step import prefill_and_step
 from sonar.interfaces import Candidate
-from sonar.model import KVCache, build_model, preset
+from sonar.model import build_model, preset
 from sonar.systems.apply import prepare, transform
 from sonar.systems.config import WEIGHT_SCHEMES, SystemConfig, SystemConfigError
 from sonar.systems.quality import logits_error
@@ -38,20 +39,9 @@ def ids():
     return torch.randint(0, 512, (2, T_PREFILL), generator=torch.Generator().manual_seed(1))
 
 
-def _prefill_and_step(model, ids):
-    device = next(model.parameters()).device
-    ids = ids.to(device)
-    with torch.inference_mode():
-        prefill = model(ids).logits
-        cache = KVCache.allocate(model, batch=ids.shape[0], max_len=ids.shape[1], dtype=torch.float32)
-        model(ids[:, :-1], cache=cache)
-        step = model(ids[:, -1:], positions=torch.tensor([ids.shape[1] - 1], device=device), cache=cache).logits
-    return prefill.float().cpu(), step[:, -1].float().cpu()
-
-
 @pytest.fixture(scope="module")
 def reference(model, ids):
-    return _prefill_and_step(model, ids)  # fp32, untransformed, on the CPU
+    return prefill_and_step(model, ids)  # fp32, untransformed, on the CPU
 
 
 def _cuda_refusal(weights: dict) -> str | None:
@@ -79,7 +69,7 @@ def test_weight_scheme_runs_within_tolerance_or_is_refused(model, ids, reference
         return
     transformed = transform(model, config)
     assert all(t.device.type == DEVICE for t in [*transformed.parameters(), *transformed.buffers()])
-    prefill, step = _prefill_and_step(transformed, ids)
+    prefill, step = prefill_and_step(transformed, ids)
     tolerance = max(FORMAT_TOLERANCE[f] for f in weights.values())
     assert torch.isfinite(prefill).all() and torch.isfinite(step).all()
     assert logits_error(prefill, reference[0]) < tolerance

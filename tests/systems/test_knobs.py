@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from format_tolerance import FORMAT_TOLERANCE
-from sonar.model import KVCache, build_model, preset
+from prefill_step import prefill_and_step
+from sonar.model import build_model, preset
 from sonar.systems.apply import transform
 from sonar.systems.config import WEIGHT_SCHEMES, SystemConfig, uniform_weights
 from sonar.systems.quality import logits_error
@@ -25,22 +26,13 @@ def ids():
     return torch.randint(0, 512, (2, T_PREFILL), generator=torch.Generator().manual_seed(1))
 
 
-def _prefill_and_decode(model, ids):
-    with torch.inference_mode():
-        prefill = model(ids).logits
-        cache = KVCache.allocate(model, batch=ids.shape[0], max_len=ids.shape[1] + 1, dtype=torch.float32)
-        model(ids[:, :-1], cache=cache)
-        step = model(ids[:, -1:], positions=torch.tensor([ids.shape[1] - 1]), cache=cache).logits[:, -1]
-    return prefill, step
-
-
 @pytest.fixture(scope="module")
 def reference(model, ids):
-    return _prefill_and_decode(model, ids)
+    return prefill_and_step(model, ids)
 
 
 def _check(model, ids, reference, config, tolerance):
-    prefill, step = _prefill_and_decode(transform(model, config), ids)
+    prefill, step = prefill_and_step(transform(model, config), ids)
     assert torch.isfinite(prefill).all() and torch.isfinite(step).all()
     assert logits_error(prefill, reference[0]) < tolerance
     assert logits_error(step, reference[1]) < tolerance
@@ -70,9 +62,9 @@ def test_moe_dispatch_is_exact(model, ids, reference, dispatch):
 
 @pytest.mark.parametrize("fmt", ["bf16", "int8", "fp8"])
 def test_packed_gather_matches_packed_grouped(model, ids, fmt):
-    grouped = _prefill_and_decode(transform(model, SystemConfig(**uniform_weights(fmt),
+    grouped = prefill_and_step(transform(model, SystemConfig(**uniform_weights(fmt),
                                                                 moe_dispatch="packed_grouped")), ids)
-    gathered = _prefill_and_decode(transform(model, SystemConfig(**uniform_weights(fmt),
+    gathered = prefill_and_step(transform(model, SystemConfig(**uniform_weights(fmt),
                                                                  moe_dispatch="packed_gather")), ids)
     assert logits_error(gathered[0], grouped[0]) < 0.01  # same weights, bf16 rounding in another order
 
@@ -84,7 +76,7 @@ def test_attention_kernel_is_exact(model, ids, reference, attention):
 
 def test_transform_leaves_the_original_model_untouched(model, ids, reference):
     transform(model, SystemConfig(**uniform_weights("int8"), moe_dispatch="packed_grouped"))
-    assert logits_error(_prefill_and_decode(model, ids)[0], reference[0]) == 0.0
+    assert logits_error(prefill_and_step(model, ids)[0], reference[0]) == 0.0
 
 
 def test_int4_packing_matches_its_own_dequantization():
