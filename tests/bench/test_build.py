@@ -1,7 +1,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from sonar.bench.build import BuildSettings, build_table, load_factory, make_header
+from sonar.bench.build import BuildSettings, build_table, describe_knob_space, load_factory, make_header
 from sonar.bench.table import load_table
 from sonar.cli.app import app
 from sonar.errors import UserError
@@ -102,6 +102,13 @@ def test_the_builtin_trainer_and_tuner_record_their_corpus_training_settings_and
     assert compiled.space.compiles == ("eager", "default") and compiled.compile_top_k == 1
     with pytest.raises(UserError, match="compile-top-k"):
         make_tuner("sonar.systems.tuner:SystemTuner", compile_top_k=-1)
+    # The compiled trials come after the eager sweep, out of the same per-candidate budget.
+    budgeted = make_tuner("sonar.systems.tuner:SystemTuner", compile_top_k=1, max_trials=25)
+    assert budgeted.max_eager_trials == 24
+    assert describe_knob_space(budgeted)["max_eager_trials"] == 24
+    assert "max_eager_trials" not in describe_knob_space(eager)  # eager-only tables are described as before
+    with pytest.raises(UserError, match="max-trials"):
+        make_tuner("sonar.systems.tuner:SystemTuner", compile_top_k=2, max_trials=2)
 
 
 def test_resume_refuses_a_table_whose_tuner_searched_another_knob_space(tmp_path):

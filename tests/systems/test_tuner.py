@@ -165,3 +165,58 @@ def test_every_weight_scheme_is_tried_once_before_kernels_are_tuned():
         schemes.append(pick.weights_routed)
         state["points"].append({"config": pick.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0})
     assert sorted(schemes) == ["bf16", "fp32", "int8"]
+
+
+def test_compiled_configs_wait_for_the_eager_sweep_to_end():
+    space = SearchSpace(schemes=("fp32",), dispatches=("grouped", "gather"), attentions=("sdpa", "chunk_blocked"),
+                        compiles=("eager", "default"))
+    configs = space.configs(preset("debug"), workload_kind="decode")
+    measured = {"config": SystemConfig().to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0}
+    state = {"points": [measured], "prior_snapshot": [], "run_records": []}
+    sweeping = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1)
+    assert sweeping.compile == "eager"  # eager configs remain: no compile yet, however fast the default
+    done = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1, eager_done=True)
+    assert done == SystemConfig(moe_dispatch="gather", compile="default")  # the default's sync-free twin
+
+
+def _fake_trials(monkeypatch, measured: list):
+    from sonar.systems import tuner as tuner_module
+    from sonar.systems.trial import TrialResult
+
+    def fake_run_trial(model, config, workload, reference, *, settings, incumbent):
+        measured.append(config.compile)
+        latency = 0.5 if config.compile != "eager" else 1.0 + 0.001 * len(measured)
+        return TrialResult(config=config.to_dict(), samples=[latency], latency_s=latency, quality_delta=0.0,
+                           seconds=60.0 if config.compile != "eager" else 1.0)
+
+    monkeypatch.setattr(tuner_module, "run_trial", fake_run_trial)
+
+
+def test_a_finished_eager_sweep_resumes_into_its_compile_phase(tmp_path, monkeypatch):
+    measured: list[str] = []
+    _fake_trials(monkeypatch, measured)
+    candidate = _candidate(tmp_path)
+    space = SearchSpace(schemes=("fp32", "bf16"), dispatches=("gather",), attentions=("sdpa", "chunk_blocked"),
+                        compiles=("eager", "default"))
+    eager_only = SystemTuner(workload="decode:ctx=40", space=SearchSpace(**{**space.__dict__, "compiles": ("eager",)}),
+                             settings=FAST, prior_path=tmp_path / "prior.json", compile_top_k=0, max_eager_trials=3)
+    first = eager_only.run(candidate, 10)
+    assert len(first) == 3 and measured == ["eager"] * 3
+    state = json.loads(eager_only.state_path(candidate).read_text())
+    assert state["stopped"] == state["eager_stopped"] == "eager budget: 3 trials"
+    # The older states recorded only "stopped": the compile phase must reopen them too.
+    del state["eager_stopped"]
+    eager_only.state_path(candidate).write_text(json.dumps(state))
+
+    compiling = SystemTuner(workload="decode:ctx=40", space=space, settings=FAST, prior_path=tmp_path / "prior.json",
+                            compile_top_k=2, max_eager_trials=3)
+    resumed = compiling.run(candidate, 10)
+    assert resumed[:3] == first  # the eager trials are kept, not measured again
+    assert measured == ["eager"] * 3 + ["default"] * 2  # exactly the two best eager configs compiled
+    assert json.loads(compiling.state_path(candidate).read_text())["stopped"] == "compiled the top eager configs"
+    assert compiling.run(candidate, 10) == resumed and len(measured) == 5
+
+
+def test_eager_budget_is_validated():
+    with pytest.raises(ValueError, match="max_eager_trials"):
+        SystemTuner(max_eager_trials=0)

@@ -62,10 +62,11 @@ def make_trainer(spec: str, max_steps: int) -> object:
     return factory(TrainConfig(schedule_steps=max_steps))
 
 
-def make_tuner(spec: str, compile_top_k: int = 0) -> object:
+def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None) -> object:
     """The tuner named by `spec`. The built-in one measures eager configurations, plus, with
-    `compile_top_k` > 0, a compiled variant of that many best eager ones per candidate: a compile
-    costs 40-120 s per graph on a small CPU, more than a whole eager sweep, so only contenders get one."""
+    `compile_top_k` > 0, a compiled variant of that many best eager ones per candidate once its eager
+    sweep ends: a compile costs 40-120 s per graph on a small CPU, more than a whole eager sweep, so
+    only the finalists get one. Those trials are kept out of the eager sweep's share of `max_trials`."""
     factory = load_factory(spec, "tuner")
     if spec != DEFAULT_TUNER:
         return factory()
@@ -73,8 +74,12 @@ def make_tuner(spec: str, compile_top_k: int = 0) -> object:
 
     if compile_top_k < 0:
         raise UserError(f"--compile-top-k {compile_top_k}: must be >= 0")
+    if compile_top_k and max_trials is not None and max_trials <= compile_top_k:
+        raise UserError(f"--max-trials {max_trials}: must exceed --compile-top-k {compile_top_k},"
+                        " which are the compiled trials after the eager sweep")
     compiles = ("eager", "default") if compile_top_k else ("eager",)
-    return factory(space=SearchSpace(compiles=compiles), compile_top_k=compile_top_k)
+    eager_budget = max_trials - compile_top_k if compile_top_k and max_trials is not None else None
+    return factory(space=SearchSpace(compiles=compiles), compile_top_k=compile_top_k, max_eager_trials=eager_budget)
 
 
 def cpu_model() -> str:
@@ -130,8 +135,8 @@ def describe_knob_space(tuner: object) -> dict:
     if not dataclasses.is_dataclass(space):
         return {"description": repr(tuner)}
     described = {"space": _plain(dataclasses.asdict(space))}
-    for name in ("workload", "quality_limit", "compile_top_k", "patience", "min_gain", "min_trials"):
-        if hasattr(tuner, name):
+    for name in ("workload", "quality_limit", "compile_top_k", "max_eager_trials", "patience", "min_gain", "min_trials"):
+        if getattr(tuner, name, None) is not None:  # an unset budget is left out, as tables before it had none
             value = getattr(tuner, name)
             described[name] = value.label() if hasattr(value, "label") else _plain(value)
     return described

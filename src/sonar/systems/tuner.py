@@ -59,10 +59,11 @@ def load_candidate_model(candidate: Candidate, checkpoint: Path | None = None):
 
 
 def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, quality_limit: float,
-            compile_top_k: int) -> SystemConfig | None:
+            compile_top_k: int, eager_done: bool = False) -> SystemConfig | None:
     """The next config to measure: the default first (every ratio is against it), then the lowest
-    predicted latency. Compiled configs wait until their eager twin is measured and ranks among the
-    `compile_top_k` best acceptable eager results: compiling costs a minute, so only for contenders."""
+    predicted latency. Compiled configs wait until the eager sweep is done (`eager_done`, or every
+    eager config measured) and then go only to the `compile_top_k` best acceptable eager results:
+    compiling costs a minute, so only the finalists get one, and each exactly once."""
     measured = {_key(p["config"]) for p in state["points"]}
     default = SystemConfig(target=candidates[0].target if candidates else "cpu").to_dict()
     if _key(default) not in measured:
@@ -82,12 +83,16 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     # scheme alone, so one trial per scheme settles which are admissible before kernels are tuned.
     seen_schemes = {_weights_key(p["config"]) for p in state["points"]}
     unseen = [c for c in candidates if c.compile == "eager" and _weights_key(c.to_dict()) not in seen_schemes]
+    eager_left = not eager_done and any(c.compile == "eager" and _key(c.to_dict()) not in measured
+                                        for c in candidates)
     best, best_score = None, math.inf
     for config in unseen or candidates:
         d = config.to_dict()
         if _key(d) in measured:
             continue
-        if d["compile"] != "eager" and not any(_key(twin) in contenders for twin in eager_twins(d)):
+        if d["compile"] == "eager" and eager_done:
+            continue
+        if d["compile"] != "eager" and (eager_left or not any(_key(twin) in contenders for twin in eager_twins(d))):
             continue
         if _weights_key(d) in too_lossy:
             continue
@@ -104,7 +109,7 @@ class SystemTuner:
                  settings: MeasureSettings | None = None, quality_limit: float = 0.01,
                  prior_path: Path | None = None, val_loss_fn=None, isolate: bool = False,
                  patience: int = 8, min_gain: float = 0.01, min_trials: int = 10, compile_top_k: int = 2,
-                 checkpoint: Path | None = None,
+                 max_eager_trials: int | None = None, checkpoint: Path | None = None,
                  on_trial: Callable[[TuningPoint], None] | None = None) -> None:
         self.workload = Workload.parse(workload) if isinstance(workload, str) else workload
         self.space = space or SearchSpace()
@@ -114,7 +119,10 @@ class SystemTuner:
         self.val_loss_fn = val_loss_fn
         self.isolate = isolate
         self.patience, self.min_gain, self.min_trials = patience, min_gain, min_trials
+        if max_eager_trials is not None and max_eager_trials < 1:
+            raise ValueError(f"max_eager_trials={max_eager_trials}: must be >= 1 (the default config) or None")
         self.compile_top_k = compile_top_k
+        self.max_eager_trials = max_eager_trials
         self.checkpoint = checkpoint
         self.on_trial = on_trial
 
@@ -130,10 +138,24 @@ class SystemTuner:
             state = json.loads(path.read_text())
             if state.get("version") != STATE_VERSION or state.get("workload") != self.workload.label():
                 raise ValueError(f"{path}: tuning state for another workload or version; move it away to restart")
-            return state
+            return self._reopen_for_compiles(state)
         return {"version": STATE_VERSION, "workload": self.workload.label(), "candidate": candidate.id,
                 "prior_snapshot": prior.load(), "run_records": [], "points": [], "samples": [],
-                "seconds": 0.0, "stopped": None}
+                "seconds": 0.0, "eager_stopped": None, "stopped": None}
+
+    def _reopen_for_compiles(self, state: dict) -> dict:
+        """A finished eager-only sweep (older states record no separate eager stop) goes on to its
+        compile phase when this tuner compiles: the eager trials are kept, not measured again."""
+        if "eager_stopped" not in state:
+            state["eager_stopped"] = state["stopped"]
+        if self.max_eager_trials is not None and state["eager_stopped"] is None and \
+                sum(p["config"]["compile"] == "eager" for p in state["points"]) >= self.max_eager_trials:
+            state["eager_stopped"] = f"eager budget: {self.max_eager_trials} trials"
+        compiled = any(p["config"]["compile"] != "eager" for p in state["points"])
+        if self.compile_top_k and state["stopped"] is not None and state["stopped"] == state["eager_stopped"] \
+                and not compiled:
+            state["stopped"] = None
+        return state
 
     def _prior_path(self, candidate: Candidate) -> Path:
         return self.prior_path if self.prior_path is not None else Path(candidate.workdir).parent / "systems-prior.json"
@@ -150,10 +172,14 @@ class SystemTuner:
         pending_setup = time.perf_counter() - setup_start
         path = self.state_path(candidate)
         while len(state["points"]) < until_trial and not state["stopped"]:
-            config = propose(candidates, state, workload_kind=self.workload.kind,
-                             quality_limit=self.quality_limit, compile_top_k=self.compile_top_k)
+            eager_done = state["eager_stopped"] is not None
+            config = propose(candidates, state, workload_kind=self.workload.kind, quality_limit=self.quality_limit,
+                             compile_top_k=self.compile_top_k, eager_done=eager_done)
             if config is None:
-                state["stopped"] = "space exhausted"
+                state["eager_stopped"] = state["eager_stopped"] or "space exhausted"
+                state["stopped"] = ("space exhausted" if not eager_done
+                                    else "compiled the top eager configs" if self.compile_top_k
+                                    else state["eager_stopped"])
                 break
             incumbent = self._incumbent_samples(state)
             if self.isolate:
@@ -164,14 +190,26 @@ class SystemTuner:
                                    incumbent=incumbent)
             point = self._append(state, result, pending_setup, candidate, prior)
             pending_setup = 0.0
-            best = [p["best_latency_s"] for p in state["points"]]
-            if _plateaued(best, self):
-                state["stopped"] = f"plateau: under {self.min_gain:.0%} gain in the last {self.patience} trials"
+            if not eager_done:
+                self._maybe_stop_eager(state)
             write_json_atomic(path, state)
             if self.on_trial is not None:
                 self.on_trial(point)
         write_json_atomic(path, state)
         return self._curve(state, until_trial)
+
+    def _maybe_stop_eager(self, state: dict) -> None:
+        """Stop the eager sweep on a plateau or its budget; the compile phase, if any, follows."""
+        best = [p["best_latency_s"] for p in state["points"]]
+        if _plateaued(best, self):
+            reason = f"plateau: under {self.min_gain:.0%} gain in the last {self.patience} trials"
+        elif self.max_eager_trials is not None and len(state["points"]) >= self.max_eager_trials:
+            reason = f"eager budget: {self.max_eager_trials} trials"
+        else:
+            return
+        state["eager_stopped"] = reason
+        if not self.compile_top_k:
+            state["stopped"] = reason
 
     def _incumbent_samples(self, state: dict) -> list[float]:
         best = None
