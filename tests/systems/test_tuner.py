@@ -177,6 +177,13 @@ def test_compiled_configs_wait_for_the_eager_sweep_to_end():
     assert sweeping.compile == "eager"  # eager configs remain: no compile yet, however fast the default
     done = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1, eager_done=True)
     assert done == SystemConfig(moe_dispatch="gather", compile="default")  # the default's sync-free twin
+    # A sweep that stopped before warming up every weight scheme still compiles its finalist.
+    with_unseen = SearchSpace(**{**space.__dict__, "schemes": ("fp32", "bf16"),
+                                 "dispatches": ("grouped", "gather", "packed_grouped")})
+    with_unseen = with_unseen.configs(preset("debug"), workload_kind="decode")
+    assert any(c.weights_routed == "bf16" for c in with_unseen)
+    assert propose(with_unseen, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1,
+                   eager_done=True) == done
 
 
 def _fake_trials(monkeypatch, measured: list):

@@ -86,7 +86,7 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     eager_left = not eager_done and any(c.compile == "eager" and _key(c.to_dict()) not in measured
                                         for c in candidates)
     best, best_score = None, math.inf
-    for config in unseen or candidates:
+    for config in candidates if eager_done else unseen or candidates:
         d = config.to_dict()
         if _key(d) in measured:
             continue
