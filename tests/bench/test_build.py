@@ -105,7 +105,8 @@ def test_the_builtin_trainer_and_tuner_record_their_corpus_training_settings_and
     # The compiled trials come after the eager sweep, out of the same per-candidate budget.
     budgeted = make_tuner("sonar.systems.tuner:SystemTuner", compile_top_k=1, max_trials=25)
     assert budgeted.max_eager_trials == 24
-    assert describe_knob_space(budgeted)["max_eager_trials"] == 24
+    assert describe_knob_space(budgeted)["max_eager_trials"] == 24 and budgeted.cold_compiles
+    assert describe_knob_space(budgeted)["cold_compiles"] is True
     assert "max_eager_trials" not in describe_knob_space(eager)  # eager-only tables are described as before
     with pytest.raises(UserError, match="max-trials"):
         make_tuner("sonar.systems.tuner:SystemTuner", compile_top_k=2, max_trials=2)

@@ -227,3 +227,30 @@ def test_a_finished_eager_sweep_resumes_into_its_compile_phase(tmp_path, monkeyp
 def test_eager_budget_is_validated():
     with pytest.raises(ValueError, match="max_eager_trials"):
         SystemTuner(max_eager_trials=0)
+
+
+def test_cold_compiles_give_each_compiled_trial_a_fresh_process_and_empty_cache(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from sonar.systems import tuner as tuner_module
+    from sonar.systems.trial import TrialResult
+
+    in_process: list[str] = []
+    _fake_trials(monkeypatch, in_process)
+    caches: list[tuple[str, bool, bool]] = []
+
+    def fake_isolated(candidate, source, config, workload, settings, *, incumbent, extra_env=None):
+        cache = Path(extra_env["TORCHINDUCTOR_CACHE_DIR"])
+        caches.append((config.compile, cache.is_dir() and not any(cache.iterdir()), cache))
+        return TrialResult(config=config.to_dict(), samples=[0.5], latency_s=0.5, quality_delta=0.0, seconds=30.0)
+
+    monkeypatch.setattr(tuner_module, "run_trial_isolated", fake_isolated)
+    space = SearchSpace(schemes=("fp32",), dispatches=("gather",), attentions=("sdpa", "chunk_blocked"),
+                        compiles=("eager", "default"))
+    tuner = SystemTuner(workload="decode:ctx=40", space=space, settings=FAST, prior_path=tmp_path / "prior.json",
+                        compile_top_k=2, cold_compiles=True)
+    curve = tuner.run(_candidate(tmp_path), 10)
+    assert in_process == ["eager"] * 3  # the default and both space configs, all in this process
+    assert [(mode, empty) for mode, empty, _ in caches] == [("default", True), ("default", True)]
+    assert caches[0][2] != caches[1][2] and not any(cache.exists() for _, _, cache in caches)
+    assert curve[-1].seconds == pytest.approx(3 * 1.0 + 2 * 30.0, abs=1.0)

@@ -79,7 +79,8 @@ def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None)
                         " which are the compiled trials after the eager sweep")
     compiles = ("eager", "default") if compile_top_k else ("eager",)
     eager_budget = max_trials - compile_top_k if compile_top_k and max_trials is not None else None
-    return factory(space=SearchSpace(compiles=compiles), compile_top_k=compile_top_k, max_eager_trials=eager_budget)
+    return factory(space=SearchSpace(compiles=compiles), compile_top_k=compile_top_k, max_eager_trials=eager_budget,
+                   cold_compiles=bool(compile_top_k))
 
 
 def cpu_model() -> str:
@@ -135,9 +136,10 @@ def describe_knob_space(tuner: object) -> dict:
     if not dataclasses.is_dataclass(space):
         return {"description": repr(tuner)}
     described = {"space": _plain(dataclasses.asdict(space))}
-    for name in ("workload", "quality_limit", "compile_top_k", "max_eager_trials", "patience", "min_gain", "min_trials"):
-        if getattr(tuner, name, None) is not None:  # an unset budget is left out, as tables before it had none
-            value = getattr(tuner, name)
+    for name in ("workload", "quality_limit", "compile_top_k", "max_eager_trials", "cold_compiles", "patience",
+                 "min_gain", "min_trials"):
+        value = getattr(tuner, name, None)
+        if value is not None and value is not False:  # settings left off are left out, as older tables lack them
             described[name] = value.label() if hasattr(value, "label") else _plain(value)
     return described
 

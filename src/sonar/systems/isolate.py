@@ -22,7 +22,8 @@ STARTUP_ALLOWANCE_S = 60.0  # importing torch and building the model, on top of 
 
 
 def run_trial_isolated(candidate: Candidate, checkpoint: str | None, config: SystemConfig, workload: Workload,
-                       settings: MeasureSettings, *, incumbent: list[float] | None = None) -> TrialResult:
+                       settings: MeasureSettings, *, incumbent: list[float] | None = None,
+                       extra_env: dict[str, str] | None = None) -> TrialResult:
     spec = {
         "model": candidate.model.to_dict(), "seed": candidate.seed, "checkpoint": checkpoint,
         "config": config.to_dict(), "workload": workload.label(), "settings": settings.__dict__,
@@ -31,7 +32,8 @@ def run_trial_isolated(candidate: Candidate, checkpoint: str | None, config: Sys
     start = time.perf_counter()
     timeout = settings.timeout_s + STARTUP_ALLOWANCE_S
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parents[2]),
-                                                                     os.environ.get("PYTHONPATH")]))}
+                                                                     os.environ.get("PYTHONPATH")])),
+           **(extra_env or {})}
     try:
         proc = subprocess.run([sys.executable, "-m", "sonar.systems.worker"], input=json.dumps(spec),
                               capture_output=True, text=True, timeout=timeout, env=env)

@@ -109,7 +109,7 @@ class SystemTuner:
                  settings: MeasureSettings | None = None, quality_limit: float = 0.01,
                  prior_path: Path | None = None, val_loss_fn=None, isolate: bool = False,
                  patience: int = 8, min_gain: float = 0.01, min_trials: int = 10, compile_top_k: int = 2,
-                 max_eager_trials: int | None = None, checkpoint: Path | None = None,
+                 max_eager_trials: int | None = None, cold_compiles: bool = False, checkpoint: Path | None = None,
                  on_trial: Callable[[TuningPoint], None] | None = None) -> None:
         self.workload = Workload.parse(workload) if isinstance(workload, str) else workload
         self.space = space or SearchSpace()
@@ -123,6 +123,7 @@ class SystemTuner:
             raise ValueError(f"max_eager_trials={max_eager_trials}: must be >= 1 (the default config) or None")
         self.compile_top_k = compile_top_k
         self.max_eager_trials = max_eager_trials
+        self.cold_compiles = cold_compiles
         self.checkpoint = checkpoint
         self.on_trial = on_trial
 
@@ -182,7 +183,9 @@ class SystemTuner:
                                     else state["eager_stopped"])
                 break
             incumbent = self._incumbent_samples(state)
-            if self.isolate:
+            if self.cold_compiles and config.compile != "eager":
+                result = _cold_compiled_trial(candidate, source, config, self.workload, self.settings, incumbent)
+            elif self.isolate:
                 result = run_trial_isolated(candidate, source, config, self.workload, self.settings,
                                             incumbent=incumbent)
             else:
@@ -246,6 +249,18 @@ class SystemTuner:
 
     def _curve(self, state: dict, until_trial: int) -> list[TuningPoint]:
         return [_to_point(p) for p in state["points"][:until_trial]]
+
+
+def _cold_compiled_trial(candidate: Candidate, source: str | None, config: SystemConfig, workload: Workload,
+                         settings: MeasureSettings, incumbent: list[float]) -> TrialResult:
+    """A compiled trial in a fresh process with an empty inductor cache, so its recorded cost is a
+    whole compile wherever it falls in a build: kernels cached by earlier candidates (on disk or in
+    this process) would otherwise make a candidate's cost depend on what was measured before it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="sonar-cold-compile-") as cache_dir:
+        return run_trial_isolated(candidate, source, config, workload, settings, incumbent=incumbent,
+                                  extra_env={"TORCHINDUCTOR_CACHE_DIR": cache_dir})
 
 
 def _plateaued(best: list[float], tuner: SystemTuner) -> bool:
