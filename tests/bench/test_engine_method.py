@@ -79,3 +79,11 @@ def test_cli_replay_json_reports_the_engine_schedulers(tmp_path, small):
     assert set(summary) == {"sonar", "brute_force_engine"}
     assert summary["brute_force_engine"]["failures"] == 0
     assert all(isinstance(row["speedup_at_1pct_p75"], float) for row in summary.values())
+
+
+def test_engine_tunes_through_the_longest_trace_so_a_late_fast_trial_is_seen():
+    # a's only feasible config is its 4th trial (as a compiled trial ends a sweep); b and c stopped after 2
+    t = table([("a", 2.0, [3.0, 2.5, 2.0, 0.9]), ("b", 2.2, [1.5, 0.8]), ("c", 2.5, [0.5, 0.4])])
+    assert replay_spec(t, CONSTRAINT, scheduler="brute", seed=0)["budget"]["max_trials"] == 4
+    trace = run_method(t, CONSTRAINT, EngineMethod("brute", "brute"), seed=0)
+    assert trace[-1].regret == 0.0 and trace[-1].seconds == pytest.approx(t.brute_force_seconds)

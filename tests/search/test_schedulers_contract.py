@@ -205,3 +205,31 @@ def test_sonar_tunes_every_first_rung_and_gates_training_on_latency_when_trials_
     stopped_untrained = [c for c in state.candidates.values() if c.status == "stopped" and c.rung >= 1
                          and Job(candidate=c.id, kind="train", rung=c.rung, until=1).id not in submitted]
     assert gated and stopped_untrained
+
+
+def _tuned_events(raw: dict, asked: int, latencies: list[float]) -> list:
+    events = [("spec", {"spec": raw}, 0.0),
+              ("decision", Decision(candidate="c000", action="start", rung=0).to_dict(), 0.0)]
+    job = Job(candidate="c000", kind="tune", rung=0, until=asked)
+    events.append(("job_submitted", job.to_dict(), 0.0))
+    tuning = [dict(trial=i + 1, seconds=float(i + 1), config={}, latency_s=v, spread_s=0.0, quality_delta=0.0,
+                   best_latency_s=min(latencies[: i + 1]), failure=None, extra={}) for i, v in enumerate(latencies)]
+    events.append(("job_done", {"job_id": job.id, "points": tuning, "cost_s": 2.0}, 0.0))
+    return events
+
+
+def test_a_tuner_that_returns_fewer_trials_than_asked_has_a_final_latency():
+    raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.004}, budget=SMALL)
+    scheduler = make_scheduler(parse_spec(raw))
+    stopped = state_from_events(_tuned_events(raw, asked=5, latencies=[0.01, 0.006]))
+    running = state_from_events(_tuned_events(raw, asked=2, latencies=[0.01, 0.006]))
+    assert stopped.candidates["c000"].tuning_complete and not running.candidates["c000"].tuning_complete
+    scheduler.population = scheduler.fit_population(stopped)
+    final = scheduler.point(stopped.candidates["c000"]).latency
+    assert (final.low, final.mid, final.high) == (0.006, 0.006, 0.006)  # measured: cannot improve
+    assert scheduler.point(running.candidates["c000"]).latency.low < 0.004  # may still meet the bound
+    assert scheduler.tune_job(stopped.candidates["c000"]) is None
+    # and it counts as "no further improvement" in the population's rung-to-rung latency ratios
+    _, latency_ratios = scheduler.fit_population(stopped)
+    assert latency_ratios.budgets[:2] == (1, 3) and latency_ratios.ratios == (0.6, 1.0, 1.0)
+    assert scheduler.fit_population(running)[1].ratios == (None, None, None)

@@ -39,7 +39,10 @@ def replay_spec(table: BenchTable, objective: Objective, *, scheduler: str, seed
                 budget_s: float = math.inf, min_trials: int | None = None) -> dict:
     """The search spec of one replay: the table's architectures as the pool, its budgets as the maxima."""
     checkpoints = table.header.checkpoints
-    max_trials = min(len(c.tuning) for c in table.candidates)
+    # The longest trace: a tuner that stopped early (plateau, compile phase done) returns its whole
+    # trace when asked for more, while the shortest would cut every longer trace (and the compiled
+    # trials at its end) off before the engine could see them.
+    max_trials = max(len(c.tuning) for c in table.candidates)
     spec_objective = ({"kind": "constraint", "latency_s": objective.latency_limit_s}
                       if objective.mode == "constraint" else {"kind": "pareto"})
     # both budgets span the same rungs: the trials ladder reaches max_trials where the steps ladder ends

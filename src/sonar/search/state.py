@@ -41,6 +41,9 @@ class CandidateState:
     status: str = ACTIVE
     reason: str = ""
     jobs: dict[int, list[str]] = field(default_factory=dict)  # rung -> job ids
+    # The tuner returned fewer trials than a job asked for: it has stopped (plateau, space exhausted,
+    # compile phase done), so the best latency is final rather than a point on a curve still falling.
+    tuning_complete: bool = False
 
     def steps_done(self) -> int:
         return self.curve[-1].step if self.curve else 0
@@ -114,6 +117,7 @@ class SearchState:
             cand.curve = [CurvePoint(**p) for p in payload["points"]]
         else:
             cand.tuning = [TuningPoint(**p) for p in payload["points"]]
+            cand.tuning_complete = cand.tuning_complete or len(cand.tuning) < record.job.until
         self._spend(payload["cost_s"], time)
 
     def _on_job_failed(self, payload: dict, time: float) -> None:

@@ -131,7 +131,7 @@ class RungScheduler:
         stops as soon as a configuration meets the bound instead of running the whole budget at once."""
         _, trials = self.ladder[c.rung]
         done = c.trials_done()
-        if trials <= done or not self.needs_tuning(c):
+        if trials <= done or c.tuning_complete or not self.needs_tuning(c):
             return None
         rung, until = c.rung, trials
         if self.eliminates and self.spec.objective.kind == "constraint":
@@ -270,11 +270,14 @@ class RungScheduler:
         if self.forecast:
             seed = zlib.crc32(f"{self.spec.seed}/{c.id}/{len(steps)}".encode())
             loss = _loss_forecast(steps, losses, self.spec.budget.max_steps, seed)
-            latency = _latency_forecast(best, self.spec.budget.max_trials, spread)
+            tuned_out = c.tuning_complete and len(tuning) == len(c.tuning) and bool(best)
+            latency = _measured(best[-1]) if tuned_out else _latency_forecast(best, self.spec.budget.max_trials,
+                                                                               spread)
             if self.population is not None and steps:
                 loss_ratios, latency_ratios = self.population
                 loss = _recentred(loss, loss_ratios.project(steps[-1], losses[-1]))
-                latency = _recentred(latency, latency_ratios.project(len(best), best[-1]) if best else None)
+                if not tuned_out:
+                    latency = _recentred(latency, latency_ratios.project(len(best), best[-1]) if best else None)
         else:
             loss = _measured(losses[-1] if losses else math.inf)
             latency = _measured(min(best) if best else math.inf)
@@ -303,7 +306,7 @@ class RungScheduler:
         trials = [t for _, t in self.ladder if t > 0]
         cands = list(state.candidates.values())
         losses = LadderRatios.fit(steps, ({p.step: p.val_loss for p in c.curve} for c in cands))
-        latencies = LadderRatios.fit(trials, ({i + 1: p.best_latency_s for i, p in enumerate(c.tuning)} for c in cands))
+        latencies = LadderRatios.fit(trials, (_latency_by_trials(c, trials) for c in cands))
         return losses, latencies
 
     @staticmethod
@@ -312,6 +315,15 @@ class RungScheduler:
         tuning = c.tuning if tuning is None else tuning
         reported = [p.extra["memory_bytes"] for p in tuning if "memory_bytes" in (p.extra or {})]
         return float(min(reported)) if reported else _params(c.model) * 0.5
+
+
+def _latency_by_trials(c: CandidateState, budgets: list[int]) -> dict[int, float]:
+    """Best latency after each trial; a tuner that stopped keeps its final best at every later budget
+    (it would measure nothing new), so short complete traces still say how much the rest improves."""
+    curve = {i + 1: p.best_latency_s for i, p in enumerate(c.tuning)}
+    if c.tuning_complete and c.tuning:
+        curve.update({t: c.tuning[-1].best_latency_s for t in budgets if t > len(c.tuning)})
+    return curve
 
 
 @functools.lru_cache(maxsize=4096)
