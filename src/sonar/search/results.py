@@ -37,10 +37,15 @@ def measured(state: SearchState) -> list[Measured]:
 
 
 def best(state: SearchState) -> str | None:
-    """The recommendation among fully trained and tuned candidates, or among all while none is."""
+    """The recommendation among fully trained and tuned candidates, or among all while none of those
+    meets the objective (a finished candidate that misses the latency bound recommends nothing)."""
     rows = measured(state)
-    finished = [r for r in rows if r.status == FINISHED] or rows
-    return choose(state.spec.objective, [(r.id, r.val_loss, r.latency_s, r.memory_bytes) for r in finished])
+    finished = [r for r in rows if r.status == FINISHED]
+    for pool in (finished, rows):
+        chosen = choose(state.spec.objective, [(r.id, r.val_loss, r.latency_s, r.memory_bytes) for r in pool])
+        if chosen is not None:
+            return chosen
+    return None
 
 
 def front(state: SearchState) -> list[str]:
