@@ -231,5 +231,18 @@ def test_a_tuner_that_returns_fewer_trials_than_asked_has_a_final_latency():
     assert scheduler.tune_job(stopped.candidates["c000"]) is None
     # and it counts as "no further improvement" in the population's rung-to-rung latency ratios
     _, latency_ratios = scheduler.fit_population(stopped)
-    assert latency_ratios.budgets[:2] == (1, 3) and latency_ratios.ratios == (0.6, 1.0, 1.0)
-    assert scheduler.fit_population(running)[1].ratios == (None, None, None)
+    assert latency_ratios.budgets == (1, 3, 9, 27) and latency_ratios.ratios == (0.6, 1.0, 1.0, 1.0)
+    assert scheduler.fit_population(running)[1].ratios == (None, None, None, None)
+
+
+def test_with_compiled_configs_in_the_space_latency_rules_nothing_out_before_a_sweep_has_been_seen_to_its_end():
+    base = dict(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.004}, budget=SMALL)
+    eager = make_scheduler(parse_spec(make_spec(**base)))
+    compiling = make_scheduler(parse_spec(make_spec(**base, system={"compiles": ["eager", "default"]})))
+    assert not eager.late_gains and compiling.late_gains
+    # c000 measured 3 trials so far, all far above the bound
+    alone = state_from_events(_tuned_events(make_spec(**base), asked=3, latencies=[0.0100, 0.0095, 0.0093]))
+    for scheduler in (eager, compiling):
+        scheduler.population = scheduler.fit_population(alone)
+    assert eager.point(alone.candidates["c000"]).latency.low > 0.004  # its own curve rules it out
+    assert compiling.point(alone.candidates["c000"]).latency.low == 0.0  # nobody has shown what the end brings

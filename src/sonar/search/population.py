@@ -51,3 +51,41 @@ class LadderRatios:
 
 def _usable(value: float) -> bool:
     return math.isfinite(value) and value > 0
+
+
+@dataclass(frozen=True)
+class RemainingRatios:
+    """value(last budget) / value(budget) per candidate, straight to the end rather than chained.
+
+    For a tuning sweep whose big gain comes once, at a trial that differs between candidates (a
+    compiled variant after the eager sweep), chaining per-stretch ratios mixes candidates that took the
+    gain in one stretch with others that took it in the next; the remaining ratio of each candidate
+    keeps its whole gain together, and the smallest one is the best improvement anyone made from there."""
+
+    budgets: tuple[int, ...]
+    ratios: tuple[float | None, ...]  # median over candidates measured at the budget and at the last
+    lows: tuple[float | None, ...] = ()
+
+    @classmethod
+    def fit(cls, budgets: Sequence[int], curves: Iterable[Mapping[int, float]]) -> RemainingRatios:
+        budgets = tuple(sorted(set(budgets)))
+        last = budgets[-1]
+        per_budget: list[list[float]] = [[] for _ in budgets]
+        for curve in curves:
+            end = curve.get(last)
+            if end is None or not _usable(end):
+                continue
+            for j, budget in enumerate(budgets):
+                here = curve.get(budget)
+                if here is not None and _usable(here):
+                    per_budget[j].append(end / here)
+        return cls(budgets=budgets, ratios=tuple(statistics.median(r) if r else None for r in per_budget),
+                   lows=tuple(min(r) if r else None for r in per_budget))
+
+    def project(self, budget: int, value: float, *, hopeful: bool = False) -> float | None:
+        """The value expected at the last budget (`hopeful`: with the largest remaining gain seen), or
+        None when `budget` is off the ladder or no candidate has gone from it to the end yet."""
+        if budget not in self.budgets or not _usable(value):
+            return None
+        ratio = (self.lows if hopeful else self.ratios)[self.budgets.index(budget)]
+        return None if ratio is None else value * ratio

@@ -15,7 +15,7 @@ from typing import Protocol
 from sonar.model.params import count_parameters
 from sonar.search.curves import Forecast, latency_forecast, loss_forecast
 from sonar.search.objective import Point, choose, dominates, eliminated, pareto_front, rank
-from sonar.search.population import LadderRatios
+from sonar.search.population import LadderRatios, RemainingRatios
 from sonar.search.records import Decision, Job
 from sonar.search.schedulers.costs import trial_cost_in_steps
 from sonar.search.space import sample_architectures
@@ -53,6 +53,9 @@ class RungScheduler:
 
     def __init__(self, spec) -> None:
         self.spec = spec
+        # A tuning curve can fall steeply at its end (compiled configurations come after the eager
+        # sweep), so its own extrapolation is no optimistic bound there.
+        self.late_gains = any(mode != "eager" for mode in spec.system.get("compiles", ["eager"]))
         self.ladder = self.build_ladder()
         if self.ladder[-1] != (spec.budget.max_steps, self.ladder[-1][1]):
             raise ValueError(f"{self.name}: the last rung must reach max_steps, got {self.ladder[-1]}")
@@ -273,11 +276,14 @@ class RungScheduler:
             tuned_out = c.tuning_complete and len(tuning) == len(c.tuning) and bool(best)
             latency = _measured(best[-1]) if tuned_out else _latency_forecast(best, self.spec.budget.max_trials,
                                                                                spread)
-            if self.population is not None and steps:
+            if self.population is not None:
                 loss_ratios, latency_ratios = self.population
-                loss = _recentred(loss, loss_ratios.project(steps[-1], losses[-1]))
+                if steps:
+                    loss = _recentred(loss, loss_ratios.project(steps[-1], losses[-1]))
                 if not tuned_out:
                     latency = _recentred(latency, latency_ratios.project(len(best), best[-1]) if best else None)
+                    if self.late_gains:
+                        latency = _hopeful_low(latency, latency_ratios, best)
         else:
             loss = _measured(losses[-1] if losses else math.inf)
             latency = _measured(min(best) if best else math.inf)
@@ -298,7 +304,7 @@ class RungScheduler:
                                   point.latency)
         return loss, latency
 
-    def fit_population(self, state: SearchState) -> tuple[LadderRatios, LadderRatios] | None:
+    def fit_population(self, state: SearchState) -> tuple[LadderRatios, RemainingRatios] | None:
         """Rung-to-rung improvement ratios of val loss and best latency over every candidate so far."""
         if not self.forecast:
             return None
@@ -306,7 +312,7 @@ class RungScheduler:
         trials = [t for _, t in self.ladder if t > 0]
         cands = list(state.candidates.values())
         losses = LadderRatios.fit(steps, ({p.step: p.val_loss for p in c.curve} for c in cands))
-        latencies = LadderRatios.fit(trials, (_latency_by_trials(c, trials) for c in cands))
+        latencies = RemainingRatios.fit(trials, (_latency_by_trials(c, trials) for c in cands))
         return losses, latencies
 
     @staticmethod
@@ -315,6 +321,18 @@ class RungScheduler:
         tuning = c.tuning if tuning is None else tuning
         reported = [p.extra["memory_bytes"] for p in tuning if "memory_bytes" in (p.extra or {})]
         return float(min(reported)) if reported else _params(c.model) * 0.5
+
+
+def _hopeful_low(forecast: Forecast, ratios: RemainingRatios, best: tuple) -> Forecast:
+    """The optimistic latency, lowered to what the largest gain any candidate made over the rest of its
+    sweep would give, and to 0 while no candidate has been tuned from here to the end. For a space
+    with compiled configurations: the tuner tries them after its eager sweep, and they can be several
+    times faster, which a curve's own extrapolation cannot see."""
+    if not best or not math.isfinite(best[-1]):
+        return forecast
+    hope = ratios.project(len(best), best[-1], hopeful=True)
+    low = 0.0 if hope is None else min(forecast.low, hope)
+    return Forecast(low, max(low, forecast.mid), forecast.high)
 
 
 def _latency_by_trials(c: CandidateState, budgets: list[int]) -> dict[int, float]:
