@@ -246,3 +246,42 @@ def test_with_compiled_configs_in_the_space_latency_rules_nothing_out_before_a_s
         scheduler.population = scheduler.fit_population(alone)
     assert eager.point(alone.candidates["c000"]).latency.low > 0.004  # its own curve rules it out
     assert compiling.point(alone.candidates["c000"]).latency.low == 0.0  # nobody has shown what the end brings
+
+
+def _laddered_events(raw: dict, rows: dict[str, tuple[int, list[float], float, bool]]) -> list:
+    """rows: id -> (rung, val loss at each ladder step up to it, latency of every trial, finished)."""
+    ladder = make_scheduler(parse_spec(raw)).ladder
+    events = [("spec", {"spec": raw}, 0.0)]
+    for cid, (rung, losses, latency, finished) in rows.items():
+        events.append(("decision", Decision(candidate=cid, action="start", rung=0).to_dict(), 0.0))
+        for r in range(1, rung + 1):
+            events.append(("decision", Decision(candidate=cid, action="promote", rung=r).to_dict(), 0.0))
+        steps, trials = ladder[rung]
+        curve = [dict(step=s, tokens=s, train_loss=v, val_loss=v, seconds=1.0)
+                 for (s, _), v in zip(ladder, losses, strict=False)]
+        tuning = [dict(trial=i + 1, seconds=1.0, config={}, latency_s=latency, spread_s=0.0, quality_delta=0.0,
+                       best_latency_s=latency, failure=None, extra={}) for i in range(trials)]
+        for job, points in ((Job(candidate=cid, kind="train", rung=rung, until=steps), curve),
+                            (Job(candidate=cid, kind="tune", rung=rung, until=trials), tuning)):
+            events.append(("job_submitted", job.to_dict(), 0.0))
+            events.append(("job_done", {"job_id": job.id, "points": points, "cost_s": 1.0}, 0.0))
+        if finished:
+            events.append(("decision", Decision(candidate=cid, action="finish", rung=rung).to_dict(), 0.0))
+    return events
+
+
+def test_sonar_promotes_a_waiting_candidate_that_may_still_beat_the_best_finished_one():
+    raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.004},
+                    budget={**SMALL, "candidates": 4})
+    state = state_from_events(_laddered_events(raw, {
+        "c000": (3, [4.0, 3.3, 3.2, 3.0], 0.003, True),  # the incumbent
+        "c001": (1, [4.0, 3.45], 0.003, False),  # improving as c003 did, it would reach 2.59
+        "c002": (1, [4.6, 4.5], 0.003, False),  # even so, 3.37: worse than c000
+        "c003": (3, [4.0, 3.6, 3.0, 2.7], 0.009, True),  # too slow, but shows how far a curve can fall
+    }))
+    scheduler = make_scheduler(state.spec)
+    assert scheduler.rung_ranking(state, 1)[0] == "c000"  # ASHA's top third of rung 1 is taken
+    decisions = scheduler.decide(state)
+    assert [(d.candidate, d.action, d.reason) for d in decisions if d.action == "promote"] == [
+        ("c001", "promote", "may beat the best finished")]
+    assert not any(d.candidate == "c002" and d.action == "promote" for d in decisions)

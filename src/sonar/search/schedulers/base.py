@@ -231,13 +231,38 @@ class RungScheduler:
             extend = self._front_extenders(state, idle, [(m[1], m[2]) for m in measured])
             if extend:
                 return extend
-        if budget_left and idle and choose(self.spec.objective, measured) is None:
+        incumbent = choose(self.spec.objective, measured)
+        if budget_left and idle and self.spec.objective.kind == "constraint" and incumbent is not None:
+            challenge = self._challengers(state, idle, state.candidates[incumbent].val_loss()
+                                          if incumbent in state.candidates else math.inf)
+            if challenge:
+                return challenge
+        if budget_left and idle and incumbent is None:
             top = max(c.rung for c in idle)
             waiting = {c.id for c in idle if c.rung == top}
             best = next(cid for cid in self.rung_ranking(state, top) if cid in waiting)
             return [Decision(candidate=best, action="promote", rung=top + 1, reason="best waiting at the end")]
         reason = "ranked out" if budget_left else "cost budget spent"
         return [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason) for c in idle]
+
+    def _challengers(self, state: SearchState, idle: list[CandidateState], incumbent_loss: float) -> list[Decision]:
+        """Constraint mode: waiting candidates (highest rung first) that would still beat the best
+        finished one, were they to improve as the best-improving candidates so far did, are promoted
+        rather than ranked out: ASHA's fixed fraction drops them once a few others took the rung."""
+        slots = self.spec.executor.workers
+        limit = self.spec.objective.latency_s
+        for k in sorted({c.rung for c in idle}, reverse=True):
+            waiting = {c.id: c for c in idle if c.rung == k}
+            chosen = []
+            for cid in self.rung_ranking(state, k):
+                if cid in waiting and len(chosen) < slots:
+                    loss, latency = self.hopeful(waiting[cid], rung=k)
+                    if loss < incumbent_loss and latency <= limit:
+                        chosen.append(cid)
+            if chosen:
+                return [Decision(candidate=cid, action="promote", rung=k + 1, reason="may beat the best finished")
+                        for cid in chosen]
+        return []
 
     def _front_extenders(self, state: SearchState, idle: list[CandidateState],
                          finished: list[tuple[float, float]]) -> list[Decision]:
