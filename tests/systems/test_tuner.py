@@ -241,6 +241,7 @@ def test_cold_compiles_give_each_compiled_trial_a_fresh_process_and_empty_cache(
 
     def fake_isolated(candidate, source, config, workload, settings, *, incumbent, extra_env=None):
         cache = Path(extra_env["TORCHINDUCTOR_CACHE_DIR"])
+        assert Path(extra_env["TRITON_CACHE_DIR"]).parent == cache
         caches.append((config.compile, cache.is_dir() and not any(cache.iterdir()), cache))
         return TrialResult(config=config.to_dict(), samples=[0.5], latency_s=0.5, quality_delta=0.0, seconds=30.0)
 

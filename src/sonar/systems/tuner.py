@@ -259,8 +259,9 @@ def _cold_compiled_trial(candidate: Candidate, source: str | None, config: Syste
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="sonar-cold-compile-") as cache_dir:
-        return run_trial_isolated(candidate, source, config, workload, settings, incumbent=incumbent,
-                                  extra_env={"TORCHINDUCTOR_CACHE_DIR": cache_dir})
+        # Triton keeps its own kernel cache (CUDA), outside inductor's directory unless told
+        env = {"TORCHINDUCTOR_CACHE_DIR": cache_dir, "TRITON_CACHE_DIR": str(Path(cache_dir) / "triton")}
+        return run_trial_isolated(candidate, source, config, workload, settings, incumbent=incumbent, extra_env=env)
 
 
 def _plateaued(best: list[float], tuner: SystemTuner) -> bool:
