@@ -110,3 +110,19 @@ def test_tuner_measures_trials_on_the_device(tmp_path):
         assert point.extra["target"]["target"] == DEVICE
     if DEVICE == "cuda":
         assert curve[0].extra["target"]["gpu"]
+
+
+def test_tuner_compiles_its_finalist_cold_after_the_eager_sweep(tmp_path):
+    if DEVICE != "cuda":
+        pytest.skip("a cold compile on this CPU takes tens of seconds; tests/systems checks the bookkeeping")
+    space = SearchSpace(schemes=("fp32",), dispatches=("gather",), attentions=("sdpa",),
+                        compiles=("eager", "default"), target=DEVICE)
+    settings = MeasureSettings(warmup=1, min_repeats=3, max_repeats=5, timeout_s=240)
+    tuner = SystemTuner(workload="decode:ctx=40", space=space, settings=settings, prior_path=tmp_path / "prior.json",
+                        compile_top_k=1, max_eager_trials=2, cold_compiles=True)
+    curve = tuner.run(Candidate(id="c", model=preset("debug"), workdir=tmp_path / "c"), 10)
+    assert [p.config["compile"] for p in curve] == ["eager", "eager", "default"]
+    compiled = curve[-1]
+    assert compiled.failure is None, compiled.failure
+    assert compiled.config["target"] == DEVICE and compiled.quality_delta < 1e-3
+    assert compiled.seconds - curve[-2].seconds > 0  # a fresh process and a whole compile, charged to the trial
