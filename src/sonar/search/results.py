@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sonar.search.objective import choose, pareto_front
 from sonar.search.schedulers.base import RungScheduler
-from sonar.search.state import FINISHED, SearchState
+from sonar.search.state import ACTIVE, FINISHED, SearchState
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,35 @@ def measured(state: SearchState) -> list[Measured]:
 
 def best(state: SearchState) -> str | None:
     """The recommendation among fully trained and tuned candidates, or among all while none of those
-    meets the objective (a finished candidate that misses the latency bound recommends nothing)."""
+    meets the objective (a finished candidate that misses the latency bound recommends nothing).
+
+    Under a constraint, a candidate still running that is trained at least 1/eta of the way (it has
+    reached the last rung or the one before) and already meets the bound competes with the finished
+    ones, all compared at the deepest checkpoint they share: otherwise the first candidate to finish
+    holds the recommendation while a clearly better one completes its last rung."""
     rows = measured(state)
     finished = [r for r in rows if r.status == FINISHED]
-    for pool in (finished, rows):
-        chosen = choose(state.spec.objective, [(r.id, r.val_loss, r.latency_s, r.memory_bytes) for r in pool])
-        if chosen is not None:
-            return chosen
-    return None
+    objective = state.spec.objective
+    chosen = choose(objective, [_row(r) for r in finished])
+    if chosen is None:
+        return choose(objective, [_row(r) for r in rows])
+    if objective.kind != "constraint":
+        return chosen
+    deep = state.spec.budget.max_steps // state.spec.eta
+    pool = finished + [r for r in rows if r.status == ACTIVE and r.steps >= deep and choose(objective, [_row(r)])]
+    common = min(r.steps for r in pool)
+    return choose(objective, [(r.id, _loss_at(state.candidates[r.id], common), r.latency_s, r.memory_bytes)
+                              for r in pool])
+
+
+def _row(r: Measured) -> tuple[str, float, float, float]:
+    return r.id, r.val_loss, r.latency_s, r.memory_bytes
+
+
+def _loss_at(c, step: int) -> float:
+    """Val loss at the last evaluation at or before `step`."""
+    losses = [p.val_loss for p in c.curve if p.step <= step and math.isfinite(p.val_loss)]
+    return losses[-1] if losses else math.inf
 
 
 def front(state: SearchState) -> list[str]:
