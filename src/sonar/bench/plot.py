@@ -31,10 +31,13 @@ def plot_regret(runs: Sequence[MethodRuns], brute_force_s: float, path: str | Pa
 
     grid = np.geomspace(brute_force_s * 1e-3, brute_force_s, 200)
     fig, ax = plt.subplots(figsize=(8, 5))
-    for run in runs:
+    colors = plt.get_cmap("tab20").colors  # ten colours would repeat among a dozen methods
+    for i, run in enumerate(runs):
         curves = np.stack([regret_at(trace, grid) for trace in run.traces])
         p25, median, p75 = np.percentile(curves, [25, 50, 75], axis=0)
-        (line,) = ax.step(grid / brute_force_s, median, where="post", label=run.name)
+        width = 2.5 if run.name == "sonar" else 1.2
+        (line,) = ax.step(grid / brute_force_s, median, where="post", label=run.name, color=colors[(2 * i) % 20
+                          if i < 10 else (2 * i + 1) % 20], linewidth=width)
         ax.fill_between(grid / brute_force_s, p25, p75, step="post", alpha=0.15, color=line.get_color())
     ax.axhline(THRESHOLD, color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("log")
