@@ -42,6 +42,7 @@ def test_real_backend_is_built_from_the_spec(fake_real_packages):
     assert config.data.vocab_size == spec.arch.base_config().vocab_size
     assert backend.tuner.kwargs["space"].schemes == tuple(spec.system["schemes"])
     assert backend.tuner.kwargs["workload"] == "decode:"  # the spec names no context: the tuner's default
+    assert backend.tuner.kwargs["max_trials"] == spec.budget.max_trials  # room kept for compiled finalists
 
 
 def test_unknown_training_key_is_a_user_error(fake_real_packages):

@@ -255,3 +255,14 @@ def test_cold_compiles_give_each_compiled_trial_a_fresh_process_and_empty_cache(
     assert [(mode, empty) for mode, empty, _ in caches] == [("default", True), ("default", True)]
     assert caches[0][2] != caches[1][2] and not any(cache.exists() for _, _, cache in caches)
     assert curve[-1].seconds == pytest.approx(3 * 1.0 + 2 * 30.0, abs=1.0)
+
+
+def test_the_eager_sweep_leaves_room_for_its_compiled_finalists_within_a_trial_budget():
+    from sonar.systems.tuner import eager_trial_budget
+
+    compiling = SearchSpace(compiles=("eager", "default"))
+    assert eager_trial_budget(12, 2, compiling) == 10
+    assert eager_trial_budget(2, 2, compiling) == 1  # the default config is always measured
+    assert eager_trial_budget(12, 2, SearchSpace()) is None  # nothing to compile
+    assert eager_trial_budget(None, 2, compiling) is None and eager_trial_budget(12, 0, compiling) is None
+    assert SystemTuner(space=compiling, max_trials=12).max_eager_trials == 10  # compile_top_k defaults to 2

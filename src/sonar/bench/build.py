@@ -77,10 +77,9 @@ def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None)
     if compile_top_k and max_trials is not None and max_trials <= compile_top_k:
         raise UserError(f"--max-trials {max_trials}: must exceed --compile-top-k {compile_top_k},"
                         " which are the compiled trials after the eager sweep")
-    compiles = ("eager", "default") if compile_top_k else ("eager",)
-    eager_budget = max_trials - compile_top_k if compile_top_k and max_trials is not None else None
-    return factory(space=SearchSpace(compiles=compiles), compile_top_k=compile_top_k, max_eager_trials=eager_budget,
-                   cold_compiles=bool(compile_top_k))
+    space = SearchSpace(compiles=("eager", "default") if compile_top_k else ("eager",))
+    return factory(space=space, compile_top_k=compile_top_k, cold_compiles=bool(compile_top_k),
+                   max_trials=max_trials)
 
 
 def cpu_model() -> str:

@@ -54,8 +54,9 @@ def replay_spec(table: BenchTable, objective: Objective, *, scheduler: str, seed
     # The modes the table's tuner could compile with: the scheduler expects late tuning gains from them.
     compiles = (table.header.knob_space.get("space") or {}).get("compiles") or ["eager"]
     raw = {"name": f"replay-{scheduler}", "arch": {"pool": [c.model.to_dict() for c in table.candidates]},
-           "system": {"compiles": list(compiles)}, "objective": spec_objective, "budget": budget, "scheduler": scheduler, "eta": eta, "seed": seed,
-           "executor": {"kind": "simulated", "workers": 1}, "backend": "synthetic"}
+           "system": {"compiles": list(compiles)}, "objective": spec_objective, "budget": budget,
+           "scheduler": scheduler, "eta": eta, "seed": seed, "executor": {"kind": "simulated", "workers": 1},
+           "backend": "synthetic"}
     ladder = make_scheduler(parse_spec(raw)).ladder
     off = sorted({steps for steps, _ in ladder if steps and steps not in checkpoints})
     if off:

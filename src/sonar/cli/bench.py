@@ -29,7 +29,8 @@ def build(
     trainer: str = typer.Option("sonar.train.trainer:CorpusTrainer", help="Trainer class, module:Name"),
     tuner: str = typer.Option("sonar.systems.tuner:SystemTuner", help="Tuner class, module:Name"),
     compile_top_k: int = typer.Option(0, help="built-in tuner: also measure a compiled variant of this many best"
-                                              " eager configs per candidate after its eager sweep, within --max-trials (0: eager only)"),
+                                              " eager configs per candidate after its eager sweep, within"
+                                              " --max-trials (0: eager only)"),
 ) -> None:
     """Brute force over a sampled architecture space: train and tune every candidate to the end."""
     from sonar.bench.build import BuildSettings, build_table, make_header, make_trainer, make_tuner

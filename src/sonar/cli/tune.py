@@ -73,7 +73,8 @@ def tune(
             live.update(_trial_table(points, f"tuning {name} for {workload}"))
 
         tuner = SystemTuner(workload=workload, space=space, quality_limit=quality_limit, isolate=isolate,
-                            checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial)
+                            checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial,
+                            max_trials=trials)
         curve = tuner.run(candidate, trials)
         live.update(_trial_table(curve, f"tuning {name} for {workload}"))
     slug = tuner.state_path(candidate).stem.removeprefix("tune-")

@@ -45,7 +45,8 @@ def build_real(spec: SearchSpec) -> Backend:
 
     space = SearchSpace(**{knob: tuple(choices) for knob, choices in spec.system.items()},
                         target=spec.targets[0].device)
-    tuner = tuner_cls(space=space, workload=workload_text(spec.workload))
+    # the compiled finalists, if the space compiles, come out of the last rung's trial budget
+    tuner = tuner_cls(space=space, workload=workload_text(spec.workload), max_trials=spec.budget.max_trials)
     return Backend(trainer=trainer, tuner=tuner)
 
 

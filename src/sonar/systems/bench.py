@@ -65,7 +65,8 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
     tuner = SystemTuner(workload=workload, space=BENCH_SPACE, quality_limit=quality_limit,
                         prior_path=workdir / "systems-prior.json",
                         settings=MeasureSettings(min_repeats=8, max_repeats=30, timeout_s=400),
-                        compile_top_k=2, min_trials=16, on_trial=on_trial)
+                        compile_top_k=2, max_trials=trials, min_trials=16,
+                        on_trial=on_trial)
     curve = tuner.run(candidate, trials)
     acceptable = [p for p in curve if p.failure is None and p.quality_delta <= quality_limit]
     best = min(acceptable, key=lambda p: p.latency_s)

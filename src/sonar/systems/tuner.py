@@ -102,6 +102,15 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     return best
 
 
+def eager_trial_budget(total_trials: int | None, compile_top_k: int, space: SearchSpace) -> int | None:
+    """The eager sweep's share of a per-candidate trial budget. The compiled finalists come after the
+    sweep, so their trials are kept out of it: a budget that ends before the sweep plateaus still ends
+    with them. None (no cap) without a budget or without a compile mode to try."""
+    if total_trials is None or compile_top_k <= 0 or all(mode == "eager" for mode in space.compiles):
+        return None
+    return max(1, total_trials - compile_top_k)
+
+
 class SystemTuner:
     """Tuner(run(candidate, until_trial) -> list[TuningPoint]) over a SearchSpace for one workload."""
 
@@ -109,7 +118,8 @@ class SystemTuner:
                  settings: MeasureSettings | None = None, quality_limit: float = 0.01,
                  prior_path: Path | None = None, val_loss_fn=None, isolate: bool = False,
                  patience: int = 8, min_gain: float = 0.01, min_trials: int = 10, compile_top_k: int = 2,
-                 max_eager_trials: int | None = None, cold_compiles: bool = False, checkpoint: Path | None = None,
+                 max_trials: int | None = None, max_eager_trials: int | None = None, cold_compiles: bool = False,
+                 checkpoint: Path | None = None,
                  on_trial: Callable[[TuningPoint], None] | None = None) -> None:
         self.workload = Workload.parse(workload) if isinstance(workload, str) else workload
         self.space = space or SearchSpace()
@@ -119,6 +129,8 @@ class SystemTuner:
         self.val_loss_fn = val_loss_fn
         self.isolate = isolate
         self.patience, self.min_gain, self.min_trials = patience, min_gain, min_trials
+        if max_eager_trials is None:  # a per-candidate budget keeps room for the compiled finalists
+            max_eager_trials = eager_trial_budget(max_trials, compile_top_k, self.space)
         if max_eager_trials is not None and max_eager_trials < 1:
             raise ValueError(f"max_eager_trials={max_eager_trials}: must be >= 1 (the default config) or None")
         self.compile_top_k = compile_top_k
