@@ -53,6 +53,10 @@ def _loop(storage: Storage, executor, backend, on_progress) -> SearchState:
     record = _Recorder(storage, state, executor)
     record("run_started", {"backend": backend})
     pending = {}
+    # Jobs that died with a worker, to run again one at a time: a dying worker takes its neighbours'
+    # jobs down with it (a broken pool), and were they all rerun together the culprit's second death
+    # would fail the innocent ones for good.
+    suspects: list[str] = []
     for job_record in state.running():  # the engine died while these ran
         record("job_interrupted", {"job_id": job_record.job.id})
     for job_record in state.interrupted():
@@ -61,8 +65,13 @@ def _loop(storage: Storage, executor, backend, on_progress) -> SearchState:
         decisions = scheduler.decide(state)
         for decision in decisions:
             record("decision", decision.to_dict())
-        for job in scheduler.next_jobs(state):
-            pending[job.id] = _submit(executor, record, state, storage, job, backend)
+        if suspects:
+            if not pending:
+                job_id = suspects.pop(0)
+                pending[job_id] = _submit(executor, record, state, storage, state.jobs[job_id].job, backend)
+        else:
+            for job in scheduler.next_jobs(state):
+                pending[job.id] = _submit(executor, record, state, storage, job, backend)
         if on_progress:
             on_progress(state)
         if not pending:
@@ -75,9 +84,8 @@ def _loop(storage: Storage, executor, backend, on_progress) -> SearchState:
         job_id = next(job_id for job_id, fut in pending.items() if fut in done)
         outcome = _outcome(job_id, pending.pop(job_id))
         if outcome.failure and outcome.failure.startswith(WORKER_DIED) and state.jobs[job_id].attempts < 2:
-            # a dying worker takes its neighbours' jobs down with it (a broken pool): run each once more
             record("job_interrupted", {"job_id": job_id, "reason": outcome.failure})
-            pending[job_id] = _submit(executor, record, state, storage, state.jobs[job_id].job, backend)
+            suspects.append(job_id)
         elif outcome.ok:
             record("job_done", {"job_id": job_id, "points": outcome.points, "cost_s": outcome.cost_s})
         else:
