@@ -223,7 +223,8 @@ class RungScheduler:
     def _drain(self, state: SearchState, idle: list[CandidateState], budget_left: bool,
                decided: list[Decision]) -> list[Decision]:
         """Nothing runs and nothing new can start: promote the best waiting candidate of the highest
-        rung while no acceptable candidate has finished, otherwise stop everyone still waiting."""
+        rung while no acceptable candidate has finished, else those that may still beat (or, in Pareto
+        mode, extend) what has finished, otherwise stop everyone still waiting."""
         finishing = {d.candidate for d in decided if d.action == "finish"}
         finished = [c for c in state.candidates.values() if c.status == FINISHED or c.id in finishing]
         measured = [(c.id, c.val_loss(), c.best_latency(), self.memory(c)) for c in finished]
@@ -233,8 +234,7 @@ class RungScheduler:
                 return extend
         incumbent = choose(self.spec.objective, measured)
         if budget_left and idle and self.spec.objective.kind == "constraint" and incumbent is not None:
-            challenge = self._challengers(state, idle, state.candidates[incumbent].val_loss()
-                                          if incumbent in state.candidates else math.inf)
+            challenge = self._challengers(state, idle, next(m[1] for m in measured if m[0] == incumbent))
             if challenge:
                 return challenge
         if budget_left and idle and incumbent is None:
@@ -246,41 +246,34 @@ class RungScheduler:
         return [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason) for c in idle]
 
     def _challengers(self, state: SearchState, idle: list[CandidateState], incumbent_loss: float) -> list[Decision]:
-        """Constraint mode: waiting candidates (highest rung first) that would still beat the best
-        finished one, were they to improve as the best-improving candidates so far did, are promoted
-        rather than ranked out: ASHA's fixed fraction drops them once a few others took the rung."""
-        slots = self.spec.executor.workers
+        """Constraint mode: waiting candidates that would still beat the best finished one, were they to
+        improve as the best-improving candidates so far did, are promoted rather than ranked out: ASHA's
+        fixed fraction drops them once a few others took the rung."""
         limit = self.spec.objective.latency_s
-        for k in sorted({c.rung for c in idle}, reverse=True):
-            waiting = {c.id: c for c in idle if c.rung == k}
-            chosen = []
-            for cid in self.rung_ranking(state, k):
-                if cid in waiting and len(chosen) < slots:
-                    loss, latency = self.hopeful(waiting[cid], rung=k)
-                    if loss < incumbent_loss and latency <= limit:
-                        chosen.append(cid)
-            if chosen:
-                return [Decision(candidate=cid, action="promote", rung=k + 1, reason="may beat the best finished")
-                        for cid in chosen]
-        return []
+        return self._hopeful_promotions(state, idle, lambda hope: hope[0] < incumbent_loss and hope[1] <= limit,
+                                        reason="may beat the best finished")
 
     def _front_extenders(self, state: SearchState, idle: list[CandidateState],
                          finished: list[tuple[float, float]]) -> list[Decision]:
-        """Pareto mode: waiting candidates (highest rung first) that no finished point dominates, were
-        they to improve as the best-improving candidates so far did, could still extend the front, so
-        they are promoted rather than ranked out (the central forecast alone drops late bloomers)."""
+        """Pareto mode: waiting candidates that no finished point dominates, were they to improve as the
+        best-improving candidates so far did, could still extend the front, so they are promoted rather
+        than ranked out (the central forecast alone drops late bloomers)."""
+        return self._hopeful_promotions(state, idle, lambda hope: not any(dominates(f, hope) for f in finished),
+                                        reason="may extend the Pareto front")
+
+    def _hopeful_promotions(self, state: SearchState, idle: list[CandidateState], may_help, *,
+                            reason: str) -> list[Decision]:
+        """The best-ranked waiting candidates of the highest rung that has any whose hopeful (loss,
+        latency) `may_help`, one per worker."""
         slots = self.spec.executor.workers
         for k in sorted({c.rung for c in idle}, reverse=True):
             waiting = {c.id: c for c in idle if c.rung == k}
             chosen = []
             for cid in self.rung_ranking(state, k):
-                if cid in waiting and len(chosen) < slots:
-                    hope = self.hopeful(waiting[cid], rung=k)
-                    if not any(dominates(f, hope) for f in finished):
-                        chosen.append(cid)
+                if cid in waiting and len(chosen) < slots and may_help(self.hopeful(waiting[cid], rung=k)):
+                    chosen.append(cid)
             if chosen:
-                return [Decision(candidate=cid, action="promote", rung=k + 1, reason="may extend the Pareto front")
-                        for cid in chosen]
+                return [Decision(candidate=cid, action="promote", rung=k + 1, reason=reason) for cid in chosen]
         return []
 
     # --- forecasts ----------------------------------------------------------------------------------
