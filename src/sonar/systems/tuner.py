@@ -161,9 +161,8 @@ class SystemTuner:
         compile phase when this tuner compiles: the eager trials are kept, not measured again."""
         if "eager_stopped" not in state:
             state["eager_stopped"] = state["stopped"]
-        if self.max_eager_trials is not None and state["eager_stopped"] is None and \
-                sum(p["config"]["compile"] == "eager" for p in state["points"]) >= self.max_eager_trials:
-            state["eager_stopped"] = f"eager budget: {self.max_eager_trials} trials"
+        if state["eager_stopped"] is None:  # a sweep saved under a larger budget, or none
+            self._maybe_stop_eager(state)
         compiled = any(p["config"]["compile"] != "eager" for p in state["points"])
         if self.compile_top_k and state["stopped"] is not None and state["stopped"] == state["eager_stopped"] \
                 and not compiled:
