@@ -10,9 +10,9 @@ import torch
 from cuda_device import DEVICE, ON_DEVICE
 
 from format_tolerance import FORMAT_TOLERANCE
-from prefill_step import prefill_and_step
+from prefill_step import knob_fixtures, prefill_and_step
 from sonar.interfaces import Candidate
-from sonar.model import build_model, preset
+from sonar.model import preset
 from sonar.systems.apply import prepare, transform
 from sonar.systems.config import WEIGHT_SCHEMES, SystemConfig, SystemConfigError
 from sonar.systems.quality import logits_error
@@ -23,25 +23,11 @@ from sonar.systems.workload import Session, Workload
 
 pytestmark = ON_DEVICE
 
-T_PREFILL = 70  # crosses two of the debug model's 32-token attention chunks
 CASES = [(scheme, "packed_grouped") for scheme in sorted(WEIGHT_SCHEMES)] + [
     (scheme, "packed_gather") for scheme in sorted(WEIGHT_SCHEMES) if WEIGHT_SCHEMES[scheme]["weights_routed"] != "int4"
 ]
 
-
-@pytest.fixture(scope="module")
-def model():
-    return build_model(preset("debug"), seed=0).eval()
-
-
-@pytest.fixture(scope="module")
-def ids():
-    return torch.randint(0, 512, (2, T_PREFILL), generator=torch.Generator().manual_seed(1))
-
-
-@pytest.fixture(scope="module")
-def reference(model, ids):
-    return prefill_and_step(model, ids)  # fp32, untransformed, on the CPU
+model, ids, reference = knob_fixtures()
 
 
 def _cuda_refusal(weights: dict) -> str | None:

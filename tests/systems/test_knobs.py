@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from format_tolerance import FORMAT_TOLERANCE
-from prefill_step import prefill_and_step
-from sonar.model import build_model, preset
+from prefill_step import knob_fixtures, prefill_and_step
 from sonar.systems.apply import transform
 from sonar.systems.config import WEIGHT_SCHEMES, SystemConfig, uniform_weights
 from sonar.systems.quality import logits_error
@@ -13,22 +12,8 @@ from sonar.systems.quant import dequantize_int4, pack, quantize_int4, weight_mat
 
 # Weight formats promise FORMAT_TOLERANCE; exact knobs (kernels, dispatch, layout) promise float rounding.
 EXACT = 1e-5
-T_PREFILL = 70  # crosses two boundaries of the debug model's 32-token attention chunks
 
-
-@pytest.fixture(scope="module")
-def model():
-    return build_model(preset("debug"), seed=0).eval()
-
-
-@pytest.fixture(scope="module")
-def ids():
-    return torch.randint(0, 512, (2, T_PREFILL), generator=torch.Generator().manual_seed(1))
-
-
-@pytest.fixture(scope="module")
-def reference(model, ids):
-    return prefill_and_step(model, ids)
+model, ids, reference = knob_fixtures()
 
 
 def _check(model, ids, reference, config, tolerance):
