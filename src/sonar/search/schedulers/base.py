@@ -16,6 +16,7 @@ from sonar.model.params import count_parameters
 from sonar.search.curves import Forecast, latency_forecast, loss_forecast
 from sonar.search.objective import Point, choose, dominates, eliminated, pareto_front, rank
 from sonar.search.population import LadderRatios, RemainingRatios
+from sonar.search.schedulers.policy import SONAR_RULES, Rules
 from sonar.search.records import Decision, Job
 from sonar.search.schedulers.costs import trial_cost_in_steps
 from sonar.search.space import sample_architectures
@@ -42,8 +43,7 @@ class RungScheduler:
     """ASHA over a ladder of joint budgets. Subclasses set the ladder and the knobs below."""
 
     name = "rungs"
-    forecast = True  # rank and eliminate on extrapolated curves (False: on the values measured)
-    eliminates = True  # stop candidates whose optimistic case cannot be optimal
+    default_rules: Rules = SONAR_RULES  # policy.py: what each rule does; a spec's `rules:` overrides them
     loss_only_below: int = 0  # rungs below this rank on loss alone (sequential's training phase)
     promote_all_from: int | None = None  # from this rung on, every survivor is promoted
     respects_cost_budget = True
@@ -53,9 +53,11 @@ class RungScheduler:
 
     def __init__(self, spec) -> None:
         self.spec = spec
+        self.rules = self.default_rules.overridden(getattr(spec, "rules", None) or {})
         # A tuning curve can fall steeply at its end (compiled configurations come after the eager
         # sweep), so its own extrapolation is no optimistic bound there.
-        self.late_gains = any(mode != "eager" for mode in spec.system.get("compiles", ["eager"]))
+        self.late_gains = self.rules.late_gain_bound and any(
+            mode != "eager" for mode in spec.system.get("compiles", ["eager"]))
         self.ladder = self.build_ladder()
         if self.ladder[-1] != (spec.budget.max_steps, self.ladder[-1][1]):
             raise ValueError(f"{self.name}: the last rung must reach max_steps, got {self.ladder[-1]}")
@@ -80,7 +82,7 @@ class RungScheduler:
         decisions = [Decision(candidate=c.id, action="finish", rung=c.rung, reason="reached the last rung")
                      for c in idle if c.rung == last]
         idle = [c for c in idle if c.rung < last]
-        if self.eliminates and (idle or gated):
+        if self.rules.eliminate and (idle or gated):
             alive = [c for c in state.candidates.values() if c.status in (ACTIVE, FINISHED) and c.curve]
             points = [self.point(c) for c in alive]
             for c in idle + gated:
@@ -137,7 +139,7 @@ class RungScheduler:
         if trials <= done or c.tuning_complete or not self.needs_tuning(c):
             return None
         rung, until = c.rung, trials
-        if self.eliminates and self.spec.objective.kind == "constraint":
+        if self.rules.catch_up_by_rung and self.spec.objective.kind == "constraint":
             rung = next(k for k, (_, budget) in enumerate(self.ladder) if budget > done)
             until = self.ladder[rung][1]
         return Job(candidate=c.id, kind="tune", rung=rung, until=until, start=done, target=self.spec.targets[0].name)
@@ -145,7 +147,7 @@ class RungScheduler:
     def tunes_first(self, c: CandidateState, tune: Job) -> bool:
         """Constraint mode: tune before training where the tuning job costs no more than the rung's
         remaining steps."""
-        if not self.eliminates or self.spec.objective.kind != "constraint" or c.rung == 0:
+        if not self.rules.tune_before_train or self.spec.objective.kind != "constraint" or c.rung == 0:
             return False
         steps, _ = self.ladder[c.rung]
         return self.trial_cost is not None and self.trial_cost * (tune.until - tune.start) <= steps - c.steps_done()
@@ -158,10 +160,12 @@ class RungScheduler:
         survivors tuned; where they are cheap, knowing who can meet the bound is cheaper than training
         them blind."""
         objective = self.spec.objective
-        if not self.eliminates or objective.kind != "constraint":
+        if objective.kind != "constraint":
             return True
-        if c.rung < len(self.ladder) - 1 and not self.tuning_pays(c.rung):
+        if self.rules.tuning_pays and c.rung < len(self.ladder) - 1 and not self.tuning_pays(c.rung):
             return False
+        if not self.rules.feasible_stops_tuning:
+            return True
         memory_ok = objective.memory_bytes is None or self.memory(c) <= objective.memory_bytes
         return not (memory_ok and c.best_latency() <= objective.latency_s)
 
@@ -196,7 +200,7 @@ class RungScheduler:
         if self.promote_all_from is not None and k >= self.promote_all_from:
             return ranked
         top = ranked[: len(ranked) // self.spec.eta]
-        if self.spec.objective.kind == "pareto" and self.forecast:
+        if self.spec.objective.kind == "pareto" and self.rules.forecast and self.rules.front_promotion:
             front = set(pareto_front([(p.id, p.loss.mid, p.latency.mid) for p in points]))
             top += [cid for cid in ranked if cid in front and cid not in top]
         return top
@@ -228,12 +232,13 @@ class RungScheduler:
         finishing = {d.candidate for d in decided if d.action == "finish"}
         finished = [c for c in state.candidates.values() if c.status == FINISHED or c.id in finishing]
         measured = [(c.id, c.val_loss(), c.best_latency(), self.memory(c)) for c in finished]
-        if budget_left and idle and self.spec.objective.kind == "pareto" and measured:
+        if budget_left and idle and self.spec.objective.kind == "pareto" and measured and self.rules.front_extenders:
             extend = self._front_extenders(state, idle, [(m[1], m[2]) for m in measured])
             if extend:
                 return extend
         incumbent = choose(self.spec.objective, measured)
-        if budget_left and idle and self.spec.objective.kind == "constraint" and incumbent is not None:
+        if (budget_left and idle and self.spec.objective.kind == "constraint" and incumbent is not None
+                and self.rules.endgame_challengers):
             challenge = self._challengers(state, idle, next(m[1] for m in measured if m[0] == incumbent))
             if challenge:
                 return challenge
@@ -288,20 +293,20 @@ class RungScheduler:
         losses = tuple(p.val_loss if math.isfinite(p.val_loss) else math.inf for p in curve)
         best = tuple(p.best_latency_s for p in tuning)
         spread = tuning[-1].spread_s if tuning else 0.0
-        if self.forecast:
+        if self.rules.forecast:
             seed = zlib.crc32(f"{self.spec.seed}/{c.id}/{len(steps)}".encode())
             loss = _loss_forecast(steps, losses, self.spec.budget.max_steps, seed)
             tuned_out = c.tuning_complete and len(tuning) == len(c.tuning) and bool(best)
             latency = _measured(best[-1]) if tuned_out else _latency_forecast(best, self.spec.budget.max_trials,
                                                                                spread)
-            if self.population is not None:
+            if self.population is not None and self.rules.population_centre:
                 loss_ratios, latency_ratios = self.population
                 if steps:
                     loss = _recentred(loss, loss_ratios.project(steps[-1], losses[-1]))
                 if not tuned_out:
                     latency = _recentred(latency, latency_ratios.project(len(best), best[-1]) if best else None)
-                    if self.late_gains:
-                        latency = _hopeful_low(latency, latency_ratios, best)
+            if self.population is not None and self.late_gains and not tuned_out:
+                latency = _hopeful_low(latency, self.population[1], best)
         else:
             loss = _measured(losses[-1] if losses else math.inf)
             latency = _measured(min(best) if best else math.inf)
@@ -324,7 +329,7 @@ class RungScheduler:
 
     def fit_population(self, state: SearchState) -> tuple[LadderRatios, RemainingRatios] | None:
         """Rung-to-rung improvement ratios of val loss and best latency over every candidate so far."""
-        if not self.forecast:
+        if not self.rules.forecast:
             return None
         steps = [s for s, _ in self.ladder]
         trials = [t for _, t in self.ladder if t > 0]

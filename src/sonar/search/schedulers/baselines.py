@@ -10,12 +10,12 @@ asha:       ASHA on the architecture only: full tuning from rung 0, ranked on th
 from __future__ import annotations
 
 from sonar.search.schedulers.base import RungScheduler, geometric_ladder
+from sonar.search.schedulers.policy import PLAIN_RULES
 
 
 class BruteForceScheduler(RungScheduler):
     name = "brute"
-    forecast = False
-    eliminates = False
+    default_rules = PLAIN_RULES
     promote_all_from = 0
     respects_cost_budget = False
 
@@ -30,8 +30,7 @@ class RandomSearchScheduler(BruteForceScheduler):
 
 class AshaScheduler(RungScheduler):
     name = "asha"
-    forecast = False
-    eliminates = False
+    default_rules = PLAIN_RULES
 
     def build_ladder(self) -> list[tuple[int, int]]:
         return [(steps, self.spec.budget.max_trials) for steps in training_steps(self.spec)]
@@ -39,8 +38,7 @@ class AshaScheduler(RungScheduler):
 
 class SequentialScheduler(RungScheduler):
     name = "sequential"
-    forecast = False
-    eliminates = False
+    default_rules = PLAIN_RULES
 
     def build_ladder(self) -> list[tuple[int, int]]:
         training = [(steps, 0) for steps in training_steps(self.spec)]

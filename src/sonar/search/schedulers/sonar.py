@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sonar.search.schedulers.base import RungScheduler
+from sonar.search.schedulers.policy import SONAR_RULES
 
 
 class SonarScheduler(RungScheduler):
     name = "sonar"
-    forecast = True
-    eliminates = True
+    default_rules = SONAR_RULES  # the whole policy; see policy.py

@@ -1,0 +1,87 @@
+"""The SONAR policy as named, switchable rules: what the rung machinery (base.py) does, and which
+parts of it each rule turns on. Every rule can be switched off from a spec (`rules: {NAME: false}`),
+so `sonar bench ablate` can measure what each one contributes over a suite of tables.
+
+The algorithm (constraint mode; Pareto mode differs where noted):
+
+    ladder: rung k gives min_steps * eta^k training steps and min_trials * eta^k tuning trials
+    on every engine turn, with the SearchState folded from the recorded events:
+        ratios <- population ratios of val loss and best latency between ladder budgets   [population_centre]
+        for each candidate c that finished its rung and waits:
+            point(c) <- forecasts (low, mid, high) of final loss and best latency:
+                each curve's own power-law bounds                                          [forecast]
+                mid moved to the population's projection                                    [population_centre]
+                latency low lowered by the largest remaining gain seen (compiled spaces)    [late_gain_bound]
+            stop c if its optimistic point cannot be optimal against the others' pessimistic points [eliminate]
+        promote the top 1/eta of each rung as workers free up (ASHA)
+            Pareto: plus the rung's whole forecast front                                    [front_promotion]
+        start new candidates into free workers
+        when nothing runs and nothing can start:
+            promote waiting candidates that may beat the best finished one                  [endgame_challengers]
+            Pareto: promote waiting candidates that may extend the finished front           [front_extenders]
+            while no acceptable candidate has finished, promote the best waiting one
+            otherwise stop everyone still waiting ("ranked out")
+    the jobs of a candidate's rung (constraint mode):
+        tune only while a measured config misses the bounds                                 [feasible_stops_tuning]
+        below the last rung, tune only where the rung's trials cost no more than its steps  [tuning_pays]
+        deferred tuning is caught up one ladder budget at a time                            [catch_up_by_rung]
+        training waits for the rung's tuning where the tuning costs no more than the steps  [tune_before_train]
+
+A rule switched off falls back to the plain ASHA behaviour at that place: measured values instead of
+forecasts, no stopping on bounds, every rung tuned to its budget, training and tuning side by side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sonar.errors import UserError
+
+
+@dataclass(kw_only=True, frozen=True)
+class Rules:
+    forecast: bool = True  # rank and bound on extrapolated curves rather than the values measured so far
+    population_centre: bool = True  # central forecasts from the population's rung-to-rung ratios
+    late_gain_bound: bool = True  # optimistic latency = best so far x the largest remaining gain seen
+    eliminate: bool = True  # stop a candidate whose optimistic point cannot be optimal
+    front_promotion: bool = True  # Pareto: promote the rung's whole forecast front
+    endgame_challengers: bool = True  # constraint: waiting candidates that may beat the best finished go on
+    front_extenders: bool = True  # Pareto: waiting candidates that may extend the finished front go on
+    feasible_stops_tuning: bool = True  # constraint: a candidate with a feasible config is tuned no further
+    tuning_pays: bool = True  # constraint: below the last rung, tune only where trials cost <= steps
+    catch_up_by_rung: bool = True  # constraint: deferred tuning runs one ladder budget at a time
+    tune_before_train: bool = True  # constraint: the rung's training waits for its (cheaper) tuning
+
+    def __post_init__(self) -> None:
+        for name, value in dataclasses.asdict(self).items():
+            if not isinstance(value, bool):
+                raise UserError(f"rules.{name}: {value!r} is not true or false")
+
+    def without(self, *names: str) -> Rules:
+        unknown = sorted(set(names) - set(RULE_NAMES))
+        if unknown:
+            raise UserError(f"rules {unknown}: unknown; known: {', '.join(RULE_NAMES)}")
+        return dataclasses.replace(self, **{name: False for name in names})
+
+    def overridden(self, changes: Mapping[str, object], where: str = "rules") -> Rules:
+        """These rules with `changes` (rule name -> bool) applied; unknown names are an error."""
+        if not isinstance(changes, Mapping):
+            raise UserError(f"{where}: expected a mapping of rule name -> true/false")
+        unknown = sorted(set(changes) - set(RULE_NAMES))
+        if unknown:
+            raise UserError(f"{where}: unknown rules {unknown}; known: {', '.join(RULE_NAMES)}")
+        for name, value in changes.items():
+            if not isinstance(value, bool):
+                raise UserError(f"{where}.{name}: {value!r} is not true or false")
+        return dataclasses.replace(self, **dict(changes))
+
+
+RULE_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Rules))
+SONAR_RULES = Rules()
+# Plain ASHA over the ladder: nothing forecast, nothing eliminated, constraint tuning unscheduled; the
+# endgame promotions read measured values (no population), as the baselines always have.
+PLAIN_RULES = Rules(forecast=False, population_centre=False, late_gain_bound=False, eliminate=False,
+                    front_promotion=False, feasible_stops_tuning=False, tuning_pays=False, catch_up_by_rung=False,
+                    tune_before_train=False)
