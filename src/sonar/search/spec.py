@@ -79,6 +79,7 @@ class SearchSpec:
     backend: str = "real"
     synthetic: dict = field(default_factory=dict)  # options of the synthetic backend (noise, sleep_s)
     training: dict = field(default_factory=dict)  # passed to the Trainer (batch size, lr, eval interval)
+    rules: dict = field(default_factory=dict)  # scheduler rules switched on/off (schedulers/policy.py)
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     def replace(self, **changes) -> SearchSpec:
@@ -101,7 +102,7 @@ def parse_spec(data: object) -> SearchSpec:
     if not isinstance(data, dict):
         raise SpecError(f"<root>: expected a mapping of keys, got {type(data).__name__}")
     known = {"name", "arch", "system", "workload", "targets", "data", "objective", "budget", "scheduler", "eta",
-             "seed", "executor", "backend", "synthetic", "training"}
+             "seed", "executor", "backend", "synthetic", "training", "rules"}
     no_unknown_keys(data, known, "")
     spec = SearchSpec(
         name=str(data.get("name", "search")),
@@ -119,6 +120,7 @@ def parse_spec(data: object) -> SearchSpec:
         backend=one_of(data.get("backend", "real"), BACKENDS, "backend"),
         synthetic=mapping_under(data, "synthetic"),
         training=mapping_under(data, "training"),
+        rules=_rules(mapping_under(data, "rules"), "rules"),
         raw=data,
     )
     try:
@@ -128,6 +130,16 @@ def parse_spec(data: object) -> SearchSpec:
     except UserError as err:
         raise SpecError(f"arch: {err}") from None
     return spec
+
+
+def _rules(data: dict, where: str) -> dict:
+    from sonar.search.schedulers.policy import SONAR_RULES
+
+    try:
+        SONAR_RULES.overridden(data, where)
+    except UserError as err:
+        raise SpecError(str(err)) from None
+    return dict(data)
 
 
 def _budget(data: dict, where: str) -> Budget:
