@@ -19,6 +19,9 @@ from sonar.model.params import count_parameters
         (dict(num_hidden_layers=0), "num_hidden_layers=0"),
         (dict(moe_layers=(0, 9)), "outside 0..3"),
         (dict(head_dim=7), "even"),
+        (dict(num_hidden_layers=10**12), "num_hidden_layers=1000000000000: must be <= 4,096"),
+        (dict(rope_theta=float("inf")), "rope_theta=inf: must be finite"),
+        (dict(use_qk_norm="yes"), "must be true or false"),
     ],
 )
 def test_bad_values_are_named_with_their_rule(changes, message):

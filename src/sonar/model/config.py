@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from sonar.errors import UserError
@@ -10,6 +11,45 @@ from sonar.errors import UserError
 
 class ConfigError(UserError):
     """A configuration value broke a rule; the message names the value and the rule."""
+
+
+# The largest value each numeric field may take, in one place: far above any released Llama 4
+# (Maverick: 202,048 tokens, 10M positions, 128 experts, 48 layers) and low enough that a value with a
+# few zeros too many fails here rather than hanging a per-layer loop or an allocation. The search
+# spec checks its choices and ranges against this table too.
+FIELD_LIMITS: dict[str, float] = {
+    "vocab_size": 2**20, "hidden_size": 2**20, "intermediate_size": 2**20, "intermediate_size_mlp": 2**20,
+    "head_dim": 2**20, "num_hidden_layers": 4096, "num_attention_heads": 4096, "num_key_value_heads": 4096,
+    "num_local_experts": 1024, "num_experts_per_tok": 1024, "interleave_moe_layer_step": 4096,
+    "no_rope_layer_interval": 4096, "attention_chunk_size": 2**30, "floor_scale": 2**30,
+    "max_position_embeddings": 2**30, "bos_token_id": 2**20, "pad_token_id": 2**20,
+    "rope_theta": 1e12, "attn_scale": 1e3, "rms_norm_eps": 1.0, "router_aux_loss_coef": 1e3,
+    "initializer_range": 1e3,
+}
+_TOKEN_LISTS = ("moe_layers", "nope_layers", "eos_token_id")  # tuples of small non-negative ints
+_BOOLEANS = ("use_qk_norm", "attn_temperature_tuning", "tie_word_embeddings")
+
+
+def field_problem(name: str, value: object) -> str | None:
+    """Why `value` cannot be ModelConfig field `name` on its own (type, finiteness, range), or None.
+    Rules between fields (divisibility, top-k <= experts) are ModelConfig's own."""
+    limit = FIELD_LIMITS.get(name)
+    if limit is not None and value is not None:
+        integer = _FIELD_KINDS[name].startswith("int")
+        if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+            return f"must be {'an integer' if integer else 'a number'}"
+        if not math.isfinite(value):
+            return "must be finite"
+        if value > limit:
+            return f"must be <= {limit:g}" if not integer else f"must be <= {int(limit):,}"
+    if name in _BOOLEANS and not isinstance(value, bool):
+        return "must be true or false"
+    if name in _TOKEN_LISTS and value is not None:
+        if not isinstance(value, tuple | list):
+            return "must be a list of integers"
+        if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < 2**20 for i in value):
+            return f"must hold integers in 0..{2**20 - 1}"
+    return None
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -22,6 +62,13 @@ class RopeScaling:
     original_max_position_embeddings: int = 8192
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ConfigError(f"rope_scaling.{f.name}={value!r}: must be a finite number")
+        if self.original_max_position_embeddings > FIELD_LIMITS["max_position_embeddings"]:
+            raise ConfigError(f"rope_scaling.original_max_position_embeddings={self.original_max_position_embeddings}:"
+                              f" must be <= {int(FIELD_LIMITS['max_position_embeddings']):,}")
         if self.factor <= 0:
             raise ConfigError(f"rope_scaling.factor={self.factor}: must be > 0")
         if self.low_freq_factor <= 0 or self.high_freq_factor < self.low_freq_factor:
@@ -86,6 +133,10 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}={value!r}: must be an integer >= 1")
+        for name in (*FIELD_LIMITS, *_TOKEN_LISTS, *_BOOLEANS):
+            problem = field_problem(name, getattr(self, name))
+            if problem:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: {problem}")
         if self.no_rope_layer_interval < 1:
             raise ConfigError(f"no_rope_layer_interval={self.no_rope_layer_interval}: NoPE interval must be >= 1")
         if self.head_dim is None and self.hidden_size % self.num_attention_heads != 0:
@@ -160,3 +211,6 @@ class ModelConfig:
             if data.get(name) is not None:
                 data[name] = tuple(data[name])
         return cls(**data)
+
+
+_FIELD_KINDS = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
