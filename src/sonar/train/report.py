@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 from sonar.data.cache import write_atomic
 from sonar.interfaces import CurvePoint
+from sonar.strict_json import dumps_strict
 
 
 def write_curve_json(path: Path, curve: list[CurvePoint], **summary) -> None:
     payload = {**summary, "curve": [p.__dict__ for p in curve]}
-    write_atomic(path, json.dumps(payload, indent=1).encode())
+    write_atomic(path, dumps_strict(payload, indent=1).encode())
 
 
 def write_curve_png(path: Path, curve: list[CurvePoint], *, title: str, entropy: float | None = None) -> None:

@@ -1,23 +1,32 @@
 """The training checkpoint: everything needed to continue a run as if it had never stopped.
 
 It holds the model and optimizer states, the step (which is also the data position, see
-sonar.data.batches), the schedule's settings, the RNG state, the per-step losses, the learning
+sonar.data.batches), the schedule's settings, the RNG states, the per-step losses, the learning
 curve, the accumulated cost and the expert load. Written to a temporary file, then renamed.
+
+The file holds tensors and plain containers (dict, list, str, number, None) only, and is read with
+`torch.load(weights_only=True)`: a checkpoint someone sent you can never run code when opened. Files
+of format 1 had the same layout (with torch's RNG state only) and load the same way.
 """
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+import pickle
+import re
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
+from sonar.train.rng import capture_rng
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 STATE_FILE = "train_state.pt"
+_KEYS = ("state", "model", "optimizer", "rng", "model_config", "train_config", "data_corpus_sha256")
 
 
 @dataclass(kw_only=True)
@@ -34,10 +43,10 @@ def save_checkpoint(path: Path, *, state: TrainState, model: torch.nn.Module, op
                     model_config: dict, train_config: dict, data_record: dict) -> None:
     payload = {
         "format": FORMAT_VERSION,
-        "state": state.__dict__,
+        "state": dict(state.__dict__),
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "rng": {"torch": torch.get_rng_state()},
+        "rng": capture_rng(),
         "data_position": {"step": state.step, "seed": train_config["data_seed"]},
         "model_config": model_config,
         "train_config": train_config,  # the schedule's settings travel with it
@@ -49,14 +58,36 @@ def save_checkpoint(path: Path, *, state: TrainState, model: torch.nn.Module, op
 
 
 def load_checkpoint(path: Path) -> dict:
+    """The checkpoint's payload, its "state" a TrainState. Raises UserError for a file that is not a
+    plain-data checkpoint of a readable format (including one that would need code to unpickle)."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        refused = re.search(r"Unsupported global: (GLOBAL \S+)", str(err))
+        if refused:
+            raise UserError(
+                f"{path}: refused to load, it holds objects that only code could rebuild ({refused.group(1)}); "
+                "sonar reads training checkpoints as plain data only (tensors, dicts, lists, numbers, strings). "
+                "If you trust its source, re-save it in that form; otherwise delete it to retrain from step 0"
+            ) from None
+        raise UserError(f"cannot read training checkpoint {path}: not a torch checkpoint ({_detail(err)})") from None
     except Exception as err:
         raise UserError(f"cannot read training checkpoint {path}: {err}".splitlines()[0]) from None
-    if payload.get("format") != FORMAT_VERSION:
-        raise UserError(f"{path}: checkpoint format {payload.get('format')!r}, this version reads {FORMAT_VERSION}")
+    if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise UserError(f"{path}: checkpoint format {found!r}, this version reads {list(READABLE_FORMATS)}")
+    missing = [key for key in _KEYS if key not in payload]
+    if missing or not isinstance(payload["state"], dict) or set(payload["state"]) - {f.name for f in
+                                                                                      fields(TrainState)}:
+        raise UserError(f"{path}: not a complete training checkpoint (missing or malformed: {missing or ['state']})")
     payload["state"] = TrainState(**payload["state"])
     return payload
+
+
+def _detail(err: Exception) -> str:
+    """The line of torch's long unpickling message that says what was wrong."""
+    lines = [line.strip() for line in str(err).split("WeightsUnpickler error:")[-1].splitlines() if line.strip()]
+    return lines[0][:120] if lines else type(err).__name__
 
 
 def check_compatible(payload: dict, path: Path, *, model_config: dict, train_config: dict,

@@ -6,7 +6,6 @@ run(candidate, n) continues from the checkpoint, so a run may stop and resume at
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +18,12 @@ from sonar.data.dataset import TokenizedCorpus, prepare
 from sonar.errors import UserError
 from sonar.interfaces import Candidate, CurvePoint
 from sonar.model import ModelConfig, build_model
+from sonar.strict_json import dumps_strict
 from sonar.train.config import TrainConfig
 from sonar.train.experts import ExpertLoad
 from sonar.train.flops import matmul_peak, train_flops_per_token
 from sonar.train.optimizer import build_optimizer
+from sonar.train.rng import restore_rng
 from sonar.train.runtime import keep_freed_memory
 from sonar.train.state import STATE_FILE, TrainState, check_compatible, load_checkpoint, save_checkpoint
 from sonar.train.step import apply_kernels, evaluate, has_moe, train_step
@@ -88,7 +89,7 @@ class CorpusTrainer:
                              train_config=self.config.trajectory_dict(), data_record=data.record)
             model.load_state_dict(payload["model"])
             optimizer.load_state_dict(payload["optimizer"])
-            torch.set_rng_state(payload["rng"]["torch"])
+            restore_rng(payload["rng"])
             state = payload["state"]
         return model, optimizer, state
 
@@ -133,7 +134,7 @@ class CorpusTrainer:
         save_checkpoint(workdir / STATE_FILE, state=state, model=model, optimizer=optimizer,
                         model_config=candidate.model.to_dict(), train_config=self.config.trajectory_dict(),
                         data_record=self.data.record)
-        write_atomic(workdir / RUN_RECORD, json.dumps(self.run_record(candidate, state), indent=1).encode())
+        write_atomic(workdir / RUN_RECORD, dumps_strict(self.run_record(candidate, state), indent=1).encode())
 
     def peak_flops(self) -> float:
         if self._peak_flops is None:

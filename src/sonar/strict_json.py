@@ -1,0 +1,22 @@
+"""Strict JSON out: non-finite floats (inf, nan), which strict parsers reject, are written as null."""
+
+from __future__ import annotations
+
+import json
+import math
+
+
+def finite_or_none(value):
+    """`value` with every non-finite float, however deeply nested, replaced by None (tuples become lists)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def dumps_strict(value, **kwargs) -> str:
+    """json.dumps that never writes Infinity or NaN (anything else unencodable still raises)."""
+    return json.dumps(finite_or_none(value), allow_nan=False, **kwargs)
