@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from sonar.checkpoint.hf_multimodal_config import multimodal_from_hf, multimodal_to_hf
-from sonar.checkpoint.io import CheckpointError, check_state, read_config, read_tensors, write_checkpoint
+from sonar.checkpoint.files import config_from_file
+from sonar.checkpoint.io import CheckpointError, check_state, read_tensors, write_checkpoint
 from sonar.checkpoint.vision_keys import from_hf_multimodal_key, to_hf_multimodal_key
 from sonar.model.fusion import Llama4MultimodalModel
 from sonar.model.rope import inverse_frequencies
@@ -15,7 +16,7 @@ from sonar.model.rope import inverse_frequencies
 
 def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None) -> Llama4MultimodalModel:
     """A transformers Llama4ForConditionalGeneration directory as a Llama4MultimodalModel."""
-    config = multimodal_from_hf(read_config(path))
+    config = config_from_file(path, multimodal_from_hf)
     with torch.device("meta"):
         model = Llama4MultimodalModel(config)
     state, unknown = {}, []
@@ -42,10 +43,12 @@ def _check_against(model: Llama4MultimodalModel, state: dict[str, torch.Tensor],
                 prefix="language_model.")
 
 
-def save_multimodal(model: Llama4MultimodalModel, path: str | Path, *, max_shard_bytes: int = 2 << 30) -> Path:
-    """config.json + safetensors that transformers loads as Llama4ForConditionalGeneration (atomic)."""
+def save_multimodal(model: Llama4MultimodalModel, path: str | Path, *, max_shard_bytes: int = 2 << 30,
+                    overwrite: bool = False) -> Path:
+    """config.json + safetensors that transformers loads as Llama4ForConditionalGeneration (atomic;
+    an existing directory is handled as save_pretrained does)."""
     config = multimodal_to_hf(model.config)
     state = {to_hf_multimodal_key(k): v.detach().contiguous() for k, v in model.state_dict().items()}
     if model.config.text.tie_word_embeddings:
         state.pop("language_model.lm_head.weight", None)
-    return write_checkpoint(state, config, path, max_shard_bytes=max_shard_bytes)
+    return write_checkpoint(state, config, path, max_shard_bytes=max_shard_bytes, overwrite=overwrite)

@@ -51,7 +51,9 @@ def demo(
         search(config=None, out=None, resume=out, **options)
     else:
         search(config=default_spec_path(), out=out, resume=None, **options)
-    exported, trained = export_best(out, out / "winner")
+    # The winner folder lives in the demo's own run directory: a rerun replaces sonar's files there
+    # and keeps anything else someone put beside them.
+    exported, trained = export_best(out, out / "winner", overwrite=True)
     console.print(f"winner exported to {exported}: transformers checkpoint + system_config.json")
     if not trained or not (exported / "model" / "tokenizer.json").is_file():
         console.print("the winner has no trained weights and tokenizer: nothing to generate")

@@ -16,13 +16,14 @@ from rich.table import Table
 
 from sonar.cli.app import app
 from sonar.errors import UserError
+from sonar.outdir import check_run_dir
 from sonar.search.backends import check_real_available
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor
 from sonar.search.results import measured, summary
 from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec
 from sonar.search.state import SearchState
-from sonar.search.storage import Storage
+from sonar.search.storage import DB_NAME, Storage
 
 
 @app.command()
@@ -42,6 +43,7 @@ def search(
     if config is not None:
         if out is None:
             raise UserError("--out DIR is required with a config")
+        check_run_dir(out, holds_run=lambda d: (d / DB_NAME).exists(), kind="sonar search")
         load_spec(config)  # validates the file as written, so errors name its own keys
         raw = yaml.safe_load(config.read_text())
         overrides = {k: v for k, v in (("kind", executor), ("workers", workers), ("address", address)) if v}
@@ -172,12 +174,14 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
 @app.command()
 def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory")],
            to: Annotated[Path, typer.Option("--to", help="output directory")],
-           best: bool = typer.Option(False, "--best", help="export the chosen candidate")) -> None:
+           best: bool = typer.Option(False, "--best", help="export the chosen candidate"),
+           overwrite: bool = typer.Option(False, "--overwrite",
+                                          help="write into a directory holding other files (they are kept)")) -> None:
     """Export the chosen candidate's HF checkpoint and its system configuration JSON."""
     from sonar.search.export import export_best
 
     if not best:
         raise UserError("only --best is supported: export the chosen candidate")
-    path, trained = export_best(run_dir, to)
+    path, trained = export_best(run_dir, to, overwrite=overwrite)
     note = "" if trained else " (no trained checkpoint in the candidate's workdir: weights are its initialisation)"
     print(f"exported to {path}: model/ and system_config.json{note}")

@@ -21,6 +21,7 @@ from sonar.data.dataset import DataConfig, prepare
 from sonar.errors import UserError
 from sonar.interfaces import Candidate
 from sonar.model import preset
+from sonar.outdir import check_run_dir
 from sonar.train.bench import bench_preset
 from sonar.train.config import TrainConfig
 from sonar.train.flops import matmul_peak
@@ -49,6 +50,7 @@ def train(
     console = Console()
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / preset_name
+    check_run_dir(out, holds_run=lambda d: (d / _SETTINGS).is_file() or (d / "state").is_dir(), kind="sonar train run")
     config = _settings(out, preset_name, steps, resume, DataConfig(corpus=corpus, vocab_size=vocab,
                                                                   tokenizer=tokenizer), threads)
     with console.status("preparing the corpus (cached after the first time)"):
@@ -66,7 +68,7 @@ def train(
     curve = _train_with_progress(trainer, candidate, steps, console)
     seconds = time.perf_counter() - start
     model = trainer.load_model(candidate)
-    save_pretrained(model, out / "model")
+    save_pretrained(model, out / "model", overwrite=True)  # the run's own folder; the tokenizer copied in stays
     if (data.path / "tokenizer.json").is_file():
         shutil.copyfile(data.path / "tokenizer.json", out / "model" / "tokenizer.json")
     record = json.loads((candidate.workdir / RUN_RECORD).read_text())

@@ -57,9 +57,11 @@ def tune(
     if trials < 1:
         raise UserError(f"--trials={trials}: must be >= 1")
     if checkpoint is not None:
-        from sonar.checkpoint import from_hf, read_config
+        from sonar.checkpoint import from_hf
+        from sonar.checkpoint.files import check_weights_readable, config_from_file
 
-        model_config, name = from_hf(read_config(checkpoint)), checkpoint.name  # weights load in the tuner
+        model_config, name = config_from_file(checkpoint, from_hf), checkpoint.name  # weights load in the tuner
+        check_weights_readable(checkpoint)
     else:
         model_config, name = preset(preset_name), preset_name
     modes = tuple(m.strip() for m in compile_modes.split(",") if m.strip())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from sonar.outdir import staging_beside, write_failed
 
 CACHE_ENV = "SONAR_CACHE"
 
@@ -24,10 +25,9 @@ def cache_root(override: str | Path | None = None) -> Path:
 @contextlib.contextmanager
 def staged_dir(target: Path) -> Iterator[Path]:
     """Yield an empty staging directory beside `target`; rename it onto `target` only if the block
-    succeeds. On any error the staging directory is removed and `target` is untouched."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    succeeds. On any error the staging directory is removed and `target` is untouched; an OS error
+    (disk full, read-only) is a UserError naming `target`."""
+    with staging_beside(target) as staging:
         yield staging
         try:
             os.replace(staging, target)
@@ -35,18 +35,20 @@ def staged_dir(target: Path) -> Iterator[Path]:
             if not target.exists():
                 raise
             # Another process finished the same entry first; theirs is equivalent.
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        raise write_failed(path, err) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
+    except OSError as err:
+        raise write_failed(path, err) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

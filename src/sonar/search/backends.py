@@ -78,7 +78,7 @@ class PublishingTrainer:
         from sonar.checkpoint import save_pretrained
 
         target = Path(candidate.workdir) / "checkpoint"
-        save_pretrained(self.trainer.load_model(candidate), target)
+        save_pretrained(self.trainer.load_model(candidate), target, overwrite=True)  # keeps the tokenizer copied in
         tokenizer = Path(self.trainer.data.path) / "tokenizer.json"
         if tokenizer.is_file():
             shutil.copyfile(tokenizer, target / "tokenizer.json")

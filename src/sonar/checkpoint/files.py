@@ -1,0 +1,112 @@
+"""Reading a checkpoint directory's files (config.json, the shard index, safetensors): every way one
+can be missing or malformed is one CheckpointError that names the file."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+from safetensors import SafetensorError, safe_open
+
+from sonar.errors import UserError
+
+CONFIG_FILE = "config.json"
+SINGLE_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+
+T = TypeVar("T")
+
+
+class CheckpointError(UserError):
+    """A checkpoint is missing, malformed, or does not match the model; the message names the file or key."""
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON file whose root is an object."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path}: cannot be read ({err})") from None
+    if not text.strip():
+        raise CheckpointError(f"{path}: is empty; expected a JSON object")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: invalid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: the root is a JSON {type(data).__name__}; expected an object")
+    return data
+
+
+def read_config(path: str | Path) -> dict:
+    config_path = Path(path) / CONFIG_FILE
+    if not config_path.is_file():
+        raise CheckpointError(f"{path}: no {CONFIG_FILE} (not a transformers checkpoint directory)")
+    return read_json_object(config_path)
+
+
+def config_from_file(path: str | Path, convert: Callable[[dict], T], hf: dict | None = None) -> T:
+    """`convert` (e.g. from_hf) applied to the directory's config.json (`hf`, when already read); a
+    missing or ill-typed key becomes an error naming the file."""
+    config_path = Path(path) / CONFIG_FILE
+    hf = read_config(path) if hf is None else hf
+    try:
+        return convert(hf)
+    except UserError as err:  # keeps its type (a ConfigError stays one), now naming the file
+        raise type(err)(f"{config_path}: {err}") from None
+    except KeyError as err:
+        raise CheckpointError(f"{config_path}: missing key {err}") from None
+    except (TypeError, ValueError, AttributeError) as err:  # a value of the wrong type somewhere in the file
+        raise CheckpointError(f"{config_path}: invalid value ({err})") from None
+
+
+def weight_files(path: str | Path) -> list[Path]:
+    path = Path(path)
+    if (path / INDEX_FILE).is_file():
+        weight_map = read_json_object(path / INDEX_FILE).get("weight_map")
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise CheckpointError(f"{path / INDEX_FILE}: 'weight_map' must map tensor names to file names")
+        names = sorted(set(weight_map.values()))
+        outside = [n for n in names if Path(n).name != n]
+        if outside:
+            raise CheckpointError(f"{path / INDEX_FILE}: shard names must be plain file names, got {outside[:3]}")
+        missing = [n for n in names if not (path / n).is_file()]
+        if missing:
+            raise CheckpointError(f"{path}: shards listed in {INDEX_FILE} are missing: {missing}")
+        return [path / n for n in names]
+    if (path / SINGLE_FILE).is_file():
+        return [path / SINGLE_FILE]
+    found = sorted(path.glob("*.safetensors"))
+    if not found:
+        raise CheckpointError(f"{path}: no safetensors weights found")
+    return found
+
+
+def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    tensors: dict[str, torch.Tensor] = {}
+    for file in weight_files(path):
+        with _opened(file) as f:
+            for key in f.keys():
+                tensors[key] = f.get_tensor(key)
+    return tensors
+
+
+def check_weights_readable(path: str | Path) -> None:
+    """Every weight file's header parses and its size matches (a truncated file fails), without
+    reading the tensors: a cheap check before handing the directory to a long job."""
+    for file in weight_files(path):
+        with _opened(file):
+            pass
+
+
+@contextlib.contextmanager
+def _opened(file: Path):
+    try:
+        with safe_open(str(file), framework="pt") as f:
+            yield f
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from None

@@ -1,0 +1,231 @@
+"""An output directory sonar may write, and how it writes one without ever losing a user's files.
+
+A directory sonar fills carries a marker (MARKER) listing the files sonar put there. Writing:
+- refuses `.`, `..`, `/`, the home directory, any ancestor of the current directory and any path the
+  caller protects (the run being exported), after resolving symlinks;
+- refuses a non-empty directory holding files sonar did not write, unless `overwrite=True`; even then
+  those files stay, and a clash with one of them is refused;
+- stages everything in a sibling temporary directory and renames it into place, so a failed write
+  (disk full, read-only) leaves the target as it was, no staging copy behind, and one UserError that
+  names the path and the OS reason;
+- deletes only files the previous marker lists, inside the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from sonar.errors import UserError
+
+MARKER = ".sonar-output.json"
+
+
+def write_failed(path: str | Path, err: OSError) -> UserError:
+    """The one-line error for an OS refusal while writing `path` (no space, no permission, ...)."""
+    reason = os.strerror(err.errno) if err.errno else str(err)
+    where = f" at {err.filename}" if err.filename and str(err.filename) != str(path) else ""
+    return UserError(f"{path}: cannot write ({reason}{where})")
+
+
+def refuse_special(path: str | Path, *, protected: Mapping[str | Path, str] | None = None) -> Path:
+    """`path` resolved, unless it is a directory no output may replace; `protected` maps more such
+    paths to what they are (e.g. {run_dir: "the run directory"})."""
+    resolved = Path(os.path.realpath(path))
+    if resolved == Path(resolved.anchor):
+        raise UserError(f"{path}: refusing to write into the filesystem root; name a new directory")
+    with contextlib.suppress(OSError, RuntimeError):  # no current or home directory: nothing to compare
+        cwd = Path(os.path.realpath(Path.cwd()))
+        if resolved == cwd or resolved in cwd.parents:
+            raise UserError(f"{path}: refusing to write into the current directory or one of its parents;"
+                            " name a new directory")
+    with contextlib.suppress(OSError, RuntimeError):
+        if resolved == Path(os.path.realpath(Path.home())):
+            raise UserError(f"{path}: refusing to write into the home directory; name a new directory")
+    for other, what in (protected or {}).items():
+        if resolved == Path(os.path.realpath(other)):
+            raise UserError(f"{path}: is {what}; name another directory")
+    return resolved
+
+
+def check_run_dir(path: str | Path, *, holds_run: Callable[[Path], bool], kind: str) -> Path:
+    """A directory a command fills over time (a search or training run) must be new, empty, or
+    already one of that command's runs."""
+    path = Path(path)
+    refuse_special(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file; name a directory for the {kind}")
+    if path.is_dir() and any(path.iterdir()) and not holds_run(path):
+        raise UserError(f"{path}: is not empty and holds no {kind}; name a new or empty directory")
+    return path
+
+
+@dataclass(frozen=True)
+class _Survey:
+    exists: bool
+    ours: frozenset[str]  # files the marker lists that are there
+    foreign: frozenset[str]  # files sonar did not write (relative POSIX paths)
+
+
+@contextlib.contextmanager
+def writing(target: str | Path, *, overwrite: bool = False,
+            protected: Mapping[str | Path, str] | None = None) -> Iterator[Path]:
+    """Yield an empty staging directory; when the block succeeds its files become `target`'s
+    (see the module docstring for the rules). Refusals are raised before the block runs."""
+    # Work on the resolved path: a link named as the target is followed, never replaced.
+    target = refuse_special(target, protected=protected)
+    _check_claim(target, _survey(target), overwrite)
+    with staging_beside(target) as staging:
+        yield staging
+        _publish(staging, target, overwrite)
+
+
+@contextlib.contextmanager
+def staging_beside(target: Path) -> Iterator[Path]:
+    """An empty temporary directory beside `target` (same filesystem, so it can be renamed onto it),
+    removed whatever happens; an OS error inside becomes a UserError naming `target`."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+    except OSError as err:
+        raise write_failed(target, err) from None
+    try:
+        yield staging
+    except OSError as err:
+        raise write_failed(target, err) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _survey(target: Path) -> _Survey:
+    if not target.exists():
+        return _Survey(exists=False, ours=frozenset(), foreign=frozenset())
+    if not target.is_dir():
+        raise UserError(f"{target}: exists and is not a directory; name a directory")
+    present = set(_files(target))
+    listed = set(read_marker(target)) if MARKER in present else set()
+    present.discard(MARKER)
+    return _Survey(exists=True, ours=frozenset(present & listed), foreign=frozenset(present - listed))
+
+
+def _check_claim(target: Path, survey: _Survey, overwrite: bool) -> None:
+    if survey.foreign and not overwrite:
+        example = sorted(survey.foreign)[0]
+        raise UserError(
+            f"{target}: not empty and holds {len(survey.foreign)} file(s) sonar did not write (e.g. {example});"
+            " choose a new directory, or pass --overwrite (overwrite=True) to write beside them:"
+            " sonar then replaces only its own files"
+        )
+
+
+def _files(root: Path) -> Iterator[str]:
+    """Every non-directory entry under `root` as a relative POSIX path; symlinks are not followed."""
+    for folder, dirs, files in os.walk(root):
+        rel = Path(folder).relative_to(root)
+        for name in files + [d for d in dirs if (Path(folder) / d).is_symlink()]:
+            yield (rel / name).as_posix()
+
+
+def read_marker(directory: Path) -> list[str]:
+    """The files sonar wrote into `directory`, as its marker lists them (validated: no absolute
+    paths, no `..`, so nothing outside the directory can ever be named)."""
+    path = directory / MARKER
+    try:
+        data = json.loads(path.read_text())
+        files = data["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) and _is_inside(f) for f in files):
+            raise ValueError("files must be a list of relative paths inside the directory")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UserError(f"{path}: not a valid sonar output marker ({err}); remove it if sonar did not"
+                        " write this directory") from None
+    return files
+
+
+def _is_inside(name: str) -> bool:
+    pure = PurePosixPath(name)
+    return bool(name) and not pure.is_absolute() and ".." not in pure.parts and pure.as_posix() == name
+
+
+def _write_marker(directory: Path, files: list[str]) -> None:
+    tmp = directory / f"{MARKER}.tmp"
+    tmp.write_text(json.dumps({"written_by": "sonar", "files": sorted(files)}, indent=1))
+    os.replace(tmp, directory / MARKER)
+
+
+def _publish(staging: Path, target: Path, overwrite: bool) -> None:
+    new = sorted(f for f in _files(staging) if f != MARKER)
+    _write_marker(staging, new)
+    survey = _survey(target)  # again: the directory may have changed while the block ran
+    _check_claim(target, survey, overwrite)
+    if not survey.exists:
+        os.rename(staging, target)
+    elif not survey.ours and not survey.foreign:
+        os.replace(staging, target)  # onto an empty directory: one atomic rename
+    elif not survey.foreign:
+        _swap(staging, target, survey.ours)
+    else:
+        _merge(staging, target, new, survey)
+
+
+def _swap(staging: Path, target: Path, ours: frozenset[str]) -> None:
+    """Only sonar's files are there: rename the old directory aside, the new one in, then delete the
+    old one's listed files. Anything that appeared there meanwhile is left in the aside directory."""
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(target, aside)
+    os.rename(staging, target)
+    _remove_listed(aside, ours | {MARKER})
+    with contextlib.suppress(OSError):
+        aside.rmdir()
+
+
+def _merge(staging: Path, target: Path, new: list[str], survey: _Survey) -> None:
+    """Files sonar did not write are there (and --overwrite was given): move the new files in one by
+    one beside them. A clash with one of theirs is refused before anything moves."""
+    for name in new:
+        clash = _clash(target, name, survey.foreign)
+        if clash:
+            raise UserError(f"{target / clash}: sonar did not write it and would have to replace it;"
+                            " move it away or choose another directory")
+    # Listed first, so an interruption never leaves sonar's files looking like the user's.
+    _write_marker(target, sorted(survey.ours | set(new)))
+    for name in new:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target / name)
+    _remove_listed(target, survey.ours - set(new))
+    _write_marker(target, new)
+
+
+def _clash(target: Path, name: str, foreign: frozenset[str]) -> str | None:
+    parts = PurePosixPath(name).parts
+    for depth in range(1, len(parts)):  # every parent must be a real directory, never a link
+        prefix = Path(*parts[:depth])
+        path = target / prefix
+        if path.is_symlink() or (path.exists() and not path.is_dir()):
+            return prefix.as_posix()
+    if name in foreign or (target / name).is_dir():
+        return name
+    return None
+
+
+def _remove_listed(directory: Path, names: frozenset[str] | set[str]) -> None:
+    """Delete the listed files (a link itself, never what it points to), then the folders they leave
+    empty; a file whose folder resolves outside `directory` is left alone."""
+    root = Path(os.path.realpath(directory))
+    for name in sorted(names):
+        path = directory / name
+        parent = Path(os.path.realpath(path.parent))
+        if parent != root and root not in parent.parents:
+            continue
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        for folder in PurePosixPath(name).parents:
+            if folder == PurePosixPath("."):
+                break
+            with contextlib.suppress(OSError):  # not empty: someone else's files are there
+                (directory / folder).rmdir()
