@@ -85,7 +85,7 @@ def test_cli_synthetic_build_then_replay_json(tmp_path):
     assert summary["methods"]["brute_force"]["speedup_at_1pct_median"] == pytest.approx(1.0)
     assert (tmp_path / "r.png").stat().st_size > 1000
     refused = runner.invoke(app, ["bench", "build", "--out", str(out), "--synthetic"])
-    assert refused.exit_code != 0 and "exists" in str(refused.exception)
+    assert refused.exit_code == 2 and "exists" in refused.stderr
 
 
 def test_the_builtin_trainer_and_tuner_record_their_corpus_training_settings_and_knob_space(tmp_path):

@@ -38,7 +38,7 @@ def test_train_writes_checkpoint_curve_and_png_then_resumes(tmp_path, corpus):
     assert load_pretrained(out / "model").config.vocab_size == 300
 
     again = _train(corpus, out, "--steps", "6")
-    assert again.exit_code != 0 and "--resume" in str(again.exception)
+    assert again.exit_code == 2 and "--resume" in again.stderr
 
     resumed = _train(corpus, out, "--steps", "6", "--resume")
     assert resumed.exit_code == 0, resumed.output

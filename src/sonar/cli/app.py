@@ -1,8 +1,72 @@
-"""The shared typer application that every command module adds itself to."""
+"""The shared typer application that every command module adds itself to, and how it ends: a user's
+mistake (bad input, a bad flag, a full or read-only disk) is one line `error: ...` on stderr and exit
+code 2; anything else is a bug and keeps its traceback (exit 1)."""
+
+from __future__ import annotations
+
+import errno
+import sys
 
 import typer
+from typer._click import exceptions as click_errors  # typer (pinned) carries its own copy of click
+from typer.core import TyperGroup
+
+from sonar.errors import UserError
+
+USER_ERROR_EXIT = 2
+# Failures of the user's disk or permissions, not of sonar: reported like bad input, naming the file.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def error_line(message: str) -> str:
+    """`error: MESSAGE` on one line: later lines of a message (a diff, a list) are joined with ' | '."""
+    parts = [line.strip() for line in str(message).splitlines() if line.strip()]
+    return "error: " + (" | ".join(parts) or "(no message)")
+
+
+def _os_error_message(err: OSError) -> str:
+    where = f"{err.filename}: " if err.filename is not None else ""
+    return f"{where}{err.strerror or err}"
+
+
+def _usage_message(err: click_errors.ClickException) -> str:
+    ctx = getattr(err, "ctx", None)
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"{err.format_message()}{hint}"
+
+
+class SonarGroup(TyperGroup):
+    """The root command: runs typer's parser and the command, then turns every expected failure into one
+    line. Callers asking for `standalone_mode=False` get the exceptions themselves, as click promises."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_errors.NoArgsIsHelpError as err:  # `sonar` alone: the help, as usual
+            err.show()
+            sys.exit(err.exit_code)
+        except click_errors.ClickException as err:  # bad flag, missing argument, value of the wrong type
+            _fail(_usage_message(err), USER_ERROR_EXIT if isinstance(err, click_errors.UsageError) else err.exit_code)
+        except typer.Abort:
+            _fail("aborted", 1)
+        except UserError as err:
+            _fail(str(err), USER_ERROR_EXIT)
+        except OSError as err:
+            if err.errno not in ENVIRONMENT_ERRNOS:
+                raise
+            _fail(_os_error_message(err), USER_ERROR_EXIT)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(error_line(message), err=True)
+    sys.exit(code)
+
 
 app = typer.Typer(
+    cls=SonarGroup,
     help="sonar: pick a Llama-4-style model and the way to run it, searched jointly.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
