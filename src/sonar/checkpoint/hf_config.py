@@ -22,6 +22,8 @@ def text_config_dict(hf: dict) -> dict:
     if hf.get("model_type") == "llama4":
         if "text_config" not in hf:
             raise ConfigError("config.json has model_type 'llama4' but no text_config")
+        if not isinstance(hf["text_config"], dict):
+            raise ConfigError(f"text_config={hf['text_config']!r}: must be an object")
         return hf["text_config"]
     if hf.get("model_type") not in (None, "llama4_text"):
         raise ConfigError(f"config.json model_type={hf.get('model_type')!r}: expected 'llama4_text' or 'llama4'")

@@ -1,0 +1,197 @@
+"""sonar.outdir: what an output directory may be, and that writing one never loses a file sonar did not write."""
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from sonar.errors import UserError
+from sonar.outdir import MARKER, check_run_dir, read_marker, writing
+from tree_snapshot import snapshot
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    """The process runs in tmp_path/work/here, so `.`, `..` and their ancestors are inside tmp_path."""
+    here = tmp_path / "work" / "here"
+    here.mkdir(parents=True)
+    (here / "notes.txt").write_text("mine")
+    (tmp_path / "work" / "other.txt").write_text("mine too")
+    monkeypatch.chdir(here)
+    return here
+
+
+def write(target, files: dict[str, str], **options) -> None:
+    with writing(target, **options) as staging:
+        for name, text in files.items():
+            (staging / name).parent.mkdir(parents=True, exist_ok=True)
+            (staging / name).write_text(text)
+
+
+def test_a_new_directory_gets_the_files_and_a_marker_listing_them(tmp_path):
+    write(tmp_path / "out", {"a.txt": "1", "sub/b.txt": "2"})
+    assert sorted(read_marker(tmp_path / "out")) == ["a.txt", "sub/b.txt"]
+    assert (tmp_path / "out" / "sub" / "b.txt").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no staging copy left beside it
+
+
+def test_an_empty_existing_directory_is_written(tmp_path):
+    (tmp_path / "out").mkdir()
+    write(tmp_path / "out", {"a.txt": "1"})
+    assert (tmp_path / "out" / "a.txt").read_text() == "1"
+
+
+def test_sonars_own_directory_is_replaced_without_a_flag(tmp_path):
+    write(tmp_path / "out", {"a.txt": "1", "old/stale.txt": "x"})
+    write(tmp_path / "out", {"a.txt": "2"})
+    assert snapshot(tmp_path / "out").keys() == {"a.txt", MARKER}
+    assert (tmp_path / "out" / "a.txt").read_text() == "2"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_foreign_directory_is_refused_and_left_intact(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "thesis.tex").write_text("years of work")
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match=r"out: not empty and holds 1 file\(s\) sonar did not write .*thesis.tex"):
+        write(tmp_path / "out", {"a.txt": "1"})
+    assert snapshot(tmp_path) == before
+
+
+def test_a_file_added_to_sonars_directory_makes_it_foreign(tmp_path):
+    write(tmp_path / "out", {"a.txt": "1"})
+    (tmp_path / "out" / "mine.txt").write_text("keep")
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="mine.txt"):
+        write(tmp_path / "out", {"a.txt": "2"})
+    assert snapshot(tmp_path) == before
+
+
+def test_overwrite_replaces_only_sonars_files_and_keeps_the_rest(tmp_path):
+    write(tmp_path / "out", {"a.txt": "1", "sub/stale.txt": "x"})
+    (tmp_path / "out" / "mine.txt").write_text("keep")
+    (tmp_path / "out" / "sub" / "mine too.txt").write_text("keep")
+    write(tmp_path / "out", {"a.txt": "2", "b.txt": "3"}, overwrite=True)
+    assert snapshot(tmp_path / "out").keys() == {"a.txt", "b.txt", "mine.txt", "sub", "sub/mine too.txt", MARKER}
+    assert (tmp_path / "out" / "a.txt").read_text() == "2"
+    assert (tmp_path / "out" / "mine.txt").read_text() == "keep"
+    assert sorted(read_marker(tmp_path / "out")) == ["a.txt", "b.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_overwrite_never_replaces_a_foreign_file_of_the_same_name(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "config.json").write_text("theirs")
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="config.json: sonar did not write it"):
+        write(tmp_path / "out", {"config.json": "ours"}, overwrite=True)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_linked_folder_inside_the_target_is_never_written_through(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x").write_text("theirs")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to(elsewhere)
+    (tmp_path / "out" / MARKER).write_text(json.dumps({"files": ["sub/x"]}))  # a marker claiming their file
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match="sub: sonar did not write it"):
+        write(tmp_path / "out", {"sub/x": "ours"}, overwrite=True)
+    assert snapshot(tmp_path) == before
+    write(tmp_path / "out", {"y": "ours"}, overwrite=True)  # the marker's claim deletes nothing through the link
+    assert (elsewhere / "x").read_text() == "theirs"
+    assert (tmp_path / "out" / "sub").is_symlink()
+
+
+@pytest.mark.parametrize("listed", [["../victim.txt"], ["/etc/passwd"], ["a/../../victim.txt"], "all"])
+def test_a_marker_naming_anything_outside_is_refused(tmp_path, listed):
+    (tmp_path / "victim.txt").write_text("keep")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / MARKER).write_text(json.dumps({"files": listed}))
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match=f"{MARKER}: not a valid sonar output marker"):
+        write(tmp_path / "out", {"a.txt": "1"}, overwrite=True)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", [".", "..", "../..", "/", "~", "link-to-work", "protected"])
+def test_special_directories_are_refused(cwd, tmp_path, monkeypatch, name):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # a home directory apart from the current one
+    (tmp_path / "home").mkdir()
+    (cwd / "link-to-work").symlink_to(tmp_path / "work")
+    (tmp_path / "run").mkdir()
+    target = {"~": tmp_path / "home", "protected": cwd / ".." / ".." / "run"}.get(name, Path(name))
+    expected = {"/": "filesystem root", "~": "home directory", "protected": "is the run directory"}
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match=expected.get(name, "current directory or one of its parents")):
+        write(target, {"a.txt": "1"}, overwrite=True, protected={tmp_path / "run": "the run directory"})
+    assert snapshot(tmp_path) == before
+
+
+def test_a_file_is_not_a_target(tmp_path):
+    (tmp_path / "out").write_text("a file")
+    with pytest.raises(UserError, match="out: exists and is not a directory"):
+        write(tmp_path / "out", {"a.txt": "1"})
+    assert (tmp_path / "out").read_text() == "a file"
+
+
+def test_disk_full_while_writing_leaves_the_old_output_and_no_staging_copy(tmp_path):
+    write(tmp_path / "out", {"a.txt": "1"})
+    before = snapshot(tmp_path)
+    with pytest.raises(UserError, match=r"out: cannot write \(No space left on device\)"):
+        with writing(tmp_path / "out") as staging:
+            (staging / "a.txt").write_text("2")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert snapshot(tmp_path) == before
+
+
+def test_disk_full_while_publishing_leaves_no_staging_copy(tmp_path, monkeypatch):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mine.txt").write_text("keep")
+    before = snapshot(tmp_path)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("sonar.outdir._write_marker", full)
+    with pytest.raises(UserError, match=r"out: cannot write \(No space left on device\)"):
+        write(tmp_path / "out", {"a.txt": "1"}, overwrite=True)
+    assert snapshot(tmp_path) == before
+
+
+def test_a_read_only_parent_is_one_error_naming_the_path(tmp_path, monkeypatch):
+    # chmod means nothing to root, so the refusal the OS would give is simulated where it happens.
+    def read_only(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(tmp_path))
+
+    monkeypatch.setattr("sonar.outdir.tempfile.mkdtemp", read_only)
+    with pytest.raises(UserError, match=rf"out: cannot write \(Permission denied at {tmp_path}\)"):
+        write(tmp_path / "out", {"a.txt": "1"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def holds_run(directory: Path) -> bool:
+    return (directory / "run.db").exists()
+
+
+def test_run_directories_are_new_empty_or_already_a_run(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.db").write_text("")
+    for name in ("new", "empty", "run"):
+        assert check_run_dir(tmp_path / name, holds_run=holds_run, kind="test run") == tmp_path / name
+    (tmp_path / "spec.yaml").write_text("name: x")
+    with pytest.raises(UserError, match="spec.yaml: is a file; name a directory for the test run"):
+        check_run_dir(tmp_path / "spec.yaml", holds_run=holds_run, kind="test run")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_text("")
+    with pytest.raises(UserError, match="photos: is not empty and holds no test run"):
+        check_run_dir(tmp_path / "photos", holds_run=holds_run, kind="test run")
+
+
+def test_a_run_directory_is_never_the_current_one(cwd):
+    with pytest.raises(UserError, match="refusing to write into the current directory"):
+        check_run_dir(Path("."), holds_run=holds_run, kind="test run")
