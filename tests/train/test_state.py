@@ -4,13 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from crafted_pickle import payload_runs_when_unpickled, write_crafted_checkpoint
 from sonar.errors import UserError
 from sonar.interfaces import Candidate
 from sonar.model import preset
 from sonar.train.rng import capture_rng, restore_rng
 from sonar.train.state import STATE_FILE, load_checkpoint
-
-from crafted_pickle import payload_runs_when_unpickled, write_crafted_checkpoint
 
 
 def _candidate(trainer, workdir):

@@ -22,37 +22,40 @@ from sonar.errors import UserError
 from sonar.interfaces import Candidate
 from sonar.model import preset
 from sonar.outdir import check_run_dir
-from sonar.train.bench import bench_preset
+from sonar.train.bench import bench_preset, check_bench_steps
 from sonar.train.config import TrainConfig
 from sonar.train.flops import matmul_peak
 from sonar.train.presets import train_config_for
 from sonar.train.report import write_curve_json, write_curve_png
+from sonar.train.resume import ResumeFlags, resume_run
 from sonar.train.runtime import idle_cores
 from sonar.train.state import STATE_FILE
 from sonar.train.trainer import RUN_RECORD, CorpusTrainer
 
 _SETTINGS = "train_config.json"
+_DEFAULT_PRESET, _DEFAULT_STEPS = "tiny", 500
 
 
 @app.command()
 def train(
-    preset_name: str = typer.Option("tiny", "--preset", help="model preset: debug, tiny, small"),
-    steps: int = typer.Option(500, help="train to this many optimizer steps"),
+    preset_name: str = typer.Option(None, "--preset", help="model preset: debug, tiny, small (default: tiny)"),
+    steps: int = typer.Option(None, help="train to this many optimizer steps (default: 500; on --resume, the"
+                                         " run's first horizon)"),
     corpus: str = typer.Option(None, help="text file, directory, glob, .jsonl or .parquet (default: built-in)"),
     out: str = typer.Option(None, help="run directory (default: runs/<preset>)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out to --steps"),
-    vocab: int = typer.Option(4096, help="BPE vocabulary size"),
-    tokenizer: str = typer.Option("bpe", help="bpe or byte"),
-    seed: int = typer.Option(0, help="model initialisation seed"),
+    vocab: int = typer.Option(None, help="BPE vocabulary size (default: 4096)"),
+    tokenizer: str = typer.Option(None, help="bpe or byte (default: bpe)"),
+    seed: int = typer.Option(None, help="model initialisation seed (default: 0)"),
     threads: int = typer.Option(None, help="torch threads (default: the cores not already busy)"),
 ) -> None:
     """Train a preset, then write DIR/model (HF format), DIR/curve.json and DIR/curve.png."""
     console = Console()
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
-    out = Path(out) if out is not None else Path("runs") / preset_name
+    out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
     check_run_dir(out, holds_run=lambda d: (d / _SETTINGS).is_file() or (d / "state").is_dir(), kind="sonar train run")
-    config = _settings(out, preset_name, steps, resume, DataConfig(corpus=corpus, vocab_size=vocab,
-                                                                  tokenizer=tokenizer), threads)
+    flags = ResumeFlags(preset=preset_name, steps=steps, corpus=corpus, tokenizer=tokenizer, vocab=vocab, seed=seed)
+    config, preset_name, steps, seed = _settings(out, flags, resume, threads)
     with console.status("preparing the corpus (cached after the first time)"):
         data = prepare(config.data)
     if not resume:  # saved only once the corpus has proved readable
@@ -83,21 +86,21 @@ def train(
     console.print(f"wrote {out / 'model'}, {out / 'curve.json'}, {out / 'curve.png'}")
 
 
-def _settings(out: Path, preset_name: str, steps: int, resume: bool, data: DataConfig,
-              threads: int | None) -> TrainConfig:
-    """A fresh run fixes its settings (the schedule's horizon is --steps); --resume reloads the saved
-    ones, so training past the first horizon continues at the final learning rate."""
-    saved = out / _SETTINGS
+def _settings(out: Path, flags: ResumeFlags, resume: bool, threads: int | None) -> tuple[TrainConfig, str, int, int]:
+    """(settings, preset, steps, seed). A fresh run fixes its settings (the schedule's horizon is --steps);
+    --resume reloads the saved ones and refuses flags that contradict them, so training past the first
+    horizon continues at the final learning rate."""
     if resume:
-        if not saved.is_file():
-            raise UserError(f"--resume: {out} holds no run to resume")
-        settings = json.loads(saved.read_text())
-        settings["data"] = DataConfig(**settings["data"])
-        settings["threads"] = threads
-        return TrainConfig(**settings)
+        run = resume_run(out, _SETTINGS, flags, threads=threads)
+        seed = run.seed if run.seed is not None else flags.seed
+        return run.config, run.preset or flags.preset or _DEFAULT_PRESET, run.until_step, seed or 0
     if (out / "state" / STATE_FILE).exists():
         raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
-    return train_config_for(preset_name, steps=steps, data=data, threads=threads)
+    given = {"corpus": flags.corpus, "tokenizer": flags.tokenizer, "vocab_size": flags.vocab}
+    data = DataConfig(**{k: v for k, v in given.items() if v is not None})
+    name = flags.preset or _DEFAULT_PRESET
+    steps = flags.steps if flags.steps is not None else _DEFAULT_STEPS
+    return train_config_for(name, steps=steps, data=data, threads=threads), name, steps, flags.seed or 0
 
 
 def _train_with_progress(trainer: CorpusTrainer, candidate: Candidate, steps: int, console: Console):
@@ -133,6 +136,7 @@ def bench_train(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Training tokens/s and achieved FLOP/s as a fraction of this machine's measured fp32 matmul peak."""
+    check_bench_steps(steps)  # before the peak is measured
     torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
     peak = matmul_peak(refresh=True)
     results = [bench_preset(name.strip(), peak_flops=peak, steps=steps) for name in presets.split(",")]

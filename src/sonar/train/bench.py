@@ -11,6 +11,7 @@ import time
 
 import torch
 
+from sonar.errors import UserError
 from sonar.model import build_model, preset
 from sonar.train.config import TrainConfig
 from sonar.train.flops import train_flops_per_token
@@ -20,8 +21,14 @@ from sonar.train.runtime import keep_freed_memory
 from sonar.train.step import apply_kernels, train_step
 
 
+def check_bench_steps(steps: int) -> None:
+    if not isinstance(steps, int) or steps < 1:
+        raise UserError(f"steps={steps!r}: the benchmark measures at least one step; must be >= 1")
+
+
 def bench_preset(name: str, *, peak_flops: float, steps: int = 5, warmup: int = 2,
                  config: TrainConfig | None = None) -> dict:
+    check_bench_steps(steps)
     config = config if config is not None else train_config_for(name, steps=1000)
     keep_freed_memory()
     model_config = preset(name)

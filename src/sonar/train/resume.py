@@ -1,0 +1,97 @@
+"""What `sonar train --resume` keeps from its run directory: the saved settings (corpus, tokenizer,
+vocabulary, schedule), the preset, the seed and the steps already trained. A flag given on the
+command line that contradicts them is one UserError, never silently ignored; a flag left out takes
+the saved value."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sonar.data.dataset import DataConfig
+from sonar.errors import UserError
+from sonar.train.config import TrainConfig
+from sonar.train.state import STATE_FILE, load_checkpoint
+from sonar.train.trainer import RUN_RECORD
+
+
+@dataclass(kw_only=True, frozen=True)
+class ResumeFlags:
+    """The command line's choices; None where a flag was not given."""
+
+    preset: str | None = None
+    steps: int | None = None
+    corpus: str | None = None
+    tokenizer: str | None = None
+    vocab: int | None = None
+    seed: int | None = None
+
+
+@dataclass(kw_only=True, frozen=True)
+class Resumed:
+    config: TrainConfig
+    preset: str | None  # None when the run stopped before its first checkpoint
+    seed: int | None
+    steps_done: int
+    until_step: int  # --steps, or the saved horizon (or the steps done, when past it)
+
+
+def resume_run(out: Path, settings_file: str, flags: ResumeFlags, *, threads: int | None) -> Resumed:
+    saved_path = out / settings_file
+    if not saved_path.is_file():
+        raise UserError(f"--resume: {out} holds no run to resume")
+    config = _read_settings(saved_path, threads)
+    state_dir = out / "state"
+    steps_done = load_checkpoint(state_dir / STATE_FILE)["state"].step if (state_dir / STATE_FILE).is_file() else 0
+    record = _read_record(state_dir / RUN_RECORD)
+    preset, seed = record.get("candidate"), record.get("seed")
+    data = config.data
+    _same("--corpus", flags.corpus, data.corpus, same=_same_corpus)
+    _same("--tokenizer", flags.tokenizer, data.tokenizer)
+    _same("--vocab", flags.vocab, data.vocab_size)
+    _same("--preset", flags.preset, preset)
+    _same("--seed", flags.seed, seed)
+    if flags.steps is not None and flags.steps < 1:
+        raise UserError(f"--steps {flags.steps}: must be >= 1")
+    if flags.steps is not None and flags.steps < steps_done:
+        raise UserError(f"--steps {flags.steps}: this run has already trained {steps_done} steps; pass --steps >= "
+                        f"{steps_done} (a run's model and curve always stand for all the steps it trained)")
+    until = flags.steps if flags.steps is not None else max(config.schedule_steps, steps_done)
+    return Resumed(config=config, preset=preset, seed=seed, steps_done=steps_done, until_step=until)
+
+
+def _same(flag: str, given, saved, *, same=lambda a, b: a == b) -> None:
+    if given is not None and saved is not None and not same(given, saved):
+        raise UserError(f"{flag} {given!r} contradicts the run being resumed, which has {saved!r}: a resumed run "
+                        f"keeps its settings; leave {flag} out, or start a new run with another --out")
+
+
+def _same_corpus(given: str, saved: str) -> bool:
+    return given == saved or Path(given).resolve() == Path(saved).resolve()
+
+
+def _read_settings(path: Path, threads: int | None) -> TrainConfig:
+    try:
+        settings = json.loads(path.read_text())
+        if not isinstance(settings, dict) or not isinstance(settings.get("data"), dict):
+            raise TypeError("not a mapping with a 'data' mapping")
+        settings["data"] = DataConfig(**settings["data"])
+        settings["threads"] = threads
+        return TrainConfig(**settings)
+    except UserError as err:
+        raise UserError(f"{path}: {err}") from None
+    except (ValueError, TypeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a readable run settings file ({err})".splitlines()[0]) from None
+
+
+def _read_record(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a readable run record ({err})".splitlines()[0]) from None
+    if not isinstance(record, dict):
+        raise UserError(f"{path}: not a readable run record (a JSON object is expected)")
+    return record
