@@ -1,14 +1,14 @@
+import hashlib
+import json
 import math
-import subprocess
-import sys
+import os
+import sqlite3
 
 import pytest
 
 from conftest import make_spec, run_simulated
 from sonar.errors import UserError
-from sonar.search.engine import run_search
-from sonar.search.executors import SimulatedExecutor
-from sonar.search.storage import Storage
+from sonar.search.storage import DB_NAME, Storage
 
 
 def test_state_rebuilt_from_events_equals_the_live_state(tmp_path):
@@ -27,7 +27,7 @@ def test_state_rebuilt_from_events_equals_the_live_state(tmp_path):
 def test_non_finite_floats_survive_storage(tmp_path):
     storage = Storage.create(tmp_path, make_spec())
     storage.append("run_started", {"x": math.inf, "y": [-math.inf, math.nan, 1.5]})
-    _, payload, _ = storage.events()[1]
+    _, payload, _ = storage.events()[-1]
     storage.close()
     assert payload["x"] == math.inf and payload["y"][0] == -math.inf and math.isnan(payload["y"][1])
 
@@ -40,18 +40,132 @@ def test_create_refuses_an_existing_search_and_open_refuses_a_missing_one(tmp_pa
         Storage(tmp_path / "nothing")
 
 
-def test_live_engine_detection(tmp_path):
+def _tree(root) -> dict:
+    """Every file under root with its bytes' hash and its mtime."""
+    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("finished")
+    run_simulated(make_spec(budget={"candidates": 6}), run_dir)
+    return run_dir
+
+
+def test_a_read_changes_no_file_and_opens_read_only(finished, monkeypatch):
+    uris = []
+    real_connect = sqlite3.connect
+
+    def spy(target, *args, **kwargs):
+        uris.append(str(target))
+        return real_connect(target, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", spy)
+    before = _tree(finished)
+    storage = Storage(finished)
+    state = storage.state()
+    storage.close()
+    assert state.finished
+    assert _tree(finished) == before
+    assert uris and all("mode=ro" in uri for uri in uris)
+
+
+def test_a_read_sees_what_is_still_in_the_log(tmp_path):
+    """An engine that died left its last events in search.db-wal: a read must see them."""
     storage = Storage.create(tmp_path, make_spec())
-    assert storage.live_engine() is None
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    storage.db.execute("PRAGMA wal_autocheckpoint=0")  # keep every append in the log, as a live engine does
+    storage.append("run_started", {"backend": "synthetic"})
+    assert (tmp_path / f"{DB_NAME}-wal").exists()
+    reader = Storage(tmp_path)
+    kinds = [kind for kind, _, _ in reader.events()]
+    reader.close()
+    storage.close()
+    assert kinds[-1] == "run_started"
+
+
+def test_a_read_only_directory_reads(finished, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes through any permission")
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / DB_NAME).write_bytes((finished / DB_NAME).read_bytes())
+    (archive / DB_NAME).chmod(0o444)
+    archive.chmod(0o555)
     try:
-        storage.db.execute("INSERT OR REPLACE INTO heartbeat VALUES (0, ?, ?, ?)",
-                           (other.pid, __import__("os").uname().nodename, __import__("time").time()))
-        assert storage.live_engine()[0] == other.pid
-        with pytest.raises(UserError, match="another engine"):
-            run_search(tmp_path, SimulatedExecutor(1))
+        storage = Storage(archive)
+        assert storage.state().finished
+        storage.close()
+        assert sorted(p.name for p in archive.iterdir()) == [DB_NAME]
     finally:
-        other.kill()
-        other.wait()
-    assert storage.live_engine() is None  # its process is gone: a stale row, not a live engine
+        archive.chmod(0o755)
+
+
+def _foreign(path):
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE things (a, b)")
+
+
+def _truncated(path, source):
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+CORRUPT = {
+    "empty file": lambda path, source: path.write_bytes(b""),
+    "random bytes": lambda path, source: path.write_bytes(os.urandom(8192)),
+    "truncated": _truncated,
+    "foreign sqlite": lambda path, source: _foreign(path),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT))
+def test_a_corrupt_database_is_one_error_naming_the_file(finished, tmp_path, case):
+    CORRUPT[case](tmp_path / DB_NAME, finished / DB_NAME)
+    before = _tree(tmp_path)
+    with pytest.raises(UserError, match=str(tmp_path / DB_NAME)):
+        storage = Storage(tmp_path)
+        try:
+            storage.state()
+        finally:
+            storage.close()
+    assert _tree(tmp_path) == before  # no tables made, no journal switched
+
+
+def test_a_foreign_database_refuses_a_writer_too_and_stays_untouched(tmp_path):
+    _foreign(tmp_path / DB_NAME)
+    with pytest.raises(UserError, match="not a sonar search database"):
+        Storage(tmp_path, writable=True)
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["things"]
+
+
+@pytest.mark.parametrize(("payload", "message"), [("{not json", "event 3 .* not valid JSON"),
+                                                  ("[1, 2]", "event 3 is not a sonar event"),
+                                                  ('{"job_id": "c999/r0/train"}', "event 3 .* cannot be read")])
+def test_a_bad_row_is_one_error_naming_the_file_and_the_event(tmp_path, payload, message):
+    Storage.create(tmp_path, make_spec()).close()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("INSERT INTO events (time, kind, payload) VALUES (0, 'job_done', ?)", (payload,))
+    storage = Storage(tmp_path)
+    with pytest.raises(UserError, match=f"{tmp_path / DB_NAME}: {message}"):
+        storage.state()
+    storage.close()
+
+
+def test_a_stored_spec_that_no_longer_parses_names_the_file(tmp_path):
+    Storage.create(tmp_path, make_spec()).close()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("UPDATE events SET payload = ? WHERE seq = 1", (json.dumps({"spec": {"eta": "x"}}),))
+    storage = Storage(tmp_path)
+    with pytest.raises(UserError, match=f"{tmp_path / DB_NAME}: event 1 \\(spec\\)"):
+        storage.state()
+    storage.close()
+
+
+def test_a_read_only_storage_refuses_to_append(finished):
+    storage = Storage(finished)
+    with pytest.raises(RuntimeError, match="read-only"):
+        storage.append("run_started", {})
     storage.close()

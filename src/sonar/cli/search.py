@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,7 @@ from sonar.outdir import check_run_dir
 from sonar.search.backends import check_real_available
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor
+from sonar.search.run_lock import engine_holder
 from sonar.search.results import measured, summary
 from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec
 from sonar.search.state import SearchState
@@ -36,10 +38,14 @@ def search(
     backend: str = typer.Option(None, help=f"one of {', '.join(BACKENDS)} (default: the spec's)"),
     workers: int = typer.Option(None, help="parallel jobs (default: the spec's executor.workers)"),
     live: bool = typer.Option(True, help="live view (off: one line per change)"),
+    allow_spec_change: Annotated[bool, typer.Option(
+        "--allow-spec-change", help="resume even though the run's stored spec was edited")] = False,
 ) -> None:
     """Run a joint architecture + system search, or resume one."""
     if (config is None) == (resume is None):
         raise UserError("give either CONFIG.yaml --out DIR, or --resume DIR")
+    if allow_spec_change and resume is None:
+        raise UserError("--allow-spec-change applies to --resume DIR only")
     if config is not None:
         if out is None:
             raise UserError("--out DIR is required with a config")
@@ -54,13 +60,14 @@ def search(
         if workers is not None:
             raise UserError("--workers is part of the recorded spec; a resumed search keeps its own")
         run_dir = resume
-        storage = Storage(run_dir)
+        storage = Storage(run_dir)  # read-only: the engine reads again under the run's lock
         try:
-            raw = storage.events()[0][1]["spec"]
-            backend = backend or _first_backend(storage)
+            events = storage.events()
+            spec = storage.state(events).spec  # a run that cannot be read fails here, before any executor
+            backend = backend or _first_backend(events)
         finally:
             storage.close()
-        spec = parse_spec(raw)
+        raw = spec.raw
     if backend is not None and backend not in BACKENDS:
         raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
     backend = backend or spec.backend
@@ -74,13 +81,20 @@ def search(
     try:
         if live and console.is_terminal:
             with Live(console=console, refresh_per_second=4) as screen:
-                state = run_search(run_dir, runner, backend=backend, on_progress=lambda s: screen.update(view(s)))
+                state = run_search(run_dir, runner, backend=backend, on_progress=lambda s: screen.update(view(s)),
+                                   allow_spec_change=allow_spec_change)
         else:
-            state = run_search(run_dir, runner, backend=backend, on_progress=view.log)
+            state = run_search(run_dir, runner, backend=backend, on_progress=view.log,
+                               allow_spec_change=allow_spec_change)
     finally:
         runner.shutdown()
     info = summary(state)
     console.print(view(state))
+    if state.jobs_failed() and not state.jobs_done():
+        reason, count = state.failure_reasons().most_common(1)[0]
+        print(f"error: all {state.jobs_failed()} jobs failed; the most common failure ({count} of them): {reason}",
+              file=sys.stderr)
+        raise typer.Exit(1)
     if info["best"]:
         b = info["best"]
         console.print(f"[bold green]winner[/] {b['id']}: val loss {b['val_loss']:.4f}, "
@@ -90,8 +104,8 @@ def search(
     console.print(f"results in {run_dir}: `sonar report {run_dir}`, `sonar export {run_dir} --best --to OUT`")
 
 
-def _first_backend(storage: Storage) -> str | None:
-    return next((p["backend"] for kind, p, _ in storage.events() if kind == "run_started"), None)
+def _first_backend(events: list[tuple[str, dict, float]]) -> str | None:
+    return next((p.get("backend") for kind, p, _ in events if kind == "run_started"), None)
 
 
 class _LiveView:
@@ -149,12 +163,12 @@ def _json_safe(value):
 def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory")],
            as_json: bool = typer.Option(False, "--json", help="machine-readable")) -> None:
     """Where a search stands: state, best, Pareto front, jobs done and failed."""
-    storage = Storage(run_dir)
+    storage = Storage(run_dir)  # read-only: works on an archived run and changes nothing
     try:
         state = storage.state()
-        info = summary(state, engine_live=storage.live_engine() is not None)
     finally:
         storage.close()
+    info = summary(state, engine_live=engine_holder(run_dir) is not None)
     if as_json:
         print(json.dumps(_json_safe(info), indent=1))
         return
@@ -164,11 +178,13 @@ def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="a search run directory")]) -> None:
+def report(run_dir: Annotated[Path, typer.Argument(help="a search run directory")],
+           out: Annotated[Path | None, typer.Option(
+               "--out", help="where to write it (default DIR/report; needed for a read-only run)")] = None) -> None:
     """Write DIR/report/index.html and its PNG figures."""
     from sonar.search.report import write_report
 
-    print(f"report: {write_report(run_dir)}")
+    print(f"report: {write_report(run_dir, out)}")
 
 
 @app.command()

@@ -3,23 +3,27 @@
 The loop holds nothing the events do not: after a crash, `resume` folds them again, marks the jobs
 that were running as interrupted and submits them again (the Trainer/Tuner resume from their own
 checkpoints), and goes on. Completed jobs are never submitted again.
+
+One engine drives a run: it takes the run's EngineLock before it reads anything and holds it to the
+end. Only the engine writes the database (workers, Ray's on other hosts included, hand their outcomes
+back to it), so the lock is the whole liveness story: no heartbeat.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from sonar.errors import UserError
-from sonar.search.records import Job, Outcome
+from sonar.search.records import Decision, Job, Outcome
+from sonar.search.run_lock import EngineLock
 from sonar.search.runner import JobPayload
 from sonar.search.schedulers import make_scheduler
-from sonar.search.state import SearchState
-from sonar.search.storage import Storage
+from sonar.search.spec_record import ACCEPTED, check_stored_spec
+from sonar.search.state import SearchState, sampled_model
+from sonar.search.storage import DB_NAME, Storage
 
-HEARTBEAT_S = 5.0
 WORKER_DIED = "worker died"
 
 
@@ -29,29 +33,32 @@ def start_search(spec_raw: dict, run_dir: str | Path) -> Storage:
 
 
 def run_search(run_dir: str | Path, executor, *, backend: str | None = None,
-               on_progress: Callable[[SearchState], None] | None = None) -> SearchState:
-    storage = Storage(run_dir)
-    live = storage.live_engine()
-    if live is not None:
-        raise UserError(f"{run_dir}: another engine (pid {live[0]}) is driving this search")
-    storage.beat()
-    beating = _Heartbeat(storage.path)
-    try:
-        return _loop(storage, executor, backend, on_progress)
-    finally:
-        beating.stop()
-        storage.clear_beat()
-        storage.close()
+               on_progress: Callable[[SearchState], None] | None = None,
+               allow_spec_change: bool = False) -> SearchState:
+    """Drive a created run to its end (or resume one). A second engine on the same run fails at once
+    with UserError; so does a stored spec edited since the run accepted it, unless allowed."""
+    if not (Path(run_dir) / DB_NAME).is_file():
+        raise UserError(f"{run_dir}: not a search directory (no {DB_NAME})")
+    with EngineLock.acquire(run_dir):  # before reading: what we read is then ours until we finish
+        storage = Storage(run_dir, writable=True)
+        try:
+            return _loop(storage, executor, backend, on_progress, allow_spec_change)
+        finally:
+            storage.close()
 
 
-def _loop(storage: Storage, executor, backend, on_progress) -> SearchState:
-    state = storage.state()
+def _loop(storage: Storage, executor, backend, on_progress, allow_spec_change: bool) -> SearchState:
+    events = storage.events()
+    state = storage.state(events)
+    spec_note = check_stored_spec(events, where=str(storage.path), allow_change=allow_spec_change)
     if state.finished:
         return state
     backend = backend or state.spec.backend
     scheduler = make_scheduler(state.spec)
     record = _Recorder(storage, state, executor)
     record("run_started", {"backend": backend})
+    if spec_note is not None:  # after run_started: replay reads a block cut by a restart up to it
+        record(ACCEPTED, spec_note)
     pending = {}
     # Jobs that died with a worker, to run again one at a time: a dying worker takes its neighbours'
     # jobs down with it (a broken pool), and were they all rerun together the culprit's second death
@@ -62,7 +69,7 @@ def _loop(storage: Storage, executor, backend, on_progress) -> SearchState:
     for job_record in state.interrupted():
         pending[job_record.job.id] = _submit(executor, record, state, storage, job_record.job, backend)
     while True:
-        decisions = scheduler.decide(state)
+        decisions = [_with_model(state, d) for d in scheduler.decide(state)]
         for decision in decisions:
             record("decision", decision.to_dict())
         if suspects:
@@ -107,6 +114,13 @@ class _Recorder:
         self.state.apply(kind, payload, stamp)
 
 
+def _with_model(state: SearchState, decision: Decision) -> Decision:
+    """A start records the architecture drawn for it: the only time the sampler is asked."""
+    if decision.action != "start" or decision.model is not None:
+        return decision
+    return dataclasses.replace(decision, model=sampled_model(state.spec, decision.candidate).to_dict())
+
+
 def _submit(executor, record: _Recorder, state: SearchState, storage: Storage, job: Job, backend: str):
     record("job_submitted", job.to_dict())
     cand = state.candidates[job.candidate]
@@ -123,23 +137,3 @@ def _outcome(job_id: str, future) -> Outcome:
         return Outcome(job_id=job_id, failure=f"{WORKER_DIED}: {type(err).__name__}: {err}")
     return dataclasses.replace(outcome, job_id=job_id) if outcome.job_id != job_id else outcome
 
-
-class _Heartbeat:
-    """Refreshes the liveness row from a thread, so a long in-process job does not look stale."""
-
-    def __init__(self, db_path: Path) -> None:
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(db_path,), daemon=True)
-        self._thread.start()
-
-    def _run(self, db_path: Path) -> None:
-        storage = Storage(db_path.parent)
-        try:
-            while not self._stop.wait(HEARTBEAT_S):
-                storage.beat()
-        finally:
-            storage.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()

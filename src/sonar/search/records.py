@@ -36,19 +36,27 @@ class Job:
 
 @dataclass(kw_only=True, frozen=True)
 class Decision:
-    """start: sample candidate and run rung 0; promote: run `rung`; stop / finish: no more jobs."""
+    """start: sample candidate and run rung 0; promote: run `rung`; stop / finish: no more jobs.
+
+    A recorded start carries the candidate's full ModelConfig (`model`, its to_dict), so a run folds
+    to the same architectures whatever the sampler's code becomes. It is what was decided about, not
+    part of the decision: schedulers leave it empty and equality ignores it."""
 
     candidate: str
     action: str
     rung: int
     reason: str = ""
+    model: dict | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
             raise ValueError(f"decision action {self.action!r}: must be one of {ACTIONS}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if data["model"] is None:
+            del data["model"]
+        return data
 
 
 @dataclass(kw_only=True)

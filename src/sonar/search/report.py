@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from sonar.errors import UserError  # noqa: E402
 from sonar.search.results import measured, summary  # noqa: E402
 from sonar.search.state import SearchState  # noqa: E402
 from sonar.search.storage import Storage  # noqa: E402
@@ -20,18 +21,23 @@ from sonar.search.storage import Storage  # noqa: E402
 FIGURES = ("pareto.png", "curves.png", "budget.png")
 
 
-def write_report(run_dir: str | Path) -> Path:
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Writes OUT (default DIR/report)/index.html and its figures; the run itself is opened read-only."""
     storage = Storage(run_dir)
     try:
         state = storage.state()
     finally:
         storage.close()
-    out = Path(run_dir) / "report"
-    out.mkdir(exist_ok=True)
-    _save(_pareto_figure(state), out / "pareto.png")
-    _save(_curves_figure(state), out / "curves.png")
-    _save(_budget_figure(state), out / "budget.png")
-    _write_atomic(out / "index.html", _html(state))
+    out = Path(run_dir) / "report" if out is None else Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _save(_pareto_figure(state), out / "pareto.png")
+        _save(_curves_figure(state), out / "curves.png")
+        _save(_budget_figure(state), out / "budget.png")
+        _write_atomic(out / "index.html", _html(state))
+    except PermissionError as err:
+        raise UserError(f"{out}: cannot write the report there ({err.strerror}); "
+                        "give a writable directory with --out") from err
     return out / "index.html"
 
 

@@ -8,6 +8,7 @@ function of it, decides the same.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sonar.interfaces import CurvePoint, TuningPoint
@@ -71,7 +72,10 @@ class SearchState:
 
     # --- folding events -------------------------------------------------------------------------------
     def apply(self, kind: str, payload: dict, time: float = 0.0) -> None:
-        getattr(self, f"_on_{kind}")(payload, time)
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is None:
+            raise ValueError(f"unknown event kind {kind!r}")
+        handler(payload, time)
 
     def _on_run_started(self, payload: dict, time: float) -> None:
         pass
@@ -79,11 +83,14 @@ class SearchState:
     def _on_run_finished(self, payload: dict, time: float) -> None:
         self.finished = True
 
-    def _create(self, candidate_id: str) -> None:
-        """Candidate i is the i-th architecture drawn for the spec's seed, so its id names it fully."""
-        index = int(candidate_id.lstrip("c"))
-        count = max(index + 1, self.spec.budget.candidates)  # one cached draw serves every candidate
-        model = sample_architectures(self.spec.arch, seed=self.spec.seed, count=count)[index]
+    def _on_spec_accepted(self, payload: dict, time: float) -> None:
+        pass  # the hash a resume checks the stored spec against (spec_record.py)
+
+    def _create(self, candidate_id: str, recorded: dict | None) -> None:
+        """The architecture is the one recorded with the start; a run from before starts recorded it
+        falls back to the sampler (candidate i is the i-th architecture drawn for the spec's seed)."""
+        index = candidate_index(candidate_id)
+        model = ModelConfig.from_dict(recorded) if recorded is not None else sampled_model(self.spec, candidate_id)
         self.candidates[candidate_id] = CandidateState(
             id=candidate_id, index=index, model=model, seed=self.spec.seed * 1000 + index)
 
@@ -91,7 +98,7 @@ class SearchState:
         decision = Decision(**payload)
         self.decisions.append(decision)
         if decision.action == "start":
-            self._create(decision.candidate)
+            self._create(decision.candidate, decision.model)
         cand = self.candidates[decision.candidate]
         if decision.action in ("start", "promote"):
             cand.rung = decision.rung
@@ -155,13 +162,39 @@ class SearchState:
     def jobs_failed(self) -> int:
         return sum(r.status == "failed" for r in self.jobs.values())
 
+    def failure_reasons(self) -> Counter:
+        """Failed jobs by the first line of their failure."""
+        return Counter(next(iter((r.failure or "").splitlines()), "unknown")
+                       for r in self.jobs.values() if r.status == "failed")
+
+
+def candidate_index(candidate_id: str) -> int:
+    return int(candidate_id.lstrip("c"))
+
+
+def sampled_model(spec: SearchSpec, candidate_id: str) -> ModelConfig:
+    """What the sampler draws for a candidate now: used once, when the candidate starts, and then
+    recorded with its start."""
+    index = candidate_index(candidate_id)
+    count = max(index + 1, spec.budget.candidates)  # one cached draw serves every candidate
+    return sample_architectures(spec.arch, seed=spec.seed, count=count)[index]
+
+
+class RecordError(ValueError):
+    """A recorded event the fold cannot read: the database holds something sonar did not write."""
+
 
 def state_from_events(events: list[tuple[str, dict, float]]) -> SearchState:
     """Fold (kind, payload, time) events; the first must be the spec."""
-    kind, payload, _ = events[0]
-    if kind != "spec":
-        raise ValueError(f"the first event must be the spec, got {kind!r}")
-    state = SearchState(spec=parse_spec(payload["spec"]))
-    for kind, payload, time in events[1:]:
-        state.apply(kind, payload, time)
+    if not events or events[0][0] != "spec":
+        raise RecordError(f"the first event must be the spec, got {events[0][0] if events else 'no events'!r}")
+    state = None
+    for position, (kind, payload, time) in enumerate(events, start=1):
+        try:
+            if state is None:
+                state = SearchState(spec=parse_spec(payload["spec"]))
+            else:
+                state.apply(kind, payload, time)
+        except (KeyError, TypeError, ValueError) as err:  # UserError (a bad stored spec) included
+            raise RecordError(f"event {position} ({kind}) cannot be read: {type(err).__name__}: {err}") from err
     return state
