@@ -48,10 +48,10 @@ def _error(raw) -> str:
     ({"workload": {"kind": "decode", "ctx": 1}}, "workload.ctx: unknown key"),
     ({"workload": {"kind": "sideways"}}, "workload: workload 'sideways:'"),
     ({"system": {"weight_format": ["int8"]}}, "system.weight_format: not a system knob"),
-    ({"system": {"schemes": ["int3"]}}, "system: schemes ['int3']: unknown"),
+    ({"system": {"schemes": ["int3"]}}, "system.schemes[0]: 'int3' is not a weight scheme"),
     ({"targets": [{"name": "gpu", "resources": {"gpu_node": -1}}]}, "targets[0].resources.gpu_node: -1 must be > 0"),
     ({"colour": "blue"}, "colour: unknown key"),
-    ({"data": {"path": "/no/such/corpus.txt"}}, "data.path: /no/such/corpus.txt does not exist"),
+    ({"data": {"path": "/no/such/corpus.txt"}}, "data.path: corpus path '/no/such/corpus.txt' does not exist"),
 ])
 def test_errors_point_at_the_key(change, key):
     assert _error(make_spec(**change)).startswith(key.replace("%%", "%"))

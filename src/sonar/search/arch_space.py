@@ -10,14 +10,17 @@ import dataclasses
 from dataclasses import dataclass
 
 from sonar.errors import UserError
-from sonar.model.config import ModelConfig
+from sonar.model.config import ModelConfig, field_problem
 from sonar.model.presets import PRESETS
 from sonar.search import expr
-from sonar.search.spec_fields import SpecError, as_int, as_number, no_unknown_keys
+from sonar.search.spec_fields import SpecError, as_int, as_number, no_unknown_keys, one_of
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
 _SEARCHABLE = {name for name, kind in _FIELD_TYPES.items()
                if kind in ("int", "float", "bool", "int | None", "float | None")}
+MAX_CHOICES = 256
+MAX_RULES = 64
+MAX_POOL = 10_000
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -51,12 +54,12 @@ def parse_arch_space(data: dict, where: str) -> ArchSpace:
     """The `arch:` section: a preset edited by searched fields and rules, or a fixed pool of configs."""
     if "pool" in data:
         return _pool(data, where)
-    base = data.pop("base", "debug")
-    if base not in PRESETS:
-        raise SpecError(f"{where}.base: {base!r} is not a preset ({', '.join(PRESETS)})")
+    base = one_of(data.pop("base", "debug"), tuple(PRESETS), f"{where}.base")
     rules = data.pop("rules", []) or []
     if not isinstance(rules, list):
         raise SpecError(f"{where}.rules: expected a list of expressions")
+    if len(rules) > MAX_RULES:
+        raise SpecError(f"{where}.rules: {len(rules)} rules; at most {MAX_RULES}")
     params = tuple(_param(name, body, f"{where}.{name}") for name, body in data.items())
     fields = set(_FIELD_TYPES)
     for i, rule in enumerate(rules):
@@ -75,6 +78,8 @@ def _pool(data: dict, where: str) -> ArchSpace:
     items = data["pool"]
     if not isinstance(items, list) or not items:
         raise SpecError(f"{where}.pool: expected a non-empty list of ModelConfig mappings")
+    if len(items) > MAX_POOL:
+        raise SpecError(f"{where}.pool: {len(items)} architectures; at most {MAX_POOL}")
     pool = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
@@ -100,7 +105,14 @@ def _expression(text: object, fields: set[str], where: str) -> None:
         raise SpecError(f"{where}: {sorted(unknown)} are not ModelConfig fields")
 
 
-def _param(name: str, body: object, where: str) -> Param:
+def rule_key(space: ArchSpace, text: str, where: str = "arch") -> str:
+    """The spec key of a rule or condition, from its text: `arch.rules[1]`, `arch.hidden_size.when`."""
+    if text in space.rules:
+        return f"{where}.rules[{space.rules.index(text)}]"
+    return next((f"{where}.{p.name}.when" for p in space.params if p.when == text), where)
+
+
+def _param(name: object, body: object, where: str) -> Param:
     if name not in _FIELD_TYPES or name == "extra":
         raise SpecError(f"{where}: not a ModelConfig field")
     if name not in _SEARCHABLE:
@@ -120,7 +132,9 @@ def _param(name: str, body: object, where: str) -> Param:
         choices = body["choices"]
         if not isinstance(choices, list) or not choices:
             raise SpecError(f"{where}.choices: expected a non-empty list")
-        checked = tuple(_typed(v, kind, f"{where}.choices[{i}]") for i, v in enumerate(choices))
+        if len(choices) > MAX_CHOICES:
+            raise SpecError(f"{where}.choices: {len(choices)} choices; at most {MAX_CHOICES}")
+        checked = tuple(_typed(v, name, kind, f"{where}.choices[{i}]") for i, v in enumerate(choices))
         return Param(name=name, choices=checked, when=when)
     bounds = body[mode]
     if not (isinstance(bounds, list) and len(bounds) == 2):
@@ -128,12 +142,9 @@ def _param(name: str, body: object, where: str) -> Param:
     integer = mode == "int"
     if integer and not kind.startswith("int"):
         raise SpecError(f"{where}.int: {name} is {kind}, not an integer field")
-    if not integer and not kind.startswith(("float", "int")):
-        raise SpecError(f"{where}.float: {name} is {kind}, not a number")
-    if integer:
-        low, high = (as_int(v, f"{where}.int[{i}]") for i, v in enumerate(bounds))
-    else:
-        low, high = (as_number(v, f"{where}.float[{i}]") for i, v in enumerate(bounds))
+    if not integer and not kind.startswith("float"):
+        raise SpecError(f"{where}.float: {name} is {kind}, not a float (use int: [low, high])")
+    low, high = (_typed(v, name, "int" if integer else "float", f"{where}.{mode}[{i}]") for i, v in enumerate(bounds))
     if low > high:
         raise SpecError(f"{where}.{mode}: low {low} > high {high}")
     log = body.get("log", False)
@@ -145,13 +156,16 @@ def _param(name: str, body: object, where: str) -> Param:
     return Param(name=name, low=low, high=high, integer=integer, log=log, step=step, when=when)
 
 
-def _typed(value: object, kind: str, where: str) -> object:
+def _typed(value: object, name: str, kind: str, where: str) -> object:
+    """A value for field `name`: its type, then ModelConfig's own limits for that field."""
     if value is None and "None" in kind:
         return None
     if kind.startswith("bool"):
         if not isinstance(value, bool):
             raise SpecError(f"{where}: {value!r} is not true/false")
         return value
-    if kind.startswith("int"):
-        return as_int(value, where)
-    return as_number(value, where)
+    value = as_int(value, where) if kind.startswith("int") else as_number(value, where)
+    problem = field_problem(name, value)
+    if problem:
+        raise SpecError(f"{where}: {name}={value!r}: {problem}")
+    return value

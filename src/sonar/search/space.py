@@ -38,14 +38,14 @@ def draw_config(space: ArchSpace, rng: np.random.Generator) -> ModelConfig | Non
     base = space.base_config()
     values = base.to_dict()
     changes = {}
-    for param in space.params:
-        if param.when is not None and not expr.evaluate(param.when, values):
-            continue
-        changes[param.name] = values[param.name] = draw_value(param, rng)
     try:
+        for param in space.params:
+            if param.when is not None and not expr.evaluate(param.when, values):
+                continue
+            changes[param.name] = values[param.name] = draw_value(param, rng)
         if not all(expr.evaluate(rule, values) for rule in space.rules):
             return None
-    except (ArithmeticError, TypeError):
+    except (ArithmeticError, TypeError):  # no answer (x / 0, None + 1): the draw is not valid
         return None
     try:
         return base.replace(**changes)

@@ -16,10 +16,19 @@ from pathlib import Path
 import yaml
 
 from sonar.errors import UserError
-from sonar.search.arch_space import ArchSpace, parse_arch_space
+from sonar.search.arch_space import ArchSpace, parse_arch_space, rule_key
 from sonar.search.arch_space import Param as Param  # re-exported: its home before the split
+from sonar.search.expr import ExpressionError
 from sonar.search.space import sample_architectures
-from sonar.search.spec_fields import SpecError, as_int, as_number, mapping_under, no_unknown_keys, one_of
+from sonar.search.spec_fields import SpecError, as_int, as_number, as_str, mapping_under, no_unknown_keys, one_of
+from sonar.search.spec_training import (
+    BUILTIN_NAMES,
+    check_corpus_readable,
+    check_vocab_fit,
+    parse_data,
+    parse_synthetic,
+    parse_training,
+)
 from sonar.search.system_space import parse_system_space, parse_workload
 from sonar.search.system_space import workload_text as workload_text  # re-exported: backends.py reads it with the spec
 
@@ -86,15 +95,49 @@ class SearchSpec:
         return dataclasses.replace(self, **changes)
 
 
+MAX_SPEC_BYTES = 1 << 20
+
+
 def load_spec(path: str | Path) -> SearchSpec:
+    """Read and validate a spec file; every problem is one SpecError naming the file or the key."""
+    return parse_spec(read_spec_file(path))
+
+
+def read_spec_file(path: str | Path) -> dict:
+    """The spec file's mapping: UTF-8 YAML with a mapping at its root, or one SpecError naming the file."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such spec file")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read the spec file ({err.strerror})") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: {len(data):,} bytes; a spec file may have at most {MAX_SPEC_BYTES:,}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(f"{path}: not UTF-8 text (undecodable byte 0x{data[err.start]:02x} at offset "
+                        f"{err.start}); save the spec as UTF-8") from None
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise SpecError(f"{path}: not valid YAML ({err})") from None
-    return parse_spec(data)
+        raise SpecError(f"{path}: not valid YAML ({_yaml_problem(err)})") from None
+    except RecursionError:
+        raise SpecError(f"{path}: not valid YAML (nested too deeply)") from None
+    if raw is None:
+        raise SpecError(f"{path}: the spec file is empty")
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: the spec must be a mapping of keys (name, arch, budget, ...), "
+                        f"got a {type(raw).__name__}")
+    return raw
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's message on one line: the problem and where it is."""
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
 
 
 def parse_spec(data: object) -> SearchSpec:
@@ -102,44 +145,57 @@ def parse_spec(data: object) -> SearchSpec:
     if not isinstance(data, dict):
         raise SpecError(f"<root>: expected a mapping of keys, got {type(data).__name__}")
     known = {"name", "arch", "system", "workload", "targets", "data", "objective", "budget", "scheduler", "eta",
-             "seed", "executor", "backend", "synthetic", "training", "rules"}
+             "seed", "executor", "backend", "synthetic", "training"}
     no_unknown_keys(data, known, "")
+    budget = _budget(mapping_under(data, "budget", required=True), "budget")
+    arch = parse_arch_space(mapping_under(data, "arch"), "arch")
     spec = SearchSpec(
-        name=str(data.get("name", "search")),
-        budget=_budget(mapping_under(data, "budget", required=True), "budget"),
-        arch=parse_arch_space(mapping_under(data, "arch"), "arch"),
+        name=as_str(data.get("name", "search"), "name", max_chars=200),
+        budget=budget,
+        arch=arch,
         system=parse_system_space(mapping_under(data, "system"), "system"),
         workload=parse_workload(mapping_under(data, "workload")),
         targets=_targets(data.get("targets", [{"name": "cpu"}]), "targets"),
-        data=_data(data.get("data", {"corpus": "builtin"}), "data"),
+        data=parse_data(data.get("data"), arch.base_config().vocab_size),
         objective=_objective(mapping_under(data, "objective"), "objective"),
         scheduler=one_of(data.get("scheduler", "sonar"), SCHEDULERS, "scheduler"),
-        eta=as_int(data.get("eta", 3), "eta", low=2),
-        seed=as_int(data.get("seed", 0), "seed", low=0),
+        eta=as_int(data.get("eta", 3), "eta", low=2, high=1000),
+        seed=as_int(data.get("seed", 0), "seed", low=0, high=2**32 - 1),
         executor=_executor(mapping_under(data, "executor"), "executor"),
         backend=one_of(data.get("backend", "real"), BACKENDS, "backend"),
-        synthetic=mapping_under(data, "synthetic"),
-        training=mapping_under(data, "training"),
-        rules=_rules(mapping_under(data, "rules"), "rules"),
+        synthetic=parse_synthetic(mapping_under(data, "synthetic")),
+        training=parse_training(mapping_under(data, "training"), budget.max_steps),
         raw=data,
     )
+    candidates = _candidates(spec)
+    # The real trainer reads the corpus; a corpus named explicitly is checked whatever the backend.
+    if spec.backend == "real" or spec.data["corpus"] not in BUILTIN_NAMES:
+        data_key = "path" if "path" in (data.get("data") or {}) else "corpus"
+        check_corpus_readable(spec.data, f"data.{data_key}")
+    if spec.backend == "real":
+        check_vocab_fit(spec.data, candidates, arch.base_config().vocab_size)
+    return spec
+
+
+def _candidates(spec: SearchSpec) -> list:
+    """Every candidate the search will draw (the scheduler asks for the same, from the same cache), so
+    an unsatisfiable space or a rule that breaks a limit on some draw fails here, before any compute."""
     try:
-        sample_architectures(spec.arch, seed=spec.seed, count=1)
+        return sample_architectures(spec.arch, seed=spec.seed, count=spec.budget.candidates)
+    except ExpressionError as err:
+        raise SpecError(f"{rule_key(spec.arch, err.text)}: {err}") from None
     except SpecError:
         raise
     except UserError as err:
         raise SpecError(f"arch: {err}") from None
-    return spec
 
 
-def _rules(data: dict, where: str) -> dict:
-    from sonar.search.schedulers.policy import SONAR_RULES
-
-    try:
-        SONAR_RULES.overridden(data, where)
-    except UserError as err:
-        raise SpecError(str(err)) from None
-    return dict(data)
+# Sane bounds of the budget: far above any search one machine or cluster runs, low enough that a
+# value with a few zeros too many fails here instead of sampling or scheduling without end.
+BUDGET_LIMITS = {"max_steps": 10**9, "max_trials": 10**6, "candidates": 10_000, "cost_s": 1e9}
+MAX_LATENCY_S = 3600.0
+MAX_MEMORY_BYTES = float(2**60)
+MAX_WEIGHT = 1e6
 
 
 def _budget(data: dict, where: str) -> Budget:
@@ -147,20 +203,25 @@ def _budget(data: dict, where: str) -> Budget:
     for key in ("max_steps", "max_trials", "candidates"):
         if key not in data:
             raise SpecError(f"{where}.{key}: required")
-    max_steps = as_int(data["max_steps"], f"{where}.max_steps", low=1)
-    max_trials = as_int(data["max_trials"], f"{where}.max_trials", low=1)
+    limit = BUDGET_LIMITS
+    max_steps = as_int(data["max_steps"], f"{where}.max_steps", low=1, high=limit["max_steps"])
+    max_trials = as_int(data["max_trials"], f"{where}.max_trials", low=1, high=limit["max_trials"])
     min_steps = as_int(data.get("min_steps", max(1, max_steps // 9)), f"{where}.min_steps", low=1)
     min_trials = as_int(data.get("min_trials", max(1, max_trials // 9)), f"{where}.min_trials", low=1)
     if min_steps > max_steps:
         raise SpecError(f"{where}.min_steps: {min_steps} exceeds max_steps={max_steps}")
     if min_trials > max_trials:
         raise SpecError(f"{where}.min_trials: {min_trials} exceeds max_trials={max_trials}")
-    cost = as_number(data["cost_s"], f"{where}.cost_s", positive=True) if "cost_s" in data else math.inf
+    cost = (as_number(data["cost_s"], f"{where}.cost_s", positive=True, high=limit["cost_s"])
+            if "cost_s" in data else math.inf)  # absent: no cost bound
     return Budget(max_steps=max_steps, min_steps=min_steps, max_trials=max_trials, min_trials=min_trials,
-                  candidates=as_int(data["candidates"], f"{where}.candidates", low=1), cost_s=cost)
+                  candidates=as_int(data["candidates"], f"{where}.candidates", low=1, high=limit["candidates"]),
+                  cost_s=cost)
 
 
 def _targets(data: object, where: str) -> tuple[Target, ...]:
+    from sonar.systems.config import TARGETS
+
     if not isinstance(data, list) or not data:
         raise SpecError(f"{where}: expected a non-empty list of targets")
     targets = []
@@ -170,23 +231,18 @@ def _targets(data: object, where: str) -> tuple[Target, ...]:
         if not isinstance(item, dict) or "name" not in item:
             raise SpecError(f"{where}[{i}]: expected a mapping with a name")
         no_unknown_keys(item, {"name", "device", "resources"}, f"{where}[{i}]")
+        name = as_str(item["name"], f"{where}[{i}].name", max_chars=200)
+        if name in (t.name for t in targets):
+            raise SpecError(f"{where}[{i}].name: {name!r} repeats")
         resources = item.get("resources", {}) or {}
         if not isinstance(resources, dict):
             raise SpecError(f"{where}[{i}].resources: expected a mapping of Ray resource -> amount")
         for key, amount in resources.items():
-            as_number(amount, f"{where}[{i}].resources.{key}", positive=True)
-        targets.append(Target(name=str(item["name"]), device=str(item.get("device", "cpu")), resources=resources))
+            as_str(key, f"{where}[{i}].resources (a resource name)", max_chars=200)
+            as_number(amount, f"{where}[{i}].resources.{key}", positive=True, high=1e6)
+        device = one_of(item.get("device", "cpu"), TARGETS, f"{where}[{i}].device")
+        targets.append(Target(name=name, device=device, resources=resources))
     return tuple(targets)
-
-
-def _data(data: object, where: str) -> dict:
-    if not isinstance(data, dict) or len({"corpus", "path"} & set(data)) != 1:
-        raise SpecError(f"{where}: expected {{corpus: builtin}} or {{path: FILE}}")
-    if "path" in data and not isinstance(data["path"], str):
-        raise SpecError(f"{where}.path: expected a file path")
-    if "path" in data and not Path(data["path"]).exists():
-        raise SpecError(f"{where}.path: {data['path']} does not exist")
-    return dict(data)
 
 
 def _objective(data: dict, where: str) -> Objective:
@@ -202,17 +258,21 @@ def _objective(data: dict, where: str) -> Objective:
     no_unknown_keys(weights, {"loss", "latency_s"}, f"{where}.weights")
     if kind == "scalarized" and "latency_s" not in weights:
         raise SpecError(f"{where}.weights.latency_s: required in scalarized mode")
+    weight = {key: as_number(weights.get(key, default), f"{where}.weights.{key}", low=-MAX_WEIGHT, high=MAX_WEIGHT)
+              for key, default in (("loss", 1.0), ("latency_s", 0.0))}
     return Objective(
         kind=kind,
-        latency_s=None if latency is None else as_number(latency, f"{where}.latency_s", positive=True),
-        memory_bytes=None if memory is None else as_number(memory, f"{where}.memory_bytes", positive=True),
-        loss_weight=as_number(weights.get("loss", 1.0), f"{where}.weights.loss"),
-        latency_weight=as_number(weights.get("latency_s", 0.0), f"{where}.weights.latency_s"),
+        latency_s=None if latency is None else as_number(latency, f"{where}.latency_s", positive=True,
+                                                         high=MAX_LATENCY_S),
+        memory_bytes=None if memory is None else as_number(memory, f"{where}.memory_bytes", positive=True,
+                                                           high=MAX_MEMORY_BYTES),
+        loss_weight=weight["loss"], latency_weight=weight["latency_s"],
     )
 
 
 def _executor(data: dict, where: str) -> ExecutorSpec:
     no_unknown_keys(data, {"kind", "workers", "address"}, where)
+    address = data.get("address")
     return ExecutorSpec(kind=one_of(data.get("kind", "inprocess"), EXECUTORS, f"{where}.kind"),
-                        workers=as_int(data.get("workers", 1), f"{where}.workers", low=1),
-                        address=data.get("address"))
+                        workers=as_int(data.get("workers", 1), f"{where}.workers", low=1, high=1024),
+                        address=None if address is None else as_str(address, f"{where}.address", max_chars=1000))

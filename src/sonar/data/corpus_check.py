@@ -1,0 +1,62 @@
+"""A cheap look at a corpus before any compute: it exists, it can be read, it starts as UTF-8 text.
+
+load_corpus reads everything, which can take minutes on a large corpus; this reads at most the first
+bytes of one file, so a search can refuse a bad corpus up front instead of failing in every job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob
+import os
+from pathlib import Path
+
+from sonar.data.corpus import BUILTIN, TEXT_SUFFIXES, builtin_corpus_files
+from sonar.errors import UserError
+
+_HEAD_BYTES = 65536
+
+
+def check_corpus(source: str | None) -> None:
+    """Raise UserError naming the corpus when load_corpus(source) would surely fail to read it."""
+    name = BUILTIN if source is None else str(source)
+    if name == BUILTIN:
+        builtin_corpus_files()
+        return
+    path = Path(name).expanduser()
+    if path.is_dir():
+        files = (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+        first = next(files, None)
+        if first is None:
+            raise UserError(f"corpus directory {name!r} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))})")
+        _check_file(first)
+    elif path.is_file():
+        head = _check_file(path)
+        if not head.strip() and path.stat().st_size <= _HEAD_BYTES:
+            raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
+    elif glob.has_magic(name):
+        first = next((Path(p) for p in glob.iglob(str(path), recursive=True) if Path(p).is_file()), None)
+        if first is None:
+            raise UserError(f"corpus glob {name!r} matches no files")
+        _check_file(first)
+    else:
+        raise UserError(f"corpus path {name!r} does not exist")
+
+
+def _check_file(path: Path) -> bytes:
+    """The file's first bytes, once they are known to be readable (and UTF-8, for text)."""
+    if not os.access(path, os.R_OK):
+        raise UserError(f"corpus file {str(path)!r} is not readable (permission denied)")
+    try:
+        with path.open("rb") as f:
+            head = f.read(_HEAD_BYTES)
+    except OSError as err:
+        raise UserError(f"corpus file {str(path)!r} cannot be read: {err.strerror}") from None
+    if path.suffix.lower() == ".parquet":
+        return head  # binary; its columns are checked when it is read
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a cut multi-byte tail is fine
+    except UnicodeDecodeError as err:
+        raise UserError(f"corpus file {str(path)!r} is not UTF-8: undecodable byte 0x{head[err.start]:02x} "
+                        f"at offset {err.start}") from None
+    return head
