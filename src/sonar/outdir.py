@@ -99,6 +99,10 @@ def staging_beside(target: Path) -> Iterator[Path]:
         yield staging
     except OSError as err:
         raise write_failed(target, err) from None
+    except UserError as err:  # from a nested write: name where the files were going, not the staging copy
+        if str(staging) not in str(err):
+            raise
+        raise type(err)(str(err).replace(str(staging), str(target))) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
