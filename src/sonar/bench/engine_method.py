@@ -3,9 +3,10 @@
 Each replay is a complete `sonar.search` run: a spec whose candidate pool is the table's
 architectures (drawn in a seeded order), the scheduler under test, the simulated executor with one
 worker and no per-job overhead (the currency of every other method), and a Backend whose Trainer
-and Tuner read the table. After every engine turn the engine's own recommendation (the best
-feasible candidate, or the Pareto front, from `sonar.search.results`) is scored at the executor's
-virtual time. Nothing about the scheduler is re-implemented here.
+and Tuner read the table. After every engine turn, what the engine has observed (its SearchState's
+curves and tuning traces) replaces the session's view at the executor's virtual time, and the
+benchmark's rule (sonar.bench.recommend) picks from it as for every other method: the engine's own
+recommendation (`sonar.search.results`) plays no part. Nothing about the scheduler is re-implemented.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import math
 import tempfile
 from pathlib import Path
 
-from sonar.bench.regret import Objective, Pick
+from sonar.bench.recommend import Observed
+from sonar.bench.regret import Objective
 from sonar.bench.replay import ReplaySession, TableTrainer, TableTuner
 from sonar.bench.table import BenchTable
 from sonar.errors import UserError
 from sonar.interfaces import Candidate, CurvePoint, TuningPoint
-from sonar.search import results
 from sonar.search.backends import Backend
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors.simulated import SimulatedExecutor
@@ -103,20 +104,11 @@ class EngineTuner(_ByModel):
         return points
 
 
-def engine_recommendation(state: SearchState, by_model: _ByModel, objective: Objective) -> Pick | list[Pick] | None:
-    """What the engine reports now, as picks: each chosen candidate at its fastest acceptable trial."""
-    def pick(engine_id: str) -> Pick | None:
-        c = state.candidates[engine_id]
-        trials = [i for i, p in enumerate(c.tuning) if objective.acceptable(p)]
-        if not trials:
-            return None
-        fastest = min(trials, key=lambda i: (c.tuning[i].latency_s, i))
-        return Pick(candidate_id=by_model.ids[c.model], trial=fastest)
-
-    if objective.mode == "constraint":
-        best = results.best(state)
-        return None if best is None else pick(best)
-    return [p for p in (pick(cid) for cid in results.front(state)) if p is not None]
+def engine_observations(state: SearchState, by_model: _ByModel) -> dict[str, Observed]:
+    """What the engine has observed, by table id: each candidate's curve, and its tuning trials by
+    trace index (the engine's tuner walks the table's trace, so its i-th trial is the trace's i-th)."""
+    return {by_model.ids[c.model]: Observed(curve=list(c.curve), trials=dict(enumerate(c.tuning)))
+            for c in state.candidates.values() if c.curve or c.tuning}
 
 
 class EngineMethod:
@@ -136,7 +128,7 @@ class EngineMethod:
         executor = SimulatedExecutor(1, run=lambda payload: execute(payload, backend), overhead_s=0.0)
 
         def observe(state: SearchState) -> None:
-            session.recommend_at(executor.now(), engine_recommendation(state, trainer, objective))
+            session.observe_at(executor.now(), engine_observations(state, trainer))
 
         with tempfile.TemporaryDirectory(prefix="sonar-replay-") as tmp:
             run_dir = Path(tmp) / "run"

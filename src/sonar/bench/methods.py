@@ -1,8 +1,8 @@
-"""The method contract for replay, and the two baselines computed directly on the table.
+"""The method contract for replay, and the baselines computed directly on the table.
 
 A method drives one ReplaySession (one seed) until it is done or the session raises
-BudgetExhausted. It may set its own recommendation (session.recommend); otherwise the session
-applies the default rule to what the method observed.
+BudgetExhausted. It only trains, tunes and measures: what is recommended (and scored) is the
+benchmark's rule applied to what it observed (sonar.bench.recommend), the same for every method.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sonar.bench.replay import ReplaySession, default_recommendation
+from sonar.bench.replay import ReplaySession
 
 
 class Method(Protocol):
@@ -28,20 +28,18 @@ def _train_and_tune_fully(session: ReplaySession, candidate_id: str) -> None:
 
 
 class BruteForce:
-    """Trains and tunes every candidate to the end, then recommends: zero regret at full cost."""
+    """Trains and tunes every candidate to the end, in table order: zero regret at full cost."""
 
     name = "brute_force"
     modes = ("constraint", "pareto")
 
     def run(self, session: ReplaySession, seed: int) -> None:
-        session.recommend(None if session.objective.mode == "constraint" else [])
         for candidate_id in session.table.ids:
             _train_and_tune_fully(session, candidate_id)
-        session.recommend(default_recommendation(session.observed, session.objective))
 
 
 class RandomSearch:
-    """Candidates in a seeded random order, each trained and tuned fully; the incumbent as it goes."""
+    """Candidates in a seeded random order, each trained and tuned fully."""
 
     name = "random"
     modes = ("constraint", "pareto")
@@ -50,3 +48,18 @@ class RandomSearch:
         order = np.random.default_rng(seed).permutation(len(session.table.candidates))
         for index in order:
             _train_and_tune_fully(session, session.table.candidates[int(index)].id)
+
+
+class RandomFeasible:
+    """Random search with feasibility known for free: only candidates whose best acceptable latency
+    meets the bound (Pareto: that have an acceptable config), in a seeded random order, each trained
+    and tuned fully. It shows how much of a figure is feasibility screening alone."""
+
+    name = "random_feasible"
+    modes = ("constraint", "pareto")
+
+    def run(self, session: ReplaySession, seed: int) -> None:
+        keep = session.objective.feasible
+        feasible = [c.id for c in session.table.candidates if any(keep(t) for t in c.tuning)]
+        for index in np.random.default_rng(seed).permutation(len(feasible)):
+            _train_and_tune_fully(session, feasible[int(index)])

@@ -2,13 +2,16 @@
 
 Training steps are the pruning resource; the table's checkpoints are geometric with ratio 2 and the
 reduction factor is 4, so every rung falls exactly on a recorded step. Constraint mode only: Optuna's
-pruners compare one value.
+pruners compare one value. Optuna cannot resume a pruned trial (a pruned trial is final, and its
+pruners never pause), so unlike the engine and Syne Tune's drivers, no trial here ever continues
+from a checkpoint: each trial trains from step 0. The recommendation is the benchmark's rule
+applied to what the trials observed, as for every method.
 """
 
 from __future__ import annotations
 
 from sonar.bench.joint_space import JointSpace
-from sonar.bench.peer_trial import PENALTY, Incumbent, run_peer_trial
+from sonar.bench.peer_trial import PENALTY, run_peer_trial
 from sonar.bench.replay import BudgetExhausted, ReplaySession
 
 REDUCTION_FACTOR = 4
@@ -61,7 +64,6 @@ class OptunaPeer:
         distributions = {name: optuna.distributions.CategoricalDistribution(values)
                          for name, values in space.choices.items()}
         study = self._study(optuna, session, seed)
-        incumbent = Incumbent(session)
         for _ in range(TRIALS_PER_CANDIDATE * len(session.table.candidates)):
             trial = study.ask(distributions)
 
@@ -70,7 +72,7 @@ class OptunaPeer:
                 return not trial.should_prune()
 
             try:
-                result = run_peer_trial(session, space, dict(trial.params), keep_going)
+                result = run_peer_trial(session, space, dict(trial.params), keep_going, run=str(trial.number))
             except BudgetExhausted:
                 study.tell(trial, state=optuna.trial.TrialState.FAIL)
                 return
@@ -78,7 +80,6 @@ class OptunaPeer:
                 study.tell(trial, result.value)
             else:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            incumbent.offer(result)
 
 
 def optuna_peers() -> list[OptunaPeer]:

@@ -11,11 +11,16 @@ Pareto mode (minimise final loss and log latency, over pairs with acceptable qua
     both objectives normalised by the table's ideal point (per-objective minimum over all pairs) and
     nadir point (per-objective maximum over the true front), reference point (1.1, 1.1) for everyone;
     regret(set) = (HV(true front) - HV(true values of the recommended set)) / HV(true front).
+Normalised gap (the stricter criterion): constraint: (loss(pick) - f*) / (worst feasible final loss - f*),
+    the share of the feasible loss range; Pareto: the hypervolume gap itself (already normalised).
+Rank (constraint): how many feasible candidates have a strictly lower final loss than the pick's.
 Cost to regret X: the first virtual time after which every recorded regret is <= X (reach and stay).
+Anytime area: the mean of min(1, gap) (inf -> 1) over log cost from brute/1000 to brute, in [0, 1].
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,17 +59,23 @@ class Objective:
 
 
 def objective_from_table(table: BenchTable, *, mode: str | None = None, latency_limit_s: float | None = None,
-                         quality_delta_max: float | None = None) -> Objective:
-    """The table's objective defaults, with any given value overriding them. A default limit given as a
-    quantile resolves against each candidate's best acceptable latency, so it always bites."""
+                         quality_delta_max: float | None = None,
+                         latency_limit_quantile: float | None = None) -> Objective:
+    """The table's objective defaults, with any given value overriding them. A limit given as a
+    quantile (here or in the table) resolves against each candidate's best acceptable latency, so it
+    always bites."""
+    if latency_limit_quantile is not None and not 0 <= latency_limit_quantile <= 1:
+        raise UserError(f"latency_limit_quantile={latency_limit_quantile!r}: must lie in [0, 1]")
     defaults = table.header.objective
     mode = mode or defaults.get("mode", "constraint")
     quality = quality_delta_max if quality_delta_max is not None else defaults.get("quality_delta_max", math.inf)
     probe = Objective(mode="pareto", quality_delta_max=quality)
     if mode == "constraint" and latency_limit_s is None:
-        latency_limit_s = defaults.get("latency_limit_s")
+        latency_limit_s = None if latency_limit_quantile is not None else defaults.get("latency_limit_s")
         if latency_limit_s is None:
-            quantile = float(defaults.get("latency_limit_quantile", 0.5))
+            quantile = latency_limit_quantile
+            if quantile is None:
+                quantile = float(defaults.get("latency_limit_quantile", 0.5))
             bests = sorted(min((t.latency_s for t in c.tuning if probe.acceptable(t)), default=math.inf)
                            for c in table.candidates)
             bests = [b for b in bests if math.isfinite(b)]
@@ -85,6 +96,8 @@ class Pick:
 class Score:
     regret: float  # normalised: relative loss gap, or relative hypervolume gap; inf before any pick
     infeasible: bool = False
+    gap: float = math.inf  # the share of the feasible loss range (constraint), the hypervolume gap (Pareto)
+    rank: int | None = None  # constraint: feasible candidates with a strictly lower final loss
 
 
 def hypervolume_2d(points: Sequence[tuple[float, float]], reference: tuple[float, float]) -> float:
@@ -123,6 +136,8 @@ class Scorer:
                 raise UserError(f"no (model, config) pair in the table meets latency <= {objective.latency_limit_s}"
                                 f" s and quality delta <= {objective.quality_delta_max}")
             self.best_loss = min(feasible)
+            self.feasible_losses = sorted(feasible)
+            self.loss_range = (max(feasible) - self.best_loss) or 1.0
         else:
             points = [self._true_point(c.id, i) for c in self.table.candidates
                       for i, t in enumerate(c.tuning) if objective.acceptable(t)]
@@ -158,15 +173,17 @@ class Scorer:
         if not self.objective.feasible(self._trial(pick)):
             return Score(regret=math.inf, infeasible=True)
         loss = self.table.candidate(pick.candidate_id).final_val_loss
-        return Score(regret=(loss - self.best_loss) / abs(self.best_loss))
+        rank = bisect.bisect_left(self.feasible_losses, loss)
+        gap = loss - self.best_loss
+        return Score(regret=gap / abs(self.best_loss), gap=gap / self.loss_range, rank=rank)
 
     def _score_pareto(self, picks: Sequence[Pick]) -> Score:
         usable = [p for p in picks if self.objective.acceptable(self._trial(p))]
         if not usable:
             return Score(regret=math.inf, infeasible=bool(picks))
         points = [self._normalise(self._true_point(p.candidate_id, p.trial)) for p in usable]
-        gap = self.best_hypervolume - hypervolume_2d(points, REFERENCE_POINT)
-        return Score(regret=max(0.0, gap) / self.best_hypervolume)
+        gap = max(0.0, self.best_hypervolume - hypervolume_2d(points, REFERENCE_POINT)) / self.best_hypervolume
+        return Score(regret=gap, gap=gap)
 
 
 def cost_to_regret(trace: Sequence[tuple[float, float]], threshold: float) -> float:
@@ -182,3 +199,25 @@ def cost_to_regret(trace: Sequence[tuple[float, float]], threshold: float) -> fl
         else:
             reached = math.inf
     return reached
+
+
+ANYTIME_DECADES = 3  # the anytime area spans brute/10^3 .. brute
+
+
+def anytime_area(trace: Sequence[tuple[float, float]], brute_s: float) -> float:
+    """Mean of min(1, gap) (inf and no pick: 1) over log cost from brute/1000 to brute: 0 is the true
+    best from the start, 1 nothing useful within the budget. `trace` is (virtual seconds, gap) in time
+    order, each value holding until the next entry (and 1 before the first)."""
+    low, high = math.log(brute_s) - ANYTIME_DECADES * math.log(10), math.log(brute_s)
+    area, at, value = 0.0, low, 1.0
+    for seconds, gap in trace:
+        x = math.log(seconds) if seconds > 0 else -math.inf
+        if x > at:
+            end = min(x, high)
+            area += value * (end - at)
+            at = end
+        value = min(1.0, gap) if math.isfinite(gap) else 1.0
+        if at >= high:
+            break
+    area += value * max(0.0, high - at)
+    return area / (high - low)

@@ -2,20 +2,22 @@
 
 `TableTrainer` and `TableTuner` implement sonar.interfaces.Trainer / Tuner by reading the table, so
 any engine that drives those protocols replays unchanged; the cost of a call is the growth of the
-cumulative `seconds` it returns. `ReplaySession` is the harness the baselines and peers run in: one
-worker, jobs back to back, the clock advanced by each job's recorded cost (only the part not paid
-before: resuming a candidate from its last checkpoint costs the difference). After every job it
-scores the current recommendation, which yields the regret-vs-cost trace.
+cumulative `seconds` it returns. `ReplaySession` is the harness every method runs in: one worker,
+jobs back to back, the clock advanced by each job's recorded cost (only the part not paid before:
+resuming a run from its last checkpoint costs the difference). After every job it scores the
+benchmark's recommendation (sonar.bench.recommend) for what the method observed, which yields the
+regret-vs-cost trace.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from sonar.bench.regret import Objective, Pick, Score, Scorer, non_dominated
+from sonar.bench.recommend import DEFAULT_RULE, Observed, check_rule, recommend
+from sonar.bench.regret import Objective, Pick, Score, Scorer
 from sonar.bench.table import BenchTable
 from sonar.errors import UserError
 from sonar.interfaces import Candidate, CurvePoint, TuningPoint
@@ -53,35 +55,35 @@ class BudgetExhausted(Exception):
     """The session's virtual budget is spent; the method should stop."""
 
 
-@dataclass
-class Observed:
-    """What a method has paid to see of one candidate."""
-
-    curve: list[CurvePoint] = field(default_factory=list)
-    trials: dict[int, TuningPoint] = field(default_factory=dict)  # trace index -> measured trial
-    train_paid: float = 0.0  # cumulative training seconds already charged
-
-
 @dataclass(kw_only=True, frozen=True)
 class TracePoint:
     seconds: float
     regret: float
     infeasible: bool
+    gap: float = math.inf  # regret normalised to the table's range (see regret.Score)
+    rank: int | None = None  # the pick's rank among the feasible candidates (0: the best)
 
 
 class ReplaySession:
-    """One method, one seed, one worker, on the virtual clock."""
+    """One method, one seed, one worker, on the virtual clock.
+
+    A method only trains, tunes and measures; after each of those the session scores the
+    benchmark's recommendation (sonar.bench.recommend, under the session's `rule`) for what the
+    method has observed so far. Training is charged per *run*: by default a candidate has one run
+    that resumes from its last checkpoint (as the engine does); a peer names each of its trials as a
+    run of its own, so a new trial trains from step 0 and pays again while a resumed one pays only
+    the steps it has not trained before.
+    """
 
     def __init__(self, table: BenchTable, objective: Objective, *, budget_s: float | None = None,
-                 scorer: Scorer | None = None):
-        self.table, self.objective = table, objective
+                 scorer: Scorer | None = None, rule: str = DEFAULT_RULE):
+        self.table, self.objective, self.rule = table, objective, check_rule(rule)
         self.scorer = scorer or Scorer(table, objective)
         self.budget_s = table.brute_force_seconds if budget_s is None else budget_s
         self.clock = 0.0
         self.observed: dict[str, Observed] = {}
         self.trace: list[TracePoint] = []
-        self._explicit: Pick | list[Pick] | None = None
-        self._uses_explicit = False
+        self._train_paid: dict[str, float] = {}  # run key -> cumulative training seconds already charged
         self._trainer, self._tuner = TableTrainer(table), TableTuner(table)
 
     # ------------------------------------------------------------ jobs
@@ -94,13 +96,16 @@ class ReplaySession:
             raise BudgetExhausted
         self.clock += max(0.0, seconds)
 
-    def train(self, candidate_id: str, until_step: int) -> list[CurvePoint]:
-        """Extend training to `until_step`; costs only the steps not trained before."""
+    def train(self, candidate_id: str, until_step: int, *, run: str | None = None) -> list[CurvePoint]:
+        """Extend training of `run` (default: the candidate's own run) to `until_step`; costs only the
+        steps that run has not trained before."""
         seen = self.observed.setdefault(candidate_id, Observed())
         curve = self._trainer.run(self._candidate(candidate_id), until_step)
-        if curve and curve[-1].seconds > seen.train_paid:
-            self._charge(curve[-1].seconds - seen.train_paid)
-            seen.train_paid = curve[-1].seconds
+        key = candidate_id if run is None else f"{candidate_id} run {run}"
+        paid = self._train_paid.get(key, 0.0)
+        if curve and curve[-1].seconds > paid:
+            self._charge(curve[-1].seconds - paid)
+            self._train_paid[key] = curve[-1].seconds
         if len(curve) > len(seen.curve):
             seen.curve = curve
         self._record()
@@ -120,9 +125,9 @@ class ReplaySession:
         return trace
 
     def restart(self, candidate_id: str) -> None:
-        """A new run of this candidate without a checkpoint (a peer's fresh trial): it trains from step 0
-        and pays again; what was observed before stays known."""
-        self.observed.setdefault(candidate_id, Observed()).train_paid = 0.0
+        """A new run of this candidate's own run without a checkpoint: it trains from step 0 and pays
+        again; what was observed before stays known."""
+        self._train_paid.pop(candidate_id, None)
 
     def measure(self, candidate_id: str, trial: int, *, again: bool = False) -> TuningPoint:
         """Measure one recorded system config of a candidate, charged its own recorded cost (again:
@@ -137,26 +142,22 @@ class ReplaySession:
         self._record()
         return seen.trials[trial]
 
-    # ------------------------------------------------------------ recommendations
-    def recommend(self, recommendation: Pick | Sequence[Pick] | None) -> None:
-        """Set the method's own recommendation; from now on it replaces the default rule."""
-        self._uses_explicit = True
-        self._explicit = list(recommendation) if isinstance(recommendation, (list, tuple)) else recommendation
+    def observe_at(self, seconds: float, observed: Mapping[str, Observed]) -> None:
+        """A method on its own clock (the engine's simulated executor) reports, at virtual time
+        `seconds`, everything it has observed: it replaces the session's view, and the benchmark's
+        rule picks from it as from any other method's."""
+        self.clock = max(self.clock, seconds)
+        self.observed = {cid: Observed(curve=list(o.curve), trials=dict(o.trials)) for cid, o in observed.items()}
         self._record()
 
-    def recommend_at(self, seconds: float, recommendation: Pick | Sequence[Pick] | None) -> None:
-        """A method on its own clock (the engine's simulated executor) recommends at virtual time `seconds`."""
-        self.clock = max(self.clock, seconds)
-        self.recommend(recommendation)
-
+    # ------------------------------------------------------------ scoring
     def current_recommendation(self) -> Pick | list[Pick] | None:
-        if self._uses_explicit:
-            return self._explicit
-        return default_recommendation(self.observed, self.objective)
+        return recommend(self.observed, self.objective, rule=self.rule, last_step=self.table.header.max_steps)
 
     def _record(self) -> None:
         score: Score = self.scorer.score(self.current_recommendation())
-        point = TracePoint(seconds=self.clock, regret=score.regret, infeasible=score.infeasible)
+        point = TracePoint(seconds=self.clock, regret=score.regret, infeasible=score.infeasible, gap=score.gap,
+                           rank=score.rank)
         if self.trace and self.trace[-1].seconds == point.seconds:
             self.trace[-1] = point  # several decisions at one instant: the last one holds
         else:
@@ -165,27 +166,6 @@ class ReplaySession:
     def finish(self) -> list[TracePoint]:
         self._record()
         return self.trace
-
-
-def default_recommendation(observed: dict[str, Observed], objective: Objective) -> Pick | list[Pick] | None:
-    """What an engine would report from what it saw: each candidate's latest observed val loss, with
-    its measured configs (constraint: the lowest loss that has a feasible config, at its fastest one;
-    Pareto: the observed non-dominated pairs)."""
-    pairs: list[tuple[float, float, Pick]] = []
-    for cid in sorted(observed):
-        seen = observed[cid]
-        if not seen.curve:
-            continue
-        loss = seen.curve[-1].val_loss
-        for index, trial in sorted(seen.trials.items()):
-            if objective.feasible(trial) and math.isfinite(loss):
-                pairs.append((loss, trial.latency_s, Pick(candidate_id=cid, trial=index)))
-    if not pairs:
-        return None if objective.mode == "constraint" else []
-    if objective.mode == "constraint":
-        return min(pairs, key=lambda p: (p[0], p[1], p[2].candidate_id, p[2].trial))[2]
-    keep = non_dominated([(loss, math.log(latency)) for loss, latency, _ in pairs])
-    return [pairs[i][2] for i in keep]
 
 
 _NO_WORKDIR = Path("/nonexistent/replayed")  # replayed candidates write nothing

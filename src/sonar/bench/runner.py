@@ -1,9 +1,11 @@
 """Every method over many seeds on one table, and the summary `sonar bench replay` prints.
 
 Speedup for one seed = brute-force cost (every candidate trained and tuned to the end, one worker)
-divided by the method's cost to reach regret <= threshold and stay there. A seed that never gets
-there within the brute-force budget is a failure; failures enter the quantiles as speedup 0, so a
-method that fails on half the seeds has a median of 0.
+divided by the method's cost to reach a criterion and stay there: regret <= 1%, a gap <= 10% of the
+feasible loss range, a pick among the top 3 feasible candidates, the exact best. A seed that never
+gets there within the brute-force budget is a failure; failures enter the quantiles as speedup 0, so
+a method that fails on half the seeds has a median of 0. The anytime area (regret.anytime_area)
+summarises the whole regret-vs-cost curve.
 """
 
 from __future__ import annotations
@@ -14,13 +16,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sonar.bench.methods import BruteForce, Method, RandomSearch
-from sonar.bench.regret import Objective, Scorer, cost_to_regret
+from sonar.bench.methods import BruteForce, Method, RandomFeasible, RandomSearch
+from sonar.bench.recommend import DEFAULT_RULE
+from sonar.bench.regret import Objective, Scorer, anytime_area, cost_to_regret
 from sonar.bench.replay import BudgetExhausted, ReplaySession, TracePoint
 from sonar.bench.table import BenchTable
 
 THRESHOLD = 0.01
+GAP_THRESHOLD = 0.10  # the stricter criterion: within 10% of the feasible loss range
+TOP = 3  # the top-3 criterion: the pick is one of the 3 best feasible candidates
 EXACT = 1e-9  # regret 0 up to float rounding: the true best pick
+# criterion -> (what the trace point gives, the threshold it must reach and keep)
+CRITERIA = {
+    "1pct": (lambda p: p.regret, THRESHOLD),
+    "gap10": (lambda p: p.gap, GAP_THRESHOLD),
+    "top3": (lambda p: math.inf if p.rank is None else p.rank, TOP - 1),
+    "best": (lambda p: p.regret, EXACT),
+}
 
 
 @dataclass(kw_only=True)
@@ -33,8 +45,8 @@ class MethodRuns:
 
 
 def run_method(table: BenchTable, objective: Objective, method: Method, seed: int,
-               scorer: Scorer | None = None) -> list[TracePoint]:
-    session = ReplaySession(table, objective, scorer=scorer)
+               scorer: Scorer | None = None, *, rule: str = DEFAULT_RULE) -> list[TracePoint]:
+    session = ReplaySession(table, objective, scorer=scorer, rule=rule)
     try:
         method.run(session, seed)
     except BudgetExhausted:
@@ -43,58 +55,82 @@ def run_method(table: BenchTable, objective: Objective, method: Method, seed: in
 
 
 def replay_all(table: BenchTable, objective: Objective, methods: Sequence[Method], seeds: Sequence[int],
-               progress=None) -> list[MethodRuns]:
+               progress=None, *, rule: str = DEFAULT_RULE) -> list[MethodRuns]:
     scorer = Scorer(table, objective)
     runs = []
     for method in methods:
         traces = []
         for seed in seeds:
-            traces.append(run_method(table, objective, method, seed, scorer))
+            traces.append(run_method(table, objective, method, seed, scorer, rule=rule))
             if progress is not None:
                 progress(method.name, seed)
         runs.append(MethodRuns(name=method.name, traces=traces))
     return runs
 
 
-def summarize(table: BenchTable, runs: Sequence[MethodRuns], threshold: float = THRESHOLD) -> dict:
+def seed_criteria(trace: Sequence[TracePoint], brute_s: float) -> dict:
+    """One seed's figures: the speedup (brute / cost to reach and keep it; 0: never) per criterion,
+    the anytime area, and how the run ended."""
+    row = {}
+    for name, (value, threshold) in CRITERIA.items():
+        cost = cost_to_regret([(p.seconds, value(p)) for p in trace], threshold)
+        row[f"speedup_{name}"] = _speedup(brute_s, cost)
+    row["anytime_area"] = anytime_area([(p.seconds, p.gap) for p in trace], brute_s)
+    row["final_regret"] = trace[-1].regret
+    row["final_infeasible"] = trace[-1].infeasible
+    row["spent_s"] = trace[-1].seconds
+    return row
+
+
+def summarize(table: BenchTable, runs: Sequence[MethodRuns]) -> dict:
     """Per method: the speedup at regret <= `threshold` (the headline), and the same at regret 0 (the
     true best pick found and kept): on a table whose losses lie close together, 1% admits several
     candidates, and the exact figure shows whether a method finds the best one or only a near one."""
     brute = table.brute_force_seconds
     summary = {}
     for run in runs:
-        costs = run.costs(threshold)
-        exact = run.costs(EXACT)
+        costs = run.costs(THRESHOLD)
         reached = [c for c in costs if math.isfinite(c)]
-        final = [trace[-1] for trace in run.traces]
-        p25, median, p75 = _speedup_quantiles(brute, costs)
-        exact_p25, exact_median, exact_p75 = _speedup_quantiles(brute, exact)
-        summary[run.name] = {
-            "speedup_at_1pct_median": median, "speedup_at_1pct_p25": p25, "speedup_at_1pct_p75": p75,
-            "failures": len(costs) - len(reached),
-            "speedup_at_best_median": exact_median, "speedup_at_best_p25": exact_p25,
-            "speedup_at_best_p75": exact_p75, "failures_at_best": sum(not math.isfinite(c) for c in exact),
-            "infeasible_final_picks": sum(p.infeasible for p in final),
-            "seeds": len(costs),
-            "cost_to_1pct_median_s": float(np.median(reached)) if reached else math.inf,
-            "final_regret_median": float(np.median([p.regret for p in final])),
-            "spent_median_s": float(np.median([trace[-1].seconds for trace in run.traces])),
-        }
+        row = summarize_seeds([seed_criteria(trace, brute) for trace in run.traces])
+        row["cost_to_1pct_median_s"] = float(np.median(reached)) if reached else math.inf
+        summary[run.name] = row
     return summary
 
 
-def _speedup_quantiles(brute: float, costs: Sequence[float]) -> tuple[float, float, float]:
-    speedups = [brute / c if math.isfinite(c) and c > 0 else (math.inf if c == 0 else 0.0) for c in costs]
-    return tuple(float(np.percentile(speedups, q)) for q in (25, 50, 75))
+def summarize_seeds(rows: Sequence[dict]) -> dict:
+    """Quantiles over seeds of `seed_criteria` rows. Keys: speedup_at_{1pct,gap10,top3,best}_{p25,median,p75},
+    failures_at_{...}, anytime_area_{p25,median,p75}, infeasible_final_picks, seeds, final_regret_median,
+    spent_median_s; failures (at 1%) as before."""
+    out: dict = {"seeds": len(rows)}
+    for name in CRITERIA:
+        speedups = [r[f"speedup_{name}"] for r in rows]
+        p25, median, p75 = (float(np.percentile(speedups, q)) for q in (25, 50, 75))
+        out.update({f"speedup_at_{name}_p25": p25, f"speedup_at_{name}_median": median,
+                    f"speedup_at_{name}_p75": p75, f"failures_at_{name}": sum(s == 0.0 for s in speedups)})
+    out["failures"] = out["failures_at_1pct"]
+    areas = [r["anytime_area"] for r in rows]
+    out.update({f"anytime_area_{k}": float(np.percentile(areas, q)) for k, q in (("p25", 25), ("median", 50),
+                                                                              ("p75", 75))})
+    out["infeasible_final_picks"] = sum(bool(r["final_infeasible"]) for r in rows)
+    out["final_regret_median"] = float(np.median([r["final_regret"] for r in rows]))
+    out["spent_median_s"] = float(np.median([r["spent_s"] for r in rows]))
+    return out
+
+
+def _speedup(brute: float, cost: float) -> float:
+    if cost == 0:
+        return math.inf
+    return brute / cost if math.isfinite(cost) else 0.0
 
 
 def default_methods(mode: str) -> tuple[list[Method], list[str]]:
     """Every method this install can run in `mode`, and a note for each one left out."""
     from sonar.bench.engine_method import engine_methods
+    from sonar.bench.hyperband import HyperbandJoint
     from sonar.bench.optuna_peer import optuna_available, optuna_peers
     from sonar.bench.synetune_peer import INSTALL_HINT, synetune_available, synetune_peers
 
-    methods: list[Method] = [BruteForce(), RandomSearch()]
+    methods: list[Method] = [BruteForce(), RandomSearch(), RandomFeasible(), HyperbandJoint()]
     notes = []
     methods += engine_methods()
     if optuna_available():

@@ -70,16 +70,20 @@ def replay(
     mode: str = typer.Option(None, help="constraint | pareto (default: the table's)"),
     latency_limit: float = typer.Option(None, help="seconds; default: the table's"),
     methods: str = typer.Option(None, help="comma-separated method names (default: all available)"),
+    rule: str = typer.Option("checkpoint", help="recommendation rule, the same for every method: checkpoint"
+                                                " | completed (sonar.bench.recommend)"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     png: Annotated[Path | None, typer.Option("--png", help="write regret-vs-cost curves here")] = None,
 ) -> None:
     """Replay every scheduler on the table's virtual clock; speedup over brute force at regret <= 1%."""
+    from sonar.bench.recommend import check_rule
     from sonar.bench.regret import objective_from_table
     from sonar.bench.runner import default_methods, replay_all, summarize
     from sonar.bench.table import load_table
 
     if seeds < 1:
         raise UserError(f"--seeds {seeds}: must be >= 1")
+    check_rule(rule)
     # wide enough for every column when piped to a file, where rich would assume 80
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 140)
     table = load_table(table_path)
@@ -97,12 +101,12 @@ def replay(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task("replaying", total=len(chosen) * seeds)
-        runs = replay_all(table, objective, chosen, range(seeds),
+        runs = replay_all(table, objective, chosen, range(seeds), rule=rule,
                           progress=lambda name, seed: progress.update(task, advance=1, description=name))
     summary = summarize(table, runs)
     result = {"table": str(table_path), "synthetic": table.header.synthetic, "mode": objective.mode,
               "latency_limit_s": objective.latency_limit_s, "quality_delta_max": objective.quality_delta_max,
-              "seeds": seeds, "brute_force_s": table.brute_force_seconds, "methods": summary}
+              "rule": rule, "seeds": seeds, "brute_force_s": table.brute_force_seconds, "methods": summary}
     if png is not None:
         from sonar.bench.plot import plot_regret
 
@@ -124,16 +128,17 @@ def _json_safe(value):
 def _print_summary(console: Console, result: dict, label: str) -> None:
     limit = result["latency_limit_s"]
     where = f"latency <= {limit * 1e3:.3f} ms" if limit else "Pareto (loss, log latency)"
-    table = Table(title=f"{label}: {result['mode']} mode, {where}, {result['seeds']} seeds; "
+    table = Table(title=f"{label}: {result['mode']} mode, {where}, {result['rule']} rule, {result['seeds']} seeds; "
                         f"brute force {result['brute_force_s'] / 3600:.2f} h")
-    for column in ("method", "speedup p25", "median", "p75", "failures", "exact best: median", "failures",
-                   "final regret (median)"):
+    for column in ("method", "speedup p25", "median", "p75", "failures", "gap<=10%: median", "failures",
+                   "exact best: median", "failures", "anytime area", "final regret (median)"):
         table.add_column(column, justify="left" if column == "method" else "right", no_wrap=column == "method")
     for name, row in result["methods"].items():
         table.add_row(name, f"{row['speedup_at_1pct_p25']:.2f}x", f"{row['speedup_at_1pct_median']:.2f}x",
                       f"{row['speedup_at_1pct_p75']:.2f}x", f"{row['failures']}/{row['seeds']}",
+                      f"{row['speedup_at_gap10_median']:.2f}x", f"{row['failures_at_gap10']}/{row['seeds']}",
                       f"{row['speedup_at_best_median']:.2f}x", f"{row['failures_at_best']}/{row['seeds']}",
-                      f"{row['final_regret_median']:.4f}")
+                      f"{row['anytime_area_median']:.3f}", f"{row['final_regret_median']:.4f}")
     console.print(table)
-    console.print("speedup = brute-force cost / cost to reach regret <= 1% (exact best: regret 0) and stay;"
-                  " a failure counts as 0x")
+    console.print("speedup = brute-force cost / cost to reach regret <= 1% (gap<=10%: within 10% of the feasible"
+                  " loss range; exact best: regret 0) and stay; a failure counts as 0x")

@@ -1,0 +1,285 @@
+"""`sonar bench suite`: every method on every table, latency bound and recommendation rule.
+
+A *cell* is (table, bound quantile, rule, method, seed); its result is one seed's criteria
+(runner.seed_criteria). Results are appended to a work file (JSON lines, one whole line per write,
+flushed and synced), so an interrupted suite reruns only the cells it had not finished; a torn last
+line is ignored. Cells run in a process pool.
+
+The scoreboard: per rule and method, for each criterion the median over (table, bound) of the median
+over seeds, and the failed seeds summed; and per rule, the share of (table, bound) where SONAR's
+median is ahead of every peer's (strictly faster), at regret <= 1% and at the normalised gap <= 10%.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import multiprocessing
+import os
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from sonar.bench.recommend import RULES, check_rule
+from sonar.errors import UserError
+
+QUANTILES = (0.25, 0.5, 0.75)
+MODE = "constraint"  # the bound quantiles are latency limits
+SPEEDUPS = ("speedup_1pct", "speedup_gap10", "speedup_top3", "speedup_best")
+CRITERIA = (*SPEEDUPS, "anytime_area")
+# The duplicates of table-level baselines through the engine add nothing to a scoreboard.
+LEFT_OUT = frozenset({"brute_force_engine", "random_engine"})
+PEER_PREFIXES = ("optuna_", "synetune_", "hyperband_joint")
+SONAR = "sonar"
+VERSIONED = ("sonar", "torch", "numpy", "optuna", "syne-tune")
+TABLE_SUFFIXES = (".jsonl", ".jsonl.gz")
+WORK_SUFFIX = ".work.jsonl"
+
+
+@dataclass(kw_only=True, frozen=True)
+class Cell:
+    table: str
+    quantile: float
+    rule: str
+    method: str
+    seed: int
+
+    @property
+    def key(self) -> tuple:
+        return self.table, self.quantile, self.rule, self.method, self.seed
+
+
+@dataclass(kw_only=True, frozen=True)
+class SuiteSettings:
+    tables: tuple[Path, ...]
+    seeds: int = 5
+    quantiles: tuple[float, ...] = QUANTILES
+    rules: tuple[str, ...] = RULES
+    methods: tuple[str, ...] | None = None  # None: every available method
+    jobs: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.tables:
+            raise UserError("the suite needs at least one table")
+        if self.seeds < 1:
+            raise UserError(f"seeds={self.seeds}: must be >= 1")
+        if self.jobs < 1:
+            raise UserError(f"jobs={self.jobs}: must be >= 1")
+        for q in self.quantiles:
+            if not 0 <= q <= 1:
+                raise UserError(f"quantile {q}: bound quantiles lie in [0, 1]")
+        for rule in self.rules:
+            check_rule(rule)
+
+
+def find_tables(paths: Iterable[Path]) -> tuple[Path, ...]:
+    """The given table files, and every table file directly inside a given directory (sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.name.endswith(TABLE_SUFFIXES)
+                            and not p.name.endswith(WORK_SUFFIX))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise UserError(f"{path}: no such table file or directory")
+    if not found:
+        raise UserError(f"no table (*.jsonl, *.jsonl.gz) in {[str(p) for p in paths]}")
+    return tuple(dict.fromkeys(found))
+
+
+def available_methods() -> dict[str, object]:
+    from sonar.bench.runner import default_methods
+
+    methods, _ = default_methods(MODE)
+    return {m.name: m for m in methods if m.name not in LEFT_OUT}
+
+
+def plan_cells(settings: SuiteSettings) -> list[Cell]:
+    names = available_methods()
+    wanted = settings.methods or tuple(names)
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise UserError(f"methods {unknown} are not available; choose from {sorted(names)}")
+    return [Cell(table=str(t), quantile=q, rule=r, method=m, seed=s)
+            for t in settings.tables for q in settings.quantiles for r in settings.rules for m in wanted
+            for s in range(settings.seeds)]
+
+
+@functools.lru_cache(maxsize=8)
+def _table(path: str):
+    from sonar.bench.table import load_table
+
+    return load_table(path)
+
+
+def run_cell(cell: Cell) -> dict:
+    """One seed of one method on one table at one bound, under one rule (runs in a worker)."""
+    from sonar.bench.regret import Scorer, objective_from_table
+    from sonar.bench.runner import run_method, seed_criteria
+
+    table = _table(cell.table)
+    objective = objective_from_table(table, mode=MODE, latency_limit_quantile=cell.quantile)
+    started = time.perf_counter()
+    trace = run_method(table, objective, available_methods()[cell.method], cell.seed, Scorer(table, objective),
+                       rule=cell.rule)
+    row = asdict(cell) | seed_criteria(trace, table.brute_force_seconds)
+    row.update(latency_limit_s=objective.latency_limit_s, brute_force_s=table.brute_force_seconds,
+               synthetic=table.header.synthetic, wall_s=time.perf_counter() - started)
+    return row
+
+
+def read_work(path: Path) -> dict[tuple, dict]:
+    """Finished cells by key; a line torn by an interruption is ignored (its cell reruns)."""
+    done: dict[tuple, dict] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+            key = Cell(**{k: row[k] for k in ("table", "quantile", "rule", "method", "seed")}).key
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+        done[key] = row | {c: math.inf for c in SPEEDUPS if row.get(c, 0.0) is None}  # null: an instant success
+    return done
+
+
+def _append(path: Path, row: dict) -> None:
+    data = json.dumps(_json_safe(row)) + "\n"
+    with open(path, "a") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def run_suite(settings: SuiteSettings, work: Path,
+              progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
+    """Run every cell not already in `work`; returns the rows of every planned cell."""
+    cells = plan_cells(settings)
+    done = read_work(work)
+    todo = [c for c in cells if c.key not in done]
+    work.parent.mkdir(parents=True, exist_ok=True)
+    if work.exists() and work.read_bytes()[-1:] not in (b"", b"\n"):
+        with open(work, "a") as f:  # end a torn line so the next row starts on its own
+            f.write("\n")
+    finished = len(cells) - len(todo)
+    if progress is not None:
+        progress(finished, len(cells), "resumed" if finished else "starting")
+
+    def record(row: dict) -> None:
+        nonlocal finished
+        _append(work, row)
+        done[Cell(**{k: row[k] for k in ("table", "quantile", "rule", "method", "seed")}).key] = row
+        finished += 1
+        if progress is not None:
+            progress(finished, len(cells), f"{Path(row['table']).name} q={row['quantile']} {row['rule']} "
+                                           f"{row['method']} seed {row['seed']}")
+
+    if settings.jobs == 1 or len(todo) <= 1:
+        for cell in todo:
+            record(run_cell(cell))
+    else:
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=settings.jobs, mp_context=context) as pool:
+            futures = [pool.submit(run_cell, cell) for cell in todo]
+            for future in as_completed(futures):
+                record(future.result())
+    return [done[c.key] for c in cells]
+
+
+def scoreboard(rows: Sequence[dict]) -> dict:
+    """The summary of the suite's rows (see the module docstring)."""
+    by_cell: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        by_cell[(row["rule"], row["method"], row["table"], row["quantile"])].append(row)
+    medians = {key: {c: float(np.median([r[c] for r in seeds])) for c in CRITERIA}
+               | {f"failures_{c}": sum(r[c] == 0.0 for r in seeds) for c in SPEEDUPS} | {"seeds": len(seeds)}
+               for key, seeds in by_cell.items()}
+    board: dict = {}
+    for rule in sorted({k[0] for k in medians}):
+        board[rule] = {}
+        for method in sorted({k[1] for k in medians if k[0] == rule}):
+            cells = [v for k, v in medians.items() if k[:2] == (rule, method)]
+            entry = {c: float(np.median([v[c] for v in cells])) for c in CRITERIA}
+            entry |= {f"failures_{c}": sum(v[f"failures_{c}"] for v in cells) for c in SPEEDUPS}
+            entry |= {"seeds": sum(v["seeds"] for v in cells), "cells": len(cells)}
+            board[rule][method] = entry
+    return {"methods": board, "sonar_ahead": _sonar_ahead(medians),
+            "cells": [{"rule": k[0], "method": k[1], "table": k[2], "quantile": k[3]} | v
+                      for k, v in sorted(medians.items())]}
+
+
+def is_peer(method: str) -> bool:
+    return method.startswith(PEER_PREFIXES)
+
+
+def _sonar_ahead(medians: dict[tuple, dict]) -> dict:
+    """Per rule: the share of (table, bound) where SONAR's median beats every peer's, per criterion."""
+    out = {}
+    for rule in sorted({k[0] for k in medians}):
+        places = sorted({k[2:] for k in medians if k[0] == rule and k[1] == SONAR})
+        wins = {"speedup_1pct": 0, "speedup_gap10": 0}
+        counted = 0
+        for place in places:
+            peers = [v for k, v in medians.items() if k[0] == rule and k[2:] == place and is_peer(k[1])]
+            if not peers:
+                continue
+            counted += 1
+            sonar = medians[(rule, SONAR, *place)]
+            for criterion in wins:
+                wins[criterion] += all(sonar[criterion] > p[criterion] for p in peers)
+        out[rule] = {"cells": counted} | {c: (w / counted if counted else None) for c, w in wins.items()}
+    return out
+
+
+def stamp() -> dict:
+    """The git commit (and whether the tree had changes) and the package versions of this run."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=here, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--untracked-files=no")
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"git_commit": git("rev-parse", "HEAD"), "git_dirty": None if status is None else bool(status),
+            "versions": versions}
+
+
+def suite_result(settings: SuiteSettings, rows: Sequence[dict]) -> dict:
+    tables = {}
+    for path in settings.tables:
+        table = _table(str(path))
+        tables[str(path)] = {"synthetic": table.header.synthetic, "candidates": len(table.candidates),
+                             "brute_force_s": table.brute_force_seconds}
+    settings_json = {"tables": [str(p) for p in settings.tables], "seeds": settings.seeds,
+                     "quantiles": list(settings.quantiles), "rules": list(settings.rules),
+                     "methods": sorted({r["method"] for r in rows}), "mode": MODE}
+    return _json_safe(stamp() | {"settings": settings_json, "tables": tables} | scoreboard(rows))
+
+
+def _json_safe(value):
+    """JSON has no infinity: inf (an instant success) and nan are written as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
