@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from typer.testing import CliRunner
 
@@ -121,3 +123,113 @@ def test_resume_refuses_a_table_whose_tuner_searched_another_knob_space(tmp_path
     header = make_header(settings, FakeTrainer(), other, trainer_spec="f", tuner_spec="f")
     with pytest.raises(UserError, match="knob_space"):
         build_table(settings, FakeTrainer(), other, header=header)
+
+
+SPACE_YAML = """\
+# the search spec's arch: syntax
+arch:
+  base: debug
+  num_hidden_layers: [2, 3]
+  hidden_size: [64, 96]
+  head_dim: [32]
+  num_attention_heads: [2, 3]
+  num_local_experts: [4, 8, 16]
+  rules:
+    - hidden_size == num_attention_heads * head_dim
+"""
+
+
+def test_a_space_file_decides_the_candidates_and_is_recorded_with_every_build_setting(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE_YAML)
+    settings = BuildSettings(out=tmp_path / "t.jsonl", candidates=5, max_steps=32, max_trials=2, seed=3,
+                             space=space, tokenizer="byte", corpus="my.txt", compile_top_k=1)
+    header = make_header(settings, FakeTrainer(), FakeTuner(), trainer_spec="f", tuner_spec="f")
+    built = build_table(settings, FakeTrainer(), FakeTuner(), header=header)
+    models = [c.model for c in built.candidates]
+    assert len(set(models)) == 5
+    assert all(m.hidden_size == 32 * m.num_attention_heads and m.num_local_experts in (4, 8, 16) for m in models)
+    assert built.header.architecture_space["num_local_experts"] == [4, 8, 16]
+    assert built.header.provenance["build"] == {"corpus": "my.txt", "tokenizer": "byte", "max_steps": 32,
+                                                "seed": 3, "compile_top_k": 1, "space": str(space)}
+    assert load_table(settings.out) == built
+
+
+@pytest.mark.parametrize("change", [{"tokenizer": "bpe"}, {"corpus": "other.txt"}, {"compile_top_k": 0}])
+def test_resume_refuses_a_table_built_with_another_corpus_tokenizer_or_compile_setting(tmp_path, change):
+    base = {"out": tmp_path / "t.jsonl", "candidates": 2, "max_steps": 32, "max_trials": 2,
+            "tokenizer": "byte", "corpus": "my.txt", "compile_top_k": 1}
+    _build_with(BuildSettings(**base))
+    name = next(iter(change))
+    with pytest.raises(UserError, match=f"{name}="):
+        _build_with(BuildSettings(**{**base, **change, "candidates": 3}))
+
+
+def test_resume_refuses_another_space_and_accepts_the_same_one_moved(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE_YAML)
+    out = tmp_path / "t.jsonl"
+    _build_with(BuildSettings(out=out, candidates=2, max_steps=32, max_trials=2, space=space))
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(SPACE_YAML)
+    assert len(_build_with(BuildSettings(out=out, candidates=3, max_steps=32, max_trials=2,
+                                         space=moved)).candidates) == 3
+    with pytest.raises(UserError, match="architecture_space"):
+        _build_with(BuildSettings(out=out, candidates=4, max_steps=32, max_trials=2))
+
+
+def test_a_table_without_recorded_build_settings_still_resumes(tmp_path):
+    from sonar.bench.table import write_table
+
+    out = tmp_path / "t.jsonl"
+    old = _build_with(BuildSettings(out=out, candidates=2, max_steps=32, max_trials=2))
+    provenance = {k: v for k, v in old.header.provenance.items() if k != "build"}  # as written before
+    write_table(out, dataclasses.replace(old.header, provenance=provenance), old.candidates)
+    assert len(_build_with(BuildSettings(out=out, candidates=3, max_steps=32, max_trials=2)).candidates) == 3
+
+
+def test_bad_space_and_build_settings_are_user_errors(tmp_path):
+    from sonar.bench.space import load_table_space
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("arch:\n  hidden_sise: [64]\n")
+    with pytest.raises(UserError, match="hidden_sise: not a ModelConfig field"):
+        load_table_space(bad)
+    small = tmp_path / "small.yaml"
+    small.write_text("num_hidden_layers: [2, 3]\n")
+    with pytest.raises(UserError, match="only 2 distinct valid architectures"):
+        load_table_space(small).sample(3, seed=0)
+    with pytest.raises(UserError, match="cannot be read"):
+        load_table_space(tmp_path / "missing.yaml")
+    with pytest.raises(UserError, match="--tokenizer 'words'"):
+        BuildSettings(out=tmp_path / "t.jsonl", tokenizer="words")
+    with pytest.raises(UserError, match="only the built-in trainer"):
+        from sonar.bench.build import make_trainer
+
+        make_trainer("test_build:FakeTrainer", 32, corpus="my.txt")
+
+
+def test_cli_build_with_a_space_file_and_the_builtin_trainers_data_settings(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(SPACE_YAML)
+    out = tmp_path / "t.jsonl"
+    args = ["bench", "build", "--out", str(out), "--candidates", "3", "--max-steps", "32", "--max-trials", "2",
+            "--space", str(space), "--trainer", "test_build:FakeTrainer", "--tuner", "test_build:FakeTuner"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert load_table(out).header.provenance["build"]["space"] == str(space)
+    refused = CliRunner().invoke(app, [*args, "--resume", "--tokenizer", "byte"])
+    assert refused.exit_code == 2 and "only the built-in trainer" in refused.output
+
+
+def test_the_builtin_trainer_reads_the_corpus_and_tokenizer_it_is_given(tmp_path):
+    from sonar.bench.build import make_trainer
+
+    trainer = make_trainer("sonar.train.trainer:CorpusTrainer", 64, corpus=str(tmp_path / "c.txt"), tokenizer="byte")
+    assert trainer.config.data.tokenizer == "byte" and trainer.config.data.corpus == str(tmp_path / "c.txt")
+    assert trainer.config.schedule_steps == 64
+
+
+def _build_with(settings):
+    header = make_header(settings, FakeTrainer(), FakeTuner(), trainer_spec="f", tuner_spec="f")
+    return build_table(settings, FakeTrainer(), FakeTuner(), header=header)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from sonar.bench.space import ARCHITECTURE_SPACE, geometric_checkpoints, sample_architectures
+from sonar.bench.space import geometric_checkpoints, load_table_space
 from sonar.bench.table import BenchTable, CandidateRecord, TableHeader, load_table, write_table
 from sonar.errors import UserError
 from sonar.importing import import_object
@@ -27,6 +27,7 @@ from sonar.interfaces import Candidate, CurvePoint, Trainer, Tuner
 DEFAULT_TRAINER = "sonar.train.trainer:CorpusTrainer"
 DEFAULT_TUNER = "sonar.systems.tuner:SystemTuner"
 COMPARED_HEADER_FIELDS = ("architecture_space", "knob_space", "checkpoints", "max_trials")
+TOKENIZERS = ("bpe", "byte")  # the built-in trainer's (sonar.data.tokenizer.TOKENIZER_KINDS)
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -36,6 +37,10 @@ class BuildSettings:
     max_steps: int = 512
     max_trials: int = 24
     seed: int = 0
+    corpus: str | None = None  # the built-in trainer's corpus (as `sonar train --corpus`); None: built in
+    tokenizer: str = "bpe"
+    space: Path | None = None  # an arch-space YAML; None: the built-in grid
+    compile_top_k: int = 0
 
     def __post_init__(self) -> None:
         if self.candidates < 2:
@@ -44,6 +49,16 @@ class BuildSettings:
             raise UserError(f"--max-steps {self.max_steps}: must be >= 8 (the first checkpoint)")
         if self.max_trials < 1:
             raise UserError(f"--max-trials {self.max_trials}: must be >= 1")
+        if self.tokenizer not in TOKENIZERS:
+            raise UserError(f"--tokenizer {self.tokenizer!r}: choose one of {list(TOKENIZERS)}")
+        if self.compile_top_k < 0:
+            raise UserError(f"--compile-top-k {self.compile_top_k}: must be >= 0")
+
+    def recorded(self) -> dict:
+        """The settings the header records under provenance.build; a resume must share them all."""
+        return {"corpus": self.corpus, "tokenizer": self.tokenizer, "max_steps": self.max_steps,
+                "seed": self.seed, "compile_top_k": self.compile_top_k,
+                "space": None if self.space is None else str(self.space)}
 
 
 def load_factory(spec: str, role: str) -> Callable[[], object]:
@@ -51,15 +66,19 @@ def load_factory(spec: str, role: str) -> Callable[[], object]:
                          hint="; it is needed to build a real table (try --synthetic for a modelled one)")
 
 
-def make_trainer(spec: str, max_steps: int) -> object:
+def make_trainer(spec: str, max_steps: int, *, corpus: str | None = None, tokenizer: str = "bpe") -> object:
     """The trainer named by `spec`; the built-in one gets a schedule that ends at max_steps, so the
-    brute-force curve is a complete training run."""
+    brute-force curve is a complete training run, and reads `corpus` with `tokenizer`."""
     factory = load_factory(spec, "trainer")
     if spec != DEFAULT_TRAINER:
+        if corpus is not None or tokenizer != "bpe":
+            raise UserError(f"--corpus/--tokenizer: only the built-in trainer {DEFAULT_TRAINER} reads them;"
+                            f" {spec} chooses its own data")
         return factory()
+    from sonar.data.dataset import DataConfig
     from sonar.train.config import TrainConfig
 
-    return factory(TrainConfig(schedule_steps=max_steps))
+    return factory(TrainConfig(schedule_steps=max_steps, data=DataConfig(corpus=corpus, tokenizer=tokenizer)))
 
 
 def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None) -> object:
@@ -102,10 +121,10 @@ def make_header(settings: BuildSettings, trainer: object, tuner: object, *, trai
             "torch_threads": torch.get_num_threads(),
             "corpus": describe_corpus(trainer), "training": describe_training(trainer),
             "seeds": {"sampling": settings.seed, "training": settings.seed},
-            "trainer": trainer_spec, "tuner": tuner_spec,
+            "trainer": trainer_spec, "tuner": tuner_spec, "build": settings.recorded(),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         },
-        architecture_space=ARCHITECTURE_SPACE,
+        architecture_space=load_table_space(settings.space).described,
         knob_space=describe_knob_space(tuner),
         objective={"mode": "constraint", "latency_limit_quantile": 0.5, "quality_delta_max": 0.05},
         checkpoints=geometric_checkpoints(settings.max_steps), max_trials=settings.max_trials,
@@ -181,6 +200,13 @@ def _resume(settings: BuildSettings, header: TableHeader) -> tuple[TableHeader, 
         if (list(old) if isinstance(old, tuple) else old) != (list(new) if isinstance(new, tuple) else new):
             raise UserError(f"{settings.out}: its {name} ({old}) differs from this build's ({new});"
                             " use another --out or the same settings")
+    # Tables from before these settings were recorded are checked by the fields above alone.
+    old_build = existing.header.provenance.get("build")
+    new_build = header.provenance.get("build", {})
+    for name, old in (old_build or {}).items():
+        if name != "space" and old != new_build.get(name):  # the space's content is compared, not its path
+            raise UserError(f"{settings.out}: it was built with {name}={old!r}, this build has "
+                            f"{name}={new_build.get(name)!r}; use another --out or the same settings")
     return existing.header, list(existing.candidates)
 
 
@@ -188,7 +214,7 @@ def build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, head
                 progress: Callable[[int, int, str], None] = lambda done, total, text: None) -> BenchTable:
     """Measure every candidate not yet in `settings.out`, appending each as it finishes."""
     header, records = _resume(settings, header)
-    models = sample_architectures(settings.candidates, seed=settings.seed)
+    models = load_table_space(settings.space).sample(settings.candidates, seed=settings.seed)
     if hasattr(trainer, "fit_vocab"):  # the trainer's tokenizer decides the vocabulary
         models = [trainer.fit_vocab(model) for model in models]
     expected = {f"c{i:03d}": model for i, model in enumerate(models)}

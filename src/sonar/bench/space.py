@@ -1,13 +1,21 @@
-"""The architecture space the benchmark samples: Llama-4-style decoders from debug to tiny scale."""
+"""The architecture space the benchmark samples: Llama-4-style decoders from debug to tiny scale, or a
+user's space in the search spec's `arch:` syntax."""
 
 from __future__ import annotations
 
+import copy
 import itertools
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import yaml
 
+from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.model.presets import preset
+from sonar.search.arch_space import ArchSpace, parse_arch_space
+from sonar.search.space import sample_architectures as draw_architectures
 
 ARCHITECTURE_SPACE: dict[str, list] = {
     "num_hidden_layers": [2, 3, 4, 6],
@@ -73,3 +81,42 @@ def geometric_checkpoints(max_steps: int, *, first: int = 8) -> tuple[int, ...]:
         steps.append(step)
         step *= 2
     return tuple(steps + [max_steps])
+
+
+@dataclass(frozen=True)
+class TableSpace:
+    """Where a table's candidates come from: the built-in grid above, or a space in the search spec's
+    `arch:` syntax. `described` is what the table's header records as its architecture_space."""
+
+    described: dict
+    arch: ArchSpace | None = None  # None: the built-in grid, farthest-point sampled
+    source: str = "built in"
+
+    def sample(self, count: int, *, seed: int) -> list[ModelConfig]:
+        if self.arch is None:
+            return sample_architectures(count, seed=seed)
+        drawn = draw_architectures(self.arch, seed=seed, count=count)
+        if len(drawn) < count:
+            raise UserError(f"--space {self.source}: holds only {len(drawn)} distinct valid architectures,"
+                            f" fewer than --candidates {count}")
+        return drawn
+
+
+def load_table_space(path: str | Path | None) -> TableSpace:
+    """The built-in space, or the YAML file at `path`: either the `arch:` section itself or a mapping
+    holding one under `arch:` (so a search spec can be reused as it is)."""
+    if path is None:
+        return TableSpace(described=ARCHITECTURE_SPACE)
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise UserError(f"--space {path}: cannot be read ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"--space {path}: not valid YAML ({err})") from None
+    if isinstance(data, dict) and isinstance(data.get("arch"), dict):
+        data = data["arch"]
+    if not isinstance(data, dict) or not data:
+        raise UserError(f"--space {path}: expected a mapping in the search spec's arch: syntax")
+    arch = parse_arch_space(copy.deepcopy(data), f"{path.name}: arch")  # the parser consumes its input
+    return TableSpace(described=data, arch=arch, source=str(path))

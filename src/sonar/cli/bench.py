@@ -24,6 +24,11 @@ def build(
     max_steps: int = typer.Option(512, help="training steps per candidate (checkpoints 8, 16, ... up to it)"),
     max_trials: int = typer.Option(24, help="tuning trials per candidate"),
     seed: int = typer.Option(0, help="sampling and training seed"),
+    corpus: str = typer.Option(None, help="built-in trainer: text file, directory, glob, .jsonl or .parquet"
+                                          " (default: the built-in corpus)"),
+    tokenizer: str = typer.Option("bpe", help="built-in trainer: bpe or byte"),
+    space: Annotated[Path | None, typer.Option("--space", help="architecture space YAML in the search spec's"
+                                                               " arch: syntax (default: the built-in grid)")] = None,
     resume: bool = typer.Option(False, "--resume", help="keep the finished candidates already in --out"),
     synthetic: bool = typer.Option(False, "--synthetic", help="write a modelled table (nothing measured)"),
     trainer: str = typer.Option("sonar.train.trainer:CorpusTrainer", help="Trainer class, module:Name"),
@@ -38,16 +43,19 @@ def build(
     from sonar.bench.table import write_table
 
     console = Console()
-    settings = BuildSettings(out=out, candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed)
+    settings = BuildSettings(out=out, candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed,
+                             corpus=corpus, tokenizer=tokenizer, space=space, compile_top_k=compile_top_k)
     if out.exists() and (synthetic or not resume):
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
     if synthetic:
+        if corpus is not None or space is not None or tokenizer != "bpe":
+            raise UserError("--synthetic: a modelled table reads no --corpus, --tokenizer or --space")
         table = synthetic_table(candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed)
         write_table(out, table.header, table.candidates)
         console.print(f"wrote a SYNTHETIC table (modelled, nothing measured): {len(table.candidates)} candidates"
                       f" -> {out}")
         return
-    trainer_obj = make_trainer(trainer, max_steps)
+    trainer_obj = make_trainer(trainer, max_steps, corpus=corpus, tokenizer=tokenizer)
     tuner_obj = make_tuner(tuner, compile_top_k, max_trials)
     header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
