@@ -9,7 +9,7 @@ from sonar.cli import demo  # noqa: E402,F401  isort: skip
 from sonar.cli import plan  # noqa: E402,F401  isort: skip
 from sonar.cli import search  # noqa: E402,F401  isort: skip
 from sonar.cli import bench  # noqa: E402,F401  isort: skip
-from sonar.cli import bench_suite  # noqa: E402,F401  isort: skip
+from sonar.cli import bench_tables  # noqa: E402,F401  isort: skip
 from sonar.cli import bench_suite  # noqa: E402,F401  isort: skip
 from sonar.cli import tune  # noqa: E402,F401  isort: skip
 from sonar.cli import train  # noqa: E402,F401  isort: skip

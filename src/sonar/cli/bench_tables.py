@@ -1,0 +1,28 @@
+"""`sonar bench synth-suite`: write the suite of structured synthetic tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sonar.cli.bench_group import bench_app
+
+
+@bench_app.command("synth-suite")
+def synth_suite(
+    out: Annotated[Path, typer.Option("--out", help="directory for the tables (NAME.jsonl.gz)")],
+    count: int = typer.Option(30, help="tables 0..count-1 of the suite"),
+    seed: int = typer.Option(0, help="suite seed: with the table index, it decides every table"),
+) -> None:
+    """Synthetic tables whose structure varies (late bloomers, tuning cost, noise, compiled gains,
+    feasible share, size); tables already in --out are kept, so a rerun resumes."""
+    from sonar.bench.synthetic_suite import write_suite
+
+    console = Console()
+    written = []
+    write_suite(out, count=count, seed=seed, progress=lambda name, new: written.append(name) if new else None)
+    console.print(f"{count} SYNTHETIC tables (modelled, nothing measured) in {out}: {len(written)} written,"
+                  f" {count - len(written)} already there")
