@@ -1,5 +1,6 @@
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 from tiny_tables import table
@@ -86,3 +87,30 @@ def test_unreadable_and_missing_files_are_user_errors(tmp_path):
         load_table(tmp_path / "empty.jsonl")
     with pytest.raises(Exception, match="does not exist"):
         load_table(tmp_path / "nope.jsonl")
+
+
+SCHEMA_V1_FIXTURE = Path(__file__).parent / "data" / "cpu-v2-schema-v1.jsonl"  # cpu-v2's first 6 candidates
+
+
+def test_a_schema_v1_table_as_committed_still_loads_and_replays(tmp_path):
+    from sonar.bench.engine_method import engine_methods
+    from sonar.bench.methods import BruteForce, RandomSearch
+    from sonar.bench.regret import objective_from_table
+    from sonar.bench.runner import replay_all
+
+    assert json.loads(SCHEMA_V1_FIXTURE.read_text().splitlines()[0])["version"] == 1
+    table = load_table(SCHEMA_V1_FIXTURE)
+    assert table.ids == [f"c{i:03d}" for i in range(6)] and not table.header.synthetic
+    assert table.header.checkpoints == (8, 16, 32, 64, 128, 256, 512) and table.header.max_trials == 25
+    assert table.candidate("c000").tuning[-1].config["compile"] == "default"
+    objective = objective_from_table(table)
+    assert objective.latency_limit_s == pytest.approx(7.376859975920524e-4)  # c004's best, the median
+    runs = replay_all(table, objective, [BruteForce(), RandomSearch()], seeds=range(2))
+    for run in runs:
+        assert all(trace[-1].regret == 0.0 for trace in run.traces)  # both end on the best feasible pick
+    sonar = [m for m in engine_methods() if m.name == "sonar"]
+    (engine,) = replay_all(table, objective, sonar, seeds=range(1))
+    final = engine.traces[0][-1]
+    assert not final.infeasible and final.seconds < table.brute_force_seconds
+    write_table(tmp_path / "again.jsonl", table.header, table.candidates)  # today's writer, read back the same
+    assert load_table(tmp_path / "again.jsonl") == table
