@@ -107,7 +107,8 @@ def test_export_overwrite_writes_beside_foreign_files(root, monkeypatch, capsys)
     after = snapshot(root)
     assert {k: after.get(k) for k in before} == before  # everything there before is there, unchanged
     added = {k for k in after if k not in before}
-    assert added == {f"foreign/{name}" for name in read_marker(root / "foreign")} | {f"foreign/{MARKER}", "foreign/model"}
+    listed = {f"foreign/{name}" for name in read_marker(root / "foreign")}
+    assert added == listed | {f"foreign/{MARKER}", "foreign/model"}
 
 
 def test_reexport_replaces_its_own_files_and_with_overwrite_keeps_a_file_added_since(root, monkeypatch, capsys):

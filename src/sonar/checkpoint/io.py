@@ -10,7 +10,14 @@ from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 from sonar.checkpoint.files import (
-    CONFIG_FILE, INDEX_FILE, SINGLE_FILE, CheckpointError, config_from_file, read_config, read_tensors, weight_files,
+    CONFIG_FILE,
+    INDEX_FILE,
+    SINGLE_FILE,
+    CheckpointError,
+    config_from_file,
+    read_config,
+    read_tensors,
+    weight_files,
 )
 from sonar.checkpoint.hf_config import from_hf, to_hf
 from sonar.checkpoint.keys import from_hf_key, to_hf_key

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from sonar.checkpoint.hf_multimodal_config import multimodal_from_hf, multimodal_to_hf
 from sonar.checkpoint.files import config_from_file
+from sonar.checkpoint.hf_multimodal_config import multimodal_from_hf, multimodal_to_hf
 from sonar.checkpoint.io import CheckpointError, check_state, read_tensors, write_checkpoint
 from sonar.checkpoint.vision_keys import from_hf_multimodal_key, to_hf_multimodal_key
 from sonar.model.fusion import Llama4MultimodalModel
