@@ -84,7 +84,8 @@ def test_cli_synthetic_build_then_replay_json(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert summary["synthetic"] is True and set(summary["methods"]) == {"brute_force", "random"}
-    assert summary["methods"]["brute_force"]["speedup_at_1pct_median"] == pytest.approx(1.0)
+    # brute force is scored as it goes (the benchmark's rule), so it reaches 1% no later than its full cost
+    assert summary["methods"]["brute_force"]["speedup_at_1pct_median"] >= 1.0
     assert (tmp_path / "r.png").stat().st_size > 1000
     refused = runner.invoke(app, ["bench", "build", "--out", str(out), "--synthetic"])
     assert refused.exit_code == 2 and "exists" in refused.stderr
