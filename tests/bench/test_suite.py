@@ -30,7 +30,7 @@ def test_suite_writes_a_stamped_scoreboard_and_a_rerun_resumes(tables, tmp_path)
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     board = json.loads(out.read_text())
-    assert board["git_commit"] and {"torch", "optuna", "syne-tune"} <= set(board["versions"])
+    assert {"git_commit", "git_dirty"} <= set(board) and {"torch", "optuna", "syne-tune"} <= set(board["versions"])
     assert board["settings"]["rules"] == ["completed", "checkpoint"] and len(board["tables"]) == 2
     for rule in ("completed", "checkpoint"):
         assert set(board["methods"][rule]) == set(METHODS.split(","))
