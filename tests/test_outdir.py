@@ -195,3 +195,16 @@ def test_run_directories_are_new_empty_or_already_a_run(tmp_path):
 def test_a_run_directory_is_never_the_current_one(cwd):
     with pytest.raises(UserError, match="refusing to write into the current directory"):
         check_run_dir(Path("."), holds_run=holds_run, kind="test run")
+
+
+def test_deleting_sonars_files_never_follows_a_folder_swapped_for_a_link(tmp_path):
+    """The survey lists only real files, but a folder may be swapped for a link before the delete."""
+    from sonar.outdir import _remove_listed
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x").write_text("theirs")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sub").symlink_to(elsewhere)
+    _remove_listed(tmp_path / "out", {"sub/x"})
+    assert (elsewhere / "x").read_text() == "theirs"
