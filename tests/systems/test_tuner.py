@@ -206,22 +206,22 @@ def test_a_finished_eager_sweep_resumes_into_its_compile_phase(tmp_path, monkeyp
     space = SearchSpace(schemes=("fp32", "bf16"), dispatches=("gather",), attentions=("sdpa", "chunk_blocked"),
                         compiles=("eager", "default"))
     eager_only = SystemTuner(workload="decode:ctx=40", space=SearchSpace(**{**space.__dict__, "compiles": ("eager",)}),
-                             settings=FAST, prior_path=tmp_path / "prior.json", compile_top_k=0, max_eager_trials=3)
+                             settings=FAST, prior_path=tmp_path / "prior.json", compile_top_k=0, max_eager_trials=2)
     first = eager_only.run(candidate, 10)
-    assert len(first) == 3 and measured == ["eager"] * 3
+    assert len(first) == 2 and measured == ["eager"] * 2  # the whole eager space
     state = json.loads(eager_only.state_path(candidate).read_text())
-    assert state["stopped"] == state["eager_stopped"] == "eager budget: 3 trials"
+    assert state["stopped"] == state["eager_stopped"] == "eager budget: 2 trials"
     # The older states recorded only "stopped": the compile phase must reopen them too.
     del state["eager_stopped"]
     eager_only.state_path(candidate).write_text(json.dumps(state))
 
     compiling = SystemTuner(workload="decode:ctx=40", space=space, settings=FAST, prior_path=tmp_path / "prior.json",
-                            compile_top_k=2, max_eager_trials=3)
+                            compile_top_k=2, max_eager_trials=2)
     resumed = compiling.run(candidate, 10)
-    assert resumed[:3] == first  # the eager trials are kept, not measured again
-    assert measured == ["eager"] * 3 + ["default"] * 2  # exactly the two best eager configs compiled
+    assert resumed[:2] == first  # the eager trials are kept, not measured again
+    assert measured == ["eager"] * 2 + ["default"] * 2  # exactly the two best eager configs compiled
     assert json.loads(compiling.state_path(candidate).read_text())["stopped"] == "compiled the top eager configs"
-    assert compiling.run(candidate, 10) == resumed and len(measured) == 5
+    assert compiling.run(candidate, 10) == resumed and len(measured) == 4
 
 
 def test_eager_budget_is_validated():
@@ -251,10 +251,10 @@ def test_cold_compiles_give_each_compiled_trial_a_fresh_process_and_empty_cache(
     tuner = SystemTuner(workload="decode:ctx=40", space=space, settings=FAST, prior_path=tmp_path / "prior.json",
                         compile_top_k=2, cold_compiles=True)
     curve = tuner.run(_candidate(tmp_path), 10)
-    assert in_process == ["eager"] * 3  # the default and both space configs, all in this process
+    assert in_process == ["eager"] * 2  # both eager configs of the space (not the default, outside it), here
     assert [(mode, empty) for mode, empty, _ in caches] == [("default", True), ("default", True)]
     assert caches[0][2] != caches[1][2] and not any(cache.exists() for _, _, cache in caches)
-    assert curve[-1].seconds == pytest.approx(3 * 1.0 + 2 * 30.0, abs=1.0)
+    assert curve[-1].seconds == pytest.approx(2 * 1.0 + 2 * 30.0, abs=1.0)
 
 
 def test_the_eager_sweep_leaves_room_for_its_compiled_finalists_within_a_trial_budget():
@@ -266,3 +266,30 @@ def test_the_eager_sweep_leaves_room_for_its_compiled_finalists_within_a_trial_b
     assert eager_trial_budget(12, 2, SearchSpace()) is None  # nothing to compile
     assert eager_trial_budget(None, 2, compiling) is None and eager_trial_budget(12, 0, compiling) is None
     assert SystemTuner(space=compiling, max_trials=12).max_eager_trials == 10  # compile_top_k defaults to 2
+
+
+def test_a_default_outside_the_space_is_never_measured(tmp_path, monkeypatch):
+    measured: list[str] = []
+    _fake_trials(monkeypatch, measured)
+    space = SearchSpace(schemes=("fp32",), dispatches=("gather", "dense"), attentions=("sdpa", "chunk_blocked"))
+    configs = space.configs(preset("debug"), workload_kind="decode")
+    assert SystemConfig() not in configs
+    first = propose(configs, {"points": [], "prior_snapshot": [], "run_records": []}, workload_kind="decode",
+                    quality_limit=0.01, compile_top_k=0)
+    assert first == SystemConfig(moe_dispatch="gather")  # one knob from the default; the first such in order
+    curve = SystemTuner(workload="decode:ctx=40", space=space, settings=FAST, prior_path=tmp_path / "prior.json",
+                        compile_top_k=0).run(_candidate(tmp_path), 10)
+    assert len(curve) == len(configs) == 4 and curve[0].config == first.to_dict()
+    assert all(SystemConfig.from_dict(p.config) in configs for p in curve)
+    # Prior records from this run are relative to that first config, and say so.
+    records = json.loads((tmp_path / "prior.json").read_text())["records"]
+    assert all(r["reference"] == first.to_dict() for r in records) and records[0]["log_ratio"] == 0.0
+
+
+def test_a_space_without_eager_configs_still_tunes_its_compiled_ones(monkeypatch):
+    space = SearchSpace(schemes=("fp32",), dispatches=("gather",), attentions=("sdpa", "chunk_blocked"),
+                        compiles=("default",))
+    configs = space.configs(preset("debug"), workload_kind="decode")
+    point = {"config": configs[0].to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0}
+    state = {"points": [point], "prior_snapshot": [], "run_records": []}
+    assert propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=2) == configs[1]

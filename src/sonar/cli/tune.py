@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from rich.table import Table
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
 from sonar.errors import UserError
+from sonar.strict_json import dumps_strict
 
 
 def _ms(seconds: float) -> str:
@@ -113,7 +113,7 @@ def bench_tune(
     report = run_bench(workdir=workdir, trials=trials, workload=workload, quality_limit=quality_limit,
                        archs=[a for a in archs.split(",") if a] or None, on_trial=progress)
     if as_json:
-        print(json.dumps(report, indent=1, default=str))
+        print(dumps_strict(report, indent=1, default=str))
         return
     for r in report["results"]:
         print(f"{r['arch']}: {r['speedup']:.2f}x ({r['default_latency_s'] * 1e3:.2f} -> "

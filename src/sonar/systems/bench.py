@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from sonar.errors import UserError
 from sonar.interfaces import Candidate
 from sonar.model import ModelConfig, preset
 from sonar.model.params import count_parameters
@@ -115,6 +116,11 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
 def run_bench(*, workdir: Path, trials: int = 20, workload: str = "decode:ctx=256", quality_limit: float = 0.01,
               archs: list[str] | None = None, on_trial: Callable | None = None) -> dict:
     chosen = architectures()
+    unknown = [name for name in archs or () if name not in chosen]
+    if unknown:
+        raise UserError(f"archs {unknown}: unknown; choose from {list(chosen)}")
+    if not isinstance(trials, int) or trials < 1:
+        raise UserError(f"trials={trials!r}: must be an integer >= 1")
     if archs:
         chosen = {k: v for k, v in chosen.items() if k in archs}
     wl = Workload.parse(workload)

@@ -1,8 +1,10 @@
 """A cost model learned from earlier measurements, persisted and reused across architectures.
 
 Each record is one measured trial: the workload kind, the config, and log(latency / latency of
-the default config on the same model and workload). Normalizing by the default makes records
-from different architectures comparable. The model is additive in the knob values (a ridge
+the reference config on the same model and workload). The reference is the default config, or,
+when the tuned space excludes the default, the space's config nearest to it (recorded as
+"reference"); the model fits config-minus-reference feature differences, so records from different
+architectures and spaces stay comparable. The model is additive in the knob values (a ridge
 regression on one-hot features); a knob value never measured falls back to a physical guess
 (memory-bound workloads scale with weight bytes), to be corrected by the first measurement.
 """
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sonar.errors import UserError
+from sonar.strict_json import dumps_strict
 from sonar.systems.config import FORMAT_BYTES, SCOPES, SystemConfig
 
 FAILURE_LOG_RATIO = math.log(4.0)  # how a failed trial counts against its knob values
@@ -45,10 +49,14 @@ def physical_guess(config: dict, workload_kind: str) -> float:
     return math.log(ratio)
 
 
+def _reference_features(record: dict) -> list[str]:
+    return features(record["reference"]) if record.get("reference") else []
+
+
 def fit(records: list[dict], workload_kind: str, ridge: float = 0.5) -> dict[str, float]:
-    """Main effect (log ratio) of each knob value seen in records of this workload kind."""
+    """Main effect (log ratio against the default) of each knob value seen in records of this workload kind."""
     rows = [r for r in records if r["workload_kind"] == workload_kind]
-    names = sorted({f for r in rows for f in features(r["config"])})
+    names = sorted({f for r in rows for f in features(r["config"]) + _reference_features(r)})
     if not rows or not names:
         return {}
     index = {n: i for i, n in enumerate(names)}
@@ -56,7 +64,9 @@ def fit(records: list[dict], workload_kind: str, ridge: float = 0.5) -> dict[str
     y = np.zeros(len(rows))
     for i, r in enumerate(rows):
         for f in features(r["config"]):
-            X[i, index[f]] = 1.0
+            X[i, index[f]] += 1.0
+        for f in _reference_features(r):
+            X[i, index[f]] -= 1.0
         y[i] = r["log_ratio"]
     beta = np.linalg.solve(X.T @ X + ridge * np.eye(len(names)), X.T @ y)
     return {n: float(b) for n, b in zip(names, beta, strict=True)}
@@ -72,17 +82,26 @@ def predict(config: dict, effects: dict[str, float], workload_kind: str) -> floa
     return sum(effects[f] for f in known)
 
 
-def record(config: dict, workload_kind: str, latency_s: float, default_latency_s: float,
-           failed: bool, arch: str) -> dict:
+def record(config: dict, workload_kind: str, latency_s: float, reference_latency_s: float,
+           failed: bool, arch: str, reference: dict | None = None) -> dict:
+    """One trial as a prior record; `reference` is the config `reference_latency_s` was measured with
+    (None or the default config: the default)."""
     if failed or not math.isfinite(latency_s):
         log_ratio = FAILURE_LOG_RATIO
     else:
-        log_ratio = max(-MAX_ABS_LOG_RATIO, min(MAX_ABS_LOG_RATIO, math.log(latency_s / default_latency_s)))
-    return {"arch": arch, "workload_kind": workload_kind, "config": config, "log_ratio": log_ratio}
+        log_ratio = max(-MAX_ABS_LOG_RATIO, min(MAX_ABS_LOG_RATIO, math.log(latency_s / reference_latency_s)))
+    new = {"arch": arch, "workload_kind": workload_kind, "config": config, "log_ratio": log_ratio}
+    if reference is not None and features(reference):
+        new["reference"] = reference
+    return new
 
 
 class PriorStore:
-    """Records in one JSON file shared by every tuning run that names it; written atomically."""
+    """Records in one JSON file shared by every tuning run that names it; written atomically.
+
+    A file that is not a valid prior (corrupt, truncated, of another shape) is a UserError naming it,
+    not a warning and a fresh start: the file gathers measurements from many runs, and sonar never
+    overwrites a user's file it cannot read. Moving it away starts a fresh prior."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = Path(path) if path is not None else None
@@ -90,7 +109,22 @@ class PriorStore:
     def load(self) -> list[dict]:
         if self.path is None or not self.path.is_file():
             return []
-        return json.loads(self.path.read_text()).get("records", [])
+        try:
+            data = json.loads(self.path.read_text())
+        except (ValueError, UnicodeDecodeError) as err:
+            raise self._unreadable(f"not JSON ({err})") from None
+        records = data.get("records") if isinstance(data, dict) else None
+        if not isinstance(records, list):
+            raise self._unreadable("a JSON object with a 'records' list is expected")
+        for i, r in enumerate(records):
+            problem = _record_problem(r)
+            if problem:
+                raise self._unreadable(f"record {i}: {problem}")
+        return records
+
+    def _unreadable(self, why: str) -> UserError:
+        return UserError(f"{self.path}: not a readable systems prior ({why}); move it away to start a fresh prior"
+                         .splitlines()[0])
 
     def add(self, new: list[dict]) -> None:
         if self.path is None or not new:
@@ -99,13 +133,29 @@ class PriorStore:
         write_json_atomic(self.path, {"version": 1, "records": records})
 
 
+def _record_problem(r) -> str | None:
+    """What makes `r` unusable as a prior record, or None."""
+    if not isinstance(r, dict):
+        return "not an object"
+    if not isinstance(r.get("workload_kind"), str):
+        return "'workload_kind' must be a string"
+    for key in ("config", *(("reference",) if r.get("reference") is not None else ())):
+        if not isinstance(r.get(key), dict) or not all(k in r[key] for k in KNOBS):
+            return f"'{key}' must be a system config object with every knob ({', '.join(KNOBS)})"
+    value = r.get("log_ratio")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "'log_ratio' must be a finite number"
+    return None
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write to a temporary file beside `path`, then rename: a crash never leaves half a file."""
+    """Write strict JSON (non-finite floats as null) to a temporary file beside `path`, then rename:
+    a crash never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, default=str)
+            f.write(dumps_strict(data, indent=1, default=str))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

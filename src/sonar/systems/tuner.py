@@ -21,9 +21,8 @@ from sonar.systems.isolate import run_trial_isolated
 from sonar.systems.prior import PriorStore, fit, predict, record, write_json_atomic
 from sonar.systems.space import SearchSpace
 from sonar.systems.trial import MeasureSettings, Reference, TrialResult, run_trial
+from sonar.systems.tune_state import STATE_VERSION, read_tune_state
 from sonar.systems.workload import Workload
-
-STATE_VERSION = 1
 
 
 def _key(config: dict) -> str:
@@ -58,16 +57,26 @@ def load_candidate_model(candidate: Candidate, checkpoint: Path | None = None):
     return build_model(candidate.model, seed=candidate.seed).eval(), None
 
 
+def baseline(candidates: list[SystemConfig]) -> SystemConfig | None:
+    """The config measured first, every ratio being against it: the untuned default when the space holds
+    it, else the space's config nearest to it (fewest knobs changed; the first such in the space's
+    order). The tuner measures configs of its space only, so an excluded default is never a winner."""
+    if not candidates:
+        return None
+    default = SystemConfig(target=candidates[0].target).to_dict()
+    return min(candidates, key=lambda c: sum(v != default[k] for k, v in c.to_dict().items()))
+
+
 def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, quality_limit: float,
             compile_top_k: int, eager_done: bool = False) -> SystemConfig | None:
-    """The next config to measure: the default first (every ratio is against it), then the lowest
-    predicted latency. Compiled configs wait until the eager sweep is done (`eager_done`, or every
+    """The next config to measure: the baseline first (the default, or the space's config nearest it),
+    then the lowest predicted latency. Compiled configs wait until the eager sweep is done (`eager_done`, or every
     eager config measured) and then go only to the `compile_top_k` best acceptable eager results:
     compiling costs a minute, so only the finalists get one, and each exactly once."""
     measured = {_key(p["config"]) for p in state["points"]}
-    default = SystemConfig(target=candidates[0].target if candidates else "cpu").to_dict()
-    if _key(default) not in measured:
-        return SystemConfig.from_dict(default)
+    first = baseline(candidates)
+    if first is not None and _key(first.to_dict()) not in measured:
+        return first
     eager_ranked = sorted(
         (p for p in state["points"] if p["config"]["compile"] == "eager" and p["failure"] is None
          and p["quality_delta"] <= quality_limit),
@@ -83,6 +92,8 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     # scheme alone, so one trial per scheme settles which are admissible before kernels are tuned.
     seen_schemes = {_weights_key(p["config"]) for p in state["points"]}
     unseen = [c for c in candidates if c.compile == "eager" and _weights_key(c.to_dict()) not in seen_schemes]
+    # A space without eager configs (compile only) ranks its compiled configs like eager ones.
+    eager_space = any(c.compile == "eager" for c in candidates)
     eager_left = not eager_done and any(c.compile == "eager" and _key(c.to_dict()) not in measured
                                         for c in candidates)
     best, best_score = None, math.inf
@@ -92,7 +103,8 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
             continue
         if d["compile"] == "eager" and eager_done:
             continue
-        if d["compile"] != "eager" and (eager_left or not any(_key(twin) in contenders for twin in eager_twins(d))):
+        if eager_space and d["compile"] != "eager" and (
+                eager_left or not any(_key(twin) in contenders for twin in eager_twins(d))):
             continue
         if _weights_key(d) in too_lossy:
             continue
@@ -144,14 +156,9 @@ class SystemTuner:
         return Path(candidate.workdir) / "systems" / f"tune-{slug}.json"
 
     def _load_state(self, candidate: Candidate, prior: PriorStore) -> dict:
-        import json
-
         path = self.state_path(candidate)
         if path.is_file():
-            state = json.loads(path.read_text())
-            if state.get("version") != STATE_VERSION or state.get("workload") != self.workload.label():
-                raise ValueError(f"{path}: tuning state for another workload or version; move it away to restart")
-            return self._reopen_for_compiles(state)
+            return self._reopen_for_compiles(read_tune_state(path, self.workload.label()))
         return {"version": STATE_VERSION, "workload": self.workload.label(), "candidate": candidate.id,
                 "prior_snapshot": prior.load(), "run_records": [], "points": [], "samples": [],
                 "seconds": 0.0, "eager_stopped": None, "stopped": None}
@@ -244,7 +251,9 @@ class SystemTuner:
                       "quality_delta": result.quality_delta, "failure": result.failure, "extra": dict(result.extra)}
         point_dict["best_latency_s"] = (min(previous_best, result.latency_s) if self._acceptable(point_dict)
                                         else previous_best)
-        default_latency = state["points"][0]["latency_s"] if state["points"] else result.latency_s
+        # The first point is the baseline: the default config, or the space's config nearest to it.
+        reference = state["points"][0] if state["points"] else point_dict
+        default_latency = reference["latency_s"] if state["points"] else result.latency_s
         if math.isfinite(default_latency) and math.isfinite(result.latency_s):
             point_dict["extra"]["speedup_vs_default"] = default_latency / result.latency_s
         point_dict["extra"]["label"] = SystemConfig.from_dict(result.config).label()
@@ -253,7 +262,7 @@ class SystemTuner:
         state["samples"].append(result.samples)
         if math.isfinite(default_latency):
             new = record(result.config, self.workload.kind, result.latency_s, default_latency,
-                         result.failure is not None, arch=candidate.id)
+                         result.failure is not None, arch=candidate.id, reference=reference["config"])
             state["run_records"].append(new)
             prior.add([new])
         return _to_point(point_dict)
