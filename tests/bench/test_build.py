@@ -52,6 +52,8 @@ def test_build_writes_every_candidate_with_provenance_and_resumes(tmp_path):
     assert {c for c, _ in again.calls} == {"c002", "c003"}
     assert grown.candidates[:2] == built.candidates
     assert [p.step for p in grown.candidates[3].curve] == [8, 16, 32]
+    before, after = grown.candidates[3].extra["load_average_1min"]  # costs are wall-clock: how busy it was
+    assert before >= 0 and after >= 0
 
 
 def test_resume_refuses_a_table_built_with_other_settings(tmp_path):

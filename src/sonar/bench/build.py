@@ -175,7 +175,10 @@ def _plain(value):
 
 def measure_candidate(candidate: Candidate, checkpoints: tuple[int, ...], max_trials: int, trainer: Trainer,
                       tuner: Tuner, status: Callable[[str], None] = lambda _: None) -> CandidateRecord:
-    """Train through every checkpoint (resuming each time) and tune through every trial."""
+    """Train through every checkpoint (resuming each time) and tune through every trial. The machine's
+    load average before and after goes into the record's extra: every cost is wall-clock time, so a
+    busy machine inflates it, and the record says so."""
+    load_before = _load_average()
     curve: list[CurvePoint] = []
     for step in checkpoints:
         status(f"{candidate.id}: training to step {step}")
@@ -186,7 +189,15 @@ def measure_candidate(candidate: Candidate, checkpoints: tuple[int, ...], max_tr
         curve.append(points[-1])
     status(f"{candidate.id}: tuning {max_trials} trials")
     tuning = tuner.run(candidate, max_trials)
-    return CandidateRecord(id=candidate.id, model=candidate.model, curve=tuple(curve), tuning=tuple(tuning))
+    return CandidateRecord(id=candidate.id, model=candidate.model, curve=tuple(curve), tuning=tuple(tuning),
+                           extra={"load_average_1min": [load_before, _load_average()]})
+
+
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # not every platform has one
+        return None
 
 
 def _resume(settings: BuildSettings, header: TableHeader) -> tuple[TableHeader, list[CandidateRecord]]:
