@@ -1,6 +1,9 @@
+import re
+
 import pytest
 import torch
 
+from sonar.errors import UserError
 from sonar.model import KVCache, build_model, generate, preset
 
 CONFIG = preset("debug").replace(initializer_range=0.1, attention_chunk_size=8)
@@ -80,3 +83,13 @@ def test_generation_stops_at_a_stop_token(model):
 def test_bad_sampling_settings_are_rejected(model, bad):
     with pytest.raises(ValueError):
         generate(model, _ids(1, 3), max_new_tokens=2, **bad)
+
+
+@pytest.mark.parametrize("bad_id", [CONFIG.vocab_size, -1])
+def test_an_out_of_vocabulary_id_is_named(model, bad_id):
+    ids = _ids(2, 4)
+    ids[1, 2] = bad_id
+    message = (f"input_ids[1, 2] = {bad_id}: outside the model's vocabulary (ids 0..{CONFIG.vocab_size - 1}, "
+               f"vocab_size={CONFIG.vocab_size})")
+    with pytest.raises(UserError, match=re.escape(message)):
+        generate(model, ids, max_new_tokens=2)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from sonar.errors import UserError
 from sonar.model.cache import KVCache
 from sonar.model.sampling import SamplingConfig, next_tokens
 
@@ -38,6 +39,8 @@ def generate(
     produced a stop token; finished rows are padded with the stop token they produced.
     `inputs_embeds` replaces the prompt's embeddings (image features fused in, say). With a multimodal
     model, `pixel_values` (its tiles, in prompt order) fill the prompt's image tokens."""
+    text_model = model.language_model if hasattr(model, "fused_embeddings") else model
+    check_token_ids(input_ids, text_model.config.vocab_size)
     if hasattr(model, "fused_embeddings"):  # multimodal: fuse the images once, then decode with the text model
         if pixel_values is not None:
             inputs_embeds = model.fused_embeddings(input_ids, pixel_values)
@@ -81,6 +84,18 @@ def generate(
             logits_BV = step(model, new_B[:, None], position_1, cache)
             cache.next_position = T + i + 1
     return tokens
+
+
+def check_token_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
+    """Raise UserError naming the first id outside [0, vocab_size): the embedding would only say
+    "index out of range in self"."""
+    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+        raise UserError(f"input_ids have dtype {input_ids.dtype}: token ids must be integers")
+    bad = (input_ids < 0) | (input_ids >= vocab_size)
+    if bool(bad.any()):
+        position = tuple(int(i) for i in bad.nonzero()[0])
+        raise UserError(f"input_ids{list(position)} = {int(input_ids[position])}: outside the model's vocabulary "
+                        f"(ids 0..{vocab_size - 1}, vocab_size={vocab_size})")
 
 
 def _uncached_with_embeds(model, tokens: torch.Tensor, prompt_embeds: torch.Tensor) -> torch.Tensor:
