@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -104,7 +105,7 @@ def replay(
             raise UserError(f"--methods: {unknown} are not available; choose from {[m.name for m in chosen]}")
         chosen = [m for m in chosen if m.name in wanted]
     for note in notes:
-        console.print(f"[yellow]note:[/] {note}")
+        console.print(f"[yellow]note:[/] {escape(note)}")  # hints hold brackets: pip install 'sonar[peers]'
     label = "SYNTHETIC table (modelled, nothing measured)" if table.header.synthetic else "measured table"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from sonar.checkpoint import save_pretrained
@@ -64,7 +65,7 @@ def train(
     candidate = Candidate(id=preset_name, model=trainer.fit_vocab(preset(preset_name)), workdir=out / "state",
                           seed=seed)
     entropy = data.record["unigram_entropy_nats"]
-    console.print(f"corpus {data.record['source']!r}: {data.record['train_tokens']:,} train and "
+    console.print(f"corpus {escape(repr(data.record['source']))}: {data.record['train_tokens']:,} train and "
                   f"{data.record['val_tokens']:,} val tokens, vocab {data.vocab_size}, "
                   f"{config.threads or torch.get_num_threads()} threads")
     start = time.perf_counter()

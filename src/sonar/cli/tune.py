@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from sonar.cli.app import app
@@ -28,7 +29,7 @@ def _trial_table(points: list, title: str) -> Table:
     for p in points[-25:]:
         note = p.failure or p.extra.get("raced", "")
         table.add_row(str(p.trial), p.extra.get("label", ""), _ms(p.latency_s), _ms(p.spread_s),
-                      f"{p.quality_delta:.4f}", _ms(p.best_latency_s), f"{p.seconds:.0f}", note[:60])
+                      f"{p.quality_delta:.4f}", _ms(p.best_latency_s), f"{p.seconds:.0f}", escape(note[:60]))
     return table
 
 
@@ -108,7 +109,7 @@ def bench_tune(
 
     def progress(point) -> None:
         console.print(f"  trial {point.trial}: {point.extra['label']} {point.latency_s * 1e3:.3f} ms "
-                      f"q={point.quality_delta:.4f} {point.failure or ''}")
+                      f"q={point.quality_delta:.4f} {escape(point.failure or '')}")
 
     report = run_bench(workdir=workdir, trials=trials, workload=workload, quality_limit=quality_limit,
                        archs=[a for a in archs.split(",") if a] or None, on_trial=progress)
