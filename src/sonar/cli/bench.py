@@ -98,8 +98,12 @@ def replay(
     table = load_table(table_path)
     objective = objective_from_table(table, mode=mode, latency_limit_s=latency_limit)
     chosen, notes = default_methods(objective.mode)
-    if methods:
+    if png is not None:
+        _check_writable_file(png, "--png")
+    if methods is not None:
         wanted = [m.strip() for m in methods.split(",") if m.strip()]
+        if not wanted:
+            raise UserError(f"--methods {methods!r}: names no method; choose from {[m.name for m in chosen]}")
         unknown = sorted(set(wanted) - {m.name for m in chosen})
         if unknown:
             raise UserError(f"--methods: {unknown} are not available; choose from {[m.name for m in chosen]}")
@@ -124,6 +128,14 @@ def replay(
         print(json.dumps(_json_safe(result), indent=2))
         return
     _print_summary(console, result, label)
+
+
+def _check_writable_file(path: Path, flag: str) -> None:
+    """Checked before the replay, so a bad path costs nothing: an existing directory or a missing parent."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a directory; name a file, e.g. {path / 'regret.png'}")
+    if not path.parent.is_dir():
+        raise UserError(f"{flag} {path}: the directory {path.parent} does not exist")
 
 
 def _json_safe(value):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from sonar.errors import UserError
 from sonar.model.attention import Attention
 from sonar.model.cache import KVCache
 from sonar.model.config import ModelConfig
@@ -111,8 +113,20 @@ class Llama4TextModel(nn.Module):
 
 def build_model(config: ModelConfig, *, seed: int = 0, dtype: torch.dtype = torch.float32) -> Llama4TextModel:
     """A randomly initialised model, deterministic for a seed."""
+    _check_build_arguments(config, seed, dtype)
     generator = torch.Generator().manual_seed(seed)
     with torch.device("cpu"):
         model = Llama4TextModel(config)
     model.reset_parameters(generator)
     return model.to(dtype)
+
+
+def _check_build_arguments(config: object, seed: object, dtype: object) -> None:
+    """build_model is public API: a wrong argument is a UserError naming it, not a failure deep in torch."""
+    if not isinstance(config, ModelConfig):
+        hint = f"; for a preset use build_model(preset({config!r}))" if isinstance(config, str) else ""
+        raise UserError(f"config: expected a ModelConfig, got {type(config).__name__}{hint}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):  # numpy integers are fine
+        raise UserError(f"seed={seed!r}: must be an integer")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise UserError(f"dtype={dtype!r}: must be a floating-point torch.dtype, e.g. torch.float32 or torch.bfloat16")

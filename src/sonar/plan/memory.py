@@ -33,6 +33,7 @@ given in GB.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from sonar.errors import UserError
@@ -139,8 +140,8 @@ class Workspace:
 def reserve_bytes(gpu_bytes: int, reserve_gb: float | None) -> int:
     if reserve_gb is None:
         return int(gpu_bytes * DEFAULT_RESERVE_FRACTION)
-    if reserve_gb < 0:
-        raise UserError(f"--reserve-gb {reserve_gb}: must be >= 0")
+    if not 0 <= reserve_gb < math.inf:  # NaN fails every comparison
+        raise UserError(f"--reserve-gb {reserve_gb}: must be a finite number >= 0")
     reserve = int(reserve_gb * 10**9)
     if reserve >= gpu_bytes:
         raise UserError(f"--reserve-gb {reserve_gb}: must be below the GPU's {gpu_bytes / 10**9:.1f} GB")

@@ -32,6 +32,9 @@ class ModelSpec:
         return dataclasses.replace(self, vision=None)
 
 
+LLAMA4_MODEL_TYPES = ("llama4", "llama4_text")
+
+
 def load_model_spec(model: str) -> ModelSpec:
     if model in PRESETS:
         return ModelSpec(
@@ -48,11 +51,16 @@ def load_model_spec(model: str) -> ModelSpec:
         raise UserError(f"--model {model!r}: {path} is not valid JSON ({err})") from None
     if not isinstance(hf, dict):
         raise UserError(f"--model {model!r}: {path} does not hold a JSON object")
+    if hf.get("model_type") not in LLAMA4_MODEL_TYPES:  # transformers always writes it; defaults fill the rest
+        raise UserError(f"--model {model!r}: {path} has model_type={hf.get('model_type')!r}; "
+                        f"expected one of {list(LLAMA4_MODEL_TYPES)} (a Llama 4 config.json)")
     vision = vision_from_hf(hf["vision_config"]) if hf.get("model_type") == "llama4" and "vision_config" in hf else None
     return ModelSpec(name=path.parent.name or str(path), config=from_hf(hf), vision=vision)
 
 
 def vision_from_hf(hf_vision: dict) -> VisionConfig:
     """transformers' Llama4VisionConfig dict -> VisionConfig; fields that do not change the size are ignored."""
+    if not isinstance(hf_vision, dict):
+        raise UserError(f"vision_config: expected a JSON object, got {type(hf_vision).__name__}")
     known = {f.name for f in dataclasses.fields(VisionConfig)}
     return VisionConfig(**{k: v for k, v in hf_vision.items() if k in known})

@@ -9,6 +9,8 @@ from sonar.errors import UserError
 # Context lengths are quoted in binary units: "128K" is 131,072 tokens, "10M" 10,485,760.
 _TOKEN_UNITS = {"": 1, "k": 1024, "m": 1024**2}
 _TOKENS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+# Far beyond any model's context (Llama 4 Scout: 10M), yet small enough for exact integer arithmetic.
+MAX_TOKENS = 2**40
 
 
 def parse_tokens(text: str, flag: str = "--context") -> int:
@@ -19,6 +21,8 @@ def parse_tokens(text: str, flag: str = "--context") -> int:
     tokens = int(float(number) * _TOKEN_UNITS[unit.lower()])
     if tokens < 1:
         raise UserError(f"{flag} {text!r}: must be a positive number of tokens")
+    if tokens > MAX_TOKENS:
+        raise UserError(f"{flag} {text!r}: at most {MAX_TOKENS:,} tokens")
     return tokens
 
 
