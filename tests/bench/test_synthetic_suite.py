@@ -1,12 +1,14 @@
 """The structured synthetic suite: deterministic, balanced over each knob's levels, resumable."""
 
 import os
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from sonar.bench.synthetic import Structure
-from sonar.bench.synthetic_suite import SIZE_LEVELS, STRUCTURE_LEVELS, suite_table, write_suite
-from sonar.bench.table import load_table
+from sonar.bench.synthetic_suite import SIZE_LEVELS, STRUCTURE_LEVELS, build_suite_table, suite_table, write_suite
+from sonar.bench.table import load_table, write_table
 from sonar.cli.app import app
 
 
@@ -53,3 +55,20 @@ def test_cli_synth_suite(tmp_path):
     assert "2 written" in result.output and len(list(tmp_path.glob("s3-t*.jsonl.gz"))) == 2
     refused = CliRunner().invoke(app, ["bench", "synth-suite", "--out", str(tmp_path), "--count", "0"])
     assert refused.exit_code == 2 and "--count 0" in refused.output
+
+
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+
+
+@pytest.mark.parametrize("index", [0, 29])
+def test_the_committed_suite_is_what_the_generator_writes(tmp_path, index):
+    table = build_suite_table(1, index)
+    write_table(tmp_path / "t.jsonl.gz", table.header, table.candidates)  # floats as the file holds them
+    committed = BENCHMARKS / "synthetic-suite" / f"s1-t{index:03d}.jsonl.gz"
+    assert load_table(tmp_path / "t.jsonl.gz") == load_table(committed)
+
+
+def test_the_committed_synthetic_64_is_the_unstructured_default():
+    from sonar.bench.synthetic import synthetic_table
+
+    assert load_table(BENCHMARKS / "synthetic-64.jsonl.gz") == synthetic_table()

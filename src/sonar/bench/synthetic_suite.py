@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sonar.bench.synthetic import Structure, synthetic_table
-from sonar.bench.table import write_table
+from sonar.bench.table import BenchTable, write_table
 from sonar.errors import UserError
 
 # Each knob's levels; Structure documents what they mean.
@@ -66,6 +66,14 @@ def suite_table(suite_seed: int, index: int) -> SuiteTable:
     )
 
 
+def build_suite_table(suite_seed: int, index: int) -> BenchTable:
+    spec = suite_table(suite_seed, index)
+    table = synthetic_table(candidates=spec.candidates, max_steps=spec.max_steps, max_trials=spec.max_trials,
+                            seed=spec.seed, structure=spec.structure)
+    provenance = {**table.header.provenance, "suite": {"seed": suite_seed, "index": index}}
+    return BenchTable(header=dataclasses.replace(table.header, provenance=provenance), candidates=table.candidates)
+
+
 def write_suite(out: Path, *, count: int, seed: int,
                 progress: Callable[[str, bool], None] = lambda name, written: None) -> list[Path]:
     """Tables 0..count-1 of suite `seed` as `out/NAME.jsonl.gz`; existing ones are kept as they are."""
@@ -78,10 +86,8 @@ def write_suite(out: Path, *, count: int, seed: int,
         path = out / f"{spec.name}.jsonl.gz"
         written = not path.exists()
         if written:
-            table = synthetic_table(candidates=spec.candidates, max_steps=spec.max_steps,
-                                    max_trials=spec.max_trials, seed=spec.seed, structure=spec.structure)
-            provenance = {**table.header.provenance, "suite": {"seed": seed, "index": index}}
-            write_table(path, dataclasses.replace(table.header, provenance=provenance), table.candidates)
+            table = build_suite_table(seed, index)
+            write_table(path, table.header, table.candidates)
         paths.append(path)
         progress(spec.name, written)
     return paths
