@@ -14,6 +14,11 @@ because JSON has no infinity; they read back as math.inf.
 
 `seconds` are cumulative per candidate (training-device seconds in the curve, target-device seconds
 in the tuning trace), exactly as the Trainer and Tuner protocols return them.
+
+Version 1 has stayed readable as fields were added where the format already allowed free content:
+the header's provenance (`build`: corpus, tokenizer, space, max_steps, seed, compile_top_k;
+`structure` on structured synthetic tables) and a candidate's `extra` (`load_average_1min`). Readers
+must treat them as optional, as tables written before them lack them.
 """
 
 from __future__ import annotations
