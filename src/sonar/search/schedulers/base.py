@@ -16,9 +16,9 @@ from sonar.model.params import count_parameters
 from sonar.search.curves import Forecast, latency_forecast, loss_forecast
 from sonar.search.objective import Point, choose, dominates, eliminated, pareto_front, rank
 from sonar.search.population import LadderRatios, RemainingRatios
-from sonar.search.schedulers.policy import SONAR_RULES, Rules
 from sonar.search.records import Decision, Job
 from sonar.search.schedulers.costs import trial_cost_in_steps
+from sonar.search.schedulers.policy import SONAR_RULES, Rules
 from sonar.search.space import sample_architectures
 from sonar.search.state import ACTIVE, FAILED, FINISHED, CandidateState, SearchState
 
