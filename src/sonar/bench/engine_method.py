@@ -37,7 +37,7 @@ DEFAULT_ETA = 4  # 8, 32, 128, 512 on doubling checkpoints: every rung ends wher
 
 
 def replay_spec(table: BenchTable, objective: Objective, *, scheduler: str, seed: int, eta: int = DEFAULT_ETA,
-                budget_s: float = math.inf, min_trials: int | None = None) -> dict:
+                budget_s: float = math.inf, min_trials: int | None = None, rules: dict | None = None) -> dict:
     """The search spec of one replay: the table's architectures as the pool, its budgets as the maxima."""
     checkpoints = table.header.checkpoints
     # The longest trace: a tuner that stopped early (plateau, compile phase done) returns its whole
@@ -58,6 +58,8 @@ def replay_spec(table: BenchTable, objective: Objective, *, scheduler: str, seed
            "system": {"compiles": list(compiles)}, "objective": spec_objective, "budget": budget,
            "scheduler": scheduler, "eta": eta, "seed": seed, "executor": {"kind": "simulated", "workers": 1},
            "backend": "synthetic"}
+    if rules:
+        raw["rules"] = dict(rules)
     ladder = make_scheduler(parse_spec(raw)).ladder
     off = sorted({steps for steps, _ in ladder if steps and steps not in checkpoints})
     if off:
@@ -116,13 +118,15 @@ class EngineMethod:
 
     modes = ("constraint", "pareto")
 
-    def __init__(self, name: str, scheduler: str, *, eta: int = DEFAULT_ETA, min_trials: int | None = None):
+    def __init__(self, name: str, scheduler: str, *, eta: int = DEFAULT_ETA, min_trials: int | None = None,
+                 rules: dict | None = None):
         self.name, self.scheduler, self.eta, self.min_trials = name, scheduler, eta, min_trials
+        self.rules = dict(rules or {})  # scheduler rules switched off or on (search/schedulers/policy.py)
 
     def run(self, session: ReplaySession, seed: int) -> None:
         table, objective = session.table, session.objective
         raw = replay_spec(table, objective, scheduler=self.scheduler, seed=seed, eta=self.eta,
-                          budget_s=session.budget_s, min_trials=self.min_trials)
+                          budget_s=session.budget_s, min_trials=self.min_trials, rules=self.rules)
         trainer, tuner = EngineTrainer(table), EngineTuner(table, objective)
         backend = Backend(trainer=trainer, tuner=tuner)
         executor = SimulatedExecutor(1, run=lambda payload: execute(payload, backend), overhead_s=0.0)
