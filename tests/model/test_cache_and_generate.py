@@ -93,3 +93,14 @@ def test_an_out_of_vocabulary_id_is_named(model, bad_id):
                f"vocab_size={CONFIG.vocab_size})")
     with pytest.raises(UserError, match=re.escape(message)):
         generate(model, ids, max_new_tokens=2)
+
+
+@pytest.mark.parametrize("ids, rule", [
+    (torch.tensor([1, 2]), "non-empty \\[batch, length\\] tensor, got shape \\(2,\\)"),
+    (torch.ones(1, 0, dtype=torch.long), "got shape \\(1, 0\\)"),
+    ([[1, 2]], "input_ids is a list: pass a torch.Tensor"),
+    (torch.tensor([[1.5]]), "dtype torch.float32: token ids must be integers"),
+])
+def test_a_malformed_prompt_is_a_user_error(model, ids, rule):
+    with pytest.raises(UserError, match=rule):
+        generate(model, ids, max_new_tokens=1)

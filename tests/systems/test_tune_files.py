@@ -97,3 +97,9 @@ def test_json_outputs_are_strict(tmp_path):
     path = tmp_path / "out.json"
     write_json_atomic(path, {"latency_s": math.inf, "samples": [1.0, math.nan], "speedup": -math.inf})
     assert _strict_loads(path.read_text()) == {"latency_s": None, "samples": [1.0, None], "speedup": None}
+
+
+@pytest.mark.parametrize("limit", [-1.0, math.inf, math.nan])
+def test_the_quality_limit_is_checked(limit):
+    with pytest.raises(UserError, match=f"quality_limit={limit!r}: must be a finite number >= 0"):
+        SystemTuner(quality_limit=limit)

@@ -138,6 +138,8 @@ def bench_train(
 ) -> None:
     """Training tokens/s and achieved FLOP/s as a fraction of this machine's measured fp32 matmul peak."""
     check_bench_steps(steps)  # before the peak is measured
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads {threads}: must be >= 1")
     torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
     peak = matmul_peak(refresh=True)
     results = [bench_preset(name.strip(), peak_flops=peak, steps=steps) for name in presets.split(",")]

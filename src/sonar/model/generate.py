@@ -40,17 +40,15 @@ def generate(
     `inputs_embeds` replaces the prompt's embeddings (image features fused in, say). With a multimodal
     model, `pixel_values` (its tiles, in prompt order) fill the prompt's image tokens."""
     text_model = model.language_model if hasattr(model, "fused_embeddings") else model
-    check_token_ids(input_ids, text_model.config.vocab_size)
+    check_prompt(input_ids, text_model.config.vocab_size)
+    if max_new_tokens < 0:
+        raise UserError(f"max_new_tokens={max_new_tokens}: must be >= 0")
     if hasattr(model, "fused_embeddings"):  # multimodal: fuse the images once, then decode with the text model
         if pixel_values is not None:
             inputs_embeds = model.fused_embeddings(input_ids, pixel_values)
         model = model.language_model
     elif pixel_values is not None:
-        raise ValueError("pixel_values need a multimodal model (Llama4MultimodalModel)")
-    if input_ids.dim() != 2:
-        raise ValueError(f"input_ids must be [batch, length], got shape {tuple(input_ids.shape)}")
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens={max_new_tokens}: must be >= 0")
+        raise UserError("pixel_values need a multimodal model (Llama4MultimodalModel)")
     sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p)
     generator = torch.Generator(device=input_ids.device).manual_seed(seed) if seed is not None else None
     stops = torch.tensor(sorted(set(stop_tokens)), dtype=torch.long, device=input_ids.device)
@@ -86,9 +84,13 @@ def generate(
     return tokens
 
 
-def check_token_ids(input_ids: torch.Tensor, vocab_size: int) -> None:
-    """Raise UserError naming the first id outside [0, vocab_size): the embedding would only say
-    "index out of range in self"."""
+def check_prompt(input_ids, vocab_size: int) -> None:
+    """Raise UserError unless `input_ids` is a non-empty [batch, length] integer tensor of ids in
+    [0, vocab_size), naming the first bad id (the embedding would only say "index out of range in self")."""
+    if not isinstance(input_ids, torch.Tensor):
+        raise UserError(f"input_ids is a {type(input_ids).__name__}: pass a torch.Tensor of token ids [batch, length]")
+    if input_ids.dim() != 2 or input_ids.numel() == 0:
+        raise UserError(f"input_ids must be a non-empty [batch, length] tensor, got shape {tuple(input_ids.shape)}")
     if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
         raise UserError(f"input_ids have dtype {input_ids.dtype}: token ids must be integers")
     bad = (input_ids < 0) | (input_ids >= vocab_size)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from sonar.errors import UserError
+
 
 @dataclass(kw_only=True, frozen=True)
 class SamplingConfig:
@@ -15,11 +17,11 @@ class SamplingConfig:
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
-            raise ValueError(f"temperature={self.temperature}: must be >= 0 (0 means greedy)")
+            raise UserError(f"temperature={self.temperature}: must be >= 0 (0 means greedy)")
         if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k={self.top_k}: must be >= 1")
+            raise UserError(f"top_k={self.top_k}: must be >= 1")
         if self.top_p is not None and not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p={self.top_p}: must be in (0, 1]")
+            raise UserError(f"top_p={self.top_p}: must be in (0, 1]")
 
 
 def next_tokens(logits_BV: torch.Tensor, cfg: SamplingConfig, generator: torch.Generator | None) -> torch.Tensor:

@@ -20,7 +20,7 @@ from sonar.systems.roofline import active_weight_bytes, gemv_bandwidth
 from sonar.systems.space import SearchSpace
 from sonar.systems.target import describe_target
 from sonar.systems.trial import MeasureSettings, Reference, run_trial
-from sonar.systems.tuner import SystemTuner, load_candidate_model
+from sonar.systems.tuner import SystemTuner, check_quality_limit, load_candidate_model
 from sonar.systems.workload import Workload
 
 
@@ -121,6 +121,7 @@ def run_bench(*, workdir: Path, trials: int = 20, workload: str = "decode:ctx=25
         raise UserError(f"archs {unknown}: unknown; choose from {list(chosen)}")
     if not isinstance(trials, int) or trials < 1:
         raise UserError(f"trials={trials!r}: must be an integer >= 1")
+    check_quality_limit(quality_limit)  # before the bandwidth is measured
     if archs:
         chosen = {k: v for k, v in chosen.items() if k in archs}
     wl = Workload.parse(workload)

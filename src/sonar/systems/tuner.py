@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 
+from sonar.errors import UserError
 from sonar.interfaces import Candidate, TuningPoint
 from sonar.systems.config import SystemConfig
 from sonar.systems.isolate import run_trial_isolated
@@ -114,6 +115,12 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     return best
 
 
+def check_quality_limit(quality_limit: float) -> None:
+    if isinstance(quality_limit, bool) or not isinstance(quality_limit, int | float) \
+            or not 0 <= quality_limit < math.inf:
+        raise UserError(f"quality_limit={quality_limit!r}: must be a finite number >= 0")
+
+
 def eager_trial_budget(total_trials: int | None, compile_top_k: int, space: SearchSpace) -> int | None:
     """The eager sweep's share of a per-candidate trial budget. The compiled finalists come after the
     sweep, so their trials are kept out of it: a budget that ends before the sweep plateaus still ends
@@ -136,6 +143,7 @@ class SystemTuner:
         self.workload = Workload.parse(workload) if isinstance(workload, str) else workload
         self.space = space or SearchSpace()
         self.settings = settings or MeasureSettings()
+        check_quality_limit(quality_limit)
         self.quality_limit = quality_limit
         self.prior_path = prior_path
         self.val_loss_fn = val_loss_fn
