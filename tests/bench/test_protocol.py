@@ -27,7 +27,7 @@ def seen(losses: list[float], latencies: list[float]) -> Observed:
 
 def test_a_session_offers_methods_no_way_to_set_the_recommendation():
     public = {name for name in dir(ReplaySession) if not name.startswith("_")}
-    assert public == {"train", "tune", "measure", "restart", "observe_at", "current_recommendation", "finish"}
+    assert public == {"train", "tune", "measure", "restart", "observe_at", "current_recommendation", "finish", "trace"}
     assert not any("recommend" in name and name != "current_recommendation" for name in public)
 
 
@@ -118,3 +118,17 @@ def test_an_unknown_rule_is_refused():
     with pytest.raises(UserError, match="recommendation rule"):
         ReplaySession(table([("a", 2.0, [0.5])]), CONSTRAINT, rule="mine")
     assert math.isinf(ReplaySession(table([("a", 2.0, [0.5])]), CONSTRAINT).finish()[-1].regret)
+
+
+def test_one_run_scored_under_several_rules_equals_separate_runs():
+    from sonar.bench.methods import RandomSearch
+    from sonar.bench.regret import objective_from_table
+    from sonar.bench.runner import run_method_rules
+    from sonar.bench.synthetic import synthetic_table
+
+    table = synthetic_table(candidates=12, max_steps=64, max_trials=8, seed=3)
+    objective = objective_from_table(table)
+    method = RandomSearch()
+    both = run_method_rules(table, objective, method, 0, rules=("completed", "checkpoint"))
+    for rule in ("completed", "checkpoint"):
+        assert both[rule] == run_method(table, objective, method, 0, rule=rule)

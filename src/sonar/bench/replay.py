@@ -72,17 +72,18 @@ class ReplaySession:
     method has observed so far. Training is charged per *run*: by default a candidate has one run
     that resumes from its last checkpoint (as the engine does); a peer names each of its trials as a
     run of its own, so a new trial trains from step 0 and pays again while a resumed one pays only
-    the steps it has not trained before.
+    the steps it has not trained before. `also_rules` scores the same run under more rules at once
+    (`traces`): a method's choices never depend on the rule, so one run serves them all.
     """
 
     def __init__(self, table: BenchTable, objective: Objective, *, budget_s: float | None = None,
-                 scorer: Scorer | None = None, rule: str = DEFAULT_RULE):
+                 scorer: Scorer | None = None, rule: str = DEFAULT_RULE, also_rules: tuple[str, ...] = ()):
         self.table, self.objective, self.rule = table, objective, check_rule(rule)
+        self.traces: dict[str, list[TracePoint]] = {r: [] for r in (rule, *map(check_rule, also_rules))}
         self.scorer = scorer or Scorer(table, objective)
         self.budget_s = table.brute_force_seconds if budget_s is None else budget_s
         self.clock = 0.0
         self.observed: dict[str, Observed] = {}
-        self.trace: list[TracePoint] = []
         self._train_paid: dict[str, float] = {}  # run key -> cumulative training seconds already charged
         self._trainer, self._tuner = TableTrainer(table), TableTuner(table)
 
@@ -151,17 +152,22 @@ class ReplaySession:
         self._record()
 
     # ------------------------------------------------------------ scoring
-    def current_recommendation(self) -> Pick | list[Pick] | None:
-        return recommend(self.observed, self.objective, rule=self.rule, last_step=self.table.header.max_steps)
+    @property
+    def trace(self) -> list[TracePoint]:
+        return self.traces[self.rule]
+
+    def current_recommendation(self, rule: str | None = None) -> Pick | list[Pick] | None:
+        return recommend(self.observed, self.objective, rule=rule or self.rule, last_step=self.table.header.max_steps)
 
     def _record(self) -> None:
-        score: Score = self.scorer.score(self.current_recommendation())
-        point = TracePoint(seconds=self.clock, regret=score.regret, infeasible=score.infeasible, gap=score.gap,
-                           rank=score.rank)
-        if self.trace and self.trace[-1].seconds == point.seconds:
-            self.trace[-1] = point  # several decisions at one instant: the last one holds
-        else:
-            self.trace.append(point)
+        for rule, trace in self.traces.items():
+            score: Score = self.scorer.score(self.current_recommendation(rule))
+            point = TracePoint(seconds=self.clock, regret=score.regret, infeasible=score.infeasible, gap=score.gap,
+                               rank=score.rank)
+            if trace and trace[-1].seconds == point.seconds:
+                trace[-1] = point  # several decisions at one instant: the last one holds
+            else:
+                trace.append(point)
 
     def finish(self) -> list[TracePoint]:
         self._record()

@@ -46,12 +46,19 @@ class MethodRuns:
 
 def run_method(table: BenchTable, objective: Objective, method: Method, seed: int,
                scorer: Scorer | None = None, *, rule: str = DEFAULT_RULE) -> list[TracePoint]:
-    session = ReplaySession(table, objective, scorer=scorer, rule=rule)
+    return run_method_rules(table, objective, method, seed, scorer, rules=(rule,))[rule]
+
+
+def run_method_rules(table: BenchTable, objective: Objective, method: Method, seed: int,
+                     scorer: Scorer | None = None, *, rules: Sequence[str]) -> dict[str, list[TracePoint]]:
+    """One run of `method`, its trace scored under each recommendation rule."""
+    session = ReplaySession(table, objective, scorer=scorer, rule=rules[0], also_rules=tuple(rules[1:]))
     try:
         method.run(session, seed)
     except BudgetExhausted:
         pass
-    return session.finish()
+    session.finish()
+    return session.traces
 
 
 def replay_all(table: BenchTable, objective: Objective, methods: Sequence[Method], seeds: Sequence[int],

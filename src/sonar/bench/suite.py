@@ -39,6 +39,7 @@ CRITERIA = (*SPEEDUPS, "anytime_area")
 LEFT_OUT = frozenset({"brute_force_engine", "random_engine"})
 PEER_PREFIXES = ("optuna_", "synetune_", "hyperband_joint")
 SONAR = "sonar"
+ABLATED = "sonar-without-"
 VERSIONED = ("sonar", "torch", "numpy", "optuna", "syne-tune")
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz")
 WORK_SUFFIX = ".work.jsonl"
@@ -106,7 +107,10 @@ def available_methods() -> dict[str, object]:
 def plan_cells(settings: SuiteSettings) -> list[Cell]:
     names = available_methods()
     wanted = settings.methods or tuple(names)
-    unknown = sorted(set(wanted) - set(names))
+    unknown = sorted(m for m in set(wanted) - set(names) if not m.startswith(ABLATED))
+    for m in wanted:
+        if m.startswith(ABLATED):
+            method_named(m)
     if unknown:
         raise UserError(f"methods {unknown} are not available; choose from {sorted(names)}")
     return [Cell(table=str(t), quantile=q, rule=r, method=m, seed=s)
@@ -121,20 +125,47 @@ def _table(path: str):
     return load_table(path)
 
 
+def method_named(name: str):
+    """An available method, or `sonar-without-RULE[+RULE...]`: SONAR with those scheduler rules off
+    (the variants `sonar bench ablate` compares)."""
+    if name.startswith(ABLATED):
+        from sonar.bench.engine_method import EngineMethod
+        from sonar.search.schedulers.policy import SONAR_RULES
+
+        off = tuple(name[len(ABLATED):].split("+"))
+        SONAR_RULES.without(*off)  # names checked here, before any replay
+        return EngineMethod(name, "sonar", rules={rule: False for rule in off})
+    return available_methods()[name]
+
+
 def run_cell(cell: Cell) -> dict:
     """One seed of one method on one table at one bound, under one rule (runs in a worker)."""
-    from sonar.bench.regret import Scorer, objective_from_table
-    from sonar.bench.runner import run_method, seed_criteria
+    return run_cells([cell])[0]
 
+
+def run_cells(cells: Sequence[Cell]) -> list[dict]:
+    """Cells that differ only in their rule, from one run of the method (runs in a worker): a method's
+    choices never depend on the rule it is scored by."""
+    from sonar.bench.regret import Scorer, objective_from_table
+    from sonar.bench.runner import run_method_rules, seed_criteria
+
+    cell = cells[0]
+    if any((c.table, c.quantile, c.method, c.seed) != (cell.table, cell.quantile, cell.method, cell.seed)
+           for c in cells):
+        raise ValueError("run_cells: the cells must differ only in their rule")
     table = _table(cell.table)
     objective = objective_from_table(table, mode=MODE, latency_limit_quantile=cell.quantile)
     started = time.perf_counter()
-    trace = run_method(table, objective, available_methods()[cell.method], cell.seed, Scorer(table, objective),
-                       rule=cell.rule)
-    row = asdict(cell) | seed_criteria(trace, table.brute_force_seconds)
-    row.update(latency_limit_s=objective.latency_limit_s, brute_force_s=table.brute_force_seconds,
-               synthetic=table.header.synthetic, wall_s=time.perf_counter() - started)
-    return row
+    traces = run_method_rules(table, objective, method_named(cell.method), cell.seed, Scorer(table, objective),
+                              rules=tuple(c.rule for c in cells))
+    wall = (time.perf_counter() - started) / len(cells)
+    rows = []
+    for c in cells:
+        row = asdict(c) | seed_criteria(traces[c.rule], table.brute_force_seconds)
+        row.update(latency_limit_s=objective.latency_limit_s, brute_force_s=table.brute_force_seconds,
+                   synthetic=table.header.synthetic, wall_s=wall)
+        rows.append(row)
+    return rows
 
 
 def read_work(path: Path) -> dict[tuple, dict]:
@@ -183,15 +214,20 @@ def run_suite(settings: SuiteSettings, work: Path,
             progress(finished, len(cells), f"{Path(row['table']).name} q={row['quantile']} {row['rule']} "
                                            f"{row['method']} seed {row['seed']}")
 
-    if settings.jobs == 1 or len(todo) <= 1:
-        for cell in todo:
-            record(run_cell(cell))
+    groups: dict[tuple, list[Cell]] = defaultdict(list)
+    for cell in todo:
+        groups[(cell.table, cell.quantile, cell.method, cell.seed)].append(cell)
+    if settings.jobs == 1 or len(groups) <= 1:
+        for group in groups.values():
+            for row in run_cells(group):
+                record(row)
     else:
         context = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(max_workers=settings.jobs, mp_context=context) as pool:
-            futures = [pool.submit(run_cell, cell) for cell in todo]
+            futures = [pool.submit(run_cells, group) for group in groups.values()]
             for future in as_completed(futures):
-                record(future.result())
+                for row in future.result():
+                    record(row)
     return [done[c.key] for c in cells]
 
 
