@@ -1,4 +1,5 @@
 import copy
+import hashlib
 
 import pytest
 
@@ -48,3 +49,10 @@ def run_simulated(raw: dict, run_dir, workers: int | None = None):
 @pytest.fixture
 def spec_factory():
     return make_spec
+
+
+def file_tree(root) -> dict:
+    """Every file under root with the hash of its bytes and its mtime: equal before and after a read
+    means the read wrote nothing, not even a same-bytes rewrite."""
+    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}

@@ -16,6 +16,7 @@ from conftest import make_spec
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import InProcessExecutor
 from sonar.search.replay import replay
+from sonar.search.run_lock import engine_holder
 from sonar.search.storage import Storage
 
 SRC = str(Path(__file__).parents[2] / "src")
@@ -56,8 +57,8 @@ def test_kill_9_then_resume(tmp_path):
 
     storage = Storage(tmp_path / "run")
     before = storage.state()
-    assert storage.live_engine() is None  # the dead engine is detected as gone
     storage.close()
+    assert engine_holder(tmp_path / "run") is None  # the dead engine's lock went with it
     done_before = {j for j, r in before.jobs.items() if r.status == "done"}
     assert not before.finished and len(done_before) >= 8
 

@@ -4,7 +4,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from conftest import make_spec
+from conftest import file_tree, make_spec
 from sonar.cli import app
 
 runner = CliRunner()
@@ -81,3 +81,83 @@ def test_real_backend_missing_is_a_clear_error(tmp_path):
         pass
     result = runner.invoke(app, ["search", str(config), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "--backend synthetic" in result.stderr
+
+
+def _one_error_line(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.output, result.output
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize("command", ["status", "report", "resume"])
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY random bytes, not a database" * 200])
+def test_a_corrupt_database_is_one_error_line_naming_the_file(tmp_path, command, content):
+    (tmp_path / "search.db").write_bytes(content)
+    args = {"status": ["status", str(tmp_path)], "report": ["report", str(tmp_path)],
+            "resume": ["search", "--resume", str(tmp_path), "--no-live"]}[command]
+    _one_error_line(runner.invoke(app, args), str(tmp_path / "search.db"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["search.db"]  # nothing created beside it
+
+
+def test_a_bad_json_row_is_one_error_line_for_status_and_resume(finished_run, tmp_path):
+    import shutil
+    import sqlite3
+
+    shutil.copyfile(finished_run / "run" / "search.db", tmp_path / "search.db")
+    with sqlite3.connect(tmp_path / "search.db") as db:
+        db.execute("UPDATE events SET payload = '{\"job_id\": ' WHERE seq = 5")
+    _one_error_line(runner.invoke(app, ["status", str(tmp_path)]), str(tmp_path / "search.db"), "event 5")
+    _one_error_line(runner.invoke(app, ["search", "--resume", str(tmp_path), "--no-live"]), "event 5")
+
+
+def test_an_edited_spec_is_refused_by_resume_unless_allowed(finished_run, tmp_path):
+    import shutil
+    import sqlite3
+
+    shutil.copyfile(finished_run / "run" / "search.db", tmp_path / "search.db")
+    with sqlite3.connect(tmp_path / "search.db") as db:
+        raw = json.loads(db.execute("SELECT payload FROM events WHERE seq = 1").fetchone()[0])
+        raw["spec"]["seed"] = 7
+        db.execute("UPDATE events SET payload = ? WHERE seq = 1", (json.dumps(raw),))
+    refused = runner.invoke(app, ["search", "--resume", str(tmp_path), "--no-live"])
+    assert refused.exit_code == 2 and "--allow-spec-change" in refused.stderr and "+seed: 7" in refused.stderr
+    allowed = runner.invoke(app, ["search", "--resume", str(tmp_path), "--no-live", "--allow-spec-change"])
+    assert allowed.exit_code == 0, allowed.output
+
+
+def test_a_search_where_every_job_failed_exits_1_naming_the_commonest_failure(tmp_path, monkeypatch):
+    from sonar.search.executors import base
+    from sonar.search.records import Outcome
+
+    monkeypatch.setattr(base, "execute", lambda payload: Outcome(job_id=payload.job.id,
+                                                                 failure="error: FileNotFoundError: corpus.txt"))
+    config = tmp_path / "spec.yaml"
+    config.write_text(yaml.safe_dump(make_spec(executor={"kind": "inprocess", "workers": 1},
+                                               budget={"candidates": 3})))
+    result = runner.invoke(app, ["search", str(config), "--out", str(tmp_path / "run"), "--no-live"])
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "jobs failed" in lines[0], result.stderr
+    assert "error: FileNotFoundError: corpus.txt" in lines[0] and "winner" not in result.output
+
+
+def test_status_reads_the_engine_lock_for_running(tmp_path):
+    from sonar.search.engine import start_search
+    from sonar.search.run_lock import EngineLock
+
+    start_search(make_spec(), tmp_path).close()
+    with EngineLock.acquire(tmp_path):
+        held = json.loads(runner.invoke(app, ["status", str(tmp_path), "--json"]).output)
+    free = json.loads(runner.invoke(app, ["status", str(tmp_path), "--json"]).output)
+    assert (held["state"], free["state"]) == ("running", "created")
+
+
+def test_status_and_report_elsewhere_change_no_file_in_the_run(finished_run, tmp_path):
+    before = file_tree(finished_run / "run")
+    assert runner.invoke(app, ["status", str(finished_run / "run")]).exit_code == 0
+    result = runner.invoke(app, ["report", str(finished_run / "run"), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report" / "index.html").is_file()
+    assert file_tree(finished_run / "run") == before

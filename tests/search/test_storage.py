@@ -1,14 +1,20 @@
-import hashlib
 import json
 import math
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from conftest import make_spec, run_simulated
+from conftest import file_tree, make_spec, run_simulated
 from sonar.errors import UserError
 from sonar.search.storage import DB_NAME, Storage
+
+SRC = str(Path(__file__).parents[2] / "src")
 
 
 def test_state_rebuilt_from_events_equals_the_live_state(tmp_path):
@@ -40,12 +46,6 @@ def test_create_refuses_an_existing_search_and_open_refuses_a_missing_one(tmp_pa
         Storage(tmp_path / "nothing")
 
 
-def _tree(root) -> dict:
-    """Every file under root with its bytes' hash and its mtime."""
-    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("finished")
@@ -62,12 +62,12 @@ def test_a_read_changes_no_file_and_opens_read_only(finished, monkeypatch):
         return real_connect(target, *args, **kwargs)
 
     monkeypatch.setattr(sqlite3, "connect", spy)
-    before = _tree(finished)
+    before = file_tree(finished)
     storage = Storage(finished)
     state = storage.state()
     storage.close()
     assert state.finished
-    assert _tree(finished) == before
+    assert file_tree(finished) == before
     assert uris and all("mode=ro" in uri for uri in uris)
 
 
@@ -122,14 +122,14 @@ CORRUPT = {
 @pytest.mark.parametrize("case", sorted(CORRUPT))
 def test_a_corrupt_database_is_one_error_naming_the_file(finished, tmp_path, case):
     CORRUPT[case](tmp_path / DB_NAME, finished / DB_NAME)
-    before = _tree(tmp_path)
+    before = file_tree(tmp_path)
     with pytest.raises(UserError, match=str(tmp_path / DB_NAME)):
         storage = Storage(tmp_path)
         try:
             storage.state()
         finally:
             storage.close()
-    assert _tree(tmp_path) == before  # no tables made, no journal switched
+    assert file_tree(tmp_path) == before  # no tables made, no journal switched
 
 
 def test_a_foreign_database_refuses_a_writer_too_and_stays_untouched(tmp_path):
@@ -169,3 +169,61 @@ def test_a_read_only_storage_refuses_to_append(finished):
     with pytest.raises(RuntimeError, match="read-only"):
         storage.append("run_started", {})
     storage.close()
+
+
+@pytest.fixture
+def open_tmp():
+    """A directory any user can reach (pytest's own tmp root is private to its owner)."""
+    root = Path(tempfile.mkdtemp(prefix="sonar-archive-"))
+    root.chmod(0o755)
+    yield root
+    for path in [root, *root.rglob("*")]:
+        if path.is_dir():
+            path.chmod(0o755)
+    shutil.rmtree(root)
+
+
+def _archive(root, files: dict[str, bytes]):
+    """A run directory as an archive holds it: files and directory read-only, reachable by anyone."""
+    archive = root / "archive"
+    archive.mkdir()
+    for name, data in files.items():
+        (archive / name).write_bytes(data)
+        (archive / name).chmod(0o444)
+    archive.chmod(0o555)
+    return archive
+
+
+def _killed_engine_files(run_dir) -> dict[str, bytes]:
+    """search.db and its -wal (and -shm) as an engine killed mid-run leaves them: the last events in the log."""
+    storage = Storage.create(run_dir, make_spec())
+    storage.db.execute("PRAGMA wal_autocheckpoint=0")
+    storage.append("run_started", {"backend": "synthetic"})
+    files = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.name.startswith(DB_NAME)}
+    storage.close()
+    return files
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to become nobody")
+@pytest.mark.parametrize("left", ["clean", "wal and shm", "wal only"])
+def test_an_archived_run_reads_for_a_user_who_cannot_write_it(finished, tmp_path, open_tmp, left):
+    if left == "clean":
+        files, events = {DB_NAME: (finished / DB_NAME).read_bytes()}, None
+    else:
+        files = _killed_engine_files(tmp_path / "killed")
+        if left == "wal only":
+            files.pop(f"{DB_NAME}-shm")
+        events = 3
+    archive = _archive(open_tmp, files)
+    before = file_tree(archive)
+    code = ("import sys\nfrom sonar.search.storage import Storage\ns = Storage(sys.argv[1])\n"
+            "print(len(s.events()), s.state().finished)\ns.close()\n")
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                             code, str(archive)], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": SRC, "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    count, finished_flag = result.stdout.split()
+    assert finished_flag == ("True" if left == "clean" else "False")
+    if events is not None:
+        assert int(count) == events  # the events still in the log were read
+    assert file_tree(archive) == before and sorted(p.name for p in archive.iterdir()) == sorted(files)

@@ -21,8 +21,8 @@ from sonar.outdir import check_run_dir
 from sonar.search.backends import check_real_available
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor
-from sonar.search.run_lock import engine_holder
 from sonar.search.results import measured, summary
+from sonar.search.run_lock import engine_holder
 from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec
 from sonar.search.state import SearchState
 from sonar.search.storage import DB_NAME, Storage

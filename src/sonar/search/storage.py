@@ -67,7 +67,11 @@ class Storage:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / DB_NAME
         self.writable = writable
-        if not self.path.is_file():
+        try:
+            found = self.path.is_file()
+        except OSError as err:
+            raise UserError(f"{self.path}: cannot be read ({err.strerror})") from err
+        if not found:
             raise UserError(f"{self.run_dir}: not a search directory (no {DB_NAME})")
         self._snapshot: tempfile.TemporaryDirectory | None = None
         self._immutable = False  # reading the main file alone (no -wal beside it)
