@@ -227,3 +227,24 @@ def test_an_archived_run_reads_for_a_user_who_cannot_write_it(finished, tmp_path
     if events is not None:
         assert int(count) == events  # the events still in the log were read
     assert file_tree(archive) == before and sorted(p.name for p in archive.iterdir()) == sorted(files)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to become nobody")
+def test_the_cli_reads_an_archived_run_and_reports_elsewhere(finished, open_tmp):
+    archive = _archive(open_tmp, {DB_NAME: (finished / DB_NAME).read_bytes()})
+    home = open_tmp / "home"
+    home.mkdir(mode=0o777)
+    home.chmod(0o777)
+
+    def sonar(*args):
+        return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                               "-m", "sonar", *args], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": SRC, "HOME": str(home), "MPLCONFIGDIR": str(home)})
+
+    status = sonar("status", str(archive), "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["state"] == "finished", status.stderr
+    refused = sonar("report", str(archive))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--out" in refused.stderr
+    elsewhere = sonar("report", str(archive), "--out", str(home / "report"))
+    assert elsewhere.returncode == 0 and (home / "report" / "index.html").is_file(), elsewhere.stderr
+    assert sorted(p.name for p in archive.iterdir()) == [DB_NAME]
