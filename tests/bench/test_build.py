@@ -221,6 +221,7 @@ def test_cli_build_with_a_space_file_and_the_builtin_trainers_data_settings(tmp_
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert load_table(out).header.provenance["build"]["space"] == str(space)
+    assert "c002 done (3/3)" in result.output  # a log gets a line per finished candidate
     refused = CliRunner().invoke(app, [*args, "--resume", "--tokenizer", "byte"])
     assert refused.exit_code == 2 and "only the built-in trainer" in refused.output
 

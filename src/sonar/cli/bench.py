@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -66,6 +67,8 @@ def build(
 
         def report(done: int, total: int, text: str) -> None:
             progress.update(task, completed=done, total=total, description=text)
+            if not console.is_terminal and text.endswith(" done"):  # a log shows no progress bar until the end
+                console.print(f"{datetime.now():%H:%M:%S} {text} ({done}/{total})")
 
         table = build_table(settings, trainer_obj, tuner_obj, header=header, progress=report)
     console.print(f"{len(table.candidates)} candidates in {out}; brute force cost "
