@@ -89,3 +89,14 @@ def test_load_spec_reports_bad_yaml(tmp_path):
         load_spec(path)
     path.write_text(yaml.safe_dump(make_spec()))
     assert load_spec(path).name == "test"
+
+
+def test_rules_switch_scheduler_rules_and_reject_unknown_names():
+    from sonar.search.schedulers import make_scheduler
+
+    raw = make_spec(rules={"eliminate": False})
+    assert make_scheduler(parse_spec(raw)).rules.eliminate is False
+    with pytest.raises(SpecError, match="unknown rules"):
+        parse_spec(make_spec(rules={"bogus": False}))
+    with pytest.raises(SpecError, match="not true or false"):
+        parse_spec(make_spec(rules={"eliminate": "no"}))

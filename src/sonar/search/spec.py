@@ -145,7 +145,7 @@ def parse_spec(data: object) -> SearchSpec:
     if not isinstance(data, dict):
         raise SpecError(f"<root>: expected a mapping of keys, got {type(data).__name__}")
     known = {"name", "arch", "system", "workload", "targets", "data", "objective", "budget", "scheduler", "eta",
-             "seed", "executor", "backend", "synthetic", "training"}
+             "seed", "executor", "backend", "synthetic", "training", "rules"}
     no_unknown_keys(data, known, "")
     budget = _budget(mapping_under(data, "budget", required=True), "budget")
     arch = parse_arch_space(mapping_under(data, "arch"), "arch")
@@ -165,6 +165,7 @@ def parse_spec(data: object) -> SearchSpec:
         backend=one_of(data.get("backend", "real"), BACKENDS, "backend"),
         synthetic=parse_synthetic(mapping_under(data, "synthetic")),
         training=parse_training(mapping_under(data, "training"), budget.max_steps),
+        rules=_rules(mapping_under(data, "rules"), "rules"),
         raw=data,
     )
     candidates = _candidates(spec)
@@ -175,6 +176,17 @@ def parse_spec(data: object) -> SearchSpec:
     if spec.backend == "real":
         check_vocab_fit(spec.data, candidates, arch.base_config().vocab_size)
     return spec
+
+
+def _rules(data: dict, where: str) -> dict:
+    """Scheduler rules switched on or off by name (search/schedulers/policy.py)."""
+    from sonar.search.schedulers.policy import SONAR_RULES
+
+    try:
+        SONAR_RULES.overridden(data, where)
+    except UserError as err:
+        raise SpecError(str(err)) from None
+    return dict(data)
 
 
 def _candidates(spec: SearchSpec) -> list:
