@@ -585,7 +585,6 @@ CASES = GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENC
 
 # Cases that still fail, each with the reason; strict, so a fix turns the xfail into a failure to remove here.
 KNOWN_FAILING: dict[str, str] = {
-    "search-workers-zero": "cli/search.py drops a falsy --workers override (`if v`), so 0 runs the spec's workers",
     "api-save-not-a-model": "save_pretrained does not check its model argument: AttributeError on 'state_dict'",
 }
 

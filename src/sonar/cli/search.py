@@ -52,7 +52,7 @@ def search(
         check_run_dir(out, holds_run=lambda d: (d / DB_NAME).exists(), kind="sonar search")
         load_spec(config)  # validates the file as written, so errors name its own keys
         raw = yaml.safe_load(config.read_text())
-        overrides = {k: v for k, v in (("kind", executor), ("workers", workers), ("address", address)) if v}
+        overrides = {k: v for k, v in (("kind", executor), ("workers", workers), ("address", address)) if v is not None}
         raw["executor"] = {**(raw.get("executor") or {}), **overrides}  # recorded: the scheduler reads workers
         spec = parse_spec(raw)
         run_dir = out
