@@ -21,3 +21,15 @@ def test_geometric_checkpoints_end_at_max_steps():
     assert geometric_checkpoints(300) == (8, 16, 32, 64, 128, 256, 300)
     with pytest.raises(ValueError, match="max_steps=4"):
         geometric_checkpoints(4)
+
+
+def test_the_committed_wide_experts_space_holds_enough_distinct_candidates():
+    from pathlib import Path
+
+    from sonar.bench.space import load_table_space
+
+    space = load_table_space(Path(__file__).parents[2] / "benchmarks" / "spaces" / "wide-experts.yaml")
+    models = space.sample(24, seed=2)
+    assert len(set(models)) == 24 and max(m.num_local_experts for m in models) == 16
+    assert all(m.hidden_size == m.num_attention_heads * m.head_dim for m in models)
+    assert space.sample(24, seed=2) == models  # a resumed build sees the same candidates
