@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import glob
+import itertools
 import os
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from sonar.data.corpus import BUILTIN, TEXT_SUFFIXES, builtin_corpus_files
 from sonar.errors import UserError
 
 _HEAD_BYTES = 65536
+_SCAN_ENTRIES = 10_000  # a directory or glob is looked at this far; past it, load_corpus decides
 
 
 def check_corpus(source: str | None) -> None:
@@ -25,20 +27,25 @@ def check_corpus(source: str | None) -> None:
         return
     path = Path(name).expanduser()
     if path.is_dir():
-        files = (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
-        first = next(files, None)
-        if first is None:
+        entries = list(itertools.islice(path.rglob("*"), _SCAN_ENTRIES))
+        first = next((p for p in entries if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES), None)
+        if first is None and len(entries) < _SCAN_ENTRIES:
             raise UserError(f"corpus directory {name!r} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))})")
-        _check_file(first)
+        if first is not None:
+            _check_file(first)
     elif path.is_file():
         head = _check_file(path)
         if not head.strip() and path.stat().st_size <= _HEAD_BYTES:
             raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
     elif glob.has_magic(name):
-        first = next((Path(p) for p in glob.iglob(str(path), recursive=True) if Path(p).is_file()), None)
-        if first is None:
+        if glob.has_magic(str(path.parent)) or "**" in path.name:
+            return  # matching it may walk a whole tree: load_corpus decides, not this quick look
+        matches = list(itertools.islice(glob.iglob(str(path)), _SCAN_ENTRIES))
+        first = next((Path(p) for p in matches if Path(p).is_file()), None)
+        if first is None and len(matches) < _SCAN_ENTRIES:
             raise UserError(f"corpus glob {name!r} matches no files")
-        _check_file(first)
+        if first is not None:
+            _check_file(first)
     else:
         raise UserError(f"corpus path {name!r} does not exist")
 

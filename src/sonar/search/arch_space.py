@@ -13,7 +13,7 @@ from sonar.errors import UserError
 from sonar.model.config import ModelConfig, field_problem
 from sonar.model.presets import PRESETS
 from sonar.search import expr
-from sonar.search.spec_fields import SpecError, as_int, as_number, no_unknown_keys, one_of
+from sonar.search.spec_fields import SpecError, as_int, as_number, key_path, no_unknown_keys, one_of
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
 _SEARCHABLE = {name for name, kind in _FIELD_TYPES.items()
@@ -60,7 +60,7 @@ def parse_arch_space(data: dict, where: str) -> ArchSpace:
         raise SpecError(f"{where}.rules: expected a list of expressions")
     if len(rules) > MAX_RULES:
         raise SpecError(f"{where}.rules: {len(rules)} rules; at most {MAX_RULES}")
-    params = tuple(_param(name, body, f"{where}.{name}") for name, body in data.items())
+    params = tuple(_param(name, body, key_path(where, name)) for name, body in data.items())
     fields = set(_FIELD_TYPES)
     for i, rule in enumerate(rules):
         _expression(rule, fields, f"{where}.rules[{i}]")

@@ -22,7 +22,9 @@ class SpecError(UserError):
 
 
 def key_path(where: str, key: object) -> str:
-    return f"{where}.{key}" if where else str(key)
+    """`where.key`; a key that is not plain printable text (a number, a newline) is shown as its repr."""
+    text = key if isinstance(key, str) and key and key.isprintable() else repr(key)
+    return f"{where}.{text}" if where else text
 
 
 def no_unknown_keys(data: dict, known: set[str], where: str) -> None:

@@ -40,7 +40,7 @@ def parse_workload(data: dict) -> dict:
         elif key in _WORKLOAD_KEYS:
             as_int(value, f"workload.{key}", low=1, high=_WORKLOAD_LIMITS[key])
         else:
-            raise SpecError(f"workload.{key}: unknown key (known: kind, {', '.join(_WORKLOAD_KEYS)})")
+            raise SpecError(f"{key_path('workload', key)}: unknown key (known: kind, {', '.join(_WORKLOAD_KEYS)})")
     try:
         Workload.parse(workload_text(data))
     except UserError as err:
