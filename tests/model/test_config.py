@@ -22,6 +22,7 @@ from sonar.model.params import count_parameters
         (dict(num_hidden_layers=10**12), "num_hidden_layers=1000000000000: must be <= 4,096"),
         (dict(rope_theta=float("inf")), "rope_theta=inf: must be finite"),
         (dict(use_qk_norm="yes"), "must be true or false"),
+        (dict(rope_scaling=5), "rope_scaling=5: must be a RopeScaling mapping or None"),
     ],
 )
 def test_bad_values_are_named_with_their_rule(changes, message):

@@ -7,7 +7,10 @@ import pytest
 import yaml
 
 from conftest import make_spec
+from sonar.model.presets import PRESETS
 from sonar.search.spec import SpecError, load_spec, parse_spec
+
+DEBUG = PRESETS["debug"]().to_dict()
 
 DEFAULT_SPEC = Path(__file__).parents[2] / "src/sonar/search/default_search.yaml"
 
@@ -46,6 +49,9 @@ SYNTHETIC_CASES = [
     ({"arch": {"rope_theta": {"float": [1.0, float("inf")]}}}, "arch.rope_theta.float[1]: inf must be a finite"),
     ({"arch": {"num_hidden_layers": {"float": [2, 6]}}}, "arch.num_hidden_layers.float: num_hidden_layers is int"),
     ({"arch": {"base": ["debug"]}}, "arch.base: ['debug'] is not one of"),
+    ({"arch": {"hidden_size": {"choices": [64], "when": 5}}}, "arch.hidden_size.when: expected an expression string"),
+    ({"arch": {"a\nb": [1]}}, "arch.'a\\nb': not a ModelConfig field"),
+    ({"x\ny": 1}, "'x\\ny': unknown key"),
     ({"arch": {"rules": ["x" * 2000]}}, "arch.rules[0]:"),
     ({"arch": {"rules": [" + ".join(["hidden_size"] * 150) + " > 0"]}}, "arch.rules[0]:"),
     # the rest of the system space
@@ -114,6 +120,19 @@ SYNTHETIC_CASES = [
 @pytest.mark.parametrize(("change", "message"), SYNTHETIC_CASES, ids=lambda v: str(v)[:60])
 def test_each_bad_value_is_named_with_its_rule(change, message):
     raw = make_spec(**copy.deepcopy(change))
+    assert _error(raw).startswith(message)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"num_hidden_layers": 10**9}, "arch.pool[0]: num_hidden_layers=1000000000: must be"),
+    ({"rope_scaling": 5}, "arch.pool[0]: rope_scaling=5: must be a RopeScaling"),
+    ({"rope_scaling": {"factor": "x"}}, "arch.pool[0]: rope_scaling.factor='x'"),
+    ({"eos_token_id": [[1]]}, "arch.pool[0]: eos_token_id=([1],): must hold integers"),
+    ({"hidden_size": "64"}, "arch.pool[0]: hidden_size='64': must be an integer >= 1"),
+], ids=lambda v: str(v)[:40])
+def test_pool_architectures_are_checked_by_model_config(change, message):
+    raw = make_spec()
+    raw["arch"] = {"pool": [{**DEBUG, **change}]}
     assert _error(raw).startswith(message)
 
 

@@ -133,6 +133,8 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}={value!r}: must be an integer >= 1")
+        if self.rope_scaling is not None and not isinstance(self.rope_scaling, RopeScaling):
+            raise ConfigError(f"rope_scaling={self.rope_scaling!r}: must be a RopeScaling mapping or None")
         for name in (*FIELD_LIMITS, *_TOKEN_LISTS, *_BOOLEANS):
             problem = field_problem(name, getattr(self, name))
             if problem:
