@@ -8,7 +8,7 @@ import yaml
 
 from conftest import make_spec
 from sonar.model.presets import PRESETS
-from sonar.search.spec import SpecError, load_spec, parse_spec
+from sonar.search.spec import SpecError, check_real_inputs, load_spec, parse_spec
 
 DEBUG = PRESETS["debug"]().to_dict()
 
@@ -204,3 +204,9 @@ def test_a_readable_corpus_passes(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("to be or not to be\n" * 10)
     assert parse_spec(_real(data={"path": str(corpus)})).data["corpus"] == str(corpus)
+
+
+def test_a_synthetic_spec_switched_to_the_real_backend_is_checked_on_request():
+    spec = parse_spec(make_spec(data={"tokenizer": "byte"}))  # the synthetic backend never reads the data
+    with pytest.raises(SpecError, match=r"^data\.tokenizer: byte gives 257 tokens"):
+        check_real_inputs(spec)

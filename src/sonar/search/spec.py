@@ -168,14 +168,25 @@ def parse_spec(data: object) -> SearchSpec:
         rules=_rules(mapping_under(data, "rules"), "rules"),
         raw=data,
     )
-    candidates = _candidates(spec)
-    # The real trainer reads the corpus; a corpus named explicitly is checked whatever the backend.
-    if spec.backend == "real" or spec.data["corpus"] not in BUILTIN_NAMES:
-        data_key = "path" if "path" in (data.get("data") or {}) else "corpus"
-        check_corpus_readable(spec.data, f"data.{data_key}")
+    _candidates(spec)
     if spec.backend == "real":
-        check_vocab_fit(spec.data, candidates, arch.base_config().vocab_size)
+        check_real_inputs(spec)
+    elif spec.data["corpus"] not in BUILTIN_NAMES:  # a corpus named explicitly is checked whatever the backend
+        check_corpus_readable(spec.data, _corpus_key(spec))
     return spec
+
+
+def check_real_inputs(spec: SearchSpec) -> None:
+    """What the real backend reads before its first job: a readable corpus, and a tokenizer whose
+    vocabulary every candidate embeds. parse_spec runs it for `backend: real`; a caller that switches
+    a spec to the real backend afterwards (a `--backend real` override) runs it itself."""
+    check_corpus_readable(spec.data, _corpus_key(spec))
+    check_vocab_fit(spec.data, _candidates(spec), spec.arch.base_config().vocab_size)
+
+
+def _corpus_key(spec: SearchSpec) -> str:
+    """The key the user wrote the corpus under: `data.path` is read as `data.corpus`."""
+    return "data.path" if "path" in (spec.raw.get("data") or {}) else "data.corpus"
 
 
 def _rules(data: dict, where: str) -> dict:
