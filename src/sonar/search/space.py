@@ -57,14 +57,16 @@ def draw_config(space: ArchSpace, rng: np.random.Generator) -> ModelConfig | Non
 def _unique_configs(space: ArchSpace, seed: int, count: int) -> tuple[ModelConfig, ...]:
     rng = np.random.default_rng([seed, 0x50AA])
     found: list[ModelConfig] = []
+    seen: set[ModelConfig] = set()  # membership in a list would make drawing quadratic in `count`
     misses = 0
     while len(found) < count and misses < _DRAWS_PER_CANDIDATE:
         config = draw_config(space, rng)
-        if config is None or config in found:
+        if config is None or config in seen:
             misses += 1
             continue
         misses = 0
         found.append(config)
+        seen.add(config)
     if not found:
         raise SpecError(f"arch: no valid architecture in {_DRAWS_PER_CANDIDATE} draws "
                         "(check the rules and that sizes divide: hidden_size by heads, heads by kv heads)")
