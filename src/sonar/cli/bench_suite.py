@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -90,3 +91,76 @@ def print_scoreboard(console: Console, result: dict) -> None:
                           f" (table, bound) cells at 1%, {ahead['speedup_gap10']:.0%} at gap <= 10%")
     console.print("speedup = brute-force cost / cost to reach the criterion and keep it (0x: never); anytime area:"
                   " mean of min(1, normalised gap) over log cost from brute/1000 to brute (lower is better)")
+
+
+# The constraint suite cannot see the rules that act only in Pareto mode.
+PARETO_ONLY_RULES = ("front_promotion", "front_extenders")
+
+
+@bench_app.command("ablate")
+def ablate(
+    tables: Annotated[list[Path], typer.Argument(metavar="TABLE_OR_DIR...", help="tables, or directories of them")],
+    out: Annotated[Path, typer.Option("--out", help="ablation JSON to write")] = Path("bench-ablate.json"),
+    work: Annotated[Path | None, typer.Option("--work", help="per-cell results (JSON lines; a rerun resumes"
+                                                             " from it); default: OUT with .work.jsonl")] = None,
+    seeds: int = typer.Option(3, help="seeds per (table, bound, variant)"),
+    quantiles: str = typer.Option("0.25,0.5,0.75", help="latency bounds as quantiles of the candidates'"
+                                                        " best latencies"),
+    rules: str = typer.Option("completed,checkpoint", help="recommendation rules (sonar.bench.recommend)"),
+    switch: str = typer.Option(None, help="scheduler rules to switch off one at a time (default: every rule"
+                                          " that acts in constraint mode)"),
+    jobs: int = typer.Option(2, help="worker processes"),
+) -> None:
+    """Each SONAR rule switched off in turn over a suite: its contribution, judged leave-one-table-out."""
+    from sonar.bench.ablate import CRITERIA, ablation, variant
+    from sonar.bench.suite import SONAR, SuiteSettings, find_tables, run_suite, stamp
+    from sonar.search.schedulers.policy import RULE_NAMES
+
+    chosen = _names(switch) or tuple(r for r in RULE_NAMES if r not in PARETO_ONLY_RULES)
+    unknown = sorted(set(chosen) - set(RULE_NAMES))
+    if unknown:
+        raise UserError(f"--switch {unknown}: unknown rules; known: {', '.join(RULE_NAMES)}")
+    settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=_floats(quantiles, "--quantiles"),
+                             rules=_names(rules) or (), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
+    work = work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("ablate", total=None)
+        rows = run_suite(settings, work,
+                         progress=lambda done, total, text: progress.update(task, completed=done, total=total,
+                                                                            description=text))
+    report = ablation(rows, chosen)
+    result = {"stamp": stamp(), "settings": {"tables": [str(t) for t in settings.tables], "seeds": seeds,
+                                             "quantiles": list(settings.quantiles), "rules": list(settings.rules)},
+              "ablation": report}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(_finite_json(result), indent=2) + "\n")
+    tmp.replace(out)
+    table = Table(title=f"SONAR with one rule off: {len(settings.tables)} tables, {seeds} seeds; contribution ="
+                        " exp(median over tables of the log ratio on/off); > 1: the rule helps")
+    table.add_column("rule", no_wrap=True)
+    for criterion in CRITERIA:
+        for column in ("contribution", "held-out gain if dropped", "kept in folds", "earns place"):
+            table.add_column(f"{criterion} {column}", justify="right")
+    for rule, by_criterion in report.items():
+        cells = []
+        for criterion in CRITERIA:
+            r = by_criterion[criterion]
+            cells += ["-"] * 4 if r["contribution"] is None else [
+                f"{r['contribution']:.3f}", f"{r['loto_gain']:.3f}", f"{r['kept_folds']:.0%}",
+                "yes" if r["earns_place"] else "NO"]
+        table.add_row(rule, *cells)
+    console.print(table)
+    console.print(f"{len(rows)} cells ({work}); ablation -> {out}")
+
+
+def _finite_json(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite_json(v) for v in value]
+    return value

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sonar.model.params import count_parameters
 from sonar.search.curves import Forecast, latency_forecast, loss_forecast
+from sonar.search.latency_model import LatencyModel
 from sonar.search.objective import Point, choose, dominates, eliminated, pareto_front, rank
 from sonar.search.population import LadderRatios, RemainingRatios
 from sonar.search.records import Decision, Job
@@ -29,6 +30,9 @@ class Scheduler(Protocol):
     def decide(self, state: SearchState) -> list[Decision]: ...
 
     def next_jobs(self, state: SearchState) -> list[Job]: ...
+
+
+SCREEN_SPREADS = 3.0  # the latency model rules a candidate out only this many spreads past the bound
 
 
 def geometric_ladder(low: int, high: int, eta: int, rungs: int) -> list[int]:
@@ -50,6 +54,7 @@ class RungScheduler:
     # derived from the state once per call of decide or next_jobs (see _refit), never carried across calls
     population: tuple | None = None
     trial_cost: float | None = None
+    latency_model: LatencyModel | None = None
 
     def __init__(self, spec) -> None:
         self.spec = spec
@@ -116,6 +121,7 @@ class RungScheduler:
         than once per candidate: the rung-to-rung improvement ratios and the price of a trial in steps."""
         self.population = self.fit_population(state)
         self.trial_cost = trial_cost_in_steps(state)
+        self.latency_model = self.fit_latency_model(state)
 
     def wanted_jobs(self, state: SearchState, c: CandidateState) -> list[Job]:
         """The current rung's jobs not yet submitted. Where tuning gates training (`tunes_first`), the
@@ -307,6 +313,8 @@ class RungScheduler:
                     latency = _recentred(latency, latency_ratios.project(len(best), best[-1]) if best else None)
             if self.population is not None and self.late_gains and not tuned_out:
                 latency = _hopeful_low(latency, self.population[1], best)
+            if self.latency_model is not None and not tuned_out:
+                latency = _screened(latency, self.latency_model.predict(c.model), best)
         else:
             loss = _measured(losses[-1] if losses else math.inf)
             latency = _measured(min(best) if best else math.inf)
@@ -338,6 +346,24 @@ class RungScheduler:
         latencies = RemainingRatios.fit(trials, (_latency_by_trials(c, trials) for c in cands))
         return losses, latencies
 
+    def fit_latency_model(self, state: SearchState) -> LatencyModel | None:
+        """Final best latency against size, over every tuned candidate: measured where its tuning has
+        finished, else its best so far projected to the end by the population's remaining gain (a
+        search stops most sweeps early, so finished ones alone come too late to screen anyone)."""
+        if not (self.rules.latency_model and self.rules.forecast and self.spec.objective.kind == "constraint"):
+            return None
+        models, finals = [], []
+        for c in state.candidates.values():
+            best = c.best_latency()
+            if not c.tuning or not math.isfinite(best):
+                continue
+            if not (c.tuning_complete or c.trials_done() >= self.spec.budget.max_trials):
+                best = self.population[1].project(c.trials_done(), best) if self.population else None
+            if best is not None:
+                models.append(c.model)
+                finals.append(best)
+        return LatencyModel.fit(models, finals)
+
     @staticmethod
     def memory(c: CandidateState, tuning=None) -> float:
         """Bytes at the best trial when the tuner reports them, else the weights at 4 bits (optimistic)."""
@@ -356,6 +382,17 @@ def _hopeful_low(forecast: Forecast, ratios: RemainingRatios, best: tuple) -> Fo
     hope = ratios.project(len(best), best[-1], hopeful=True)
     low = 0.0 if hope is None else min(forecast.low, hope)
     return Forecast(low, max(low, forecast.mid), forecast.high)
+
+
+def _screened(forecast: Forecast, prediction: tuple[float, float], best: tuple) -> Forecast:
+    """The latency forecast with the cross-architecture model's say: its prediction as the central
+    value, and its prediction less SCREEN_SPREADS spreads as a floor under the optimistic bound. Both
+    stay under the best latency measured so far, which the final best can only improve on."""
+    mean, spread = prediction
+    ceiling = best[-1] if best and math.isfinite(best[-1]) else math.inf
+    low = min(max(forecast.low, math.exp(mean - SCREEN_SPREADS * spread)), ceiling)
+    high = max(forecast.high, low)
+    return Forecast(low, min(max(math.exp(mean), low), high, ceiling if ceiling >= low else high), high)
 
 
 def _latency_by_trials(c: CandidateState, budgets: list[int]) -> dict[int, float]:
