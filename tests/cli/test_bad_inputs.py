@@ -584,9 +584,7 @@ API = [
 CASES = GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API
 
 # Cases that still fail, each with the reason; strict, so a fix turns the xfail into a failure to remove here.
-KNOWN_FAILING: dict[str, str] = {
-    "api-save-not-a-model": "save_pretrained does not check its model argument: AttributeError on 'state_dict'",
-}
+KNOWN_FAILING: dict[str, str] = {}
 
 
 def _params():

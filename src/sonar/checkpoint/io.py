@@ -21,6 +21,7 @@ from sonar.checkpoint.files import (
 )
 from sonar.checkpoint.hf_config import from_hf, to_hf
 from sonar.checkpoint.keys import from_hf_key, to_hf_key
+from sonar.errors import UserError
 from sonar.model.rope import inverse_frequencies
 from sonar.model.transformer import Llama4TextModel
 from sonar.outdir import writing
@@ -91,6 +92,9 @@ def save_pretrained(model, path: str | Path, *, max_shard_bytes: int = 2 << 30, 
     renamed into place, so a crash never leaves a half checkpoint. A directory holding files sonar did
     not write is refused unless `overwrite`, and even then only sonar's own files are replaced
     (sonar.outdir). A multimodal model is written as transformers' Llama4ForConditionalGeneration."""
+    if not isinstance(model, torch.nn.Module) or not hasattr(model, "config"):
+        raise UserError(f"save_pretrained: expected a sonar model (sonar.build_model or load_pretrained), "
+                        f"got {type(model).__name__}")
     if hasattr(model, "vision_model"):
         from sonar.checkpoint.multimodal_io import save_multimodal
 
