@@ -46,7 +46,7 @@ class EngineLock:
                     os.close(fd)
                     raise
                 if time.monotonic() > deadline:
-                    holder = _read_holder(fd)
+                    holder = _live_holder(fd)
                     os.close(fd)
                     raise UserError(f"{run_dir}: another engine (pid {holder or 'unknown'}) "
                                     "is driving this search") from None
@@ -94,3 +94,24 @@ def _read_holder(fd: int) -> int | None:
     """The pid in the lock file: None while the new holder has not written it yet."""
     text = os.pread(fd, 128, 0).decode(errors="replace").split()
     return int(text[0]) if text and text[0].isdigit() else None
+
+
+def _live_holder(fd: int, wait_s: float = 2.0) -> int | None:
+    """The holder's pid, waiting briefly for it: a new holder writes its pid just after taking the
+    lock, and until then the file is empty or still names a killed engine."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        pid = _read_holder(fd)
+        if pid is not None and _alive(pid) or time.monotonic() > deadline:
+            return pid
+        time.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
