@@ -9,7 +9,7 @@ def _rows(per_table):
     """per_table: table -> (all-on speedup, rule-off speedup), one cell each, two seeds alike."""
     rows = []
     for table, (on, off) in per_table.items():
-        for method, value in (("sonar", on), (variant("eliminate"), off)):
+        for method, value in (("sonar", on), (variant("tuning_pays"), off)):
             for seed in (0, 1):
                 rows.append({"method": method, "table": table, "quantile": 0.5, "rule": "completed", "seed": seed,
                              "speedup_1pct": value, "speedup_gap10": value})
@@ -17,23 +17,31 @@ def _rows(per_table):
 
 
 def test_a_rule_that_helps_everywhere_earns_its_place():
-    report = rule_report(_rows({"a": (9.0, 4.0), "b": (19.0, 9.0), "c": (3.0, 1.0)}), "eliminate", "speedup_1pct")
-    assert report["contribution"] == pytest.approx(2.0)  # median of 10/5, 20/10, 4/2
+    report = rule_report(_rows({"a": (9.0, 4.0), "b": (19.0, 9.0), "c": (3.0, 1.0)}), "tuning_pays", "speedup_1pct")
+    assert report["contribution"] == pytest.approx(2.0)  # geometric mean of 10/5, 20/10, 4/2
+    assert (report["helped"], report["hurt"]) == (3, 0)
     assert report["earns_place"] and report["kept_folds"] == 1.0
     assert report["loto_gain"] == pytest.approx(1.0)  # never dropped
 
 
-def test_a_rule_that_helps_only_one_table_does_not():
-    report = rule_report(_rows({"a": (99.0, 9.0), "b": (4.0, 9.0), "c": (4.0, 9.0)}), "eliminate", "speedup_1pct")
-    assert not report["earns_place"]
-    assert report["contribution"] == pytest.approx(0.5)
-    # held out a, the others say drop, and a loses its 100/10; held out b or c, the other two disagree
-    # (median of two: their mean, > 0), so the rule is kept: dropping would not have generalised
+def test_a_rule_that_helps_one_table_a_lot_and_hurts_two_a_little_is_judged_out_of_sample():
+    report = rule_report(_rows({"a": (99.0, 9.0), "b": (4.0, 9.0), "c": (4.0, 9.0)}), "tuning_pays", "speedup_1pct")
+    assert report["contribution"] == pytest.approx((10 * 0.5 * 0.5) ** (1 / 3))
+    assert (report["helped"], report["hurt"]) == (1, 2)
+    # held out a, the others say drop, and a loses its 100/10; held out b or c, the other two together
+    # say keep (10 x 0.5 > 1): dropping would not have generalised
     assert report["kept_folds"] == pytest.approx(2 / 3)
     assert report["loto_gain"] == pytest.approx(10 ** (-1 / 3))
+    assert report["earns_place"]
+
+
+def test_a_rule_that_hurts_everywhere_is_dropped_in_every_fold():
+    report = rule_report(_rows({"a": (4.0, 9.0), "b": (1.0, 3.0), "c": (0.0, 1.0)}), "tuning_pays", "speedup_1pct")
+    assert report["contribution"] < 1 and report["kept_folds"] == 0 and not report["earns_place"]
+    assert report["loto_gain"] > 1
 
 
 def test_failures_and_instant_successes_stay_finite():
-    report = rule_report(_rows({"a": (0.0, 0.0), "b": (math.inf, 1.0)}), "eliminate", "speedup_gap10")
+    report = rule_report(_rows({"a": (0.0, 0.0), "b": (math.inf, 1.0)}), "tuning_pays", "speedup_gap10")
     assert math.isfinite(report["contribution"])
-    assert ablation(_rows({"a": (1.0, 1.0)}), ["tuning_pays"])["tuning_pays"]["speedup_1pct"]["tables"] == 0
+    assert ablation(_rows({"a": (1.0, 1.0)}), ["eliminate"])["eliminate"]["speedup_1pct"]["tables"] == 0

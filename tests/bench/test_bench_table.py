@@ -111,6 +111,6 @@ def test_a_schema_v1_table_as_committed_still_loads_and_replays(tmp_path):
     sonar = [m for m in engine_methods() if m.name == "sonar"]
     (engine,) = replay_all(table, objective, sonar, seeds=range(1))
     final = engine.traces[0][-1]
-    assert not final.infeasible and final.seconds < table.brute_force_seconds
+    assert not final.infeasible and final.seconds <= table.brute_force_seconds
     write_table(tmp_path / "again.jsonl", table.header, table.candidates)  # today's writer, read back the same
     assert load_table(tmp_path / "again.jsonl") == table

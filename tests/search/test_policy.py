@@ -23,6 +23,10 @@ def _measured():
     return load_table(FIXTURE)
 
 
+def _cpu_v2():
+    return load_table(Path(__file__).parents[2] / "benchmarks" / "cpu-v2.jsonl")
+
+
 def _synthetic(candidates):
     return lambda: synthetic_table(candidates=candidates, max_steps=128, max_trials=8, seed=0)
 
@@ -31,16 +35,17 @@ def _synthetic(candidates):
 SCENARIOS = {
     "forecast": (_measured, "constraint"),
     "population_centre": (_measured, "constraint"),
-    "late_gain_bound": (_measured, "constraint"),
+    "late_gain_bound": (_cpu_v2, "constraint"),
     "eliminate": (_measured, "constraint"),
     "tune_before_train": (_measured, "constraint"),
     "front_promotion": (_measured, "pareto"),
-    "front_extenders": (_measured, "pareto"),
-    "feasible_stops_tuning": (_synthetic(16), "constraint"),
+    "front_extenders": (_synthetic(16), "pareto"),
+    "feasible_stops_tuning": (_synthetic(16), "constraint", 0.5),
     "tuning_pays": (_synthetic(16), "constraint"),
     "catch_up_by_rung": (_synthetic(16), "constraint"),
     "endgame_challengers": (_synthetic(24), "constraint"),
     "latency_model": (_synthetic(24), "constraint"),
+    "spend_budget": (_measured, "constraint"),
 }
 
 
@@ -50,9 +55,9 @@ def test_every_rule_has_a_scenario():
 
 @pytest.mark.parametrize("rule", RULE_NAMES)
 def test_switching_a_rule_changes_the_search(rule):
-    make_table, mode = SCENARIOS[rule]
+    make_table, mode, *quantile = SCENARIOS[rule]
     table = make_table()
-    objective = objective_from_table(table, mode=mode, latency_limit_quantile=0.25)
+    objective = objective_from_table(table, mode=mode, latency_limit_quantile=quantile[0] if quantile else 0.25)
     flipped = {rule: not getattr(SONAR_RULES, rule)}
     default = run_method(table, objective, EngineMethod("sonar", "sonar"), 0)
     switched = run_method(table, objective, EngineMethod("switched", "sonar", rules=flipped), 0)

@@ -137,9 +137,13 @@ def test_dominating_newcomer_is_promoted_in_pareto_mode():
     assert not any(d.action == "promote" and d.candidate != "c003" for d in decisions)
 
 
+# The tuning rules these tests check are switchable and off in SONAR's policy (policy.py): on here.
+TUNING_RULES = {"feasible_stops_tuning": True, "catch_up_by_rung": True, "eliminate": True}
+
+
 def _constraint_run(tmp_path, trial_cost_s: float, latency_s: float = 0.004):
     raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": latency_s},
-                    synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": trial_cost_s})
+                    synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": trial_cost_s}, rules=TUNING_RULES)
     run_dir = tmp_path / "run"
     state, _ = run_simulated(raw, run_dir)
     return state, _events(run_dir)

@@ -1,19 +1,23 @@
 """`sonar bench ablate`: what each SONAR rule contributes over a suite, judged leave-one-table-out.
 
-The suite replays SONAR with every rule on, and once with each rule off (`sonar-without-RULE`), at
-every (table, bound quantile, recommendation rule) cell. From those rows, per rule and criterion:
+The suite replays SONAR's policy as it is, and once with each rule flipped (`sonar-without-RULE` for a
+rule the policy uses, `sonar-with-RULE` for one it leaves off), at every (table, bound quantile,
+recommendation rule) cell. From those rows, per rule and criterion:
 
-    per cell:    lr = log((1 + median speedup, all on) / (1 + median speedup, rule off))
+    per cell:    lr = log((1 + median speedup, the policy) / (1 + median speedup, the rule flipped))
                  (1 + ...: a cell both fail scores 0 either way, and a failure costs a finite amount)
     per table:   lr_t = mean of lr over the table's cells
-    contribution = exp(median over tables of lr_t)   (> 1: switching the rule off loses)
+    contribution = exp(mean over tables of lr_t), a geometric mean ratio (> 1: switching it off loses);
+                 a mean, not a median: most rules act on few tables, and a median of ties hides them
+    helped, hurt = the tables where lr_t > +0.01, < -0.01
     leave-one-table-out: for each table t, the rule is dropped iff the contribution over the other
                  tables is <= 1; the held-out gain of dropping is -lr_t when dropped, else 0
     loto_gain  = exp(mean held-out gain)  (> 1: deciding from the other tables would have helped t)
     earns_place = contribution > 1 and the rule is kept in most leave-one-out folds
 
 A rule that helps only on the tables it was tuned on shows a contribution near 1 and a held-out
-gain above 1: dropping it generalises better than keeping it.
+gain above 1: dropping it generalises better than keeping it. For a rule the policy leaves off, the
+same figures say whether switching it on would pay: a contribution above 1 says it would not.
 """
 
 from __future__ import annotations
@@ -24,13 +28,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sonar.bench.suite import ABLATED, SONAR
+from sonar.bench.suite import ABLATED, ADDED, SONAR
 
 CRITERIA = ("speedup_1pct", "speedup_gap10")
 
 
 def variant(rule: str) -> str:
-    return f"{ABLATED}{rule}"
+    """SONAR with `rule` flipped: switched off if the policy has it on, on if the policy has it off."""
+    from sonar.search.schedulers.policy import SONAR_RULES
+
+    return f"{ABLATED if getattr(SONAR_RULES, rule) else ADDED}{rule}"
 
 
 def cell_log_ratios(rows: Sequence[dict], rule: str, criterion: str) -> dict[str, list[float]]:
@@ -57,11 +64,12 @@ def rule_report(rows: Sequence[dict], rule: str, criterion: str) -> dict:
     gains, kept = [], 0
     for held_out in tables:
         others = [per_table[t] for t in tables if t != held_out]
-        keep = bool(others) and float(np.median(others)) > 0
+        keep = bool(others) and float(np.mean(others)) > 0
         kept += keep
         gains.append(0.0 if keep else -per_table[held_out])
-    contribution = math.exp(float(np.median(list(per_table.values()))))
+    contribution = math.exp(float(np.mean(list(per_table.values()))))
     return {"tables": len(tables), "contribution": contribution, "loto_gain": math.exp(float(np.mean(gains))),
+            "helped": sum(v > 0.01 for v in per_table.values()), "hurt": sum(v < -0.01 for v in per_table.values()),
             "kept_folds": kept / len(tables), "earns_place": contribution > 1 and kept * 2 > len(tables),
             "per_table": {t: math.exp(v) for t, v in per_table.items()}}
 

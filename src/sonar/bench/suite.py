@@ -39,7 +39,8 @@ CRITERIA = (*SPEEDUPS, "anytime_area")
 LEFT_OUT = frozenset({"brute_force_engine", "random_engine"})
 PEER_PREFIXES = ("optuna_", "synetune_", "hyperband_joint")
 SONAR = "sonar"
-ABLATED = "sonar-without-"
+ABLATED = "sonar-without-"  # SONAR with these rules switched off ...
+ADDED = "sonar-with-"  # ... or on
 VERSIONED = ("sonar", "torch", "numpy", "optuna", "syne-tune")
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz")
 WORK_SUFFIX = ".work.jsonl"
@@ -107,9 +108,9 @@ def available_methods() -> dict[str, object]:
 def plan_cells(settings: SuiteSettings) -> list[Cell]:
     names = available_methods()
     wanted = settings.methods or tuple(names)
-    unknown = sorted(m for m in set(wanted) - set(names) if not m.startswith(ABLATED))
+    unknown = sorted(m for m in set(wanted) - set(names) if not is_variant(m))
     for m in wanted:
-        if m.startswith(ABLATED):
+        if is_variant(m):
             method_named(m)
     if unknown:
         raise UserError(f"methods {unknown} are not available; choose from {sorted(names)}")
@@ -126,16 +127,21 @@ def _table(path: str):
 
 
 def method_named(name: str):
-    """An available method, or `sonar-without-RULE[+RULE...]`: SONAR with those scheduler rules off
-    (the variants `sonar bench ablate` compares)."""
-    if name.startswith(ABLATED):
+    """An available method, or `sonar-without-RULE[+RULE...]` / `sonar-with-RULE[+RULE...]`: SONAR
+    with those scheduler rules switched off / on (the variants `sonar bench ablate` compares)."""
+    if is_variant(name):
         from sonar.bench.engine_method import EngineMethod
         from sonar.search.schedulers.policy import SONAR_RULES
 
-        off = tuple(name[len(ABLATED):].split("+"))
-        SONAR_RULES.without(*off)  # names checked here, before any replay
-        return EngineMethod(name, "sonar", rules={rule: False for rule in off})
+        on = name.startswith(ADDED)
+        rules = tuple(name[len(ADDED if on else ABLATED):].split("+"))
+        SONAR_RULES.without(*rules)  # names checked here, before any replay
+        return EngineMethod(name, "sonar", rules={rule: on for rule in rules})
     return available_methods()[name]
+
+
+def is_variant(name: str) -> bool:
+    return name.startswith((ABLATED, ADDED))
 
 
 def run_cell(cell: Cell) -> dict:

@@ -107,8 +107,8 @@ def ablate(
     quantiles: str = typer.Option("0.25,0.5,0.75", help="latency bounds as quantiles of the candidates'"
                                                         " best latencies"),
     rules: str = typer.Option("completed,checkpoint", help="recommendation rules (sonar.bench.recommend)"),
-    switch: str = typer.Option(None, help="scheduler rules to switch off one at a time (default: every rule"
-                                          " that acts in constraint mode)"),
+    switch: str = typer.Option(None, help="scheduler rules to flip one at a time, off if the policy uses them,"
+                                          " on if not (default: every rule that acts in constraint mode)"),
     jobs: int = typer.Option(2, help="worker processes"),
 ) -> None:
     """Each SONAR rule switched off in turn over a suite: its contribution, judged leave-one-table-out."""
@@ -138,8 +138,9 @@ def ablate(
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(_finite_json(result), indent=2) + "\n")
     tmp.replace(out)
-    table = Table(title=f"SONAR with one rule off: {len(settings.tables)} tables, {seeds} seeds; contribution ="
-                        " exp(median over tables of the log ratio on/off); > 1: the rule helps")
+    table = Table(title=f"SONAR with one rule flipped: {len(settings.tables)} tables, {seeds} seeds; contribution ="
+                        " geometric mean over tables of the ratio policy/flipped (tables helped/hurt); > 1: the"
+                        " policy's choice for the rule pays")
     table.add_column("rule", no_wrap=True)
     for criterion in CRITERIA:
         for column in ("contribution", "held-out gain if dropped", "kept in folds", "earns place"):
@@ -149,7 +150,8 @@ def ablate(
         for criterion in CRITERIA:
             r = by_criterion[criterion]
             cells += ["-"] * 4 if r["contribution"] is None else [
-                f"{r['contribution']:.3f}", f"{r['loto_gain']:.3f}", f"{r['kept_folds']:.0%}",
+                f"{r['contribution']:.3f} ({r['helped']}/{r['hurt']})", f"{r['loto_gain']:.3f}",
+                f"{r['kept_folds']:.0%}",
                 "yes" if r["earns_place"] else "NO"]
         table.add_row(rule, *cells)
     console.print(table)
@@ -164,3 +166,34 @@ def _finite_json(value):
     if isinstance(value, list):
         return [_finite_json(v) for v in value]
     return value
+
+
+@bench_app.command("figures")
+def figures(
+    scoreboard: Annotated[Path, typer.Option("--scoreboard", help="JSON written by `sonar bench suite`")],
+    ablation: Annotated[Path | None, typer.Option("--ablation", help="JSON written by `sonar bench ablate`")] = None,
+    readme: Annotated[Path, typer.Option("--readme", help="markdown whose figure blocks are rewritten")] = Path(
+        "benchmarks/README.md"),
+    check: bool = typer.Option(False, "--check", help="only check that the README matches the JSON (exit 1 if not)"),
+) -> None:
+    """Rewrite the README's figure blocks from the suite and ablation JSON."""
+    from sonar.bench.figures import render, rewrite
+
+    def load(path: Path) -> dict:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise UserError(f"{path}: cannot read the benchmark JSON ({err})") from None
+
+    if not readme.is_file():
+        raise UserError(f"--readme {readme}: no such file")
+    text = readme.read_text()
+    updated = rewrite(text, render(load(scoreboard), load(ablation) if ablation else None))
+    if check:
+        if updated != text:
+            Console(stderr=True).print(f"{readme} differs from what the JSON renders: run `make bench-figures`")
+            raise typer.Exit(1)
+        print(f"{readme}: every figure block matches the JSON")
+        return
+    readme.write_text(updated)
+    print(f"{readme}: figure blocks rewritten")

@@ -248,11 +248,13 @@ class RungScheduler:
             challenge = self._challengers(state, idle, next(m[1] for m in measured if m[0] == incumbent))
             if challenge:
                 return challenge
-        if budget_left and idle and incumbent is None:
+        spend = self.rules.spend_budget and math.isfinite(self.spec.budget.cost_s)
+        if budget_left and idle and (incumbent is None or spend):
             top = max(c.rung for c in idle)
             waiting = {c.id for c in idle if c.rung == top}
             best = next(cid for cid in self.rung_ranking(state, top) if cid in waiting)
-            return [Decision(candidate=best, action="promote", rung=top + 1, reason="best waiting at the end")]
+            reason = "best waiting at the end" if incumbent is None else "budget left: the best waiting goes on"
+            return [Decision(candidate=best, action="promote", rung=top + 1, reason=reason)]
         reason = "ranked out" if budget_left else "cost budget spent"
         return [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason) for c in idle]
 

@@ -1,0 +1,139 @@
+"""The benchmark README's figures, rendered from the suite and ablation JSON, never typed by hand.
+
+`benchmarks/README.md` holds each figure between `<!-- figures:NAME -->` and `<!-- /figures:NAME -->`;
+`sonar bench figures` rewrites those blocks from the JSON files (`make bench-figures` regenerates the
+JSON first), and a test checks that the committed README equals what the committed JSON renders.
+
+Every figure is a median over seeds per (table, bound quantile) cell, then a median over cells.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from sonar.errors import UserError
+
+SPEEDUPS = (("speedup_1pct", "1%"), ("speedup_gap10", "gap <= 10%"), ("speedup_top3", "top 3"),
+            ("speedup_best", "exact best"))
+BLOCK = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)", re.S)
+
+
+def _x(value: float | None) -> str:
+    return "inf" if value is None else f"{value:.1f}x"
+
+
+def _median(values) -> float | None:
+    values = [np.inf if v is None else v for v in values]
+    return float(np.median(values)) if values else None
+
+
+def _group(result: dict, synthetic: bool) -> list[dict]:
+    tables = result["tables"]
+    return [c for c in result["cells"] if tables[c["table"]]["synthetic"] == synthetic]
+
+
+def scoreboard_table(result: dict, *, synthetic: bool) -> str:
+    """Methods x criteria, per recommendation rule: medians over (table, bound) cells, failed seeds summed."""
+    cells = _group(result, synthetic)
+    if not cells:
+        return "_no table of this kind in the suite_\n"
+    header = "| rule | method | " + " | ".join(f"{label} (failed seeds)" for _, label in SPEEDUPS)
+    lines = [header + " | anytime area |", "|" + "---|" * (len(SPEEDUPS) + 3)]
+    by_method: dict[tuple, list[dict]] = defaultdict(list)
+    for c in cells:
+        by_method[(c["rule"], c["method"])].append(c)
+    for (rule, method), group in sorted(by_method.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))):
+        name = f"**{method}**" if method == "sonar" else method
+        parts = [f"{_x(_median([c[k] for c in group]))} ({sum(c['failures_' + k] for c in group)})"
+                 for k, _ in SPEEDUPS]
+        area = _median([c["anytime_area"] for c in group])
+        lines.append(f"| {rule} | {name} | " + " | ".join(parts) + f" | {area:.3f} |")
+    seeds = {c["seeds"] for c in cells}
+    tables = sorted({c["table"] for c in cells})
+    bounds = sorted({c["quantile"] for c in cells})
+    lines.append("")
+    lines.append(f"{len(tables)} tables x bound quantiles {bounds},"
+                 f" {'/'.join(map(str, sorted(seeds)))} seeds per cell.")
+    return "\n".join(lines) + "\n"
+
+
+def per_table(result: dict, *, criterion: str = "speedup_1pct") -> str:
+    """Per measured table and rule: SONAR, the best peer and the best of every method, medians over bounds."""
+    cells = _group(result, False)
+    if not cells:
+        return "_no measured table in the suite_\n"
+    from sonar.bench.suite import is_peer
+
+    lines = ["| table | rule | sonar | best peer | best in-house baseline |", "|---|---|---|---|---|"]
+    by: dict[tuple, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+    for c in cells:
+        by[(c["table"], c["rule"])][c["method"]].append(c[criterion])
+    for (table, rule), methods in sorted(by.items()):
+        medians = {m: _median(v) for m, v in methods.items()}
+        peers = {m: v for m, v in medians.items() if is_peer(m)}
+        own = {m: v for m, v in medians.items() if not is_peer(m) and m not in ("sonar", "brute_force")}
+        best_peer = max(peers, key=lambda m: _inf(peers[m]), default=None)
+        best_own = max(own, key=lambda m: _inf(own[m]), default=None)
+        lines.append(f"| {Path(table).name} | {rule} | {_x(medians.get('sonar'))} | "
+                     f"{_cell(best_peer, peers)} | {_cell(best_own, own)} |")
+    return "\n".join(lines) + "\n"
+
+
+def ahead(result: dict) -> str:
+    lines = ["| rule | cells | SONAR ahead of every peer at 1% | at gap <= 10% |", "|---|---|---|---|"]
+    for rule, row in sorted(result["sonar_ahead"].items()):
+        if row["cells"]:
+            lines.append(f"| {rule} | {row['cells']} | {row['speedup_1pct']:.0%} | {row['speedup_gap10']:.0%} |")
+    return "\n".join(lines) + "\n"
+
+
+def ablation_table(result: dict) -> str:
+    lines = ["| rule switched off | contribution at 1% (tables helped/hurt) | held-out gain if dropped |"
+             " contribution at gap <= 10% (helped/hurt) | held-out gain if dropped | earns its place |",
+             "|---|---|---|---|---|---|"]
+    for rule, by in result["ablation"].items():
+        one, ten = by["speedup_1pct"], by["speedup_gap10"]
+        if one["contribution"] is None:
+            continue
+        earns = "yes" if one["earns_place"] or ten["earns_place"] else "**no**"
+        lines.append(f"| {rule} | {one['contribution']:.3f} ({one['helped']}/{one['hurt']}) | {one['loto_gain']:.3f} |"
+                     f" {ten['contribution']:.3f} ({ten['helped']}/{ten['hurt']}) | {ten['loto_gain']:.3f} | {earns} |")
+    s = result["settings"]
+    lines.append("")
+    lines.append(f"{len(s['tables'])} tables x bound quantiles {s['quantiles']}, {s['seeds']} seeds,"
+                 f" rules {s['rules']}.")
+    return "\n".join(lines) + "\n"
+
+
+def render(scoreboard: dict, ablation: dict | None) -> dict[str, str]:
+    blocks = {"measured": scoreboard_table(scoreboard, synthetic=False),
+              "synthetic": scoreboard_table(scoreboard, synthetic=True),
+              "per-table": per_table(scoreboard), "ahead": ahead(scoreboard)}
+    if ablation is not None:
+        blocks["ablation"] = ablation_table(ablation)
+    return blocks
+
+
+def rewrite(text: str, blocks: dict[str, str]) -> str:
+    """`text` with each figure block's body replaced; a block the README lacks is an error."""
+    found = {m.group("name") for m in BLOCK.finditer(text)}
+    missing = sorted(set(blocks) - found)
+    if missing:
+        raise UserError(f"README has no figure blocks {missing}: add <!-- figures:NAME --> ... <!-- /figures:NAME -->")
+    return BLOCK.sub(lambda m: m.group(1) + blocks.get(m.group("name"), m.group("body")) + m.group(4), text)
+
+
+def _order(method: str) -> tuple:
+    return (method != "sonar", method)
+
+
+def _inf(value: float | None) -> float:
+    return np.inf if value is None else value
+
+
+def _cell(name: str | None, medians: dict) -> str:
+    return "-" if name is None else f"{name} {_x(medians[name])}"
