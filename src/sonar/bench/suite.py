@@ -30,6 +30,7 @@ import numpy as np
 
 from sonar.bench.recommend import RULES, check_rule
 from sonar.errors import UserError
+from sonar.strict_json import finite_or_none
 
 QUANTILES = (0.25, 0.5, 0.75)
 MODE = "constraint"  # the bound quantiles are latency limits
@@ -190,7 +191,7 @@ def read_work(path: Path) -> dict[tuple, dict]:
 
 
 def _append(path: Path, row: dict) -> None:
-    data = json.dumps(_json_safe(row)) + "\n"
+    data = json.dumps(finite_or_none(row)) + "\n"
     with open(path, "a") as f:
         f.write(data)
         f.flush()
@@ -313,15 +314,4 @@ def suite_result(settings: SuiteSettings, rows: Sequence[dict]) -> dict:
     settings_json = {"tables": [str(p) for p in settings.tables], "seeds": settings.seeds,
                      "quantiles": list(settings.quantiles), "rules": list(settings.rules),
                      "methods": sorted({r["method"] for r in rows}), "mode": MODE}
-    return _json_safe(stamp() | {"settings": settings_json, "tables": tables} | scoreboard(rows))
-
-
-def _json_safe(value):
-    """JSON has no infinity: inf (an instant success) and nan are written as null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
+    return finite_or_none(stamp() | {"settings": settings_json, "tables": tables} | scoreboard(rows))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from sonar.cli.bench_group import bench_app
 from sonar.errors import UserError
+from sonar.strict_json import finite_or_none
 
 
 @bench_app.command("build")
@@ -128,7 +128,7 @@ def replay(
 
         plot_regret(runs, table.brute_force_seconds, png, title=f"{table_path.name}: {label}, {objective.mode}")
     if as_json:
-        print(json.dumps(_json_safe(result), indent=2))
+        print(json.dumps(finite_or_none(result), indent=2))
         return
     _print_summary(console, result, label)
 
@@ -139,14 +139,6 @@ def _check_writable_file(path: Path, flag: str) -> None:
         raise UserError(f"{flag} {path}: is a directory; name a file, e.g. {path / 'regret.png'}")
     if not path.parent.is_dir():
         raise UserError(f"{flag} {path}: the directory {path.parent} does not exist")
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    return value
 
 
 def _print_summary(console: Console, result: dict, label: str) -> None:

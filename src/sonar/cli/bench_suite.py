@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from sonar.cli.bench_group import bench_app
 from sonar.errors import UserError
+from sonar.strict_json import dumps_strict
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -136,7 +136,7 @@ def ablate(
               "ablation": report}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(_finite_json(result), indent=2) + "\n")
+    tmp.write_text(dumps_strict(result, indent=2) + "\n")
     tmp.replace(out)
     table = Table(title=f"SONAR with one rule flipped: {len(settings.tables)} tables, {seeds} seeds; contribution ="
                         " geometric mean over tables of the ratio policy/flipped (tables helped/hurt); > 1: the"
@@ -156,16 +156,6 @@ def ablate(
         table.add_row(rule, *cells)
     console.print(table)
     console.print(f"{len(rows)} cells ({work}); ablation -> {out}")
-
-
-def _finite_json(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite_json(v) for v in value]
-    return value
 
 
 @bench_app.command("figures")

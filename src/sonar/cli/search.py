@@ -26,6 +26,7 @@ from sonar.search.run_lock import engine_holder
 from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec
 from sonar.search.state import SearchState
 from sonar.search.storage import DB_NAME, Storage
+from sonar.strict_json import finite_or_none
 
 
 @app.command()
@@ -149,16 +150,6 @@ def _expected_jobs(spec) -> float:
     return 2 * sum(max(1.0, n / eta**k) for k in range(1 + int(math.log(max(n, 1), eta))))
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 @app.command()
 def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory")],
            as_json: bool = typer.Option(False, "--json", help="machine-readable")) -> None:
@@ -170,7 +161,7 @@ def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
         storage.close()
     info = summary(state, engine_live=engine_holder(run_dir) is not None)
     if as_json:
-        print(json.dumps(_json_safe(info), indent=1))
+        print(json.dumps(finite_or_none(info), indent=1))
         return
     console = Console()
     console.print(_LiveView(console, state.spec)(state))
