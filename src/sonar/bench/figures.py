@@ -92,16 +92,22 @@ def ahead(result: dict) -> str:
 
 
 def ablation_table(result: dict) -> str:
-    lines = ["| rule switched off | contribution at 1% (tables helped/hurt) | held-out gain if dropped |"
-             " contribution at gap <= 10% (helped/hurt) | held-out gain if dropped | earns its place |",
-             "|---|---|---|---|---|---|"]
+    """Each rule flipped from where the policy has it: the ratio policy/flipped (> 1: the policy's
+    choice pays), the tables it helped/hurt, and the held-out gain had the choice been reversed."""
+    policy = result.get("policy", {})
+    lines = ["| rule | in the policy | policy / flipped at 1% (tables helped/hurt) | held-out gain if flipped |"
+             " at gap <= 10% (helped/hurt) | held-out gain if flipped | the policy's choice pays |",
+             "|---|---|---|---|---|---|---|"]
     for rule, by in result["ablation"].items():
         one, ten = by["speedup_1pct"], by["speedup_gap10"]
         if one["contribution"] is None:
             continue
-        earns = "yes" if one["earns_place"] or ten["earns_place"] else "**no**"
-        lines.append(f"| {rule} | {one['contribution']:.3f} ({one['helped']}/{one['hurt']}) | {one['loto_gain']:.3f} |"
-                     f" {ten['contribution']:.3f} ({ten['helped']}/{ten['hurt']}) | {ten['loto_gain']:.3f} | {earns} |")
+        state = {True: "on", False: "off"}.get(policy.get(rule), "?")
+        pays = "yes" if one["earns_place"] and ten["earns_place"] else (
+            "mixed" if one["earns_place"] or ten["earns_place"] else "**no**")
+        lines.append(f"| {rule} | {state} | {one['contribution']:.3f} ({one['helped']}/{one['hurt']}) |"
+                     f" {one['loto_gain']:.3f} | {ten['contribution']:.3f} ({ten['helped']}/{ten['hurt']}) |"
+                     f" {ten['loto_gain']:.3f} | {pays} |")
     s = result["settings"]
     lines.append("")
     lines.append(f"{len(s['tables'])} tables x bound quantiles {s['quantiles']}, {s['seeds']} seeds,"

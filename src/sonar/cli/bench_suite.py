@@ -114,7 +114,7 @@ def ablate(
     """Each SONAR rule switched off in turn over a suite: its contribution, judged leave-one-table-out."""
     from sonar.bench.ablate import CRITERIA, ablation, variant
     from sonar.bench.suite import SONAR, SuiteSettings, find_tables, run_suite, stamp
-    from sonar.search.schedulers.policy import RULE_NAMES
+    from sonar.search.schedulers.policy import RULE_NAMES, SONAR_RULES
 
     chosen = _names(switch) or tuple(r for r in RULE_NAMES if r not in PARETO_ONLY_RULES)
     unknown = sorted(set(chosen) - set(RULE_NAMES))
@@ -133,7 +133,7 @@ def ablate(
     report = ablation(rows, chosen)
     result = {"stamp": stamp(), "settings": {"tables": [str(t) for t in settings.tables], "seeds": seeds,
                                              "quantiles": list(settings.quantiles), "rules": list(settings.rules)},
-              "ablation": report}
+              "policy": {rule: getattr(SONAR_RULES, rule) for rule in RULE_NAMES}, "ablation": report}
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(dumps_strict(result, indent=2) + "\n")

@@ -1,0 +1,45 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from sonar.bench.figures import render, rewrite
+from sonar.bench.suite import scoreboard
+from sonar.errors import UserError
+
+ROOT = Path(__file__).parents[2]
+
+
+def _row(table, method, seed, value, rule="completed"):
+    return {"table": table, "quantile": 0.5, "rule": rule, "method": method, "seed": seed,
+            "speedup_1pct": value, "speedup_gap10": value / 2, "speedup_top3": value / 4, "speedup_best": 0.0,
+            "anytime_area": 0.5}
+
+
+def _result():
+    rows = [_row(t, m, s, v) for t in ("m.jsonl", "s.jsonl.gz") for s in (0, 1, 2)
+            for m, v in (("sonar", 10.0 + s), ("synetune_asha", 20.0), ("random_feasible", 5.0))]
+    return {"tables": {"m.jsonl": {"synthetic": False}, "s.jsonl.gz": {"synthetic": True}}} | scoreboard(rows)
+
+
+def test_blocks_show_medians_and_failures_per_kind_of_table():
+    blocks = render(_result(), None)
+    assert "| completed | **sonar** | 11.0x (0) | 5.5x (0) | 2.8x (0) | 0.0x (3) | 0.500 |" in blocks["measured"]
+    assert "| m.jsonl | completed | 11.0x | synetune_asha 20.0x | random_feasible 5.0x |" in blocks["per-table"]
+    assert "| completed | 2 | 0% | 0% |" in blocks["ahead"]
+    assert "1 tables" in blocks["synthetic"]
+
+
+def test_rewrite_replaces_only_the_named_blocks_and_names_a_missing_one():
+    text = "intro\n<!-- figures:ahead -->\nold\n<!-- /figures:ahead -->\noutro\n"
+    assert rewrite(text, {"ahead": "new\n"}) == "intro\n<!-- figures:ahead -->\nnew\n<!-- /figures:ahead -->\noutro\n"
+    with pytest.raises(UserError, match="measured"):
+        rewrite(text, {"measured": "x\n"})
+
+
+def test_the_committed_readme_shows_what_the_committed_json_renders():
+    readme = ROOT / "benchmarks" / "README.md"
+    board = json.loads((ROOT / "benchmarks" / "scoreboard.json").read_text())
+    ablation = json.loads((ROOT / "benchmarks" / "ablation.json").read_text())
+    text = readme.read_text()
+    assert rewrite(text, render(board, ablation)) == text
