@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from engine_race import race
 
 from conftest import make_spec
 from sonar.errors import UserError
@@ -58,34 +59,6 @@ def test_a_killed_engines_lock_is_taken_over(tmp_path):
     assert run_search(tmp_path, SimulatedExecutor(1)).finished
 
 
-class _HeldUntilRivalsRefused(SimulatedExecutor):
-    """Holds its run at the first job until every rival engine has been refused, so a rival can never
-    find the run already finished, however late the shared CPUs let it try."""
-
-    def __init__(self, refused, rivals: int) -> None:
-        super().__init__(1)
-        self.refused, self.rivals = refused, rivals
-
-    def submit(self, payload):
-        deadline = time.monotonic() + 60
-        while self.refused.value < self.rivals and time.monotonic() < deadline:
-            time.sleep(0.001)
-        return super().submit(payload)
-
-
-def _race(run_dirs: list[str], barrier, refused, results) -> None:
-    for run_dir, count in zip(run_dirs, refused, strict=True):
-        barrier.wait()
-        started = time.monotonic()
-        try:
-            run_search(run_dir, _HeldUntilRivalsRefused(count, barrier.parties - 1))
-            results.put((run_dir, os.getpid(), "drove", time.monotonic() - started))
-        except UserError as err:
-            with count.get_lock():
-                count.value += 1
-            results.put((run_dir, os.getpid(), str(err), time.monotonic() - started))
-
-
 @pytest.mark.slow  # five interpreters importing torch, then 20 short rounds: ~15 s on a shared machine
 def test_five_engines_started_at_once_one_drives(tmp_path):
     engines, rounds = 5, 20
@@ -93,11 +66,13 @@ def test_five_engines_started_at_once_one_drives(tmp_path):
     run_dirs = [str(tmp_path / f"run{i}") for i in range(rounds)]
     for run_dir in run_dirs:
         start_search(raw, run_dir).close()
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["sonar.search.engine"])  # one import, five cheap forks
+    # spawn, not forkserver: the forkserver is one per process, and a server an earlier test started
+    # need not have this directory on its path; the racers live in a module of their own, since a
+    # spawned child that imported this one would resolve `conftest` to whichever is first on its path
+    context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(engines), context.Queue()
     refused = [context.Value("i", 0) for _ in range(rounds)]
-    procs = [context.Process(target=_race, args=(run_dirs, barrier, refused, results)) for _ in range(engines)]
+    procs = [context.Process(target=race, args=(run_dirs, barrier, refused, results)) for _ in range(engines)]
     for proc in procs:
         proc.start()
     outcomes = [results.get(timeout=120) for _ in range(engines * rounds)]
