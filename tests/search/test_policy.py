@@ -46,6 +46,7 @@ SCENARIOS = {
     "endgame_challengers": (_synthetic(24), "constraint"),
     "latency_model": (_synthetic(24), "constraint"),
     "spend_budget": (_measured, "constraint"),
+    "explore_waiting": (_synthetic(24), "constraint"),
 }
 
 

@@ -249,6 +249,14 @@ class RungScheduler:
             if challenge:
                 return challenge
         spend = self.rules.spend_budget and math.isfinite(self.spec.budget.cost_s)
+        if budget_left and idle and incumbent is not None and spend and self.rules.explore_waiting:
+            spent_on = [d for d in state.decisions if d.reason.startswith("budget left")]
+            if len(spent_on) % 2:  # every other promotion of the endgame: one the ranks did not pick
+                low = min(c.rung for c in idle)
+                waiting = sorted(c.id for c in idle if c.rung == low)
+                pick = waiting[zlib.crc32(f"{self.spec.seed}/{len(spent_on)}".encode()) % len(waiting)]
+                return [Decision(candidate=pick, action="promote", rung=low + 1,
+                                 reason="budget left: a waiting candidate drawn at random goes on")]
         if budget_left and idle and (incumbent is None or spend):
             top = max(c.rung for c in idle)
             waiting = {c.id for c in idle if c.rung == top}

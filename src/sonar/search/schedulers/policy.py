@@ -23,6 +23,7 @@ The algorithm (constraint mode; Pareto mode differs where noted):
             Pareto: promote waiting candidates that may extend the finished front           [front_extenders]
             while no acceptable candidate has finished, promote the best waiting one
             with a finite cost budget left, promote the best waiting one of the highest rung [spend_budget]
+                every other time, one drawn at random from the lowest rung instead         [explore_waiting]
             otherwise stop everyone still waiting ("ranked out")
     the jobs of a candidate's rung (constraint mode):
         tune only while a measured config misses the bounds                           [feasible_stops_tuning, off]
@@ -68,6 +69,9 @@ class Rules:
     # With a finite cost budget, waiting candidates are promoted in rank order (the highest rung first)
     # until it is spent, rather than ranked out: early ranks mislead on noisy curves and late bloomers.
     spend_budget: bool = True
+    # With spend_budget: every other endgame promotion goes to a waiting candidate of the lowest rung drawn
+    # at random, a hedge against ranks that mislead (Hyperband's reason for its unpruned bracket).
+    explore_waiting: bool = True
     latency_model: bool = False  # constraint: a latency model across architectures forecasts and screens
 
     def __post_init__(self) -> None:
@@ -100,4 +104,4 @@ SONAR_RULES = Rules()
 # endgame promotions read measured values (no population), as the baselines always have.
 PLAIN_RULES = Rules(forecast=False, population_centre=False, late_gain_bound=False, eliminate=False,
                     front_promotion=False, feasible_stops_tuning=False, tuning_pays=False, catch_up_by_rung=False,
-                    tune_before_train=False, spend_budget=False)
+                    tune_before_train=False, spend_budget=False, explore_waiting=False)
