@@ -41,17 +41,18 @@ def variant(rule: str) -> str:
 
 
 def cell_log_ratios(rows: Sequence[dict], rule: str, criterion: str) -> dict[str, list[float]]:
-    """table -> the log ratios of its (bound, recommendation rule) cells, all on against `rule` off."""
+    """table -> the log ratios of its (bound, recommendation rule) cells, the policy against `rule` flipped."""
+    flipped = variant(rule)
     seeds: dict[tuple, list[float]] = defaultdict(list)
     for row in rows:
-        if row["method"] in (SONAR, variant(rule)):
+        if row["method"] in (SONAR, flipped):
             seeds[(row["method"], row["table"], row["quantile"], row["rule"])].append(_finite(row[criterion]))
     per_table: dict[str, list[float]] = defaultdict(list)
     for (method, table, quantile, recommendation), values in sorted(seeds.items()):
-        if method != SONAR or (variant(rule), table, quantile, recommendation) not in seeds:
+        if method != SONAR or (flipped, table, quantile, recommendation) not in seeds:
             continue
         on = float(np.median(values))
-        off = float(np.median(seeds[(variant(rule), table, quantile, recommendation)]))
+        off = float(np.median(seeds[(flipped, table, quantile, recommendation)]))
         per_table[table].append(math.log((1 + on) / (1 + off)))
     return per_table
 

@@ -109,7 +109,8 @@ class EngineTuner(_ByModel):
 def engine_observations(state: SearchState, by_model: _ByModel) -> dict[str, Observed]:
     """What the engine has observed, by table id: each candidate's curve, and its tuning trials by
     trace index (the engine's tuner walks the table's trace, so its i-th trial is the trace's i-th)."""
-    return {by_model.ids[c.model]: Observed(curve=list(c.curve), trials=dict(enumerate(c.tuning)))
+    # the state's own lists: ReplaySession.observe_at copies what it keeps
+    return {by_model.ids[c.model]: Observed(curve=c.curve, trials=dict(enumerate(c.tuning)))
             for c in state.candidates.values() if c.curve or c.tuning}
 
 

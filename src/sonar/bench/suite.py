@@ -145,11 +145,6 @@ def is_variant(name: str) -> bool:
     return name.startswith((ABLATED, ADDED))
 
 
-def run_cell(cell: Cell) -> dict:
-    """One seed of one method on one table at one bound, under one rule (runs in a worker)."""
-    return run_cells([cell])[0]
-
-
 def run_cells(cells: Sequence[Cell]) -> list[dict]:
     """Cells that differ only in their rule, from one run of the method (runs in a worker): a method's
     choices never depend on the rule it is scored by."""
@@ -183,11 +178,15 @@ def read_work(path: Path) -> dict[tuple, dict]:
     for line in path.read_text().splitlines():
         try:
             row = json.loads(line)
-            key = Cell(**{k: row[k] for k in ("table", "quantile", "rule", "method", "seed")}).key
+            key = _row_key(row)
         except (json.JSONDecodeError, KeyError, TypeError):
             continue
         done[key] = row | {c: math.inf for c in SPEEDUPS if row.get(c, 0.0) is None}  # null: an instant success
     return done
+
+
+def _row_key(row: dict) -> tuple:
+    return Cell(**{k: row[k] for k in ("table", "quantile", "rule", "method", "seed")}).key
 
 
 def _append(path: Path, row: dict) -> None:
@@ -215,7 +214,7 @@ def run_suite(settings: SuiteSettings, work: Path,
     def record(row: dict) -> None:
         nonlocal finished
         _append(work, row)
-        done[Cell(**{k: row[k] for k in ("table", "quantile", "rule", "method", "seed")}).key] = row
+        done[_row_key(row)] = row
         finished += 1
         if progress is not None:
             progress(finished, len(cells), f"{Path(row['table']).name} q={row['quantile']} {row['rule']} "

@@ -32,6 +32,7 @@ class Scheduler(Protocol):
     def next_jobs(self, state: SearchState) -> list[Job]: ...
 
 
+SPEND_REASON = "budget left"  # the endgame's promotions with budget to spend; explore_waiting counts them
 SCREEN_SPREADS = 3.0  # the latency model rules a candidate out only this many spreads past the bound
 
 
@@ -250,18 +251,18 @@ class RungScheduler:
                 return challenge
         spend = self.rules.spend_budget and math.isfinite(self.spec.budget.cost_s)
         if budget_left and idle and incumbent is not None and spend and self.rules.explore_waiting:
-            spent_on = [d for d in state.decisions if d.reason.startswith("budget left")]
+            spent_on = [d for d in state.decisions if d.reason.startswith(SPEND_REASON)]
             if len(spent_on) % 2:  # every other promotion of the endgame: one the ranks did not pick
                 low = min(c.rung for c in idle)
                 waiting = sorted(c.id for c in idle if c.rung == low)
                 pick = waiting[zlib.crc32(f"{self.spec.seed}/{len(spent_on)}".encode()) % len(waiting)]
                 return [Decision(candidate=pick, action="promote", rung=low + 1,
-                                 reason="budget left: a waiting candidate drawn at random goes on")]
+                                 reason=f"{SPEND_REASON}: a waiting candidate drawn at random goes on")]
         if budget_left and idle and (incumbent is None or spend):
             top = max(c.rung for c in idle)
             waiting = {c.id for c in idle if c.rung == top}
             best = next(cid for cid in self.rung_ranking(state, top) if cid in waiting)
-            reason = "best waiting at the end" if incumbent is None else "budget left: the best waiting goes on"
+            reason = "best waiting at the end" if incumbent is None else f"{SPEND_REASON}: the best waiting goes on"
             return [Decision(candidate=best, action="promote", rung=top + 1, reason=reason)]
         reason = "ranked out" if budget_left else "cost budget spent"
         return [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason) for c in idle]
@@ -402,7 +403,7 @@ def _screened(forecast: Forecast, prediction: tuple[float, float], best: tuple) 
     ceiling = best[-1] if best and math.isfinite(best[-1]) else math.inf
     low = min(max(forecast.low, math.exp(mean - SCREEN_SPREADS * spread)), ceiling)
     high = max(forecast.high, low)
-    return Forecast(low, min(max(math.exp(mean), low), high, ceiling if ceiling >= low else high), high)
+    return Forecast(low, min(max(math.exp(mean), low), high, ceiling), high)  # low <= ceiling by construction
 
 
 def _latency_by_trials(c: CandidateState, budgets: list[int]) -> dict[int, float]:
