@@ -1,0 +1,78 @@
+"""What `sonar eval length` measures on: the model, its tokenizer, the held-out documents, the training length.
+
+CHECKPOINT is a `sonar train` run directory (holding model/ and train_config.json) or a transformers
+checkpoint directory; the run's settings supply the corpus, its split and the training length unless
+flags say otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sonar.data.corpus import load_corpus
+from sonar.data.split import split_corpus
+from sonar.data.tokenizer import ByteTokenizer, BpeTokenizer
+from sonar.errors import UserError
+
+_RUN_SETTINGS = "train_config.json"
+
+
+@dataclass(frozen=True)
+class EvalSource:
+    model_dir: Path
+    train_len: int
+    documents: list[np.ndarray]  # held-out documents, tokenized
+    eot_id: int
+    vocab_size: int
+    corpus: str
+
+
+def resolve(checkpoint: str, *, corpus: str | None, train_len: int | None) -> EvalSource:
+    path = Path(checkpoint)
+    if (path / "model" / "config.json").is_file():
+        model_dir, run_dir = path / "model", path
+    elif (path / "config.json").is_file():
+        model_dir, run_dir = path, path.parent
+    else:
+        raise UserError(f"{checkpoint}: neither a `sonar train` run directory nor a checkpoint (no config.json)")
+    settings = _run_settings(run_dir / _RUN_SETTINGS)
+    data = settings.get("data", {})
+    train_len = train_len if train_len is not None else settings.get("seq_len")
+    if train_len is None:
+        raise UserError(f"{checkpoint}: no {_RUN_SETTINGS} beside it says the training length: pass --train-len")
+    if train_len < 1:
+        raise UserError(f"--train-len {train_len}: must be >= 1")
+    source = corpus if corpus is not None else data.get("corpus")
+    tokenizer = _tokenizer(model_dir)
+    split = split_corpus(load_corpus(source, text_field=data.get("text_field", "text")),
+                         val_fraction=data.get("val_fraction", 0.1))
+    documents = [np.asarray(ids, dtype=np.int64) for ids in tokenizer.encode_batch([d.text for d in split.val])]
+    return EvalSource(model_dir=model_dir, train_len=int(train_len), documents=documents, eot_id=tokenizer.eot_id,
+                      vocab_size=tokenizer.vocab_size, corpus=source or "built-in")
+
+
+def _run_settings(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not a readable run settings file ({err})".splitlines()[0]) from None
+    if not isinstance(settings, dict):
+        raise UserError(f"{path}: not a readable run settings file (a JSON object is expected)")
+    return settings
+
+
+def _tokenizer(model_dir: Path):
+    if (model_dir / "tokenizer.json").is_file():
+        return BpeTokenizer.load(model_dir / "tokenizer.json")
+    config = json.loads((model_dir / "config.json").read_text())
+    vocab = config.get("vocab_size", config.get("text_config", {}).get("vocab_size"))
+    if vocab == ByteTokenizer.vocab_size:
+        return ByteTokenizer()
+    raise UserError(f"{model_dir}: no tokenizer.json, and vocab_size={vocab} is not the byte tokenizer's "
+                    f"{ByteTokenizer.vocab_size}: copy the run's tokenizer.json beside config.json")
