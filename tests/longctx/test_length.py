@@ -21,7 +21,8 @@ class ContextBlind(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.config = SimpleNamespace(vocab_size=V, num_key_value_heads=1, resolved_head_dim=2, attention_chunk_size=None)
+        self.config = SimpleNamespace(vocab_size=V, num_key_value_heads=1, resolved_head_dim=2,
+                                      attention_chunk_size=None)
         self.table = nn.Parameter(torch.randn(V, V, generator=torch.Generator().manual_seed(0)))
 
     def forward(self, ids, positions=None, cache=None):

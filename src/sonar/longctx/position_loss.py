@@ -32,11 +32,11 @@ def cached_losses(model, rows_NL1: torch.Tensor, *, block: int) -> torch.Tensor:
         inputs_1L = rows_NL1[n: n + 1, :-1]
         cache = KVCache.allocate(model, batch=1, max_len=L)
         for start in range(0, L, block):
-            ids = inputs_1L[:, start: start + block]
-            positions = None if start == 0 else torch.arange(start, start + ids.shape[1])
-            logits = model(ids, positions=positions, cache=cache).logits
-            cache.next_position = start + ids.shape[1]
-            out[n, start: start + ids.shape[1]] = _losses(logits, rows_NL1[n: n + 1, start + 1: start + 1 + ids.shape[1]])[0]
+            end = min(start + block, L)
+            positions = None if start == 0 else torch.arange(start, end)
+            logits = model(inputs_1L[:, start:end], positions=positions, cache=cache).logits
+            cache.next_position = end
+            out[n, start:end] = _losses(logits, rows_NL1[n: n + 1, start + 1: end + 1])[0]
     return out
 
 
@@ -53,11 +53,12 @@ def temperature_tuning(model, enabled: bool | None):
     blocks = getattr(model, "layers", ()) if enabled is not None else ()
     saved = [block.attn.plan for block in blocks]
     for block in blocks:
-        block.attn.plan = dataclasses.replace(block.attn.plan, temperature_tuning=enabled and not block.attn.plan.use_rope)
+        plan = block.attn.plan
+        block.attn.plan = dataclasses.replace(plan, temperature_tuning=enabled and not plan.use_rope)
     try:
         yield
     finally:
-        for block, plan in zip(blocks, saved):
+        for block, plan in zip(blocks, saved, strict=True):
             block.attn.plan = plan
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from sonar.data.corpus import load_corpus
 from sonar.data.split import split_corpus
-from sonar.data.tokenizer import ByteTokenizer, BpeTokenizer
+from sonar.data.tokenizer import BpeTokenizer, ByteTokenizer
 from sonar.errors import UserError
 
 _RUN_SETTINGS = "train_config.json"
