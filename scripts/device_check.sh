@@ -2,14 +2,16 @@
 # The CUDA-path checks, as one command for a GPU machine. Run from the repository root:
 #   bash scripts/device_check.sh
 # Carried wheels in .whl/ (transformers at the oracle's version) are installed to /tmp/site first.
-# Logs go to $OUT (default /tmp/device-logs). Exit status: that of tests/cuda. Bounded to about 300 s.
+# Logs go to $OUT (default /tmp/device-logs), at most 8 flat files: env.log, cuda_tests.log, bench_train.json,
+# bench_train.log, cpu_suites.log. Exit status: that of tests/cuda. Bounded to about 420 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/device-logs}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-CUDA_TESTS_S=200  # tests/cuda: expected 1-2 minutes on an H100, one torch.compile graph included
-CPU_SUITES_S=80   # a few CPU suites against this machine's torch, if time is left
+CUDA_TESTS_S=230  # tests/cuda: expected 1-2 minutes on an H100, torch.compile graphs and training included
+BENCH_S=120       # sonar bench train on the GPU: a bf16 matmul peak, then small and medium (2.5B, 1.1B active)
+CPU_SUITES_S=50   # a few CPU suites against this machine's torch, if time is left
 
 if compgen -G ".whl/*.whl" >/dev/null; then
     if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -33,10 +35,33 @@ fi
 } 2>&1 | tee "$OUT/env.log"
 
 echo "== tests/cuda (limit ${CUDA_TESTS_S}s)"
-timeout -k 10 "$CUDA_TESTS_S" python3 -m pytest -q -p no:cacheprovider -rA --durations=10 tests/cuda 2>&1 \
+# cuBLAS gives the same bits every run only with a fixed workspace, set before its first use: the
+# exact-resume test on the GPU relies on it.
+CUBLAS_WORKSPACE_CONFIG=:4096:8 timeout -k 10 "$CUDA_TESTS_S" python3 -m pytest -q -p no:cacheprovider -rA --durations=10 tests/cuda 2>&1 \
     | tee "$OUT/cuda_tests.log"
 status=${PIPESTATUS[0]}
 [ "$status" -eq 124 ] && echo "device_check: tests/cuda passed its ${CUDA_TESTS_S}s limit" | tee -a "$OUT/cuda_tests.log"
+
+# Training throughput in bf16: MFU against a bf16 matmul peak measured in the same process. medium's
+# 16k-token steps (8 x 2048) keep its 2048-wide matmuls compute-bound.
+echo "== sonar bench train --device cuda (limit ${BENCH_S}s)"
+timeout -k 10 "$BENCH_S" python3 -m sonar bench train --device cuda --presets small,medium --steps 5 --json \
+    >"$OUT/bench_train.json" 2>"$OUT/bench_train.log"
+bench_status=$?
+cat "$OUT/bench_train.json" "$OUT/bench_train.log"
+[ "$bench_status" -eq 124 ] && echo "device_check: bench train passed its ${BENCH_S}s limit" | tee -a "$OUT/bench_train.log"
+python3 - "$OUT/bench_train.json" <<'PY' 2>&1 | tee -a "$OUT/bench_train.log"
+import json, sys
+try:
+    report = json.load(open(sys.argv[1]))
+except (OSError, ValueError) as err:
+    sys.exit(f"bench train: no JSON report ({err})")
+print(f"bf16 matmul peak {report['matmul_peak_flops_per_s'] / 1e12:.0f} TFLOP/s on {report['device_name']}")
+for r in report["results"]:
+    print(f"{r['preset']:>7}: {r['tokens_per_s']:,.0f} tok/s, {r['achieved_flops_per_s'] / 1e12:.0f} TFLOP/s, "
+          f"MFU {r['mfu']:.1%}, step {r['step_seconds'] * 1e3:.0f} ms, peak memory "
+          f"{(r['max_memory_allocated_bytes'] or 0) / 2**30:.1f} GiB")
+PY
 
 # The same CPU suites under this machine's torch and transformers (another version than the dev machine's).
 echo "== CPU suites (limit ${CPU_SUITES_S}s)"
@@ -46,5 +71,5 @@ timeout -k 10 "$CPU_SUITES_S" python3 -m pytest -q -p no:cacheprovider -x \
 [ "${PIPESTATUS[0]}" -eq 124 ] && echo "device_check: CPU suites passed their ${CPU_SUITES_S}s limit" \
     | tee -a "$OUT/cpu_suites.log"
 
-echo "device_check: tests/cuda exit status $status"
+echo "device_check: tests/cuda exit status $status, bench train exit status $bench_status"
 exit "$status"

@@ -45,11 +45,12 @@ def test_train_writes_checkpoint_curve_and_png_then_resumes(tmp_path, corpus):
     assert json.loads((out / "curve.json").read_text())["curve"][-1]["step"] == 6
 
 
-def test_bench_train_json_reports_fraction_of_peak(tmp_path, monkeypatch):
+def test_bench_train_json_reports_mfu(tmp_path, monkeypatch):
     monkeypatch.setenv("SONAR_CACHE", str(tmp_path / "cache"))
     result = CliRunner().invoke(app, ["bench", "train", "--presets", "debug", "--steps", "1", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["matmul_peak_flops_per_s"] > 0
     (row,) = report["results"]
-    assert row["preset"] == "debug" and row["tokens_per_s"] > 0 and 0 < row["fraction_of_peak"]
+    assert row["preset"] == "debug" and row["tokens_per_s"] > 0 and 0 < row["mfu"]
+    assert report["device"] == "cpu" and row["device"] == "cpu"

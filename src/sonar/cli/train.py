@@ -25,7 +25,8 @@ from sonar.model import preset
 from sonar.outdir import check_run_dir
 from sonar.train.bench import bench_preset, check_bench_steps
 from sonar.train.config import TrainConfig
-from sonar.train.flops import matmul_peak
+from sonar.train.device import compute_dtype, device_name, enable_fast_fp32, resolve_device
+from sonar.train.flops import device_peak
 from sonar.train.presets import train_config_for
 from sonar.train.report import write_curve_json, write_curve_png
 from sonar.train.resume import ResumeFlags, resume_run
@@ -49,14 +50,20 @@ def train(
     tokenizer: str = typer.Option(None, help="bpe or byte (default: bpe)"),
     seed: int = typer.Option(None, help="model initialisation seed (default: 0)"),
     threads: int = typer.Option(None, help="torch threads (default: the cores not already busy)"),
+    device: str = typer.Option(None, help="cpu, cuda or cuda:N (default: cpu; on --resume, the run's own; a"
+                                          " checkpoint restores onto another device, equal in value, not in bits)"),
 ) -> None:
     """Train a preset, then write DIR/model (HF format), DIR/curve.json and DIR/curve.png."""
     console = Console()
+    if device is not None:
+        resolve_device(device)  # before any work: an absent device is one error, never a CPU fallback
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
     check_run_dir(out, holds_run=lambda d: (d / _SETTINGS).is_file() or (d / "state").is_dir(), kind="sonar train run")
     flags = ResumeFlags(preset=preset_name, steps=steps, corpus=corpus, tokenizer=tokenizer, vocab=vocab, seed=seed)
     config, preset_name, steps, seed = _settings(out, flags, resume, threads)
+    if device is not None:
+        config = config.replace(device=device)
     with console.status("preparing the corpus (cached after the first time)"):
         data = prepare(config.data)
     if not resume:  # saved only once the corpus has proved readable
@@ -67,7 +74,7 @@ def train(
     entropy = data.record["unigram_entropy_nats"]
     console.print(f"corpus {escape(repr(data.record['source']))}: {data.record['train_tokens']:,} train and "
                   f"{data.record['val_tokens']:,} val tokens, vocab {data.vocab_size}, "
-                  f"{config.threads or torch.get_num_threads()} threads")
+                  f"{config.threads or torch.get_num_threads()} threads, device {config.device}")
     start = time.perf_counter()
     curve = _train_with_progress(trainer, candidate, steps, console)
     seconds = time.perf_counter() - start
@@ -134,21 +141,32 @@ def bench_train(
     presets: str = typer.Option("debug,tiny,small", help="comma-separated presets"),
     steps: int = typer.Option(3, help="measured steps per preset (after 2 warm-up steps)"),
     threads: int = typer.Option(None, help="torch threads (default: the cores not already busy)"),
+    device: str = typer.Option("cpu", help="cpu, cuda or cuda:N (CUDA: bf16 autocast, MFU against a bf16 matmul"
+                                           " peak measured in the same run)"),
+    batch_size: int = typer.Option(None, help="rows per step (default: each preset's)"),
+    seq_len: int = typer.Option(None, help="tokens per row (default: each preset's)"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Training tokens/s and achieved FLOP/s as a fraction of this machine's measured fp32 matmul peak."""
+    """Training tokens/s and MFU: achieved FLOP/s as a fraction of the device's measured matmul peak."""
     check_bench_steps(steps)  # before the peak is measured
     if threads is not None and threads < 1:
         raise UserError(f"--threads {threads}: must be >= 1")
+    target = resolve_device(device)
     torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
-    peak = matmul_peak(refresh=True)
-    results = [bench_preset(name.strip(), peak_flops=peak, steps=steps) for name in presets.split(",")]
-    report = {"threads": torch.get_num_threads(), "matmul_peak_flops_per_s": peak, "results": results}
+    shape = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
+    configs = {name.strip(): train_config_for(name.strip(), steps=1000, device=device, **shape)
+               for name in presets.split(",")}
+    enable_fast_fp32(target)
+    dtype = compute_dtype(None, target)
+    peak = device_peak(target, dtype, refresh=True)
+    results = [bench_preset(name, peak_flops=peak, steps=steps, config=config) for name, config in configs.items()]
+    report = {"device": str(target), "device_name": device_name(target), "threads": torch.get_num_threads(),
+              "matmul_peak_dtype": str(dtype), "matmul_peak_flops_per_s": peak, "results": results}
     if as_json:
         print(json.dumps(report, indent=1))
         return
     console = Console()
-    console.print(f"fp32 matmul peak {peak / 1e9:.1f} GFLOP/s on {report['threads']} threads")
+    console.print(f"{dtype} matmul peak {peak / 1e9:.1f} GFLOP/s on {report['device_name']}")
     for r in results:
         console.print(f"{r['preset']:>6}: {r['tokens_per_s']:9.0f} tok/s  {r['achieved_flops_per_s'] / 1e9:6.2f} "
-                      f"GFLOP/s  {r['fraction_of_peak']:.1%} of peak")
+                      f"GFLOP/s  MFU {r['mfu']:.1%}")

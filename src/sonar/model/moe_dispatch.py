@@ -42,7 +42,7 @@ def grouped(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
     groups = zip(x_ND.split(counts), gate_up_EDG.unbind(0), down_EFD.unbind(0), counts, strict=True)
     outputs = [_swiglu_experts(x_nD, gate_up_DG, down_FD) for x_nD, gate_up_DG, down_FD, n in groups if n]
     y_ND = torch.cat(outputs)
-    return torch.zeros_like(x_TD).index_add_(0, token_N, y_ND)
+    return torch.zeros_like(x_TD, dtype=y_ND.dtype).index_add_(0, token_N, y_ND)  # bf16 under autocast
 
 
 def gather(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:

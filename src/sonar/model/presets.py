@@ -40,6 +40,18 @@ def small() -> ModelConfig:
     )
 
 
+def medium() -> ModelConfig:
+    """GPU-sized (about 2.5B parameters, 1B active per token): the largest preset one GPU trains
+    quickly; its matmuls are wide enough for a step to be bound by the GPU's arithmetic."""
+    return ModelConfig(
+        vocab_size=32768, hidden_size=2048, intermediate_size=4096, intermediate_size_mlp=8192,
+        num_hidden_layers=16, num_attention_heads=16, num_key_value_heads=4,
+        num_local_experts=8, num_experts_per_tok=1, interleave_moe_layer_step=2,
+        no_rope_layer_interval=4, attention_chunk_size=2048, use_qk_norm=True,
+        max_position_embeddings=8192,
+    )
+
+
 def scout() -> ModelConfig:
     """Llama 4 Scout 17B-16E (Instruct context length)."""
     return ModelConfig(
@@ -64,7 +76,7 @@ def maverick() -> ModelConfig:
 
 
 PRESETS: dict[str, Callable[[], ModelConfig]] = {
-    "debug": debug, "tiny": tiny, "small": small, "scout": scout, "maverick": maverick,
+    "debug": debug, "tiny": tiny, "small": small, "medium": medium, "scout": scout, "maverick": maverick,
 }
 
 

@@ -52,8 +52,10 @@ def build_real(spec: SearchSpec) -> Backend:
 
 def train_config(spec: SearchSpec):
     """The spec's `data` and `training` sections as a TrainConfig. The tokenizer's vocabulary is the
-    architecture space's, so every candidate reads the same tokens; the schedule spans max_steps."""
+    architecture space's, so every candidate reads the same tokens; the schedule spans max_steps; the
+    device is `training.device`, else default_training_device's."""
     from sonar.data.dataset import DataConfig
+    from sonar.search.spec_training import default_training_device
     from sonar.train.config import TrainConfig
 
     data = dict(spec.data)
@@ -61,7 +63,8 @@ def train_config(spec: SearchSpec):
     try:
         data_config = DataConfig(corpus=None if corpus == "builtin" else str(corpus),
                                  vocab_size=spec.arch.base_config().vocab_size, **data)
-        return TrainConfig(data=data_config, **{"schedule_steps": spec.budget.max_steps, **spec.training})
+        defaults = {"schedule_steps": spec.budget.max_steps, "device": default_training_device(spec.targets)}
+        return TrainConfig(data=data_config, **{**defaults, **spec.training})
     except TypeError as err:  # an unknown key in data or training
         raise UserError(f"data/training: {err}") from None
 

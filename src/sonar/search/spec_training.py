@@ -54,6 +54,16 @@ def parse_training(data: dict, max_steps: int) -> dict:
     return data
 
 
+def default_training_device(targets, *, gpu_present: bool | None = None) -> str:
+    """Where candidates train when `training.device` is not given: on a GPU when a target deploys to
+    one and this machine has one, else on the CPU."""
+    if gpu_present is None:
+        import torch
+
+        gpu_present = torch.cuda.is_available()
+    return "cuda" if gpu_present and any(t.device == "cuda" for t in targets) else "cpu"
+
+
 def parse_data(data: object, vocab_size: int) -> dict:
     """`data:` -> {corpus, tokenizer, val_fraction, text_field}, checked by building a DataConfig whose
     BPE vocabulary is the architectures' (`vocab_size`). `path: FILE` is read as `corpus: FILE`."""

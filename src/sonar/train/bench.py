@@ -1,7 +1,8 @@
-"""Training throughput: tokens/s and achieved FLOP/s as a fraction of the measured matmul peak.
+"""Training throughput: tokens/s and MFU, the achieved FLOP/s as a fraction of the device's measured
+matmul peak (the CPU's fp32 peak; a GPU's bf16 peak, measured in the same run).
 
 Random token batches (the data pipeline costs nothing next to a step), a few warm-up steps, then
-the median step time over the measured ones.
+the median step time over the measured ones; on CUDA each step is timed to its last kernel.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from sonar.errors import UserError
 from sonar.model import build_model, preset
 from sonar.train.config import TrainConfig
+from sonar.train.device import compute_dtype, enable_fast_fp32, resolve_device, to_device
 from sonar.train.flops import train_flops_per_token
 from sonar.train.optimizer import build_optimizer
 from sonar.train.presets import train_config_for
@@ -30,26 +32,31 @@ def bench_preset(name: str, *, peak_flops: float, steps: int = 5, warmup: int = 
                  config: TrainConfig | None = None) -> dict:
     check_bench_steps(steps)
     config = config if config is not None else train_config_for(name, steps=1000)
+    device = resolve_device(config.device)
+    enable_fast_fp32(device)
     keep_freed_memory()
     model_config = preset(name)
-    model = build_model(model_config, seed=0)
+    model = build_model(model_config, seed=0).to(device)
     apply_kernels(model, config)
     optimizer = build_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(0, model_config.vocab_size, (config.batch_size, config.seq_len + 1), generator=generator)
+    ids = to_device(ids, device)
     times = []
     for step in range(warmup + steps):
         start = time.perf_counter()
-        train_step(model, optimizer, ids[:, :-1], ids[:, 1:], step=step, config=config)
+        train_step(model, optimizer, ids[:, :-1], ids[:, 1:], step=step, config=config)  # returns a synced loss
         if step >= warmup:
             times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     tokens_per_s = config.tokens_per_step / seconds
     flops_per_token = train_flops_per_token(model_config, config.seq_len)
     achieved = tokens_per_s * flops_per_token
+    memory = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     return {
-        "preset": name, "batch_size": config.batch_size, "seq_len": config.seq_len,
-        "moe_dispatch": config.moe_dispatch, "attention_kernel": config.attention_kernel,
+        "preset": name, "device": str(device), "compute_dtype": str(compute_dtype(config.precision, device)),
+        "batch_size": config.batch_size, "seq_len": config.seq_len, "moe_dispatch": config.moe_dispatch,
+        "attention_kernel": config.attention_kernel,
         "step_seconds": seconds, "tokens_per_s": tokens_per_s, "flops_per_token": flops_per_token,
-        "achieved_flops_per_s": achieved, "fraction_of_peak": achieved / peak_flops,
+        "achieved_flops_per_s": achieved, "mfu": achieved / peak_flops, "max_memory_allocated_bytes": memory,
     }

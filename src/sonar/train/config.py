@@ -9,6 +9,7 @@ from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
 from sonar.model.attention_kernels import ATTENTION_KERNELS
 from sonar.model.moe_dispatch import MOE_DISPATCHES
+from sonar.train.device import PRECISIONS, check_device_name
 
 SCHEDULES = ("cosine", "wsd", "constant")
 
@@ -38,6 +39,9 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None leaves torch's setting alone
     moe_dispatch: str = "grouped"
     attention_kernel: str = "chunk_blocked"
+    device: str = "cpu"  # cpu, cuda or cuda:N; present when the run starts, or a UserError (train/device.py)
+    precision: str | None = None  # fp32, or bf16 autocast over fp32 master weights; None: bf16 on CUDA, else fp32
+    deterministic: bool = True  # CUDA: deterministic kernels, so a resumed run is bit for bit the unbroken one
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
@@ -72,6 +76,11 @@ class TrainConfig:
             raise UserError(f"moe_dispatch={self.moe_dispatch!r}: choose one of {sorted(MOE_DISPATCHES)}")
         if self.attention_kernel not in ATTENTION_KERNELS:
             raise UserError(f"attention_kernel={self.attention_kernel!r}: choose one of {sorted(ATTENTION_KERNELS)}")
+        check_device_name(self.device)
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise UserError(f"precision={self.precision!r}: choose one of {list(PRECISIONS)}, or None for the device's")
+        if not isinstance(self.deterministic, bool):
+            raise UserError(f"deterministic={self.deterministic!r}: must be true or false")
 
     @property
     def tokens_per_step(self) -> int:
@@ -86,6 +95,7 @@ class TrainConfig:
     def trajectory_dict(self) -> dict:
         """The settings that shape the weights: a checkpoint resumes only under the same ones."""
         data = self.to_dict()
-        for name in ("eval_every", "eval_batches", "checkpoint_every", "threads"):
+        # The device is not among them: a checkpoint restores onto another device (in value, not in bits).
+        for name in ("eval_every", "eval_batches", "checkpoint_every", "threads", "device", "deterministic"):
             data.pop(name)
         return data

@@ -18,7 +18,7 @@ class ExpertLoad:
             self.counts_LE = [torch.zeros(t.shape[-1], dtype=torch.int64) for t in router_logits]
         for counts_E, logits_TE in zip(self.counts_LE, router_logits, strict=True):
             chosen_TA = torch.topk(logits_TE, top_k, dim=-1).indices
-            counts_E += torch.bincount(chosen_TA.reshape(-1), minlength=counts_E.numel())
+            counts_E += torch.bincount(chosen_TA.reshape(-1), minlength=counts_E.numel()).cpu()
 
     def to_list(self) -> list[list[int]]:
         return [c.tolist() for c in self.counts_LE]

@@ -1,4 +1,5 @@
-"""FLOP accounting from the config, and the machine's measured fp32 matmul peak (cached on disk).
+"""FLOP accounting from the config, and the device's measured matmul peak (cached on disk): the
+CPU's in fp32, a CUDA device's in the dtype training computes in.
 
 Training costs 3x the forward pass (forward, and backward for activations and for weights). The
 forward pass per token is 2 FLOPs per active matmul parameter (the embedding is a lookup, not a
@@ -74,11 +75,45 @@ def measure_matmul_peak(*, size: int = 1024, repeats: int = 3, min_seconds: floa
     return best
 
 
+def measure_cuda_matmul_peak(device: torch.device, dtype: torch.dtype = torch.bfloat16, *, size: int = 8192,
+                             repeats: int = 10) -> float:
+    """FLOP/s of a square matmul on a CUDA device, timed with CUDA events over `repeats` products
+    after warm-ups, on random data (zeros run faster and would flatter the peak)."""
+    generator = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(size, size, device=device, dtype=dtype, generator=generator)
+    b = torch.randn(size, size, device=device, dtype=dtype, generator=generator)
+    for _ in range(3):
+        torch.mm(a, b)
+    begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    begin.record()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    end.record()
+    end.synchronize()
+    return repeats * 2 * size**3 / (begin.elapsed_time(end) / 1000)
+
+
+def device_peak(device: torch.device, dtype: torch.dtype = torch.float32, *, cache_dir: str | Path | None = None,
+                refresh: bool = False) -> float:
+    """The measured matmul peak MFU is taken against: the CPU's fp32 peak, or a CUDA device's peak in
+    the dtype its matmuls run in (bf16 under autocast; fp32 runs use TF32), cached per device."""
+    if device.type == "cpu":
+        return matmul_peak(cache_dir=cache_dir, refresh=refresh)
+    key = f"{torch.cuda.get_device_name(device)}|{dtype}|torch={torch.__version__}"
+    return _cached_peak(key, lambda: measure_cuda_matmul_peak(device, dtype), cache_dir=cache_dir, refresh=refresh)
+
+
 def matmul_peak(*, cache_dir: str | Path | None = None, refresh: bool = False) -> float:
     """The measured peak for this CPU and thread count: measured once, then read from the cache;
     `refresh` measures again and keeps the higher value."""
+    # A peak is a maximum: on a shared CPU a measurement can only come out low, so keep the best.
+    return _cached_peak(_machine_key(torch.get_num_threads()),
+                        lambda: max(measure_matmul_peak(size=size) for size in (512, 1024, 2048)),
+                        cache_dir=cache_dir, refresh=refresh)
+
+
+def _cached_peak(key: str, measure, *, cache_dir: str | Path | None, refresh: bool) -> float:
     path = cache_root(cache_dir) / "matmul_peak.json"
-    key = _machine_key(torch.get_num_threads())
     table = {}
     if path.is_file():
         try:
@@ -86,8 +121,6 @@ def matmul_peak(*, cache_dir: str | Path | None = None, refresh: bool = False) -
         except json.JSONDecodeError:
             table = {}
     if refresh or key not in table:
-        # A peak is a maximum: on a shared CPU a measurement can only come out low, so keep the best.
-        best = max(measure_matmul_peak(size=size) for size in (512, 1024, 2048))
-        table[key] = max(best, table.get(key, 0.0))
+        table[key] = max(measure(), table.get(key, 0.0))
         write_atomic(path, json.dumps(table, indent=1).encode())
     return float(table[key])

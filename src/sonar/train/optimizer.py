@@ -19,10 +19,13 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
+    """Build it after the model is on its device: on CUDA the fused AdamW (one kernel for all
+    parameters), elsewhere the multi-tensor one."""
+    fused = next(model.parameters()).device.type == "cuda"
     # lr is overwritten before every step from the schedule; the initial value is never used.
     return torch.optim.AdamW(
         parameter_groups(model, config.weight_decay), lr=config.lr, betas=(config.beta1, config.beta2),
-        eps=config.eps, foreach=True,
+        eps=config.eps, **({"fused": True} if fused else {"foreach": True}),
     )
 
 

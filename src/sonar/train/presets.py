@@ -1,4 +1,5 @@
-"""Training settings that suit each model preset on a small CPU (used by the CLI and the benchmark)."""
+"""Training settings that suit each model preset (the small ones on a small CPU, medium on a GPU; used by the
+CLI and the benchmark)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ _SHAPES = {  # (batch rows, tokens per row, peak learning rate)
     "debug": (8, 64, 3e-3),
     "tiny": (16, 64, 3e-3),
     "small": (8, 256, 1e-3),
+    "medium": (8, 2048, 3e-4),  # a GPU's: 16k tokens a step keeps its matmuls compute-bound
 }
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from sonar.model.moe import load_balancing_loss
 from sonar.train.config import TrainConfig
+from sonar.train.device import autocast, to_device
 from sonar.train.optimizer import set_learning_rate
 from sonar.train.schedule import learning_rate
 
@@ -31,12 +32,14 @@ def train_step(model, optimizer, inputs_BT: torch.Tensor, targets_BT: torch.Tens
     """Run update number `step`; return its cross-entropy (nats/token) and the router logits."""
     set_learning_rate(optimizer, learning_rate(step, config))
     moe = has_moe(model)
-    out = model(inputs_BT, output_router_logits=moe)
+    with autocast(config.precision, inputs_BT.device):
+        out = model(inputs_BT, output_router_logits=moe)
     logits_BTV = out.logits
     ce = F.cross_entropy(logits_BTV.reshape(-1, logits_BTV.shape[-1]).float(), targets_BT.reshape(-1))
     loss = ce
     if moe and config.load_balance_coef > 0:
-        balance = load_balancing_loss(out.router_logits, model.config.num_experts_per_tok)
+        router_logits = [t.float() for t in out.router_logits]
+        balance = load_balancing_loss(router_logits, model.config.num_experts_per_tok)
         loss = loss + config.load_balance_coef * balance
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -47,12 +50,14 @@ def train_step(model, optimizer, inputs_BT: torch.Tensor, targets_BT: torch.Tens
 
 
 @torch.no_grad()
-def evaluate(model, rows_NT1: torch.Tensor, batch_size: int) -> float:
-    """Mean cross-entropy (nats/token) over fixed windows [N, T+1]."""
+def evaluate(model, rows_NT1: torch.Tensor, batch_size: int, precision: str | None = None) -> float:
+    """Mean cross-entropy (nats/token) over fixed windows [N, T+1], computed on the model's device."""
+    device = next(model.parameters()).device
     total, count = 0.0, 0
     for start in range(0, rows_NT1.shape[0], batch_size):
-        rows = rows_NT1[start:start + batch_size]
-        logits_BTV = model(rows[:, :-1]).logits
+        rows = to_device(rows_NT1[start:start + batch_size], device)
+        with autocast(precision, device):
+            logits_BTV = model(rows[:, :-1]).logits
         loss = F.cross_entropy(logits_BTV.reshape(-1, logits_BTV.shape[-1]).float(), rows[:, 1:].reshape(-1),
                                reduction="sum")
         total += float(loss)

@@ -20,8 +20,9 @@ from sonar.interfaces import Candidate, CurvePoint
 from sonar.model import ModelConfig, build_model
 from sonar.strict_json import dumps_strict
 from sonar.train.config import TrainConfig
+from sonar.train.device import compute_dtype, deterministic_kernels, enable_fast_fp32, resolve_device, to_device
 from sonar.train.experts import ExpertLoad
-from sonar.train.flops import matmul_peak, train_flops_per_token
+from sonar.train.flops import device_peak, train_flops_per_token
 from sonar.train.optimizer import build_optimizer
 from sonar.train.rng import restore_rng
 from sonar.train.runtime import keep_freed_memory
@@ -78,7 +79,10 @@ class CorpusTrainer:
         if self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
         keep_freed_memory()
-        model = build_model(candidate.model, seed=candidate.seed)
+        device = resolve_device(self.config.device)
+        enable_fast_fp32(device)
+        # Initialised on the CPU from the seed, so the starting weights are the same on every device.
+        model = build_model(candidate.model, seed=candidate.seed).to(device)
         apply_kernels(model, self.config)
         optimizer = build_optimizer(model, self.config)
         state = TrainState()
@@ -87,6 +91,8 @@ class CorpusTrainer:
             payload = load_checkpoint(path)
             check_compatible(payload, path, model_config=candidate.model.to_dict(),
                              train_config=self.config.trajectory_dict(), data_record=data.record)
+            # The payload is on the CPU; loading copies the weights and moves the optimizer's moments
+            # to the parameters' device, whichever device saved them.
             model.load_state_dict(payload["model"])
             optimizer.load_state_dict(payload["optimizer"])
             restore_rng(payload["rng"])
@@ -99,24 +105,26 @@ class CorpusTrainer:
         val_rows = fixed_windows(data.val_ids, n_rows=cfg.eval_batches * cfg.batch_size, seq_len=cfg.seq_len)
         load = ExpertLoad(state.expert_counts)
         moe = has_moe(model)
+        device = next(model.parameters()).device
         start, seconds_before = time.perf_counter(), state.seconds
-        for step in range(state.step, until_step):
-            inputs_BT, targets_BT = batches.batch(step)
-            loss, router_logits = train_step(model, optimizer, inputs_BT, targets_BT, step=step, config=cfg)
-            if moe:
-                load.add(router_logits, model.config.num_experts_per_tok)
-            state.step, state.tokens = step + 1, state.tokens + cfg.tokens_per_step
-            state.losses.append(loss)
-            if state.step % cfg.eval_every == 0 or state.step == until_step:
-                val_loss = evaluate(model, val_rows, cfg.batch_size)
+        with deterministic_kernels(device, cfg.deterministic):
+            for step in range(state.step, until_step):
+                inputs_BT, targets_BT = (to_device(t, device) for t in batches.batch(step))
+                loss, router_logits = train_step(model, optimizer, inputs_BT, targets_BT, step=step, config=cfg)
+                if moe:
+                    load.add(router_logits, model.config.num_experts_per_tok)
+                state.step, state.tokens = step + 1, state.tokens + cfg.tokens_per_step
+                state.losses.append(loss)
+                if state.step % cfg.eval_every == 0 or state.step == until_step:
+                    val_loss = evaluate(model, val_rows, cfg.batch_size, cfg.precision)
+                    state.seconds = seconds_before + time.perf_counter() - start
+                    self._add_point(state, val_loss)
                 state.seconds = seconds_before + time.perf_counter() - start
-                self._add_point(state, val_loss)
-            state.seconds = seconds_before + time.perf_counter() - start
-            state.expert_counts = load.to_list()
-            if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and state.step != until_step:
-                self._save(candidate, model, optimizer, state)
-            if self.on_step is not None:
-                self.on_step(state, until_step)
+                state.expert_counts = load.to_list()
+                if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0 and state.step != until_step:
+                    self._save(candidate, model, optimizer, state)
+                if self.on_step is not None:
+                    self.on_step(state, until_step)
         state.expert_counts = load.to_list()
         self._save(candidate, model, optimizer, state)
 
@@ -137,8 +145,11 @@ class CorpusTrainer:
         write_atomic(workdir / RUN_RECORD, dumps_strict(self.run_record(candidate, state), indent=1).encode())
 
     def peak_flops(self) -> float:
+        """The measured matmul peak of the run's device, in the dtype its matmuls run in."""
         if self._peak_flops is None:
-            self._peak_flops = matmul_peak(cache_dir=self.cache_dir)
+            device = resolve_device(self.config.device)
+            self._peak_flops = device_peak(device, compute_dtype(self.config.precision, device),
+                                           cache_dir=self.cache_dir)
         return self._peak_flops
 
     def run_record(self, candidate: Candidate, state: TrainState) -> dict:
