@@ -13,6 +13,7 @@ from sonar.cli import bench_tables  # noqa: E402,F401  isort: skip
 from sonar.cli import bench_suite  # noqa: E402,F401  isort: skip
 from sonar.cli import tune  # noqa: E402,F401  isort: skip
 from sonar.cli import train  # noqa: E402,F401  isort: skip
+from sonar.cli import posttrain  # noqa: E402,F401  isort: skip
 from sonar.cli import eval_length  # noqa: E402,F401  isort: skip
 
 

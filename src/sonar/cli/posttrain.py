@@ -1,0 +1,207 @@
+"""`sonar posttrain sft|rl|dpo|all`: Llama-4-style post-training on the built-in verifiable tasks (or the
+user's JSONL); and `sonar eval tasks CHECKPOINT`: exact-match accuracy per task and level."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import typer
+
+from sonar.checkpoint import load_pretrained, save_pretrained
+from sonar.cli.app import app
+from sonar.cli.eval_group import eval_app
+from sonar.data.cache import write_atomic
+from sonar.errors import UserError
+from sonar.outdir import check_run_dir
+from sonar.posttrain.chat import check_vocab
+from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs, text_pairs
+from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
+from sonar.posttrain.model_source import load_start
+from sonar.posttrain.pipeline import PipelineConfig, run_pipeline
+from sonar.posttrain.report_plot import write_accuracy_png
+from sonar.posttrain.rl import RLConfig, run_rl
+from sonar.posttrain.sft import SFTConfig, run_sft
+from sonar.posttrain.tasks import TASKS, mixed_examples
+from sonar.posttrain.user_data import read_pairs, read_preferences
+from sonar.strict_json import dumps_strict
+from sonar.train.runtime import idle_cores
+
+posttrain_app = typer.Typer(help="Post-train a model: SFT -> online RL -> DPO on verifiable tasks.",
+                            no_args_is_help=True)
+app.add_typer(posttrain_app, name="posttrain")
+
+_ALL_TASKS = ",".join(TASKS)
+_FROM = typer.Option(None, "--from", help="checkpoint directory to start from (HF format, chat-sized vocab)")
+_PRESET = typer.Option(None, "--preset", help="start from a fresh preset instead (debug, tiny, small)")
+_TASKS = typer.Option(_ALL_TASKS, help="comma-separated built-in tasks")
+_SEED = typer.Option(0, help="seed of data order, sampling and a fresh model")
+_THREADS = typer.Option(None, help="torch threads (default: the cores not already busy)")
+
+
+def _split(text: str, what: str) -> tuple[str, ...]:
+    items = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not items:
+        raise UserError(f"--{what} {text!r}: name at least one")
+    return items
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in _split(text, "levels"))
+    except ValueError:
+        raise UserError(f"--levels {text!r}: comma-separated integers, e.g. 1,2") from None
+
+
+def _prepare(out: str, threads: int | None, kind: str) -> Path:
+    torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
+    return check_run_dir(Path(out), holds_run=lambda d: (d / "model").is_dir() or (d / "state").is_dir(), kind=kind)
+
+
+def _checkpoint(start: str | None, stage: str):
+    if start is None:
+        raise UserError(f"--from CHECKPOINT is required: {stage} starts from a trained model (e.g. the SFT output)")
+    return load_start(start)
+
+
+def _write_json(path: Path, record: dict) -> None:
+    write_atomic(path, dumps_strict(record, indent=1).encode())
+
+
+@posttrain_app.command("sft")
+def sft_command(
+    start: str = _FROM, preset_name: str = _PRESET, out: str = typer.Option("runs/posttrain/sft", help="output dir"),
+    data: str = typer.Option(None, help="JSONL of {prompt, response} (default: the built-in tasks)"),
+    tasks: str = _TASKS, levels: str = typer.Option("1,2", help="built-in task levels to train on"),
+    per_cell: int = typer.Option(400, help="built-in examples per (task, level)"),
+    steps: int = typer.Option(300), batch_size: int = typer.Option(32), lr: float = typer.Option(3e-3),
+    prune: str = typer.Option("none", help="drop easy examples first: none, solved, loss"),
+    prune_quantile: float = typer.Option(0.5, help="with --prune loss: drop examples below this loss quantile"),
+    seed: int = _SEED, threads: int = _THREADS,
+) -> None:
+    """Supervised fine-tuning, loss on the reply tokens only; writes OUT/model and OUT/sft.json."""
+    config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, prune=prune, prune_quantile=prune_quantile, seed=seed)
+    if data is not None:
+        pairs = read_pairs(data)
+        prompts, responses = [p.prompt for p in pairs], [p.response for p in pairs]
+    else:
+        examples = mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed)
+        prompts, responses = [e.prompt for e in examples], [e.answer for e in examples]
+    out_dir = _prepare(out, threads, "sonar posttrain run")
+    model = load_start(start, preset_name=preset_name, seed=seed)
+    record = run_sft(model, prompts, responses, config)
+    save_pretrained(model, out_dir / "model", overwrite=True)
+    _write_json(out_dir / "sft.json", record)
+    typer.echo(f"pruned {record['pruned_share']:.1%} of {record['examples']} examples ({prune}); "
+               f"final loss {record['losses'][-1]:.3f}; {record['seconds']:.0f} s; wrote {out_dir / 'model'}")
+
+
+@posttrain_app.command("rl")
+def rl_command(
+    start: str = _FROM, out: str = typer.Option("runs/posttrain/rl", help="output dir (holds the resumable state)"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out to --steps"),
+    tasks: str = _TASKS, steps: int = typer.Option(60), prompts_per_step: int = typer.Option(8),
+    group_size: int = typer.Option(8), temperature: float = typer.Option(1.0), lr: float = typer.Option(1e-3),
+    kl_coef: float = typer.Option(0.05), start_level: int = typer.Option(2), max_level: int = typer.Option(4),
+    save_every: int = typer.Option(10), seed: int = _SEED, threads: int = _THREADS,
+) -> None:
+    """GRPO-style online RL from an SFT checkpoint (also the KL reference); writes OUT/model, OUT/curve.json."""
+    config = RLConfig(tasks=_split(tasks, "tasks"), steps=steps, prompts_per_step=prompts_per_step,
+                      group_size=group_size, temperature=temperature, lr=lr, kl_coef=kl_coef,
+                      start_level=start_level, max_level=max_level, save_every=save_every, seed=seed)
+    out_dir = _prepare(out, threads, "sonar posttrain rl run")
+    model = _checkpoint(start, "RL")
+
+    def show(point: dict) -> None:
+        kl = "-" if point["kl"] is None else f"{point['kl']:.4f}"
+        typer.echo(f"step {point['step']}: level {point['level']} reward {point['reward']:.3f} "
+                   f"filtered {point['filtered_share']:.0%} kl {kl}")
+
+    model, curve = run_rl(model, config, out_dir / "state", resume=resume, on_step=show)
+    save_pretrained(model, out_dir / "model", overwrite=True)
+    _write_json(out_dir / "curve.json", {"curve": curve})
+    typer.echo(f"wrote {out_dir / 'model'} and {out_dir / 'curve.json'}")
+
+
+@posttrain_app.command("dpo")
+def dpo_command(
+    start: str = _FROM, out: str = typer.Option("runs/posttrain/dpo", help="output dir"),
+    pairs: str = typer.Option(None, help="JSONL of {prompt, chosen, rejected} (default: pairs from the policy's "
+                                         "own samples, chosen and rejected by the verifier)"),
+    tasks: str = _TASKS, levels: str = typer.Option("1,2,3,4", help="levels of the prompts pairs are sampled on"),
+    per_cell: int = typer.Option(12, help="prompts per (task, level) sampled for pairs"),
+    steps: int = typer.Option(40), beta: float = typer.Option(0.1), lr: float = typer.Option(2e-4),
+    seed: int = _SEED, threads: int = _THREADS,
+) -> None:
+    """DPO against a frozen copy of the starting model; writes OUT/model and OUT/dpo.json."""
+    config = DPOConfig(steps=steps, beta=beta, lr=lr, seed=seed)
+    user_pairs = read_preferences(pairs) if pairs is not None else None
+    out_dir = _prepare(out, threads, "sonar posttrain run")
+    model = _checkpoint(start, "DPO")
+    if user_pairs is not None:
+        built = text_pairs(user_pairs)
+    else:
+        prompts = mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed + 1)
+        built = sampled_pairs(model, prompts, config)
+    record = run_dpo(model, built, config)
+    save_pretrained(model, out_dir / "model", overwrite=True)
+    _write_json(out_dir / "dpo.json", record)
+    typer.echo(f"{record['pairs']} pairs; final loss {record['losses'][-1]:.4f}; wrote {out_dir / 'model'}")
+
+
+@posttrain_app.command("all")
+def all_command(
+    start: str = _FROM, preset_name: str = _PRESET, out: str = typer.Option("runs/posttrain/all", help="output dir"),
+    seeds: str = typer.Option("0", help="comma-separated seeds: one full pipeline per seed"),
+    sft_steps: int = typer.Option(300), rl_steps: int = typer.Option(60), dpo_steps: int = typer.Option(40),
+    eval_per_cell: int = typer.Option(50, help="test prompts per (task, level)"),
+    threads: int = _THREADS,
+) -> None:
+    """SFT -> RL -> DPO per seed; writes OUT/seed-S/<stage>/model, OUT/report.json, OUT/accuracy.png."""
+    try:
+        seed_list = [int(s) for s in _split(seeds, "seeds")]
+    except ValueError:
+        raise UserError(f"--seeds {seeds!r}: comma-separated integers") from None
+    base = PipelineConfig()
+    config = PipelineConfig(sft=SFTConfig(steps=sft_steps), rl=RLConfig(steps=rl_steps), dpo=DPOConfig(steps=dpo_steps),
+                            evaluation=EvalConfig(levels=base.evaluation.levels, per_cell=eval_per_cell))
+    out_dir = _prepare(out, threads, "sonar posttrain all run")
+    reports, start_time = [], time.perf_counter()
+    for seed in seed_list:
+        typer.echo(f"seed {seed}")
+        model = load_start(start, preset_name=preset_name, seed=seed)
+        seeded = replace(config, seed=seed)
+        reports.append(run_pipeline(model, seeded, out_dir / f"seed-{seed}", log=typer.echo))
+    summary = {"start": start or f"fresh {preset_name}", "seeds": seed_list,
+               "seconds": time.perf_counter() - start_time, "reports": reports}
+    _write_json(out_dir / "report.json", summary)
+    write_accuracy_png(out_dir / "accuracy.png", reports, title=f"post-training from {summary['start']}")
+    typer.echo(f"{summary['seconds']:.0f} s; wrote {out_dir / 'report.json'} and {out_dir / 'accuracy.png'}")
+
+
+@eval_app.command("tasks")
+def eval_tasks_command(
+    checkpoint: str = typer.Argument(..., help="checkpoint directory (HF format, chat-sized vocab)"),
+    tasks: str = _TASKS, levels: str = typer.Option("1,2,3,4"),
+    per_cell: int = typer.Option(50, help="test prompts per (task, level)"),
+    seed: int = typer.Option(0, help="seed of the test prompts"), as_json: bool = typer.Option(False, "--json"),
+    threads: int = _THREADS,
+) -> None:
+    """Exact-match accuracy on the built-in tasks' test split, per task and level (greedy replies)."""
+    config = EvalConfig(tasks=_split(tasks, "tasks"), levels=_levels(levels), per_cell=per_cell, seed=seed)
+    if not Path(checkpoint).is_dir():
+        raise UserError(f"{checkpoint}: no such checkpoint directory")
+    torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
+    model = load_pretrained(checkpoint)
+    check_vocab(model.config.vocab_size, checkpoint)
+    result = evaluate_tasks(model, config)
+    if as_json:
+        typer.echo(dumps_strict(result, indent=1))
+        return
+    typer.echo(f"{'task':<10}" + "".join(f"  level {lv}" for lv in config.levels))
+    for task in config.tasks:
+        row = {c["level"]: c["accuracy"] for c in result["cells"] if c["task"] == task}
+        typer.echo(f"{task:<10}" + "".join(f"  {row[lv]:7.1%}" for lv in config.levels))
+    typer.echo(f"overall   {result['overall']:.1%} ({per_cell} prompts per cell)")

@@ -1,0 +1,100 @@
+"""DPO on preference pairs against a frozen reference. By default the pairs come from the policy's own
+samples, the verifier picking a correct reply as chosen and a wrong one as rejected.
+
+Legend: B pairs.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from sonar.errors import UserError
+from sonar.posttrain.batching import collate, sequence_logprobs
+from sonar.posttrain.chat import ChatExample, decode_response, encode_pair, prompt_ids
+from sonar.posttrain.model_source import frozen_copy
+from sonar.posttrain.optim import build_adamw, warmup_step
+from sonar.posttrain.replies import max_reply_tokens, sample_group
+from sonar.posttrain.settings import require_at_least_one, require_positive
+from sonar.posttrain.tasks import Example, verify
+
+
+@dataclass(kw_only=True, frozen=True)
+class DPOConfig:
+    steps: int = 40
+    batch_size: int = 16
+    lr: float = 2e-4
+    warmup: int = 5
+    beta: float = 0.1
+    group_size: int = 8  # samples per prompt when building pairs from the policy
+    temperature: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require_at_least_one(self, "steps", "batch_size")
+        require_positive(self, "beta", "temperature", "lr")
+        if self.group_size < 2:
+            raise UserError(f"group_size={self.group_size}: must be >= 2 to find a chosen and a rejected reply")
+
+
+@dataclass(frozen=True)
+class PairIds:
+    chosen: ChatExample
+    rejected: ChatExample
+
+
+def dpo_loss(policy_chosen_B: torch.Tensor, policy_rejected_B: torch.Tensor, ref_chosen_B: torch.Tensor,
+             ref_rejected_B: torch.Tensor, beta: float) -> torch.Tensor:
+    """-log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), averaged over pairs; log 2 when policy == reference."""
+    margin_B = (policy_chosen_B - ref_chosen_B) - (policy_rejected_B - ref_rejected_B)
+    return -F.logsigmoid(beta * margin_B).mean()
+
+
+def text_pairs(items) -> list[PairIds]:
+    """User preferences ({prompt, chosen, rejected}) as token pairs."""
+    return [PairIds(encode_pair(p.prompt, p.chosen), encode_pair(p.prompt, p.rejected)) for p in items]
+
+
+def sampled_pairs(policy, examples: list[Example], config: DPOConfig) -> list[PairIds]:
+    """From each prompt's sampled group, a verified-correct reply (chosen) and a wrong one (rejected);
+    prompts whose group is all right or all wrong give no pair."""
+    pairs = []
+    for i, example in enumerate(examples):
+        replies = sample_group(policy, example.prompt, size=config.group_size, temperature=config.temperature,
+                               max_new_tokens=max_reply_tokens([example.answer]), seed=config.seed * 7_919 + i)
+        good = [r for r in replies if verify(example, decode_response(r))]
+        bad = [r for r in replies if not verify(example, decode_response(r))]
+        if good and bad:
+            head = prompt_ids(example.prompt)
+            pairs.append(PairIds(ChatExample(head + good[0], len(head)), ChatExample(head + bad[0], len(head))))
+    return pairs
+
+
+def run_dpo(policy, pairs: list[PairIds], config: DPOConfig) -> dict:
+    """Train `policy` in place against a frozen copy of itself; return the record."""
+    if not pairs:
+        raise UserError("DPO found no preference pairs: the policy's samples were all right or all wrong on "
+                        "every prompt; supply --pairs FILE or use harder levels")
+    start = time.perf_counter()
+    torch.manual_seed(config.seed)
+    reference = frozen_copy(policy)
+    optimizer = build_adamw(policy, config.lr)
+    policy.train()
+    losses, accuracies = [], []
+    for step in range(config.steps):
+        batch = random.Random(f"{config.seed}/dpo/{step}").sample(pairs, min(config.batch_size, len(pairs)))
+        inputs_BT, targets_BT = collate([p.chosen for p in batch] + [p.rejected for p in batch])
+        with torch.no_grad():
+            ref_B2 = sequence_logprobs(reference, inputs_BT, targets_BT)
+        pol_B2 = sequence_logprobs(policy, inputs_BT, targets_BT)
+        n = len(batch)
+        loss = dpo_loss(pol_B2[:n], pol_B2[n:], ref_B2[:n], ref_B2[n:], config.beta)
+        warmup_step(optimizer, loss, policy, step=step, lr=config.lr, warmup=config.warmup)
+        losses.append(float(loss.detach()))
+        accuracies.append(float(((pol_B2[:n] - ref_B2[:n]) > (pol_B2[n:] - ref_B2[n:])).float().mean()))
+    return {"pairs": len(pairs), "losses": losses, "reward_accuracy": accuracies,
+            "seconds": time.perf_counter() - start}

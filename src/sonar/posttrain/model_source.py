@@ -1,0 +1,36 @@
+"""Where a stage's model comes from: a checkpoint a previous stage (or `sonar train`) wrote, or a fresh
+preset sized to the chat vocabulary."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+from sonar.checkpoint import load_pretrained
+from sonar.errors import UserError
+from sonar.model import build_model, preset
+from sonar.posttrain.chat import CHAT_VOCAB_SIZE, check_vocab
+
+
+def load_start(checkpoint: str | Path | None, *, preset_name: str | None = None, seed: int = 0) -> torch.nn.Module:
+    """The model to post-train, in train mode: from `checkpoint`, else a fresh `preset_name`."""
+    if (checkpoint is None) == (preset_name is None):
+        raise UserError("name exactly one starting point: --from CHECKPOINT or --preset NAME (a fresh model)")
+    if checkpoint is not None:
+        if not Path(checkpoint).is_dir():
+            raise UserError(f"--from {checkpoint}: no such checkpoint directory")
+        model = load_pretrained(checkpoint)
+        check_vocab(model.config.vocab_size, str(checkpoint))
+    else:
+        model = build_model(preset(preset_name).replace(vocab_size=CHAT_VOCAB_SIZE), seed=seed)
+    return model.train()
+
+
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A reference model: the same weights, never trained."""
+    reference = copy.deepcopy(model)  # a copy draws no random numbers, so runs stay reproducible
+    for param in reference.parameters():
+        param.requires_grad_(False)
+    return reference.eval()

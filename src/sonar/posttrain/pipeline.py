@@ -1,0 +1,63 @@
+"""SFT -> RL -> DPO in one run, with the task accuracy measured before and after every stage."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from sonar.checkpoint import save_pretrained
+from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs
+from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
+from sonar.posttrain.rl import RLConfig, run_rl
+from sonar.posttrain.sft import SFTConfig, run_sft
+from sonar.posttrain.tasks import mixed_examples
+
+STAGES = ("base", "sft", "rl", "dpo")
+
+
+@dataclass(kw_only=True, frozen=True)
+class PipelineConfig:
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    rl: RLConfig = field(default_factory=RLConfig)
+    dpo: DPOConfig = field(default_factory=DPOConfig)
+    evaluation: EvalConfig = field(default_factory=lambda: EvalConfig(levels=(1, 2, 3, 4)))
+    sft_levels: tuple[int, ...] = (1, 2)  # SFT sees the easy levels only; RL climbs beyond them
+    sft_per_cell: int = 400
+    dpo_per_cell: int = 12
+    seed: int = 0
+
+    def seeded(self) -> PipelineConfig:
+        """Every stage under the pipeline's seed (the evaluation's test prompts stay fixed)."""
+        s = self.seed
+        return replace(self, sft=replace(self.sft, seed=s), rl=replace(self.rl, seed=s), dpo=replace(self.dpo, seed=s))
+
+
+def run_pipeline(model, config: PipelineConfig, out: Path, *, log: Callable[[str], None] = print) -> dict:
+    """Post-train `model` in place; every stage's model goes to out/<stage>/model. Returns the report."""
+    config = config.seeded()
+    tasks = config.rl.tasks
+    report: dict = {"seed": config.seed, "stages": {}, "settings": asdict(config)}
+    start = time.perf_counter()
+
+    def measure(stage: str, record: dict) -> None:
+        accuracy = evaluate_tasks(model, config.evaluation)
+        report["stages"][stage] = {"accuracy": accuracy, **record}
+        log(f"{stage}: accuracy {accuracy['overall']:.3f} by level {accuracy['by_level']}")
+
+    measure("base", {})
+    train = mixed_examples(tasks, config.sft_levels, config.sft_per_cell, split="train", seed=config.seed)
+    sft = run_sft(model, [e.prompt for e in train], [e.answer for e in train], config.sft)
+    save_pretrained(model, out / "sft" / "model", overwrite=True)
+    measure("sft", {k: v for k, v in sft.items() if k != "losses"} | {"final_loss": sft["losses"][-1]})
+    model, curve = run_rl(model, config.rl, out / "rl" / "state", resume=False)
+    save_pretrained(model, out / "rl" / "model", overwrite=True)
+    measure("rl", {"curve": curve, "final_level": curve[-1]["level"]})
+    levels = tuple(range(1, curve[-1]["level"] + 1))
+    prompts = mixed_examples(tasks, levels, config.dpo_per_cell, split="train", seed=config.seed + 1)
+    dpo = run_dpo(model, sampled_pairs(model, prompts, config.dpo), config.dpo)
+    save_pretrained(model, out / "dpo" / "model", overwrite=True)
+    measure("dpo", {"pairs": dpo["pairs"], "final_loss": dpo["losses"][-1], "seconds": dpo["seconds"]})
+    report["seconds"] = time.perf_counter() - start
+    return report

@@ -1,0 +1,41 @@
+"""The RL run's checkpoint: policy, optimizer, reference, curriculum, curve, RNG states and the step.
+
+Plain data only (tensors, dicts, lists, numbers, strings), written to a temporary file and renamed,
+and read with `torch.load(weights_only=True)` as every sonar checkpoint is: opening one never runs code.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+
+from sonar.data.cache import write_atomic
+from sonar.errors import UserError
+from sonar.train.rng import capture_rng
+
+RL_STATE_FILE = "rl_state.pt"
+FORMAT = 1
+_KEYS = ("format", "step", "policy", "optimizer", "reference", "curriculum", "curve", "rng", "settings")
+
+
+def save_rl_state(path: Path, *, step: int, policy, optimizer, reference, curriculum: dict, curve: list[dict],
+                  settings: dict) -> None:
+    payload = {"format": FORMAT, "step": step, "policy": policy.state_dict(), "optimizer": optimizer.state_dict(),
+               "reference": reference.state_dict(), "curriculum": curriculum, "curve": curve, "rng": capture_rng(),
+               "settings": settings}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
+def load_rl_state(path: Path) -> dict:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # unpicklable, truncated, not a torch file: all the user's file, not a bug
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"cannot read RL state {path}: {first[:160]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or any(k not in payload for k in _KEYS):
+        raise UserError(f"{path}: not an RL state of format {FORMAT}; delete it to start the run afresh")
+    return payload

@@ -1,0 +1,131 @@
+"""Built-in instruction tasks with exact answers and adjustable difficulty (levels 1..MAX_LEVEL).
+
+Every example is a pure function of (seed, split, task, level, index). Train and test never share a
+prompt: a prompt belongs to the test split exactly when a salted hash of it says so, and generation
+draws until it has enough prompts of the asked split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sonar.errors import UserError
+
+MAX_LEVEL = 5
+SPLITS = ("train", "test")
+_TEST_SHARE_PERCENT = 20
+_SPLIT_SALT = b"sonar-posttrain-split-v1"
+
+
+@dataclass(frozen=True)
+class Example:
+    task: str
+    level: int
+    prompt: str
+    answer: str
+
+
+def _addition(rng: random.Random, level: int) -> tuple[str, str]:
+    digits = level
+    a, b = (rng.randrange(10 ** (digits - 1) if digits > 1 else 0, 10 ** digits) for _ in range(2))
+    return f"{a}+{b}=", str(a + b)
+
+
+def _sort(rng: random.Random, level: int) -> tuple[str, str]:
+    items = [rng.randrange(10) for _ in range(level + 1)]
+    return f"sort {' '.join(map(str, items))}", " ".join(map(str, sorted(items)))
+
+
+def _reverse(rng: random.Random, level: int) -> tuple[str, str]:
+    word = "".join(rng.choice(string.ascii_lowercase) for _ in range(level + 2))
+    return f"reverse {word}", word[::-1]
+
+
+def _count(rng: random.Random, level: int) -> tuple[str, str]:
+    letters = "abc"[: 2 + (level > 2)]
+    word = "".join(rng.choice(letters) for _ in range(2 * level + 2))
+    target = rng.choice(letters)
+    return f"count {target} in {word}", str(word.count(target))
+
+
+def _brackets(rng: random.Random, level: int) -> tuple[str, str]:
+    length = 2 * (level + 1)
+    if rng.random() < 0.5:  # balanced: a random Dyck word, so both answers are common
+        text, depth = "", 0
+        for i in range(length):
+            left = length - i
+            opening = depth == 0 or (depth < left and rng.random() < 0.5)
+            text, depth = (text + "(", depth + 1) if opening else (text + ")", depth - 1)
+    else:
+        text = "".join(rng.choice("()") for _ in range(length))
+    return f"balanced {text}", "yes" if _balanced(text) else "no"
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for ch in text:
+        depth += 1 if ch == "(" else -1
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+TASKS: dict[str, Callable[[random.Random, int], tuple[str, str]]] = {
+    "addition": _addition, "sort": _sort, "reverse": _reverse, "count": _count, "brackets": _brackets,
+}
+
+
+def in_test_split(prompt: str) -> bool:
+    digest = hashlib.sha256(_SPLIT_SALT + prompt.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < _TEST_SHARE_PERCENT
+
+
+def check_tasks(tasks: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise UserError(f"tasks={list(tasks)}: choose one or more of {sorted(TASKS)}")
+    return tuple(tasks)
+
+
+def check_level(level: int, name: str = "level") -> int:
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= MAX_LEVEL:
+        raise UserError(f"{name}={level!r}: must be an integer in 1..{MAX_LEVEL}")
+    return level
+
+
+def generate_examples(task: str, level: int, count: int, *, split: str, seed: int) -> list[Example]:
+    """`count` examples of one task and level from one split (repeats allowed where the level has few
+    distinct prompts)."""
+    check_tasks([task])
+    check_level(level)
+    if split not in SPLITS:
+        raise UserError(f"split={split!r}: must be one of {SPLITS}")
+    rng = random.Random(f"{seed}/{split}/{task}/{level}")
+    want_test = split == "test"
+    out: list[Example] = []
+    for _ in range(count * 200):  # the test split is a fifth of the prompts: this bound is never the limit
+        if len(out) == count:
+            break
+        prompt, answer = TASKS[task](rng, level)
+        if in_test_split(prompt) == want_test:
+            out.append(Example(task=task, level=level, prompt=prompt, answer=answer))
+    if len(out) < count:
+        raise UserError(f"{task} level {level}: could not draw {count} {split} prompts")
+    return out
+
+
+def mixed_examples(tasks: tuple[str, ...], levels: tuple[int, ...], count_each: int, *, split: str,
+                   seed: int) -> list[Example]:
+    """`count_each` examples of every (task, level), interleaved in a seeded order."""
+    out = [e for t in tasks for lv in levels for e in generate_examples(t, lv, count_each, split=split, seed=seed)]
+    random.Random(f"{seed}/{split}/order").shuffle(out)
+    return out
+
+
+def verify(example: Example, response: str) -> bool:
+    """The verifier: the reply, stripped of surrounding whitespace, is exactly the answer."""
+    return response.strip() == example.answer

@@ -1,0 +1,70 @@
+"""User data as JSON lines: {prompt, response} pairs for SFT, {prompt, chosen, rejected} for DPO.
+
+Every malformed line is one UserError naming the file, the line number and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sonar.errors import UserError
+
+SFT_FIELDS = ("prompt", "response")
+PREFERENCE_FIELDS = ("prompt", "chosen", "rejected")
+
+
+@dataclass(frozen=True)
+class Pair:
+    prompt: str
+    response: str
+
+
+@dataclass(frozen=True)
+class Preference:
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+def _records(path: str | Path, fields: tuple[str, ...]) -> list[dict]:
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror})") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+        if not isinstance(record, dict):
+            raise UserError(f"{where}: expected a JSON object with {list(fields)}, got {type(record).__name__}")
+        missing = [f for f in fields if f not in record]
+        if missing:
+            raise UserError(f"{where}: missing {missing}; each line needs {list(fields)}")
+        wrong = [f for f in fields if not isinstance(record[f], str) or not record[f]]
+        if wrong:
+            raise UserError(f"{where}: {wrong} must be non-empty strings")
+        records.append(record)
+    if not records:
+        raise UserError(f"{path}: holds no records; each line needs {list(fields)}")
+    return records
+
+
+def read_pairs(path: str | Path) -> list[Pair]:
+    return [Pair(prompt=r["prompt"], response=r["response"]) for r in _records(path, SFT_FIELDS)]
+
+
+def read_preferences(path: str | Path) -> list[Preference]:
+    return [Preference(prompt=r["prompt"], chosen=r["chosen"], rejected=r["rejected"])
+            for r in _records(path, PREFERENCE_FIELDS)]

@@ -1,0 +1,60 @@
+"""`sonar posttrain sft|rl|dpo` and `sonar eval tasks` end to end on a fresh debug model, a few steps each."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from sonar.cli import app
+
+runner = CliRunner()
+
+
+def _ok(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_stages_chain_and_rl_resumes(tmp_path):
+    sft, rl, dpo = tmp_path / "sft", tmp_path / "rl", tmp_path / "dpo"
+    out = _ok(["posttrain", "sft", "--preset", "debug", "--out", str(sft), "--steps", "3", "--per-cell", "4",
+               "--prune", "loss", "--threads", "1"])
+    assert "pruned 50.0% of 40 examples" in out
+    assert json.loads((sft / "sft.json").read_text())["kept"] == 20
+    rl_args = ["posttrain", "rl", "--from", str(sft / "model"), "--out", str(rl), "--prompts-per-step", "2",
+               "--group-size", "2", "--save-every", "1", "--threads", "1"]
+    _ok([*rl_args, "--steps", "1"])
+    _ok([*rl_args, "--steps", "2", "--resume"])
+    assert [p["step"] for p in json.loads((rl / "curve.json").read_text())["curve"]] == [1, 2]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"prompt": "2+2=", "chosen": "4", "rejected": "5"}\n')
+    _ok(["posttrain", "dpo", "--from", str(rl / "model"), "--out", str(dpo), "--pairs", str(pairs), "--steps", "2",
+         "--threads", "1"])
+    report = json.loads(_ok(["eval", "tasks", str(dpo / "model"), "--tasks", "sort", "--levels", "1",
+                             "--per-cell", "2", "--json", "--threads", "1"]))
+    assert report["cells"][0]["task"] == "sort" and report["cells"][0]["n"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["posttrain", "rl", "--out", "OUT"], "--from CHECKPOINT is required"),
+    (["posttrain", "sft", "--out", "OUT"], "name exactly one starting point"),
+    (["posttrain", "sft", "--preset", "debug", "--tasks", "chess", "--out", "OUT"], "tasks=['chess']"),
+    (["posttrain", "sft", "--preset", "debug", "--levels", "one", "--out", "OUT"], "--levels 'one'"),
+    (["posttrain", "dpo", "--from", "OUT", "--beta", "0", "--out", "OUT"], "beta=0"),
+    (["eval", "tasks", "NOWHERE"], "no such checkpoint directory"),
+])
+def test_bad_inputs_are_one_error_line(tmp_path, args, message):
+    args = [a.replace("OUT", str(tmp_path / "out")).replace("NOWHERE", str(tmp_path / "none")) for a in args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.output
+
+
+def test_bad_jsonl_line_is_named(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "response": "b"}\n{"prompt": "a"}\n')
+    result = runner.invoke(app, ["posttrain", "sft", "--preset", "debug", "--data", str(data), "--out",
+                                 str(tmp_path / "o")])
+    assert result.exit_code == 2 and "line 2: missing ['response']" in result.output

@@ -1,0 +1,39 @@
+import math
+
+import torch
+
+from sonar.posttrain import dpo
+from sonar.posttrain.chat import decode_response, prompt_ids, response_ids
+from sonar.posttrain.dpo import DPOConfig, dpo_loss, run_dpo, sampled_pairs, text_pairs
+from sonar.posttrain.tasks import Example
+from sonar.posttrain.user_data import Preference
+
+
+def test_loss_is_log_two_when_policy_equals_reference():
+    logp = torch.tensor([-3.0, -7.5, -0.2])
+    assert math.isclose(float(dpo_loss(logp, logp - 1, logp, logp - 1, beta=0.1)), math.log(2), rel_tol=1e-6)
+
+
+def test_first_step_loss_is_log_two_and_training_prefers_chosen(small_model):
+    pairs = text_pairs([Preference(prompt="2+2=", chosen="4", rejected="5"),
+                        Preference(prompt="reverse ab", chosen="ba", rejected="ab")])
+    record = run_dpo(small_model, pairs, DPOConfig(steps=6, lr=5e-3, warmup=1, beta=0.5))
+    assert math.isclose(record["losses"][0], math.log(2), rel_tol=1e-5)
+    assert record["losses"][-1] < record["losses"][0]
+
+
+def test_sampled_pairs_are_chosen_and_rejected_by_the_verifier(monkeypatch):
+    examples = [Example(task="addition", level=1, prompt="2+3=", answer="5"),
+                Example(task="addition", level=1, prompt="1+1=", answer="2")]
+    groups = {"2+3=": ["7", "5", "6"], "1+1=": ["2", "2", "2"]}  # the second group is all right: no pair
+
+    def fake_group(model, prompt, *, size, temperature, max_new_tokens, seed):
+        return [response_ids(r) for r in groups[prompt]]
+
+    monkeypatch.setattr(dpo, "sample_group", fake_group)
+    pairs = sampled_pairs(None, examples, DPOConfig(group_size=3))
+    assert len(pairs) == 1
+    start = pairs[0].chosen.response_start
+    assert pairs[0].chosen.ids[:start] == prompt_ids("2+3=")
+    assert decode_response(pairs[0].chosen.ids[start:]) == "5"
+    assert decode_response(pairs[0].rejected.ids[start:]) == "7"
