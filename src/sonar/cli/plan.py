@@ -10,10 +10,15 @@ from rich.table import Table
 
 from sonar.cli.app import app
 from sonar.errors import UserError
+from sonar.plan.calibration import all_checks, markdown_table
+from sonar.plan.engine_plan import EnginePlan, plan_engine
+from sonar.plan.engine_profile import ENGINES, EXACT, get_profile
 from sonar.plan.fit import Plan, plan_deployment
 from sonar.plan.formats import FORMATS
 from sonar.plan.gpus import parse_gpu
 from sonar.plan.memory import DEFAULT_PREFILL_TOKENS
+from sonar.plan.providers import Provider, binding_limit, get_provider
+from sonar.plan.serving import DecodeRoofline, decode_roofline
 from sonar.plan.source import load_model_spec
 from sonar.plan.table import DEFAULT_GPU_COUNTS, context_table, render_context_table
 from sonar.plan.units import format_bytes, format_count, format_per_token, parse_tokens
@@ -36,9 +41,22 @@ def plan(
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables"),
     table: bool = typer.Option(False, "--table", help="max context for presets x formats x GPU counts"),
     gpu_counts: str = typer.Option(",".join(map(str, DEFAULT_GPU_COUNTS)), help="GPU counts for --table"),
+    engine: str = typer.Option(EXACT, help=f"serving engine profile: {', '.join(ENGINES)}"),
+    engine_version: str = typer.Option(None, "--engine-version", help="engine version (default: the newest profile)"),
+    provider: str = typer.Option(None, help="hosted provider whose published context window also limits"),
+    hbm_tbps: float = typer.Option(None, "--hbm-tbps", help="HBM bandwidth in TB/s for the decode roofline "
+                                                           "(default: the named GPU's)"),
+    calibration_table: bool = typer.Option(False, "--calibration-table",
+                                           help="engine predictions vs published maxima, as markdown"),
 ) -> None:
     """Plan a Llama 4 deployment: weights by format, KV cache (chunk-aware), verdict, maximum context."""
+    if calibration_table:
+        typer.echo(markdown_table(all_checks()))
+        return
     gpu_type = parse_gpu(gpu)
+    if hbm_tbps is not None:
+        gpu_type = _with_bandwidth(gpu_type, hbm_tbps)
+    profile = None if engine == EXACT and engine_version is None else get_profile(engine, engine_version)
     if table:
         _print_table(model, gpu_type, gpu_counts, batch, kv_dtype, reserve_gb, text_only, as_json)
         return
@@ -50,10 +68,53 @@ def plan(
         spec, weights=weights, gpu=gpu_type, gpus=gpus, batch=batch, kv_dtype=kv_dtype, reserve_gb=reserve_gb,
         context=None if context is None else parse_tokens(context), prefill_tokens=prefill_tokens,
     )
+    chosen = get_provider(provider) if provider is not None else None
+    window = chosen.window(spec.name) if chosen is not None else None
+    served = None if profile is None else plan_engine(spec, result, profile, gpu=gpu_type)
+    roofline = decode_roofline(spec.config, result.weight_bytes_by_component, context=result.context,
+                               batch=result.batch, gpus=result.gpus, kv_dtype=result.kv_dtype,
+                               hbm_bytes_per_s=gpu_type.hbm_bytes_per_s)
+    limits = {"memory": result.max_context_by_memory, "engine": served.max_context_by_memory if served else None,
+              "model": result.max_position_embeddings, "provider": window}
+    binding, binding_tokens = binding_limit(limits)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2))
+        typer.echo(json.dumps(_plan_json(result, served, roofline, chosen, limits, binding), indent=2))
     else:
-        _print_plan(result, Console())
+        console = Console()
+        _print_plan(result, console)
+        if served is not None:
+            _print_engine(served, console)
+        _print_serving(result, served, roofline, console)
+        _print_binding(limits, binding, binding_tokens, chosen, console)
+
+
+def _with_bandwidth(gpu_type, hbm_tbps: float):
+    if not 0 < hbm_tbps < float("inf"):
+        raise UserError(f"--hbm-tbps {hbm_tbps}: must be a positive finite number of TB/s")
+    from dataclasses import replace
+
+    return replace(gpu_type, hbm_bytes_per_s=hbm_tbps * 1e12)
+
+
+def _plan_json(result: Plan, served: EnginePlan | None, roofline: DecodeRoofline, provider: Provider | None,
+               limits: dict, binding: str) -> dict:
+    """The exact plan's keys; under an engine, the verdict keys follow the engine and the exact ones
+    move under "exact"."""
+    data = result.to_dict()
+    data["engine"] = EXACT
+    if served is not None:
+        verdict_keys = ("fits", "reason", "max_context", "max_context_by_memory", "max_batch_at_context", "per_gpu")
+        data["exact"] = {key: data[key] for key in verdict_keys}
+        data.update({key: getattr(served, key) for key in verdict_keys})
+        data["engine"] = served.to_dict()
+    data["serving"] = {"sequences_that_fit_at_context": data["max_batch_at_context"],
+                       "decode_roofline": roofline.to_dict()}
+    if provider is not None:
+        data["provider"] = {"name": provider.name, "window": limits["provider"], "as_published": provider.as_of,
+                            "certain": provider.certain, "where": provider.where}
+    data["limits"] = limits
+    data["binding_limit"] = binding
+    return data
 
 
 def _print_table(model, gpu_type, gpu_counts, batch, kv_dtype, reserve_gb, text_only, as_json) -> None:
@@ -122,3 +183,47 @@ def _print_plan(p: Plan, console: Console) -> None:
     console.print(f"max context for batch {p.batch}: {p.max_context:,} tokens"
                   f" ({p.max_context_ignoring_chunking:,} if chunking were ignored;"
                   f" model limit {p.max_position_embeddings:,})")
+
+
+def _print_engine(e: EnginePlan, console: Console) -> None:
+    console.print(f"[bold]engine {e.engine} {e.version}[/]: {e.summary}")
+    budget = Table(title="per GPU under the engine")
+    budget.add_column("use")
+    budget.add_column("bytes", justify="right")
+    for name, nbytes in e.per_gpu.items():
+        budget.add_row(name, format_bytes(max(nbytes, 0)) if nbytes >= 0 else f"-{format_bytes(-nbytes)}")
+    console.print(budget)
+    table = Table(title="assumptions (bit: changed the answer)")
+    for column in ("assumption", "bit", "per GPU", "tokens lost", "note"):
+        table.add_column(column)
+    for a in e.assumptions:
+        table.add_row(a.name, "yes" if a.bit else "", "" if a.bytes_per_gpu is None else format_bytes(a.bytes_per_gpu),
+                      "" if a.tokens_lost is None else f"{a.tokens_lost:,}", a.note)
+    console.print(table)
+    verdict = "[bold green]FITS[/]" if e.fits else "[bold red]DOES NOT FIT[/]"
+    console.print(f"{verdict} under {e.engine} {e.version}: {e.reason}")
+    console.print(f"max context under the engine: {e.max_context:,} tokens")
+
+
+def _print_serving(p: Plan, e: EnginePlan | None, r: DecodeRoofline, console: Console) -> None:
+    sequences = (e or p).max_batch_at_context
+    console.print(f"sequences of {p.context:,} tokens that fit at once: {sequences:,}")
+    if r.tokens_per_s_per_gpu is None:
+        console.print("decode roofline: no HBM bandwidth for this GPU (give --hbm-tbps)")
+        return
+    touched = ("" if r.experts_touched_per_moe_layer is None
+               else f", {r.experts_touched_per_moe_layer:.1f} experts touched per MoE layer")
+    console.print(f"decode roofline at batch {r.batch}: <= {r.tokens_per_s_per_gpu:,.0f} tokens/s per GPU "
+                  f"(<= {r.tokens_per_s_per_sequence:,.0f} per sequence){touched}")
+    console.print(f"  {r.note}")
+
+
+def _print_binding(limits: dict, binding: str, tokens: int | None, provider: Provider | None,
+                   console: Console) -> None:
+    shown = ", ".join(f"{name} {'unbounded' if value is None else f'{value:,}'}"
+                      for name, value in limits.items() if value is not None or name == "memory")
+    console.print(f"binding limit: [bold]{binding}[/] ({'unbounded' if tokens is None else f'{tokens:,}'} tokens;"
+                  f" {shown})")
+    if provider is not None:
+        certainty = "" if provider.certain else ", recalled with less certainty"
+        console.print(f"  {provider.name}'s window as published in {provider.as_of}{certainty}; check {provider.where}")

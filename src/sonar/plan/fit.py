@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sonar.errors import UserError
 from sonar.model.params import count_parameters
+from sonar.plan.bisect import MAX_BATCH, largest
 from sonar.plan.formats import get_format, weight_bytes_by_component
 from sonar.plan.gpus import GpuType
 from sonar.plan.memory import (
@@ -111,6 +112,7 @@ class Plan:
     max_context: int  # fits memory and the model's positions
     max_context_by_memory: int | None  # None: unbounded
     max_context_ignoring_chunking: int
+    max_batch_at_context: int  # sequences of `context` tokens that fit at once (0: not even one)
 
     def to_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -149,6 +151,10 @@ def plan_deployment(
                     n_chunked=0, chunk_size=None),
     )
     need = memory.need(context)
+
+    def fits_batch(n: int) -> bool:
+        fixed_n = weights_per_gpu + reserve + workspace.logits_bytes(n)
+        return MemoryModel(fixed=fixed_n, kv=kv_gpu, workspace=workspace, batch=n).need(context) <= gpu.memory_bytes
     by_memory = memory.max_context(gpu.memory_bytes)
     max_pos = config.max_position_embeddings
     fits_memory = need <= gpu.memory_bytes
@@ -193,6 +199,7 @@ def plan_deployment(
         max_context=min(max_pos, by_memory) if by_memory is not None else max_pos,
         max_context_by_memory=by_memory,
         max_context_ignoring_chunking=min(max_pos, unchunked.max_context(gpu.memory_bytes)),
+        max_batch_at_context=largest(fits_batch, MAX_BATCH),
     )
 
 

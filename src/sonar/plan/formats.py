@@ -30,7 +30,7 @@ from sonar.model.config import ModelConfig
 from sonar.plan.weights import WeightGroup
 
 
-def _ceil_div(a: int, b: int) -> int:
+def ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
 
@@ -42,10 +42,10 @@ class Storage:
     group_size: int | None = None  # None with scale_bytes > 0: one scale per row
 
     def matrix_bytes(self, rows: int, cols: int) -> int:
-        packed = rows * _ceil_div(cols * self.bits, 8)
+        packed = rows * ceil_div(cols * self.bits, 8)
         if not self.scale_bytes:
             return packed
-        scales_per_row = 1 if self.group_size is None else _ceil_div(cols, self.group_size)
+        scales_per_row = 1 if self.group_size is None else ceil_div(cols, self.group_size)
         return packed + rows * scales_per_row * self.scale_bytes
 
     def group_bytes(self, group: WeightGroup) -> int:

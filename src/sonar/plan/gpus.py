@@ -22,19 +22,22 @@ GB = 10**9
 class GpuType:
     name: str
     memory_bytes: int
+    hbm_bytes_per_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.memory_bytes < 1:
             raise UserError(f"GPU {self.name!r} memory_bytes={self.memory_bytes}: must be >= 1")
+        if self.hbm_bytes_per_s is not None and not 0 < self.hbm_bytes_per_s < float("inf"):
+            raise UserError(f"GPU {self.name!r} bandwidth {self.hbm_bytes_per_s}: must be a positive finite number")
 
 
 GPUS: dict[str, GpuType] = {
     gpu.name: gpu
     for gpu in (
-        GpuType(name="h100-80gb", memory_bytes=81_559 * MIB),
-        GpuType(name="h200-141gb", memory_bytes=143_771 * MIB),
-        GpuType(name="a100-40gb", memory_bytes=40_960 * MIB),
-        GpuType(name="a100-80gb", memory_bytes=81_920 * MIB),
+        GpuType(name="h100-80gb", memory_bytes=81_559 * MIB, hbm_bytes_per_s=3.35e12),
+        GpuType(name="h200-141gb", memory_bytes=143_771 * MIB, hbm_bytes_per_s=4.8e12),
+        GpuType(name="a100-40gb", memory_bytes=40_960 * MIB, hbm_bytes_per_s=1.555e12),
+        GpuType(name="a100-80gb", memory_bytes=81_920 * MIB, hbm_bytes_per_s=2.039e12),
     )
 }
 
