@@ -5,15 +5,16 @@ The real classes are built from the spec in `build_real` only: adapt their const
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sonar.errors import UserError
 from sonar.importing import import_object
 from sonar.interfaces import Candidate, CurvePoint, Trainer, Tuner
-from sonar.search.spec import SearchSpec, workload_text
-from sonar.search.synthetic import SyntheticTrainer, SyntheticTuner
+from sonar.search.spec import SearchSpec, Target, workload_text
+from sonar.search.synthetic import DEFAULT_SYSTEM_SPACE, SyntheticTrainer, SyntheticTuner
 
 REAL_TRAINER = "sonar.train.trainer.CorpusTrainer"
 REAL_TUNER = "sonar.systems.tuner.SystemTuner"
@@ -22,17 +23,33 @@ REAL_TUNER = "sonar.systems.tuner.SystemTuner"
 @dataclass
 class Backend:
     trainer: Trainer
-    tuner: Tuner
+    tuner: Tuner  # the first (primary) target's: the only one of a single-target search
+    target_tuners: dict[str, Tuner] = field(default_factory=dict)  # every further target's, by name
+
+    def tuning(self, candidate: Candidate, target: str | None) -> tuple[Tuner, Candidate]:
+        """The tuner for `target` and the candidate as that tuner sees it. The primary target's tuner
+        keeps its progress in the candidate's workdir, as it always has; every further target's keeps
+        its own under workdir/targets/<name>, so the tuners never clobber each other's state."""
+        if target not in self.target_tuners:
+            return self.tuner, candidate
+        return self.target_tuners[target], dataclasses.replace(
+            candidate, workdir=Path(candidate.workdir) / TARGETS_DIR / target)
 
 
 def import_by_path(path: str) -> type:
     return import_object(path, role="backend real needs", hint="; use --backend synthetic to try the engine without it")
 
 
+TARGETS_DIR = "targets"
+
+
 def build_backend(spec: SearchSpec, kind: str | None = None) -> Backend:
     kind = kind or spec.backend
     if kind == "synthetic":
-        return Backend(trainer=SyntheticTrainer(spec.synthetic), tuner=SyntheticTuner(spec.system, spec.synthetic))
+        tuners = [SyntheticTuner(target_system(spec, t, DEFAULT_SYSTEM_SPACE), spec.synthetic, target=t.name,
+                                 primary=i == 0) for i, t in enumerate(spec.targets)]
+        return Backend(trainer=SyntheticTrainer(spec.synthetic), tuner=tuners[0],
+                       target_tuners={t.name: tuner for t, tuner in zip(spec.targets[1:], tuners[1:], strict=True)})
     if kind == "real":
         return build_real(spec)
     raise UserError(f"backend {kind!r}: must be real or synthetic")
@@ -41,13 +58,47 @@ def build_backend(spec: SearchSpec, kind: str | None = None) -> Backend:
 def build_real(spec: SearchSpec) -> Backend:
     trainer_cls, tuner_cls = import_by_path(REAL_TRAINER), import_by_path(REAL_TUNER)
     trainer = PublishingTrainer(trainer_cls(train_config(spec)))
+    tuners = [real_tuner(tuner_cls, spec, target) for target in spec.targets]
+    return Backend(trainer=trainer, tuner=tuners[0],
+                   target_tuners={t.name: FurtherTargetTuner(tuner, t.name)
+                                  for t, tuner in zip(spec.targets[1:], tuners[1:], strict=True)})
+
+
+def real_tuner(tuner_cls: type, spec: SearchSpec, target: Target):
+    """The real tuner of one target: its device, its thread counts and workload where it sets them."""
     from sonar.systems import SearchSpace
 
-    space = SearchSpace(**{knob: tuple(choices) for knob, choices in spec.system.items()},
-                        target=spec.targets[0].device)
+    space = SearchSpace(**{knob: tuple(choices) for knob, choices in target_system(spec, target).items()},
+                        target=target.device)
     # the compiled finalists, if the space compiles, come out of the last rung's trial budget
-    tuner = tuner_cls(space=space, workload=workload_text(spec.workload), max_trials=spec.budget.max_trials)
-    return Backend(trainer=trainer, tuner=tuner)
+    return tuner_cls(space=space, workload=workload_text(target.workload or spec.workload),
+                     max_trials=spec.budget.max_trials)
+
+
+def target_system(spec: SearchSpec, target: Target, default: dict | None = None) -> dict:
+    """The system space tuned on `target`: the spec's (or `default` where it sets none), with the
+    target's own thread counts where it gives them."""
+    system = dict(spec.system or default or {})
+    if target.threads is not None:
+        system["threads"] = list(target.threads)
+    return system
+
+
+class FurtherTargetTuner:
+    """The real tuner of a target after the first. It runs on the candidate as Backend.tuning moves it
+    (workdir/targets/<name>, where its state lives) and still measures the candidate's own weights
+    (workdir/checkpoint), with a learned prior of its own beside the primary target's, since what is
+    fast differs between devices. Jobs in one process run one at a time, so setting the paths per
+    run is safe."""
+
+    def __init__(self, tuner, name: str) -> None:
+        self.tuner, self.name = tuner, name
+
+    def run(self, candidate: Candidate, until_trial: int):
+        home = Path(candidate.workdir).parent.parent  # the candidate's own workdir
+        self.tuner.checkpoint = home / "checkpoint"
+        self.tuner.prior_path = home.parent / f"systems-prior.{self.name}.json"
+        return self.tuner.run(candidate, until_trial)
 
 
 def train_config(spec: SearchSpec):

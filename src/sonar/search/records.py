@@ -19,19 +19,29 @@ class Job:
     until: int
     start: int = 0  # steps/trials already done before this job (for cost accounting)
     target: str | None = None  # the hardware a tuning job must run on
+    # A search over several targets tunes each candidate once per target per rung, so its tune job ids
+    # name the target (`c001/r2/tune@laptop`); a single-target search's ids do not, as they never have.
+    names_target: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
             raise ValueError(f"job kind {self.kind!r}: must be one of {JOB_KINDS}")
+        if self.names_target and (self.target is None or self.kind != "tune"):
+            raise ValueError(f"job {self.candidate}/r{self.rung}/{self.kind}: only a tune job with a target "
+                             "names its target")
         if self.until < 1 or self.start < 0 or self.start > self.until:
             raise ValueError(f"job {self.id}: need 0 <= start={self.start} <= until={self.until}, until >= 1")
 
     @property
     def id(self) -> str:
-        return f"{self.candidate}/r{self.rung}/{self.kind}"
+        tail = f"@{self.target}" if self.names_target else ""
+        return f"{self.candidate}/r{self.rung}/{self.kind}{tail}"
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not data["names_target"]:  # a single-target search records its jobs as it always has
+            del data["names_target"]
+        return data
 
 
 @dataclass(kw_only=True, frozen=True)

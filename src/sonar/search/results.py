@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sonar.search.objective import choose, pareto_front
 from sonar.search.schedulers.base import RungScheduler
 from sonar.search.state import ACTIVE, FINISHED, SearchState
+from sonar.search.target_views import target_state, worst_case_state
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,20 @@ def _loss_at(c, step: int) -> float:
     return losses[-1] if losses else math.inf
 
 
+def target_winners(state: SearchState) -> dict[str, Measured | None]:
+    """Target name -> the winner on that target, measured there (None while there is none): under
+    `across_targets: each` each target's own best within its bound, under `worst` the one candidate
+    best within every target's bound. The first target's is what `best` means for one target."""
+    worst = len(state.spec.targets) > 1 and state.spec.objective.across_targets == "worst"
+    common = best(worst_case_state(state)) if worst else None
+    winners = {}
+    for target in state.spec.targets:
+        view = target_state(state, target)
+        chosen = common if worst else best(view)
+        winners[target.name] = next((r for r in measured(view) if r.id == chosen), None)
+    return winners
+
+
 def front(state: SearchState) -> list[str]:
     rows = measured(state)
     finished = [r for r in rows if r.status == FINISHED] or rows
@@ -77,14 +92,18 @@ def front(state: SearchState) -> list[str]:
 
 def summary(state: SearchState, *, engine_live: bool = False) -> dict:
     rows = {r.id: r for r in measured(state)}
-    chosen = best(state)
+    winners = target_winners(state)
+    pick = next(iter(winners.values()))
     run_state = "finished" if state.finished else ("running" if engine_live else
                                                    ("interrupted" if state.jobs else "created"))
-    pick = rows.get(chosen)
     return {
         "state": run_state,
         "best": None if pick is None else {"id": pick.id, "val_loss": pick.val_loss, "latency_s": pick.latency_s,
                                            "system": pick.system, "model": state.candidates[pick.id].model.to_dict()},
+        "per_target": [{"target": t.name, "latency_bound_s": t.latency_s,
+                        **({"id": None} if w is None else {"id": w.id, "val_loss": w.val_loss,
+                                                          "latency_s": w.latency_s, "system": w.system})}
+                       for t, w in zip(state.spec.targets, winners.values(), strict=True)],
         "pareto": [{"id": i, "val_loss": rows[i].val_loss, "latency_s": rows[i].latency_s} for i in front(state)],
         "jobs_done": state.jobs_done(),
         "jobs_failed": state.jobs_failed(),

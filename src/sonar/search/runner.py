@@ -46,7 +46,9 @@ def execute(payload: JobPayload, backend: Backend | None = None) -> Outcome:
                 return Outcome(job_id=job.id, cost_s=cost, failure=f"NaN: val loss {points[-1].val_loss} "
                                                                    f"at step {points[-1].step}")
         else:
-            points = backend.tuner.run(candidate, job.until)
+            tuner, candidate = backend.tuning(candidate, job.target)
+            Path(candidate.workdir).mkdir(parents=True, exist_ok=True)
+            points = tuner.run(candidate, job.until)
             # the first job.start trials were paid before; counted by position, as tuners number trials
             # from 0 or from 1
             before = points[job.start - 1].seconds if 0 < job.start <= len(points) else 0.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,16 @@ from sonar.search.arch_space import ArchSpace, parse_arch_space, rule_key
 from sonar.search.arch_space import Param as Param  # re-exported: its home before the split
 from sonar.search.expr import ExpressionError
 from sonar.search.space import sample_architectures
-from sonar.search.spec_fields import SpecError, as_int, as_number, as_str, mapping_under, no_unknown_keys, one_of
+from sonar.search.spec_fields import (
+    SpecError,
+    as_int,
+    as_number,
+    as_str,
+    key_path,
+    mapping_under,
+    no_unknown_keys,
+    one_of,
+)
 from sonar.search.spec_training import (
     BUILTIN_NAMES,
     check_corpus_readable,
@@ -36,6 +46,8 @@ SCHEDULERS = ("sonar", "brute", "sequential", "random", "asha")
 OBJECTIVES = ("constraint", "pareto", "scalarized")
 EXECUTORS = ("inprocess", "pool", "ray", "simulated")
 BACKENDS = ("real", "synthetic")
+ACROSS_TARGETS = ("each", "worst")
+TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -45,6 +57,10 @@ class Objective:
     memory_bytes: float | None = None  # constraint mode: the optional memory bound M
     loss_weight: float = 1.0  # scalarized: reward = loss_weight * loss + latency_weight * latency_s
     latency_weight: float = 0.0
+    # Several targets: `each` chooses a winner per target (its best loss within that target's bound);
+    # `worst` one winner that meets every target's bound (constraint mode only). As parsed, latency_s
+    # is the first target's bound, so everything that reads one bound reads the first target's.
+    across_targets: str = "each"
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -66,9 +82,16 @@ class ExecutorSpec:
 
 @dataclass(kw_only=True, frozen=True)
 class Target:
+    """Hardware a winner is tuned for. The first target is the search's primary one: a single-target
+    search has only it, and its tuning lives where it always has (the candidate's workdir)."""
+
     name: str
     device: str = "cpu"
     resources: dict = field(default_factory=dict)  # Ray custom resources a tuning job asks for
+    # As parsed: the target's own latency bound, else objective.latency_s (None outside constraint mode).
+    latency_s: float | None = None
+    workload: dict | None = None  # the shape tuned for on this target (None: the spec's workload)
+    threads: tuple | None = None  # the thread counts tried on this target (None: the system space's)
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -149,21 +172,25 @@ def parse_spec(data: object) -> SearchSpec:
     no_unknown_keys(data, known, "")
     budget = _budget(mapping_under(data, "budget", required=True), "budget")
     arch = parse_arch_space(mapping_under(data, "arch"), "arch")
+    objective = _objective(mapping_under(data, "objective"), "objective")
+    targets = _targets(data.get("targets", [{"name": "cpu"}]), "targets", objective)
+    if objective.kind == "constraint":  # the first target's bound is the one a single bound means
+        objective = dataclasses.replace(objective, latency_s=targets[0].latency_s)
     spec = SearchSpec(
         name=as_str(data.get("name", "search"), "name", max_chars=200),
         budget=budget,
         arch=arch,
         system=parse_system_space(mapping_under(data, "system"), "system"),
         workload=parse_workload(mapping_under(data, "workload")),
-        targets=_targets(data.get("targets", [{"name": "cpu"}]), "targets"),
+        targets=targets,
         data=parse_data(data.get("data"), arch.base_config().vocab_size),
-        objective=_objective(mapping_under(data, "objective"), "objective"),
+        objective=objective,
         scheduler=one_of(data.get("scheduler", "sonar"), SCHEDULERS, "scheduler"),
         eta=as_int(data.get("eta", 3), "eta", low=2, high=1000),
         seed=as_int(data.get("seed", 0), "seed", low=0, high=2**32 - 1),
         executor=_executor(mapping_under(data, "executor"), "executor"),
         backend=one_of(data.get("backend", "real"), BACKENDS, "backend"),
-        synthetic=parse_synthetic(mapping_under(data, "synthetic")),
+        synthetic=_synthetic(mapping_under(data, "synthetic"), targets),
         training=parse_training(mapping_under(data, "training"), budget.max_steps),
         rules=_rules(mapping_under(data, "rules"), "rules"),
         raw=data,
@@ -219,6 +246,7 @@ BUDGET_LIMITS = {"max_steps": 10**9, "max_trials": 10**6, "candidates": 10_000, 
 MAX_LATENCY_S = 3600.0
 MAX_MEMORY_BYTES = float(2**60)
 MAX_WEIGHT = 1e6
+SYNTHETIC_SIZES = ("active", "total")  # which parameter count a synthetic target's latency grows with
 
 
 def _budget(data: dict, where: str) -> Budget:
@@ -242,7 +270,7 @@ def _budget(data: dict, where: str) -> Budget:
                   cost_s=cost)
 
 
-def _targets(data: object, where: str) -> tuple[Target, ...]:
+def _targets(data: object, where: str, objective: Objective) -> tuple[Target, ...]:
     from sonar.systems.config import TARGETS
 
     if not isinstance(data, list) or not data:
@@ -253,7 +281,7 @@ def _targets(data: object, where: str) -> tuple[Target, ...]:
             item = {"name": item}
         if not isinstance(item, dict) or "name" not in item:
             raise SpecError(f"{where}[{i}]: expected a mapping with a name")
-        no_unknown_keys(item, {"name", "device", "resources"}, f"{where}[{i}]")
+        no_unknown_keys(item, {"name", "device", "resources", "latency_s", "workload", "threads"}, f"{where}[{i}]")
         name = as_str(item["name"], f"{where}[{i}].name", max_chars=200)
         if name in (t.name for t in targets):
             raise SpecError(f"{where}[{i}].name: {name!r} repeats")
@@ -264,17 +292,78 @@ def _targets(data: object, where: str) -> tuple[Target, ...]:
             as_str(key, f"{where}[{i}].resources (a resource name)", max_chars=200)
             as_number(amount, f"{where}[{i}].resources.{key}", positive=True, high=1e6)
         device = one_of(item.get("device", "cpu"), TARGETS, f"{where}[{i}].device")
-        targets.append(Target(name=name, device=device, resources=resources))
+        targets.append(Target(name=name, device=device, resources=resources,
+                              latency_s=_target_bound(item, objective, f"{where}[{i}]"),
+                              workload=_target_workload(item, f"{where}[{i}]"),
+                              threads=_target_threads(item, f"{where}[{i}]")))
+    if len(targets) > 1:  # each names a job id, a directory and an exported file
+        for i, target in enumerate(targets):
+            if not TARGET_NAME.fullmatch(target.name):
+                raise SpecError(f"{where}[{i}].name: {target.name!r}; with several targets a name is letters, "
+                                "digits, '_', '-' and '.', starting with a letter or digit")
+    if objective.across_targets == "worst" and objective.kind != "constraint":
+        raise SpecError(f"objective.across_targets: 'worst' needs kind constraint (a bound on every target), "
+                        f"got kind {objective.kind!r}")
     return tuple(targets)
 
 
+def _target_bound(item: dict, objective: Objective, where: str) -> float | None:
+    """The target's own latency bound, else the objective's; constraint mode needs one for every target."""
+    if "latency_s" not in item:
+        if objective.kind == "constraint" and objective.latency_s is None:
+            raise SpecError(f"objective.latency_s: required in constraint mode (or {where}.latency_s on every target)")
+        return objective.latency_s
+    if objective.kind != "constraint":
+        raise SpecError(f"{where}.latency_s: a bound applies in constraint mode only (objective.kind is "
+                        f"{objective.kind!r})")
+    return as_number(item["latency_s"], f"{where}.latency_s", positive=True, high=MAX_LATENCY_S)
+
+
+def _target_workload(item: dict, where: str) -> dict | None:
+    if item.get("workload") is None:
+        return None
+    workload = item["workload"]
+    if not isinstance(workload, dict):
+        raise SpecError(f"{where}.workload: expected a mapping such as {{kind: decode, context: 128}}")
+    try:
+        return parse_workload(workload)
+    except SpecError as err:
+        raise SpecError(f"{where}.{err}") from None
+
+
+def _target_threads(item: dict, where: str) -> tuple | None:
+    if item.get("threads") is None:
+        return None
+    return tuple(parse_system_space({"threads": item["threads"]}, where)["threads"])
+
+
+def _synthetic(data: dict, targets: tuple[Target, ...]) -> dict:
+    """`synthetic:`; its `targets:` (how each target's synthetic latency differs, synthetic.py) is
+    checked here against the spec's targets, the rest by the synthetic section's own parser."""
+    per_target = data.get("targets")
+    rest = parse_synthetic({k: v for k, v in data.items() if k != "targets"})
+    if per_target is None:
+        return rest
+    if not isinstance(per_target, dict):
+        raise SpecError("synthetic.targets: expected a mapping of target name -> {scale, size}")
+    names = [t.name for t in targets]
+    for name, options in per_target.items():
+        where = key_path("synthetic.targets", name)
+        if name not in names:
+            raise SpecError(f"{where}: not a target of the spec (targets: {', '.join(names)})")
+        if not isinstance(options, dict):
+            raise SpecError(f"{where}: expected a mapping such as {{scale: 2.0, size: total}}")
+        no_unknown_keys(options, {"scale", "size"}, where)
+        as_number(options.get("scale", 1.0), f"{where}.scale", positive=True, high=1e6)
+        one_of(options.get("size", "active"), SYNTHETIC_SIZES, f"{where}.size")
+    return {**rest, "targets": per_target}
+
+
 def _objective(data: dict, where: str) -> Objective:
-    no_unknown_keys(data, {"kind", "latency_s", "memory_bytes", "weights"}, where)
+    no_unknown_keys(data, {"kind", "latency_s", "memory_bytes", "weights", "across_targets"}, where)
     kind = one_of(data.get("kind", "constraint"), OBJECTIVES, f"{where}.kind")
     latency = data.get("latency_s")
     memory = data.get("memory_bytes")
-    if kind == "constraint" and latency is None:
-        raise SpecError(f"{where}.latency_s: required in constraint mode")
     weights = data.get("weights", {}) or {}
     if not isinstance(weights, dict):
         raise SpecError(f"{where}.weights: expected {{loss: W, latency_s: W}}")
@@ -290,6 +379,7 @@ def _objective(data: dict, where: str) -> Objective:
         memory_bytes=None if memory is None else as_number(memory, f"{where}.memory_bytes", positive=True,
                                                            high=MAX_MEMORY_BYTES),
         loss_weight=weight["loss"], latency_weight=weight["latency_s"],
+        across_targets=one_of(data.get("across_targets", "each"), ACROSS_TARGETS, f"{where}.across_targets"),
     )
 
 

@@ -7,6 +7,7 @@ function of it, decides the same.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,6 +46,11 @@ class CandidateState:
     # The tuner returned fewer trials than a job asked for: it has stopped (plateau, space exhausted,
     # compile phase done), so the best latency is final rather than a point on a curve still falling.
     tuning_complete: bool = False
+    # Every target's tuning by target name. `tuning` and `tuning_complete` above are the primary (first)
+    # target's, so whatever reads one tuning reads the primary target's; `on(name)` gives another's.
+    primary: str = ""
+    tunings: dict[str, list[TuningPoint]] = field(default_factory=dict)
+    completes: dict[str, bool] = field(default_factory=dict)
 
     def steps_done(self) -> int:
         return self.curve[-1].step if self.curve else 0
@@ -58,6 +64,13 @@ class CandidateState:
 
     def val_loss(self) -> float:
         return self.curve[-1].val_loss if self.curve else math.inf
+
+    def on(self, target: str) -> CandidateState:
+        """The candidate as one target sees it: that target's tuning in `tuning` and `tuning_complete`,
+        everything else shared with this one (a read-only view for the scheduler and the results). It
+        reads `tunings`, never `tuning`, so a view of a view (a worst case's) still finds each target's."""
+        return dataclasses.replace(self, tuning=self.tunings.get(target, []),
+                                   tuning_complete=self.completes.get(target, False))
 
 
 @dataclass
@@ -92,7 +105,8 @@ class SearchState:
         index = candidate_index(candidate_id)
         model = ModelConfig.from_dict(recorded) if recorded is not None else sampled_model(self.spec, candidate_id)
         self.candidates[candidate_id] = CandidateState(
-            id=candidate_id, index=index, model=model, seed=self.spec.seed * 1000 + index)
+            id=candidate_id, index=index, model=model, seed=self.spec.seed * 1000 + index,
+            primary=self.spec.targets[0].name)
 
     def _on_decision(self, payload: dict, time: float) -> None:
         decision = Decision(**payload)
@@ -122,9 +136,13 @@ class SearchState:
         cand = self.candidates[record.job.candidate]
         if record.job.kind == "train":
             cand.curve = [CurvePoint(**p) for p in payload["points"]]
-        else:
-            cand.tuning = [TuningPoint(**p) for p in payload["points"]]
-            cand.tuning_complete = cand.tuning_complete or len(cand.tuning) < record.job.until
+        else:  # a tune job recorded without a target (older runs) tuned the primary one
+            target = record.job.target or cand.primary
+            tuning = [TuningPoint(**p) for p in payload["points"]]
+            cand.tunings[target] = tuning
+            cand.completes[target] = cand.completes.get(target, False) or len(tuning) < record.job.until
+            if target == cand.primary:
+                cand.tuning, cand.tuning_complete = tuning, cand.completes[target]
         self._spend(payload["cost_s"], time)
 
     def _on_job_failed(self, payload: dict, time: float) -> None:

@@ -5,7 +5,13 @@ higher, end lower and learn slower (so curves cross, as real ones do); latency g
 parameters and each system knob value scales it by a fixed pseudo-random factor. Both trainer and
 tuner keep their progress in the candidate's workdir and resume from it, like the real ones.
 Options (spec `synthetic:`): noise (loss std), eval_every (steps), step_cost_s, trial_cost_s,
-sleep_s (real seconds per job, to make a search interruptible in tests), fail ({candidate: oom|nan|crash|exit}).
+sleep_s (real seconds per job, to make a search interruptible in tests), fail ({candidate: oom|nan|crash|exit}),
+targets ({name: {scale, size}}: a target's latency is `scale` times as high and grows with the `active`
+(default) or `total` parameter count, e.g. a laptop whose memory holds every expert's weights).
+
+Several targets: the first target's latency is the one a single-target search has always had (unless
+`targets` names it); every other target's knob values have factors of their own, drawn from its name,
+so the best configuration, and with `size`/`scale` the ranking of candidates, differ between targets.
 """
 
 from __future__ import annotations
@@ -94,21 +100,27 @@ class SyntheticTrainer:
 
 
 class SyntheticTuner:
-    def __init__(self, system_space: dict | None = None, options: dict | None = None) -> None:
+    def __init__(self, system_space: dict | None = None, options: dict | None = None, *,
+                 target: str | None = None, primary: bool = True) -> None:
         self.space = system_space or DEFAULT_SYSTEM_SPACE
         self.options = options or {}
+        settings = (self.options.get("targets") or {}).get(target) or {}
+        self.scale = float(settings.get("scale", 1.0))
+        self.size = settings.get("size", "active")
+        self.salt = () if primary else (target,)  # the primary target's knob factors are the original ones
 
     def run(self, candidate: Candidate, until_trial: int) -> list[TuningPoint]:
         _fail(self.options, candidate, "tune")
         path = Path(candidate.workdir) / "synthetic_tuning.json"
         points = _load(path)[:until_trial]
-        _, _, _, active = _shape(candidate)
-        base = 2e-3 * (active / 1e5) ** 0.8
+        counts = count_parameters(candidate.model)
+        size = counts.active if self.size == "active" else counts.total
+        base = self.scale * 2e-3 * (size / 1e5) ** 0.8
         trial_cost = float(self.options.get("trial_cost_s", 0.5))
         for trial in range(len(points) + 1, until_trial + 1):
             rng = np.random.default_rng(_hash(candidate.id, candidate.seed, "trial", trial))
             config = {knob: choices[int(rng.integers(len(choices)))] for knob, choices in sorted(self.space.items())}
-            factor = math.prod(0.5 + (_hash(candidate.id, knob, value) % 1000) / 1000.0
+            factor = math.prod(0.5 + (_hash(candidate.id, knob, value, *self.salt) % 1000) / 1000.0
                                for knob, value in config.items())
             latency = base * factor * math.exp(0.02 * float(rng.normal()))
             best = min([latency] + [p["best_latency_s"] for p in points])

@@ -20,8 +20,16 @@ from sonar.search.population import LadderRatios, RemainingRatios
 from sonar.search.records import Decision, Job
 from sonar.search.schedulers.costs import trial_cost_in_steps
 from sonar.search.schedulers.policy import SONAR_RULES, Rules
+from sonar.search.schedulers.targets import (
+    each_target_drain,
+    each_target_eliminations,
+    each_target_top,
+    per_target_schedulers,
+    tune_jobs,
+)
 from sonar.search.space import sample_architectures
 from sonar.search.state import ACTIVE, FAILED, FINISHED, CandidateState, SearchState
+from sonar.search.target_views import worst_case_spec, worst_case_state
 
 
 class Scheduler(Protocol):
@@ -58,7 +66,13 @@ class RungScheduler:
     latency_model: LatencyModel | None = None
 
     def __init__(self, spec) -> None:
-        self.spec = spec
+        # Several targets (targets.py): each target is scheduled by a copy of this scheduler that sees
+        # only that target's tuning and bound; `worst` ranks on the normalised worst case over targets.
+        self.multi = len(spec.targets) > 1
+        self.worst = self.multi and spec.objective.across_targets == "worst"
+        self.names_target = False  # whether tune job ids name their target (a per-target copy's do)
+        self.per_target: dict | None = None  # target name -> (copy, state view), refit with the rest
+        self.spec = worst_case_spec(spec) if self.worst else spec
         self.rules = self.default_rules.overridden(getattr(spec, "rules", None) or {})
         # A tuning curve can fall steeply at its end (compiled configurations come after the eager
         # sweep), so its own extrapolation is no optimistic bound there.
@@ -78,6 +92,7 @@ class RungScheduler:
 
     # --- the two required methods ---------------------------------------------------------------------
     def decide(self, state: SearchState) -> list[Decision]:
+        state = worst_case_state(state) if self.worst else state
         self._refit(state)
         busy = state.busy_candidates()
         last = len(self.ladder) - 1
@@ -89,14 +104,9 @@ class RungScheduler:
                      for c in idle if c.rung == last]
         idle = [c for c in idle if c.rung < last]
         if self.rules.eliminate and (idle or gated):
-            alive = [c for c in state.candidates.values() if c.status in (ACTIVE, FINISHED) and c.curve]
-            points = [self.point(c) for c in alive]
-            for c in idle + gated:
-                if not c.curve:
-                    continue
-                reason = eliminated(self.spec.objective, self.point(c), points)
-                if reason:
-                    decisions.append(Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason))
+            reasons = self.eliminations(state, idle + gated)
+            decisions += [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reasons[c.id])
+                          for c in idle + gated if c.id in reasons]
         decided = {d.candidate for d in decisions}
         idle = [c for c in idle if c.id not in decided]
         budget_left = not self.respects_cost_budget or state.spent_s < self.spec.budget.cost_s
@@ -107,8 +117,25 @@ class RungScheduler:
         if budget_left:
             decisions += self._starts(state, slots)
         if not busy and not any(d.action in ("start", "promote") for d in decisions):
-            decisions += self._drain(state, idle, budget_left, decisions)
+            if self.per_target and not self.worst:
+                decisions += each_target_drain(self, idle, budget_left, decisions)
+            else:
+                decisions += self._drain(state, idle, budget_left, decisions)
         return decisions
+
+    def eliminations(self, state: SearchState, waiting: list[CandidateState]) -> dict[str, str]:
+        """Why each waiting candidate cannot be optimal (those that still can are left out). With a
+        target per winner, a candidate goes only when no target can use it (every target's bound)."""
+        if self.per_target and not self.worst:
+            return each_target_eliminations(self, waiting)
+        alive = [c for c in state.candidates.values() if c.status in (ACTIVE, FINISHED) and c.curve]
+        points = [self.point(c) for c in alive]
+        reasons = {}
+        for c in waiting:
+            reason = eliminated(self.spec.objective, self.point(c), points) if c.curve else None
+            if reason:
+                reasons[c.id] = reason
+        return reasons
 
     def next_jobs(self, state: SearchState) -> list[Job]:
         """The jobs of each started or promoted rung that were never submitted (each checked on its own,
@@ -123,6 +150,7 @@ class RungScheduler:
         self.population = self.fit_population(state)
         self.trial_cost = trial_cost_in_steps(state)
         self.latency_model = self.fit_latency_model(state)
+        self.per_target = per_target_schedulers(self, state) if self.multi else None
 
     def wanted_jobs(self, state: SearchState, c: CandidateState) -> list[Job]:
         """The current rung's jobs not yet submitted. Where tuning gates training (`tunes_first`), the
@@ -132,10 +160,11 @@ class RungScheduler:
         train = None
         if steps > c.steps_done():
             train = Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done())
-        tune = self.tune_job(c)  # the same job while it runs: trials_done moves only when it is done
-        if train is not None and tune is not None and self.tunes_first(c, tune):
+        # the same jobs while they run: trials_done moves only when a job is done
+        tunes = tune_jobs(self, c) if self.per_target else [job for job in [self.tune_job(c)] if job is not None]
+        if train is not None and any(self.tunes_first(c, tune) for tune in tunes):
             train = None
-        return [job for job in (train, tune) if job is not None and job.id not in state.jobs]
+        return [job for job in (train, *tunes) if job is not None and job.id not in state.jobs]
 
     def tune_job(self, c: CandidateState) -> Job | None:
         """Tuning up to the rung's trial budget. In constraint mode tuning deferred at earlier rungs is
@@ -149,7 +178,8 @@ class RungScheduler:
         if self.rules.catch_up_by_rung and self.spec.objective.kind == "constraint":
             rung = next(k for k, (_, budget) in enumerate(self.ladder) if budget > done)
             until = self.ladder[rung][1]
-        return Job(candidate=c.id, kind="tune", rung=rung, until=until, start=done, target=self.spec.targets[0].name)
+        return Job(candidate=c.id, kind="tune", rung=rung, until=until, start=done, target=self.spec.targets[0].name,
+                   names_target=self.names_target)
 
     def tunes_first(self, c: CandidateState, tune: Job) -> bool:
         """Constraint mode: tune before training where the tuning job costs no more than the rung's
@@ -202,6 +232,8 @@ class RungScheduler:
         """Ranked ids of rung k's top floor(n/eta) (everyone from `promote_all_from` on). In Pareto mode
         the rung's whole forecast front goes on too: a fixed fraction would drop front members, and
         the recommended set is scored by the area of the front it recovers."""
+        if self.per_target and not self.worst:
+            return each_target_top(self, k)
         points = self.rung_points(state, k)
         ranked = rank(self.spec.objective, points, loss_only=k < self.loss_only_below)
         if self.promote_all_from is not None and k >= self.promote_all_from:
