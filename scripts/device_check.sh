@@ -2,16 +2,16 @@
 # The CUDA-path checks, as one command for a GPU machine. Run from the repository root:
 #   bash scripts/device_check.sh
 # Carried wheels in .whl/ (transformers at the oracle's version) are installed to /tmp/site first.
-# Logs go to $OUT (default /tmp/device-logs), at most 8 flat files: env.log, cuda_tests.log, bench_train.json,
-# bench_train.log, cpu_suites.log. Exit status: that of tests/cuda. Bounded to about 420 s.
+# Logs go to $OUT (default /tmp/device-logs), six flat files: env.log, cuda_tests.log, bench_train_medium.json,
+# bench_train_small.json, bench_train.log, cpu_suites.log. Exit status: that of tests/cuda. Bounded to about 420 s.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/device-logs}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-CUDA_TESTS_S=230  # tests/cuda: expected 1-2 minutes on an H100, torch.compile graphs and training included
-BENCH_S=120       # sonar bench train on the GPU: a bf16 matmul peak, then small and medium (2.5B, 1.1B active)
-CPU_SUITES_S=50   # a few CPU suites against this machine's torch, if time is left
+CUDA_TESTS_S=210  # tests/cuda: expected 1-2 minutes on an H100, torch.compile graphs and training included
+BENCH_S=75        # each sonar bench train on the GPU (medium: 2.5B parameters, 1.1B active; then small)
+CPU_SUITES_S=45   # a few CPU suites against this machine's torch, if time is left
 
 if compgen -G ".whl/*.whl" >/dev/null; then
     if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -43,25 +43,31 @@ status=${PIPESTATUS[0]}
 [ "$status" -eq 124 ] && echo "device_check: tests/cuda passed its ${CUDA_TESTS_S}s limit" | tee -a "$OUT/cuda_tests.log"
 
 # Training throughput in bf16: MFU against a bf16 matmul peak measured in the same process. medium's
-# 16k-token steps (8 x 2048) keep its 2048-wide matmuls compute-bound.
-echo "== sonar bench train --device cuda (limit ${BENCH_S}s)"
-timeout -k 10 "$BENCH_S" python3 -m sonar bench train --device cuda --presets small,medium --steps 5 --json \
-    >"$OUT/bench_train.json" 2>"$OUT/bench_train.log"
-bench_status=$?
-cat "$OUT/bench_train.json" "$OUT/bench_train.log"
-[ "$bench_status" -eq 124 ] && echo "device_check: bench train passed its ${BENCH_S}s limit" | tee -a "$OUT/bench_train.log"
-python3 - "$OUT/bench_train.json" <<'PY' 2>&1 | tee -a "$OUT/bench_train.log"
+# 16k-token steps (8 x 2048) keep its 2048-wide matmuls compute-bound; small is the CPU-sized reference.
+# One process per preset, so an out-of-memory in one still leaves the other's report.
+bench_status=0
+for preset in medium small; do
+    echo "== sonar bench train --device cuda --presets $preset (limit ${BENCH_S}s)"
+    timeout -k 10 "$BENCH_S" python3 -m sonar bench train --device cuda --presets "$preset" --steps 5 --json \
+        >"$OUT/bench_train_$preset.json" 2>>"$OUT/bench_train.log"
+    rc=$?
+    [ "$rc" -eq 124 ] && echo "device_check: bench train $preset passed its ${BENCH_S}s limit" >>"$OUT/bench_train.log"
+    [ "$rc" -ne 0 ] && bench_status=$rc
+    python3 - "$OUT/bench_train_$preset.json" <<'PY' 2>&1 | tee -a "$OUT/bench_train.log"
 import json, sys
 try:
     report = json.load(open(sys.argv[1]))
 except (OSError, ValueError) as err:
-    sys.exit(f"bench train: no JSON report ({err})")
-print(f"bf16 matmul peak {report['matmul_peak_flops_per_s'] / 1e12:.0f} TFLOP/s on {report['device_name']}")
+    sys.exit(f"bench train: no JSON report in {sys.argv[1]} ({err})")
+print(f"{report['matmul_peak_dtype']} matmul peak {report['matmul_peak_flops_per_s'] / 1e12:.0f} TFLOP/s on "
+      f"{report['device_name']}")
 for r in report["results"]:
-    print(f"{r['preset']:>7}: {r['tokens_per_s']:,.0f} tok/s, {r['achieved_flops_per_s'] / 1e12:.0f} TFLOP/s, "
-          f"MFU {r['mfu']:.1%}, step {r['step_seconds'] * 1e3:.0f} ms, peak memory "
-          f"{(r['max_memory_allocated_bytes'] or 0) / 2**30:.1f} GiB")
+    print(f"{r['preset']:>7} (batch {r['batch_size']} x {r['seq_len']}): {r['tokens_per_s']:,.0f} tok/s, "
+          f"{r['achieved_flops_per_s'] / 1e12:.0f} TFLOP/s, MFU {r['mfu']:.1%}, step {r['step_seconds'] * 1e3:.0f} ms, "
+          f"peak memory {(r['max_memory_allocated_bytes'] or 0) / 2**30:.1f} GiB")
 PY
+done
+[ "$bench_status" -ne 0 ] && tail -n 30 "$OUT/bench_train.log"
 
 # The same CPU suites under this machine's torch and transformers (another version than the dev machine's).
 echo "== CPU suites (limit ${CPU_SUITES_S}s)"
