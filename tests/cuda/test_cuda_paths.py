@@ -123,8 +123,8 @@ def _two_steps(model, inputs, targets, config: TrainConfig) -> list[float]:
 
 @pytest.mark.parametrize("dispatch", ["grouped", "gather"])
 def test_training_steps_on_device_match_the_cpu(dispatch):
-    # The trainer (CorpusTrainer) takes no device; its step does, given a model and batch on one.
-    config = TrainConfig(batch_size=2, seq_len=40, warmup_steps=0, moe_dispatch=dispatch)
+    # fp32 on both devices (bf16 autocast, CUDA's default, is checked in test_cuda_training.py).
+    config = TrainConfig(batch_size=2, seq_len=40, warmup_steps=0, moe_dispatch=dispatch, precision="fp32")
     data = torch.randint(0, CONFIG.vocab_size, (2, 41), generator=torch.Generator().manual_seed(5))
     inputs, targets = data[:, :-1], data[:, 1:]
     cpu_model = build_model(CONFIG, seed=1).train()
