@@ -56,8 +56,13 @@ def run_pipeline(model, config: PipelineConfig, out: Path, *, log: Callable[[str
     measure("rl", {"curve": curve, "final_level": curve[-1]["level"]})
     levels = tuple(range(1, curve[-1]["level"] + 1))
     prompts = mixed_examples(tasks, levels, config.dpo_per_cell, split="train", seed=config.seed + 1)
-    dpo = run_dpo(model, sampled_pairs(model, prompts, config.dpo), config.dpo)
+    pairs = sampled_pairs(model, prompts, config.dpo)
+    if pairs:
+        dpo = run_dpo(model, pairs, config.dpo)
+        dpo_record = {"pairs": dpo["pairs"], "final_loss": dpo["losses"][-1], "seconds": dpo["seconds"]}
+    else:  # every sampled group all right or all wrong: nothing to prefer, the RL model stands
+        dpo_record = {"pairs": 0, "skipped": "no prompt gave both a right and a wrong sample"}
     save_pretrained(model, out / "dpo" / "model", overwrite=True)
-    measure("dpo", {"pairs": dpo["pairs"], "final_loss": dpo["losses"][-1], "seconds": dpo["seconds"]})
+    measure("dpo", dpo_record)
     report["seconds"] = time.perf_counter() - start
     return report
