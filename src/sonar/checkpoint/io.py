@@ -21,6 +21,15 @@ from sonar.checkpoint.files import (
 )
 from sonar.checkpoint.hf_config import from_hf, to_hf
 from sonar.checkpoint.keys import from_hf_key, to_hf_key
+from sonar.checkpoint.llama_license import warn_if_misnamed, write_license_files
+from sonar.checkpoint.provenance import (
+    FROM_SCRATCH,
+    PROVENANCE_FILE,
+    checkpoint_provenance,
+    derives_from_llama4,
+    model_provenance,
+    provenance_json,
+)
 from sonar.errors import UserError
 from sonar.model.rope import inverse_frequencies
 from sonar.model.transformer import Llama4TextModel
@@ -47,6 +56,7 @@ def load_pretrained(path: str | Path, *, dtype: torch.dtype | None = None) -> Ll
     model.inv_freq_F = inverse_frequencies(config.resolved_head_dim, config.rope_theta, config.rope_scaling)
     if dtype is not None:
         model = model.to(dtype)
+    model.sonar_provenance = checkpoint_provenance(path, hf_config)
     return model.eval()
 
 
@@ -102,12 +112,15 @@ def save_pretrained(model, path: str | Path, *, max_shard_bytes: int = 2 << 30, 
     state = {to_hf_key(k): v.detach().contiguous() for k, v in model.state_dict().items()}
     if model.config.tie_word_embeddings:
         state.pop("lm_head.weight", None)
-    return write_checkpoint(state, to_hf(model.config), path, max_shard_bytes=max_shard_bytes, overwrite=overwrite)
+    return write_checkpoint(state, to_hf(model.config), path, max_shard_bytes=max_shard_bytes, overwrite=overwrite,
+                            provenance=model_provenance(model))
 
 
 def write_checkpoint(state: dict[str, torch.Tensor], config: dict, path: str | Path, *,
-                     max_shard_bytes: int = 2 << 30, overwrite: bool = False) -> Path:
-    """Tensors (already under transformers' names) and config.json, written atomically."""
+                     max_shard_bytes: int = 2 << 30, overwrite: bool = False, provenance: dict | None = None) -> Path:
+    """Tensors (already under transformers' names), config.json and the weights' provenance, written
+    atomically; weights derived from Llama 4 also get its license notice (sonar.checkpoint.llama_license)."""
+    provenance = provenance or dict(FROM_SCRATCH)
     config = dict(config, dtype=str(next(iter(state.values())).dtype).removeprefix("torch."))
     with writing(path, overwrite=overwrite) as staging:
         shards = _shard(state, max_shard_bytes)
@@ -123,6 +136,11 @@ def write_checkpoint(state: dict[str, torch.Tensor], config: dict, path: str | P
             index = {"metadata": {"total_size": total}, "weight_map": weight_map}
             (staging / INDEX_FILE).write_text(json.dumps(index, indent=2))
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        (staging / PROVENANCE_FILE).write_text(provenance_json(provenance))
+        if derives_from_llama4(provenance):
+            write_license_files(staging, provenance)
+    if derives_from_llama4(provenance):
+        warn_if_misnamed(Path(path).name)
     return Path(path)
 
 

@@ -8,7 +8,8 @@ import torch
 
 from sonar.checkpoint.files import config_from_file
 from sonar.checkpoint.hf_multimodal_config import multimodal_from_hf, multimodal_to_hf
-from sonar.checkpoint.io import CheckpointError, check_state, read_tensors, write_checkpoint
+from sonar.checkpoint.io import CheckpointError, check_state, read_config, read_tensors, write_checkpoint
+from sonar.checkpoint.provenance import checkpoint_provenance, model_provenance
 from sonar.checkpoint.vision_keys import from_hf_multimodal_key, to_hf_multimodal_key
 from sonar.model.fusion import Llama4MultimodalModel
 from sonar.model.rope import inverse_frequencies
@@ -16,7 +17,8 @@ from sonar.model.rope import inverse_frequencies
 
 def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None) -> Llama4MultimodalModel:
     """A transformers Llama4ForConditionalGeneration directory as a Llama4MultimodalModel."""
-    config = config_from_file(path, multimodal_from_hf)
+    hf_config = read_config(path)
+    config = config_from_file(path, multimodal_from_hf, hf_config)
     with torch.device("meta"):
         model = Llama4MultimodalModel(config)
     state, unknown = {}, []
@@ -35,6 +37,7 @@ def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None) -> Ll
     model.language_model.inv_freq_F = inverse_frequencies(text.resolved_head_dim, text.rope_theta, text.rope_scaling)
     if dtype is not None:
         model = model.to(dtype)
+    model.sonar_provenance = checkpoint_provenance(path, hf_config)
     return model.eval()
 
 
@@ -51,4 +54,5 @@ def save_multimodal(model: Llama4MultimodalModel, path: str | Path, *, max_shard
     state = {to_hf_multimodal_key(k): v.detach().contiguous() for k, v in model.state_dict().items()}
     if model.config.text.tie_word_embeddings:
         state.pop("language_model.lm_head.weight", None)
-    return write_checkpoint(state, config, path, max_shard_bytes=max_shard_bytes, overwrite=overwrite)
+    return write_checkpoint(state, config, path, max_shard_bytes=max_shard_bytes, overwrite=overwrite,
+                            provenance=model_provenance(model))

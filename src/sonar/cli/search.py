@@ -185,10 +185,20 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
            overwrite: bool = typer.Option(False, "--overwrite",
                                           help="write into a directory holding other files (they are kept)")) -> None:
     """Export the chosen candidate's HF checkpoint and its system configuration JSON."""
+    import sys
+    import warnings
+
+    from sonar.checkpoint.llama_license import NOTICE_FILE, SUMMARY_FILE, LlamaNamingWarning
     from sonar.search.export import export_best
 
     if not best:
         raise UserError("only --best is supported: export the chosen candidate")
-    path, trained = export_best(run_dir, to, overwrite=overwrite)
+    with warnings.catch_warnings(record=True) as caught:  # the Llama 4 naming rule, as one line
+        warnings.simplefilter("always", LlamaNamingWarning)
+        path, trained = export_best(run_dir, to, overwrite=overwrite)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    if (path / "model" / NOTICE_FILE).is_file():
+        print(f"derived from Meta Llama 4: model/{NOTICE_FILE} and model/{SUMMARY_FILE} carry its license notice")
     note = "" if trained else " (no trained checkpoint in the candidate's workdir: weights are its initialisation)"
     print(f"exported to {path}: model/ and system_config.json{note}")

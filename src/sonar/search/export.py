@@ -23,6 +23,7 @@ def export_best(run_dir: str | Path, to: str | Path, *, overwrite: bool = False)
     TO is written as sonar.outdir writes any output: refused when it is the run directory, `.`, an
     ancestor of it, or holds files sonar did not write (unless `overwrite`, which still keeps them)."""
     protected = {run_dir: "the run directory being exported"}
+    from sonar.checkpoint.llama_license import carry_license  # torch, only once an export is under way
     refuse_special(to, protected=protected)  # before any work: a refused target costs nothing
     storage = Storage(run_dir)
     try:
@@ -38,6 +39,7 @@ def export_best(run_dir: str | Path, to: str | Path, *, overwrite: bool = False)
     with writing(to, overwrite=overwrite, protected=protected) as staging:
         if checkpoint is not None:
             shutil.copytree(checkpoint, staging / "model", symlinks=True)
+            carry_license(staging / "model", Path(to).name)
         else:  # no trained weights (synthetic backend): the architecture at its seeded initialisation
             from sonar.checkpoint import save_pretrained
             from sonar.model import build_model
