@@ -237,3 +237,39 @@ def test_the_builtin_trainer_reads_the_corpus_and_tokenizer_it_is_given(tmp_path
 def _build_with(settings):
     header = make_header(settings, FakeTrainer(), FakeTuner(), trainer_spec="f", tuner_spec="f")
     return build_table(settings, FakeTrainer(), FakeTuner(), header=header)
+
+
+def test_device_and_target_are_recorded_only_off_the_cpu_and_checked(tmp_path):
+    out = tmp_path / "t.jsonl"
+    assert "device" not in BuildSettings(out=out).recorded()  # CPU tables keep the settings they recorded
+    gpu = BuildSettings(out=out, device="cuda:1", target="cuda").recorded()
+    assert (gpu["device"], gpu["target"]) == ("cuda:1", "cuda")
+    with pytest.raises(UserError, match="device='gpu'"):
+        BuildSettings(out=out, device="gpu")
+    with pytest.raises(UserError, match="--target 'tpu'"):
+        BuildSettings(out=out, target="tpu")
+
+
+def test_a_table_built_on_one_device_refuses_to_resume_on_another(tmp_path):
+    out = tmp_path / "t.jsonl"
+    _build_with(BuildSettings(out=out, candidates=2, max_steps=32, max_trials=2))
+    with pytest.raises(UserError, match="device=.cpu."):
+        _build_with(BuildSettings(out=out, candidates=3, max_steps=32, max_trials=2, device="cuda"))
+
+
+def test_builtin_trainer_and_tuner_take_the_device_and_target(tmp_path):
+    from sonar.bench.build import make_trainer, make_tuner
+
+    assert make_trainer("sonar.train.trainer:CorpusTrainer", 32, device="cuda").config.device == "cuda"
+    with pytest.raises(UserError, match="only the built-in trainer"):
+        make_trainer("test_build:FakeTrainer", 32, device="cuda")
+    with pytest.raises(UserError, match="only the built-in tuner"):
+        make_tuner("test_build:FakeTuner", target="cuda")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_cli_build_on_an_absent_gpu_is_one_error_before_anything_is_written(tmp_path):
+    out = tmp_path / "t.jsonl"
+    result = CliRunner().invoke(app, ["bench", "build", "--out", str(out), "--device", "cuda"])
+    assert result.exit_code == 2 and "no CUDA device" in result.output
+    assert not out.exists()

@@ -41,6 +41,8 @@ class BuildSettings:
     tokenizer: str = "bpe"
     space: Path | None = None  # an arch-space YAML; None: the built-in grid
     compile_top_k: int = 0
+    device: str = "cpu"  # where the built-in trainer trains (cpu, cuda, cuda:N)
+    target: str = "cpu"  # what the built-in tuner measures on (sonar.systems.config.TARGETS)
 
     def __post_init__(self) -> None:
         if self.candidates < 2:
@@ -53,12 +55,21 @@ class BuildSettings:
             raise UserError(f"--tokenizer {self.tokenizer!r}: choose one of {list(TOKENIZERS)}")
         if self.compile_top_k < 0:
             raise UserError(f"--compile-top-k {self.compile_top_k}: must be >= 0")
+        from sonar.systems.config import TARGETS
+        from sonar.train.device import check_device_name
+
+        check_device_name(self.device)
+        if self.target not in TARGETS:
+            raise UserError(f"--target {self.target!r}: choose one of {list(TARGETS)}")
 
     def recorded(self) -> dict:
         """The settings the header records under provenance.build; a resume must share them all."""
-        return {"corpus": self.corpus, "tokenizer": self.tokenizer, "max_steps": self.max_steps,
-                "seed": self.seed, "compile_top_k": self.compile_top_k,
-                "space": None if self.space is None else str(self.space)}
+        recorded = {"corpus": self.corpus, "tokenizer": self.tokenizer, "max_steps": self.max_steps,
+                    "seed": self.seed, "compile_top_k": self.compile_top_k,
+                    "space": None if self.space is None else str(self.space)}
+        # CPU tables from before these settings keep their recorded settings (and so still resume)
+        recorded.update({name: getattr(self, name) for name in ("device", "target") if getattr(self, name) != "cpu"})
+        return recorded
 
 
 def load_factory(spec: str, role: str) -> Callable[[], object]:
@@ -66,28 +77,32 @@ def load_factory(spec: str, role: str) -> Callable[[], object]:
                          hint="; it is needed to build a real table (try --synthetic for a modelled one)")
 
 
-def make_trainer(spec: str, max_steps: int, *, corpus: str | None = None, tokenizer: str = "bpe") -> object:
+def make_trainer(spec: str, max_steps: int, *, corpus: str | None = None, tokenizer: str = "bpe",
+                 device: str = "cpu") -> object:
     """The trainer named by `spec`; the built-in one gets a schedule that ends at max_steps, so the
-    brute-force curve is a complete training run, and reads `corpus` with `tokenizer`."""
+    brute-force curve is a complete training run, and reads `corpus` with `tokenizer` on `device`."""
     factory = load_factory(spec, "trainer")
     if spec != DEFAULT_TRAINER:
-        if corpus is not None or tokenizer != "bpe":
-            raise UserError(f"--corpus/--tokenizer: only the built-in trainer {DEFAULT_TRAINER} reads them;"
-                            f" {spec} chooses its own data")
+        if corpus is not None or tokenizer != "bpe" or device != "cpu":
+            raise UserError(f"--corpus/--tokenizer/--device: only the built-in trainer {DEFAULT_TRAINER} reads them;"
+                            f" {spec} chooses its own data and device")
         return factory()
     from sonar.data.dataset import DataConfig
     from sonar.train.config import TrainConfig
 
-    return factory(TrainConfig(schedule_steps=max_steps, data=DataConfig(corpus=corpus, tokenizer=tokenizer)))
+    return factory(TrainConfig(schedule_steps=max_steps, device=device,
+                               data=DataConfig(corpus=corpus, tokenizer=tokenizer)))
 
 
-def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None) -> object:
+def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None, target: str = "cpu") -> object:
     """The tuner named by `spec`. The built-in one measures eager configurations, plus, with
     `compile_top_k` > 0, a compiled variant of that many best eager ones per candidate once its eager
     sweep ends: a compile costs 40-120 s per graph on a small CPU, more than a whole eager sweep, so
     only the finalists get one. Those trials are kept out of the eager sweep's share of `max_trials`."""
     factory = load_factory(spec, "tuner")
     if spec != DEFAULT_TUNER:
+        if target != "cpu":
+            raise UserError(f"--target: only the built-in tuner {DEFAULT_TUNER} reads it; {spec} chooses its own")
         return factory()
     from sonar.systems.space import SearchSpace
 
@@ -96,7 +111,7 @@ def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None)
     if compile_top_k and max_trials is not None and max_trials <= compile_top_k:
         raise UserError(f"--max-trials {max_trials}: must exceed --compile-top-k {compile_top_k},"
                         " which are the compiled trials after the eager sweep")
-    space = SearchSpace(compiles=("eager", "default") if compile_top_k else ("eager",))
+    space = SearchSpace(compiles=("eager", "default") if compile_top_k else ("eager",), target=target)
     return factory(space=space, compile_top_k=compile_top_k, cold_compiles=bool(compile_top_k),
                    max_trials=max_trials)
 
@@ -214,6 +229,10 @@ def _resume(settings: BuildSettings, header: TableHeader) -> tuple[TableHeader, 
     # Tables from before these settings were recorded are checked by the fields above alone.
     old_build = existing.header.provenance.get("build")
     new_build = header.provenance.get("build", {})
+    if old_build is not None:
+        # device and target are recorded only off the CPU: absent means the CPU, on either side
+        old_build = {"device": "cpu", "target": "cpu", **old_build}
+        new_build = {"device": "cpu", "target": "cpu", **new_build}
     for name, old in (old_build or {}).items():
         if name != "space" and old != new_build.get(name):  # the space's content is compared, not its path
             raise UserError(f"{settings.out}: it was built with {name}={old!r}, this build has "

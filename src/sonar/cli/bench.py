@@ -38,6 +38,8 @@ def build(
     compile_top_k: int = typer.Option(0, help="built-in tuner: also measure a compiled variant of this many best"
                                               " eager configs per candidate after its eager sweep, within"
                                               " --max-trials (0: eager only)"),
+    device: str = typer.Option("cpu", help="built-in trainer: where candidates train (cpu, cuda, cuda:N)"),
+    target: str = typer.Option("cpu", help="built-in tuner: the hardware it measures on (cpu or cuda)"),
 ) -> None:
     """Brute force over a sampled architecture space: train and tune every candidate to the end."""
     from sonar.bench.build import BuildSettings, build_table, make_header, make_trainer, make_tuner
@@ -46,7 +48,8 @@ def build(
 
     console = Console()
     settings = BuildSettings(out=out, candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed,
-                             corpus=corpus, tokenizer=tokenizer, space=space, compile_top_k=compile_top_k)
+                             corpus=corpus, tokenizer=tokenizer, space=space, compile_top_k=compile_top_k,
+                             device=device, target=target)
     if out.exists() and (synthetic or not resume):
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
     if synthetic:
@@ -57,8 +60,13 @@ def build(
         console.print(f"wrote a SYNTHETIC table (modelled, nothing measured): {len(table.candidates)} candidates"
                       f" -> {out}")
         return
-    trainer_obj = make_trainer(trainer, max_steps, corpus=corpus, tokenizer=tokenizer)
-    tuner_obj = make_tuner(tuner, compile_top_k, max_trials)
+    from sonar.train.device import resolve_device
+
+    resolve_device(device)  # an absent GPU is one error now, not a failure after the header is written
+    if target == "cuda":
+        resolve_device("cuda")
+    trainer_obj = make_trainer(trainer, max_steps, corpus=corpus, tokenizer=tokenizer, device=device)
+    tuner_obj = make_tuner(tuner, compile_top_k, max_trials, target=target)
     header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
