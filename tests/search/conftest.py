@@ -5,6 +5,7 @@ import pytest
 
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import SimulatedExecutor
+from sonar.search.storage import Storage
 
 BASE_SPEC = {
     "name": "test",
@@ -44,6 +45,29 @@ def run_simulated(raw: dict, run_dir, workers: int | None = None):
     executor = SimulatedExecutor(workers or raw["executor"]["workers"])
     state = run_search(run_dir, executor)
     return state, executor
+
+
+def recorded_events(run_dir) -> list:
+    """A run's events, read without changing it."""
+    storage = Storage(run_dir)
+    try:
+        return storage.events()
+    finally:
+        storage.close()
+
+
+class CrashAfter(SimulatedExecutor):
+    """Dies (as the engine would under kill -9) when the n-th job is submitted."""
+
+    def __init__(self, workers: int, crash_at: int) -> None:
+        super().__init__(workers)
+        self.crash_at, self.submitted = crash_at, 0
+
+    def submit(self, payload):
+        self.submitted += 1
+        if self.submitted == self.crash_at:
+            raise KeyboardInterrupt
+        return super().submit(payload)
 
 
 @pytest.fixture

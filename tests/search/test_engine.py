@@ -1,6 +1,6 @@
 import pytest
 
-from conftest import make_spec, run_simulated
+from conftest import CrashAfter, make_spec, run_simulated
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import PoolExecutor, SimulatedExecutor
 from sonar.search.replay import replay
@@ -21,20 +21,6 @@ def test_failed_jobs_are_recorded_and_the_search_goes_on(tmp_path):
     assert state.finished and any(c.status == "finished" for c in state.candidates.values())
 
 
-class _CrashAfter(SimulatedExecutor):
-    """Dies (as the engine would under kill -9) when the n-th job is submitted."""
-
-    def __init__(self, workers: int, crash_at: int) -> None:
-        super().__init__(workers)
-        self.crash_at, self.submitted = crash_at, 0
-
-    def submit(self, payload):
-        self.submitted += 1
-        if self.submitted == self.crash_at:
-            raise KeyboardInterrupt
-        return super().submit(payload)
-
-
 @pytest.mark.parametrize(("workers", "crash_at"), [(1, 5), (1, 23), (3, 5), (3, 23)])
 def test_resume_after_a_crash_redoes_nothing_and_decides_the_same(tmp_path, workers, crash_at):
     """One worker: the resumed search ends with exactly the decisions of an uninterrupted one. Several:
@@ -44,7 +30,7 @@ def test_resume_after_a_crash_redoes_nothing_and_decides_the_same(tmp_path, work
     reference, _ = run_simulated(raw, tmp_path / "reference")
     start_search(raw, tmp_path / "run").close()
     with pytest.raises(KeyboardInterrupt):
-        run_search(tmp_path / "run", _CrashAfter(workers, crash_at))
+        run_search(tmp_path / "run", CrashAfter(workers, crash_at))
     storage = Storage(tmp_path / "run")
     before = storage.state()
     storage.close()

@@ -2,13 +2,12 @@
 
 import pytest
 
-from conftest import make_spec, run_simulated
+from conftest import make_spec, recorded_events, run_simulated
 from sonar.search.records import Decision, Job
 from sonar.search.replay import replay
 from sonar.search.schedulers import SCHEDULERS, make_scheduler
 from sonar.search.spec import parse_spec
 from sonar.search.state import ACTIVE, SearchState, state_from_events
-from sonar.search.storage import Storage
 
 OBJECTIVES = {
     "constraint": {"kind": "constraint", "latency_s": 0.004},
@@ -16,14 +15,6 @@ OBJECTIVES = {
     "scalarized": {"kind": "scalarized", "weights": {"loss": 1.0, "latency_s": 200.0}},
 }
 SMALL = {"max_steps": 270, "min_steps": 10, "max_trials": 27, "min_trials": 1, "candidates": 12}
-
-
-def _events(run_dir):
-    storage = Storage(run_dir)
-    try:
-        return storage.events()
-    finally:
-        storage.close()
 
 
 def check_decisions_valid(events, *, respects_cost: bool) -> None:
@@ -58,7 +49,7 @@ def check_decisions_valid(events, *, respects_cost: bool) -> None:
 def test_scheduler_contract(name, objective, tmp_path):
     raw = make_spec(scheduler=name, objective=OBJECTIVES[objective], budget=SMALL)
     state, _ = run_simulated(raw, tmp_path / "a")
-    events = _events(tmp_path / "a")
+    events = recorded_events(tmp_path / "a")
     check_decisions_valid(events, respects_cost=SCHEDULERS[name].respects_cost_budget)
     assert replay(events) == []
     assert any(c.status == "finished" for c in state.candidates.values())
@@ -73,7 +64,7 @@ def test_cost_budget_stops_new_work(name, tmp_path):
     """The budget counts completed jobs: work in flight when it runs out may overshoot it, nothing new starts."""
     raw = make_spec(scheduler=name, budget={**SMALL, "cost_s": 2.0})
     state, _ = run_simulated(raw, tmp_path / "run")
-    check_decisions_valid(_events(tmp_path / "run"), respects_cost=True)
+    check_decisions_valid(recorded_events(tmp_path / "run"), respects_cost=True)
     full, _ = run_simulated(make_spec(scheduler=name, budget=SMALL), tmp_path / "full")
     assert state.spent_s < full.spent_s
 
@@ -146,7 +137,7 @@ def _constraint_run(tmp_path, trial_cost_s: float, latency_s: float = 0.004):
                     synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": trial_cost_s}, rules=TUNING_RULES)
     run_dir = tmp_path / "run"
     state, _ = run_simulated(raw, run_dir)
-    return state, _events(run_dir)
+    return state, recorded_events(run_dir)
 
 
 def test_sonar_in_constraint_mode_tunes_until_feasible_and_no_further(tmp_path):

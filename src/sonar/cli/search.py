@@ -126,6 +126,11 @@ class _LiveView:
                 f"spent {info['spent_s']:.1f} job-s  elapsed {elapsed:.0f} s  ETA ~{eta:.0f} s\n"
                 f"best so far: " + (f"{best['id']} loss {best['val_loss']:.4f} latency "
                                     f"{best['latency_s'] * 1e3:.3f} ms" if best else "none"))
+        if len(info["per_target"]) > 1:
+            head += "".join(f"\n  on {w['target']}: " + (f"{w['id']} loss {w['val_loss']:.4f} latency "
+                                                         f"{w['latency_s'] * 1e3:.3f} ms, system {w['system']}"
+                                                         if w["id"] else "none")
+                            for w in info["per_target"])
         table = Table(box=None, pad_edge=False)
         for name in ("cand", "status", "rung", "steps", "trials", "val loss", "latency ms", "why"):
             table.add_column(name)
@@ -201,4 +206,14 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
     if (path / "model" / NOTICE_FILE).is_file():
         print(f"derived from Meta Llama 4: model/{NOTICE_FILE} and model/{SUMMARY_FILE} carry its license notice")
     note = "" if trained else " (no trained checkpoint in the candidate's workdir: weights are its initialisation)"
-    print(f"exported to {path}: model/ and system_config.json{note}")
+    several = "" if len(load_run_targets(run_dir)) < 2 else ", and system_config.<target>.json per target"
+    print(f"exported to {path}: model/ and system_config.json{several}{note}")
+
+
+def load_run_targets(run_dir: Path) -> list[str]:
+    """The names of the run's targets (read-only)."""
+    storage = Storage(run_dir)
+    try:
+        return [t.name for t in storage.state().spec.targets]
+    finally:
+        storage.close()

@@ -112,6 +112,17 @@ def _budget_figure(state: SearchState):
     return fig
 
 
+def _per_target_html(winners: list[dict]) -> str:
+    """The winner on each target (the figures and the table show the first target's latency)."""
+    rows = "".join(
+        f"<tr><td>{html.escape(w['target'])}</td><td>{w['id'] or 'none'}</td>"
+        + (f"<td>{w['val_loss']:.4f}</td><td>{w['latency_s'] * 1e3:.3f}</td>"
+           f"<td>{html.escape(json.dumps(w['system'], default=str))}</td>" if w["id"] else "<td></td>" * 3)
+        + "</tr>" for w in winners)
+    return ("<h2>Chosen per target</h2><table><tr><th>target</th><th>id</th><th>val loss</th><th>latency ms</th>"
+            f"<th>system</th></tr>{rows}</table>")
+
+
 def _html(state: SearchState) -> str:
     info = summary(state)
     rows = "".join(
@@ -120,13 +131,14 @@ def _html(state: SearchState) -> str:
         for r in measured(state))
     best = html.escape(json.dumps(info["best"], indent=1, default=str)) if info["best"] else "none yet"
     figures = "".join(f'<p><img src="{name}" alt="{name}"></p>' for name in FIGURES)
+    per_target = _per_target_html(info["per_target"]) if len(info["per_target"]) > 1 else ""
     name = html.escape(state.spec.name)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>sonar search: {name}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style></head>
 <body><h1>sonar search: {name}</h1>
 <p>scheduler <b>{state.spec.scheduler}</b>, objective <b>{state.spec.objective.kind}</b>, state <b>{info['state']}</b>,
 {info['jobs_done']} jobs done, {info['jobs_failed']} failed, {info['spent_s']:.1f} job-seconds spent.</p>
-<h2>Chosen</h2><pre>{best}</pre>{figures}
+<h2>Chosen</h2><pre>{best}</pre>{per_target}{figures}
 <h2>Candidates</h2><table><tr><th>id</th><th>status</th><th>rung</th><th>steps</th><th>trials</th>
 <th>val loss</th><th>latency ms</th><th>why</th></tr>{rows}</table></body></html>
 """
