@@ -10,6 +10,7 @@ from sonar.errors import UserError
 from sonar.model.attention_kernels import ATTENTION_KERNELS
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.train.device import PRECISIONS, check_device_name
+from sonar.train.stages import Stage, as_stages
 
 SCHEDULES = ("cosine", "wsd", "constant")
 
@@ -42,6 +43,8 @@ class TrainConfig:
     device: str = "cpu"  # cpu, cuda or cuda:N; present when the run starts, or a UserError (train/device.py)
     precision: str | None = None  # fp32, or bf16 autocast over fp32 master weights; None: bf16 on CUDA, else fp32
     deterministic: bool = True  # CUDA: deterministic kernels, so a resumed run is bit for bit the unbroken one
+    # Later stages of the run (train/stages.py): another sequence length and schedule from a step on.
+    stages: tuple[Stage, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
@@ -77,6 +80,7 @@ class TrainConfig:
         if self.attention_kernel not in ATTENTION_KERNELS:
             raise UserError(f"attention_kernel={self.attention_kernel!r}: choose one of {sorted(ATTENTION_KERNELS)}")
         check_device_name(self.device)
+        object.__setattr__(self, "stages", as_stages(self.stages))
         if self.precision is not None and self.precision not in PRECISIONS:
             raise UserError(f"precision={self.precision!r}: choose one of {list(PRECISIONS)}, or None for the device's")
         if not isinstance(self.deterministic, bool):
@@ -90,7 +94,10 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if not data["stages"]:  # a one-stage run records its settings as before stages existed
+            data.pop("stages")
+        return data
 
     def trajectory_dict(self) -> dict:
         """The settings that shape the weights: a checkpoint resumes only under the same ones."""

@@ -26,6 +26,7 @@ from sonar.train.flops import device_peak, train_flops_per_token
 from sonar.train.optimizer import build_optimizer
 from sonar.train.rng import restore_rng
 from sonar.train.runtime import keep_freed_memory
+from sonar.train.stages import phase_at, seen_by, tokens_before
 from sonar.train.state import STATE_FILE, TrainState, check_compatible, load_checkpoint, save_checkpoint
 from sonar.train.step import apply_kernels, evaluate, has_moe, train_step
 
@@ -89,8 +90,11 @@ class CorpusTrainer:
         path = Path(candidate.workdir) / STATE_FILE
         if path.is_file():
             payload = load_checkpoint(path)
+            # Stages added after the checkpoint was written start a new stage of the same trajectory.
+            done = payload["state"].step
+            payload["train_config"] = seen_by(payload["train_config"], done)
             check_compatible(payload, path, model_config=candidate.model.to_dict(),
-                             train_config=self.config.trajectory_dict(), data_record=data.record)
+                             train_config=seen_by(self.config.trajectory_dict(), done), data_record=data.record)
             # The payload is on the CPU; loading copies the weights and moves the optimizer's moments
             # to the parameters' device, whichever device saved them.
             model.load_state_dict(payload["model"])
@@ -101,22 +105,27 @@ class CorpusTrainer:
 
     def _train(self, candidate, model, optimizer, state: TrainState, until_step: int) -> None:
         cfg, data = self.config, self.data
-        batches = WindowBatches(data.train_ids, batch_size=cfg.batch_size, seq_len=cfg.seq_len, seed=cfg.data_seed)
-        val_rows = fixed_windows(data.val_ids, n_rows=cfg.eval_batches * cfg.batch_size, seq_len=cfg.seq_len)
+        stage_data = {}  # stage index -> (batches, validation rows), in that stage's shape and data order
         load = ExpertLoad(state.expert_counts)
         moe = has_moe(model)
         device = next(model.parameters()).device
         start, seconds_before = time.perf_counter(), state.seconds
         with deterministic_kernels(device, cfg.deterministic):
             for step in range(state.step, until_step):
-                inputs_BT, targets_BT = (to_device(t, device) for t in batches.batch(step))
-                loss, router_logits = train_step(model, optimizer, inputs_BT, targets_BT, step=step, config=cfg)
+                phase = phase_at(cfg, step)
+                if phase.index not in stage_data:
+                    stage_data[phase.index] = _stage_data(data, phase.config)
+                batches, val_rows = stage_data[phase.index]
+                # A stage's batches and learning rate count from its own first step.
+                inputs_BT, targets_BT = (to_device(t, device) for t in batches.batch(step - phase.start_step))
+                loss, router_logits = train_step(model, optimizer, inputs_BT, targets_BT,
+                                                 step=step - phase.start_step, config=phase.config)
                 if moe:
                     load.add(router_logits, model.config.num_experts_per_tok)
-                state.step, state.tokens = step + 1, state.tokens + cfg.tokens_per_step
+                state.step, state.tokens = step + 1, state.tokens + phase.config.tokens_per_step
                 state.losses.append(loss)
                 if state.step % cfg.eval_every == 0 or state.step == until_step:
-                    val_loss = evaluate(model, val_rows, cfg.batch_size, cfg.precision)
+                    val_loss = evaluate(model, val_rows, phase.config.batch_size, cfg.precision)
                     state.seconds = seconds_before + time.perf_counter() - start
                     self._add_point(state, val_loss)
                 state.seconds = seconds_before + time.perf_counter() - start
@@ -164,4 +173,18 @@ class CorpusTrainer:
             "matmul_peak_flops_per_s": peak, "mfu": achieved / peak if peak > 0 else 0.0,
             "expert_load": ExpertLoad(state.expert_counts).summary(),
             "curve": state.curve,
+            "stage_boundaries": stage_boundaries(self.config),
         }
+
+
+def stage_boundaries(config: TrainConfig) -> list[dict]:
+    """Where each later stage starts, in steps and tokens, with its shape: the curve's stage marks."""
+    return [{"step": s.start_step, "tokens": tokens_before(config, s.start_step), "seq_len": s.seq_len,
+             "batch_size": s.batch_size} for s in config.stages]
+
+
+def _stage_data(data: TokenizedCorpus, config: TrainConfig):
+    batches = WindowBatches(data.train_ids, batch_size=config.batch_size, seq_len=config.seq_len,
+                            seed=config.data_seed)
+    val_rows = fixed_windows(data.val_ids, n_rows=config.eval_batches * config.batch_size, seq_len=config.seq_len)
+    return batches, val_rows
