@@ -1,4 +1,4 @@
-"""`sonar posttrain sft|rl|dpo` and `sonar eval tasks` end to end on a fresh debug model, a few steps each."""
+"""`sonar posttrain sft|rl|dpo|distill` and `sonar eval tasks` end to end on a fresh debug model, a few steps each."""
 
 import json
 
@@ -34,6 +34,9 @@ def test_stages_chain_and_rl_resumes(tmp_path):
     report = json.loads(_ok(["eval", "tasks", str(dpo / "model"), "--tasks", "sort", "--levels", "1",
                              "--per-cell", "2", "--json", "--threads", "1"]))
     assert report["cells"][0]["task"] == "sort" and report["cells"][0]["n"] == 2
+    _ok(["posttrain", "distill", "--teacher", str(dpo / "model"), "--preset", "debug", "--out",
+         str(tmp_path / "student"), "--steps", "2", "--per-cell", "2", "--threads", "1"])
+    assert len(json.loads((tmp_path / "student" / "distill.json").read_text())["losses"]) == 2
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,4 +1,4 @@
-"""`sonar posttrain sft|rl|dpo|all`: Llama-4-style post-training on the built-in verifiable tasks (or the
+"""`sonar posttrain sft|rl|dpo|distill|all`: Llama-4-style post-training on the built-in verifiable tasks (or the
 user's JSONL); and `sonar eval tasks CHECKPOINT`: exact-match accuracy per task and level."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.outdir import check_run_dir
 from sonar.posttrain.chat import check_vocab
+from sonar.posttrain.distill import DistillConfig, run_distill
 from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs, text_pairs
 from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
 from sonar.posttrain.model_source import load_start
@@ -60,6 +61,15 @@ def _prepare(out: str, threads: int | None, kind: str) -> Path:
     return check_run_dir(Path(out), holds_run=lambda d: (d / "model").is_dir() or (d / "state").is_dir(), kind=kind)
 
 
+def _sft_data(data: str | None, tasks: str, levels: str, per_cell: int, seed: int) -> tuple[list[str], list[str]]:
+    """(prompts, responses) from the user's JSONL, else from the built-in tasks' train split."""
+    if data is not None:
+        pairs = read_pairs(data)
+        return [p.prompt for p in pairs], [p.response for p in pairs]
+    examples = mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed)
+    return [e.prompt for e in examples], [e.answer for e in examples]
+
+
 def _checkpoint(start: str | None, stage: str):
     if start is None:
         raise UserError(f"--from CHECKPOINT is required: {stage} starts from a trained model (e.g. the SFT output)")
@@ -83,12 +93,7 @@ def sft_command(
 ) -> None:
     """Supervised fine-tuning, loss on the reply tokens only; writes OUT/model and OUT/sft.json."""
     config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, prune=prune, prune_quantile=prune_quantile, seed=seed)
-    if data is not None:
-        pairs = read_pairs(data)
-        prompts, responses = [p.prompt for p in pairs], [p.response for p in pairs]
-    else:
-        examples = mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed)
-        prompts, responses = [e.prompt for e in examples], [e.answer for e in examples]
+    prompts, responses = _sft_data(data, tasks, levels, per_cell, seed)
     out_dir = _prepare(out, threads, "sonar posttrain run")
     model = load_start(start, preset_name=preset_name, seed=seed)
     record = run_sft(model, prompts, responses, config)
@@ -149,6 +154,29 @@ def dpo_command(
     save_pretrained(model, out_dir / "model", overwrite=True)
     _write_json(out_dir / "dpo.json", record)
     typer.echo(f"{record['pairs']} pairs; final loss {record['losses'][-1]:.4f}; wrote {out_dir / 'model'}")
+
+
+@posttrain_app.command("distill")
+def distill_command(
+    teacher: str = typer.Option(..., "--teacher", help="teacher checkpoint directory (same chat vocab)"),
+    start: str = _FROM, preset_name: str = _PRESET,
+    out: str = typer.Option("runs/posttrain/distill", help="output dir"),
+    data: str = typer.Option(None, help="JSONL of {prompt, response} (default: the built-in tasks)"),
+    tasks: str = _TASKS, levels: str = typer.Option("1,2"), per_cell: int = typer.Option(400),
+    steps: int = typer.Option(300), temperature: float = typer.Option(2.0),
+    ce_weight: float = typer.Option(0.5, help="weight of the cross-entropy on the reply; the KL gets the rest"),
+    lr: float = typer.Option(3e-3), seed: int = _SEED, threads: int = _THREADS,
+) -> None:
+    """Train a student (usually smaller) on the teacher's logits; writes OUT/model and OUT/distill.json."""
+    config = DistillConfig(steps=steps, temperature=temperature, ce_weight=ce_weight, lr=lr, seed=seed)
+    prompts, responses = _sft_data(data, tasks, levels, per_cell, seed)
+    out_dir = _prepare(out, threads, "sonar posttrain run")
+    teacher_model = _checkpoint(teacher, "distillation's teacher")
+    student = load_start(start, preset_name=preset_name, seed=seed)
+    record = run_distill(student, teacher_model, prompts, responses, config)
+    save_pretrained(student, out_dir / "model", overwrite=True)
+    _write_json(out_dir / "distill.json", record)
+    typer.echo(f"final loss {record['losses'][-1]:.3f}; {record['seconds']:.0f} s; wrote {out_dir / 'model'}")
 
 
 @posttrain_app.command("all")
