@@ -50,6 +50,8 @@ def train(
     tokenizer: str = typer.Option(None, help="bpe or byte (default: bpe)"),
     seed: int = typer.Option(None, help="model initialisation seed (default: 0)"),
     threads: int = typer.Option(None, help="torch threads (default: the cores not already busy)"),
+    seq_len: int = typer.Option(None, "--seq-len", help="tokens per row (default: the preset's); on --resume, another"
+                                                       " length starts a new stage (mid-training) up to --steps"),
     device: str = typer.Option(None, help="cpu, cuda or cuda:N (default: cpu; on --resume, the run's own; a"
                                           " checkpoint restores onto another device, equal in value, not in bits)"),
 ) -> None:
@@ -60,13 +62,14 @@ def train(
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
     check_run_dir(out, holds_run=lambda d: (d / _SETTINGS).is_file() or (d / "state").is_dir(), kind="sonar train run")
-    flags = ResumeFlags(preset=preset_name, steps=steps, corpus=corpus, tokenizer=tokenizer, vocab=vocab, seed=seed)
+    flags = ResumeFlags(preset=preset_name, steps=steps, corpus=corpus, tokenizer=tokenizer, vocab=vocab, seed=seed,
+                        seq_len=seq_len)
     config, preset_name, steps, seed = _settings(out, flags, resume, threads)
     if device is not None:
         config = config.replace(device=device)
     with console.status("preparing the corpus (cached after the first time)"):
         data = prepare(config.data)
-    if not resume:  # saved only once the corpus has proved readable
+    if not resume or config.stages:  # saved only once the corpus has proved readable; a new stage is kept
         write_atomic(out / _SETTINGS, json.dumps(config.to_dict(), indent=1).encode())
     trainer = CorpusTrainer(config, data=data)
     candidate = Candidate(id=preset_name, model=trainer.fit_vocab(preset(preset_name)), workdir=out / "state",
@@ -84,9 +87,10 @@ def train(
         shutil.copyfile(data.path / "tokenizer.json", out / "model" / "tokenizer.json")
     record = json.loads((candidate.workdir / RUN_RECORD).read_text())
     write_curve_json(out / "curve.json", curve, preset=preset_name, unigram_entropy_nats=entropy,
-                     cost=record["cost"], mfu=record["mfu"], flops_per_token=record["flops_per_token"])
+                     cost=record["cost"], mfu=record["mfu"], flops_per_token=record["flops_per_token"],
+                     stage_boundaries=record["stage_boundaries"])
     write_curve_png(out / "curve.png", curve, title=f"{preset_name} on {Path(data.record['source']).name}",
-                    entropy=entropy)
+                    entropy=entropy, stage_tokens=[b["tokens"] for b in record["stage_boundaries"]])
     final = curve[-1]
     console.print(f"step {final.step}: val loss [bold]{final.val_loss:.3f}[/] nats/token, unigram entropy "
                   f"{entropy:.3f} nats/token; {seconds:.0f} s this call, {record['cost']['seconds']:.0f} s and "
@@ -108,7 +112,8 @@ def _settings(out: Path, flags: ResumeFlags, resume: bool, threads: int | None) 
     data = DataConfig(**{k: v for k, v in given.items() if v is not None})
     name = flags.preset or _DEFAULT_PRESET
     steps = flags.steps if flags.steps is not None else _DEFAULT_STEPS
-    return train_config_for(name, steps=steps, data=data, threads=threads), name, steps, flags.seed or 0
+    shape = {"seq_len": flags.seq_len} if flags.seq_len is not None else {}
+    return train_config_for(name, steps=steps, data=data, threads=threads, **shape), name, steps, flags.seed or 0
 
 
 def _train_with_progress(trainer: CorpusTrainer, candidate: Candidate, steps: int, console: Console):

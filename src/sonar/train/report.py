@@ -15,7 +15,9 @@ def write_curve_json(path: Path, curve: list[CurvePoint], **summary) -> None:
     write_atomic(path, dumps_strict(payload, indent=1).encode())
 
 
-def write_curve_png(path: Path, curve: list[CurvePoint], *, title: str, entropy: float | None = None) -> None:
+def write_curve_png(path: Path, curve: list[CurvePoint], *, title: str, entropy: float | None = None,
+                    stage_tokens: list[int] = ()) -> None:
+    """`stage_tokens`: where later training stages start, drawn as vertical lines."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,6 +29,8 @@ def write_curve_png(path: Path, curve: list[CurvePoint], *, title: str, entropy:
     ax.plot(tokens, [p.val_loss for p in curve], marker="o", ms=3, label="val")
     if entropy is not None:
         ax.axhline(entropy, color="grey", ls="--", lw=1, label="unigram entropy")
+    for i, tokens in enumerate(stage_tokens):
+        ax.axvline(tokens, color="tab:red", ls=":", lw=1, label="new stage" if i == 0 else None)
     ax.set(xlabel="tokens", ylabel="loss (nats/token)", title=title)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -12,6 +12,7 @@ from pathlib import Path
 from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
 from sonar.train.config import TrainConfig
+from sonar.train.stages import next_stage, phase_at
 from sonar.train.state import STATE_FILE, load_checkpoint
 from sonar.train.trainer import RUN_RECORD
 
@@ -26,6 +27,7 @@ class ResumeFlags:
     tokenizer: str | None = None
     vocab: int | None = None
     seed: int | None = None
+    seq_len: int | None = None  # another length than the run's current one starts a new stage
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -57,8 +59,27 @@ def resume_run(out: Path, settings_file: str, flags: ResumeFlags, *, threads: in
     if flags.steps is not None and flags.steps < steps_done:
         raise UserError(f"--steps {flags.steps}: this run has already trained {steps_done} steps; pass --steps >= "
                         f"{steps_done} (a run's model and curve always stand for all the steps it trained)")
-    until = flags.steps if flags.steps is not None else max(config.schedule_steps, steps_done)
+    horizon = config.stages[-1].start_step + config.stages[-1].schedule_steps if config.stages else \
+        config.schedule_steps
+    until = flags.steps if flags.steps is not None else max(horizon, steps_done)
+    config = _with_new_stage(config, flags, steps_done)
     return Resumed(config=config, preset=preset, seed=seed, steps_done=steps_done, until_step=until)
+
+
+def _with_new_stage(config: TrainConfig, flags: ResumeFlags, steps_done: int) -> TrainConfig:
+    """--seq-len equal to the length in force keeps the run as it is; another one is not a contradiction
+    but an explicit new stage from the steps done to --steps (mid-training at a longer context)."""
+    if flags.seq_len is None:
+        return config
+    if flags.seq_len < 1:
+        raise UserError(f"--seq-len {flags.seq_len}: must be >= 1")
+    if flags.seq_len == phase_at(config, steps_done).config.seq_len:
+        return config
+    if flags.steps is None:
+        raise UserError(f"--seq-len {flags.seq_len} starts a new stage at step {steps_done}: pass --steps to say "
+                        "where it ends (its schedule runs to there)")
+    stage = next_stage(config, steps_done=steps_done, until_step=flags.steps, seq_len=flags.seq_len)
+    return config.replace(stages=(*config.stages, stage))
 
 
 def _same(flag: str, given, saved, *, same=lambda a, b: a == b) -> None:
