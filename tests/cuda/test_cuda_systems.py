@@ -101,7 +101,8 @@ def test_tuner_measures_trials_on_the_device(tmp_path):
 def test_tuner_compiles_its_finalist_cold_after_the_eager_sweep(tmp_path):
     if DEVICE != "cuda":
         pytest.skip("a cold compile on this CPU takes tens of seconds; tests/systems checks the bookkeeping")
-    space = SearchSpace(schemes=("fp32",), dispatches=("gather",), attentions=("sdpa",),
+    # two eager configs (the tuner measures its space's configs only, so a sweep of two is two trials)
+    space = SearchSpace(schemes=("fp32",), dispatches=("gather", "dense"), attentions=("sdpa",),
                         compiles=("eager", "default"), target=DEVICE)
     settings = MeasureSettings(warmup=1, min_repeats=3, max_repeats=5, timeout_s=240)
     tuner = SystemTuner(workload="decode:ctx=40", space=space, settings=settings, prior_path=tmp_path / "prior.json",
