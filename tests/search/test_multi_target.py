@@ -5,18 +5,23 @@ import json
 
 import pytest
 import yaml
+from test_schedulers_contract import SMALL, check_decisions_valid
 from typer.testing import CliRunner
 
 from conftest import CrashAfter, make_spec, recorded_events, run_simulated
 from sonar.cli import app
+from sonar.search.backends import build_backend
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import SimulatedExecutor
 from sonar.search.records import Job
 from sonar.search.replay import replay
 from sonar.search.results import summary, target_winners
+from sonar.search.schedulers import SCHEDULERS
 from sonar.search.spec import parse_spec
 from sonar.search.spec_fields import SpecError
+from sonar.search.state import state_from_events
 from sonar.search.storage import Storage
+from sonar.search.target_views import worst_case_state
 
 LAPTOP_BOUND = 0.0021
 # The laptop holds every expert's weights in memory, so its latency grows with the total parameter
@@ -191,3 +196,64 @@ def test_the_multi_target_example_runs(tmp_path):
     winners = {w["target"]: w["id"] for w in json.loads(CliRunner().invoke(
         app, ["status", str(tmp_path / "run"), "--json"]).output)["per_target"]}
     assert set(winners) == {t["name"] for t in raw["targets"]} and all(winners.values())
+
+
+MODES = {
+    "each": {"kind": "constraint", "latency_s": 0.004},
+    "worst": {"kind": "constraint", "latency_s": 0.004, "across_targets": "worst"},
+    "pareto": {"kind": "pareto"},
+    "scalarized": {"kind": "scalarized", "weights": {"loss": 1.0, "latency_s": 200.0}},
+}
+OFF_RULES = {"eliminate": True, "feasible_stops_tuning": True, "catch_up_by_rung": True, "latency_model": True}
+
+
+CASES = [(name, mode, "policy") for name in sorted(SCHEDULERS) for mode in sorted(MODES)] + [
+    ("sonar", mode, "every-rule") for mode in sorted(MODES)]
+
+
+@pytest.mark.parametrize(("name", "mode", "rules"), CASES)
+def test_every_scheduler_keeps_its_contract_over_two_targets(name, mode, rules, tmp_path):
+    targets = TWO_TARGETS["targets"] if MODES[mode]["kind"] == "constraint" else [{"name": "server"},
+                                                                                  {"name": "laptop"}]
+    raw = make_spec(scheduler=name, objective=MODES[mode], budget=SMALL, rules=OFF_RULES if rules != "policy" else {},
+                    targets=targets, synthetic=TWO_TARGETS["synthetic"])
+    state, _ = run_simulated(raw, tmp_path / "run")
+    events = recorded_events(tmp_path / "run")
+    check_decisions_valid(events, respects_cost=SCHEDULERS[name].respects_cost_budget)
+    assert replay(events) == []
+    for c in state.candidates.values():  # a candidate that finished was tuned on both targets
+        if c.status == "finished":
+            assert c.on("server").tuning and c.on("laptop").tuning
+    if rules == "policy":  # the rules off by default may screen out every candidate, as with one target
+        assert all(winner is not None for winner in target_winners(state).values())
+
+
+def test_worst_case_holds_a_less_tuned_targets_best_so_far():
+    spec = parse_spec(two_target_spec("worst"))
+    events = [("spec", {"spec": spec.raw}, 0.0),
+              ("decision", {"candidate": "c000", "action": "start", "rung": 0}, 0.0)]
+    for target, bests in (("server", [0.002]), ("laptop", [0.0042, 0.0021, 0.00105])):
+        job = Job(candidate="c000", kind="tune", rung=0, until=3, target=target, names_target=True)
+        points = [{"trial": i + 1, "seconds": i + 1.0, "config": {}, "latency_s": b, "spread_s": 0.0,
+                   "quality_delta": 0.0, "best_latency_s": b} for i, b in enumerate(bests)]
+        events += [("job_submitted", job.to_dict(), 0.0),
+                   ("job_done", {"job_id": job.id, "points": points, "cost_s": 1.0}, 0.0)]
+    state = state_from_events(events)
+    worst = worst_case_state(state).candidates["c000"]
+    # the server stopped after one trial (complete: it returned fewer than asked) at half its bound
+    assert [p.best_latency_s for p in worst.tuning] == pytest.approx([2.0, 1.0, 0.5])
+    assert worst.tuning_complete is False  # the laptop's tuning goes on
+    assert worst_case_state(state).spec.objective.latency_s == 1.0
+
+
+def test_real_backend_builds_a_tuner_per_target_with_its_settings():
+    pytest.importorskip("sonar.systems.tuner")
+    spec = parse_spec(make_spec(
+        backend="synthetic", system={"schemes": ["fp32", "bf16"], "threads": [1, 2]},
+        workload={"kind": "decode", "context": 128},
+        targets=[{"name": "server"},
+                 {"name": "laptop", "threads": [1], "workload": {"kind": "decode", "context": 32}}]))
+    backend = build_backend(spec, "real")
+    laptop = backend.target_tuners["laptop"].tuner
+    assert backend.tuner.workload.label() != laptop.workload.label()
+    assert set(backend.tuner.space.threads) == {1, 2} and set(laptop.space.threads) == {1}

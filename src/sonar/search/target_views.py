@@ -10,7 +10,8 @@ several, they are handed a view of the state in which there is one:
   bound 1.0. A candidate meets every target's bound exactly when that value is <= 1, so the one-target
   machinery (forecasts, ranking, elimination, the endgame, the recommendation) ranks on it unchanged.
   Used for `across_targets: worst`. Forecasting the maximum of several curves by the curve of their
-  maximum is an approximation, and a conservative one: the maximum falls no faster than its slowest part.
+  maximum is an approximation: where one target is tuned less, its best so far is held flat, which
+  reads as a plateau of the worst case.
 """
 
 from __future__ import annotations
@@ -51,15 +52,15 @@ def worst_case_state(state: SearchState) -> SearchState:
 
 
 def worst_case_candidate(c: CandidateState, targets: tuple[Target, ...]) -> CandidateState:
-    """The candidate with `tuning` its normalised worst case over the targets, trial by trial, for as
-    many trials as every target has measured (a target whose tuning stopped keeps its final best at
-    every later trial, as it would measure nothing new); complete when every target's tuning is."""
+    """The candidate with `tuning` its normalised worst case over the targets, trial by trial, as far as
+    the most tuned target goes; complete when every target's tuning is. A target tuned less keeps its
+    best so far at the later trials: that is what it is known to reach (its tuning may have stopped,
+    being within its bound or out of trials to pay for), and its final best can only be lower, so the
+    worst case stays an upper bound, and is the measured one at the end. Empty while a target has no
+    trial."""
     views = [(c.on(t.name), t.latency_s) for t in targets]
     complete = all(view.tuning_complete for view, _ in views)
-    still_tuning = [len(view.tuning) for view, _ in views if not view.tuning_complete]
-    trials = min(still_tuning) if still_tuning else max(len(view.tuning) for view, _ in views)
-    if any(not view.tuning for view, _ in views):
-        trials = 0
+    trials = 0 if any(not view.tuning for view, _ in views) else max(len(view.tuning) for view, _ in views)
     tuning = []
     for i in range(trials):
         ratios = [(view.tuning[min(i, len(view.tuning) - 1)], bound) for view, bound in views]

@@ -52,7 +52,9 @@ def each_target_top(scheduler, k: int) -> list[str]:
     tops = [one._top_of_rung(view, k) for one, view in scheduler.per_target.values()]
     merged: list[str] = []
     for position in range(max(map(len, tops), default=0)):
-        merged += [top[position] for top in tops if position < len(top) and top[position] not in merged]
+        for top in tops:
+            if position < len(top) and top[position] not in merged:
+                merged.append(top[position])
     return merged
 
 
