@@ -1,6 +1,7 @@
-"""Ray: jobs as remote tasks. Each target maps to a Ray custom resource (`sonar_target_<name>`,
-or the target's own `resources:` in the spec), so tuning jobs land on machines that have the
-target hardware while training runs wherever a CPU (or GPU) is free."""
+"""Ray: jobs as remote tasks. Each target maps to Ray resources (ray_resources.py): its custom
+resource (`sonar_target_<name>`, or the target's own `resources:` in the spec) and a GPU for a cuda
+target, so tuning jobs land on machines that have the target hardware while training runs wherever a
+CPU (or, training on cuda, a GPU) is free."""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ import concurrent.futures as cf
 
 from sonar.errors import UserError
 from sonar.search.executors.base import WallClockExecutor
+from sonar.search.executors.ray_resources import job_resources, local_cluster_resources, training_device
 from sonar.search.runner import JobPayload, execute
-
-
-def target_resources(target) -> dict[str, float]:
-    return dict(target.resources) or {f"sonar_target_{target.name}": 1.0}
 
 
 class RayExecutor(WallClockExecutor):
@@ -28,18 +26,15 @@ class RayExecutor(WallClockExecutor):
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:  # a local cluster that offers every target on this machine
-                resources = {}
-                for target in spec.targets:
-                    resources.update(target_resources(target))
-                ray.init(num_cpus=workers, resources=resources, include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=workers, resources=local_cluster_resources(spec.targets),
+                         include_dashboard=False, log_to_driver=False)
                 self._owns_cluster = True
+        self.training_device = training_device(spec, cluster_has_gpu=ray.cluster_resources().get("GPU", 0) > 0)
         self._task = ray.remote(execute)
 
     def submit(self, payload: JobPayload) -> cf.Future:
-        options: dict = {"num_cpus": 1, "max_retries": 0}
-        if payload.job.kind == "tune" and payload.job.target in self.targets:
-            options["resources"] = target_resources(self.targets[payload.job.target])
-        return self._task.options(**options).remote(payload).future()
+        resources = job_resources(payload.job, self.targets, self.training_device)
+        return self._task.options(max_retries=0, **resources.options()).remote(payload).future()
 
     def shutdown(self) -> None:
         if self._owns_cluster:

@@ -1,0 +1,53 @@
+"""What each job asks Ray for (no Ray needed): targets pin tune jobs, cuda asks for GPUs."""
+
+from conftest import make_spec
+from sonar.search.executors.ray_resources import (
+    RayResources,
+    job_resources,
+    local_cluster_resources,
+    training_device,
+)
+from sonar.search.records import Job
+from sonar.search.spec import Target, parse_spec
+
+SERVER = Target(name="server", device="cuda")
+LAPTOP = Target(name="laptop", device="cpu", resources={"laptop_cpu": 2, "CPU": 4})
+BIG = Target(name="big", device="cuda", resources={"GPU": 8, "node_h200": 1})
+TARGETS = {t.name: t for t in (SERVER, LAPTOP, BIG)}
+
+
+def tune(target: str) -> Job:
+    return Job(candidate="c001", kind="tune", rung=0, until=3, target=target)
+
+
+def test_a_cuda_target_asks_for_its_custom_resource_and_one_gpu_by_default():
+    assert job_resources(tune("server"), TARGETS, "cpu") == RayResources(
+        num_cpus=1, num_gpus=1, custom={"sonar_target_server": 1})
+
+
+def test_a_target_s_own_resources_replace_the_default_and_cpu_gpu_become_counts():
+    assert job_resources(tune("laptop"), TARGETS, "cpu") == RayResources(num_cpus=4, num_gpus=0,
+                                                                         custom={"laptop_cpu": 2})
+    assert job_resources(tune("big"), TARGETS, "cpu").options() == {
+        "num_cpus": 1, "num_gpus": 8, "resources": {"node_h200": 1}}
+
+
+def test_training_asks_for_a_gpu_only_when_it_trains_on_cuda():
+    train = Job(candidate="c001", kind="train", rung=0, until=10)
+    assert job_resources(train, TARGETS, "cpu") == RayResources(num_cpus=1, num_gpus=0)
+    assert job_resources(train, TARGETS, "cuda").num_gpus == 1
+    assert job_resources(train, TARGETS, "cuda:1").num_gpus == 1
+
+
+def test_the_training_device_is_the_spec_s_else_a_gpu_when_a_cuda_target_meets_a_gpu_cluster():
+    cuda_target = [{"name": "server", "device": "cuda"}]
+    assert training_device(parse_spec(make_spec(targets=cuda_target)), cluster_has_gpu=True) == "cuda"
+    assert training_device(parse_spec(make_spec(targets=cuda_target)), cluster_has_gpu=False) == "cpu"
+    assert training_device(parse_spec(make_spec()), cluster_has_gpu=True) == "cpu"
+    explicit = make_spec(targets=cuda_target, training={"device": "cpu"})
+    assert training_device(parse_spec(explicit), cluster_has_gpu=True) == "cpu"
+
+
+def test_a_local_cluster_offers_every_target_s_custom_resources_but_never_cpu_or_gpu():
+    assert local_cluster_resources([SERVER, LAPTOP, BIG]) == {"sonar_target_server": 1, "laptop_cpu": 2,
+                                                              "node_h200": 1}
