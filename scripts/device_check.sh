@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/device-logs}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-CUDA_TESTS_S=210  # tests/cuda: expected 1-2 minutes on an H100, torch.compile graphs and training included
-BENCH_S=75        # each sonar bench train on the GPU (medium: 2.5B parameters, 1.1B active; then small)
-CPU_SUITES_S=45   # a few CPU suites against this machine's torch, if time is left
+CUDA_TESTS_S=240  # tests/cuda: training, the GPU knobs and two torch.compile graphs (one CUDA-graphed) included
+BENCH_S=70        # each sonar bench train on the GPU (medium: 2.5B parameters, 1.1B active; then small)
+CPU_SUITES_S=30   # a few CPU suites against this machine's torch, if time is left
 
 if compgen -G ".whl/*.whl" >/dev/null; then
     if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \

@@ -16,7 +16,7 @@ from sonar.model import preset
 from sonar.systems.apply import prepare, transform
 from sonar.systems.config import WEIGHT_SCHEMES, SystemConfig, SystemConfigError
 from sonar.systems.quality import logits_error
-from sonar.systems.space import SearchSpace, check, has_cuda_kernel
+from sonar.systems.space import SearchSpace, check, cuda_kernel_runs, has_cuda_kernel
 from sonar.systems.trial import MeasureSettings, Reference
 from sonar.systems.tuner import SystemTuner
 from sonar.systems.workload import Session, Workload
@@ -30,11 +30,15 @@ CASES = [(scheme, "packed_grouped") for scheme in sorted(WEIGHT_SCHEMES)] + [
 model, ids, reference = knob_fixtures()
 
 
-def _cuda_refusal(weights: dict) -> str | None:
+def _cuda_refusal(weights: dict, dispatch: str) -> str | None:
     """The message fragment of the rule that refuses these weights on the device, if one does."""
-    if DEVICE != "cuda":
-        return None
     formats = set(weights.values())
+    if weights["weights_routed"] == "fp8_mm" and dispatch != "packed_grouped":
+        return "the fp8 GEMM runs per expert"
+    if DEVICE != "cuda":
+        return "fp8 GEMM is a GPU tensor-core kernel" if "fp8_mm" in formats else None
+    if "fp8_mm" in formats and not cuda_kernel_runs("_scaled_mm"):
+        return "_scaled_mm with row-wise scales does not run on this GPU"
     if "int4" in formats:
         return "only the CPU int4 packing"
     if "int8" in formats and not has_cuda_kernel("_weight_int8pack_mm"):
@@ -46,7 +50,7 @@ def _cuda_refusal(weights: dict) -> str | None:
 def test_weight_scheme_runs_within_tolerance_or_is_refused(model, ids, reference, scheme, dispatch):
     weights = WEIGHT_SCHEMES[scheme]
     config = SystemConfig(**weights, int4_group_size=32, moe_dispatch=dispatch, target=DEVICE)
-    refusal = _cuda_refusal(weights)
+    refusal = _cuda_refusal(weights, dispatch)
     if refusal is not None:
         with pytest.raises(SystemConfigError, match=refusal):
             check(config, model.config)

@@ -13,11 +13,12 @@ import dataclasses
 from sonar.errors import UserError
 from sonar.search.spec_fields import SpecError, as_int, as_str, key_path
 
-_WORKLOAD_KEYS = {"context": "ctx", "batch": "b", "tokens": "t"}
-_WORKLOAD_LIMITS = {"context": 2**20, "batch": 4096, "tokens": 2**20}
+_WORKLOAD_KEYS = {"context": "ctx", "batch": "b", "tokens": "t", "step_ms": "step_ms"}
+_WORKLOAD_LIMITS = {"context": 2**20, "batch": 4096, "tokens": 2**20, "step_ms": 10**7}
 # knob -> (the SystemConfig field each of its values sets, the value's type, its upper bound)
 _KNOBS = {
     "dispatches": ("moe_dispatch", str, None), "attentions": ("attention", str, None),
+    "sdpa_backends": ("sdpa_backend", str, None),
     "compiles": ("compile", str, None), "threads": ("threads", int, 1024),
     "batch_sizes": ("batch_size", int, 4096), "int4_group_sizes": ("int4_group_size", int, None),
 }

@@ -12,6 +12,7 @@ from torch import nn
 
 from sonar.model.generate import decode_step
 from sonar.model.moe import MoE
+from sonar.systems import sdpa_backends
 from sonar.systems.config import SystemConfig
 from sonar.systems.experts import PackedExperts
 from sonar.systems.linear_layout import InputMajorLinear
@@ -60,8 +61,9 @@ def transform(model: nn.Module, config: SystemConfig, *, copy_first: bool = True
                 setattr(parent, name, InputMajorLinear(getattr(parent, name)))
                 continue
             setattr(parent, name, FormattedLinear(getattr(parent, name), fmt, group_size=group))
+    attention = sdpa_backends.kernel_name(config.attention, config.sdpa_backend, config.target)
     for block in model.layers:
-        block.attn.kernel_name = config.attention
+        block.attn.kernel_name = attention
         if isinstance(block.ffn, MoE):
             block.ffn.dispatch_name = config.moe_dispatch
             if config.moe_dispatch in PACKED_DISPATCHES:
@@ -87,6 +89,31 @@ def prepare(model: nn.Module, config: SystemConfig, *, copy_first: bool = True) 
     torch._dynamo.reset()  # graphs from an earlier trial must not be reused or count against limits
     # Static shapes: the position is a tensor and the cache is preallocated, so one decode graph
     # serves every position; prefill is timed at one fixed length per workload.
+    if config.compile == "reduce-overhead":
+        # CUDA graphs serve decode, where launches dominate; prefill compiles without them.
+        prefill = torch.compile(model, mode="default", dynamic=False)
+        return Prepared(model=model, prefill=prefill, decode=graphed_decode(step), config=config)
     prefill = torch.compile(model, mode=config.compile, dynamic=False)
     decode = torch.compile(step, mode=config.compile, dynamic=False)
     return Prepared(model=model, prefill=prefill, decode=decode, config=config)
+
+
+def graphed_decode(step: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """The decode step compiled with mode reduce-overhead, so one CUDA graph replays it whole. The
+    cache's tensors are updated in place on every step: marked as static addresses, the graph writes
+    them where they live rather than skipping capture. A replay overwrites its output buffer, so each
+    step's logits are copied out before the next one runs."""
+    compiled = torch.compile(step, mode="reduce-overhead", dynamic=False)
+    marked: set[int] = set()
+
+    def decode(token_B1, position_1, cache):
+        if id(cache) not in marked:
+            for layer in cache.layers:
+                if layer is not None:
+                    for t in (layer.k_BKSD, layer.v_BKSD, layer.pos_S):
+                        torch._dynamo.mark_static_address(t)
+            marked.add(id(cache))
+        torch.compiler.cudagraph_mark_step_begin()
+        return compiled(token_B1, position_1, cache).clone()
+
+    return decode

@@ -13,7 +13,7 @@ from sonar.errors import UserError
 
 # Weight formats, all weight-only: activations stay fp32 between layers; low-precision linears run
 # their matmul with bf16 activations (the only vectorized path of torch's CPU int8/int4 kernels).
-FORMATS = ("fp32", "fp32_io", "bf16", "int8", "int8_dq", "int4", "fp8")
+FORMATS = ("fp32", "fp32_io", "bf16", "int8", "int8_dq", "int4", "fp8", "fp8_mm")
 FORMAT_HELP = {
     "fp32": "unchanged weights",
     "fp32_io": "fp32 linear weights stored [in, out] (faster batch-1 GEMV on some CPUs); not for routed experts,"
@@ -23,11 +23,17 @@ FORMAT_HELP = {
     "int8_dq": "int8 per-channel, dequantized in the graph (compile rewrites it into the int8 kernel)",
     "int4": "int4 group-wise asymmetric scales, torch._weight_int4pack_mm_for_cpu",
     "fp8": "float8 e4m3 per-row scales, dequantized to bf16 at use",
+    "fp8_mm": "float8 e4m3 weights and activations (per-row scales) through torch._scaled_mm: the fp8 tensor-core"
+              " GEMM of Hopper-class GPUs (compute capability 8.9+); CUDA targets only",
 }
 # Bytes each weight element occupies in memory, scales excluded: the roofline and the cost model use it.
-FORMAT_BYTES = {"fp32": 4.0, "fp32_io": 4.0, "bf16": 2.0, "int8": 1.0, "int8_dq": 1.0, "int4": 0.5, "fp8": 1.0}
+FORMAT_BYTES = {"fp32": 4.0, "fp32_io": 4.0, "bf16": 2.0, "int8": 1.0, "int8_dq": 1.0, "int4": 0.5, "fp8": 1.0,
+                "fp8_mm": 1.0}
 SCOPES = ("routed", "shared", "attention", "dense", "head")
-COMPILE_MODES = ("eager", "default", "max-autotune-no-cudagraphs")
+# reduce-overhead: CUDA graphs replay the whole compiled decode step in one launch (CUDA targets only).
+COMPILE_MODES = ("eager", "default", "max-autotune-no-cudagraphs", "reduce-overhead")
+# Which fused attention kernel SDPA may use: auto (torch's choice), flash, efficient (memory-efficient), math.
+SDPA_BACKENDS = ("auto", "flash", "efficient", "math")
 INT4_GROUP_SIZES = (32, 64, 128, 256)
 TARGETS = ("cpu", "cuda")
 
@@ -50,6 +56,7 @@ class SystemConfig:
     int4_group_size: int = 128
     moe_dispatch: str = "grouped"
     attention: str = "chunk_blocked"
+    sdpa_backend: str = "auto"
     compile: str = "eager"
     threads: int | None = None  # None: leave torch's intra-op thread count as found
     batch_size: int = 1  # rows decoded together in a throughput workload
@@ -62,6 +69,8 @@ class SystemConfig:
                 raise SystemConfigError(f"weights_{scope}={value!r}: must be one of {list(FORMATS)}")
         if self.int4_group_size not in INT4_GROUP_SIZES:
             raise SystemConfigError(f"int4_group_size={self.int4_group_size}: must be one of {list(INT4_GROUP_SIZES)}")
+        if self.sdpa_backend not in SDPA_BACKENDS:
+            raise SystemConfigError(f"sdpa_backend={self.sdpa_backend!r}: must be one of {list(SDPA_BACKENDS)}")
         if self.compile not in COMPILE_MODES:
             raise SystemConfigError(f"compile={self.compile!r}: must be one of {list(COMPILE_MODES)}")
         if self.threads is not None and self.threads < 1:
@@ -96,7 +105,8 @@ class SystemConfig:
         weights = formats[0] if len(set(formats)) == 1 else "/".join(formats)
         threads = "" if self.threads is None else f" t{self.threads}"
         batch = "" if self.batch_size == 1 else f" b{self.batch_size}"
-        return f"{weights} {self.moe_dispatch} {self.attention} {self.compile}{threads}{batch}"
+        attention = self.attention if self.sdpa_backend == "auto" else f"{self.attention}@{self.sdpa_backend}"
+        return f"{weights} {self.moe_dispatch} {attention} {self.compile}{threads}{batch}"
 
 
 def uniform_weights(fmt: str) -> dict:
@@ -120,4 +130,5 @@ WEIGHT_SCHEMES: dict[str, dict] = {
     # keeps the residual path at full precision for a small part of the traffic.
     "int8_moe": {**uniform_weights("fp32"), "weights_routed": "int8", "weights_shared": "int8"},
     "fp32_io": {**uniform_weights("fp32_io"), "weights_routed": "fp32"},
+    "fp8_mm": uniform_weights("fp8_mm"),  # CUDA targets only (space.py); the CPU space drops it
 }

@@ -93,3 +93,24 @@ def packed_gather(x_TD, experts_TA, scores_TA, gate_up: ExpertBank, down: Expert
 
 PACKED_DISPATCHES = {"packed_grouped": packed_grouped, "packed_gather": packed_gather}
 MOE_DISPATCHES.update(PACKED_DISPATCHES)
+
+
+def packed_grouped_mm(x_TD, experts_TA, scores_TA, gate_up: ExpertBank, down: ExpertBank) -> torch.Tensor:
+    """Each projection as one grouped GEMM over every expert (torch._grouped_mm, bf16 banks): slots
+    sorted by expert form contiguous groups whose end offsets stay on the device, so there is neither
+    a launch per expert nor a host sync, and the dispatch compiles whole."""
+    T, A = experts_TA.shape
+    flat_expert_N = experts_TA.reshape(-1)
+    order_N = torch.argsort(flat_expert_N, stable=True)
+    token_N = order_N // A
+    x_ND = (x_TD[token_N] * scores_TA.reshape(-1)[order_N, None]).to(torch.bfloat16)
+    experts_E = torch.arange(gate_up.n_experts, device=x_TD.device)
+    ends_E = torch.searchsorted(flat_expert_N[order_N], experts_E, right=True).to(torch.int32)
+    # The banks hold each expert [out, in]; the grouped GEMM multiplies by [in, out], a transposed view.
+    gate_NF, up_NF = torch._grouped_mm(x_ND, gate_up.t0.transpose(1, 2), offs=ends_E).chunk(2, dim=-1)
+    y_ND = torch._grouped_mm(up_NF * F.silu(gate_NF), down.t0.transpose(1, 2), offs=ends_E)
+    return torch.zeros_like(x_TD).index_add_(0, token_N, y_ND.to(x_TD.dtype))
+
+
+GROUPED_GEMM_DISPATCHES = {"packed_grouped_mm": packed_grouped_mm}
+MOE_DISPATCHES.update(GROUPED_GEMM_DISPATCHES)

@@ -27,7 +27,7 @@ FAILURE_LOG_RATIO = math.log(4.0)  # how a failed trial counts against its knob 
 # Ratios are clipped to this magnitude: on a shared machine one trial can land in a burst of load,
 # and a single 100x reading must not bury a knob value for every later architecture.
 MAX_ABS_LOG_RATIO = math.log(4.0)
-KNOBS = (*(f"weights_{s}" for s in SCOPES), "moe_dispatch", "attention", "compile", "threads",
+KNOBS = (*(f"weights_{s}" for s in SCOPES), "moe_dispatch", "attention", "sdpa_backend", "compile", "threads",
          "int4_group_size", "batch_size")
 DEFAULT = SystemConfig()
 # Share of memory-bound time each scope's weights account for, before anything is measured.

@@ -63,6 +63,9 @@ def pack(w_NK: torch.Tensor, fmt: str, group_size: int = 128) -> tuple[torch.Ten
     if fmt == "fp8":
         q_NK, scale_N = quantize_fp8(w_NK)
         return q_NK, scale_N.to(torch.bfloat16)
+    if fmt == "fp8_mm":
+        q_NK, scale_N = quantize_fp8(w_NK)
+        return q_NK, scale_N[None, :].contiguous()  # [1, N] fp32: _scaled_mm's row-wise scale of W.T
     if fmt == "int4":
         q_NK, scales_zeros_GN2 = quantize_int4(w_NK, group_size)
         return (torch._convert_weight_to_int4pack_for_cpu(q_NK, INT4_INNER_K_TILES),
@@ -85,6 +88,8 @@ def weight_matmul(fmt: str, x_MK: torch.Tensor, tensors: tuple[torch.Tensor, ...
         # Written as gpt-fast does, so Inductor's pattern pass can turn int8 into _weight_int8pack_mm.
         q_NK, scale_N = tensors
         y = F.linear(x_bf, q_NK.to(torch.bfloat16)) * scale_N
+    elif fmt == "fp8_mm":
+        y = fp8_scaled_matmul(x_bf, *tensors)
     elif fmt == "int4":
         packed, scales_zeros_GN2 = tensors
         N = scales_zeros_GN2.shape[1]
@@ -93,6 +98,17 @@ def weight_matmul(fmt: str, x_MK: torch.Tensor, tensors: tuple[torch.Tensor, ...
     else:
         raise ValueError(f"unknown weight format {fmt!r}")
     return y.to(x_MK.dtype)
+
+
+def fp8_scaled_matmul(x_MK: torch.Tensor, q_NK: torch.Tensor, scale_1N: torch.Tensor) -> torch.Tensor:
+    """x @ W.T as one fp8 GEMM: each activation row is quantized to e4m3 with its own scale (absmax
+    to the largest finite e4m3), the weight is e4m3 per output row, and torch._scaled_mm applies both
+    scales to the fp32 accumulator and writes bf16."""
+    x2_MK = x_MK.reshape(-1, x_MK.shape[-1]).float()
+    scale_M1 = (x2_MK.abs().amax(dim=1, keepdim=True) / FP8_MAX).clamp(min=1e-12)
+    xq_MK = (x2_MK / scale_M1).to(FP8)
+    y = torch._scaled_mm(xq_MK, q_NK.t(), scale_a=scale_M1, scale_b=scale_1N, out_dtype=torch.bfloat16)
+    return y.view(*x_MK.shape[:-1], q_NK.shape[0])
 
 
 _TENSOR_NAMES = ("t0", "t1")

@@ -3,6 +3,7 @@ and the enumeration of the configs the tuner may propose."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from dataclasses import dataclass
@@ -16,11 +17,12 @@ from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.systems import experts as _experts  # noqa: F401  registers the packed dispatches
 from sonar.systems.config import SCOPES, WEIGHT_SCHEMES, SystemConfig, SystemConfigError
 
-PACKED_DISPATCHES = ("packed_grouped", "packed_gather")
+PACKED_DISPATCHES = ("packed_grouped", "packed_gather", "packed_grouped_mm")
 # Dispatches that read expert counts back to the host (.tolist()): under torch.compile the loop
 # over those counts is specialized on their values, so the graph recompiles as routing changes.
 HOST_SYNC_DISPATCHES = ("grouped", "packed_grouped")
 INT4_N_MULTIPLE = 16  # torch's CPU int4 packing tiles output features by 16
+FP8_MM_MULTIPLE = 16  # torch._scaled_mm wants both dimensions of the weight in multiples of 16
 
 
 def weight_shapes(model: ModelConfig) -> dict[str, list[tuple[int, int]]]:
@@ -46,6 +48,30 @@ def has_cuda_kernel(op: str) -> bool:
     return torch._C._dispatch_has_kernel_for_dispatch_key(f"aten::{op}", "CUDA")
 
 
+@functools.cache
+def cuda_kernel_runs(op: str) -> bool:
+    """Whether a tiny call of `op` ("_scaled_mm" row-wise, "_grouped_mm" in bf16) runs on this
+    machine's GPU: both need a recent GPU (fp8 tensor cores from compute capability 8.9, row-wise
+    scales and grouped GEMM from 9.0 in current torch), which a probe tells more surely than a table."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        if op == "_scaled_mm":
+            a = torch.ones(16, 16, device="cuda").to(torch.float8_e4m3fn)
+            torch._scaled_mm(a, a.t(), scale_a=torch.ones(16, 1, device="cuda"),
+                             scale_b=torch.ones(1, 16, device="cuda"), out_dtype=torch.bfloat16)
+        elif op == "_grouped_mm":
+            x = torch.ones(32, 16, device="cuda", dtype=torch.bfloat16)
+            w = torch.ones(2, 16, 16, device="cuda", dtype=torch.bfloat16)
+            torch._grouped_mm(x, w, offs=torch.tensor([16, 32], device="cuda", dtype=torch.int32))
+        else:
+            raise ValueError(f"no probe for {op!r}")
+        torch.cuda.synchronize()
+    except (RuntimeError, NotImplementedError):
+        return False
+    return True
+
+
 def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None = None) -> None:
     """Raise SystemConfigError naming the broken rule if `config` cannot run `model` on its target."""
     if config.moe_dispatch not in MOE_DISPATCHES:
@@ -61,6 +87,16 @@ def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None
         raise SystemConfigError(
             f"weights_routed={routed!r} with moe_dispatch={config.moe_dispatch!r}: re-laid-out experts need a "
             f"packed dispatch, one of {list(PACKED_DISPATCHES)}"
+        )
+    if config.moe_dispatch == "packed_grouped_mm" and routed != "bf16":
+        raise SystemConfigError(
+            f"moe_dispatch='packed_grouped_mm' with weights_routed={routed!r}: the grouped GEMM multiplies bf16 "
+            "expert banks; set weights_routed='bf16'"
+        )
+    if routed == "fp8_mm" and config.moe_dispatch != "packed_grouped":
+        raise SystemConfigError(
+            f"weights_routed='fp8_mm' with moe_dispatch={config.moe_dispatch!r}: the fp8 GEMM runs per expert; "
+            "use 'packed_grouped'"
         )
     if routed == "int4" and config.moe_dispatch == "packed_gather":
         raise SystemConfigError(
@@ -88,11 +124,25 @@ def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None
                     f"weights_{scope}='int4' with int4_group_size={config.int4_group_size}: a [{out_f}, {in_f}] "
                     f"weight has {in_f} input features, not divisible by the group size"
                 )
+    _check_fp8_mm_shapes(config, shapes)
+    _check_sdpa_backend(config, workload_kind)
     if config.threads is not None and config.threads > (os.cpu_count() or 1):
         raise SystemConfigError(f"threads={config.threads}: this machine has {os.cpu_count()} cores")
+    if config.target != "cuda":
+        _check_cuda_only(config)
     if config.target == "cuda":
         if not torch.cuda.is_available():
             raise SystemConfigError("target='cuda': no CUDA device is available to this process")
+        if "fp8_mm" in {config.weight_format(s) for s in SCOPES} and not cuda_kernel_runs("_scaled_mm"):
+            raise SystemConfigError(
+                f"target='cuda' with an fp8_mm scope: torch._scaled_mm with row-wise scales does not run on this "
+                f"GPU ({torch.cuda.get_device_name()}); it needs fp8 tensor cores (Hopper); use 'fp8'"
+            )
+        if config.moe_dispatch == "packed_grouped_mm" and not cuda_kernel_runs("_grouped_mm"):
+            raise SystemConfigError(
+                f"moe_dispatch='packed_grouped_mm': torch._grouped_mm does not run on this GPU "
+                f"({torch.cuda.get_device_name()}); use 'packed_grouped'"
+            )
         formats = {config.weight_format(s) for s in SCOPES}
         if "int4" in formats:
             raise SystemConfigError("target='cuda' with an int4 scope: only the CPU int4 packing is implemented")
@@ -110,6 +160,64 @@ def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None
         )
 
 
+def _check_cuda_only(config: SystemConfig) -> None:
+    """Knobs that exist for CUDA targets only."""
+    if config.compile == "reduce-overhead":
+        raise SystemConfigError(
+            f"compile='reduce-overhead' with target={config.target!r}: it replays CUDA graphs; use 'default' on "
+            "the CPU"
+        )
+    fp8_scopes = [s for s in SCOPES if config.weight_format(s) == "fp8_mm"]
+    if fp8_scopes:
+        raise SystemConfigError(
+            f"weights_{fp8_scopes[0]}='fp8_mm' with target={config.target!r}: the fp8 GEMM is a GPU tensor-core "
+            "kernel; use 'fp8' (e4m3 weights dequantized at use) on the CPU"
+        )
+    if config.sdpa_backend == "efficient":
+        raise SystemConfigError(
+            f"sdpa_backend='efficient' with target={config.target!r}: the memory-efficient kernel exists on CUDA "
+            "only; use 'flash' or 'math'"
+        )
+
+
+def _check_sdpa_backend(config: SystemConfig, workload_kind: str | None) -> None:
+    if config.sdpa_backend == "auto":
+        return
+    if config.attention == "eager":
+        raise SystemConfigError(
+            f"sdpa_backend={config.sdpa_backend!r} with attention='eager': eager attention does not call SDPA; "
+            "use attention 'sdpa' or 'chunk_blocked'"
+        )
+    if config.compile != "eager":
+        raise SystemConfigError(
+            f"sdpa_backend={config.sdpa_backend!r} with compile={config.compile!r}: the backend is pinned in "
+            "eager mode only (a compiled graph picks its own kernel); use compile='eager' or sdpa_backend='auto'"
+        )
+    if config.sdpa_backend == "flash" and config.target == "cuda":
+        if config.attention != "chunk_blocked":
+            raise SystemConfigError(
+                f"sdpa_backend='flash' with attention={config.attention!r} on CUDA: flash takes no mask, and "
+                "only chunk_blocked computes chunked prefill without one"
+            )
+        if workload_kind is not None and workload_kind != "prefill":
+            raise SystemConfigError(
+                f"sdpa_backend='flash' with a {workload_kind} workload on CUDA: a decode step attends through "
+                "a mask over the cache, which flash does not take; flash suits prefill workloads"
+            )
+
+
+def _check_fp8_mm_shapes(config: SystemConfig, shapes: dict[str, list[tuple[int, int]]]) -> None:
+    for scope in SCOPES:
+        if config.weight_format(scope) != "fp8_mm" or scope not in shapes:
+            continue
+        for out_f, in_f in shapes[scope]:
+            if out_f % FP8_MM_MULTIPLE or in_f % FP8_MM_MULTIPLE:
+                raise SystemConfigError(
+                    f"weights_{scope}='fp8_mm': a [{out_f}, {in_f}] weight; torch._scaled_mm needs both "
+                    f"dimensions in multiples of {FP8_MM_MULTIPLE}"
+                )
+
+
 def is_valid(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None = None) -> bool:
     try:
         check(config, model, workload_kind=workload_kind)
@@ -125,6 +233,7 @@ class SearchSpace:
     schemes: tuple[str, ...] = tuple(WEIGHT_SCHEMES)
     dispatches: tuple[str, ...] = ("grouped", "gather", "dense", *PACKED_DISPATCHES)
     attentions: tuple[str, ...] = ("chunk_blocked", "sdpa", "eager")
+    sdpa_backends: tuple[str, ...] = ("auto",)
     compiles: tuple[str, ...] = ("eager",)
     threads: tuple[int | None, ...] = (None,)
     batch_sizes: tuple[int, ...] = (1,)
@@ -136,22 +245,24 @@ class SearchSpace:
         if unknown:
             raise SystemConfigError(f"schemes {unknown}: unknown; choose from {sorted(WEIGHT_SCHEMES)}")
         for name, values in (("schemes", self.schemes), ("dispatches", self.dispatches),
-                             ("attentions", self.attentions), ("compiles", self.compiles)):
+                             ("attentions", self.attentions), ("sdpa_backends", self.sdpa_backends),
+                             ("compiles", self.compiles)):
             if not values:
                 raise SystemConfigError(f"SearchSpace.{name} is empty: give at least one value")
 
     def configs(self, model: ModelConfig, *, workload_kind: str | None = None) -> list[SystemConfig]:
         """Every valid combination, in a fixed order (the tuner reorders them)."""
         out, seen = [], set()
-        for scheme, dispatch, attention, mode, threads, batch, group in itertools.product(
-            self.schemes, self.dispatches, self.attentions, self.compiles, self.threads,
+        for scheme, dispatch, attention, backend, mode, threads, batch, group in itertools.product(
+            self.schemes, self.dispatches, self.attentions, self.sdpa_backends, self.compiles, self.threads,
             self.batch_sizes, self.int4_group_sizes,
         ):
             weights = WEIGHT_SCHEMES[scheme]
             if "int4" not in weights.values() and group != self.int4_group_sizes[0]:
                 continue  # the group size only matters to int4 schemes
             config = SystemConfig(
-                **weights, int4_group_size=group, moe_dispatch=dispatch, attention=attention, compile=mode,
+                **weights, int4_group_size=group, moe_dispatch=dispatch, attention=attention,
+                sdpa_backend=backend, compile=mode,
                 threads=threads, batch_size=batch, target=self.target,
             )
             key = tuple(sorted(config.to_dict().items()))

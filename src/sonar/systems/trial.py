@@ -170,3 +170,6 @@ def _time_calls(session: Session, config: SystemConfig, workload: Workload, sett
         result.latency_s = statistics.median(kept)
         result.spread_s = iqr(kept)
         result.extra["outliers_dropped"] = len(samples) - len(kept)
+        step_s = result.latency_s * per_call_tokens
+        result.extra["step_latency_s"] = step_s
+        result.failure = result.failure or workload.step_bound_failure(step_s, per_call_tokens)

@@ -4,6 +4,9 @@
 - decode:ctx=C,b=B     one decode step at context C with B rows; seconds per step.
 - throughput:ctx=C     decode steps with `batch_size` rows (a system knob); seconds per token
                        (the reciprocal of tokens/s), so every objective is minimized.
+  throughput:ctx=C,step_ms=L  the same under a latency bound: a batch whose decode step takes longer
+                       than L milliseconds fails its trial, so batching buys throughput only while
+                       each user's next token still comes within L.
 Decode positions cycle through C..C+W-1 in a cache sized C+W: rewriting a position replaces its
 slot and later positions stay masked, so every step attends to a context of about C keys.
 """
@@ -18,7 +21,7 @@ from sonar.errors import UserError
 from sonar.model.cache import KVCache
 
 KINDS = ("prefill", "decode", "throughput")
-_KEYS = {"prefill": {"b", "t"}, "decode": {"b", "ctx"}, "throughput": {"ctx"}}
+_KEYS = {"prefill": {"b", "t"}, "decode": {"b", "ctx"}, "throughput": {"ctx", "step_ms"}}
 DECODE_WINDOW = 32  # distinct positions cycled through by timed decode steps
 
 
@@ -28,6 +31,7 @@ class Workload:
     batch: int = 1
     tokens: int = 128  # prefill length T
     context: int = 256  # decode context C
+    step_ms: int | None = None  # throughput: the bound on one decode step's latency, milliseconds
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -35,6 +39,8 @@ class Workload:
         for name in ("batch", "tokens", "context"):
             if getattr(self, name) < 1:
                 raise UserError(f"workload {name}={getattr(self, name)}: must be >= 1")
+        if self.step_ms is not None and (self.kind != "throughput" or self.step_ms < 1):
+            raise UserError(f"workload step_ms={self.step_ms}: a throughput workload's step bound, >= 1 ms")
 
     @classmethod
     def parse(cls, text: str) -> Workload:
@@ -52,14 +58,22 @@ class Workload:
                 values[key] = int(value)
             except ValueError:
                 raise UserError(f"workload {text!r}: {key}={value!r} must be an integer") from None
-        return cls(kind=kind, batch=values.get("b", 1), tokens=values.get("t", 128), context=values.get("ctx", 256))
+        return cls(kind=kind, batch=values.get("b", 1), tokens=values.get("t", 128), context=values.get("ctx", 256),
+                   step_ms=values.get("step_ms"))
 
     def label(self) -> str:
         if self.kind == "prefill":
             return f"prefill:b={self.batch},t={self.tokens}"
         if self.kind == "decode":
             return f"decode:ctx={self.context},b={self.batch}"
-        return f"throughput:ctx={self.context}"
+        bound = "" if self.step_ms is None else f",step_ms={self.step_ms}"
+        return f"throughput:ctx={self.context}{bound}"
+
+    def step_bound_failure(self, step_s: float, rows: int) -> str | None:
+        """Why a measured step breaks the step_ms bound, or None when it keeps it (or none is set)."""
+        if self.step_ms is None or step_s * 1000 <= self.step_ms:
+            return None
+        return f"latency bound: a decode step of batch {rows} takes {step_s * 1000:.3g} ms > step_ms={self.step_ms}"
 
     def rows(self, batch_size: int) -> int:
         return batch_size if self.kind == "throughput" else self.batch

@@ -1,0 +1,57 @@
+"""The SDPA backend as a knob: an attention kernel run with torch's fused-attention choice pinned to
+one backend (flash, memory-efficient or math), registered from outside the model under its own name.
+
+CUDA's flash kernels take half precision only and no arbitrary mask, so on CUDA the flash variant
+casts q, k and v to bf16 (a quality cost, checked like a weight format's) and writes a fresh prefill
+as plain causal attention, which it is when no chunk boundary is crossed (chunk_blocked folds the
+chunks so that none is). The CPU's flash kernel takes fp32 and masks, so there it changes nothing
+but the kernel. Which combinations can run at all is space.py's rule; this file only builds them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from sonar.model.attention_kernels import ATTENTION_KERNELS, AttentionKernel
+
+_BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+             "math": SDPBackend.MATH}
+
+
+def kernel_name(attention: str, backend: str, target: str) -> str:
+    """The registered name of `attention` with SDPA pinned to `backend` on `target` (auto: unchanged)."""
+    if backend == "auto":
+        return attention
+    name = f"{attention}@{backend}:{target}"
+    if name not in ATTENTION_KERNELS:
+        ATTENTION_KERNELS[name] = _pinned(ATTENTION_KERNELS[attention], backend, half=backend == "flash"
+                                          and target == "cuda")
+    return name
+
+
+def _pinned(base: AttentionKernel, backend: str, *, half: bool) -> AttentionKernel:
+    def kernel(q, k, v, *, q_pos, k_pos, chunk, scale, fresh):
+        dtype = q.dtype
+        run = base
+        if half:
+            q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
+            run = _unmasked_prefill(base)
+        with sdpa_kernel(_BACKENDS[backend]):
+            out = run(q, k, v, q_pos=q_pos, k_pos=k_pos, chunk=chunk, scale=scale, fresh=fresh)
+        return out.to(dtype)
+
+    return kernel
+
+
+def _unmasked_prefill(base: AttentionKernel) -> AttentionKernel:
+    """A fresh prefill that crosses no chunk boundary is causal attention with no mask tensor."""
+
+    def kernel(q, k, v, *, q_pos, k_pos, chunk, scale, fresh):
+        if fresh and (chunk is None or q.shape[2] <= chunk):
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale,
+                                                  enable_gqa=q.shape[1] != k.shape[1])
+        return base(q, k, v, q_pos=q_pos, k_pos=k_pos, chunk=chunk, scale=scale, fresh=fresh)
+
+    return kernel
