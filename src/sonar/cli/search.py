@@ -171,6 +171,8 @@ def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
     console = Console()
     console.print(_LiveView(console, state.spec)(state))
     console.print(f"state: {info['state']}; pareto: {[p['id'] for p in info['pareto']]}")
+    if info["placements"]:
+        console.print("jobs ran on: " + ", ".join(f"{place} ({n})" for place, n in info["placements"].items()))
 
 
 @app.command()

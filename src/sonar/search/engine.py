@@ -94,9 +94,11 @@ def _loop(storage: Storage, executor, backend, on_progress, allow_spec_change: b
             record("job_interrupted", {"job_id": job_id, "reason": outcome.failure})
             suspects.append(job_id)
         elif outcome.ok:
-            record("job_done", {"job_id": job_id, "points": outcome.points, "cost_s": outcome.cost_s})
+            record("job_done", {"job_id": job_id, "points": outcome.points, "cost_s": outcome.cost_s,
+                                **_placed(outcome)})
         else:
-            record("job_failed", {"job_id": job_id, "failure": outcome.failure, "cost_s": outcome.cost_s})
+            record("job_failed", {"job_id": job_id, "failure": outcome.failure, "cost_s": outcome.cost_s,
+                                  **_placed(outcome)})
     record("run_finished", {})
     if on_progress:
         on_progress(state)
@@ -128,6 +130,11 @@ def _submit(executor, record: _Recorder, state: SearchState, storage: Storage, j
                          workdir=str(storage.candidate_dir(cand.id).resolve()), spec_raw=state.spec.raw,
                          backend=backend)
     return executor.submit(payload)
+
+
+def _placed(outcome: Outcome) -> dict:
+    """Where the job ran, for its done/failed event; left out where no worker said (older runs lack it too)."""
+    return {} if outcome.placement is None else {"placement": outcome.placement}
 
 
 def _outcome(job_id: str, future) -> Outcome:

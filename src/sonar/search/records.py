@@ -71,12 +71,14 @@ class Decision:
 
 @dataclass(kw_only=True)
 class Outcome:
-    """What a finished job sends back: the whole curve so far (dicts of CurvePoint/TuningPoint), or a failure."""
+    """What a finished job sends back: the whole curve so far (dicts of CurvePoint/TuningPoint), or a failure,
+    and where it ran (placement.py; None where no worker said, as a worker that died)."""
 
     job_id: str
     points: list[dict] = field(default_factory=list)
     cost_s: float = 0.0
     failure: str | None = None
+    placement: dict | None = None
 
     @property
     def ok(self) -> bool:

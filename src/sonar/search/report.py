@@ -123,6 +123,12 @@ def _per_target_html(winners: list[dict]) -> str:
             f"<th>system</th></tr>{rows}</table>")
 
 
+def _placements_html(placements: dict[str, int]) -> str:
+    if not placements:
+        return ""
+    return "<p>jobs ran on: " + ", ".join(f"{html.escape(place)} ({n})" for place, n in placements.items()) + "</p>"
+
+
 def _html(state: SearchState) -> str:
     info = summary(state)
     rows = "".join(
@@ -138,6 +144,7 @@ def _html(state: SearchState) -> str:
 <body><h1>sonar search: {name}</h1>
 <p>scheduler <b>{state.spec.scheduler}</b>, objective <b>{state.spec.objective.kind}</b>, state <b>{info['state']}</b>,
 {info['jobs_done']} jobs done, {info['jobs_failed']} failed, {info['spent_s']:.1f} job-seconds spent.</p>
+{_placements_html(info['placements'])}
 <h2>Chosen</h2><pre>{best}</pre>{per_target}{figures}
 <h2>Candidates</h2><table><tr><th>id</th><th>status</th><th>rung</th><th>steps</th><th>trials</th>
 <th>val loss</th><th>latency ms</th><th>why</th></tr>{rows}</table></body></html>

@@ -4,9 +4,11 @@ the Pareto front. Used by `sonar status`, the report, export and the live view."
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 from sonar.search.objective import choose, pareto_front
+from sonar.search.placement import placement_label
 from sonar.search.schedulers.base import RungScheduler
 from sonar.search.state import ACTIVE, FINISHED, SearchState
 from sonar.search.target_views import target_state, worst_case_state
@@ -108,7 +110,14 @@ def summary(state: SearchState, *, engine_live: bool = False) -> dict:
         "jobs_done": state.jobs_done(),
         "jobs_failed": state.jobs_failed(),
         "jobs_running": len(state.running()),
+        "placements": jobs_by_place(state),
         "candidates": len(state.candidates),
         "spent_s": state.spent_s,
         "scheduler": state.spec.scheduler,
     }
+
+
+def jobs_by_place(state: SearchState) -> dict[str, int]:
+    """How many finished jobs ran where (placement.py), busiest first; empty where none was recorded."""
+    counts = Counter(placement_label(r.placement) for r in state.jobs.values() if r.placement)
+    return dict(counts.most_common())

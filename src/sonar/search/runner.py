@@ -12,6 +12,7 @@ from pathlib import Path
 from sonar.interfaces import Candidate
 from sonar.model.config import ModelConfig
 from sonar.search.backends import Backend, build_backend
+from sonar.search.placement import current_placement
 from sonar.search.records import Job, Outcome
 from sonar.search.spec import parse_spec
 
@@ -31,7 +32,12 @@ class JobPayload:
 
 
 def execute(payload: JobPayload, backend: Backend | None = None) -> Outcome:
-    """Run one job on the spec's backend, or on `backend` when given (a replay's table-backed one)."""
+    """Run one job on the spec's backend, or on `backend` when given (a replay's table-backed one), and
+    say where it ran: this runs inside the worker, which alone knows its node."""
+    return dataclasses.replace(_run(payload, backend), placement=current_placement())
+
+
+def _run(payload: JobPayload, backend: Backend | None) -> Outcome:
     job = payload.job
     try:
         backend = backend or _backend(payload)

@@ -29,6 +29,7 @@ class JobRecord:
     failure: str | None = None
     attempts: int = 1
     done_at: float | None = None
+    placement: dict | None = None  # where it ran (placement.py); None in runs recorded before it was
 
 
 @dataclass
@@ -133,6 +134,7 @@ class SearchState:
     def _on_job_done(self, payload: dict, time: float) -> None:
         record = self.jobs[payload["job_id"]]
         record.status, record.cost_s, record.done_at = "done", payload["cost_s"], time
+        record.placement = payload.get("placement")
         cand = self.candidates[record.job.candidate]
         if record.job.kind == "train":
             cand.curve = [CurvePoint(**p) for p in payload["points"]]
@@ -148,7 +150,7 @@ class SearchState:
     def _on_job_failed(self, payload: dict, time: float) -> None:
         record = self.jobs[payload["job_id"]]
         record.status, record.failure, record.cost_s = "failed", payload["failure"], payload.get("cost_s", 0.0)
-        record.done_at = time
+        record.done_at, record.placement = time, payload.get("placement")
         cand = self.candidates[record.job.candidate]
         cand.status, cand.reason = FAILED, f"{record.job.kind} job failed: {payload['failure']}"
         self._spend(record.cost_s, time)

@@ -8,6 +8,7 @@ enters the clock, so a replay measures schedulers in the currency of the jobs' o
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import heapq
 from collections.abc import Callable
 
@@ -29,7 +30,8 @@ class SimulatedExecutor:
         self._counter = 0
 
     def submit(self, payload: JobPayload) -> cf.Future:
-        outcome = self.run(payload)
+        # its workers are virtual: where the host ran the job says nothing about them
+        outcome = dataclasses.replace(self.run(payload), placement=None)
         start = max(self.clock, heapq.heappop(self._free_at))
         finish = start + outcome.cost_s + self.overhead_s
         heapq.heappush(self._free_at, finish)
