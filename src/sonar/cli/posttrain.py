@@ -183,8 +183,8 @@ def distill_command(
 def all_command(
     start: str = _FROM, preset_name: str = _PRESET, out: str = typer.Option("runs/posttrain/all", help="output dir"),
     seeds: str = typer.Option("0", help="comma-separated seeds: one full pipeline per seed"),
-    sft_steps: int = typer.Option(300), rl_steps: int = typer.Option(60), dpo_steps: int = typer.Option(40),
-    eval_per_cell: int = typer.Option(50, help="test prompts per (task, level)"),
+    sft_steps: int = typer.Option(800), rl_steps: int = typer.Option(60), dpo_steps: int = typer.Option(40),
+    eval_per_cell: int = typer.Option(30, help="test prompts per (task, level)"),
     threads: int = _THREADS,
 ) -> None:
     """SFT -> RL -> DPO per seed; writes OUT/seed-S/<stage>/model, OUT/report.json, OUT/accuracy.png."""

@@ -1,5 +1,5 @@
 """Where a stage's model comes from: a checkpoint a previous stage (or `sonar train`) wrote, or a fresh
-preset sized to the chat vocabulary."""
+preset sized to the chat vocabulary, its attention chunks at least one chat long."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ from sonar.model import build_model, preset
 from sonar.posttrain.chat import CHAT_VOCAB_SIZE, check_vocab
 
 
+CHAT_CONTEXT = 128  # tokens: the longest built-in prompt under the template, with its reply, fits
+
+
 def load_start(checkpoint: str | Path | None, *, preset_name: str | None = None, seed: int = 0) -> torch.nn.Module:
     """The model to post-train, in train mode: from `checkpoint`, else a fresh `preset_name`."""
     if (checkpoint is None) == (preset_name is None):
@@ -24,7 +27,11 @@ def load_start(checkpoint: str | Path | None, *, preset_name: str | None = None,
         model = load_pretrained(checkpoint)
         check_vocab(model.config.vocab_size, str(checkpoint))
     else:
-        model = build_model(preset(preset_name).replace(vocab_size=CHAT_VOCAB_SIZE), seed=seed)
+        config = preset(preset_name)
+        # debug's 32-token chunks end inside a chat prompt, leaving its RoPE layers blind to the question.
+        config = config.replace(vocab_size=CHAT_VOCAB_SIZE,
+                                attention_chunk_size=max(config.attention_chunk_size, CHAT_CONTEXT))
+        model = build_model(config, seed=seed)
     return model.train()
 
 

@@ -40,7 +40,7 @@ class RLConfig:
     kl_coef: float = 0.05
     start_level: int = 2
     max_level: int = 4
-    curriculum_threshold: float = 0.7
+    curriculum_threshold: float = 0.5
     curriculum_window: int = 5
     save_every: int = 10
     seed: int = 0
