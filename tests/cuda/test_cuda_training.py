@@ -13,6 +13,7 @@ from sonar.data import DataConfig, prepare
 from sonar.interfaces import Candidate
 from sonar.model import build_model, preset
 from sonar.train import CorpusTrainer, TrainConfig
+from sonar.train.bench import bench_preset
 from sonar.train.device import resolve_device, to_device
 from sonar.train.flops import device_peak
 from sonar.train.optimizer import build_optimizer
@@ -125,3 +126,10 @@ def test_an_absent_device_index_is_a_user_error():
 
     with pytest.raises(UserError, match="CUDA device"):
         resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+def test_the_training_benchmark_runs_on_the_device():
+    config = TrainConfig(batch_size=2, seq_len=64, device=DEVICE)
+    result = bench_preset("debug", peak_flops=1e12, steps=2, warmup=1, config=config)
+    assert result["device"].startswith(DEVICE) and result["tokens_per_s"] > 0 and result["mfu"] > 0
+    assert result["compute_dtype"] == ("torch.bfloat16" if DEVICE == "cuda" else "torch.float32")

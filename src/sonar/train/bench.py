@@ -13,7 +13,7 @@ import time
 import torch
 
 from sonar.errors import UserError
-from sonar.model import build_model, preset
+from sonar.model import Llama4TextModel, build_model, preset
 from sonar.train.config import TrainConfig
 from sonar.train.device import compute_dtype, enable_fast_fp32, resolve_device, to_device
 from sonar.train.flops import train_flops_per_token
@@ -28,6 +28,18 @@ def check_bench_steps(steps: int) -> None:
         raise UserError(f"steps={steps!r}: the benchmark measures at least one step; must be >= 1")
 
 
+def _initialised_on(device: torch.device, config) -> torch.nn.Module:
+    """A seed-0 model, initialised where it runs: on a GPU that takes a second, where the CPU takes a
+    minute for a billion parameters (the trainer keeps CPU initialisation, the same on every device)."""
+    if device.type == "cpu":
+        return build_model(config, seed=0)
+    with torch.device(device):
+        model = Llama4TextModel(config)
+    with torch.no_grad():
+        model.reset_parameters(torch.Generator(device).manual_seed(0))
+    return model
+
+
 def bench_preset(name: str, *, peak_flops: float, steps: int = 5, warmup: int = 2,
                  config: TrainConfig | None = None) -> dict:
     check_bench_steps(steps)
@@ -36,7 +48,7 @@ def bench_preset(name: str, *, peak_flops: float, steps: int = 5, warmup: int = 
     enable_fast_fp32(device)
     keep_freed_memory()
     model_config = preset(name)
-    model = build_model(model_config, seed=0).to(device)
+    model = _initialised_on(device, model_config)
     apply_kernels(model, config)
     optimizer = build_optimizer(model, config)
     generator = torch.Generator().manual_seed(0)
