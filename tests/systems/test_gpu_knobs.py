@@ -123,3 +123,19 @@ def test_a_trial_records_its_step_latency_and_keeps_a_loose_bound():
                        Reference(base), settings=settings)
     assert result.failure is None
     assert result.extra["step_latency_s"] == pytest.approx(result.latency_s * 4)
+
+
+@pytest.mark.parametrize(("backend", "tolerance"), [("math", EXACT), ("flash", BF16)])
+@pytest.mark.parametrize("chunk", [32, 100, None])
+def test_the_cuda_variant_of_a_pinned_backend_computes_the_same_attention(backend, tolerance, chunk):
+    """Run here on CPU tensors: repeated key/value heads, and for flash bf16 and an unmasked prefill."""
+    from sonar.model.attention_kernels import ATTENTION_KERNELS
+    from sonar.systems.sdpa_backends import kernel_name
+
+    base, pinned = ATTENTION_KERNELS["chunk_blocked"], ATTENTION_KERNELS[kernel_name("chunk_blocked", backend, "cuda")]
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, heads, 70, 16, generator=generator) for heads in (4, 2, 2))
+    positions = torch.arange(70)
+    kwargs = dict(q_pos=positions, k_pos=positions, chunk=chunk, scale=0.25, fresh=True)
+    out, reference = pinned(q, k, v, **kwargs), base(q, k, v, **kwargs)
+    assert out.dtype == torch.float32 and logits_error(out, reference) < tolerance

@@ -4,8 +4,9 @@ one backend (flash, memory-efficient or math), registered from outside the model
 CUDA's flash kernels take half precision only and no arbitrary mask, so on CUDA the flash variant
 casts q, k and v to bf16 (a quality cost, checked like a weight format's) and writes a fresh prefill
 as plain causal attention, which it is when no chunk boundary is crossed (chunk_blocked folds the
-chunks so that none is). The CPU's flash kernel takes fp32 and masks, so there it changes nothing
-but the kernel. Which combinations can run at all is space.py's rule; this file only builds them.
+chunks so that none is). On CUDA grouped key/value heads are repeated per query head, since not
+every backend takes them. The CPU's flash kernel takes fp32, masks and grouped heads, so there it
+changes nothing but the kernel. Which combinations can run at all is space.py's rule; this file only builds them.
 """
 
 from __future__ import annotations
@@ -26,16 +27,20 @@ def kernel_name(attention: str, backend: str, target: str) -> str:
         return attention
     name = f"{attention}@{backend}:{target}"
     if name not in ATTENTION_KERNELS:
-        ATTENTION_KERNELS[name] = _pinned(ATTENTION_KERNELS[attention], backend, half=backend == "flash"
-                                          and target == "cuda")
+        ATTENTION_KERNELS[name] = _pinned(ATTENTION_KERNELS[attention], backend, cuda=target == "cuda")
     return name
 
 
-def _pinned(base: AttentionKernel, backend: str, *, half: bool) -> AttentionKernel:
+def _pinned(base: AttentionKernel, backend: str, *, cuda: bool) -> AttentionKernel:
     def kernel(q, k, v, *, q_pos, k_pos, chunk, scale, fresh):
         dtype = q.dtype
         run = base
-        if half:
+        if cuda and k.shape[1] != q.shape[1]:
+            # Not every CUDA backend takes grouped key/value heads (enable_gqa) in every torch version:
+            # a pinned backend gets them repeated to one per query head, the same attention.
+            groups = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+        if cuda and backend == "flash":
             q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
             run = _unmasked_prefill(base)
         with sdpa_kernel(_BACKENDS[backend]):
