@@ -1,7 +1,9 @@
 import math
 
+import pytest
 import torch
 
+from sonar.errors import UserError
 from sonar.posttrain import dpo
 from sonar.posttrain.chat import decode_response, prompt_ids, response_ids
 from sonar.posttrain.dpo import DPOConfig, dpo_loss, run_dpo, sampled_pairs, text_pairs
@@ -17,9 +19,9 @@ def test_loss_is_log_two_when_policy_equals_reference():
 def test_first_step_loss_is_log_two_and_training_prefers_chosen(small_model):
     pairs = text_pairs([Preference(prompt="2+2=", chosen="4", rejected="5"),
                         Preference(prompt="reverse ab", chosen="ba", rejected="ab")])
-    record = run_dpo(small_model, pairs, DPOConfig(steps=6, lr=5e-3, warmup=1, beta=0.5))
+    record = run_dpo(small_model, pairs, DPOConfig(steps=6, lr=5e-3, warmup=1, beta=0.5, nll_weight=0.2))
     assert math.isclose(record["losses"][0], math.log(2), rel_tol=1e-5)
-    assert record["losses"][-1] < record["losses"][0]
+    assert record["losses"][-1] < record["losses"][0] and record["reward_accuracy"][-1] == 1.0
 
 
 def test_sampled_pairs_are_chosen_and_rejected_by_the_verifier(monkeypatch):
@@ -37,3 +39,9 @@ def test_sampled_pairs_are_chosen_and_rejected_by_the_verifier(monkeypatch):
     assert pairs[0].chosen.ids[:start] == prompt_ids("2+3=")
     assert decode_response(pairs[0].chosen.ids[start:]) == "5"
     assert decode_response(pairs[0].rejected.ids[start:]) == "7"
+
+
+def test_plain_dpo_and_a_negative_nll_weight():
+    DPOConfig(nll_weight=0)
+    with pytest.raises(UserError, match="nll_weight=-1"):
+        DPOConfig(nll_weight=-1)

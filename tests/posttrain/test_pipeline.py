@@ -1,7 +1,7 @@
 from sonar.posttrain.dpo import DPOConfig
 from sonar.posttrain.evaluate import EvalConfig
 from sonar.posttrain.pipeline import STAGES, PipelineConfig, run_pipeline
-from sonar.posttrain.report_plot import accuracy_table, write_accuracy_png
+from sonar.posttrain.report_plot import accuracy_table, summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig
 from sonar.posttrain.sft import SFTConfig
 
@@ -19,5 +19,6 @@ def test_every_stage_is_measured_and_saved(small_model, tmp_path):
     assert report["settings"]["sft"]["seed"] == 3 and report["settings"]["rl"]["seed"] == 3
     table = accuracy_table([report, report])
     assert set(table) == {"overall", "level 1", "level 2"} and len(table["overall"]["dpo"]) == 2
+    assert summary_lines([report, report])[0].startswith("overall  base ")
     write_accuracy_png(tmp_path / "accuracy.png", [report, report], title="test")
     assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"

@@ -22,7 +22,7 @@ from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs, text_pairs
 from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
 from sonar.posttrain.model_source import load_start
 from sonar.posttrain.pipeline import PipelineConfig, run_pipeline
-from sonar.posttrain.report_plot import write_accuracy_png
+from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
 from sonar.posttrain.sft import SFTConfig, run_sft
 from sonar.posttrain.tasks import TASKS, mixed_examples
@@ -206,6 +206,8 @@ def all_command(
                "seconds": time.perf_counter() - start_time, "reports": reports}
     _write_json(out_dir / "report.json", summary)
     write_accuracy_png(out_dir / "accuracy.png", reports, title=f"post-training from {summary['start']}")
+    for line in summary_lines(reports):
+        typer.echo(line)
     typer.echo(f"{summary['seconds']:.0f} s; wrote {out_dir / 'report.json'} and {out_dir / 'accuracy.png'}")
 
 

@@ -1,5 +1,6 @@
 """DPO on preference pairs against a frozen reference. By default the pairs come from the policy's own
-samples, the verifier picking a correct reply as chosen and a wrong one as rejected.
+samples, the verifier picking a correct reply as chosen and a wrong one as rejected. As in Llama 3's
+recipe, a weighted cross-entropy on the chosen reply is added (nll_weight; 0 gives plain DPO).
 
 Legend: B pairs.
 """
@@ -14,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from sonar.errors import UserError
-from sonar.posttrain.batching import collate, sequence_logprobs
+from sonar.posttrain.batching import IGNORE, collate, sequence_logprobs
 from sonar.posttrain.chat import ChatExample, decode_response, encode_pair, prompt_ids
 from sonar.posttrain.model_source import frozen_copy
 from sonar.posttrain.optim import build_adamw, warmup_step
@@ -30,6 +31,7 @@ class DPOConfig:
     lr: float = 2e-4
     warmup: int = 5
     beta: float = 0.1
+    nll_weight: float = 0.2  # cross-entropy on the chosen reply: keeps DPO from lowering its likelihood too
     group_size: int = 8  # samples per prompt when building pairs from the policy
     temperature: float = 1.0
     seed: int = 0
@@ -37,6 +39,8 @@ class DPOConfig:
     def __post_init__(self) -> None:
         require_at_least_one(self, "steps", "batch_size")
         require_positive(self, "beta", "temperature", "lr")
+        if self.nll_weight < 0:
+            raise UserError(f"nll_weight={self.nll_weight}: must be >= 0")
         if self.group_size < 2:
             raise UserError(f"group_size={self.group_size}: must be >= 2 to find a chosen and a rejected reply")
 
@@ -92,9 +96,12 @@ def run_dpo(policy, pairs: list[PairIds], config: DPOConfig) -> dict:
             ref_B2 = sequence_logprobs(reference, inputs_BT, targets_BT)
         pol_B2 = sequence_logprobs(policy, inputs_BT, targets_BT)
         n = len(batch)
-        loss = dpo_loss(pol_B2[:n], pol_B2[n:], ref_B2[:n], ref_B2[n:], config.beta)
-        warmup_step(optimizer, loss, policy, step=step, lr=config.lr, warmup=config.warmup)
-        losses.append(float(loss.detach()))
+        preference = dpo_loss(pol_B2[:n], pol_B2[n:], ref_B2[:n], ref_B2[n:], config.beta)
+        chosen_nll = (-pol_B2[:n] / (targets_BT[:n] != IGNORE).sum(1)).mean()
+        warmup_step(optimizer, preference + config.nll_weight * chosen_nll, policy, step=step, lr=config.lr,
+                    warmup=config.warmup)
+        losses.append(float(preference.detach()))
         accuracies.append(float(((pol_B2[:n] - ref_B2[:n]) > (pol_B2[n:] - ref_B2[n:])).float().mean()))
+    # "losses" are the preference part alone: log 2 at the first step, whatever nll_weight.
     return {"pairs": len(pairs), "losses": losses, "reward_accuracy": accuracies,
             "seconds": time.perf_counter() - start}

@@ -20,6 +20,19 @@ def accuracy_table(reports: list[dict]) -> dict[str, dict[str, list[float]]]:
     return table
 
 
+def summary_lines(reports: list[dict]) -> list[str]:
+    """One line per series: each stage's mean accuracy and, over several seeds, its min..max."""
+    lines = []
+    for name, by_stage in accuracy_table(reports).items():
+        cells = []
+        for stage in STAGES:
+            v = by_stage[stage]
+            spread = f" ({min(v):.2f}..{max(v):.2f})" if len(v) > 1 else ""
+            cells.append(f"{stage} {sum(v) / len(v):.3f}{spread}")
+        lines.append(f"{name:<8} " + ", ".join(cells))
+    return lines
+
+
 def write_accuracy_png(path: Path, reports: list[dict], title: str) -> None:
     import matplotlib
 
