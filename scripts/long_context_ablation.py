@@ -91,7 +91,7 @@ def as_trained(name: str) -> str:
     return "temp off, full" if name.endswith("no_temp") else "temp on, full"
 
 
-def row(name: str, results: dict) -> dict:
+def row(out: Path, name: str, results: dict) -> dict:
     settings = {s["name"]: s for s in results["settings"]}
     own = settings[as_trained(name)]
     other = settings["temp off, full" if as_trained(name) == "temp on, full" else "temp on, full"]
@@ -100,8 +100,9 @@ def row(name: str, results: dict) -> dict:
     last_bucket = {m: v["bucket_loss"][-1] for m, v in lengths.items()}
     cached = [s for s in results["settings"] if s["path"] == "cached"]
     passkey = results["passkey"][as_trained(name)]
+    cost = json.loads((out / name / "state" / "run.json").read_text())["cost"]
     return {
-        "variant": name, "setting": own["name"],
+        "variant": name, "setting": own["name"], "train_tokens": cost["tokens"], "train_seconds": cost["seconds"],
         "mean_loss": {m: v["mean_loss"] for m, v in lengths.items()},
         "ratio_to_1x": own["ratio_to_in_length"],
         "last_bucket_loss": last_bucket,
@@ -115,16 +116,11 @@ def row(name: str, results: dict) -> dict:
 
 
 def write_summary(out: Path, names: list[str], command: str, seconds: float, steps: int) -> None:
-    rows = [row(name, evaluate(out, name, 1)) for name in names]
+    rows = [row(out, name, evaluate(out, name, 1)) for name in names]
     by_name = {r["variant"]: r for r in rows}
     top = str(max(MULTIPLES))
-    mid = {base: {"mid_trained_16x": by_name[f"{base}_mid4x"]["mean_loss"][top],
-                  "control_16x": by_name[f"{base}_more1x"]["mean_loss"][top],
-                  "ratio_16x_mid_over_control": by_name[f"{base}_mid4x"]["mean_loss"][top]
-                  / by_name[f"{base}_more1x"]["mean_loss"][top],
-                  "ratio_16x_mid_over_base": by_name[f"{base}_mid4x"]["mean_loss"][top]
-                  / by_name[base]["mean_loss"][top]}
-           for base in MID_TRAINED if f"{base}_mid4x" in by_name and f"{base}_more1x" in by_name}
+    mid = {base: mid_training(by_name, base, top) for base in MID_TRAINED
+           if f"{base}_mid4x" in by_name and f"{base}_more1x" in by_name}
     bench = Path("benchmarks/long-context")
     bench.mkdir(parents=True, exist_ok=True)
     payload = {"command": command, "train_len": SEQ_LEN, "steps": steps, "extra_share": EXTRA,
@@ -133,6 +129,20 @@ def write_summary(out: Path, names: list[str], command: str, seconds: float, ste
                "rows": rows, "mid_training": mid}
     (bench / "ablation.json").write_text(dumps_strict(payload, indent=1))
     plot(bench / "ablation.png", rows)
+
+
+def mid_training(by_name: dict, base: str, top: str) -> dict:
+    """The 4x stage against the base and against the 1x control that spent the same extra tokens."""
+    stage, control, before = by_name[f"{base}_mid4x"], by_name[f"{base}_more1x"], by_name[base]
+    out = {"extra_tokens": stage["train_tokens"] - before["train_tokens"],
+           "extra_seconds_4x": stage["train_seconds"] - before["train_seconds"],
+           "extra_seconds_1x": control["train_seconds"] - before["train_seconds"]}
+    for m in ("1", "8", top):
+        out[f"loss_{m}x"] = {"base": before["mean_loss"][m], "control_1x": control["mean_loss"][m],
+                             "stage_4x": stage["mean_loss"][m]}
+        out[f"ratio_{m}x_stage_over_control"] = stage["mean_loss"][m] / control["mean_loss"][m]
+        out[f"ratio_{m}x_stage_over_base"] = stage["mean_loss"][m] / before["mean_loss"][m]
+    return out
 
 
 def plot(path: Path, rows: list[dict]) -> None:
