@@ -109,6 +109,11 @@ def test_restoring_moves_the_optimizer_state_to_the_device(tmp_path, corpus):
     assert state.step == 2
     moments = [t for s in optimizer.state.values() for t in (s["exp_avg"], s["exp_avg_sq"])]
     assert moments and {t.device.type for t in moments} == {torch.device(DEVICE).type}
+    # The device's own AdamW kernel, not the saving device's: fused (steps on the GPU) on CUDA.
+    fused = DEVICE == "cuda"
+    assert all(g["fused"] is (True if fused else None) and g["foreach"] is (None if fused else True)
+               for g in optimizer.param_groups)
+    assert {s["step"].device.type for s in optimizer.state.values()} == {DEVICE if fused else "cpu"}
 
 
 def test_cuda_runs_use_fused_adamw_pinned_copies_and_tf32(corpus):

@@ -63,3 +63,21 @@ def test_the_benchmark_reports_mfu_on_the_cpu():
     result = bench_preset("debug", peak_flops=1e11, steps=1, warmup=1, config=config)
     assert result["device"] == "cpu" and result["compute_dtype"] == "torch.float32"
     assert result["mfu"] == pytest.approx(result["achieved_flops_per_s"] / 1e11) and result["mfu"] > 0
+
+
+def test_restoring_keeps_this_devices_adamw_kernel():
+    """A checkpoint saved by the fused (CUDA) kernel, restored on the CPU, runs the multi-tensor one."""
+    from sonar.model import build_model, preset
+    from sonar.train.optimizer import build_optimizer, restore_optimizer
+
+    model = build_model(preset("debug"), seed=0)
+    optimizer = build_optimizer(model, TrainConfig())
+    model(torch.zeros(1, 4, dtype=torch.long)).logits.sum().backward()
+    optimizer.step()
+    saved = optimizer.state_dict()
+    for group in saved["param_groups"]:
+        group.update(fused=True, foreach=None)  # as the GPU saved it
+    restored = build_optimizer(model, TrainConfig())
+    restore_optimizer(restored, saved)
+    assert all(g["fused"] is None and g["foreach"] is True for g in restored.param_groups)
+    assert all(s["step"].device.type == "cpu" and float(s["step"]) == 1.0 for s in restored.state.values())

@@ -23,7 +23,7 @@ from sonar.train.config import TrainConfig
 from sonar.train.device import compute_dtype, deterministic_kernels, enable_fast_fp32, resolve_device, to_device
 from sonar.train.experts import ExpertLoad
 from sonar.train.flops import device_peak, train_flops_per_token
-from sonar.train.optimizer import build_optimizer
+from sonar.train.optimizer import build_optimizer, restore_optimizer
 from sonar.train.rng import restore_rng
 from sonar.train.runtime import keep_freed_memory
 from sonar.train.stages import phase_at, seen_by, tokens_before
@@ -95,10 +95,10 @@ class CorpusTrainer:
             payload["train_config"] = seen_by(payload["train_config"], done)
             check_compatible(payload, path, model_config=candidate.model.to_dict(),
                              train_config=seen_by(self.config.trajectory_dict(), done), data_record=data.record)
-            # The payload is on the CPU; loading copies the weights and moves the optimizer's moments
+            # The payload is on the CPU; loading copies the weights and moves the optimizer's state
             # to the parameters' device, whichever device saved them.
             model.load_state_dict(payload["model"])
-            optimizer.load_state_dict(payload["optimizer"])
+            restore_optimizer(optimizer, payload["optimizer"])
             restore_rng(payload["rng"])
             state = payload["state"]
         return model, optimizer, state
