@@ -1,5 +1,7 @@
 """What each job asks Ray for (no Ray needed): targets pin tune jobs, cuda asks for GPUs."""
 
+from pathlib import Path
+
 from conftest import make_spec
 from sonar.search.executors.ray_resources import (
     RayResources,
@@ -8,12 +10,13 @@ from sonar.search.executors.ray_resources import (
     training_device,
 )
 from sonar.search.records import Job
-from sonar.search.spec import Target, parse_spec
+from sonar.search.spec import Target, load_spec, parse_spec
 
 SERVER = Target(name="server", device="cuda")
 LAPTOP = Target(name="laptop", device="cpu", resources={"laptop_cpu": 2, "CPU": 4})
 BIG = Target(name="big", device="cuda", resources={"GPU": 8, "node_h200": 1})
 TARGETS = {t.name: t for t in (SERVER, LAPTOP, BIG)}
+GPU_EXAMPLE = Path(__file__).parents[2] / "examples" / "search-gpu.yaml"
 
 
 def tune(target: str) -> Job:
@@ -51,3 +54,12 @@ def test_the_training_device_is_the_spec_s_else_a_gpu_when_a_cuda_target_meets_a
 def test_a_local_cluster_offers_every_target_s_custom_resources_but_never_cpu_or_gpu():
     assert local_cluster_resources([SERVER, LAPTOP, BIG]) == {"sonar_target_server": 1, "laptop_cpu": 2,
                                                               "node_h200": 1}
+
+
+def test_on_a_gpu_cluster_the_gpu_example_trains_and_tunes_on_gpus():
+    spec = load_spec(GPU_EXAMPLE)
+    targets = {t.name: t for t in spec.targets}
+    device = training_device(spec, cluster_has_gpu=False)  # the spec says cuda: no default applies
+    train = Job(candidate="c001", kind="train", rung=0, until=10)
+    assert job_resources(train, targets, device) == RayResources(num_gpus=1)
+    assert job_resources(tune("gpu"), targets, device) == RayResources(num_gpus=1, custom={"sonar_target_gpu": 1})
