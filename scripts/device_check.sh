@@ -37,8 +37,8 @@ fi
 echo "== tests/cuda (limit ${CUDA_TESTS_S}s)"
 # cuBLAS gives the same bits every run only with a fixed workspace, set before its first use: the
 # exact-resume test on the GPU relies on it.
-CUBLAS_WORKSPACE_CONFIG=:4096:8 timeout -k 10 "$CUDA_TESTS_S" python3 -m pytest -q -p no:cacheprovider -rA --durations=10 tests/cuda 2>&1 \
-    | tee "$OUT/cuda_tests.log"
+CUBLAS_WORKSPACE_CONFIG=:4096:8 timeout -k 10 "$CUDA_TESTS_S" \
+    python3 -m pytest -q -p no:cacheprovider -rA --durations=10 tests/cuda 2>&1 | tee "$OUT/cuda_tests.log"
 status=${PIPESTATUS[0]}
 [ "$status" -eq 124 ] && echo "device_check: tests/cuda passed its ${CUDA_TESTS_S}s limit" | tee -a "$OUT/cuda_tests.log"
 
