@@ -19,7 +19,7 @@ from sonar.search.objective import Point, choose, dominates, eliminated, pareto_
 from sonar.search.population import LadderRatios, RemainingRatios
 from sonar.search.records import Decision, Job
 from sonar.search.schedulers.costs import trial_cost_in_steps
-from sonar.search.schedulers.policy import SONAR_RULES, Rules
+from sonar.search.schedulers.policy import SONAR_RULES, SPEND_REASON, Rules
 from sonar.search.schedulers.targets import (
     each_target_drain,
     each_target_eliminations,
@@ -40,7 +40,6 @@ class Scheduler(Protocol):
     def next_jobs(self, state: SearchState) -> list[Job]: ...
 
 
-SPEND_REASON = "budget left"  # the endgame's promotions with budget to spend; explore_waiting counts them
 SCREEN_SPREADS = 3.0  # the latency model rules a candidate out only this many spreads past the bound
 
 
@@ -118,7 +117,7 @@ class RungScheduler:
             decisions += self._starts(state, slots)
         if not busy and not any(d.action in ("start", "promote") for d in decisions):
             if self.per_target and not self.worst:
-                decisions += each_target_drain(self, idle, budget_left, decisions)
+                decisions += each_target_drain(self, idle, budget_left, decisions, state)
             else:
                 decisions += self._drain(state, idle, budget_left, decisions)
         return decisions

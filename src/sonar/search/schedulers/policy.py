@@ -98,6 +98,8 @@ class Rules:
         return dataclasses.replace(self, **dict(changes))
 
 
+# The reason of the endgame's promotions with budget to spend: explore_waiting counts them to alternate.
+SPEND_REASON = "budget left"
 RULE_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Rules))
 SONAR_RULES = Rules()
 # Plain ASHA over the ladder: nothing forecast, nothing eliminated, constraint tuning unscheduled; the

@@ -7,11 +7,16 @@ Each target is scheduled by a copy of the scheduler that sees the state as that 
                  `tuning_complete` (early stop per target), its own `needs_tuning` against its bound;
                  ids name the target (`c001/r2/tune@laptop`). Training waits while any of them tunes first.
     `each` (a winner per target):
-        ranking:     a rung's promotions are the union of every target's top 1/eta, taken in turn
-                     (target 1's best, target 2's best, ...), so no target's candidates starve
+        ranking:     every target's top 1/eta of the rung, merged in turns (target 1's best, target
+                     2's best, target 1's second, ...) and cut to as many as one target's top holds: a
+                     rung promotes as many candidates as with one target, shared between the targets.
+                     (The whole union, up to one top per target, cost about twice as much to reach each
+                     target's winner on the two-target replay, bench/multi_target.py.)
         elimination: a candidate is stopped only when it cannot be optimal on any target
-        endgame:     every target's own endgame; a waiting candidate goes on when any target's would
-                     promote it (it may beat that target's incumbent), else everyone waiting stops
+        endgame:     every target's own endgame, one target a turn in rotation: a waiting candidate goes
+                     on when that target's would promote it (it may beat that target's incumbent, or
+                     the budget is spent on it), else the next target's; when none would, everyone
+                     waiting stops
     `worst` (one winner within every bound): the one-target machinery on the normalised worst case
                  (target_views.worst_case_state); only the tune jobs come from here.
 """
@@ -22,6 +27,7 @@ import copy
 import dataclasses
 
 from sonar.search.records import Decision, Job
+from sonar.search.schedulers.policy import SPEND_REASON
 from sonar.search.state import CandidateState, SearchState
 from sonar.search.target_views import target_spec, target_state
 
@@ -48,14 +54,15 @@ def tune_jobs(scheduler, c: CandidateState) -> list[Job]:
 
 
 def each_target_top(scheduler, k: int) -> list[str]:
-    """Every target's top of rung k, merged in turns: each target's best first, then each one's second..."""
+    """Every target's top of rung k, merged in turns (each target's best, then each one's second, ...),
+    cut to the length of the longest top."""
     tops = [one._top_of_rung(view, k) for one, view in scheduler.per_target.values()]
     merged: list[str] = []
     for position in range(max(map(len, tops), default=0)):
         for top in tops:
             if position < len(top) and top[position] not in merged:
                 merged.append(top[position])
-    return merged
+    return merged[: max(map(len, tops), default=0)]
 
 
 def each_target_eliminations(scheduler, waiting: list[CandidateState]) -> dict[str, str]:
@@ -67,14 +74,18 @@ def each_target_eliminations(scheduler, waiting: list[CandidateState]) -> dict[s
 
 
 def each_target_drain(scheduler, idle: list[CandidateState], budget_left: bool,
-                      decided: list[Decision]) -> list[Decision]:
-    """Every target's endgame: the promotions any of them makes (each once, the target named in its
-    reason), or, when none promotes, the first target's stops (every endgame stops everyone waiting)."""
+                      decided: list[Decision], state: SearchState) -> list[Decision]:
+    """Every target's endgame: the promotions of one target that makes some (its name in their reasons),
+    or, when none does, the first target's stops (every endgame stops everyone waiting). One target a
+    turn, as one target's endgame promotes one candidate a turn: the targets take the budget's
+    promotions two turns each in rotation, so each target's alternation of best-ranked and drawn
+    (explore_waiting counts the promotions) is kept; a target with nothing to promote passes its turn."""
     outcomes = [(name, one._drain(view, [c.on(name) for c in idle], budget_left, decided))
                 for name, (one, view) in scheduler.per_target.items()]
-    promoted: dict[str, Decision] = {}
-    for name, decisions in outcomes:
-        for d in decisions:
-            if d.action == "promote" and d.candidate not in promoted:
-                promoted[d.candidate] = dataclasses.replace(d, reason=f"{d.reason} (target {name})")
-    return list(promoted.values()) or outcomes[0][1]
+    spent = sum(d.reason.startswith(SPEND_REASON) for d in state.decisions)
+    turn = spent // 2 % len(outcomes)
+    for name, decisions in outcomes[turn:] + outcomes[:turn]:
+        promotions = [d for d in decisions if d.action == "promote"]
+        if promotions:
+            return [dataclasses.replace(d, reason=f"{d.reason} (target {name})") for d in promotions]
+    return outcomes[0][1]
