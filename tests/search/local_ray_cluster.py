@@ -24,13 +24,20 @@ ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 class ClusterError(RuntimeError):
-    """The cluster did not start: the message says which node and ends with its log."""
+    """The cluster did not start: the message says which node and ends with its log; `pids` are the
+    `ray start` processes it had started (stopped before this is raised)."""
+
+    def __init__(self, message: str, pids: list[int]) -> None:
+        super().__init__(message)
+        self.pids = pids
 
 
 @contextlib.contextmanager
 def local_ray_cluster(workers: list[dict[str, float]], *, timeout_s: float = 120.0) -> Iterator[str]:
     """Yield the head's address once every worker (one CPU each, its custom resources) has joined."""
     ray_cli = Path(sys.executable).parent / "ray"
+    if not ray_cli.is_file():
+        raise ClusterError(f"no ray command beside {sys.executable}", [])
     root = Path(tempfile.mkdtemp(prefix="sonar-ray-", dir="/tmp"))  # short: Ray's socket paths must fit
     procs: list[subprocess.Popen] = []
     env = {**os.environ, **ENV}
@@ -45,7 +52,9 @@ def local_ray_cluster(workers: list[dict[str, float]], *, timeout_s: float = 120
         # one node at a time: nodes joining together on two cores time out registering
         while STARTED not in log.read_text():
             if procs[-1].poll() is not None or time.monotonic() > deadline:
-                raise ClusterError(f"ray node {name} did not start: {log.read_text()[-800:]}")
+                _stop(procs)
+                raise ClusterError(f"ray node {name} did not start: {log.read_text()[-800:]}",
+                                   [p.pid for p in procs])
             time.sleep(0.5)
 
     try:

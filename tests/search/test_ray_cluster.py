@@ -1,6 +1,7 @@
 """A two-target search on a local multi-node Ray cluster: each target's tune jobs run only on the
 worker that advertises its resource, as the recorded job placements show."""
 
+import os
 from collections import defaultdict
 
 import pytest
@@ -49,3 +50,13 @@ def search_on(address: str, run_dir):
     finally:
         executor.shutdown()
         ray.shutdown()  # the driver leaves before the cluster stops
+
+
+def test_a_cluster_that_does_not_start_in_time_is_one_error_and_leaves_nothing_running():
+    with pytest.raises(ClusterError, match="ray node head did not start") as info:
+        with local_ray_cluster([{"sonar_target_a": 1}], timeout_s=0):
+            pass
+    assert len(info.value.pids) == 1
+    for pid in info.value.pids:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)  # its whole process group is gone (signal 0 only checks)
