@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+import pytest
+
 from conftest import make_spec
+from sonar.errors import UserError
 from sonar.search.executors.ray_resources import (
     RayResources,
     job_resources,
@@ -49,6 +52,12 @@ def test_the_training_device_is_the_spec_s_else_a_gpu_when_a_cuda_target_meets_a
     assert training_device(parse_spec(make_spec()), cluster_has_gpu=True) == "cpu"
     explicit = make_spec(targets=cuda_target, training={"device": "cpu"})
     assert training_device(parse_spec(explicit), cluster_has_gpu=True) == "cpu"
+
+
+def test_a_numbered_gpu_other_than_the_first_is_refused_under_ray():
+    assert training_device(parse_spec(make_spec(training={"device": "cuda:0"})), cluster_has_gpu=True) == "cuda:0"
+    with pytest.raises(UserError, match=r"training.device='cuda:1': under Ray a job sees only the GPU"):
+        training_device(parse_spec(make_spec(training={"device": "cuda:1"})), cluster_has_gpu=True)
 
 
 def test_a_local_cluster_offers_every_target_s_custom_resources_but_never_cpu_or_gpu():

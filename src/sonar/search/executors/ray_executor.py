@@ -29,7 +29,11 @@ class RayExecutor(WallClockExecutor):
                 ray.init(num_cpus=workers, resources=local_cluster_resources(spec.targets),
                          include_dashboard=False, log_to_driver=False)
                 self._owns_cluster = True
-        self.training_device = training_device(spec, cluster_has_gpu=ray.cluster_resources().get("GPU", 0) > 0)
+        try:
+            self.training_device = training_device(spec, cluster_has_gpu=ray.cluster_resources().get("GPU", 0) > 0)
+        except UserError:
+            self.shutdown()
+            raise
         self._task = ray.remote(execute)
 
     def submit(self, payload: JobPayload) -> cf.Future:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sonar.errors import UserError
 from sonar.search.records import Job
 from sonar.search.spec import Target
 
@@ -51,7 +52,11 @@ def training_device(spec, *, cluster_has_gpu: bool) -> str:
     it would get on a machine with the cluster's GPUs (a worker given a GPU by Ray sees one)."""
     from sonar.search.spec_training import default_training_device
 
-    return spec.training.get("device") or default_training_device(spec.targets, gpu_present=cluster_has_gpu)
+    device = spec.training.get("device") or default_training_device(spec.targets, gpu_present=cluster_has_gpu)
+    if device.startswith("cuda:") and device != "cuda:0":
+        raise UserError(f"training.device={device!r}: under Ray a job sees only the GPU Ray gives it, as cuda:0; "
+                        "use cuda")
+    return device
 
 
 def local_cluster_resources(targets) -> dict[str, float]:
