@@ -31,6 +31,10 @@ The algorithm (constraint mode; Pareto mode differs where noted):
         deferred tuning is caught up one ladder budget at a time                      [catch_up_by_rung, off]
         training waits for the rung's tuning where the tuning costs no more than the steps  [tune_before_train]
 
+Several targets (schedulers/targets.py): each target is scheduled as above on its own tuning and bound,
+with a tune job per target per rung; `each` merges the targets' rankings and endgames, `worst` runs
+the above on the normalised worst case over the targets (search/target_views.py).
+
 A rule switched off falls back to the plain ASHA behaviour at that place: measured values instead of
 forecasts, no stopping on bounds, every rung tuned to its budget, training and tuning side by side.
 Rules marked "off" are not part of SONAR's policy: `sonar bench ablate` found that they did not earn
