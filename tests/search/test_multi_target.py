@@ -184,6 +184,10 @@ def test_status_and_export_show_every_targets_winner(each_run, tmp_path):
     first = json.loads((tmp_path / "out" / "system_config.json").read_text())
     assert first["candidate"] == winners["server"].id
     assert json.loads((tmp_path / "out" / "system_config.laptop.json").read_text())["model"] == "model.laptop"
+    result = cli.invoke(app, ["report", str(run_dir), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "Chosen per target" in page and f"<td>laptop</td><td>{winners['laptop'].id}</td>" in page
 
 
 def test_the_multi_target_example_runs(tmp_path):

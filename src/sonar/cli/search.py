@@ -150,9 +150,10 @@ class _LiveView:
 
 
 def _expected_jobs(spec) -> float:
-    """Roughly how many jobs successive halving runs: 2 per candidate-rung, n/eta^k candidates at rung k."""
+    """Roughly how many jobs successive halving runs: a train job and a tune job per target for each
+    candidate-rung, n/eta^k candidates at rung k."""
     n, eta = spec.budget.candidates, spec.eta
-    return 2 * sum(max(1.0, n / eta**k) for k in range(1 + int(math.log(max(n, 1), eta))))
+    return (1 + len(spec.targets)) * sum(max(1.0, n / eta**k) for k in range(1 + int(math.log(max(n, 1), eta))))
 
 
 @app.command()
