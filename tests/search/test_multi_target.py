@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 
 from conftest import CrashAfter, make_spec, recorded_events, run_simulated
 from sonar.cli import app
-from sonar.search.backends import build_backend
+from sonar.interfaces import Candidate
+from sonar.model.presets import preset
+from sonar.search.backends import Backend, FurtherTargetTuner, build_backend
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import SimulatedExecutor
 from sonar.search.records import Job
@@ -261,3 +263,22 @@ def test_real_backend_builds_a_tuner_per_target_with_its_settings():
     laptop = backend.target_tuners["laptop"].tuner
     assert backend.tuner.workload.label() != laptop.workload.label()
     assert set(backend.tuner.space.threads) == {1, 2} and set(laptop.space.threads) == {1}
+
+
+def test_a_further_targets_real_tuner_keeps_its_state_apart_and_reads_the_candidates_weights(tmp_path):
+    class Recorder:
+        checkpoint = prior_path = None
+
+        def run(self, candidate, until_trial):
+            self.seen = (candidate.workdir, self.checkpoint, self.prior_path)
+            return []
+
+    inner = Recorder()
+    backend = Backend(trainer=None, tuner=Recorder(), target_tuners={"laptop": FurtherTargetTuner(inner, "laptop")})
+    home = tmp_path / "candidates" / "c003"
+    candidate = Candidate(id="c003", model=preset("debug"), workdir=home)
+    tuner, moved = backend.tuning(candidate, "laptop")
+    tuner.run(moved, 3)
+    assert inner.seen == (home / "targets" / "laptop", home / "checkpoint",
+                          tmp_path / "candidates" / "systems-prior.laptop.json")
+    assert backend.tuning(candidate, "server") == (backend.tuner, candidate)  # the primary target: as before
