@@ -108,7 +108,7 @@ def rl_command(
     start: str = _FROM, out: str = typer.Option("runs/posttrain/rl", help="output dir (holds the resumable state)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out to --steps"),
     tasks: str = _TASKS, steps: int = typer.Option(60), prompts_per_step: int = typer.Option(8),
-    group_size: int = typer.Option(8), temperature: float = typer.Option(1.0), lr: float = typer.Option(1e-3),
+    group_size: int = typer.Option(8), temperature: float = typer.Option(1.0), lr: float = typer.Option(2e-4),
     kl_coef: float = typer.Option(0.05), start_level: int = typer.Option(2), max_level: int = typer.Option(4),
     save_every: int = typer.Option(10), seed: int = _SEED, threads: int = _THREADS,
 ) -> None:
