@@ -161,3 +161,18 @@ def test_status_and_report_elsewhere_change_no_file_in_the_run(finished_run, tmp
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report" / "index.html").is_file()
     assert file_tree(finished_run / "run") == before
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+@pytest.mark.parametrize("where", ["training", "target"])
+def test_a_real_search_on_an_absent_gpu_fails_before_creating_the_run(tmp_path, where):
+    spec = make_spec(backend="real")
+    if where == "training":
+        spec["training"] = {"device": "cuda"}
+    else:
+        spec["targets"] = [{"name": "server", "device": "cuda"}]
+    config = tmp_path / "spec.yaml"
+    config.write_text(yaml.safe_dump(spec))
+    result = runner.invoke(app, ["search", str(config), "--out", str(tmp_path / "run")])
+    _one_error_line(result, "no CUDA device")
+    assert not (tmp_path / "run").exists()

@@ -18,7 +18,7 @@ from rich.table import Table
 from sonar.cli.app import app
 from sonar.errors import UserError
 from sonar.outdir import check_run_dir
-from sonar.search.backends import check_real_available
+from sonar.search.backends import check_local_devices, check_real_available
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor
 from sonar.search.results import measured, summary
@@ -74,6 +74,8 @@ def search(
     backend = backend or spec.backend
     if backend == "real":
         check_real_available()
+        if (executor or spec.executor.kind) != "ray":  # a Ray cluster's devices are on its nodes
+            check_local_devices(spec)
     runner = make_executor(spec, executor, address=address, workers=workers)
     if config is not None:
         start_search(raw, run_dir).close()

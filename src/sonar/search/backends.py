@@ -143,3 +143,18 @@ def check_real_available() -> None:
     """Fail before any compute when the real backends are missing."""
     import_by_path(REAL_TRAINER)
     import_by_path(REAL_TUNER)
+
+
+def check_local_devices(spec: SearchSpec) -> None:
+    """Fail before any compute when the spec trains or tunes on a device this machine lacks (executors
+    that run jobs here; a Ray cluster's devices are on its nodes): otherwise every job would fail alone,
+    one by one, with the same reason."""
+    from sonar.train.device import resolve_device
+
+    resolve_device(train_config(spec).device)
+    for target in spec.targets:
+        if target.device != "cpu":
+            try:
+                resolve_device(target.device)
+            except UserError as err:
+                raise UserError(f"targets: {target.name!r} tunes on {target.device}, absent here ({err})") from None
