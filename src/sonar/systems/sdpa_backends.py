@@ -2,17 +2,16 @@
 one backend (flash, memory-efficient or math), registered from outside the model under its own name.
 
 CUDA's flash kernels take half precision only and no arbitrary mask, so on CUDA the flash variant
-casts q, k and v to bf16 (a quality cost, checked like a weight format's) and writes a fresh prefill
-as plain causal attention, which it is when no chunk boundary is crossed (chunk_blocked folds the
-chunks so that none is). On CUDA grouped key/value heads are repeated per query head, since not
-every backend takes them. The CPU's flash kernel takes fp32, masks and grouped heads, so there it
-changes nothing but the kernel. Which combinations can run at all is space.py's rule; this file only builds them.
+casts q, k and v to bf16 (a quality cost, checked like a weight format's) and serves a fresh prefill
+through chunk_blocked, whose calls of SDPA are all unmasked causal ones. On CUDA grouped key/value
+heads are repeated per query head, since not every backend takes them. The CPU's flash kernel takes
+fp32, masks and grouped heads, so there it changes nothing but the kernel. Which combinations can
+run at all is space.py's rule; this file only builds them.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from sonar.model.attention_kernels import ATTENTION_KERNELS, AttentionKernel
@@ -34,7 +33,6 @@ def kernel_name(attention: str, backend: str, target: str) -> str:
 def _pinned(base: AttentionKernel, backend: str, *, cuda: bool) -> AttentionKernel:
     def kernel(q, k, v, *, q_pos, k_pos, chunk, scale, fresh):
         dtype = q.dtype
-        run = base
         if cuda and k.shape[1] != q.shape[1]:
             # Not every CUDA backend takes grouped key/value heads (enable_gqa) in every torch version:
             # a pinned backend gets them repeated to one per query head, the same attention.
@@ -42,21 +40,9 @@ def _pinned(base: AttentionKernel, backend: str, *, cuda: bool) -> AttentionKern
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         if cuda and backend == "flash":
             q, k, v = (t.to(torch.bfloat16) for t in (q, k, v))
-            run = _unmasked_prefill(base)
         with sdpa_kernel(_BACKENDS[backend]):
-            out = run(q, k, v, q_pos=q_pos, k_pos=k_pos, chunk=chunk, scale=scale, fresh=fresh)
+            out = base(q, k, v, q_pos=q_pos, k_pos=k_pos, chunk=chunk, scale=scale, fresh=fresh)
         return out.to(dtype)
 
     return kernel
 
-
-def _unmasked_prefill(base: AttentionKernel) -> AttentionKernel:
-    """A fresh prefill that crosses no chunk boundary is causal attention with no mask tensor."""
-
-    def kernel(q, k, v, *, q_pos, k_pos, chunk, scale, fresh):
-        if fresh and (chunk is None or q.shape[2] <= chunk):
-            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale,
-                                                  enable_gqa=q.shape[1] != k.shape[1])
-        return base(q, k, v, q_pos=q_pos, k_pos=k_pos, chunk=chunk, scale=scale, fresh=fresh)
-
-    return kernel
