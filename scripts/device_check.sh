@@ -9,9 +9,13 @@ cd "$(dirname "$0")/.."
 OUT="${OUT:-/tmp/device-logs}"
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
-CUDA_TESTS_S=240  # tests/cuda: training, the GPU knobs and two torch.compile graphs (one CUDA-graphed) included
-BENCH_S=70        # each sonar bench train on the GPU (medium: 2.5B parameters, 1.1B active; then small)
-CPU_SUITES_S=30   # a few CPU suites against this machine's torch, if time is left
+# Each limit can be set from the environment (a lease's remaining minutes decide); CPU_SUITES_S=0 skips
+# those suites, BENCH_BATCHES="8 16" also measures medium at other batch sizes.
+CUDA_TESTS_S=${CUDA_TESTS_S:-240}  # tests/cuda: training, the GPU knobs and two torch.compile graphs (one CUDA-graphed) included
+BENCH_S=${BENCH_S:-70}        # each sonar bench train on the GPU (medium: 2.5B parameters, 1.1B active; then small)
+BENCH_PRESETS=${BENCH_PRESETS:-medium small}
+BENCH_BATCHES=${BENCH_BATCHES:-}
+CPU_SUITES_S=${CPU_SUITES_S:-30}   # a few CPU suites against this machine's torch, if time is left
 
 if compgen -G ".whl/*.whl" >/dev/null; then
     if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
@@ -46,7 +50,7 @@ status=${PIPESTATUS[0]}
 # 16k-token steps (8 x 2048) keep its 2048-wide matmuls compute-bound; small is the CPU-sized reference.
 # One process per preset, so an out-of-memory in one still leaves the other's report.
 bench_status=0
-for preset in medium small; do
+for preset in $BENCH_PRESETS; do
     echo "== sonar bench train --device cuda --presets $preset (limit ${BENCH_S}s)"
     timeout -k 10 "$BENCH_S" python3 -m sonar bench train --device cuda --presets "$preset" --steps 5 --json \
         >"$OUT/bench_train_$preset.json" 2>>"$OUT/bench_train.log"
@@ -69,13 +73,24 @@ PY
 done
 [ "$bench_status" -ne 0 ] && tail -n 30 "$OUT/bench_train.log"
 
+for batch in $BENCH_BATCHES; do
+    echo "== sonar bench train --device cuda --presets medium --batch-size $batch (limit ${BENCH_S}s)"
+    timeout -k 10 "$BENCH_S" python3 -m sonar bench train --device cuda --presets medium --batch-size "$batch" \
+        --steps 5 --json >"$OUT/bench_train_medium_b$batch.json" 2>>"$OUT/bench_train.log"
+    python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results'][0]; print('medium batch', r['batch_size'], \
+'MFU', round(r['mfu'], 4), 'tok/s', round(r['tokens_per_s']))" "$OUT/bench_train_medium_b$batch.json" \
+        2>&1 | tee -a "$OUT/bench_train.log"
+done
+
 # The same CPU suites under this machine's torch and transformers (another version than the dev machine's).
-echo "== CPU suites (limit ${CPU_SUITES_S}s)"
-timeout -k 10 "$CPU_SUITES_S" python3 -m pytest -q -p no:cacheprovider -x \
-    tests/model/test_parity_hf.py tests/model/test_cache_and_generate.py tests/systems/test_knobs.py \
-    tests/systems/test_space.py tests/plan 2>&1 | tee "$OUT/cpu_suites.log"
-[ "${PIPESTATUS[0]}" -eq 124 ] && echo "device_check: CPU suites passed their ${CPU_SUITES_S}s limit" \
-    | tee -a "$OUT/cpu_suites.log"
+if [ "$CPU_SUITES_S" -gt 0 ]; then
+    echo "== CPU suites (limit ${CPU_SUITES_S}s)"
+    timeout -k 10 "$CPU_SUITES_S" python3 -m pytest -q -p no:cacheprovider -x \
+        tests/model/test_parity_hf.py tests/model/test_cache_and_generate.py tests/systems/test_knobs.py \
+        tests/systems/test_space.py tests/plan 2>&1 | tee "$OUT/cpu_suites.log"
+    [ "${PIPESTATUS[0]}" -eq 124 ] && echo "device_check: CPU suites passed their ${CPU_SUITES_S}s limit" \
+        | tee -a "$OUT/cpu_suites.log"
+fi
 
 echo "device_check: tests/cuda exit status $status, bench train exit status $bench_status"
 exit "$status"
