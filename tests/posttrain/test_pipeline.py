@@ -19,6 +19,7 @@ def test_every_stage_is_measured_and_saved(small_model, tmp_path):
     assert report["settings"]["sft"]["seed"] == 3 and report["settings"]["rl"]["seed"] == 3
     table = accuracy_table([report, report])
     assert set(table) == {"overall", "level 1", "level 2"} and len(table["overall"]["dpo"]) == 2
-    assert summary_lines([report, report])[0].startswith("overall  base ")
+    lines = summary_lines([report, report])
+    assert lines[0].startswith("overall   base ") and lines[-1].startswith("brackets  base ") and len(lines) == 4
     write_accuracy_png(tmp_path / "accuracy.png", [report, report], title="test")
     assert (tmp_path / "accuracy.png").read_bytes()[:4] == b"\x89PNG"

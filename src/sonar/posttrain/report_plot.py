@@ -20,16 +20,29 @@ def accuracy_table(reports: list[dict]) -> dict[str, dict[str, list[float]]]:
     return table
 
 
+def task_table(reports: list[dict]) -> dict[str, dict[str, list[float]]]:
+    """{task: {stage: [accuracy over its levels, per seed]}}."""
+    table: dict[str, dict[str, list[float]]] = {}
+    for report in reports:
+        for stage in STAGES:
+            by_task: dict[str, list[float]] = {}
+            for cell in report["stages"][stage]["accuracy"]["cells"]:
+                by_task.setdefault(cell["task"], []).append(cell["accuracy"])
+            for task, values in by_task.items():
+                table.setdefault(task, {}).setdefault(stage, []).append(sum(values) / len(values))
+    return table
+
+
 def summary_lines(reports: list[dict]) -> list[str]:
-    """One line per series: each stage's mean accuracy and, over several seeds, its min..max."""
+    """One line per level and per task: each stage's mean accuracy and, over several seeds, its min..max."""
     lines = []
-    for name, by_stage in accuracy_table(reports).items():
+    for name, by_stage in {**accuracy_table(reports), **task_table(reports)}.items():
         cells = []
         for stage in STAGES:
             v = by_stage[stage]
             spread = f" ({min(v):.2f}..{max(v):.2f})" if len(v) > 1 else ""
             cells.append(f"{stage} {sum(v) / len(v):.3f}{spread}")
-        lines.append(f"{name:<8} " + ", ".join(cells))
+        lines.append(f"{name:<9} " + ", ".join(cells))
     return lines
 
 
