@@ -198,8 +198,8 @@ def all_command(
     out_dir = _prepare(out, threads, "sonar posttrain all run")
     reports, start_time = [], time.perf_counter()
     for seed in seed_list:
-        typer.echo(f"seed {seed}")
         model = load_start(start, preset_name=preset_name, seed=seed)
+        typer.echo(f"seed {seed}")
         seeded = replace(config, seed=seed)
         reports.append(run_pipeline(model, seeded, out_dir / f"seed-{seed}", log=typer.echo))
     summary = {"start": start or f"fresh {preset_name}", "seeds": seed_list,

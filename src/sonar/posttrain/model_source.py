@@ -13,7 +13,6 @@ from sonar.errors import UserError
 from sonar.model import build_model, preset
 from sonar.posttrain.chat import CHAT_VOCAB_SIZE, check_vocab
 
-
 CHAT_CONTEXT = 128  # tokens: the longest built-in prompt under the template, with its reply, fits
 
 
