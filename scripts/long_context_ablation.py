@@ -115,7 +115,7 @@ def row(out: Path, name: str, results: dict) -> dict:
     }
 
 
-def write_summary(out: Path, names: list[str], command: str, seconds: float, steps: int) -> None:
+def write_summary(out: Path, names: list[str], command: str, steps: int) -> None:
     rows = [row(out, name, evaluate(out, name, 1)) for name in names]
     by_name = {r["variant"]: r for r in rows}
     top = str(max(MULTIPLES))
@@ -123,9 +123,10 @@ def write_summary(out: Path, names: list[str], command: str, seconds: float, ste
            if f"{base}_mid4x" in by_name and f"{base}_more1x" in by_name}
     bench = Path("benchmarks/long-context")
     bench.mkdir(parents=True, exist_ok=True)
+    variants = [r for r in rows if r["variant"] in VARIANTS]
     payload = {"command": command, "train_len": SEQ_LEN, "steps": steps, "extra_share": EXTRA,
-               "wall_seconds_this_call": seconds, "variants": {n: VARIANTS[n.split("_mid")[0].split("_more")[0]]
-                                                               .to_dict() for n in names},
+               "train_seconds_variants": sum(r["train_seconds"] for r in variants),
+               "variants": {name: config.to_dict() for name, config in VARIANTS.items()},
                "rows": rows, "mid_training": mid}
     (bench / "ablation.json").write_text(dumps_strict(payload, indent=1))
     plot(bench / "ablation.png", rows)
@@ -176,7 +177,6 @@ def main() -> None:
     parser.add_argument("--train-only", action="store_true", help="train, then stop before evaluating")
     args = parser.parse_args()
     out = Path(args.out)
-    start = time.perf_counter()
     names = args.only.split(",")
     for name in names:
         train_variant(out, name, args.steps, args.threads)
@@ -189,7 +189,7 @@ def main() -> None:
     for name in names:
         evaluate(out, name, args.threads)
     command = "nice -n 10 .venv/bin/python scripts/long_context_ablation.py " + " ".join(sys.argv[1:])
-    write_summary(out, names, command, time.perf_counter() - start, args.steps)
+    write_summary(out, names, command, args.steps)
 
 
 if __name__ == "__main__":
