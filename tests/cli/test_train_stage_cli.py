@@ -1,32 +1,18 @@
 """`sonar train --resume --seq-len N`: a mid-training stage at another length, recorded in the curve."""
 
 import json
-import random
 
-import pytest
+from test_train_cli import corpus  # noqa: F401,F811  the same small random-word corpus (a fixture)
 from typer.testing import CliRunner
 
 from sonar.cli import app
-
-WORDS = "the king queen lord lady love death night day sword crown heart blood fair sweet".split()
-
-
-@pytest.fixture
-def corpus(tmp_path, monkeypatch):
-    monkeypatch.setenv("SONAR_CACHE", str(tmp_path / "cache"))
-    root = tmp_path / "corpus"
-    root.mkdir()
-    rng = random.Random(1)
-    for i in range(10):
-        (root / f"d{i}.txt").write_text("\n".join(" ".join(rng.choice(WORDS) for _ in range(8)) for _ in range(80)))
-    return root
 
 
 def _train(out, *extra):
     return CliRunner().invoke(app, ["train", "--out", str(out), "--threads", "1", *extra])
 
 
-def test_resume_at_a_longer_length_is_a_new_stage_marked_in_the_curve(tmp_path, corpus):
+def test_resume_at_a_longer_length_is_a_new_stage_marked_in_the_curve(tmp_path, corpus):  # noqa: F811
     out = tmp_path / "run"
     first = _train(out, "--preset", "debug", "--corpus", str(corpus), "--vocab", "300", "--steps", "3")
     assert first.exit_code == 0, first.output
