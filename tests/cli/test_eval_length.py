@@ -48,3 +48,9 @@ def test_eval_length_on_a_corpus_too_short_is_one_error_line(run_dir):
     result = CliRunner().invoke(app, ["eval", "length", str(run_dir), "--multiples", "1,512"])
     assert result.exit_code == 2
     assert "error:" in result.output and "fewer than length+1=8,193" in result.output
+
+
+def test_eval_length_refuses_a_depth_outside_the_window_before_measuring(run_dir):
+    result = CliRunner().invoke(app, ["eval", "length", str(run_dir), "--depths", "0.5,1.5"])
+    assert result.exit_code == 2 and "depths=[0.5, 1.5]: give passkey depths in [0, 1]" in result.output
+    assert not (run_dir / "length").exists()

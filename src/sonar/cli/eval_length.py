@@ -11,11 +11,11 @@ from rich.console import Console
 
 from sonar.checkpoint import load_pretrained
 from sonar.cli.eval_group import eval_app
-from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.longctx.length import LengthEval, evaluate_length
 from sonar.longctx.plot import write_length_png
 from sonar.longctx.source import resolve
+from sonar.outdir import refuse_special, writing
 from sonar.strict_json import dumps_strict
 
 
@@ -54,16 +54,17 @@ def eval_length(
         if threads < 1:
             raise UserError(f"--threads {threads}: must be >= 1")
         torch.set_num_threads(threads)
+    out_dir = Path(out) if out is not None else Path(checkpoint) / "length"
+    refuse_special(out_dir)  # before the measurement, not after it
     source = resolve(checkpoint, corpus=corpus, train_len=train_len)
     spec = LengthEval(train_len=source.train_len, multiples=_ints("--multiples", multiples), windows=windows,
                       cached_windows=cached_windows, cache_block=cache_block, depths=_floats("--depths", depths))
     model = load_pretrained(source.model_dir)
     results = evaluate_length(model, source.documents, eot_id=source.eot_id, vocab_size=source.vocab_size, spec=spec)
     results = {"checkpoint": str(checkpoint), "corpus": source.corpus, **results}
-    out_dir = Path(out) if out is not None else Path(checkpoint) / "length"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(out_dir / "length.json", dumps_strict(results, indent=1).encode())
-    write_length_png(out_dir / "length.png", results, title=f"{Path(checkpoint).name}: loss by position")
+    with writing(out_dir, overwrite=True) as staging:  # replaces only the files sonar wrote there
+        (staging / "length.json").write_text(dumps_strict(results, indent=1))
+        write_length_png(staging / "length.png", results, title=f"{Path(checkpoint).name}: loss by position")
     console = Console()
     console.print(results["note"])
     for s in results["settings"]:

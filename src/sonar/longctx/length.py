@@ -32,6 +32,8 @@ class LengthEval:
                 raise UserError(f"{name}={getattr(self, name)}: must be >= 1")
         if not self.multiples or any(m < 1 for m in self.multiples):
             raise UserError(f"multiples={list(self.multiples)}: give positive integers, e.g. 1,2,4,8,16")
+        if not self.depths or any(not 0.0 <= d <= 1.0 for d in self.depths):
+            raise UserError(f"depths={list(self.depths)}: give passkey depths in [0, 1]")
         if self.cached_windows < 0:
             raise UserError(f"cached_windows={self.cached_windows}: must be >= 0")
 
