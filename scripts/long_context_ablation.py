@@ -115,13 +115,12 @@ def row(out: Path, name: str, results: dict) -> dict:
     }
 
 
-def write_summary(out: Path, names: list[str], command: str, steps: int) -> None:
+def write_summary(out: Path, names: list[str], command: str, steps: int, bench: Path) -> None:
     rows = [row(out, name, evaluate(out, name, 1)) for name in names]
     by_name = {r["variant"]: r for r in rows}
     top = str(max(MULTIPLES))
     mid = {base: mid_training(by_name, base, top) for base in MID_TRAINED
            if f"{base}_mid4x" in by_name and f"{base}_more1x" in by_name}
-    bench = Path("benchmarks/long-context")
     bench.mkdir(parents=True, exist_ok=True)
     variants = [r for r in rows if r["variant"] in VARIANTS]
     payload = {"command": command, "train_len": SEQ_LEN, "steps": steps, "extra_share": EXTRA,
@@ -174,6 +173,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default=",".join(VARIANTS), help="comma-separated variants")
+    parser.add_argument("--bench-out", default="benchmarks/long-context", help="where ablation.json/png go")
     parser.add_argument("--train-only", action="store_true", help="train, then stop before evaluating")
     args = parser.parse_args()
     out = Path(args.out)
@@ -189,7 +189,7 @@ def main() -> None:
     for name in names:
         evaluate(out, name, args.threads)
     command = "nice -n 10 .venv/bin/python scripts/long_context_ablation.py " + " ".join(sys.argv[1:])
-    write_summary(out, names, command, args.steps)
+    write_summary(out, names, command, args.steps, Path(args.bench_out))
 
 
 if __name__ == "__main__":
