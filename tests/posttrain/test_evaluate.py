@@ -3,6 +3,7 @@ import pytest
 from sonar.errors import UserError
 from sonar.posttrain import evaluate
 from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
+from sonar.posttrain.tasks import split_of
 
 
 def test_accuracy_per_task_and_level_counts_exact_matches(monkeypatch):
@@ -16,12 +17,21 @@ def test_accuracy_per_task_and_level_counts_exact_matches(monkeypatch):
     assert result["overall"] == 0.5 and result["by_level"] == {"1": 0.5, "2": 0.5}
 
 
+def test_validation_prompts_are_scored_when_asked(monkeypatch):
+    seen = []
+    monkeypatch.setattr(evaluate, "greedy_replies", lambda model, prompts, *, max_new_tokens: seen.extend(prompts)
+                        or ["?"] * len(prompts))
+    evaluate_tasks(None, EvalConfig(tasks=("sort",), levels=(2,), per_cell=5, split="validation"))
+    assert len(seen) == 5 and {split_of(p) for p in seen} == {"validation"}
+
+
 def test_a_real_model_is_scored_on_greedy_replies(small_model):
     result = evaluate_tasks(small_model, EvalConfig(tasks=("brackets",), levels=(1,), per_cell=4))
     assert result["cells"][0]["n"] == 4 and 0 <= result["overall"] <= 1
 
 
-@pytest.mark.parametrize("kwargs", [dict(levels=()), dict(levels=(0,)), dict(per_cell=0), dict(tasks=("x",))])
+@pytest.mark.parametrize("kwargs", [dict(levels=()), dict(levels=(0,)), dict(per_cell=0), dict(tasks=("x",)),
+                                    dict(split="train")])
 def test_bad_settings_are_user_errors(kwargs):
     with pytest.raises(UserError):
         EvalConfig(**kwargs)

@@ -1,4 +1,4 @@
-"""`sonar posttrain sft|rl|dpo|distill|all`: Llama-4-style post-training on the built-in verifiable tasks (or the
+"""`sonar posttrain sft|rl|dpo|distill|all|tune`: Llama-4-style post-training on the built-in verifiable tasks (or the
 user's JSONL); and `sonar eval tasks CHECKPOINT`: exact-match accuracy per task and level."""
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
 from sonar.posttrain.sft import SFTConfig, run_sft
 from sonar.posttrain.tasks import TASKS, mixed_examples
+from sonar.posttrain.tuning import TuningConfig, tune
 from sonar.posttrain.user_data import read_pairs, read_preferences
 from sonar.strict_json import dumps_strict
 from sonar.train.runtime import idle_cores
@@ -54,6 +55,27 @@ def _levels(text: str) -> tuple[int, ...]:
         return tuple(int(t) for t in _split(text, "levels"))
     except ValueError:
         raise UserError(f"--levels {text!r}: comma-separated integers, e.g. 1,2") from None
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in _split(text, "seeds")]
+    except ValueError:
+        raise UserError(f"--seeds {text!r}: comma-separated integers") from None
+
+
+def _floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in _split(text, what))
+    except ValueError:
+        raise UserError(f"--{what} {text!r}: comma-separated numbers") from None
+
+
+def _pipeline_config(sft_steps: int, rl_steps: int, dpo_steps: int, eval_per_cell: int, *, rl_lr: float = RLConfig.lr,
+                     dpo_nll_weight: float = DPOConfig.nll_weight) -> PipelineConfig:
+    return PipelineConfig(sft=SFTConfig(steps=sft_steps), rl=RLConfig(steps=rl_steps, lr=rl_lr),
+                          dpo=DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight),
+                          evaluation=EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell))
 
 
 def _prepare(out: str, threads: int | None, kind: str) -> Path:
@@ -184,17 +206,14 @@ def all_command(
     start: str = _FROM, preset_name: str = _PRESET, out: str = typer.Option("runs/posttrain/all", help="output dir"),
     seeds: str = typer.Option("0", help="comma-separated seeds: one full pipeline per seed"),
     sft_steps: int = typer.Option(800), rl_steps: int = typer.Option(60), dpo_steps: int = typer.Option(40),
+    rl_lr: float = typer.Option(RLConfig.lr, help="RL learning rate (see `sonar posttrain tune`)"),
+    dpo_nll_weight: float = typer.Option(DPOConfig.nll_weight, help="DPO's cross-entropy weight (see tune)"),
     eval_per_cell: int = typer.Option(30, help="test prompts per (task, level)"),
     threads: int = _THREADS,
 ) -> None:
     """SFT -> RL -> DPO per seed; writes OUT/seed-S/<stage>/model, OUT/report.json, OUT/accuracy.png."""
-    try:
-        seed_list = [int(s) for s in _split(seeds, "seeds")]
-    except ValueError:
-        raise UserError(f"--seeds {seeds!r}: comma-separated integers") from None
-    base = PipelineConfig()
-    config = PipelineConfig(sft=SFTConfig(steps=sft_steps), rl=RLConfig(steps=rl_steps), dpo=DPOConfig(steps=dpo_steps),
-                            evaluation=EvalConfig(levels=base.evaluation.levels, per_cell=eval_per_cell))
+    seed_list = _seeds(seeds)
+    config = _pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell, rl_lr=rl_lr, dpo_nll_weight=dpo_nll_weight)
     out_dir = _prepare(out, threads, "sonar posttrain all run")
     reports, start_time = [], time.perf_counter()
     for seed in seed_list:
@@ -209,6 +228,30 @@ def all_command(
     for line in summary_lines(reports):
         typer.echo(line)
     typer.echo(f"{summary['seconds']:.0f} s; wrote {out_dir / 'report.json'} and {out_dir / 'accuracy.png'}")
+
+
+@posttrain_app.command("tune")
+def tune_command(
+    start: str = _FROM, preset_name: str = _PRESET, out: str = typer.Option("runs/posttrain/tune", help="output dir"),
+    seeds: str = typer.Option("0,1,2", help="comma-separated seeds; a candidate's score is its mean over them"),
+    rl_lrs: str = typer.Option("5e-5,2e-4,1e-3", help="RL learning rates to compare"),
+    dpo_nll_weights: str = typer.Option("0,0.2,1", help="DPO cross-entropy weights to compare"),
+    sft_steps: int = typer.Option(800), rl_steps: int = typer.Option(60), dpo_steps: int = typer.Option(40),
+    eval_per_cell: int = typer.Option(30, help="validation prompts per (task, level)"),
+    threads: int = _THREADS,
+) -> None:
+    """Choose `all`'s RL rate and DPO weight on the validation split (never test); writes OUT/tune.json."""
+    config = TuningConfig(pipeline=_pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell),
+                          rl_lrs=_floats(rl_lrs, "rl-lrs"), dpo_nll_weights=_floats(dpo_nll_weights, "dpo-nll-weights"))
+    seed_list = _seeds(seeds)
+    out_dir = _prepare(out, threads, "sonar posttrain tune run")
+    start_time = time.perf_counter()
+    record = tune(lambda seed: load_start(start, preset_name=preset_name, seed=seed), config, seed_list, out_dir,
+                  log=typer.echo)
+    record |= {"start": start or f"fresh {preset_name}", "seconds": time.perf_counter() - start_time}
+    _write_json(out_dir / "tune.json", record)
+    typer.echo(f"chosen on validation: --rl-lr {record['rl_lr']:g} --dpo-nll-weight {record['dpo_nll_weight']:g}; "
+               f"{record['seconds']:.0f} s; wrote {out_dir / 'tune.json'}")
 
 
 @eval_app.command("tasks")

@@ -1,4 +1,5 @@
-"""Exact-match accuracy on the built-in tasks' test split, per task and difficulty level."""
+"""Exact-match accuracy on a built-in tasks' split (test, or validation while choosing settings), per task and
+difficulty level."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from dataclasses import dataclass
 from sonar.errors import UserError
 from sonar.posttrain.replies import greedy_replies, max_reply_tokens
 from sonar.posttrain.settings import require_at_least_one
-from sonar.posttrain.tasks import check_level, check_tasks, generate_examples, verify
+from sonar.posttrain.tasks import SPLITS, check_level, check_tasks, generate_examples, verify
 
 
 @dataclass(kw_only=True, frozen=True)
 class EvalConfig:
     tasks: tuple[str, ...] = ("addition", "sort", "reverse", "count", "brackets")
     levels: tuple[int, ...] = (1, 2, 3)
-    per_cell: int = 50  # test prompts per (task, level)
+    per_cell: int = 50  # prompts per (task, level)
     seed: int = 0
+    split: str = "test"
 
     def __post_init__(self) -> None:
         check_tasks(self.tasks)
@@ -24,6 +26,8 @@ class EvalConfig:
         for level in self.levels:
             check_level(level, "levels")
         require_at_least_one(self, "per_cell")
+        if self.split not in SPLITS[1:]:
+            raise UserError(f"split={self.split!r}: evaluate on one of {SPLITS[1:]}, never on training prompts")
 
 
 def evaluate_tasks(model, config: EvalConfig) -> dict:
@@ -32,7 +36,7 @@ def evaluate_tasks(model, config: EvalConfig) -> dict:
     by_level: dict[int, list[int]] = {}
     for task in config.tasks:
         for level in config.levels:
-            examples = generate_examples(task, level, config.per_cell, split="test", seed=config.seed)
+            examples = generate_examples(task, level, config.per_cell, split=config.split, seed=config.seed)
             replies = greedy_replies(model, [e.prompt for e in examples],
                                      max_new_tokens=max_reply_tokens([e.answer for e in examples]))
             correct = sum(verify(e, r) for e, r in zip(examples, replies, strict=True))

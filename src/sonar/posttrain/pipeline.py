@@ -34,10 +34,27 @@ class PipelineConfig:
         return replace(self, sft=replace(self.sft, seed=s), rl=replace(self.rl, seed=s), dpo=replace(self.dpo, seed=s))
 
 
+def sft_stage(model, config: PipelineConfig) -> dict:
+    """SFT on the easy levels' train split; returns the record, the loss curve folded to its last value."""
+    train = mixed_examples(config.rl.tasks, config.sft_levels, config.sft_per_cell, split="train", seed=config.seed)
+    sft = run_sft(model, [e.prompt for e in train], [e.answer for e in train], config.sft)
+    return {k: v for k, v in sft.items() if k != "losses"} | {"final_loss": sft["losses"][-1]}
+
+
+def dpo_stage(model, config: PipelineConfig, rl_final_level: int) -> dict:
+    """DPO on pairs sampled from the model on train prompts of levels 1..(RL's final level)."""
+    levels = tuple(range(1, rl_final_level + 1))
+    prompts = mixed_examples(config.rl.tasks, levels, config.dpo_per_cell, split="train", seed=config.seed + 1)
+    pairs = sampled_pairs(model, prompts, config.dpo)
+    if not pairs:  # every sampled group all right or all wrong: nothing to prefer, the RL model stands
+        return {"pairs": 0, "skipped": "no prompt gave both a right and a wrong sample"}
+    dpo = run_dpo(model, pairs, config.dpo)
+    return {"pairs": dpo["pairs"], "final_loss": dpo["losses"][-1], "seconds": dpo["seconds"]}
+
+
 def run_pipeline(model, config: PipelineConfig, out: Path, *, log: Callable[[str], None] = print) -> dict:
     """Post-train `model` in place; every stage's model goes to out/<stage>/model. Returns the report."""
     config = config.seeded()
-    tasks = config.rl.tasks
     report: dict = {"seed": config.seed, "stages": {}, "settings": asdict(config)}
     start = time.perf_counter()
 
@@ -47,21 +64,13 @@ def run_pipeline(model, config: PipelineConfig, out: Path, *, log: Callable[[str
         log(f"{stage}: accuracy {accuracy['overall']:.3f} by level {accuracy['by_level']}")
 
     measure("base", {})
-    train = mixed_examples(tasks, config.sft_levels, config.sft_per_cell, split="train", seed=config.seed)
-    sft = run_sft(model, [e.prompt for e in train], [e.answer for e in train], config.sft)
+    sft_record = sft_stage(model, config)
     save_pretrained(model, out / "sft" / "model", overwrite=True)
-    measure("sft", {k: v for k, v in sft.items() if k != "losses"} | {"final_loss": sft["losses"][-1]})
+    measure("sft", sft_record)
     model, curve = run_rl(model, config.rl, out / "rl" / "state", resume=False)
     save_pretrained(model, out / "rl" / "model", overwrite=True)
     measure("rl", {"curve": curve, "final_level": curve[-1]["level"]})
-    levels = tuple(range(1, curve[-1]["level"] + 1))
-    prompts = mixed_examples(tasks, levels, config.dpo_per_cell, split="train", seed=config.seed + 1)
-    pairs = sampled_pairs(model, prompts, config.dpo)
-    if pairs:
-        dpo = run_dpo(model, pairs, config.dpo)
-        dpo_record = {"pairs": dpo["pairs"], "final_loss": dpo["losses"][-1], "seconds": dpo["seconds"]}
-    else:  # every sampled group all right or all wrong: nothing to prefer, the RL model stands
-        dpo_record = {"pairs": 0, "skipped": "no prompt gave both a right and a wrong sample"}
+    dpo_record = dpo_stage(model, config, curve[-1]["level"])
     save_pretrained(model, out / "dpo" / "model", overwrite=True)
     measure("dpo", dpo_record)
     report["seconds"] = time.perf_counter() - start

@@ -1,8 +1,9 @@
 """Built-in instruction tasks with exact answers and adjustable difficulty (levels 1..MAX_LEVEL).
 
-Every example is a pure function of (seed, split, task, level, index). Train and test never share a
-prompt: a prompt belongs to the test split exactly when a salted hash of it says so, and generation
-draws until it has enough prompts of the asked split.
+Every example is a pure function of (seed, split, task, level, index). Train, validation and test never
+share a prompt: a salted hash of the prompt names its split, and generation draws until it has enough
+prompts of the asked split. Validation is for every choice made while developing (settings, stopping),
+so the test split stays unseen until the final measurement.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from dataclasses import dataclass
 from sonar.errors import UserError
 
 MAX_LEVEL = 5
-SPLITS = ("train", "test")
-_TEST_SHARE_PERCENT = 20
+SPLITS = ("train", "validation", "test")
+_TEST_BUCKETS = range(0, 20)  # a fifth of prompts, unchanged since the split had no validation part
+# 15 %; starts at 30, not 20, because brackets level 1 has only 16 distinct prompts and none of the
+# ten outside the test split hashes into 20..29: this range leaves every (task, level) some of each.
+_VALIDATION_BUCKETS = range(30, 45)
 _SPLIT_SALT = b"sonar-posttrain-split-v1"
 
 
@@ -79,9 +83,10 @@ TASKS: dict[str, Callable[[random.Random, int], tuple[str, str]]] = {
 }
 
 
-def in_test_split(prompt: str) -> bool:
+def split_of(prompt: str) -> str:
     digest = hashlib.sha256(_SPLIT_SALT + prompt.encode()).digest()
-    return int.from_bytes(digest[:4], "big") % 100 < _TEST_SHARE_PERCENT
+    bucket = int.from_bytes(digest[:4], "big") % 100
+    return "test" if bucket in _TEST_BUCKETS else "validation" if bucket in _VALIDATION_BUCKETS else "train"
 
 
 def check_tasks(tasks: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -105,13 +110,12 @@ def generate_examples(task: str, level: int, count: int, *, split: str, seed: in
     if split not in SPLITS:
         raise UserError(f"split={split!r}: must be one of {SPLITS}")
     rng = random.Random(f"{seed}/{split}/{task}/{level}")
-    want_test = split == "test"
     out: list[Example] = []
-    for _ in range(count * 200):  # the test split is a fifth of the prompts: this bound is never the limit
+    for _ in range(count * 200):  # the smallest split is 15 % of the prompts: this bound is never the limit
         if len(out) == count:
             break
         prompt, answer = TASKS[task](rng, level)
-        if in_test_split(prompt) == want_test:
+        if split_of(prompt) == split:
             out.append(Example(task=task, level=level, prompt=prompt, answer=answer))
     if len(out) < count:
         raise UserError(f"{task} level {level}: could not draw {count} {split} prompts")

@@ -1,0 +1,43 @@
+import pytest
+
+from sonar.errors import UserError
+from sonar.posttrain import tuning
+from sonar.posttrain.dpo import DPOConfig
+from sonar.posttrain.evaluate import EvalConfig
+from sonar.posttrain.model_source import load_start
+from sonar.posttrain.pipeline import PipelineConfig
+from sonar.posttrain.rl import RLConfig
+from sonar.posttrain.sft import SFTConfig
+from sonar.posttrain.tuning import TuningConfig, tune
+
+
+def _tiny_pipeline() -> PipelineConfig:
+    return PipelineConfig(
+        sft=SFTConfig(steps=2, batch_size=4),
+        rl=RLConfig(tasks=("brackets",), steps=1, prompts_per_step=2, group_size=2, start_level=1),
+        dpo=DPOConfig(steps=1, group_size=2), evaluation=EvalConfig(tasks=("brackets",), levels=(1,), per_cell=2),
+        sft_per_cell=4, dpo_per_cell=2)
+
+
+def test_choices_are_made_on_validation_only(monkeypatch, tmp_path):
+    splits, scores = [], iter([0.1, 0.5, 0.3, 0.6,  # RL, per seed: lr 1e-4, lr 1e-3
+                               0.2, 0.4, 0.4, 0.6])  # DPO from lr 1e-3, per seed: weight 0, weight 1
+
+    def fake_evaluate(model, config):
+        splits.append(config.split)
+        return {"overall": next(scores)}
+
+    monkeypatch.setattr(tuning, "evaluate_tasks", fake_evaluate)
+    config = TuningConfig(pipeline=_tiny_pipeline(), rl_lrs=(1e-4, 1e-3), dpo_nll_weights=(0.0, 1.0))
+    record = tune(lambda seed: load_start(None, preset_name="debug", seed=seed), config, [0, 1], tmp_path,
+                  log=lambda line: None)
+    assert set(splits) == {"validation"} and len(splits) == 8
+    # RL means: 1e-4 -> (0.1 + 0.3) / 2, 1e-3 -> (0.5 + 0.6) / 2; DPO: 0 -> 0.3, 1 -> 0.5
+    assert record["rl_lr"] == 1e-3 and record["dpo_nll_weight"] == 1.0
+    assert record["validation"]["rl"] == {"0.0001": [0.1, 0.3], "0.001": [0.5, 0.6]}
+
+
+@pytest.mark.parametrize("kwargs", [dict(rl_lrs=()), dict(rl_lrs=(0.0,)), dict(dpo_nll_weights=(-1.0,))])
+def test_bad_candidates_are_user_errors(kwargs):
+    with pytest.raises(UserError):
+        TuningConfig(**kwargs)
