@@ -42,10 +42,16 @@ def distill_loss(student_BTV: torch.Tensor, teacher_BTV: torch.Tensor, targets_B
     """Mean over reply positions; zero KL when the student's logits equal the teacher's."""
     mask = targets_BT != IGNORE
     student_NV, teacher_NV = student_BTV[mask].float(), teacher_BTV[mask].float()
-    kl = F.kl_div(F.log_softmax(student_NV / temperature, -1), F.log_softmax(teacher_NV / temperature, -1),
-                  log_target=True, reduction="batchmean") * temperature**2
     ce = F.cross_entropy(student_NV, targets_BT[mask])
-    return (1 - ce_weight) * kl + ce_weight * ce
+    return (1 - ce_weight) * teacher_kl(student_NV, teacher_NV, temperature=temperature) + ce_weight * ce
+
+
+def teacher_kl(student_NV: torch.Tensor, teacher_NV: torch.Tensor, *, temperature: float) -> torch.Tensor:
+    """T^2 * KL(teacher_T || student_T), mean over the N positions: the T^2 keeps its gradient's scale
+    independent of T. Also the teacher term of pre-training (train/step.py)."""
+    return F.kl_div(F.log_softmax(student_NV.float() / temperature, -1),
+                    F.log_softmax(teacher_NV.float() / temperature, -1),
+                    log_target=True, reduction="batchmean") * temperature**2
 
 
 def run_distill(student, teacher, prompts: list[str], responses: list[str], config: DistillConfig) -> dict:

@@ -18,6 +18,7 @@ TRAINING_LIMITS = {
     "batch_size": 2**16, "seq_len": 2**20, "eval_batches": 10_000, "warmup_steps": 10**9, "schedule_steps": 10**9,
     "eval_every": 10**9, "checkpoint_every": 10**9, "threads": 1024, "data_seed": 2**32 - 1,
     "lr": 10.0, "weight_decay": 10.0, "eps": 1.0, "grad_clip": 1e6, "load_balance_coef": 1e3,
+    "distill_temperature": 1e3,
 }
 BUILTIN_NAMES = ("builtin", "shakespeare")
 FAILURE_MODES = ("oom", "nan", "crash", "exit")
@@ -51,7 +52,20 @@ def parse_training(data: dict, max_steps: int) -> dict:
 
     extra = {} if "schedule_steps" in data else {"schedule_steps": max_steps}
     dataclass_section(data, TrainConfig, "training", skip=frozenset({"data"}), limits=TRAINING_LIMITS, extra=extra)
+    if data.get("teacher") is not None:
+        data = {**data, "teacher": _teacher_dir(data["teacher"])}
     return data
+
+
+def _teacher_dir(teacher: str) -> str:
+    """The teacher checkpoint as an absolute path (jobs may run elsewhere), there when the spec loads."""
+    from pathlib import Path
+
+    path = Path(teacher).expanduser().resolve()
+    if not (path / "config.json").is_file():
+        raise SpecError(f"training.teacher: {teacher!r} is not a checkpoint directory (no config.json); "
+                        "name one that sonar train or sonar posttrain wrote")
+    return str(path)
 
 
 def default_training_device(targets, *, gpu_present: bool | None = None) -> str:

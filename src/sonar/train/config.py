@@ -45,6 +45,11 @@ class TrainConfig:
     deterministic: bool = True  # CUDA: deterministic kernels, so a resumed run is bit for bit the unbroken one
     # Later stages of the run (train/stages.py): another sequence length and schedule from a step on.
     stages: tuple[Stage, ...] = ()
+    # Distillation: with a teacher checkpoint (same vocabulary), the loss is
+    # (1 - distill_weight) * CE + distill_weight * T^2 * KL(teacher_T || student_T) at T = distill_temperature.
+    teacher: str | None = None
+    distill_temperature: float = 2.0
+    distill_weight: float = 0.5
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
@@ -85,6 +90,12 @@ class TrainConfig:
             raise UserError(f"precision={self.precision!r}: choose one of {list(PRECISIONS)}, or None for the device's")
         if not isinstance(self.deterministic, bool):
             raise UserError(f"deterministic={self.deterministic!r}: must be true or false")
+        if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher.strip()):
+            raise UserError(f"teacher={self.teacher!r}: must be a checkpoint directory, or None for no teacher")
+        if not self.distill_temperature > 0:
+            raise UserError(f"distill_temperature={self.distill_temperature}: must be > 0")
+        if not 0.0 < self.distill_weight <= 1.0:
+            raise UserError(f"distill_weight={self.distill_weight}: must be in (0, 1] (the KL's share of the loss)")
 
     @property
     def tokens_per_step(self) -> int:
@@ -97,6 +108,9 @@ class TrainConfig:
         data = dataclasses.asdict(self)
         if not data["stages"]:  # a one-stage run records its settings as before stages existed
             data.pop("stages")
+        if data["teacher"] is None:  # likewise a run without a teacher, so its checkpoints still resume
+            for name in ("teacher", "distill_temperature", "distill_weight"):
+                data.pop(name)
         return data
 
     def trajectory_dict(self) -> dict:

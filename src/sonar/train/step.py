@@ -28,15 +28,26 @@ def has_moe(model: torch.nn.Module) -> bool:
 
 
 def train_step(model, optimizer, inputs_BT: torch.Tensor, targets_BT: torch.Tensor, *, step: int,
-               config: TrainConfig) -> tuple[float, list[torch.Tensor]]:
-    """Run update number `step`; return its cross-entropy (nats/token) and the router logits."""
+               config: TrainConfig, teacher: torch.nn.Module | None = None) -> tuple[float, list[torch.Tensor]]:
+    """Run update number `step`; return its cross-entropy (nats/token) and the router logits. With a
+    teacher (config.teacher loaded, in eval mode), the loss mixes in the KL to its logits."""
     set_learning_rate(optimizer, learning_rate(step, config))
     moe = has_moe(model)
     with autocast(config.precision, inputs_BT.device):
         out = model(inputs_BT, output_router_logits=moe)
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_BTV = teacher(inputs_BT).logits
     logits_BTV = out.logits
     ce = F.cross_entropy(logits_BTV.reshape(-1, logits_BTV.shape[-1]).float(), targets_BT.reshape(-1))
     loss = ce
+    if teacher is not None:
+        from sonar.posttrain.distill import teacher_kl  # here, not above: posttrain imports sonar.train
+
+        vocab = logits_BTV.shape[-1]
+        kl = teacher_kl(logits_BTV.reshape(-1, vocab), teacher_BTV.reshape(-1, vocab),
+                        temperature=config.distill_temperature)
+        loss = (1 - config.distill_weight) * ce + config.distill_weight * kl
     if moe and config.load_balance_coef > 0:
         router_logits = [t.float() for t in out.router_logits]
         balance = load_balancing_loss(router_logits, model.config.num_experts_per_tok)

@@ -48,6 +48,7 @@ class CorpusTrainer:
         self._data = data
         self._peak_flops = peak_flops
         self.on_step = on_step
+        self._teacher: torch.nn.Module | None = None  # loaded once, on the first run that trains
 
     @property
     def data(self) -> TokenizedCorpus:
@@ -79,6 +80,8 @@ class CorpusTrainer:
             )
         if self.config.threads is not None:
             torch.set_num_threads(self.config.threads)
+        if self.config.teacher is not None:
+            self._check_teacher(candidate)
         keep_freed_memory()
         device = resolve_device(self.config.device)
         enable_fast_fp32(device)
@@ -103,8 +106,30 @@ class CorpusTrainer:
             state = payload["state"]
         return model, optimizer, state
 
+    def teacher(self) -> torch.nn.Module | None:
+        """config.teacher's model in eval mode on the run's device, loaded on first use; None without one."""
+        if self.config.teacher is None:
+            return None
+        if self._teacher is None:
+            from sonar.checkpoint import load_pretrained
+
+            path = Path(self.config.teacher)
+            if not path.is_dir():
+                raise UserError(f"teacher={self.config.teacher!r}: no such checkpoint directory")
+            teacher = load_pretrained(path).to(resolve_device(self.config.device)).eval()
+            self._teacher = teacher.requires_grad_(False)
+        return self._teacher
+
+    def _check_teacher(self, candidate: Candidate) -> None:
+        teacher_vocab = self.teacher().config.vocab_size
+        if teacher_vocab != candidate.model.vocab_size:
+            raise UserError(f"teacher={self.config.teacher!r} has vocab_size={teacher_vocab} but candidate "
+                            f"{candidate.id!r} has {candidate.model.vocab_size}: distillation compares their "
+                            "logits token by token, so the teacher must use the candidates' tokenizer")
+
     def _train(self, candidate, model, optimizer, state: TrainState, until_step: int) -> None:
         cfg, data = self.config, self.data
+        teacher = self.teacher()
         stage_data = {}  # stage index -> (batches, validation rows), in that stage's shape and data order
         load = ExpertLoad(state.expert_counts)
         moe = has_moe(model)
@@ -119,7 +144,8 @@ class CorpusTrainer:
                 # A stage's batches and learning rate count from its own first step.
                 inputs_BT, targets_BT = (to_device(t, device) for t in batches.batch(step - phase.start_step))
                 loss, router_logits = train_step(model, optimizer, inputs_BT, targets_BT,
-                                                 step=step - phase.start_step, config=phase.config)
+                                                 step=step - phase.start_step, config=phase.config,
+                                                 teacher=teacher)
                 if moe:
                     load.add(router_logits, model.config.num_experts_per_tok)
                 state.step, state.tokens = step + 1, state.tokens + phase.config.tokens_per_step
