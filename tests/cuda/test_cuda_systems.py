@@ -37,6 +37,8 @@ def _cuda_refusal(weights: dict, dispatch: str) -> str | None:
         return "the fp8 GEMM runs per expert"
     if DEVICE != "cuda":
         return "fp8 GEMM is a GPU tensor-core kernel" if "fp8_mm" in formats else None
+    if formats & {"int8_fbgemm", "fp32_mkldnn"}:
+        return "fbgemm and oneDNN prepacking are CPU kernels"
     if "fp8_mm" in formats and not cuda_kernel_runs("_scaled_mm"):
         return "_scaled_mm with row-wise scales does not run on this GPU"
     if "int4" in formats:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from format_tolerance import CUDA_ONLY_FORMATS, FORMAT_TOLERANCE
+from format_tolerance import CPU_ONLY_FORMATS, CUDA_ONLY_FORMATS, FORMAT_TOLERANCE
 from prefill_step import knob_fixtures, prefill_and_step
 from sonar.systems.apply import transform
 from sonar.systems.config import WEIGHT_SCHEMES, SystemConfig, uniform_weights
@@ -28,7 +28,9 @@ def _check(model, ids, reference, config, tolerance):
 @pytest.mark.parametrize("fmt", [f for f in FORMAT_TOLERANCE if f not in CUDA_ONLY_FORMATS])
 def test_weight_format_within_tolerance(model, ids, reference, fmt):
     dispatch = "grouped" if fmt.startswith("fp32") else "packed_grouped"
-    weights = {**uniform_weights(fmt), "weights_routed": "fp32"} if fmt == "fp32_io" else uniform_weights(fmt)
+    # Routed experts are stored [in, out] already, and prepacking takes single linears, not expert banks.
+    keeps_routed_fp32 = fmt == "fp32_io" or fmt in CPU_ONLY_FORMATS
+    weights = {**uniform_weights(fmt), "weights_routed": "fp32"} if keeps_routed_fp32 else uniform_weights(fmt)
     config = SystemConfig(**weights, int4_group_size=32, moe_dispatch=dispatch)
     _check(model, ids, reference, config, FORMAT_TOLERANCE[fmt])
 

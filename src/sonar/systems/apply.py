@@ -16,6 +16,7 @@ from sonar.systems import sdpa_backends
 from sonar.systems.config import SystemConfig
 from sonar.systems.experts import PackedExperts
 from sonar.systems.linear_layout import InputMajorLinear
+from sonar.systems.prepacked import PREPACKED_FORMATS, PrepackedLinear
 from sonar.systems.quant import FormattedLinear
 from sonar.systems.space import PACKED_DISPATCHES, check
 
@@ -59,6 +60,9 @@ def transform(model: nn.Module, config: SystemConfig, *, copy_first: bool = True
         for parent, name in sites:
             if fmt == "fp32_io":
                 setattr(parent, name, InputMajorLinear(getattr(parent, name)))
+                continue
+            if fmt in PREPACKED_FORMATS:
+                setattr(parent, name, PrepackedLinear(getattr(parent, name), fmt))
                 continue
             setattr(parent, name, FormattedLinear(getattr(parent, name), fmt, group_size=group))
     attention = sdpa_backends.kernel_name(config.attention, config.sdpa_backend, config.target)

@@ -13,7 +13,7 @@ from sonar.errors import UserError
 
 # Weight formats, all weight-only: activations stay fp32 between layers; low-precision linears run
 # their matmul with bf16 activations (the only vectorized path of torch's CPU int8/int4 kernels).
-FORMATS = ("fp32", "fp32_io", "bf16", "int8", "int8_dq", "int4", "fp8", "fp8_mm")
+FORMATS = ("fp32", "fp32_io", "bf16", "int8", "int8_dq", "int4", "fp8", "fp8_mm", "int8_fbgemm", "fp32_mkldnn")
 FORMAT_HELP = {
     "fp32": "unchanged weights",
     "fp32_io": "fp32 linear weights stored [in, out] (faster batch-1 GEMV on some CPUs); not for routed experts,"
@@ -25,10 +25,14 @@ FORMAT_HELP = {
     "fp8": "float8 e4m3 per-row scales, dequantized to bf16 at use",
     "fp8_mm": "float8 e4m3 weights and activations (per-row scales) through torch._scaled_mm: the fp8 tensor-core"
               " GEMM of Hopper-class GPUs (compute capability 8.9+); CUDA targets only",
+    "int8_fbgemm": "int8 per-channel weights prepacked by fbgemm, fp32 activations quantized per call"
+                   " (dynamic int8); CPU, eager, not routed experts",
+    "fp32_mkldnn": "fp32 weights prepacked in oneDNN's blocked layout (mkldnn _linear_pointwise); CPU, eager,"
+                   " not routed experts",
 }
 # Bytes each weight element occupies in memory, scales excluded: the roofline and the cost model use it.
 FORMAT_BYTES = {"fp32": 4.0, "fp32_io": 4.0, "bf16": 2.0, "int8": 1.0, "int8_dq": 1.0, "int4": 0.5, "fp8": 1.0,
-                "fp8_mm": 1.0}
+                "fp8_mm": 1.0, "int8_fbgemm": 1.0, "fp32_mkldnn": 4.0}
 SCOPES = ("routed", "shared", "attention", "dense", "head")
 # reduce-overhead: CUDA graphs replay the whole compiled decode step in one launch (CUDA targets only).
 COMPILE_MODES = ("eager", "default", "max-autotune-no-cudagraphs", "reduce-overhead")
@@ -131,4 +135,12 @@ WEIGHT_SCHEMES: dict[str, dict] = {
     "int8_moe": {**uniform_weights("fp32"), "weights_routed": "int8", "weights_shared": "int8"},
     "fp32_io": {**uniform_weights("fp32_io"), "weights_routed": "fp32"},
     "fp8_mm": uniform_weights("fp8_mm"),  # CUDA targets only (space.py); the CPU space drops it
+    # Prepacked CPU linears (prepacked.py) everywhere but the routed experts, which stay fp32 or take
+    # the packed-bank int8 kernel; eager only (space.py).
+    "int8_fbgemm": {**uniform_weights("int8_fbgemm"), "weights_routed": "fp32"},
+    # Dynamic int8 on the FFN linears only: per-tensor activation quantization costs most accuracy
+    # at the attention projections and the head, whose outputs are the logits.
+    "int8_fbgemm_ffn": {**uniform_weights("fp32_io"), "weights_dense": "int8_fbgemm",
+                        "weights_shared": "int8_fbgemm", "weights_routed": "int8"},
+    "fp32_mkldnn": {**uniform_weights("fp32_mkldnn"), "weights_routed": "fp32"},
 }

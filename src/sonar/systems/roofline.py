@@ -42,6 +42,7 @@ def active_weight_bytes(model: nn.Module) -> float:
             continue
         nbytes = sum(t.numel() * t.element_size() for t in tensors if t.is_floating_point() or t.dtype in (
             torch.int8, torch.uint8, torch.float8_e4m3fn, torch.bfloat16))
+        nbytes += getattr(module, "packed_bytes", 0)  # prepacked linears hold their weight outside buffers
         if isinstance(module, RoutedExperts | ExpertBank):
             nbytes *= routed_share
         total += nbytes

@@ -16,6 +16,7 @@ from sonar.model.layout import layer_plans
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.systems import experts as _experts  # noqa: F401  registers the packed dispatches
 from sonar.systems.config import SCOPES, WEIGHT_SCHEMES, SystemConfig, SystemConfigError
+from sonar.systems.prepacked import PREPACKED_FORMATS, fbgemm_available, mkldnn_available
 
 PACKED_DISPATCHES = ("packed_grouped", "packed_gather", "packed_grouped_mm")
 # Dispatches that read expert counts back to the host (.tolist()): under torch.compile the loop
@@ -125,6 +126,7 @@ def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None
                     f"weight has {in_f} input features, not divisible by the group size"
                 )
     _check_fp8_mm_shapes(config, shapes)
+    _check_prepacked(config)
     _check_sdpa_backend(config, workload_kind)
     if config.threads is not None and config.threads > (os.cpu_count() or 1):
         raise SystemConfigError(f"threads={config.threads}: this machine has {os.cpu_count()} cores")
@@ -178,6 +180,34 @@ def _check_cuda_only(config: SystemConfig) -> None:
             f"sdpa_backend='efficient' with target={config.target!r}: the memory-efficient kernel exists on CUDA "
             "only; use 'flash' or 'math'"
         )
+
+
+def _check_prepacked(config: SystemConfig) -> None:
+    """Vendor-prepacked CPU linears (prepacked.py): opaque weights, so eager only, CPU only, no expert banks."""
+    scopes = [s for s in SCOPES if config.weight_format(s) in PREPACKED_FORMATS]
+    if not scopes:
+        return
+    fmt = config.weight_format(scopes[0])
+    if "routed" in scopes:
+        raise SystemConfigError(
+            f"weights_routed={config.weights_routed!r}: prepacked formats replace single linears; routed experts "
+            "are stacked banks; use 'int8' with a packed dispatch"
+        )
+    if config.target != "cpu":
+        raise SystemConfigError(
+            f"weights_{scopes[0]}={fmt!r} with target={config.target!r}: fbgemm and oneDNN prepacking are CPU "
+            "kernels; use 'int8_dq' or 'bf16' on CUDA"
+        )
+    if config.compile != "eager":
+        raise SystemConfigError(
+            f"weights_{scopes[0]}={fmt!r} with compile={config.compile!r}: the prepacked weight is opaque to "
+            "torch.compile; use compile='eager'"
+        )
+    formats = {config.weight_format(s) for s in scopes}
+    if "int8_fbgemm" in formats and not fbgemm_available():
+        raise SystemConfigError("weights 'int8_fbgemm': this torch build has no x86 (fbgemm) quantized engine")
+    if "fp32_mkldnn" in formats and not mkldnn_available():
+        raise SystemConfigError("weights 'fp32_mkldnn': this torch build has no oneDNN (mkldnn) support")
 
 
 def _check_sdpa_backend(config: SystemConfig, workload_kind: str | None) -> None:
