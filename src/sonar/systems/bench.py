@@ -16,6 +16,7 @@ from sonar.model import ModelConfig, preset
 from sonar.model.params import count_parameters
 from sonar.systems.apply import transform
 from sonar.systems.config import SystemConfig
+from sonar.systems.decode_profile import kv_bytes_per_token, profile_decode
 from sonar.systems.roofline import active_weight_bytes, gemv_bandwidth
 from sonar.systems.space import SearchSpace
 from sonar.systems.target import describe_target
@@ -62,6 +63,18 @@ def _interleaved(model, configs: list[SystemConfig], workload: Workload, referen
     return samples
 
 
+def bandwidth_at_threads(threads: int | None, measured_default: float) -> float:
+    """The GEMV bandwidth at `threads` (None: the default count, already measured)."""
+    if threads is None or threads == torch.get_num_threads():
+        return measured_default
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return gemv_bandwidth()
+    finally:
+        torch.set_num_threads(before)
+
+
 def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: int, workload: Workload,
               bandwidth: float, quality_limit: float, on_trial: Callable | None = None) -> dict:
     candidate = Candidate(id=name, model=model_config, workdir=workdir / name)
@@ -84,7 +97,13 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
     tuned_bytes = active_weight_bytes(transform(model, tuned))
     default_bytes = active_weight_bytes(model)
     tokens_per_s = workload.rows(tuned.batch_size) / tuned_s if workload.kind != "prefill" else None
-    roofline = bandwidth / tuned_bytes
+    decode = workload.kind != "prefill"
+    kv_bytes = kv_bytes_per_token(model, workload) / workload.rows(tuned.batch_size) if decode else 0.0
+    # The roofline at the thread count the tuned config runs: one core streams less than all of them.
+    bandwidth = bandwidth_at_threads(tuned.threads, bandwidth)
+    roofline = bandwidth / (tuned_bytes + kv_bytes)
+    profiles = {"default_at_tuned_threads": profile_decode(model, same_threads, workload),
+                "tuned": profile_decode(model, tuned, workload)} if decode else None
     return {
         "arch": name,
         "params_total": count_parameters(model_config).total,
@@ -103,8 +122,12 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
         "default_tokens_per_s": workload.rows(1) / default_s if workload.kind != "prefill" else None,
         "active_weight_bytes": tuned_bytes,
         "default_active_weight_bytes": default_bytes,
+        "kv_bytes_per_token": kv_bytes,
+        "gemv_bandwidth_GBps_at_tuned_threads": bandwidth / 1e9,
+        "achieved_GBps": tokens_per_s * (tuned_bytes + kv_bytes) / 1e9 if tokens_per_s else None,
         "roofline_tokens_per_s": roofline,
         "roofline_fraction": tokens_per_s / roofline if tokens_per_s else None,
+        "decode_profile": profiles,
         "trials": len(curve),
         "failed_trials": sum(p.failure is not None for p in curve),
         "raced_trials": sum("raced" in p.extra for p in curve),

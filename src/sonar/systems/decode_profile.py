@@ -1,0 +1,181 @@
+"""Where a batch-1 decode step's time goes, by op class, and the bytes it must read.
+
+    python -m sonar.systems.decode_profile [--archs tiny,small] [--config '{"threads": 1, ...}'] [--json]
+
+Each module of the prepared model runs inside a profiler label of its class (linear, attention, norm,
+routing, moe); every top-level aten op is charged to its innermost label, so nested ops are counted
+once. Classes: gemv (every linear's matmul, and the routed experts' matmuls inside the MoE dispatch),
+attention (the attention module minus its projections: rope, cache writes, scores, softmax),
+routing (router, top-k, sort/gather/scatter of the dispatch), norm/elementwise (RMSNorm, SwiGLU's
+product, residual adds, embedding), and overhead: the unprofiled wall time of a step minus the op
+time the profiler saw (Python, module calls, dispatcher).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections import defaultdict
+
+import torch
+from torch import nn
+from torch.autograd.profiler import record_function
+
+from sonar.model.attention import Attention
+from sonar.model.cache import KVCache
+from sonar.model.moe import MoE
+from sonar.model.norm import RMSNorm
+from sonar.systems.apply import prepare
+from sonar.systems.config import SystemConfig
+from sonar.systems.linear_layout import InputMajorLinear
+from sonar.systems.prepacked import PrepackedLinear
+from sonar.systems.quant import FormattedLinear
+from sonar.systems.workload import DECODE_WINDOW, Session, Workload
+
+CLASSES = ("gemv", "attention", "routing", "norm/elementwise", "overhead")
+_LINEARS = (nn.Linear, InputMajorLinear, FormattedLinear, PrepackedLinear)
+_MATMUL_OPS = ("mm", "bmm", "addmm", "matmul", "linear", "mv", "_weight_int8pack_mm", "_weight_int4pack_mm_for_cpu",
+               "_grouped_mm", "linear_dynamic", "_linear_pointwise", "_scaled_mm")
+_LABEL = "sonar::"
+
+
+def kv_bytes_per_token(model: nn.Module, workload: Workload) -> int:
+    """K and V bytes one decode step reads at the workload's context: the whole cache a timed step
+    attends over (masked slots included), global layers at context + window, chunked layers their ring."""
+    cache = KVCache.allocate(model, batch=workload.batch, max_len=workload.context + DECODE_WINDOW,
+                             dtype=torch.float32)
+    return sum(layer.k_BKSD.nbytes + layer.v_BKSD.nbytes for layer in cache.layers if layer is not None)
+
+
+def _label_of(name: str, module: nn.Module) -> str | None:
+    if name.endswith("router"):
+        return "routing"
+    if isinstance(module, _LINEARS):
+        return "linear"
+    if isinstance(module, Attention):
+        return "attention"
+    if isinstance(module, RMSNorm):
+        return "norm"
+    if isinstance(module, MoE):
+        return "moe"
+    return None
+
+
+def _add_labels(model: nn.Module) -> list:
+    handles = []
+    for name, module in model.named_modules():
+        label = _label_of(name, module)
+        if label is None:
+            continue
+
+        def enter(mod, args, label=label):
+            mod._sonar_profile_scope = record_function(_LABEL + label)
+            mod._sonar_profile_scope.__enter__()
+
+        def leave(mod, args, out):
+            mod._sonar_profile_scope.__exit__(None, None, None)
+
+        handles += [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
+    return handles
+
+
+def _op_class(op_name: str, label: str | None) -> str:
+    short = op_name.split("::")[-1]
+    if label == "linear":
+        return "gemv" if short in _MATMUL_OPS else "norm/elementwise"
+    if label == "routing":
+        return "routing"
+    if label == "attention":
+        return "attention"
+    if label == "moe":  # inside the dispatch, outside any linear: the routed experts' matmuls or the routing
+        return "gemv" if short in _MATMUL_OPS else "routing"
+    return "norm/elementwise"
+
+
+def _breakdown(events) -> dict[str, float]:
+    """Seconds per class from the profiler's events: each top-level op (its parent is a label or none)."""
+    seconds: dict[str, float] = defaultdict(float)
+    for event in events:
+        if event.name.startswith(_LABEL):
+            continue
+        parent = event.cpu_parent
+        if parent is not None and not parent.name.startswith(_LABEL):
+            continue  # nested inside another op, which is charged with it
+        label = parent.name[len(_LABEL):] if parent is not None else None  # the innermost label
+        seconds[_op_class(event.name, label)] += event.cpu_time_total / 1e6
+    return seconds
+
+
+@torch.inference_mode()
+def profile_decode(model: nn.Module, config: SystemConfig, workload: Workload, *, steps: int = 20) -> dict:
+    """Median unprofiled step time and its split by op class for `config` applied to `model` (eager
+    configs profile op by op; a compiled graph shows as its own kernels)."""
+    threads_before = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        prepared = prepare(model, config)
+        session = Session(prepared, workload, batch_size=config.batch_size)
+        for _ in range(3):
+            session.call()
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            session.call()
+            times.append(time.perf_counter() - t0)
+        wall_s = statistics.median(times)
+        handles = _add_labels(prepared.model)
+        try:
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                for _ in range(steps):
+                    session.call()
+        finally:
+            for h in handles:
+                h.remove()
+    finally:
+        torch.set_num_threads(threads_before)
+    per_step = {k: v / steps for k, v in _breakdown(prof.events()).items()}
+    op_s = sum(per_step.values())
+    per_step["overhead"] = max(0.0, wall_s - op_s)
+    return {
+        "config": config.label(),
+        "step_s": wall_s,
+        "seconds": {k: per_step.get(k, 0.0) for k in CLASSES},
+        "fraction": {k: per_step.get(k, 0.0) / max(wall_s, op_s) for k in CLASSES},
+    }
+
+
+def main() -> None:
+    from sonar.model import build_model
+    from sonar.systems.bench import architectures
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", default="tiny,small,small-interleaved")
+    parser.add_argument("--workload", default="decode:ctx=256")
+    parser.add_argument("--config", action="append", default=[],
+                        help="a SystemConfig as JSON (repeatable); the default config is always profiled first")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    workload = Workload.parse(args.workload)
+    configs = [SystemConfig(), *(SystemConfig.from_dict(json.loads(c)) for c in args.config)]
+    chosen = architectures()
+    rows = []
+    for name in args.archs.split(","):
+        model = build_model(chosen[name], seed=0).eval()
+        for config in configs:
+            rows.append({"arch": name, "kv_bytes_per_token": kv_bytes_per_token(model, workload),
+                         **profile_decode(model, config, workload)})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return
+    print("| arch | config | step ms | " + " | ".join(CLASSES) + " |")
+    print("|---|---|---:|" + "---:|" * len(CLASSES))
+    for r in rows:
+        shares = " | ".join(f"{100 * r['fraction'][k]:.0f}%" for k in CLASSES)
+        print(f"| {r['arch']} | {r['config']} | {1e3 * r['step_s']:.2f} | {shares} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""The decode-step profile: KV bytes a step reads, and the split of a step's time by op class."""
+
+import pytest
+import torch
+
+from sonar.model import build_model, preset
+from sonar.model.layout import layer_plans
+from sonar.systems.config import SystemConfig
+from sonar.systems.decode_profile import CLASSES, kv_bytes_per_token, profile_decode
+from sonar.systems.workload import DECODE_WINDOW, Workload
+
+
+@pytest.fixture(scope="module")
+def debug_model():
+    return build_model(preset("debug"), seed=0).eval()
+
+
+def test_kv_bytes_count_global_layers_at_context_and_chunked_layers_at_their_ring(debug_model):
+    cfg = debug_model.config
+    workload = Workload.parse("decode:ctx=100")
+    per_slot = 2 * cfg.num_key_value_heads * cfg.resolved_head_dim * 4  # K and V, fp32
+    slots = [cfg.attention_chunk_size if p.chunked_mask else 100 + DECODE_WINDOW for p in layer_plans(cfg)]
+    assert kv_bytes_per_token(debug_model, workload) == per_slot * sum(slots)
+
+
+@pytest.mark.parametrize("config", [SystemConfig(threads=1),
+                                    SystemConfig(weights_routed="int8", moe_dispatch="packed_grouped", threads=1)])
+def test_profile_charges_a_decode_step_to_every_class_it_runs(debug_model, config):
+    threads = torch.get_num_threads()
+    result = profile_decode(debug_model, config, Workload.parse("decode:ctx=64"), steps=3)
+    assert torch.get_num_threads() == threads  # the config's thread count is undone
+    assert set(result["seconds"]) == set(CLASSES)
+    for kind in ("gemv", "attention", "routing", "norm/elementwise"):
+        assert result["seconds"][kind] > 0, kind
