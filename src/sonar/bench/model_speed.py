@@ -8,6 +8,10 @@ transformers runs with its default (SDPA) attention; both sides in fp32 on the s
 Decode is also measured for our model with input-major linear weights (sonar.systems.linear_layout),
 the layout that reads weights fastest at batch 1 on AVX2 CPUs: `decode_ratio` uses it, and
 `decode_ratio_canonical_layout` reports the model as loaded, without any transform.
+Tuned: decode with a SystemConfig applied from outside (--tuned-config, JSON; by default the config
+`sonar bench tune` picked for `small`), at its own thread count; `decode_ratio_tuned` and, since a
+quantized config may pick other tokens, `tuned_tokens_match`. Prefill also reports its achieved FLOP/s
+against the measured fp32 matmul peak (sonar.train.flops) at the same thread count.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ import torch
 from sonar.bench.timing import interleaved_medians
 from sonar.checkpoint import save_pretrained
 from sonar.model import build_model, generate, preset
+from sonar.systems.apply import transform
+from sonar.systems.config import SystemConfig
 from sonar.systems.linear_layout import use_input_major_linears
+from sonar.train.flops import forward_flops_per_token, matmul_peak
+
+# The config `sonar bench tune` picked for `small` (decode:ctx=256, quality limit 1%).
+TUNED_SMALL = {"weights_routed": "int8", "weights_shared": "int8", "moe_dispatch": "packed_grouped", "threads": 1}
 
 
 def _transformers_twin(model):
@@ -33,12 +43,26 @@ def _transformers_twin(model):
         return transformers.Llama4ForCausalLM.from_pretrained(tmp).eval()
 
 
+def _at_threads(threads: int | None, fn):
+    """fn run at `threads` intra-op threads (None: as found), the count restored after."""
+    def call():
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads or before)
+        try:
+            return fn()
+        finally:
+            torch.set_num_threads(before)
+    return call
+
+
 def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 256, new_tokens: int = 128,
-        repeats: int = 3) -> dict:
+        repeats: int = 3, tuned: SystemConfig | None = None) -> dict:
+    tuned = tuned or SystemConfig(**TUNED_SMALL)
     config = preset(preset_name)
     ours = build_model(config, seed=0).eval()
     theirs = _transformers_twin(ours)
     ours_io = use_input_major_linears(build_model(config, seed=0).eval())
+    ours_tuned = transform(ours, tuned)
     ours_dense = build_model(config, seed=0).eval()
     for block in ours_dense.layers:
         if block.plan.is_moe:
@@ -65,18 +89,27 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
         def ours_io_generate():
             outputs["ours_io"] = generate(ours_io, prompt, max_new_tokens=new_tokens)
 
+        def ours_tuned_generate():
+            outputs["ours_tuned"] = generate(ours_tuned, prompt, max_new_tokens=new_tokens)
+
         def theirs_generate():
             outputs["theirs"] = theirs.generate(
                 prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False
             )
 
         whole = interleaved_medians(
-            {"ours": ours_generate, "ours_io": ours_io_generate, "theirs": theirs_generate}, repeats=repeats
+            {"ours": ours_generate, "ours_io": ours_io_generate, "theirs": theirs_generate,
+             "ours_tuned": _at_threads(tuned.threads, ours_tuned_generate)}, repeats=repeats
         )
         prompt_prefill["ours_io"] = prompt_prefill["ours"]
+        # The tuned side's own prompt prefill, at its thread count, so its decode time excludes it.
+        prompt_prefill.update(interleaved_medians(
+            {"ours_tuned": _at_threads(tuned.threads, lambda: ours_tuned(prompt))}, repeats=repeats))
 
     prefill_tps = {k: prefill_len / v for k, v in prefill.items()}  # ours uses the default (grouped) dispatch
     decode_tps = {k: new_tokens / max(whole[k] - prompt_prefill[k], 1e-9) for k in whole}
+    prefill_flops = forward_flops_per_token(config, prefill_len) * prefill_len
+    peak = matmul_peak()
     return {
         "preset": preset_name,
         "prefill_tokens_per_s": prefill_tps,
@@ -84,6 +117,12 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
         "prefill_ratio": prefill_tps["ours"] / prefill_tps["theirs"],
         "decode_ratio": decode_tps["ours_io"] / decode_tps["theirs"],
         "decode_ratio_canonical_layout": decode_tps["ours"] / decode_tps["theirs"],
+        "decode_ratio_tuned": decode_tps["ours_tuned"] / decode_tps["theirs"],
+        "tuned_config": tuned.label(),
+        "tuned_tokens_match": bool(torch.equal(outputs["ours_tuned"], outputs["theirs"])),
+        "prefill_flops_per_s": prefill_flops / prefill["ours"],
+        "matmul_peak_flops_per_s": peak,
+        "prefill_fraction_of_matmul_peak": prefill_flops / prefill["ours"] / peak,
         "tokens_match": bool(
             torch.equal(outputs["ours"], outputs["theirs"]) and torch.equal(outputs["ours_io"], outputs["theirs"])
         ),
@@ -97,16 +136,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tuned-config", default=json.dumps(TUNED_SMALL),
+                        help="the tuned SystemConfig as JSON (default: bench tune's pick for small)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = run(args.preset, repeats=args.repeats)
+    result = run(args.preset, repeats=args.repeats, tuned=SystemConfig.from_dict(json.loads(args.tuned_config)))
     if args.json:
         print(json.dumps(result, indent=2))
         return
     print(f"{result['preset']}: prefill {result['prefill_tokens_per_s']['ours']:.0f} vs "
           f"{result['prefill_tokens_per_s']['theirs']:.0f} tokens/s (x{result['prefill_ratio']:.2f}); decode "
           f"{result['decode_tokens_per_s']['ours_io']:.1f} vs {result['decode_tokens_per_s']['theirs']:.1f} tokens/s "
-          f"(x{result['decode_ratio']:.2f}); greedy tokens match: {result['tokens_match']}")
+          f"(x{result['decode_ratio']:.2f}; tuned {result['tuned_config']} x{result['decode_ratio_tuned']:.2f}); "
+          f"prefill at {100 * result['prefill_fraction_of_matmul_peak']:.0f}% of the matmul peak; "
+          f"greedy tokens match: {result['tokens_match']} (tuned: {result['tuned_tokens_match']})")
 
 
 if __name__ == "__main__":
