@@ -41,3 +41,10 @@ def test_choices_are_made_on_validation_only(monkeypatch, tmp_path):
 def test_bad_candidates_are_user_errors(kwargs):
     with pytest.raises(UserError):
         TuningConfig(**kwargs)
+
+
+def test_equal_counts_of_right_answers_tie_and_the_first_listed_wins():
+    # the same 625 right answers out of 1800, summed in different orders
+    scores = {5e-5: [190 / 600, 199 / 600, 236 / 600], 2e-4: [191 / 600, 200 / 600, 234 / 600]}
+    assert tuning._best(scores) == 5e-5
+    assert tuning._best({1.0: [0.5, 0.5], 0.2: [0.5, 0.6]}) == 0.2

@@ -130,7 +130,7 @@ def rl_command(
     start: str = _FROM, out: str = typer.Option("runs/posttrain/rl", help="output dir (holds the resumable state)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out to --steps"),
     tasks: str = _TASKS, steps: int = typer.Option(60), prompts_per_step: int = typer.Option(8),
-    group_size: int = typer.Option(8), temperature: float = typer.Option(1.0), lr: float = typer.Option(2e-4),
+    group_size: int = typer.Option(8), temperature: float = typer.Option(1.0), lr: float = typer.Option(RLConfig.lr),
     kl_coef: float = typer.Option(0.05), start_level: int = typer.Option(2), max_level: int = typer.Option(4),
     save_every: int = typer.Option(10), seed: int = _SEED, threads: int = _THREADS,
 ) -> None:
@@ -160,10 +160,11 @@ def dpo_command(
     tasks: str = _TASKS, levels: str = typer.Option("1,2,3,4", help="levels of the prompts pairs are sampled on"),
     per_cell: int = typer.Option(12, help="prompts per (task, level) sampled for pairs"),
     steps: int = typer.Option(40), beta: float = typer.Option(0.1), lr: float = typer.Option(2e-4),
+    nll_weight: float = typer.Option(DPOConfig.nll_weight, help="weight of the cross-entropy on the chosen reply"),
     seed: int = _SEED, threads: int = _THREADS,
 ) -> None:
     """DPO against a frozen copy of the starting model; writes OUT/model and OUT/dpo.json."""
-    config = DPOConfig(steps=steps, beta=beta, lr=lr, seed=seed)
+    config = DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed)
     user_pairs = read_preferences(pairs) if pairs is not None else None
     out_dir = _prepare(out, threads, "sonar posttrain run")
     model = _checkpoint(start, "DPO")

@@ -1,9 +1,9 @@
 """Choosing the RL learning rate and the DPO cross-entropy weight on the validation split only.
 
 Per seed, SFT runs once; RL runs from that SFT model at every candidate rate, and the rate with the best
-mean validation accuracy over seeds wins (the first listed on a tie). DPO then runs from each seed's RL
-model at that rate, once per candidate weight, chosen the same way. The test split is never read, so the
-pipeline's test numbers stay an honest measure of settings chosen this way.
+mean validation accuracy over seeds wins (the first listed on a tie, so list the most cautious first). DPO
+then runs from each seed's RL model at that rate, once per candidate weight, chosen the same way. The test
+split is never read, so the pipeline's test numbers stay an honest measure of settings chosen this way.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class TuningConfig:
 
 
 def _best(scores: dict[float, list[float]]) -> float:
-    means = {value: sum(s) / len(s) for value, s in scores.items()}
-    return max(means, key=means.__getitem__)  # max keeps the first of equal means
+    # Rounded, so equal counts of right answers tie whatever the float sums' order; max keeps the first of a tie.
+    means = {value: round(sum(s) / len(s), 9) for value, s in scores.items()}
+    return max(means, key=means.__getitem__)
 
 
 def tune(make_model: Callable[[int], torch.nn.Module], config: TuningConfig, seeds: list[int], out: Path, *,
