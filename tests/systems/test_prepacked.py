@@ -64,3 +64,25 @@ def test_prepacked_formats_are_cpu_only(debug_model, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     with pytest.raises(SystemConfigError, match="CPU kernels"):
         check(SystemConfig(weights_attention="int8_fbgemm", target="cuda"), debug_model.config)
+
+
+def test_freezing_compile_modes_are_cpu_only(debug_model, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for mode in ("freezing", "freezing-cpp-wrapper"):
+        with pytest.raises(SystemConfigError, match="prepacking weights for the CPU"):
+            check(SystemConfig(compile=mode, moe_dispatch="gather", target="cuda"), debug_model.config)
+
+
+@pytest.mark.slow  # two Inductor compiles with freezing (prefill unused; decode ~10 s here, more when loaded)
+def test_freezing_decode_matches_eager(debug_model):
+    from sonar.systems.apply import prepare
+    from sonar.systems.quality import logits_error
+    from sonar.systems.workload import Session, Workload
+
+    workload = Workload.parse("decode:ctx=40")
+    outputs = []
+    for mode in ("eager", "freezing"):
+        session = Session(prepare(debug_model, SystemConfig(compile=mode, moe_dispatch="gather")), workload)
+        outputs.append([session.call() for _ in range(3)])
+    for eager, frozen in zip(*outputs, strict=True):
+        assert logits_error(frozen, eager) < 1e-4

@@ -20,6 +20,8 @@ from sonar.systems.prepacked import PREPACKED_FORMATS, PrepackedLinear
 from sonar.systems.quant import FormattedLinear
 from sonar.systems.space import PACKED_DISPATCHES, check
 
+INDUCTOR_OPTIONS = {"freezing": {"freezing": True}, "freezing-cpp-wrapper": {"freezing": True, "cpp_wrapper": True}}
+
 
 @dataclass
 class Prepared:
@@ -97,6 +99,10 @@ def prepare(model: nn.Module, config: SystemConfig, *, copy_first: bool = True) 
         # CUDA graphs serve decode, where launches dominate; prefill compiles without them.
         prefill = torch.compile(model, mode="default", dynamic=False)
         return Prepared(model=model, prefill=prefill, decode=graphed_decode(step), config=config)
+    if config.compile in INDUCTOR_OPTIONS:  # Inductor settings, not a named mode
+        prefill = torch.compile(model, options=INDUCTOR_OPTIONS[config.compile], dynamic=False)
+        decode = torch.compile(step, options=INDUCTOR_OPTIONS[config.compile], dynamic=False)
+        return Prepared(model=model, prefill=prefill, decode=decode, config=config)
     prefill = torch.compile(model, mode=config.compile, dynamic=False)
     decode = torch.compile(step, mode=config.compile, dynamic=False)
     return Prepared(model=model, prefill=prefill, decode=decode, config=config)

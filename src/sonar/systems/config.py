@@ -35,7 +35,11 @@ FORMAT_BYTES = {"fp32": 4.0, "fp32_io": 4.0, "bf16": 2.0, "int8": 1.0, "int8_dq"
                 "fp8_mm": 1.0, "int8_fbgemm": 1.0, "fp32_mkldnn": 4.0}
 SCOPES = ("routed", "shared", "attention", "dense", "head")
 # reduce-overhead: CUDA graphs replay the whole compiled decode step in one launch (CUDA targets only).
-COMPILE_MODES = ("eager", "default", "max-autotune-no-cudagraphs", "reduce-overhead")
+# freezing: Inductor treats the weights as constants, folds them and prepacks the linears for oneDNN
+# (CPU only); freezing-cpp-wrapper also replaces the Python wrapper around the kernels by C++.
+COMPILE_MODES = ("eager", "default", "max-autotune-no-cudagraphs", "reduce-overhead", "freezing",
+                 "freezing-cpp-wrapper")
+CPU_ONLY_COMPILE_MODES = ("freezing", "freezing-cpp-wrapper")
 # Which fused attention kernel SDPA may use: auto (torch's choice), flash, efficient (memory-efficient), math.
 SDPA_BACKENDS = ("auto", "flash", "efficient", "math")
 INT4_GROUP_SIZES = (32, 64, 128, 256)

@@ -15,7 +15,7 @@ from sonar.model.config import ModelConfig
 from sonar.model.layout import layer_plans
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.systems import experts as _experts  # noqa: F401  registers the packed dispatches
-from sonar.systems.config import SCOPES, WEIGHT_SCHEMES, SystemConfig, SystemConfigError
+from sonar.systems.config import CPU_ONLY_COMPILE_MODES, SCOPES, WEIGHT_SCHEMES, SystemConfig, SystemConfigError
 from sonar.systems.prepacked import PREPACKED_FORMATS, fbgemm_available, mkldnn_available
 
 PACKED_DISPATCHES = ("packed_grouped", "packed_gather", "packed_grouped_mm")
@@ -132,6 +132,11 @@ def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None
         raise SystemConfigError(f"threads={config.threads}: this machine has {os.cpu_count()} cores")
     if config.target != "cuda":
         _check_cuda_only(config)
+    if config.target != "cpu" and config.compile in CPU_ONLY_COMPILE_MODES:
+        raise SystemConfigError(
+            f"compile={config.compile!r} with target={config.target!r}: freezing's gain is prepacking weights for "
+            "the CPU's oneDNN kernels; use 'default' or 'reduce-overhead' on CUDA"
+        )
     if config.target == "cuda":
         if not torch.cuda.is_available():
             raise SystemConfigError("target='cuda': no CUDA device is available to this process")
