@@ -47,7 +47,7 @@ def test_stages_chain_and_rl_resumes(tmp_path):
     (["posttrain", "dpo", "--from", "OUT", "--beta", "0", "--out", "OUT"], "beta=0"),
     (["eval", "tasks", "NOWHERE"], "no such checkpoint directory"),
     (["posttrain", "tune", "--preset", "debug", "--rl-lrs", "fast", "--out", "OUT"], "--rl-lrs 'fast'"),
-    (["posttrain", "tune", "--preset", "debug", "--dpo-nll-weights", "-1", "--out", "OUT"], "dpo_nll_weights=[-1.0]"),
+    (["posttrain", "tune", "--preset", "debug", "--dpo-candidates", "nll_weight=-1", "--out", "OUT"], "nll_weight=-1"),
 ])
 def test_bad_inputs_are_one_error_line(tmp_path, args, message):
     args = [a.replace("OUT", str(tmp_path / "out")).replace("NOWHERE", str(tmp_path / "none")) for a in args]

@@ -21,23 +21,25 @@ def _tiny_pipeline() -> PipelineConfig:
 
 def test_choices_are_made_on_validation_only(monkeypatch, tmp_path):
     splits, scores = [], iter([0.1, 0.5, 0.3, 0.6,  # RL, per seed: lr 1e-4, lr 1e-3
-                               0.2, 0.4, 0.4, 0.6])  # DPO from lr 1e-3, per seed: weight 0, weight 1
+                               0.2, 0.4, 0.4, 0.6])  # DPO from lr 1e-3, per seed: "nll_weight=0", ""
 
     def fake_evaluate(model, config):
         splits.append(config.split)
         return {"overall": next(scores)}
 
     monkeypatch.setattr(tuning, "evaluate_tasks", fake_evaluate)
-    config = TuningConfig(pipeline=_tiny_pipeline(), rl_lrs=(1e-4, 1e-3), dpo_nll_weights=(0.0, 1.0))
+    config = TuningConfig(pipeline=_tiny_pipeline(), rl_lrs=(1e-4, 1e-3), dpo_candidates=("nll_weight=0", ""))
     record = tune(lambda seed: load_start(None, preset_name="debug", seed=seed), config, [0, 1], tmp_path,
                   log=lambda line: None)
     assert set(splits) == {"validation"} and len(splits) == 8
-    # RL means: 1e-4 -> (0.1 + 0.3) / 2, 1e-3 -> (0.5 + 0.6) / 2; DPO: 0 -> 0.3, 1 -> 0.5
-    assert record["rl_lr"] == 1e-3 and record["dpo_nll_weight"] == 1.0
+    # RL means: 1e-4 -> (0.1 + 0.3) / 2, 1e-3 -> (0.5 + 0.6) / 2; DPO: weight 0 -> 0.3, as configured -> 0.5
+    assert record["rl_lr"] == 1e-3 and record["dpo"] == ""
+    assert record["validation"]["dpo"] == {"nll_weight=0": [0.2, 0.4], "": [0.4, 0.6]}
     assert record["validation"]["rl"] == {"0.0001": [0.1, 0.3], "0.001": [0.5, 0.6]}
 
 
-@pytest.mark.parametrize("kwargs", [dict(rl_lrs=()), dict(rl_lrs=(0.0,)), dict(dpo_nll_weights=(-1.0,))])
+@pytest.mark.parametrize("kwargs", [dict(rl_lrs=()), dict(rl_lrs=(0.0,)), dict(dpo_candidates=()),
+                                    dict(dpo_candidates=("nll_weight=-1",)), dict(dpo_candidates=("beta",))])
 def test_bad_candidates_are_user_errors(kwargs):
     with pytest.raises(UserError):
         TuningConfig(**kwargs)

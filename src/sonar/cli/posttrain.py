@@ -26,7 +26,8 @@ from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
 from sonar.posttrain.sft import SFTConfig, run_sft
 from sonar.posttrain.tasks import TASKS, mixed_examples
-from sonar.posttrain.tuning import TuningConfig, tune
+from sonar.posttrain.settings import with_overrides
+from sonar.posttrain.tuning import DPO_CANDIDATES, TuningConfig, tune
 from sonar.posttrain.user_data import read_pairs, read_preferences
 from sonar.strict_json import dumps_strict
 from sonar.train.runtime import idle_cores
@@ -72,9 +73,9 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
 
 
 def _pipeline_config(sft_steps: int, rl_steps: int, dpo_steps: int, eval_per_cell: int, *, rl_lr: float = RLConfig.lr,
-                     dpo_nll_weight: float = DPOConfig.nll_weight) -> PipelineConfig:
+                     dpo_nll_weight: float = DPOConfig.nll_weight, dpo: str = "") -> PipelineConfig:
     return PipelineConfig(sft=SFTConfig(steps=sft_steps), rl=RLConfig(steps=rl_steps, lr=rl_lr),
-                          dpo=DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight),
+                          dpo=with_overrides(DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight), dpo),
                           evaluation=EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell))
 
 
@@ -206,15 +207,18 @@ def distill_command(
 def all_command(
     start: str = _FROM, preset_name: str = _PRESET, out: str = typer.Option("runs/posttrain/all", help="output dir"),
     seeds: str = typer.Option("0", help="comma-separated seeds: one full pipeline per seed"),
-    sft_steps: int = typer.Option(800), rl_steps: int = typer.Option(60), dpo_steps: int = typer.Option(40),
+    sft_steps: int = typer.Option(800), rl_steps: int = typer.Option(60),
+    dpo_steps: int = typer.Option(DPOConfig.steps),
     rl_lr: float = typer.Option(RLConfig.lr, help="RL learning rate (see `sonar posttrain tune`)"),
     dpo_nll_weight: float = typer.Option(DPOConfig.nll_weight, help="DPO's cross-entropy weight (see tune)"),
+    dpo: str = typer.Option("", help="more DPO settings as 'name=value,...', e.g. 'lr=5e-5,beta=0.5' (see tune)"),
     eval_per_cell: int = typer.Option(30, help="test prompts per (task, level)"),
     threads: int = _THREADS,
 ) -> None:
     """SFT -> RL -> DPO per seed; writes OUT/seed-S/<stage>/model, OUT/report.json, OUT/accuracy.png."""
     seed_list = _seeds(seeds)
-    config = _pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell, rl_lr=rl_lr, dpo_nll_weight=dpo_nll_weight)
+    config = _pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell, rl_lr=rl_lr, dpo_nll_weight=dpo_nll_weight,
+                              dpo=dpo)
     out_dir = _prepare(out, threads, "sonar posttrain all run")
     reports, start_time = [], time.perf_counter()
     for seed in seed_list:
@@ -236,14 +240,18 @@ def tune_command(
     start: str = _FROM, preset_name: str = _PRESET, out: str = typer.Option("runs/posttrain/tune", help="output dir"),
     seeds: str = typer.Option("0,1,2", help="comma-separated seeds; a candidate's score is its mean over them"),
     rl_lrs: str = typer.Option("5e-5,2e-4,1e-3", help="RL learning rates to compare"),
-    dpo_nll_weights: str = typer.Option("0,0.2,1", help="DPO cross-entropy weights to compare"),
-    sft_steps: int = typer.Option(800), rl_steps: int = typer.Option(60), dpo_steps: int = typer.Option(40),
+    dpo_candidates: str = typer.Option(";".join(DPO_CANDIDATES),
+                                       help="DPO settings to compare, ';'-separated 'name=value,...' overrides "
+                                            "(an empty one is the DPO config as it stands)"),
+    sft_steps: int = typer.Option(800), rl_steps: int = typer.Option(60),
+    dpo_steps: int = typer.Option(DPOConfig.steps),
     eval_per_cell: int = typer.Option(30, help="validation prompts per (task, level)"),
     threads: int = _THREADS,
 ) -> None:
-    """Choose `all`'s RL rate and DPO weight on the validation split (never test); writes OUT/tune.json."""
+    """Choose `all`'s RL rate and DPO settings on the validation split (never test); writes OUT/tune.json."""
     config = TuningConfig(pipeline=_pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell),
-                          rl_lrs=_floats(rl_lrs, "rl-lrs"), dpo_nll_weights=_floats(dpo_nll_weights, "dpo-nll-weights"))
+                          rl_lrs=_floats(rl_lrs, "rl-lrs"),
+                          dpo_candidates=tuple(c.strip() for c in dpo_candidates.split(";")))
     seed_list = _seeds(seeds)
     out_dir = _prepare(out, threads, "sonar posttrain tune run")
     start_time = time.perf_counter()
@@ -251,7 +259,7 @@ def tune_command(
                   log=typer.echo)
     record |= {"start": start or f"fresh {preset_name}", "seconds": time.perf_counter() - start_time}
     _write_json(out_dir / "tune.json", record)
-    typer.echo(f"chosen on validation: --rl-lr {record['rl_lr']:g} --dpo-nll-weight {record['dpo_nll_weight']:g}; "
+    typer.echo(f"chosen on validation: --rl-lr {record['rl_lr']:g} --dpo '{record['dpo']}'; "
                f"{record['seconds']:.0f} s; wrote {out_dir / 'tune.json'}")
 
 

@@ -1,6 +1,9 @@
 """DPO on preference pairs against a frozen reference. By default the pairs come from the policy's own
 samples, the verifier picking a correct reply as chosen and a wrong one as rejected. As in Llama 3's
 recipe, a weighted cross-entropy on the chosen reply is added (nll_weight; 0 gives plain DPO).
+Switches for a lighter pass: `pair_prompts="greedy_wrong"` keeps only the corner cases (prompts the policy
+answers wrongly at greedy decoding yet solves in some samples), `length_normalize` compares the log-ratios
+per reply token, so a long rejected reply (one that never stopped) cannot carry the margin by its length.
 
 Legend: B pairs.
 """
@@ -19,9 +22,12 @@ from sonar.posttrain.batching import IGNORE, collate, sequence_logprobs
 from sonar.posttrain.chat import ChatExample, decode_response, encode_pair, prompt_ids
 from sonar.posttrain.model_source import frozen_copy
 from sonar.posttrain.optim import build_adamw, warmup_step
-from sonar.posttrain.replies import max_reply_tokens, sample_group
+from sonar.posttrain.replies import greedy_replies, max_reply_tokens, sample_group
 from sonar.posttrain.settings import require_at_least_one, require_positive
 from sonar.posttrain.tasks import Example, verify
+
+
+PAIR_PROMPTS = ("mixed", "greedy_wrong")
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -36,6 +42,8 @@ class DPOConfig:
     nll_weight: float = 1.0
     group_size: int = 8  # samples per prompt when building pairs from the policy
     temperature: float = 1.0
+    pair_prompts: str = "mixed"  # "mixed": any prompt whose group has a right and a wrong sample
+    length_normalize: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -43,6 +51,8 @@ class DPOConfig:
         require_positive(self, "beta", "temperature", "lr")
         if self.nll_weight < 0:
             raise UserError(f"nll_weight={self.nll_weight}: must be >= 0")
+        if self.pair_prompts not in PAIR_PROMPTS:
+            raise UserError(f"pair_prompts={self.pair_prompts!r}: must be one of {', '.join(PAIR_PROMPTS)}")
         if self.group_size < 2:
             raise UserError(f"group_size={self.group_size}: must be >= 2 to find a chosen and a rejected reply")
 
@@ -60,6 +70,11 @@ def dpo_loss(policy_chosen_B: torch.Tensor, policy_rejected_B: torch.Tensor, ref
     return -F.logsigmoid(beta * margin_B).mean()
 
 
+def reply_scores(logprobs_B: torch.Tensor, lengths_B: torch.Tensor, config: DPOConfig) -> torch.Tensor:
+    """What DPO compares: a reply's summed log-probability, or under length_normalize its mean per token."""
+    return logprobs_B / lengths_B if config.length_normalize else logprobs_B
+
+
 def text_pairs(items) -> list[PairIds]:
     """User preferences ({prompt, chosen, rejected}) as token pairs."""
     return [PairIds(encode_pair(p.prompt, p.chosen), encode_pair(p.prompt, p.rejected)) for p in items]
@@ -67,9 +82,17 @@ def text_pairs(items) -> list[PairIds]:
 
 def sampled_pairs(policy, examples: list[Example], config: DPOConfig) -> list[PairIds]:
     """From each prompt's sampled group, a verified-correct reply (chosen) and a wrong one (rejected);
-    prompts whose group is all right or all wrong give no pair."""
+    prompts whose group is all right or all wrong give no pair, nor (under "greedy_wrong") those the
+    policy's greedy reply already gets right."""
     pairs = []
+    solved = [False] * len(examples)
+    if config.pair_prompts == "greedy_wrong":
+        greedy = greedy_replies(policy, [e.prompt for e in examples],
+                                max_new_tokens=max_reply_tokens([e.answer for e in examples]))
+        solved = [verify(e, reply) for e, reply in zip(examples, greedy, strict=True)]
     for i, example in enumerate(examples):
+        if solved[i]:
+            continue
         replies = sample_group(policy, example.prompt, size=config.group_size, temperature=config.temperature,
                                max_new_tokens=max_reply_tokens([example.answer]), seed=config.seed * 7_919 + i)
         good = [r for r in replies if verify(example, decode_response(r))]
@@ -98,8 +121,10 @@ def run_dpo(policy, pairs: list[PairIds], config: DPOConfig) -> dict:
             ref_B2 = sequence_logprobs(reference, inputs_BT, targets_BT)
         pol_B2 = sequence_logprobs(policy, inputs_BT, targets_BT)
         n = len(batch)
+        lengths_B2 = (targets_BT != IGNORE).sum(1)
+        chosen_nll = (-pol_B2[:n] / lengths_B2[:n]).mean()
+        pol_B2, ref_B2 = reply_scores(pol_B2, lengths_B2, config), reply_scores(ref_B2, lengths_B2, config)
         preference = dpo_loss(pol_B2[:n], pol_B2[n:], ref_B2[:n], ref_B2[n:], config.beta)
-        chosen_nll = (-pol_B2[:n] / (targets_BT[:n] != IGNORE).sum(1)).mean()
         warmup_step(optimizer, preference + config.nll_weight * chosen_nll, policy, step=step, lr=config.lr,
                     warmup=config.warmup)
         losses.append(float(preference.detach()))

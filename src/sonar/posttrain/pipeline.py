@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from sonar.checkpoint import save_pretrained
-from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs
+from sonar.posttrain.dpo import DPOConfig, PairIds, run_dpo, sampled_pairs
 from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
 from sonar.posttrain.rl import RLConfig, run_rl
 from sonar.posttrain.sft import SFTConfig, run_sft
@@ -41,11 +41,17 @@ def sft_stage(model, config: PipelineConfig) -> dict:
     return {k: v for k, v in sft.items() if k != "losses"} | {"final_loss": sft["losses"][-1]}
 
 
-def dpo_stage(model, config: PipelineConfig, rl_final_level: int) -> dict:
-    """DPO on pairs sampled from the model on train prompts of levels 1..(RL's final level)."""
+def dpo_pairs(model, config: PipelineConfig, rl_final_level: int) -> list[PairIds]:
+    """Pairs sampled from the model on train prompts of levels 1..(RL's final level)."""
     levels = tuple(range(1, rl_final_level + 1))
     prompts = mixed_examples(config.rl.tasks, levels, config.dpo_per_cell, split="train", seed=config.seed + 1)
-    pairs = sampled_pairs(model, prompts, config.dpo)
+    return sampled_pairs(model, prompts, config.dpo)
+
+
+def dpo_stage(model, config: PipelineConfig, rl_final_level: int, *, pairs: list[PairIds] | None = None) -> dict:
+    """DPO on `pairs`, by default those dpo_pairs samples from the model."""
+    if pairs is None:
+        pairs = dpo_pairs(model, config, rl_final_level)
     if not pairs:  # every sampled group all right or all wrong: nothing to prefer, the RL model stands
         return {"pairs": 0, "skipped": "no prompt gave both a right and a wrong sample"}
     dpo = run_dpo(model, pairs, config.dpo)

@@ -1,6 +1,8 @@
-"""Checks the stage configs share: counts that must be positive, rates that must be above zero."""
+"""Checks the stage configs share (counts that must be positive, rates above zero) and overrides from text."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from sonar.errors import UserError
 
@@ -17,3 +19,27 @@ def require_positive(config: object, *names: str) -> None:
         value = getattr(config, name)
         if not value > 0:
             raise UserError(f"{name}={value}: must be > 0")
+
+
+def with_overrides(config, text: str):
+    """`config` with fields replaced from "name=value,name=value" ("" changes nothing); each value is read as
+    its field's type (a bool as true/false), and the config's own checks then run on the result."""
+    kinds = {f.name: f.type for f in dataclasses.fields(config)}
+    changes: dict = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = (s.strip() for s in item.partition("="))
+        if not sep or name not in kinds:
+            raise UserError(f"{item!r}: expected name=value with name one of {', '.join(kinds)}")
+        changes[name] = _parse(value, kinds[name], item)
+    return dataclasses.replace(config, **changes)
+
+
+def _parse(value: str, kind: str, item: str):
+    try:
+        if kind == "bool":
+            if value.lower() not in ("true", "false"):
+                raise ValueError
+            return value.lower() == "true"
+        return {"int": int, "float": float, "str": str}[kind](value)
+    except (ValueError, KeyError):
+        raise UserError(f"{item!r}: the value must be of type {kind}") from None

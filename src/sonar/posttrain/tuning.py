@@ -1,9 +1,11 @@
-"""Choosing the RL learning rate and the DPO cross-entropy weight on the validation split only.
+"""Choosing the RL learning rate and the DPO settings on the validation split only.
 
 Per seed, SFT runs once; RL runs from that SFT model at every candidate rate, and the rate with the best
 mean validation accuracy over seeds wins (the first listed on a tie, so list the most cautious first). DPO
-then runs from each seed's RL model at that rate, once per candidate weight, chosen the same way. The test
-split is never read, so the pipeline's test numbers stay an honest measure of settings chosen this way.
+then runs from each seed's RL model at that rate, once per candidate (overrides of the DPO config, as
+"steps=10,lr=5e-5"; "" is the config as it stands), chosen the same way. The pairs are sampled once per
+seed and pair source and shared by the candidates that differ only in training. The test split is never
+read, so the pipeline's test numbers stay an honest measure of settings chosen this way.
 """
 
 from __future__ import annotations
@@ -17,24 +19,33 @@ import torch
 
 from sonar.errors import UserError
 from sonar.posttrain.evaluate import evaluate_tasks
-from sonar.posttrain.pipeline import PipelineConfig, dpo_stage, sft_stage
+from sonar.posttrain.pipeline import PipelineConfig, dpo_pairs, dpo_stage, sft_stage
 from sonar.posttrain.rl import run_rl
+from sonar.posttrain.settings import with_overrides
+
+
+# Overrides of the DPO config, lightest first, so a tie goes to the smallest change to the RL model.
+DPO_CANDIDATES = ("steps=5,lr=5e-5", "steps=10,lr=5e-5", "steps=10", "steps=10,beta=0.5",
+                  "steps=10,pair_prompts=greedy_wrong", "steps=10,length_normalize=true,beta=1",
+                  "beta=0.5", "pair_prompts=greedy_wrong", "length_normalize=true,beta=1", "")
 
 
 @dataclass(kw_only=True, frozen=True)
 class TuningConfig:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     rl_lrs: tuple[float, ...] = (5e-5, 2e-4, 1e-3)
-    dpo_nll_weights: tuple[float, ...] = (0.0, 0.2, 1.0)
+    dpo_candidates: tuple[str, ...] = DPO_CANDIDATES
 
     def __post_init__(self) -> None:
         if not self.rl_lrs or any(not lr > 0 for lr in self.rl_lrs):
             raise UserError(f"rl_lrs={list(self.rl_lrs)}: name one or more rates, each > 0")
-        if not self.dpo_nll_weights or any(w < 0 for w in self.dpo_nll_weights):
-            raise UserError(f"dpo_nll_weights={list(self.dpo_nll_weights)}: name one or more weights, each >= 0")
+        if not self.dpo_candidates:
+            raise UserError("dpo_candidates=[]: name one or more DPO settings ('' is the config as it stands)")
+        for candidate in self.dpo_candidates:
+            with_overrides(self.pipeline.dpo, candidate)  # a bad candidate fails before hours of training
 
 
-def _best(scores: dict[float, list[float]]) -> float:
+def _best(scores: dict) -> object:
     # Rounded, so equal counts of right answers tie whatever the float sums' order; max keeps the first of a tie.
     means = {value: round(sum(s) / len(s), 9) for value, s in scores.items()}
     return max(means, key=means.__getitem__)
@@ -42,7 +53,8 @@ def _best(scores: dict[float, list[float]]) -> float:
 
 def tune(make_model: Callable[[int], torch.nn.Module], config: TuningConfig, seeds: list[int], out: Path, *,
          log: Callable[[str], None] = print) -> dict:
-    """Returns {"rl_lr", "dpo_nll_weight", "validation": {"rl": {lr: [acc per seed]}, "dpo": {...}}}."""
+    """Returns {"rl_lr", "dpo" (the chosen candidate), "validation": {"rl": {lr: [acc per seed]},
+    "dpo": {candidate: [acc per seed]}}}."""
     validation = replace(config.pipeline.evaluation, split="validation")
     rl_scores: dict[float, list[float]] = {lr: [] for lr in config.rl_lrs}
     rl_models: dict[tuple[int, float], tuple[dict, int]] = {}  # (seed, lr) -> (weights, final level)
@@ -60,17 +72,22 @@ def tune(make_model: Callable[[int], torch.nn.Module], config: TuningConfig, see
             rl_models[seed, lr] = copy.deepcopy(model.state_dict()), curve[-1]["level"]
             log(f"seed {seed}: RL lr {lr:g}: validation accuracy {accuracy:.3f}")
     rl_lr = _best(rl_scores)
-    dpo_scores: dict[float, list[float]] = {w: [] for w in config.dpo_nll_weights}
+    dpo_scores: dict[str, list[float]] = {c: [] for c in config.dpo_candidates}
     for seed in seeds:
         pipeline = replace(config.pipeline, seed=seed).seeded()
         model = make_model(seed)
         weights, final_level = rl_models[seed, rl_lr]
-        for weight in config.dpo_nll_weights:
+        pairs: dict[tuple, list] = {}
+        for candidate in config.dpo_candidates:
             model.load_state_dict(weights)
-            dpo_stage(model, replace(pipeline, dpo=replace(pipeline.dpo, nll_weight=weight)), final_level)
+            settings = replace(pipeline, dpo=with_overrides(pipeline.dpo, candidate))
+            source = (settings.dpo.pair_prompts, settings.dpo.group_size, settings.dpo.temperature)
+            if source not in pairs:  # sampled from the RL weights just loaded
+                pairs[source] = dpo_pairs(model, settings, final_level)
+            record = dpo_stage(model, settings, final_level, pairs=pairs[source])
             accuracy = evaluate_tasks(model, validation)["overall"]
-            dpo_scores[weight].append(accuracy)
-            log(f"seed {seed}: DPO nll weight {weight:g} (RL lr {rl_lr:g}): validation accuracy {accuracy:.3f}")
-    return {"rl_lr": rl_lr, "dpo_nll_weight": _best(dpo_scores), "seeds": seeds,
-            "validation": {"rl": {f"{k:g}": v for k, v in rl_scores.items()},
-                           "dpo": {f"{k:g}": v for k, v in dpo_scores.items()}}}
+            dpo_scores[candidate].append(accuracy)
+            log(f"seed {seed}: DPO {candidate or 'as configured'} ({record['pairs']} pairs, RL lr {rl_lr:g}): "
+                f"validation accuracy {accuracy:.3f}")
+    return {"rl_lr": rl_lr, "dpo": _best(dpo_scores), "seeds": seeds,
+            "validation": {"rl": {f"{k:g}": v for k, v in rl_scores.items()}, "dpo": dpo_scores}}
