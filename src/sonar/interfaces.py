@@ -31,6 +31,11 @@ class CurvePoint:
     train_loss: float
     val_loss: float
     seconds: float  # cumulative training-device seconds spent on this candidate
+    # Measured only where a job asks (search/long_context.py): val loss at a multiple of the training
+    # length, and its ratio to the in-length loss on the same held-out text. None elsewhere, and
+    # left out of recorded curves, so runs recorded without them fold as before.
+    long_loss: float | None = None
+    long_ratio: float | None = None
 
 
 @dataclass(kw_only=True, frozen=True)

@@ -134,12 +134,15 @@ class _LiveView:
                                                          if w["id"] else "none")
                             for w in info["per_target"])
         table = Table(box=None, pad_edge=False)
-        for name in ("cand", "status", "rung", "steps", "trials", "val loss", "latency ms", "why"):
+        bound = self.spec.objective.long_context  # a column only where the spec bounds long context
+        long_column = () if bound is None else (f"loss {bound.factor}x / 1x",)
+        for name in ("cand", "status", "rung", "steps", "trials", "val loss", "latency ms", *long_column, "why"):
             table.add_column(name)
         order = {"active": 0, "finished": 1, "stopped": 2, "failed": 3}
         for r in sorted(measured(state), key=lambda r: (order[r.status], r.val_loss, r.id))[:20]:
+            long_cell = () if bound is None else ("-" if r.long_ratio is None else f"{r.long_ratio:.3f}",)
             table.add_row(r.id, r.status, str(r.rung), str(r.steps), str(r.trials), f"{r.val_loss:.4f}",
-                          f"{r.latency_s * 1e3:.3f}", r.reason[:50])
+                          f"{r.latency_s * 1e3:.3f}", *long_cell, r.reason[:50])
         return Group(head, table)
 
     def log(self, state: SearchState) -> None:

@@ -127,8 +127,8 @@ class PublishingTrainer:
     def __init__(self, trainer) -> None:
         self.trainer = trainer
 
-    def run(self, candidate: Candidate, until_step: int) -> list[CurvePoint]:
-        curve = self.trainer.run(candidate, until_step)
+    def run(self, candidate: Candidate, until_step: int, **options) -> list[CurvePoint]:
+        curve = self.trainer.run(candidate, until_step, **options)  # options: long_factor, where a job asks
         from sonar.checkpoint import save_pretrained
 
         target = Path(candidate.workdir) / "checkpoint"

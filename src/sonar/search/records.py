@@ -22,6 +22,9 @@ class Job:
     # A search over several targets tunes each candidate once per target per rung, so its tune job ids
     # name the target (`c001/r2/tune@laptop`); a single-target search's ids do not, as they never have.
     names_target: bool = False
+    # A train job of the last rungs of a search with a long-context bound measures the loss at this
+    # multiple of the training length (search/long_context.py); None, and left out of the record, otherwise.
+    long_factor: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in JOB_KINDS:
@@ -31,6 +34,8 @@ class Job:
                              "names its target")
         if self.until < 1 or self.start < 0 or self.start > self.until:
             raise ValueError(f"job {self.id}: need 0 <= start={self.start} <= until={self.until}, until >= 1")
+        if self.long_factor is not None and self.kind != "train":
+            raise ValueError(f"job {self.id}: only a train job measures long context")
 
     @property
     def id(self) -> str:
@@ -41,6 +46,8 @@ class Job:
         data = dataclasses.asdict(self)
         if not data["names_target"]:  # a single-target search records its jobs as it always has
             del data["names_target"]
+        if data["long_factor"] is None:
+            del data["long_factor"]
         return data
 
 

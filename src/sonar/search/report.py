@@ -129,12 +129,24 @@ def _placements_html(placements: dict[str, int]) -> str:
     return "<p>jobs ran on: " + ", ".join(f"{html.escape(place)} ({n})" for place, n in placements.items()) + "</p>"
 
 
+def _long_header(state: SearchState) -> str:
+    """The long-context column, present only where the spec bounds long context (long_context.py)."""
+    bound = state.spec.objective.long_context
+    return "" if bound is None else f"<th>loss {bound.factor}x / 1x</th>"
+
+
+def _long_cell(state: SearchState, r) -> str:
+    if state.spec.objective.long_context is None:
+        return ""
+    return "<td>-</td>" if r.long_ratio is None else f"<td>{r.long_ratio:.3f}</td>"
+
+
 def _html(state: SearchState) -> str:
     info = summary(state)
     rows = "".join(
         f"<tr><td>{r.id}</td><td>{r.status}</td><td>{r.rung}</td><td>{r.steps}</td><td>{r.trials}</td>"
-        f"<td>{r.val_loss:.4f}</td><td>{r.latency_s * 1e3:.3f}</td><td>{html.escape(r.reason)}</td></tr>"
-        for r in measured(state))
+        f"<td>{r.val_loss:.4f}</td><td>{r.latency_s * 1e3:.3f}</td>{_long_cell(state, r)}"
+        f"<td>{html.escape(r.reason)}</td></tr>" for r in measured(state))
     best = html.escape(json.dumps(info["best"], indent=1, default=str)) if info["best"] else "none yet"
     figures = "".join(f'<p><img src="{name}" alt="{name}"></p>' for name in FIGURES)
     per_target = _per_target_html(info["per_target"]) if len(info["per_target"]) > 1 else ""
@@ -147,5 +159,5 @@ def _html(state: SearchState) -> str:
 {_placements_html(info['placements'])}
 <h2>Chosen</h2><pre>{best}</pre>{per_target}{figures}
 <h2>Candidates</h2><table><tr><th>id</th><th>status</th><th>rung</th><th>steps</th><th>trials</th>
-<th>val loss</th><th>latency ms</th><th>why</th></tr>{rows}</table></body></html>
+<th>val loss</th><th>latency ms</th>{_long_header(state)}<th>why</th></tr>{rows}</table></body></html>
 """

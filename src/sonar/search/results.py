@@ -7,6 +7,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+from sonar.search.long_context import latest, recommendable
 from sonar.search.objective import choose, pareto_front
 from sonar.search.placement import placement_label
 from sonar.search.schedulers.base import RungScheduler
@@ -26,16 +27,22 @@ class Measured:
     memory_bytes: float
     system: dict | None
     reason: str
+    long_ratio: float | None = None  # the latest long-context measurement's ratio (long_context.py)
+    long_ok: bool = True  # meets the spec's long-context bound (True without one)
 
 
 def measured(state: SearchState) -> list[Measured]:
     rows = []
+    bound = state.spec.objective.long_context
     for c in state.candidates.values():
         best = min((p for p in c.tuning if math.isfinite(p.latency_s)), key=lambda p: p.latency_s, default=None)
+        long = latest(c.curve)
         rows.append(Measured(id=c.id, status=c.status, rung=c.rung, steps=c.steps_done(), trials=c.trials_done(),
                              val_loss=c.val_loss() if math.isfinite(c.val_loss()) else math.inf,
                              latency_s=c.best_latency(), memory_bytes=RungScheduler.memory(c),
-                             system=best.config if best else None, reason=c.reason))
+                             system=best.config if best else None, reason=c.reason,
+                             long_ratio=None if long is None else long.ratio,
+                             long_ok=recommendable(bound, c.curve)))
     return rows
 
 
@@ -46,8 +53,10 @@ def best(state: SearchState) -> str | None:
     Under a constraint, a candidate still running that is trained at least 1/eta of the way (it has
     reached the last rung or the one before) and already meets the bound competes with the finished
     ones, all compared at the deepest checkpoint they share: otherwise the first candidate to finish
-    holds the recommendation while a clearly better one completes its last rung."""
-    rows = measured(state)
+    holds the recommendation while a clearly better one completes its last rung.
+
+    With a long-context bound, only candidates measured to meet it are recommended (long_context.py)."""
+    rows = [r for r in measured(state) if r.long_ok]
     finished = [r for r in rows if r.status == FINISHED]
     objective = state.spec.objective
     chosen = choose(objective, [_row(r) for r in finished])
@@ -101,7 +110,8 @@ def summary(state: SearchState, *, engine_live: bool = False) -> dict:
     return {
         "state": run_state,
         "best": None if pick is None else {"id": pick.id, "val_loss": pick.val_loss, "latency_s": pick.latency_s,
-                                           "system": pick.system, "model": state.candidates[pick.id].model.to_dict()},
+                                           "system": pick.system, "model": state.candidates[pick.id].model.to_dict(),
+                                           **_long_fields(state, pick)},
         "per_target": [{"target": t.name, "latency_bound_s": t.latency_s,
                         **({"id": None} if w is None else {"id": w.id, "val_loss": w.val_loss,
                                                           "latency_s": w.latency_s, "system": w.system})}
@@ -115,6 +125,12 @@ def summary(state: SearchState, *, engine_live: bool = False) -> dict:
         "spent_s": state.spent_s,
         "scheduler": state.spec.scheduler,
     }
+
+
+def _long_fields(state: SearchState, row: Measured) -> dict:
+    """The measured long-context ratio, where the spec bounds it (a summary without a bound is unchanged)."""
+    bound = state.spec.objective.long_context
+    return {} if bound is None else {"long_context_factor": bound.factor, "long_ratio": row.long_ratio}
 
 
 def jobs_by_place(state: SearchState) -> dict[str, int]:

@@ -45,7 +45,9 @@ def _run(payload: JobPayload, backend: Backend | None) -> Outcome:
                               workdir=Path(payload.workdir), seed=payload.seed)
         Path(payload.workdir).mkdir(parents=True, exist_ok=True)
         if job.kind == "train":
-            points = backend.trainer.run(candidate, job.until)
+            # only a job that asks passes the keyword, so trainers without long-context support still serve
+            long = {} if job.long_factor is None else {"long_factor": job.long_factor}
+            points = backend.trainer.run(candidate, job.until, **long)
             before = [p.seconds for p in points if p.step <= job.start]
             cost = points[-1].seconds - (before[-1] if before else 0.0) if points else 0.0
             if points and not math.isfinite(points[-1].val_loss):
@@ -59,9 +61,19 @@ def _run(payload: JobPayload, backend: Backend | None) -> Outcome:
             # from 0 or from 1
             before = points[job.start - 1].seconds if 0 < job.start <= len(points) else 0.0
             cost = points[-1].seconds - before if points else 0.0
-        return Outcome(job_id=job.id, points=[dataclasses.asdict(p) for p in points], cost_s=cost)
+        return Outcome(job_id=job.id, points=[point_record(p) for p in points], cost_s=cost)
     except Exception as err:  # noqa: BLE001  a failed job is recorded, the search goes on
         return Outcome(job_id=job.id, failure=classify_failure(err))
+
+
+def point_record(point) -> dict:
+    """A curve or tuning point as recorded: a long-context field not measured is left out, so a search
+    without a long-context bound records its curves as it always has."""
+    data = dataclasses.asdict(point)
+    for key in ("long_loss", "long_ratio"):
+        if key in data and data[key] is None:
+            del data[key]
+    return data
 
 
 def classify_failure(err: BaseException) -> str:

@@ -20,6 +20,7 @@ from sonar.errors import UserError
 from sonar.search.arch_space import ArchSpace, parse_arch_space, rule_key
 from sonar.search.arch_space import Param as Param  # re-exported: its home before the split
 from sonar.search.expr import ExpressionError
+from sonar.search.long_context import LongContext, parse_long_context
 from sonar.search.space import sample_architectures
 from sonar.search.spec_fields import (
     SpecError,
@@ -61,6 +62,7 @@ class Objective:
     # `worst` one winner that meets every target's bound (constraint mode only). As parsed, latency_s
     # is the first target's bound, so everything that reads one bound reads the first target's.
     across_targets: str = "each"
+    long_context: LongContext | None = None  # a bound on long-context quality (long_context.py)
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -360,7 +362,7 @@ def _synthetic(data: dict, targets: tuple[Target, ...]) -> dict:
 
 
 def _objective(data: dict, where: str) -> Objective:
-    no_unknown_keys(data, {"kind", "latency_s", "memory_bytes", "weights", "across_targets"}, where)
+    no_unknown_keys(data, {"kind", "latency_s", "memory_bytes", "weights", "across_targets", "long_context"}, where)
     kind = one_of(data.get("kind", "constraint"), OBJECTIVES, f"{where}.kind")
     latency = data.get("latency_s")
     memory = data.get("memory_bytes")
@@ -380,6 +382,7 @@ def _objective(data: dict, where: str) -> Objective:
                                                            high=MAX_MEMORY_BYTES),
         loss_weight=weight["loss"], latency_weight=weight["latency_s"],
         across_targets=one_of(data.get("across_targets", "each"), ACROSS_TARGETS, f"{where}.across_targets"),
+        long_context=parse_long_context(data.get("long_context"), f"{where}.long_context"),
     )
 
 

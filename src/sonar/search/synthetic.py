@@ -8,6 +8,8 @@ Options (spec `synthetic:`): noise (loss std), eval_every (steps), step_cost_s, 
 sleep_s (real seconds per job, to make a search interruptible in tests), fail ({candidate: oom|nan|crash|exit}),
 targets ({name: {scale, size}}: a target's latency is `scale` times as high and grows with the `active`
 (default) or `total` parameter count, e.g. a laptop whose memory holds every expert's weights).
+A train job that asks for long context (long_factor) gets its last point's long-context loss from
+`long_context_ratio`, a model of the architecture's layer plan.
 
 Several targets: the first target's latency is the one a single-target search has always had (unless
 `targets` names it); every other target's knob values have factors of their own, drawn from its name,
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sonar.interfaces import Candidate, CurvePoint, TuningPoint
+from sonar.model.layout import layer_plans
 from sonar.model.params import count_parameters
 
 DEFAULT_SYSTEM_SPACE = {"schemes": ["fp32", "bf16", "int8", "int4"], "threads": [1, 2],
@@ -67,11 +70,29 @@ def _fail(options: dict, candidate: Candidate, kind: str) -> None:
         os._exit(3)
 
 
+TRAIN_LEN = 128  # the training length the synthetic long-context model assumes (TrainConfig's default)
+
+
+def long_context_ratio(model, factor: int) -> float:
+    """Loss at `factor` x the training length over the in-length loss, modelled per doubling of length:
+    a RoPE layer attending globally meets positions it never saw and degrades most; a chunked RoPE layer
+    whose chunk is shorter than the long length never does; a NoPE (global) layer degrades a little,
+    less with attention temperature tuning. So all-RoPE full attention degrades with the factor, and
+    iRoPE (chunked RoPE + NoPE every few layers) with temperature tuning stays close to 1."""
+    plans = layer_plans(model)
+    chunk = model.attention_chunk_size
+    local = chunk is not None and chunk < factor * TRAIN_LEN
+    rope_global = sum(p.use_rope and not (p.chunked_mask and local) for p in plans) / len(plans)
+    nope = sum(not p.use_rope for p in plans) / len(plans)
+    per_doubling = 0.06 * rope_global + 0.02 * nope * (0.6 if model.attn_temperature_tuning else 1.0) + 0.004
+    return 1.0 + per_doubling * math.log2(factor)
+
+
 class SyntheticTrainer:
     def __init__(self, options: dict | None = None) -> None:
         self.options = options or {}
 
-    def run(self, candidate: Candidate, until_step: int) -> list[CurvePoint]:
+    def run(self, candidate: Candidate, until_step: int, *, long_factor: int | None = None) -> list[CurvePoint]:
         _fail(self.options, candidate, "train")
         path = Path(candidate.workdir) / "synthetic_curve.json"
         points = [p for p in _load(path) if p["step"] <= until_step]
@@ -91,6 +112,9 @@ class SyntheticTrainer:
             if self.options.get("sleep_s"):  # slow mode: checkpoint each evaluation, to be killed mid-job
                 self._pause(len(new_steps))
                 _save(path, points)
+        if long_factor is not None and points and points[-1]["step"] == until_step:
+            ratio = long_context_ratio(candidate.model, long_factor)
+            points[-1] = {**points[-1], "long_loss": points[-1]["val_loss"] * ratio, "long_ratio": ratio}
         _save(path, points)
         return [CurvePoint(**p) for p in points]
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sonar.data.batches import WindowBatches, fixed_windows
@@ -17,10 +18,18 @@ from sonar.data.cache import write_atomic
 from sonar.data.dataset import TokenizedCorpus, prepare
 from sonar.errors import UserError
 from sonar.interfaces import Candidate, CurvePoint
+from sonar.longctx.ratio import long_context_loss
 from sonar.model import ModelConfig, build_model
 from sonar.strict_json import dumps_strict
 from sonar.train.config import TrainConfig
-from sonar.train.device import compute_dtype, deterministic_kernels, enable_fast_fp32, resolve_device, to_device
+from sonar.train.device import (
+    autocast,
+    compute_dtype,
+    deterministic_kernels,
+    enable_fast_fp32,
+    resolve_device,
+    to_device,
+)
 from sonar.train.experts import ExpertLoad
 from sonar.train.flops import device_peak, train_flops_per_token
 from sonar.train.optimizer import build_optimizer, restore_optimizer
@@ -59,13 +68,32 @@ class CorpusTrainer:
     def fit_vocab(self, config: ModelConfig) -> ModelConfig:
         return fit_vocab(config, self.data)
 
-    def run(self, candidate: Candidate, until_step: int) -> list[CurvePoint]:
+    def run(self, candidate: Candidate, until_step: int, *, long_factor: int | None = None) -> list[CurvePoint]:
+        """Train to `until_step`; with `long_factor`, the point at until_step also carries the val loss at
+        long_factor x the training length and its ratio to the in-length loss (search/long_context.py)."""
         if not isinstance(until_step, int) or until_step < 0:
             raise UserError(f"until_step={until_step!r}: must be an integer >= 0")
         model, optimizer, state = self._restore(candidate)
         if state.step < until_step:
             self._train(candidate, model, optimizer, state, until_step)
+        if long_factor is not None and self._measure_long(model, state, until_step, long_factor):
+            self._save(candidate, model, optimizer, state)
         return [CurvePoint(**p) for p in state.curve if p["step"] <= until_step]
+
+    def _measure_long(self, model, state: TrainState, step: int, factor: int) -> bool:
+        """Add the long-context loss to the curve point at `step` (measured once: a rerun finds it there);
+        whether it was added. Windows of the validation tokens, as many as the in-length evaluation's rows."""
+        point = next((p for p in state.curve if p["step"] == step), None)
+        if point is None or point.get("long_loss") is not None:
+            return False
+        config = phase_at(self.config, step - 1).config
+        device = next(model.parameters()).device
+        with torch.no_grad(), autocast(config.precision, device):
+            loss, ratio = long_context_loss(model, [np.asarray(self.data.val_ids)], train_len=config.seq_len,
+                                            factor=factor, windows=config.eval_batches,
+                                            eot_id=self.data.tokenizer.eot_id)
+        point.update(long_loss=loss, long_ratio=ratio)
+        return True
 
     def load_model(self, candidate: Candidate) -> torch.nn.Module:
         """The candidate's model with its latest trained weights."""

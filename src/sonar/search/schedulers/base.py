@@ -15,6 +15,7 @@ from typing import Protocol
 from sonar.model.params import count_parameters
 from sonar.search.curves import Forecast, latency_forecast, loss_forecast
 from sonar.search.latency_model import LatencyModel
+from sonar.search.long_context import breaks, measures_at, recommendable
 from sonar.search.objective import Point, choose, dominates, eliminated, pareto_front, rank
 from sonar.search.population import LadderRatios, RemainingRatios
 from sonar.search.records import Decision, Job
@@ -102,6 +103,9 @@ class RungScheduler:
         decisions = [Decision(candidate=c.id, action="finish", rung=c.rung, reason="reached the last rung")
                      for c in idle if c.rung == last]
         idle = [c for c in idle if c.rung < last]
+        decisions += self._long_context_stops(idle + gated)
+        decided = {d.candidate for d in decisions}
+        idle, gated = [c for c in idle if c.id not in decided], [c for c in gated if c.id not in decided]
         if self.rules.eliminate and (idle or gated):
             reasons = self.eliminations(state, idle + gated)
             decisions += [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reasons[c.id])
@@ -121,6 +125,15 @@ class RungScheduler:
             else:
                 decisions += self._drain(state, idle, budget_left, decisions)
         return decisions
+
+    def _long_context_stops(self, waiting: list[CandidateState]) -> list[Decision]:
+        """Waiting candidates below the last rung whose measured long-context quality breaks the spec's
+        bound (long_context.py): no later rung can mend a measurement, so they go now."""
+        bound = self.spec.objective.long_context
+        if bound is None or not bound.stop_early:
+            return []
+        return [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason)
+                for c in waiting if (reason := breaks(bound, c.curve))]
 
     def eliminations(self, state: SearchState, waiting: list[CandidateState]) -> dict[str, str]:
         """Why each waiting candidate cannot be optimal (those that still can are left out). With a
@@ -158,7 +171,10 @@ class RungScheduler:
         steps, _ = self.ladder[c.rung]
         train = None
         if steps > c.steps_done():
-            train = Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done())
+            bound = self.spec.objective.long_context
+            long = bound.factor if measures_at(bound, c.rung, len(self.ladder)) else None
+            train = Job(candidate=c.id, kind="train", rung=c.rung, until=steps, start=c.steps_done(),
+                        long_factor=long)
         # the same jobs while they run: trials_done moves only when a job is done
         tunes = tune_jobs(self, c) if self.per_target else [job for job in [self.tune_job(c)] if job is not None]
         if train is not None and any(self.tunes_first(c, tune) for tune in tunes):
@@ -269,6 +285,7 @@ class RungScheduler:
         mode, extend) what has finished, otherwise stop everyone still waiting."""
         finishing = {d.candidate for d in decided if d.action == "finish"}
         finished = [c for c in state.candidates.values() if c.status == FINISHED or c.id in finishing]
+        finished = [c for c in finished if recommendable(self.spec.objective.long_context, c.curve)]
         measured = [(c.id, c.val_loss(), c.best_latency(), self.memory(c)) for c in finished]
         if budget_left and idle and self.spec.objective.kind == "pareto" and measured and self.rules.front_extenders:
             extend = self._front_extenders(state, idle, [(m[1], m[2]) for m in measured])
@@ -360,7 +377,8 @@ class RungScheduler:
         else:
             loss = _measured(losses[-1] if losses else math.inf)
             latency = _measured(min(best) if best else math.inf)
-        return Point(id=c.id, loss=loss, latency=latency, memory=self.memory(c, tuning))
+        return Point(id=c.id, loss=loss, latency=latency, memory=self.memory(c, tuning),
+                     long_breaks=breaks(self.spec.objective.long_context, curve) is not None)
 
     def hopeful(self, c: CandidateState, rung: int) -> tuple[float, float]:
         """(loss, latency) if the candidate improves from here as the best-improving candidates did,
