@@ -172,3 +172,13 @@ def test_a_recorded_bounded_run_folds_to_the_same_state(example_runs, tmp_path):
     assert best(folded) == best(state) == best(example_runs["bounded"])
     assert [dataclasses.asdict(p) for p in folded.candidates[best(state)].curve] == \
         [dataclasses.asdict(p) for p in state.candidates[best(state)].curve]
+
+
+def test_without_early_stopping_breakers_run_on_but_still_never_win(tmp_path):
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    raw["objective"]["long_context"]["stop_early"] = False
+    state, _ = run_simulated(raw, tmp_path)
+    assert not any(c.reason.startswith("long context") for c in state.candidates.values())
+    assert any(r.long_ratio is not None and r.long_ratio > BOUND["max_ratio"] for r in measured(state))
+    winner = {r.id: r for r in measured(state)}[best(state)]
+    assert winner.long_ratio <= BOUND["max_ratio"]

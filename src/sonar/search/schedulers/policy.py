@@ -15,6 +15,8 @@ The algorithm (constraint mode; Pareto mode differs where noted):
                 constraint: latency mid <- the size model's prediction (latency_model.py), and
                     latency low raised to the prediction less 3 spreads: a screen on size  [latency_model, off]
             stop c if its optimistic point cannot be optimal against the others' pessimistic points [eliminate, off]
+            stop c if its measured long-context quality breaks objective.long_context (search/long_context.py;
+                measured at the last rungs only, switched by the spec's long_context.stop_early)
         promote the top 1/eta of each rung as workers free up (ASHA)
             Pareto: plus the rung's whole forecast front                                    [front_promotion]
         start new candidates into free workers
