@@ -45,6 +45,7 @@ def test_stages_chain_and_rl_resumes(tmp_path):
     (["posttrain", "sft", "--preset", "debug", "--tasks", "chess", "--out", "OUT"], "tasks=['chess']"),
     (["posttrain", "sft", "--preset", "debug", "--levels", "one", "--out", "OUT"], "--levels 'one'"),
     (["posttrain", "dpo", "--from", "OUT", "--beta", "0", "--out", "OUT"], "beta=0"),
+    (["posttrain", "dpo", "--from", "OUT", "--settings", "pair_prompts=all", "--out", "OUT"], "pair_prompts='all'"),
     (["eval", "tasks", "NOWHERE"], "no such checkpoint directory"),
     (["posttrain", "tune", "--preset", "debug", "--rl-lrs", "fast", "--out", "OUT"], "--rl-lrs 'fast'"),
     (["posttrain", "tune", "--preset", "debug", "--dpo-candidates", "nll_weight=-1", "--out", "OUT"], "nll_weight=-1"),

@@ -160,12 +160,15 @@ def dpo_command(
                                          "own samples, chosen and rejected by the verifier)"),
     tasks: str = _TASKS, levels: str = typer.Option("1,2,3,4", help="levels of the prompts pairs are sampled on"),
     per_cell: int = typer.Option(12, help="prompts per (task, level) sampled for pairs"),
-    steps: int = typer.Option(40), beta: float = typer.Option(0.1), lr: float = typer.Option(2e-4),
+    steps: int = typer.Option(DPOConfig.steps), beta: float = typer.Option(DPOConfig.beta),
+    lr: float = typer.Option(DPOConfig.lr),
     nll_weight: float = typer.Option(DPOConfig.nll_weight, help="weight of the cross-entropy on the chosen reply"),
+    settings: str = typer.Option("", help="more settings as 'name=value,...', e.g. "
+                                          "'pair_prompts=greedy_wrong,length_normalize=true'"),
     seed: int = _SEED, threads: int = _THREADS,
 ) -> None:
     """DPO against a frozen copy of the starting model; writes OUT/model and OUT/dpo.json."""
-    config = DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed)
+    config = with_overrides(DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed), settings)
     user_pairs = read_preferences(pairs) if pairs is not None else None
     out_dir = _prepare(out, threads, "sonar posttrain run")
     model = _checkpoint(start, "DPO")

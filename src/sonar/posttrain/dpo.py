@@ -32,7 +32,9 @@ PAIR_PROMPTS = ("mixed", "greedy_wrong")
 
 @dataclass(kw_only=True, frozen=True)
 class DPOConfig:
-    steps: int = 40
+    # 10 steps (about 2.5 passes over the ~60 pairs) was chosen by `sonar posttrain tune` on the validation
+    # split; 40 (10 passes) lowered validation accuracy below RL's on every seed.
+    steps: int = 10
     batch_size: int = 16
     lr: float = 2e-4
     warmup: int = 5

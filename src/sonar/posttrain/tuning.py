@@ -27,7 +27,8 @@ from sonar.posttrain.settings import with_overrides
 # Overrides of the DPO config, lightest first, so a tie goes to the smallest change to the RL model.
 DPO_CANDIDATES = ("steps=5,lr=5e-5", "steps=10,lr=5e-5", "steps=10", "steps=10,beta=0.5",
                   "steps=10,pair_prompts=greedy_wrong", "steps=10,length_normalize=true,beta=1",
-                  "beta=0.5", "pair_prompts=greedy_wrong", "length_normalize=true,beta=1", "")
+                  "steps=40,beta=0.5", "steps=40,pair_prompts=greedy_wrong", "steps=40,length_normalize=true,beta=1",
+                  "steps=40")
 
 
 @dataclass(kw_only=True, frozen=True)
