@@ -2,9 +2,9 @@ import sys
 import types
 
 import pytest
+from search_support import make_spec
 
 import sonar.train.config  # noqa: F401  imported before the fixture swaps sonar.train.trainer for a fake
-from conftest import make_spec
 from sonar.errors import UserError
 from sonar.interfaces import Trainer, Tuner
 from sonar.search.backends import REAL_TRAINER, REAL_TUNER, build_backend, import_by_path

@@ -1,6 +1,6 @@
 import pytest
+from search_support import CrashAfter, make_spec, run_simulated
 
-from conftest import CrashAfter, make_spec, run_simulated
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import PoolExecutor, SimulatedExecutor
 from sonar.search.replay import replay

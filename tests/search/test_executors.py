@@ -4,8 +4,8 @@ decisions and the same results (only time stamps differ)."""
 import concurrent.futures as cf
 
 import pytest
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor
 from sonar.search.records import Job

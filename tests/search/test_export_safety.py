@@ -8,9 +8,9 @@ import sys
 
 import pytest
 import yaml
+from search_support import make_spec
 from typer.testing import CliRunner
 
-from conftest import make_spec
 from sonar.cli import app, main
 from sonar.outdir import MARKER, read_marker
 from sonar.search.export import export_best

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import InProcessExecutor
 from sonar.search.replay import replay

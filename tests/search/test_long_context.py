@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from search_support import BASE_SPEC, make_spec, recorded_events, run_simulated
 
-from conftest import BASE_SPEC, make_spec, recorded_events, run_simulated
 from sonar.interfaces import CurvePoint
 from sonar.model.presets import preset
 from sonar.search.curves import Forecast

@@ -5,10 +5,10 @@ import json
 
 import pytest
 import yaml
+from search_support import CrashAfter, make_spec, recorded_events, run_simulated
 from test_schedulers_contract import SMALL, check_decisions_valid
 from typer.testing import CliRunner
 
-from conftest import CrashAfter, make_spec, recorded_events, run_simulated
 from sonar.cli import app
 from sonar.interfaces import Candidate
 from sonar.model.presets import preset

@@ -4,9 +4,9 @@ import os
 import socket
 
 import pytest
+from search_support import make_spec, recorded_events
 from typer.testing import CliRunner
 
-from conftest import make_spec, recorded_events
 from sonar.cli import app
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor

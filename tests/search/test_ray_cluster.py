@@ -6,8 +6,8 @@ from collections import defaultdict
 
 import pytest
 from local_ray_cluster import ENV, ClusterError, local_ray_cluster
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor
 from sonar.search.spec import parse_spec

@@ -4,8 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor
 from sonar.search.spec import parse_spec

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.errors import UserError
 from sonar.search.executors.ray_resources import (
     RayResources,

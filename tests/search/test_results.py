@@ -1,6 +1,7 @@
 """The recommendation read off a search state."""
 
-from conftest import make_spec
+from search_support import make_spec
+
 from sonar.search import results
 from sonar.search.records import Decision, Job
 from sonar.search.state import state_from_events

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from engine_race import race
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.errors import UserError
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors import SimulatedExecutor

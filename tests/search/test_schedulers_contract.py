@@ -1,8 +1,8 @@
 """One contract suite for every scheduler, on the simulated executor with synthetic curves."""
 
 import pytest
+from search_support import make_spec, recorded_events, run_simulated
 
-from conftest import make_spec, recorded_events, run_simulated
 from sonar.search.records import Decision, Job
 from sonar.search.replay import replay
 from sonar.search.schedulers import SCHEDULERS, make_scheduler

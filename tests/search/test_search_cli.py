@@ -2,9 +2,9 @@ import json
 
 import pytest
 import yaml
+from search_support import file_tree, make_spec
 from typer.testing import CliRunner
 
-from conftest import file_tree, make_spec
 from sonar.cli import app
 
 runner = CliRunner()

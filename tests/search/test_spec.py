@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.search.space import sample_architectures
 from sonar.search.spec import SpecError, load_spec, parse_spec
 

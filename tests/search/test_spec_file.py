@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from search_support import make_spec
 from typer.testing import CliRunner
 
-from conftest import make_spec
 from sonar.cli import app
 from sonar.search.spec import MAX_SPEC_BYTES, SpecError, load_spec
 

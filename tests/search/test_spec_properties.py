@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.errors import UserError
 from sonar.search import expr
 from sonar.search.spec import SearchSpec, parse_spec

@@ -4,8 +4,8 @@ import json
 import sqlite3
 
 import pytest
+from search_support import make_spec, run_simulated
 
-from conftest import make_spec, run_simulated
 from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.search import state as state_module

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.model.presets import PRESETS
 from sonar.search.spec import SpecError, check_real_inputs, load_spec, parse_spec
 

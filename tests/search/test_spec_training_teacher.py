@@ -2,8 +2,8 @@
 carried into the TrainConfig every candidate trains under."""
 
 import pytest
+from search_support import make_spec
 
-from conftest import make_spec
 from sonar.search.backends import train_config
 from sonar.search.spec import SpecError, parse_spec
 

@@ -10,8 +10,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from search_support import file_tree, make_spec, run_simulated
 
-from conftest import file_tree, make_spec, run_simulated
 from sonar.errors import UserError
 from sonar.search.storage import DB_NAME, Storage
 
