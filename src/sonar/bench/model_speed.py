@@ -31,7 +31,8 @@ from sonar.systems.config import SystemConfig
 from sonar.systems.linear_layout import use_input_major_linears
 from sonar.train.flops import forward_flops_per_token, matmul_peak
 
-# The config `sonar bench tune` picked for `small` (decode:ctx=256, quality limit 1%).
+# The fastest eager config `sonar bench tune` found for `small` (decode:ctx=256, quality limit 1%): generate
+# runs eagerly here, so a compiled winner cannot be used as it is.
 TUNED_SMALL = {"weights_routed": "int8", "weights_shared": "int8", "moe_dispatch": "packed_grouped", "threads": 1}
 
 
