@@ -50,7 +50,8 @@ def test_plain_dpo_and_a_negative_nll_weight():
 def test_length_normalize_compares_log_probabilities_per_token():
     logprobs, lengths = torch.tensor([-2.0, -12.0]), torch.tensor([2, 12])
     assert torch.equal(dpo.reply_scores(logprobs, lengths, DPOConfig()), logprobs)
-    assert torch.equal(dpo.reply_scores(logprobs, lengths, DPOConfig(length_normalize=True)), torch.tensor([-1.0, -1.0]))
+    per_token = dpo.reply_scores(logprobs, lengths, DPOConfig(length_normalize=True))
+    assert torch.equal(per_token, torch.tensor([-1.0, -1.0]))
 
 
 def test_length_normalized_training_prefers_chosen_over_a_long_rejected_reply(small_model):

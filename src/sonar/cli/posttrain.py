@@ -24,9 +24,9 @@ from sonar.posttrain.model_source import load_start
 from sonar.posttrain.pipeline import PipelineConfig, run_pipeline
 from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
+from sonar.posttrain.settings import with_overrides
 from sonar.posttrain.sft import SFTConfig, run_sft
 from sonar.posttrain.tasks import TASKS, mixed_examples
-from sonar.posttrain.settings import with_overrides
 from sonar.posttrain.tuning import DPO_CANDIDATES, TuningConfig, tune
 from sonar.posttrain.user_data import read_pairs, read_preferences
 from sonar.strict_json import dumps_strict

@@ -26,7 +26,6 @@ from sonar.posttrain.replies import greedy_replies, max_reply_tokens, sample_gro
 from sonar.posttrain.settings import require_at_least_one, require_positive
 from sonar.posttrain.tasks import Example, verify
 
-
 PAIR_PROMPTS = ("mixed", "greedy_wrong")
 
 

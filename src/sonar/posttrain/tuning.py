@@ -23,7 +23,6 @@ from sonar.posttrain.pipeline import PipelineConfig, dpo_pairs, dpo_stage, sft_s
 from sonar.posttrain.rl import run_rl
 from sonar.posttrain.settings import with_overrides
 
-
 # Overrides of the DPO config, lightest first, so a tie goes to the smallest change to the RL model.
 DPO_CANDIDATES = ("steps=5,lr=5e-5", "steps=10,lr=5e-5", "steps=10", "steps=10,beta=0.5",
                   "steps=10,pair_prompts=greedy_wrong", "steps=10,length_normalize=true,beta=1",
