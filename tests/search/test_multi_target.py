@@ -282,3 +282,29 @@ def test_a_further_targets_real_tuner_keeps_its_state_apart_and_reads_the_candid
     assert inner.seen == (home / "targets" / "laptop", home / "checkpoint",
                           tmp_path / "candidates" / "systems-prior.laptop.json")
     assert backend.tuning(candidate, "server") == (backend.tuner, candidate)  # the primary target: as before
+
+
+def test_each_target_has_its_own_pareto_front_measured_there(tmp_path):
+    raw = make_spec(objective={"kind": "pareto"}, targets=[{"name": "server"}, {"name": "laptop"}],
+                    synthetic=TWO_TARGETS["synthetic"])
+    state, _ = run_simulated(raw, tmp_path / "run")
+    info = summary(state)
+    fronts = {w["target"]: w["pareto"] for w in info["per_target"]}
+    assert [p["id"] for p in fronts["server"]] == [p["id"] for p in info["pareto"]]  # the first target's
+    for name, points in fronts.items():
+        assert points
+        on_target = {c.id: c.on(name).best_latency() for c in state.candidates.values()}
+        for p in points:
+            assert p["latency_s"] == on_target[p["id"]]
+        losses = [p["val_loss"] for p in sorted(points, key=lambda p: p["latency_s"])]
+        assert losses == sorted(losses, reverse=True)  # a front: slower only where it is better
+    assert fronts["server"] != fronts["laptop"]  # the laptop's latency grows with the total parameters
+    result = CliRunner().invoke(app, ["status", str(tmp_path / "run")])
+    assert "pareto on laptop:" in result.output
+
+
+def test_one_target_summary_keeps_its_shape(each_run):
+    run_dir, _ = each_run
+    single = make_spec(objective={"kind": "pareto"})
+    state, _ = run_simulated(single, run_dir.parent / "single")
+    assert "pareto" not in summary(state)["per_target"][0]

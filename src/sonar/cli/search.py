@@ -177,6 +177,9 @@ def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
     console = Console()
     console.print(_LiveView(console, state.spec)(state))
     console.print(f"state: {info['state']}; pareto: {[p['id'] for p in info['pareto']]}")
+    for w in info["per_target"]:  # several targets: each one's own front
+        if "pareto" in w:
+            console.print(f"  pareto on {w['target']}: {[p['id'] for p in w['pareto']]}")
     if info["placements"]:
         console.print("jobs ran on: " + ", ".join(f"{place} ({n})" for place, n in info["placements"].items()))
 

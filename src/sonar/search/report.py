@@ -119,8 +119,11 @@ def _per_target_html(winners: list[dict]) -> str:
         + (f"<td>{w['val_loss']:.4f}</td><td>{w['latency_s'] * 1e3:.3f}</td>"
            f"<td>{html.escape(json.dumps(w['system'], default=str))}</td>" if w["id"] else "<td></td>" * 3)
         + "</tr>" for w in winners)
+    fronts = "".join(f"<p>Pareto front on {html.escape(w['target'])} (loss, ms): "
+                     + ", ".join(f"{p['id']} ({p['val_loss']:.4f}, {p['latency_s'] * 1e3:.3f})" for p in w["pareto"])
+                     + "</p>" for w in winners if w.get("pareto"))
     return ("<h2>Chosen per target</h2><table><tr><th>target</th><th>id</th><th>val loss</th><th>latency ms</th>"
-            f"<th>system</th></tr>{rows}</table>")
+            f"<th>system</th></tr>{rows}</table>{fronts}")
 
 
 def _placements_html(placements: dict[str, int]) -> str:

@@ -101,9 +101,23 @@ def front(state: SearchState) -> list[str]:
     return pareto_front([(r.id, r.val_loss, r.latency_s) for r in finished])
 
 
+def target_fronts(state: SearchState) -> dict[str, list[dict]]:
+    """Target name -> its Pareto front of (val loss, latency on that target), each point measured there.
+    A model that is best for the laptop need not be on the server's front, so each target has its own."""
+    fronts = {}
+    for target in state.spec.targets:
+        view = target_state(state, target)
+        rows = {r.id: r for r in measured(view)}
+        fronts[target.name] = [{"id": i, "val_loss": rows[i].val_loss, "latency_s": rows[i].latency_s}
+                               for i in front(view)]
+    return fronts
+
+
 def summary(state: SearchState, *, engine_live: bool = False) -> dict:
     rows = {r.id: r for r in measured(state)}
     winners = target_winners(state)
+    several = len(state.spec.targets) > 1  # one target: its front is `pareto`, as it always was
+    fronts = target_fronts(state) if several else {}
     pick = next(iter(winners.values()))
     run_state = "finished" if state.finished else ("running" if engine_live else
                                                    ("interrupted" if state.jobs else "created"))
@@ -114,7 +128,8 @@ def summary(state: SearchState, *, engine_live: bool = False) -> dict:
                                            **_long_fields(state, pick)},
         "per_target": [{"target": t.name, "latency_bound_s": t.latency_s,
                         **({"id": None} if w is None else {"id": w.id, "val_loss": w.val_loss,
-                                                          "latency_s": w.latency_s, "system": w.system})}
+                                                          "latency_s": w.latency_s, "system": w.system}),
+                        **({"pareto": fronts[t.name]} if several else {})}
                        for t, w in zip(state.spec.targets, winners.values(), strict=True)],
         "pareto": [{"id": i, "val_loss": rows[i].val_loss, "latency_s": rows[i].latency_s} for i in front(state)],
         "jobs_done": state.jobs_done(),
