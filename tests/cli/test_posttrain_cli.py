@@ -47,11 +47,14 @@ def test_stages_chain_and_rl_resumes(tmp_path):
     (["posttrain", "dpo", "--from", "OUT", "--beta", "0", "--out", "OUT"], "beta=0"),
     (["posttrain", "dpo", "--from", "OUT", "--settings", "pair_prompts=all", "--out", "OUT"], "pair_prompts='all'"),
     (["eval", "tasks", "NOWHERE"], "no such checkpoint directory"),
+    (["posttrain", "distill", "--teacher", "NOWHERE", "--preset", "debug", "--out", "OUT"],
+     "--teacher NOWHERE: no such checkpoint directory"),
     (["posttrain", "tune", "--preset", "debug", "--rl-lrs", "fast", "--out", "OUT"], "--rl-lrs 'fast'"),
     (["posttrain", "tune", "--preset", "debug", "--dpo-candidates", "nll_weight=-1", "--out", "OUT"], "nll_weight=-1"),
 ])
 def test_bad_inputs_are_one_error_line(tmp_path, args, message):
     args = [a.replace("OUT", str(tmp_path / "out")).replace("NOWHERE", str(tmp_path / "none")) for a in args]
+    message = message.replace("NOWHERE", str(tmp_path / "none"))
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]

@@ -198,7 +198,7 @@ def distill_command(
     config = DistillConfig(steps=steps, temperature=temperature, ce_weight=ce_weight, lr=lr, seed=seed)
     prompts, responses = _sft_data(data, tasks, levels, per_cell, seed)
     out_dir = _prepare(out, threads, "sonar posttrain run")
-    teacher_model = _checkpoint(teacher, "distillation's teacher")
+    teacher_model = load_start(teacher, flag="--teacher")
     student = load_start(start, preset_name=preset_name, seed=seed)
     record = run_distill(student, teacher_model, prompts, responses, config)
     save_pretrained(student, out_dir / "model", overwrite=True)

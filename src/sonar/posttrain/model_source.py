@@ -16,13 +16,14 @@ from sonar.posttrain.chat import CHAT_VOCAB_SIZE, check_vocab
 CHAT_CONTEXT = 128  # tokens: the longest built-in prompt under the template, with its reply, fits
 
 
-def load_start(checkpoint: str | Path | None, *, preset_name: str | None = None, seed: int = 0) -> torch.nn.Module:
-    """The model to post-train, in train mode: from `checkpoint`, else a fresh `preset_name`."""
+def load_start(checkpoint: str | Path | None, *, preset_name: str | None = None, seed: int = 0,
+               flag: str = "--from") -> torch.nn.Module:
+    """The model to post-train, in train mode: from `checkpoint` (given as `flag`), else a fresh `preset_name`."""
     if (checkpoint is None) == (preset_name is None):
         raise UserError("name exactly one starting point: --from CHECKPOINT or --preset NAME (a fresh model)")
     if checkpoint is not None:
         if not Path(checkpoint).is_dir():
-            raise UserError(f"--from {checkpoint}: no such checkpoint directory")
+            raise UserError(f"{flag} {checkpoint}: no such checkpoint directory")
         model = load_pretrained(checkpoint)
         check_vocab(model.config.vocab_size, str(checkpoint))
     else:
