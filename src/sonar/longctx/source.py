@@ -17,6 +17,7 @@ from sonar.data.corpus import load_corpus
 from sonar.data.split import split_corpus
 from sonar.data.tokenizer import BpeTokenizer, ByteTokenizer
 from sonar.errors import UserError
+from sonar.train.resume import read_run_file
 
 _RUN_SETTINGS = "train_config.json"
 
@@ -39,7 +40,7 @@ def resolve(checkpoint: str, *, corpus: str | None, train_len: int | None) -> Ev
         model_dir, run_dir = path, path.parent
     else:
         raise UserError(f"{checkpoint}: neither a `sonar train` run directory nor a checkpoint (no config.json)")
-    settings = _run_settings(run_dir / _RUN_SETTINGS)
+    settings = read_run_file(run_dir / _RUN_SETTINGS, "run settings file")
     data = settings.get("data", {})
     train_len = train_len if train_len is not None else settings.get("seq_len")
     if train_len is None:
@@ -53,18 +54,6 @@ def resolve(checkpoint: str, *, corpus: str | None, train_len: int | None) -> Ev
     documents = [np.asarray(ids, dtype=np.int64) for ids in tokenizer.encode_batch([d.text for d in split.val])]
     return EvalSource(model_dir=model_dir, train_len=int(train_len), documents=documents, eot_id=tokenizer.eot_id,
                       vocab_size=tokenizer.vocab_size, corpus=source or "built-in")
-
-
-def _run_settings(path: Path) -> dict:
-    if not path.is_file():
-        return {}
-    try:
-        settings = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: not a readable run settings file ({err})".splitlines()[0]) from None
-    if not isinstance(settings, dict):
-        raise UserError(f"{path}: not a readable run settings file (a JSON object is expected)")
-    return settings
 
 
 def _tokenizer(model_dir: Path):

@@ -107,12 +107,18 @@ def _read_settings(path: Path, threads: int | None) -> TrainConfig:
 
 
 def _read_record(path: Path) -> dict:
+    return read_run_file(path, "run record")
+
+
+def read_run_file(path: Path, what: str) -> dict:
+    """A JSON object a run wrote beside its checkpoint ({} when absent); anything else is one UserError
+    naming the file as `what`."""
     if not path.is_file():
         return {}
     try:
         record = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
-        raise UserError(f"{path}: not a readable run record ({err})".splitlines()[0]) from None
+        raise UserError(f"{path}: not a readable {what} ({err})".splitlines()[0]) from None
     if not isinstance(record, dict):
-        raise UserError(f"{path}: not a readable run record (a JSON object is expected)")
+        raise UserError(f"{path}: not a readable {what} (a JSON object is expected)")
     return record
