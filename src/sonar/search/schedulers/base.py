@@ -7,19 +7,27 @@ the recorded events, so a restart or a second process decides the same.
 
 from __future__ import annotations
 
-import functools
 import math
 import zlib
 from typing import Protocol
 
-from sonar.model.params import count_parameters
-from sonar.search.curves import Forecast, latency_forecast, loss_forecast
 from sonar.search.latency_model import LatencyModel
 from sonar.search.long_context import breaks, measures_at, recommendable
 from sonar.search.objective import Point, choose, dominates, eliminated, pareto_front, rank
 from sonar.search.population import LadderRatios, RemainingRatios
 from sonar.search.records import Decision, Job
 from sonar.search.schedulers.costs import trial_cost_in_steps
+from sonar.search.schedulers.forecast_bounds import (
+    cached_latency_forecast,
+    cached_loss_forecast,
+    hopeful_low,
+    latency_by_trials,
+    measured_forecast,
+    recentred,
+    screened,
+    total_params,
+    within,
+)
 from sonar.search.schedulers.policy import SONAR_RULES, SPEND_REASON, Rules
 from sonar.search.schedulers.targets import (
     each_target_drain,
@@ -41,7 +49,6 @@ class Scheduler(Protocol):
     def next_jobs(self, state: SearchState) -> list[Job]: ...
 
 
-SCREEN_SPREADS = 3.0  # the latency model rules a candidate out only this many spreads past the bound
 
 
 def geometric_ladder(low: int, high: int, eta: int, rungs: int) -> list[int]:
@@ -360,23 +367,23 @@ class RungScheduler:
         spread = tuning[-1].spread_s if tuning else 0.0
         if self.rules.forecast:
             seed = zlib.crc32(f"{self.spec.seed}/{c.id}/{len(steps)}".encode())
-            loss = _loss_forecast(steps, losses, self.spec.budget.max_steps, seed)
+            loss = cached_loss_forecast(steps, losses, self.spec.budget.max_steps, seed)
             tuned_out = c.tuning_complete and len(tuning) == len(c.tuning) and bool(best)
-            latency = _measured(best[-1]) if tuned_out else _latency_forecast(best, self.spec.budget.max_trials,
-                                                                               spread)
+            latency = (measured_forecast(best[-1]) if tuned_out
+                       else cached_latency_forecast(best, self.spec.budget.max_trials, spread))
             if self.population is not None and self.rules.population_centre:
                 loss_ratios, latency_ratios = self.population
                 if steps:
-                    loss = _recentred(loss, loss_ratios.project(steps[-1], losses[-1]))
+                    loss = recentred(loss, loss_ratios.project(steps[-1], losses[-1]))
                 if not tuned_out:
-                    latency = _recentred(latency, latency_ratios.project(len(best), best[-1]) if best else None)
+                    latency = recentred(latency, latency_ratios.project(len(best), best[-1]) if best else None)
             if self.population is not None and self.late_gains and not tuned_out:
-                latency = _hopeful_low(latency, self.population[1], best)
+                latency = hopeful_low(latency, self.population[1], best)
             if self.latency_model is not None and not tuned_out:
-                latency = _screened(latency, self.latency_model.predict(c.model), best)
+                latency = screened(latency, self.latency_model.predict(c.model), best)
         else:
-            loss = _measured(losses[-1] if losses else math.inf)
-            latency = _measured(min(best) if best else math.inf)
+            loss = measured_forecast(losses[-1] if losses else math.inf)
+            latency = measured_forecast(min(best) if best else math.inf)
         return Point(id=c.id, loss=loss, latency=latency, memory=self.memory(c, tuning),
                      long_breaks=breaks(self.spec.objective.long_context, curve) is not None)
 
@@ -389,9 +396,9 @@ class RungScheduler:
         if self.population is not None:
             loss_ratios, latency_ratios = self.population
             if curve:
-                loss = _within(loss_ratios.project(curve[-1].step, curve[-1].val_loss, hopeful=True), point.loss)
+                loss = within(loss_ratios.project(curve[-1].step, curve[-1].val_loss, hopeful=True), point.loss)
             if tuning:
-                latency = _within(latency_ratios.project(len(tuning), tuning[-1].best_latency_s, hopeful=True),
+                latency = within(latency_ratios.project(len(tuning), tuning[-1].best_latency_s, hopeful=True),
                                   point.latency)
         return loss, latency
 
@@ -403,7 +410,7 @@ class RungScheduler:
         trials = [t for _, t in self.ladder if t > 0]
         cands = list(state.candidates.values())
         losses = LadderRatios.fit(steps, ({p.step: p.val_loss for p in c.curve} for c in cands))
-        latencies = RemainingRatios.fit(trials, (_latency_by_trials(c, trials) for c in cands))
+        latencies = RemainingRatios.fit(trials, (latency_by_trials(c, trials) for c in cands))
         return losses, latencies
 
     def fit_latency_model(self, state: SearchState) -> LatencyModel | None:
@@ -429,66 +436,4 @@ class RungScheduler:
         """Bytes at the best trial when the tuner reports them, else the weights at 4 bits (optimistic)."""
         tuning = c.tuning if tuning is None else tuning
         reported = [p.extra["memory_bytes"] for p in tuning if "memory_bytes" in (p.extra or {})]
-        return float(min(reported)) if reported else _params(c.model) * 0.5
-
-
-def _hopeful_low(forecast: Forecast, ratios: RemainingRatios, best: tuple) -> Forecast:
-    """The optimistic latency, lowered to what the largest gain any candidate made over the rest of its
-    sweep would give, and to 0 while no candidate has been tuned from here to the end. For a space
-    with compiled configurations: the tuner tries them after its eager sweep, and they can be several
-    times faster, which a curve's own extrapolation cannot see."""
-    if not best or not math.isfinite(best[-1]):
-        return forecast
-    hope = ratios.project(len(best), best[-1], hopeful=True)
-    low = 0.0 if hope is None else min(forecast.low, hope)
-    return Forecast(low, max(low, forecast.mid), forecast.high)
-
-
-def _screened(forecast: Forecast, prediction: tuple[float, float], best: tuple) -> Forecast:
-    """The latency forecast with the cross-architecture model's say: its prediction as the central
-    value, and its prediction less SCREEN_SPREADS spreads as a floor under the optimistic bound. Both
-    stay under the best latency measured so far, which the final best can only improve on."""
-    mean, spread = prediction
-    ceiling = best[-1] if best and math.isfinite(best[-1]) else math.inf
-    low = min(max(forecast.low, math.exp(mean - SCREEN_SPREADS * spread)), ceiling)
-    high = max(forecast.high, low)
-    return Forecast(low, min(max(math.exp(mean), low), high, ceiling), high)  # low <= ceiling by construction
-
-
-def _latency_by_trials(c: CandidateState, budgets: list[int]) -> dict[int, float]:
-    """Best latency after each trial; a tuner that stopped keeps its final best at every later budget
-    (it would measure nothing new), so short complete traces still say how much the rest improves."""
-    curve = {i + 1: p.best_latency_s for i, p in enumerate(c.tuning)}
-    if c.tuning_complete and c.tuning:
-        curve.update({t: c.tuning[-1].best_latency_s for t in budgets if t > len(c.tuning)})
-    return curve
-
-
-@functools.lru_cache(maxsize=4096)
-def _loss_forecast(steps: tuple, losses: tuple, horizon: int, seed: int) -> Forecast:
-    return loss_forecast(list(steps), list(losses), horizon, seed=seed)
-
-
-@functools.lru_cache(maxsize=4096)
-def _latency_forecast(best: tuple, horizon: int, spread: float) -> Forecast:
-    return latency_forecast(list(best), horizon, spread=spread)
-
-
-@functools.lru_cache(maxsize=1024)
-def _params(model) -> int:
-    return count_parameters(model).total
-
-
-def _recentred(forecast: Forecast, mid: float | None) -> Forecast:
-    """The forecast with its central value moved to `mid`, kept inside its own bounds."""
-    if mid is None or not math.isfinite(forecast.high):
-        return forecast
-    return Forecast(forecast.low, _within(mid, forecast), forecast.high)
-
-
-def _within(value: float | None, forecast: Forecast) -> float:
-    return forecast.mid if value is None else min(max(value, forecast.low), forecast.high)
-
-
-def _measured(value: float) -> Forecast:
-    return Forecast(value, value, value)
+        return float(min(reported)) if reported else total_params(c.model) * 0.5
