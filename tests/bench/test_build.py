@@ -273,3 +273,35 @@ def test_cli_build_on_an_absent_gpu_is_one_error_before_anything_is_written(tmp_
     result = CliRunner().invoke(app, ["bench", "build", "--out", str(out), "--device", "cuda"])
     assert result.exit_code == 2 and "no CUDA device" in result.output
     assert not out.exists()
+
+
+def test_a_resumed_table_keeps_the_knob_space_it_was_started_with(tmp_path):
+    """Knobs added to sonar after a table was started must not enter half of it: the built-in tuner
+    is pinned to the recorded space, and fields that table predates read as their defaults."""
+    from sonar.bench.build import make_tuner, recorded_knob_space
+    from sonar.bench.table import write_table
+    from sonar.systems.tuner import SystemTuner
+
+    out = tmp_path / "t.jsonl"
+    settings = BuildSettings(out=out, candidates=2, max_steps=32, max_trials=2)
+    older = make_tuner("sonar.systems.tuner:SystemTuner", max_trials=2)
+    older.space = dataclasses.replace(older.space, schemes=("fp32", "int8"), dispatches=("grouped",))
+    header = make_header(settings, FakeTrainer(), older, trainer_spec="f", tuner_spec="f")
+    space = dict(header.knob_space["space"])
+    del space["sdpa_backends"]  # written before that knob existed
+    write_table(out, dataclasses.replace(header, knob_space={**header.knob_space, "space": space}), [])
+
+    pinned = make_tuner("sonar.systems.tuner:SystemTuner", max_trials=2, recorded_space=recorded_knob_space(out))
+    assert isinstance(pinned, SystemTuner)
+    assert pinned.space.schemes == ("fp32", "int8") and pinned.space.dispatches == ("grouped",)
+    resumed = make_header(settings, FakeTrainer(), pinned,
+                          trainer_spec="f", tuner_spec="f")
+    from sonar.bench.build import _resume
+
+    assert _resume(settings, resumed)[0].knob_space["space"] == space  # the table's own header is kept
+    unpinned = make_header(settings, FakeTrainer(), make_tuner("sonar.systems.tuner:SystemTuner", max_trials=2),
+                           trainer_spec="f", tuner_spec="f")
+    with pytest.raises(UserError, match="knob_space"):  # today's whole space is not the table's
+        _resume(settings, unpinned)
+    with pytest.raises(UserError, match="does not know"):
+        make_tuner("sonar.systems.tuner:SystemTuner", recorded_space={**space, "warp_size": [32]})

@@ -293,3 +293,24 @@ def test_a_space_without_eager_configs_still_tunes_its_compiled_ones(monkeypatch
     point = {"config": configs[0].to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": 1.0}
     state = {"points": [point], "prior_snapshot": [], "run_records": []}
     assert propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=2) == configs[1]
+
+
+def test_a_prior_written_before_the_sdpa_backend_knob_still_loads(tmp_path):
+    import json
+
+    from sonar.systems.config import SystemConfig
+    from sonar.systems.prior import PriorStore
+
+    config = SystemConfig().to_dict()
+    del config["sdpa_backend"]
+    path = tmp_path / "prior.json"
+    path.write_text(json.dumps({"version": 1, "records": [
+        {"workload_kind": "decode", "config": config, "reference": None, "log_ratio": 0.5}]}))
+    (record,) = PriorStore(path).load()
+    assert SystemConfig.from_dict(record["config"]) == SystemConfig()
+    config["warp_size"] = 32  # an unknown knob is still refused, not guessed
+    del config["attention"]
+    path.write_text(json.dumps({"version": 1, "records": [
+        {"workload_kind": "decode", "config": config, "reference": None, "log_ratio": 0.5}]}))
+    with pytest.raises(Exception, match="not a readable systems prior"):
+        PriorStore(path).load()

@@ -94,11 +94,16 @@ def make_trainer(spec: str, max_steps: int, *, corpus: str | None = None, tokeni
                                data=DataConfig(corpus=corpus, tokenizer=tokenizer)))
 
 
-def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None, target: str = "cpu") -> object:
+def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None, target: str = "cpu",
+               recorded_space: dict | None = None) -> object:
     """The tuner named by `spec`. The built-in one measures eager configurations, plus, with
     `compile_top_k` > 0, a compiled variant of that many best eager ones per candidate once its eager
     sweep ends: a compile costs 40-120 s per graph on a small CPU, more than a whole eager sweep, so
-    only the finalists get one. Those trials are kept out of the eager sweep's share of `max_trials`."""
+    only the finalists get one. Those trials are kept out of the eager sweep's share of `max_trials`.
+
+    `recorded_space` (a resumed table's knob_space["space"]) pins the built-in tuner to the knobs that
+    table was built with: knobs added to sonar since must not enter half a table, or its candidates
+    would not be comparable with each other."""
     factory = load_factory(spec, "tuner")
     if spec != DEFAULT_TUNER:
         if target != "cpu":
@@ -112,8 +117,32 @@ def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None,
         raise UserError(f"--max-trials {max_trials}: must exceed --compile-top-k {compile_top_k},"
                         " which are the compiled trials after the eager sweep")
     space = SearchSpace(compiles=("eager", "default") if compile_top_k else ("eager",), target=target)
+    if recorded_space:
+        space = recorded_search_space(recorded_space, space)
     return factory(space=space, compile_top_k=compile_top_k, cold_compiles=bool(compile_top_k),
                    max_trials=max_trials)
+
+
+def recorded_search_space(recorded: dict, fallback: object) -> object:
+    """The SearchSpace a table header recorded; fields it predates keep `fallback`'s value (each new
+    field's default is the behaviour sonar had before the field existed)."""
+    from sonar.systems.space import SearchSpace
+
+    known = {f.name for f in dataclasses.fields(SearchSpace)}
+    unknown = sorted(set(recorded) - known)
+    if unknown:
+        raise UserError(f"the table's knob space has knobs {unknown} this version of sonar does not know;"
+                        " resume it with the version that built it, or use another --out")
+    values = {name: (tuple(value) if isinstance(value, list) else value) for name, value in recorded.items()}
+    return dataclasses.replace(fallback, **values)
+
+
+def recorded_knob_space(out: Path) -> dict | None:
+    """The knob space (its "space" part) of the table at `out`, if there is one to resume."""
+    if not out.exists():
+        return None
+    space = load_table(out).header.knob_space.get("space")
+    return space if isinstance(space, dict) else None
 
 
 def cpu_model() -> str:
@@ -223,6 +252,8 @@ def _resume(settings: BuildSettings, header: TableHeader) -> tuple[TableHeader, 
         raise UserError(f"{settings.out} holds a synthetic table; choose another --out")
     for name in COMPARED_HEADER_FIELDS:
         old, new = getattr(existing.header, name), getattr(header, name)
+        if name == "knob_space":
+            old = _with_later_knobs(old, new)
         if (list(old) if isinstance(old, tuple) else old) != (list(new) if isinstance(new, tuple) else new):
             raise UserError(f"{settings.out}: its {name} ({old}) differs from this build's ({new});"
                             " use another --out or the same settings")
@@ -238,6 +269,20 @@ def _resume(settings: BuildSettings, header: TableHeader) -> tuple[TableHeader, 
             raise UserError(f"{settings.out}: it was built with {name}={old!r}, this build has "
                             f"{name}={new_build.get(name)!r}; use another --out or the same settings")
     return existing.header, list(existing.candidates)
+
+
+def _with_later_knobs(old: dict, new: dict) -> dict:
+    """`old` knob space, with the knob fields added since it was written set as `new` has them, when
+    `new` holds them at their defaults (the behaviour those tables were built with)."""
+    from sonar.systems.space import SearchSpace
+
+    old_space, new_space = old.get("space"), new.get("space")
+    if not isinstance(old_space, dict) or not isinstance(new_space, dict):
+        return old
+    defaults = _plain(dataclasses.asdict(SearchSpace()))
+    later = {name: value for name, value in new_space.items()
+             if name not in old_space and value == defaults.get(name)}
+    return {**old, "space": {**old_space, **later}} if later else old
 
 
 def build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, header: TableHeader,

@@ -42,7 +42,8 @@ def build(
     target: str = typer.Option("cpu", help="built-in tuner: the hardware it measures on (cpu or cuda)"),
 ) -> None:
     """Brute force over a sampled architecture space: train and tune every candidate to the end."""
-    from sonar.bench.build import BuildSettings, build_table, make_header, make_trainer, make_tuner
+    from sonar.bench.build import (DEFAULT_TUNER, BuildSettings, build_table, make_header, make_trainer,
+                                   make_tuner, recorded_knob_space)
     from sonar.bench.synthetic import synthetic_table
     from sonar.bench.table import write_table
 
@@ -66,7 +67,9 @@ def build(
     if target == "cuda":
         resolve_device("cuda")
     trainer_obj = make_trainer(trainer, max_steps, corpus=corpus, tokenizer=tokenizer, device=device)
-    tuner_obj = make_tuner(tuner, compile_top_k, max_trials, target=target)
+    # a resumed table keeps the knobs it was started with, whatever knobs sonar has gained since
+    recorded = recorded_knob_space(out) if resume and tuner == DEFAULT_TUNER else None
+    tuner_obj = make_tuner(tuner, compile_top_k, max_trials, target=target, recorded_space=recorded)
     header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())

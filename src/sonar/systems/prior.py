@@ -117,6 +117,7 @@ class PriorStore:
         if not isinstance(records, list):
             raise self._unreadable("a JSON object with a 'records' list is expected")
         for i, r in enumerate(records):
+            r = records[i] = _with_later_knobs(r)
             problem = _record_problem(r)
             if problem:
                 raise self._unreadable(f"record {i}: {problem}")
@@ -131,6 +132,21 @@ class PriorStore:
             return
         records = self.load() + new
         write_json_atomic(self.path, {"version": 1, "records": records})
+
+
+# Knobs added after priors were first written, with the value that stands for the behaviour before
+# them: an older prior still loads, and its configs mean what they meant.
+LATER_KNOBS = {"sdpa_backend": SystemConfig.__dataclass_fields__["sdpa_backend"].default}
+
+
+def _with_later_knobs(r):
+    if not isinstance(r, dict):
+        return r
+    filled = dict(r)
+    for key in ("config", "reference"):
+        if isinstance(r.get(key), dict):
+            filled[key] = {**LATER_KNOBS, **r[key]}
+    return filled
 
 
 def _record_problem(r) -> str | None:
