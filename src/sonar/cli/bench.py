@@ -42,8 +42,15 @@ def build(
     target: str = typer.Option("cpu", help="built-in tuner: the hardware it measures on (cpu or cuda)"),
 ) -> None:
     """Brute force over a sampled architecture space: train and tune every candidate to the end."""
-    from sonar.bench.build import (DEFAULT_TUNER, BuildSettings, build_table, make_header, make_trainer,
-                                   make_tuner, recorded_knob_space)
+    from sonar.bench.build import (
+        DEFAULT_TUNER,
+        BuildSettings,
+        build_table,
+        make_header,
+        make_trainer,
+        make_tuner,
+        recorded_knob_space,
+    )
     from sonar.bench.synthetic import synthetic_table
     from sonar.bench.table import write_table
 
