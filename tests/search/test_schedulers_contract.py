@@ -280,3 +280,37 @@ def test_sonar_promotes_a_waiting_candidate_that_may_still_beat_the_best_finishe
     assert [(d.candidate, d.action, d.reason) for d in decisions if d.action == "promote"] == [
         ("c001", "promote", "may beat the best finished")]
     assert not any(d.candidate == "c002" and d.action == "promote" for d in decisions)
+
+
+def _screening_run(tmp_path, screen: bool):
+    raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.0015},
+                    synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": 0.01},
+                    rules={"screen_feasibility": screen})
+    run_dir = tmp_path / ("screen" if screen else "plain")
+    state, _ = run_simulated(raw, run_dir)
+    return state, recorded_events(run_dir)
+
+
+def test_screening_tunes_a_promoted_candidate_before_its_steps_and_stops_one_whose_sweep_misses(tmp_path):
+    state, events = _screening_run(tmp_path, screen=True)
+    limit = state.spec.objective.latency_s
+    order = {}
+    for kind, payload, _ in events:
+        if kind == "job_submitted":
+            order.setdefault(Job(**payload).id, len(order))
+    # a tuning job submitted while the candidate stood at rung k >= 1 came before that rung's steps
+    screened = [(cid, rung, job) for cid, rung, job in _tuned_while_at_rung(events) if rung >= 1]
+    ladder = make_scheduler(state.spec).ladder
+    assert any(job.until > ladder[rung][1] for _, rung, job in screened)  # tuned past the rung's own trials
+    for cid, rung, job in screened:
+        train = Job(candidate=cid, kind="train", rung=rung, until=1).id
+        assert train not in order or order[train] > order[job.id]
+    swept_out = [d for d in state.decisions if d.action == "stop" and d.reason.startswith("no configuration meets")]
+    assert swept_out
+    for d in swept_out:  # stopped only with its whole sweep measured and none within the bound
+        c = state.candidates[d.candidate]
+        assert c.trials_done() >= state.spec.budget.max_trials or c.tuning_complete
+        assert c.best_latency() > limit
+    plain, plain_events = _screening_run(tmp_path, screen=False)
+    assert not [d for d in plain.decisions if d.reason.startswith("no configuration meets")]
+    assert all(job.until <= ladder[rung][1] for _, rung, job in _tuned_while_at_rung(plain_events))

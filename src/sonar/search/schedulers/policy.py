@@ -28,6 +28,9 @@ The algorithm (constraint mode; Pareto mode differs where noted):
                 every other time, one drawn at random from the lowest rung instead         [explore_waiting]
             otherwise stop everyone still waiting ("ranked out")
     the jobs of a candidate's rung (constraint mode):
+        promoted and no config meets the bounds yet: tune on, a ladder budget at a time, before the
+            rung's training, while the rest of the sweep costs no more than the rung's steps    [screen_feasibility]
+        stop it once its whole sweep is measured and none meets the bounds                  [screen_feasibility]
         tune only while a measured config misses the bounds                           [feasible_stops_tuning, off]
         below the last rung, tune only where the rung's trials cost no more than its steps  [tuning_pays]
         deferred tuning is caught up one ladder budget at a time                      [catch_up_by_rung, off]
@@ -79,6 +82,9 @@ class Rules:
     # at random, a hedge against ranks that mislead (Hyperband's reason for its unpruned bracket).
     explore_waiting: bool = True
     latency_model: bool = False  # constraint: a latency model across architectures forecasts and screens
+    # Constraint: a promoted candidate that cannot yet meet the bound is tuned on before its new rung's
+    # steps, while its remaining sweep costs no more than them; stopped once its whole sweep misses.
+    screen_feasibility: bool = True
 
     def __post_init__(self) -> None:
         for name, value in dataclasses.asdict(self).items():
@@ -112,4 +118,5 @@ SONAR_RULES = Rules()
 # endgame promotions read measured values (no population), as the baselines always have.
 PLAIN_RULES = Rules(forecast=False, population_centre=False, late_gain_bound=False, eliminate=False,
                     front_promotion=False, feasible_stops_tuning=False, tuning_pays=False, catch_up_by_rung=False,
-                    tune_before_train=False, spend_budget=False, explore_waiting=False)
+                    tune_before_train=False, spend_budget=False, explore_waiting=False,
+                    screen_feasibility=False)
