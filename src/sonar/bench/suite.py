@@ -1,13 +1,18 @@
 """`sonar bench suite`: every method on every table, latency bound and recommendation rule.
 
-A *cell* is (table, bound quantile, rule, method, seed); its result is one seed's criteria
-(runner.seed_criteria). Results are appended to a work file (JSON lines, one whole line per write,
-flushed and synced), so an interrupted suite reruns only the cells it had not finished; a torn last
-line is ignored. Cells run in a process pool.
+A *cell* is (mode, table, bound quantile, rule, method, seed); its result is one seed's criteria
+(runner.seed_criteria). In constraint mode the bound quantile sets the latency limit; in Pareto mode
+there is no limit (quantile None: one cell per table and rule), only the methods that handle Pareto
+mode run, and the criteria are the hypervolume gap <= 1% and <= 10% and the anytime area.
+
+Results are appended to a work file (JSON lines, one whole line per write, flushed and synced), so an
+interrupted suite reruns only the cells it had not finished; a torn last line is ignored. Cells run
+in a process pool.
 
 The scoreboard: per rule and method, for each criterion the median over (table, bound) of the median
 over seeds, and the failed seeds summed; and per rule, the share of (table, bound) where SONAR's
 median is ahead of every peer's (strictly faster), at regret <= 1% and at the normalised gap <= 10%.
+A suite runs in one mode; the mode is part of every row's key, so rows of the two modes never mix.
 """
 
 from __future__ import annotations
@@ -29,13 +34,14 @@ from pathlib import Path
 import numpy as np
 
 from sonar.bench.recommend import RULES, check_rule
+from sonar.bench.regret import MODES
 from sonar.errors import UserError
 from sonar.strict_json import finite_or_none
 
 QUANTILES = (0.25, 0.5, 0.75)
-MODE = "constraint"  # the bound quantiles are latency limits
 SPEEDUPS = ("speedup_1pct", "speedup_gap10", "speedup_top3", "speedup_best")
-CRITERIA = (*SPEEDUPS, "anytime_area")
+# Pareto mode has no ranks (no top 3); its regret and gap are both the hypervolume gap.
+MODE_SPEEDUPS = {"constraint": SPEEDUPS, "pareto": ("speedup_1pct", "speedup_gap10")}
 # The duplicates of table-level baselines through the engine add nothing to a scoreboard.
 LEFT_OUT = frozenset({"brute_force_engine", "random_engine"})
 PEER_PREFIXES = ("optuna_", "synetune_", "hyperband_joint")
@@ -47,17 +53,23 @@ TABLE_SUFFIXES = (".jsonl", ".jsonl.gz")
 WORK_SUFFIX = ".work.jsonl"
 
 
+def criteria(mode: str) -> tuple[str, ...]:
+    """The figures a suite in `mode` reports per seed."""
+    return (*MODE_SPEEDUPS[mode], "anytime_area")
+
+
 @dataclass(kw_only=True, frozen=True)
 class Cell:
     table: str
-    quantile: float
+    quantile: float | None  # None in Pareto mode: no latency bound
     rule: str
     method: str
     seed: int
+    mode: str = "constraint"
 
     @property
     def key(self) -> tuple:
-        return self.table, self.quantile, self.rule, self.method, self.seed
+        return self.mode, self.table, self.quantile, self.rule, self.method, self.seed
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -68,8 +80,11 @@ class SuiteSettings:
     rules: tuple[str, ...] = RULES
     methods: tuple[str, ...] | None = None  # None: every available method
     jobs: int = 2
+    mode: str = "constraint"
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UserError(f"mode {self.mode!r}: choose one of {list(MODES)}")
         if not self.tables:
             raise UserError("the suite needs at least one table")
         if self.seeds < 1:
@@ -81,6 +96,11 @@ class SuiteSettings:
                 raise UserError(f"quantile {q}: bound quantiles lie in [0, 1]")
         for rule in self.rules:
             check_rule(rule)
+
+    @property
+    def bounds(self) -> tuple[float | None, ...]:
+        """The bound quantiles the cells run at; Pareto mode has no bound."""
+        return self.quantiles if self.mode == "constraint" else (None,)
 
 
 def find_tables(paths: Iterable[Path]) -> tuple[Path, ...]:
@@ -99,24 +119,24 @@ def find_tables(paths: Iterable[Path]) -> tuple[Path, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def available_methods() -> dict[str, object]:
+def available_methods(mode: str = "constraint") -> dict[str, object]:
     from sonar.bench.runner import default_methods
 
-    methods, _ = default_methods(MODE)
+    methods, _ = default_methods(mode)
     return {m.name: m for m in methods if m.name not in LEFT_OUT}
 
 
 def plan_cells(settings: SuiteSettings) -> list[Cell]:
-    names = available_methods()
+    names = available_methods(settings.mode)
     wanted = settings.methods or tuple(names)
     unknown = sorted(m for m in set(wanted) - set(names) if not is_variant(m))
     for m in wanted:
         if is_variant(m):
             method_named(m)
     if unknown:
-        raise UserError(f"methods {unknown} are not available; choose from {sorted(names)}")
-    return [Cell(table=str(t), quantile=q, rule=r, method=m, seed=s)
-            for t in settings.tables for q in settings.quantiles for r in settings.rules for m in wanted
+        raise UserError(f"methods {unknown} are not available in {settings.mode} mode; choose from {sorted(names)}")
+    return [Cell(table=str(t), quantile=q, rule=r, method=m, seed=s, mode=settings.mode)
+            for t in settings.tables for q in settings.bounds for r in settings.rules for m in wanted
             for s in range(settings.seeds)]
 
 
@@ -127,8 +147,8 @@ def _table(path: str):
     return load_table(path)
 
 
-def method_named(name: str):
-    """An available method, or `sonar-without-RULE[+RULE...]` / `sonar-with-RULE[+RULE...]`: SONAR
+def method_named(name: str, mode: str = "constraint"):
+    """An available method (in `mode`), or `sonar-without-RULE[+RULE...]` / `sonar-with-RULE[+RULE...]`: SONAR
     with those scheduler rules switched off / on (the variants `sonar bench ablate` compares)."""
     if is_variant(name):
         from sonar.bench.engine_method import EngineMethod
@@ -138,7 +158,7 @@ def method_named(name: str):
         rules = tuple(name[len(ADDED if on else ABLATED):].split("+"))
         SONAR_RULES.without(*rules)  # names checked here, before any replay
         return EngineMethod(name, "sonar", rules={rule: on for rule in rules})
-    return available_methods()[name]
+    return available_methods(mode)[name]
 
 
 def is_variant(name: str) -> bool:
@@ -152,18 +172,19 @@ def run_cells(cells: Sequence[Cell]) -> list[dict]:
     from sonar.bench.runner import run_method_rules, seed_criteria
 
     cell = cells[0]
-    if any((c.table, c.quantile, c.method, c.seed) != (cell.table, cell.quantile, cell.method, cell.seed)
-           for c in cells):
+    if any(_run_key(c) != _run_key(cell) for c in cells):
         raise ValueError("run_cells: the cells must differ only in their rule")
     table = _table(cell.table)
-    objective = objective_from_table(table, mode=MODE, latency_limit_quantile=cell.quantile)
+    objective = objective_from_table(table, mode=cell.mode, latency_limit_quantile=cell.quantile)
     started = time.perf_counter()
-    traces = run_method_rules(table, objective, method_named(cell.method), cell.seed, Scorer(table, objective),
-                              rules=tuple(c.rule for c in cells))
+    traces = run_method_rules(table, objective, method_named(cell.method, cell.mode), cell.seed,
+                              Scorer(table, objective), rules=tuple(c.rule for c in cells))
     wall = (time.perf_counter() - started) / len(cells)
+    undefined = set(SPEEDUPS) - set(MODE_SPEEDUPS[cell.mode])  # e.g. the top 3 where nothing is ranked
     rows = []
     for c in cells:
-        row = asdict(c) | seed_criteria(traces[c.rule], table.brute_force_seconds)
+        figures = seed_criteria(traces[c.rule], table.brute_force_seconds)
+        row = asdict(c) | {k: v for k, v in figures.items() if k not in undefined}
         row.update(latency_limit_s=objective.latency_limit_s, brute_force_s=table.brute_force_seconds,
                    synthetic=table.header.synthetic, wall_s=wall)
         rows.append(row)
@@ -185,8 +206,15 @@ def read_work(path: Path) -> dict[tuple, dict]:
     return done
 
 
+def _run_key(cell: Cell) -> tuple:
+    """Cells with one run key share one run of the method (they differ only in their rule)."""
+    return cell.mode, cell.table, cell.quantile, cell.method, cell.seed
+
+
 def _row_key(row: dict) -> tuple:
-    return Cell(**{k: row[k] for k in ("table", "quantile", "rule", "method", "seed")}).key
+    # rows written before the suite had a Pareto mode carry no mode: they are constraint rows
+    fields = {k: row[k] for k in ("table", "quantile", "rule", "method", "seed")}
+    return Cell(**fields, mode=row.get("mode", "constraint")).key
 
 
 def _append(path: Path, row: dict) -> None:
@@ -217,12 +245,13 @@ def run_suite(settings: SuiteSettings, work: Path,
         done[_row_key(row)] = row
         finished += 1
         if progress is not None:
-            progress(finished, len(cells), f"{Path(row['table']).name} q={row['quantile']} {row['rule']} "
+            bound = "pareto" if row["quantile"] is None else f"q={row['quantile']}"
+            progress(finished, len(cells), f"{Path(row['table']).name} {bound} {row['rule']} "
                                            f"{row['method']} seed {row['seed']}")
 
     groups: dict[tuple, list[Cell]] = defaultdict(list)
     for cell in todo:
-        groups[(cell.table, cell.quantile, cell.method, cell.seed)].append(cell)
+        groups[_run_key(cell)].append(cell)
     if settings.jobs == 1 or len(groups) <= 1:
         for group in groups.values():
             for row in run_cells(group):
@@ -237,21 +266,31 @@ def run_suite(settings: SuiteSettings, work: Path,
     return [done[c.key] for c in cells]
 
 
+def row_mode(rows: Sequence[dict]) -> str:
+    """The one mode of a suite's rows."""
+    modes = {row.get("mode", "constraint") for row in rows}
+    if len(modes) > 1:
+        raise ValueError(f"rows of modes {sorted(modes)} in one scoreboard: a suite runs in one mode")
+    return modes.pop() if modes else "constraint"
+
+
 def scoreboard(rows: Sequence[dict]) -> dict:
     """The summary of the suite's rows (see the module docstring)."""
+    mode = row_mode(rows)
+    speedups, figures = MODE_SPEEDUPS[mode], criteria(mode)
     by_cell: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         by_cell[(row["rule"], row["method"], row["table"], row["quantile"])].append(row)
-    medians = {key: {c: float(np.median([r[c] for r in seeds])) for c in CRITERIA}
-               | {f"failures_{c}": sum(r[c] == 0.0 for r in seeds) for c in SPEEDUPS} | {"seeds": len(seeds)}
+    medians = {key: {c: float(np.median([r[c] for r in seeds])) for c in figures}
+               | {f"failures_{c}": sum(r[c] == 0.0 for r in seeds) for c in speedups} | {"seeds": len(seeds)}
                for key, seeds in by_cell.items()}
     board: dict = {}
     for rule in sorted({k[0] for k in medians}):
         board[rule] = {}
         for method in sorted({k[1] for k in medians if k[0] == rule}):
             cells = [v for k, v in medians.items() if k[:2] == (rule, method)]
-            entry = {c: float(np.median([v[c] for v in cells])) for c in CRITERIA}
-            entry |= {f"failures_{c}": sum(v[f"failures_{c}"] for v in cells) for c in SPEEDUPS}
+            entry = {c: float(np.median([v[c] for v in cells])) for c in figures}
+            entry |= {f"failures_{c}": sum(v[f"failures_{c}"] for v in cells) for c in speedups}
             entry |= {"seeds": sum(v["seeds"] for v in cells), "cells": len(cells)}
             board[rule][method] = entry
     return {"methods": board, "sonar_ahead": _sonar_ahead(medians),
@@ -310,7 +349,8 @@ def suite_result(settings: SuiteSettings, rows: Sequence[dict]) -> dict:
         table = _table(str(path))
         tables[str(path)] = {"synthetic": table.header.synthetic, "candidates": len(table.candidates),
                              "brute_force_s": table.brute_force_seconds}
+    quantiles = list(settings.quantiles) if settings.mode == "constraint" else None
     settings_json = {"tables": [str(p) for p in settings.tables], "seeds": settings.seeds,
-                     "quantiles": list(settings.quantiles), "rules": list(settings.rules),
-                     "methods": sorted({r["method"] for r in rows}), "mode": MODE}
+                     "quantiles": quantiles, "rules": list(settings.rules),
+                     "methods": sorted({r["method"] for r in rows}), "mode": settings.mode}
     return finite_or_none(stamp() | {"settings": settings_json, "tables": tables} | scoreboard(rows))

@@ -35,17 +35,22 @@ def suite(
     work: Annotated[Path | None, typer.Option("--work", help="per-cell results (JSON lines; a rerun resumes"
                                                              " from it); default: OUT with .work.jsonl")] = None,
     seeds: int = typer.Option(5, help="seeds per (table, bound, rule, method)"),
-    quantiles: str = typer.Option("0.25,0.5,0.75", help="latency bounds as quantiles of the candidates'"
-                                                        " best latencies"),
+    quantiles: str = typer.Option(None, help="latency bounds as quantiles of the candidates' best latencies"
+                                             " (constraint mode; default 0.25,0.5,0.75)"),
     rules: str = typer.Option("completed,checkpoint", help="recommendation rules (sonar.bench.recommend)"),
-    methods: str = typer.Option(None, help="comma-separated method names (default: all available)"),
+    methods: str = typer.Option(None, help="comma-separated method names (default: all available in the mode)"),
     jobs: int = typer.Option(2, help="worker processes"),
+    mode: str = typer.Option("constraint", help="constraint (a latency bound per quantile) | pareto (no bound:"
+                                                " the hypervolume gap of the recommended front)"),
 ) -> None:
     """Replay every method on every table, latency bound and recommendation rule; print one scoreboard."""
-    from sonar.bench.suite import SuiteSettings, find_tables, run_suite, suite_result
+    from sonar.bench.suite import QUANTILES, SuiteSettings, find_tables, run_suite, suite_result
 
-    settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=_floats(quantiles, "--quantiles"),
-                             rules=_names(rules) or (), methods=_names(methods), jobs=jobs)
+    if mode == "pareto" and quantiles is not None:
+        raise UserError(f"--quantiles {quantiles}: Pareto mode has no latency bound; drop --quantiles")
+    bounds = _floats(quantiles, "--quantiles") if quantiles is not None else QUANTILES
+    settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=bounds, rules=_names(rules) or (),
+                             methods=_names(methods), jobs=jobs, mode=mode)
     work = work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
     console = Console(width=None if sys.stdout.isatty() else 160)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -70,27 +75,33 @@ def _x(value) -> str:
     return "inf" if value is None else f"{value:.1f}x"
 
 
+SPEEDUP_COLUMNS = {"speedup_1pct": "1%", "speedup_gap10": "gap<=10%", "speedup_top3": "top 3",
+                   "speedup_best": "exact best"}
+
+
 def print_scoreboard(console: Console, result: dict) -> None:
+    from sonar.bench.suite import MODE_SPEEDUPS
+
     s = result["settings"]
-    table = Table(title=f"{len(s['tables'])} tables x bounds {s['quantiles']}, {s['seeds']} seeds: median over"
-                        " (table, bound) of the median over seeds; failed seeds summed")
-    for column in ("rule", "method", "1%", "fail", "gap<=10%", "fail", "top 3", "fail", "exact best", "fail",
-                   "anytime area"):
+    pareto = s["mode"] == "pareto"
+    where = "Pareto mode (no bound; hypervolume gap)" if pareto else f"bounds {s['quantiles']}"
+    table = Table(title=f"{len(s['tables'])} tables x {where}, {s['seeds']} seeds: median over (table, bound) of"
+                        " the median over seeds; failed seeds summed")
+    speedups = MODE_SPEEDUPS[s["mode"]]
+    for column in ("rule", "method", *(c for k in speedups for c in (SPEEDUP_COLUMNS[k], "fail")), "anytime area"):
         table.add_column(column, justify="left" if column in ("rule", "method") else "right", no_wrap=True)
     for rule, methods in result["methods"].items():
         for name, row in methods.items():
-            table.add_row(rule, name, _x(row["speedup_1pct"]), str(row["failures_speedup_1pct"]),
-                          _x(row["speedup_gap10"]), str(row["failures_speedup_gap10"]),
-                          _x(row["speedup_top3"]), str(row["failures_speedup_top3"]),
-                          _x(row["speedup_best"]), str(row["failures_speedup_best"]),
-                          f"{row['anytime_area']:.3f}")
+            figures = [c for k in speedups for c in (_x(row[k]), str(row[f"failures_{k}"]))]
+            table.add_row(rule, name, *figures, f"{row['anytime_area']:.3f}")
     console.print(table)
     for rule, ahead in result["sonar_ahead"].items():
         if ahead["cells"]:
             console.print(f"{rule}: SONAR ahead of every peer in {ahead['speedup_1pct']:.0%} of {ahead['cells']}"
                           f" (table, bound) cells at 1%, {ahead['speedup_gap10']:.0%} at gap <= 10%")
-    console.print("speedup = brute-force cost / cost to reach the criterion and keep it (0x: never); anytime area:"
-                  " mean of min(1, normalised gap) over log cost from brute/1000 to brute (lower is better)")
+    gap = "the hypervolume gap" if pareto else "normalised gap"
+    console.print(f"speedup = brute-force cost / cost to reach the criterion and keep it (0x: never); anytime area:"
+                  f" mean of min(1, {gap}) over log cost from brute/1000 to brute (lower is better)")
 
 
 # The constraint suite cannot see the rules that act only in Pareto mode.
