@@ -29,8 +29,8 @@ bench-peers: $(VENV)/.installed-dev
 	$(PIP) install -q -e '.[peers]'
 
 # Every figure in benchmarks/README.md: the suite (every method, table, bound quantile and recommendation
-# rule; hours on 2 cores, resumable from the .work.jsonl files), the rule ablation, then the README's
-# figure blocks rewritten from their JSON. The tables the scoreboard covers are listed in BOARD_TABLES.
+# rule; hours on 2 cores, resumable from the .work.jsonl files), the rule ablation, the suite in Pareto mode,
+# then the README's figure blocks rewritten from their JSON. The tables the scoreboard covers are listed in BOARD_TABLES.
 SUITE := benchmarks/synthetic-suite
 BOARD_TABLES := $(addprefix $(SUITE)/s1-t0,01.jsonl.gz 02.jsonl.gz 04.jsonl.gz 05.jsonl.gz 07.jsonl.gz 08.jsonl.gz \
 	10.jsonl.gz 11.jsonl.gz 13.jsonl.gz 14.jsonl.gz) benchmarks/cpu-v1.jsonl benchmarks/cpu-v2.jsonl \
@@ -44,8 +44,10 @@ bench-figures: bench-peers
 		--work benchmarks/scoreboard.work.jsonl
 	$(VENV)/bin/sonar bench ablate $(ABLATE_TABLES) --seeds 2 --out benchmarks/ablation.json \
 		--work benchmarks/ablation.work.jsonl
+	$(VENV)/bin/sonar bench suite $(BOARD_TABLES) --mode pareto --seeds 3 --out benchmarks/pareto.json \
+		--work benchmarks/pareto.work.jsonl
 	$(VENV)/bin/sonar bench figures --scoreboard benchmarks/scoreboard.json --ablation benchmarks/ablation.json \
-		--readme benchmarks/README.md
+		--pareto benchmarks/pareto.json --readme benchmarks/README.md
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/sonar demo

@@ -75,3 +75,64 @@ def test_bad_suite_settings_are_refused(tables):
         SuiteSettings(tables=(tables,), quantiles=(1.5,))
     with pytest.raises(UserError, match="methods \\['nope'\\]"):
         plan_cells(SuiteSettings(tables=(tables / "syn-11.jsonl",), methods=("nope",)))
+
+
+PARETO_METHODS = ("sonar", "random_feasible")
+
+
+def test_a_pareto_suite_runs_one_cell_per_table_and_scores_the_hypervolume_gap(tables, tmp_path):
+    from sonar.bench.suite import suite_result
+
+    settings = SuiteSettings(tables=(tables / "syn-11.jsonl", tables / "syn-12.jsonl"), seeds=2,
+                             methods=PARETO_METHODS, jobs=1, mode="pareto")
+    rows = run_suite(settings, tmp_path / "p.work.jsonl")
+    assert len(rows) == 2 * 2 * len(PARETO_METHODS) * 2  # tables x rules x methods x seeds: no bound
+    assert {(r["mode"], r["quantile"]) for r in rows} == {("pareto", None)}
+    assert all("speedup_top3" not in r and 0 <= r["anytime_area"] <= 1 for r in rows)  # nothing is ranked
+    result = suite_result(settings, rows)
+    assert result["settings"]["mode"] == "pareto" and result["settings"]["quantiles"] is None
+    for rule in ("completed", "checkpoint"):
+        sonar = result["methods"][rule]["sonar"]
+        assert sonar["cells"] == 2 and sonar["seeds"] == 4
+        assert {"speedup_1pct", "speedup_gap10", "failures_speedup_1pct"} <= set(sonar)
+        assert "speedup_top3" not in sonar
+
+
+def test_constraint_and_pareto_rows_share_a_work_file_without_colliding(tables, tmp_path):
+    work = tmp_path / "both.work.jsonl"
+    common = dict(tables=(tables / "syn-11.jsonl",), seeds=1, rules=("completed",), methods=("random_feasible",),
+                  jobs=1)
+    constraint = SuiteSettings(**common, quantiles=(0.5,))
+    pareto = SuiteSettings(**common, mode="pareto")
+    assert len(run_suite(constraint, work)) == 1
+    seen = []
+    rows = run_suite(pareto, work, progress=lambda done, total, text: seen.append(done))
+    assert seen[0] == 0 and rows[0]["mode"] == "pareto"  # the constraint row did not stand in for it
+    assert len(read_work(work)) == 2
+    for settings in (constraint, pareto):
+        again: list[tuple[int, int]] = []
+        run_suite(settings, work, progress=lambda done, total, text, seen=again: seen.append((done, total)))
+        assert again == [(1, 1)]  # each mode resumes its own row, nothing reruns
+    with pytest.raises(ValueError, match="one mode"):
+        scoreboard(list(read_work(work).values()))
+
+
+def test_a_row_written_before_the_mode_existed_resumes_as_a_constraint_row(tables, tmp_path):
+    settings = SuiteSettings(tables=(tables / "syn-11.jsonl",), seeds=1, quantiles=(0.5,), rules=("completed",),
+                             methods=("random_feasible",), jobs=1)
+    work = tmp_path / "old.work.jsonl"
+    row = run_suite(settings, work)[0]
+    work.write_text(json.dumps({k: v for k, v in row.items() if k != "mode"}) + "\n")
+    assert set(read_work(work)) == {c.key for c in plan_cells(settings)}
+
+
+def test_pareto_mode_refuses_a_bound_and_the_methods_that_cannot_run_it(tables, tmp_path):
+    from sonar.errors import UserError
+
+    result = CliRunner().invoke(app, ["bench", "suite", str(tables), "--mode", "pareto", "--quantiles", "0.5",
+                                      "--out", str(tmp_path / "p.json")])
+    assert result.exit_code == 2 and "Pareto mode has no latency bound" in result.output
+    with pytest.raises(UserError, match="hyperband_joint.*not available in pareto mode"):
+        plan_cells(SuiteSettings(tables=(tables / "syn-11.jsonl",), methods=("hyperband_joint",), mode="pareto"))
+    with pytest.raises(UserError, match="mode 'both'"):
+        SuiteSettings(tables=(tables,), mode="both")

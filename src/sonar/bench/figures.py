@@ -4,7 +4,9 @@
 `sonar bench figures` rewrites those blocks from the JSON files (`make bench-figures` regenerates the
 JSON first), and a test checks that the committed README equals what the committed JSON renders.
 
-Every figure is a median over seeds per (table, bound quantile) cell, then a median over cells.
+Every figure is a median over seeds per (table, bound quantile) cell, then a median over cells. The
+Pareto block comes from a suite run with `--mode pareto`: no bound (one cell per table), and its
+criteria are the hypervolume gap at 1% and 10% and the anytime area.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sonar.errors import UserError
 
 SPEEDUPS = (("speedup_1pct", "1%"), ("speedup_gap10", "gap <= 10%"), ("speedup_top3", "top 3"),
             ("speedup_best", "exact best"))
+PARETO_SPEEDUPS = (("speedup_1pct", "hypervolume gap <= 1%"), ("speedup_gap10", "gap <= 10%"))
 BLOCK = re.compile(r"(<!-- figures:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures:(?P=name) -->)", re.S)
 
 
@@ -36,29 +39,45 @@ def _group(result: dict, synthetic: bool) -> list[dict]:
     return [c for c in result["cells"] if tables[c["table"]]["synthetic"] == synthetic]
 
 
+def _mode(result: dict) -> str:
+    return result.get("settings", {}).get("mode", "constraint")
+
+
 def scoreboard_table(result: dict, *, synthetic: bool) -> str:
     """Methods x criteria, per recommendation rule: medians over (table, bound) cells, failed seeds summed."""
     cells = _group(result, synthetic)
     if not cells:
         return "_no table of this kind in the suite_\n"
-    header = "| rule | method | " + " | ".join(f"{label} (failed seeds)" for _, label in SPEEDUPS)
-    lines = [header + " | anytime area |", "|" + "---|" * (len(SPEEDUPS) + 3)]
+    pareto = _mode(result) == "pareto"
+    speedups = PARETO_SPEEDUPS if pareto else SPEEDUPS
+    header = "| rule | method | " + " | ".join(f"{label} (failed seeds)" for _, label in speedups)
+    lines = [header + " | anytime area |", "|" + "---|" * (len(speedups) + 3)]
     by_method: dict[tuple, list[dict]] = defaultdict(list)
     for c in cells:
         by_method[(c["rule"], c["method"])].append(c)
     for (rule, method), group in sorted(by_method.items(), key=lambda kv: (kv[0][0], _order(kv[0][1]))):
         name = f"**{method}**" if method == "sonar" else method
         parts = [f"{_x(_median([c[k] for c in group]))} ({sum(c['failures_' + k] for c in group)})"
-                 for k, _ in SPEEDUPS]
+                 for k, _ in speedups]
         area = _median([c["anytime_area"] for c in group])
         lines.append(f"| {rule} | {name} | " + " | ".join(parts) + f" | {area:.3f} |")
     seeds = {c["seeds"] for c in cells}
     tables = sorted({c["table"] for c in cells})
-    bounds = sorted({c["quantile"] for c in cells})
+    bounds = sorted({c["quantile"] for c in cells if c["quantile"] is not None})
+    where = "Pareto mode, no latency bound" if pareto else f"bound quantiles {bounds}"
     lines.append("")
-    lines.append(f"{len(tables)} tables x bound quantiles {bounds},"
-                 f" {'/'.join(map(str, sorted(seeds)))} seeds per cell.")
+    lines.append(f"{len(tables)} tables x {where}, {'/'.join(map(str, sorted(seeds)))} seeds per cell.")
     return "\n".join(lines) + "\n"
+
+
+def pareto_block(result: dict) -> str:
+    """The Pareto suite: its scoreboard on the measured and on the synthetic tables, and SONAR against
+    every peer that handles Pareto mode, table by table."""
+    if _mode(result) != "pareto":
+        raise UserError(f"the Pareto block needs a suite run with --mode pareto; this JSON is {_mode(result)} mode")
+    return ("Measured tables:\n\n" + scoreboard_table(result, synthetic=False)
+            + "\nSynthetic tables (modelled, nothing measured):\n\n" + scoreboard_table(result, synthetic=True)
+            + "\n" + ahead(result))
 
 
 def per_table(result: dict, *, criterion: str = "speedup_1pct") -> str:
@@ -84,7 +103,8 @@ def per_table(result: dict, *, criterion: str = "speedup_1pct") -> str:
 
 
 def ahead(result: dict) -> str:
-    lines = ["| rule | cells | SONAR ahead of every peer at 1% | at gap <= 10% |", "|---|---|---|---|"]
+    cells = "tables" if _mode(result) == "pareto" else "cells"
+    lines = [f"| rule | {cells} | SONAR ahead of every peer at 1% | at gap <= 10% |", "|---|---|---|---|"]
     for rule, row in sorted(result["sonar_ahead"].items()):
         if row["cells"]:
             lines.append(f"| {rule} | {row['cells']} | {row['speedup_1pct']:.0%} | {row['speedup_gap10']:.0%} |")
@@ -115,12 +135,14 @@ def ablation_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(scoreboard: dict, ablation: dict | None) -> dict[str, str]:
+def render(scoreboard: dict, ablation: dict | None, pareto: dict | None = None) -> dict[str, str]:
     blocks = {"measured": scoreboard_table(scoreboard, synthetic=False),
               "synthetic": scoreboard_table(scoreboard, synthetic=True),
               "per-table": per_table(scoreboard), "ahead": ahead(scoreboard)}
     if ablation is not None:
         blocks["ablation"] = ablation_table(ablation)
+    if pareto is not None:
+        blocks["pareto"] = pareto_block(pareto)
     return blocks
 
 

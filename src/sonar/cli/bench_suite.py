@@ -173,11 +173,13 @@ def ablate(
 def figures(
     scoreboard: Annotated[Path, typer.Option("--scoreboard", help="JSON written by `sonar bench suite`")],
     ablation: Annotated[Path | None, typer.Option("--ablation", help="JSON written by `sonar bench ablate`")] = None,
+    pareto: Annotated[Path | None, typer.Option("--pareto", help="JSON written by `sonar bench suite --mode"
+                                                                 " pareto`")] = None,
     readme: Annotated[Path, typer.Option("--readme", help="markdown whose figure blocks are rewritten")] = Path(
         "benchmarks/README.md"),
     check: bool = typer.Option(False, "--check", help="only check that the README matches the JSON (exit 1 if not)"),
 ) -> None:
-    """Rewrite the README's figure blocks from the suite and ablation JSON."""
+    """Rewrite the README's figure blocks from the suite (constraint and Pareto) and ablation JSON."""
     from sonar.bench.figures import render, rewrite
 
     def load(path: Path) -> dict:
@@ -189,7 +191,8 @@ def figures(
     if not readme.is_file():
         raise UserError(f"--readme {readme}: no such file")
     text = readme.read_text()
-    updated = rewrite(text, render(load(scoreboard), load(ablation) if ablation else None))
+    updated = rewrite(text, render(load(scoreboard), load(ablation) if ablation else None,
+                                   load(pareto) if pareto else None))
     if check:
         if updated != text:
             Console(stderr=True).print(f"{readme} differs from what the JSON renders: run `make bench-figures`")
