@@ -259,7 +259,10 @@ class RungScheduler:
 
     def screened_out(self, c: CandidateState) -> bool:
         """[screen_feasibility] Its whole sweep is measured and no configuration meets the bounds, so no
-        more training can make it a pick (several targets: left to each target's ranking)."""
+        more training can make it a pick (several targets, a winner each: on every target; the worst
+        case over targets: left to its ranking)."""
+        if self.per_target and not self.worst:
+            return all(one.screened_out(c.on(name)) for name, (one, _) in self.per_target.items())
         if not self.rules.screen_feasibility or self.spec.objective.kind != "constraint" or self.multi:
             return False
         swept = c.tuning_complete or c.trials_done() >= self.spec.budget.max_trials
