@@ -21,7 +21,7 @@ from sonar.posttrain.model_source import frozen_copy
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.replies import max_reply_tokens, sample_group
 from sonar.posttrain.rl_state import RL_STATE_FILE, load_rl_state, save_rl_state
-from sonar.posttrain.settings import require_at_least_one, require_positive
+from sonar.posttrain.settings import require_at_least_one, require_finite_non_negative, require_positive
 from sonar.posttrain.tasks import Example, check_tasks, generate_examples, verify
 from sonar.train.rng import restore_rng
 
@@ -55,8 +55,7 @@ class RLConfig:
             raise UserError(f"group_size={self.group_size}: must be >= 2 (advantages are relative to the group)")
         if not self.temperature > 0:
             raise UserError(f"temperature={self.temperature}: must be > 0 (RL samples its replies)")
-        if self.kl_coef < 0:
-            raise UserError(f"kl_coef={self.kl_coef}: must be >= 0")
+        require_finite_non_negative(self, "kl_coef")
         Curriculum(level=self.start_level, max_level=self.max_level, threshold=self.curriculum_threshold,
                    window=self.curriculum_window)  # validates those settings
 

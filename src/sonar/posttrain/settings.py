@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 from sonar.errors import UserError
 
@@ -17,8 +18,15 @@ def require_at_least_one(config: object, *names: str) -> None:
 def require_positive(config: object, *names: str) -> None:
     for name in names:
         value = getattr(config, name)
-        if not value > 0:
-            raise UserError(f"{name}={value}: must be > 0")
+        if not 0 < value < math.inf:  # NaN fails every comparison
+            raise UserError(f"{name}={value}: must be a finite number > 0")
+
+
+def require_finite_non_negative(config: object, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if not 0 <= value < math.inf:
+            raise UserError(f"{name}={value}: must be a finite number >= 0")
 
 
 def with_overrides(config, text: str):
