@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from sonar import strict_yaml
 from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.model.presets import preset
@@ -109,9 +110,11 @@ def load_table_space(path: str | Path | None) -> TableSpace:
         return TableSpace(described=ARCHITECTURE_SPACE)
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = strict_yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise UserError(f"--space {path}: cannot be read ({err.strerror})") from None
+    except UnicodeDecodeError as err:
+        raise UserError(f"--space {path}: not UTF-8 text (undecodable byte at offset {err.start})") from None
     except yaml.YAMLError as err:
         raise UserError(f"--space {path}: not valid YAML ({err})") from None
     if isinstance(data, dict) and isinstance(data.get("arch"), dict):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from sonar import strict_yaml
 from sonar.errors import UserError
 from sonar.search.arch_space import ArchSpace, parse_arch_space, rule_key
 from sonar.search.arch_space import Param as Param  # re-exported: its home before the split
@@ -145,7 +146,7 @@ def read_spec_file(path: str | Path) -> dict:
         raise SpecError(f"{path}: not UTF-8 text (undecodable byte 0x{data[err.start]:02x} at offset "
                         f"{err.start}); save the spec as UTF-8") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = strict_yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML ({_yaml_problem(err)})") from None
     except RecursionError:

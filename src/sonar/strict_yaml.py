@@ -1,0 +1,34 @@
+"""YAML in, with one rule PyYAML lacks: a key written twice in one mapping is an error, since
+otherwise the later value silently wins and the earlier line a user edited has no effect."""
+
+from __future__ import annotations
+
+import yaml
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping repeats a key; `problem_mark` points at the repeat."""
+
+
+class _StrictLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:  # before merging: a key may override one merged in by `<<:`
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    repeated = key in seen
+                    seen.add(key)
+                except TypeError:  # an unhashable key: PyYAML's own error follows
+                    break
+                if repeated:
+                    raise DuplicateKeyError(None, None, f"key {key!r} appears twice in one mapping",
+                                            key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def safe_load(text: str):
+    """`yaml.safe_load`, refusing a mapping that repeats a key (raises DuplicateKeyError, a YAMLError)."""
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
