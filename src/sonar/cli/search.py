@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -23,7 +22,7 @@ from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor
 from sonar.search.results import measured, summary
 from sonar.search.run_lock import engine_holder
-from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec
+from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec, read_spec_file
 from sonar.search.state import SearchState
 from sonar.search.storage import DB_NAME, Storage
 from sonar.strict_json import finite_or_none
@@ -51,8 +50,8 @@ def search(
         if out is None:
             raise UserError("--out DIR is required with a config")
         check_run_dir(out, holds_run=lambda d: (d / DB_NAME).exists(), kind="sonar search")
+        raw = read_spec_file(config)
         load_spec(config)  # validates the file as written, so errors name its own keys
-        raw = yaml.safe_load(config.read_text())
         overrides = {k: v for k, v in (("kind", executor), ("workers", workers), ("address", address)) if v is not None}
         raw["executor"] = {**(raw.get("executor") or {}), **overrides}  # recorded: the scheduler reads workers
         spec = parse_spec(raw)
@@ -71,6 +70,9 @@ def search(
         raw = spec.raw
     if backend is not None and backend not in BACKENDS:
         raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
+    if address is not None and (executor or spec.executor.kind) != "ray":
+        raise UserError(f"--address {address!r}: applies to the ray executor only "
+                        f"(this search runs on {executor or spec.executor.kind!r}); add --executor ray")
     backend = backend or spec.backend
     if backend == "real":
         check_real_available()

@@ -29,6 +29,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     finally:
         storage.close()
     out = Path(run_dir) / "report" if out is None else Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory; the report is a directory (index.html and PNGs)")
     try:
         out.mkdir(parents=True, exist_ok=True)
         _save(_pareto_figure(state), out / "pareto.png")
