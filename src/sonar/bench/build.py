@@ -77,6 +77,21 @@ def load_factory(spec: str, role: str) -> Callable[[], object]:
                          hint="; it is needed to build a real table (try --synthetic for a modelled one)")
 
 
+def _built(factory: Callable[[], object], spec: str, role: str) -> object:
+    """A plug-in trainer or tuner built with no arguments, refused before any candidate trains unless it
+    has the protocol's run()."""
+    if not callable(factory):
+        raise UserError(f"--{role} {spec!r}: is a {type(factory).__name__}, not a class")
+    try:
+        obj = factory()
+    except TypeError as err:
+        raise UserError(f"--{role} {spec!r}: cannot be built with no arguments ({err})") from None
+    if not callable(getattr(obj, "run", None)):
+        raise UserError(f"--{role} {spec!r}: builds a {type(obj).__name__}, which has no run() method;"
+                        f" name a {role.capitalize()} class (sonar.interfaces.{role.capitalize()})")
+    return obj
+
+
 def make_trainer(spec: str, max_steps: int, *, corpus: str | None = None, tokenizer: str = "bpe",
                  device: str = "cpu") -> object:
     """The trainer named by `spec`; the built-in one gets a schedule that ends at max_steps, so the
@@ -86,7 +101,7 @@ def make_trainer(spec: str, max_steps: int, *, corpus: str | None = None, tokeni
         if corpus is not None or tokenizer != "bpe" or device != "cpu":
             raise UserError(f"--corpus/--tokenizer/--device: only the built-in trainer {DEFAULT_TRAINER} reads them;"
                             f" {spec} chooses its own data and device")
-        return factory()
+        return _built(factory, spec, "trainer")
     from sonar.data.dataset import DataConfig
     from sonar.train.config import TrainConfig
 
@@ -108,7 +123,7 @@ def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None,
     if spec != DEFAULT_TUNER:
         if target != "cpu":
             raise UserError(f"--target: only the built-in tuner {DEFAULT_TUNER} reads it; {spec} chooses its own")
-        return factory()
+        return _built(factory, spec, "tuner")
     from sonar.systems.space import SearchSpace
 
     if compile_top_k < 0:

@@ -42,8 +42,8 @@ class Objective:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise UserError(f"objective mode {self.mode!r}: choose one of {list(MODES)}")
-        if self.mode == "constraint" and (self.latency_limit_s is None or not self.latency_limit_s > 0):
-            raise UserError(f"latency_limit_s={self.latency_limit_s!r}: constraint mode needs a limit > 0")
+        if self.mode == "constraint" and (self.latency_limit_s is None or not 0 < self.latency_limit_s < math.inf):
+            raise UserError(f"latency_limit_s={self.latency_limit_s!r}: constraint mode needs a finite limit > 0")
         if not self.quality_delta_max >= 0:
             raise UserError(f"quality_delta_max={self.quality_delta_max!r}: must be >= 0")
 

@@ -125,6 +125,9 @@ def replay(
         wanted = [m.strip() for m in methods.split(",") if m.strip()]
         if not wanted:
             raise UserError(f"--methods {methods!r}: names no method; choose from {[m.name for m in chosen]}")
+        repeated = sorted({m for m in wanted if wanted.count(m) > 1})
+        if repeated:
+            raise UserError(f"--methods {methods!r}: names {repeated} more than once; name each method once")
         unknown = sorted(set(wanted) - {m.name for m in chosen})
         if unknown:
             raise UserError(f"--methods: {unknown} are not available; choose from {[m.name for m in chosen]}")
@@ -157,6 +160,8 @@ def _check_writable_file(path: Path, flag: str) -> None:
         raise UserError(f"{flag} {path}: is a directory; name a file, e.g. {path / 'regret.png'}")
     if not path.parent.is_dir():
         raise UserError(f"{flag} {path}: the directory {path.parent} does not exist")
+    if path.suffix.lower() != ".png":
+        raise UserError(f"{flag} {path}: must end in .png (the figure is written as PNG)")
 
 
 def _print_summary(console: Console, result: dict, label: str) -> None:

@@ -19,9 +19,28 @@ from sonar.strict_json import dumps_strict
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
     try:
-        return tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise UserError(f"{name} {text!r}: expected comma-separated numbers, e.g. 0.25,0.5,0.75") from None
+        values = ()
+    if not values:
+        raise UserError(f"{name} {text!r}: expected comma-separated numbers, e.g. 0.25,0.5,0.75")
+    return values
+
+
+def _check_outputs(out: Path, work: Path, tables: tuple[Path, ...]) -> None:
+    """Checked before any replay: the JSON and the work file are files, and the work file (appended to)
+    is none of the input tables, nor a file that is not text."""
+    for flag, path in (("--out", out), ("--work", work)):
+        if path.is_dir():
+            raise UserError(f"{flag} {path}: is a directory; name a file")
+    if work.resolve() in {t.resolve() for t in tables} or work.resolve() == out.resolve():
+        raise UserError(f"--work {work}: is an input table or --out; name a separate work file")
+    if work.is_file():
+        try:
+            work.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise UserError(f"--work {work}: not a UTF-8 JSON-lines work file (byte offset {err.start});"
+                            " name a new work file") from None
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:
@@ -52,6 +71,7 @@ def suite(
     settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=bounds, rules=_names(rules) or (),
                              methods=_names(methods), jobs=jobs, mode=mode)
     work = work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
+    _check_outputs(out, work, settings.tables)
     console = Console(width=None if sys.stdout.isatty() else 160)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
@@ -134,6 +154,7 @@ def ablate(
     settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=_floats(quantiles, "--quantiles"),
                              rules=_names(rules) or (), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
     work = work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
+    _check_outputs(out, work, settings.tables)
     console = Console(width=None if sys.stdout.isatty() else 160)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:

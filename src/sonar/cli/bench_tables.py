@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from sonar.cli.bench_group import bench_app
+from sonar.errors import UserError
 
 
 @bench_app.command("synth-suite")
@@ -21,6 +22,8 @@ def synth_suite(
     feasible share, size); tables already in --out are kept, so a rerun resumes."""
     from sonar.bench.synthetic_suite import write_suite
 
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory; name a directory for the tables")
     console = Console()
     written = []
     write_suite(out, count=count, seed=seed, progress=lambda name, new: written.append(name) if new else None)
