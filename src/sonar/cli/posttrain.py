@@ -79,8 +79,14 @@ def _pipeline_config(sft_steps: int, rl_steps: int, dpo_steps: int, eval_per_cel
                           evaluation=EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell))
 
 
-def _prepare(out: str, threads: int | None, kind: str) -> Path:
+def _set_threads(threads: int | None) -> None:
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads {threads}: must be >= 1")
     torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
+
+
+def _prepare(out: str, threads: int | None, kind: str) -> Path:
+    _set_threads(threads)
     return check_run_dir(Path(out), holds_run=lambda d: (d / "model").is_dir() or (d / "state").is_dir(), kind=kind)
 
 
@@ -278,7 +284,7 @@ def eval_tasks_command(
     config = EvalConfig(tasks=_split(tasks, "tasks"), levels=_levels(levels), per_cell=per_cell, seed=seed)
     if not Path(checkpoint).is_dir():
         raise UserError(f"{checkpoint}: no such checkpoint directory")
-    torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
+    _set_threads(threads)
     model = load_pretrained(checkpoint)
     check_vocab(model.config.vocab_size, checkpoint)
     result = evaluate_tasks(model, config)

@@ -57,6 +57,10 @@ def tune(
         raise UserError("give exactly one of --checkpoint DIR or --preset NAME")
     if trials < 1:
         raise UserError(f"--trials={trials}: must be >= 1")
+    if workdir.exists() and not workdir.is_dir():
+        raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
+    if out is not None and out.is_dir():
+        raise UserError(f"--out {out}: is a directory; name the curve's JSON file")
     if checkpoint is not None:
         from sonar.checkpoint import from_hf
         from sonar.checkpoint.files import check_weights_readable, config_from_file

@@ -20,6 +20,7 @@ from sonar.data.tokenizer import TOKENIZER_KINDS, BpeTokenizer, ByteTokenizer, T
 from sonar.errors import UserError
 
 FORMAT_VERSION = 1
+MAX_VOCAB_SIZE = 2**32  # token ids are stored as uint32 (at most np.uint32's range)
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -35,8 +36,9 @@ class DataConfig:
             raise UserError(f"tokenizer={self.tokenizer!r}: choose one of {list(TOKENIZER_KINDS)}")
         if not 0.0 < self.val_fraction < 1.0:
             raise UserError(f"val_fraction={self.val_fraction}: must be strictly between 0 and 1")
-        if not isinstance(self.vocab_size, int) or self.vocab_size < 1:
-            raise UserError(f"vocab_size={self.vocab_size!r}: must be an integer >= 1")
+        if not isinstance(self.vocab_size, int) or not 1 <= self.vocab_size <= MAX_VOCAB_SIZE:
+            raise UserError(f"vocab_size={self.vocab_size!r}: must be an integer from 1 to {MAX_VOCAB_SIZE:,}"
+                            " (token ids are stored as uint32)")
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,6 @@ def reserve_bytes(gpu_bytes: int, reserve_gb: float | None) -> int:
         return int(gpu_bytes * DEFAULT_RESERVE_FRACTION)
     if not 0 <= reserve_gb < math.inf:  # NaN fails every comparison
         raise UserError(f"--reserve-gb {reserve_gb}: must be a finite number >= 0")
-    reserve = int(reserve_gb * 10**9)
-    if reserve >= gpu_bytes:
+    if reserve_gb * 10**9 >= gpu_bytes:  # compared before int(): a huge float would overflow to inf
         raise UserError(f"--reserve-gb {reserve_gb}: must be below the GPU's {gpu_bytes / 10**9:.1f} GB")
-    return reserve
+    return int(reserve_gb * 10**9)

@@ -54,6 +54,8 @@ class Workload:
             key = key.strip()
             if not eq or key not in _KEYS[kind]:
                 raise UserError(f"workload {text!r}: {item!r} is not one of {sorted(_KEYS[kind])} as key=value")
+            if key in values:
+                raise UserError(f"workload {text!r}: {key} is given twice; give each key once")
             try:
                 values[key] = int(value)
             except ValueError:
