@@ -92,6 +92,8 @@ def test_objective_rejects_bad_values():
         Objective(mode="fastest")
     with pytest.raises(UserError, match="latency_limit_s"):
         Objective(mode="constraint")
+    with pytest.raises(UserError, match="latency_limit_s=inf: .*finite"):
+        Objective(mode="constraint", latency_limit_s=math.inf)
 
 
 def test_non_dominated_sweep_agrees_with_pairwise_definition():

@@ -581,7 +581,71 @@ API = [
     api("api-generate-top-k-zero", _generate(torch.tensor([[1]]), top_k=0), r"top_k"),
 ]
 
-CASES = GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API
+def _spec_text(sb: Sandbox, tail: str) -> str:
+    """The valid spec with `tail` appended as written (YAML that a dict cannot hold, e.g. a repeated key)."""
+    name = sb.spec()
+    (sb.root / name).write_text((sb.root / name).read_text() + tail)
+    return name
+
+
+def _suite(*extra: str) -> list[str]:
+    return ["bench", "suite", "--seeds", "1", "--methods", "random", "--jobs", "1", *extra]
+
+
+# Found by a sweep of every command with bad input (each was a traceback, an exit 0 or a stray write).
+SWEEP = [
+    cli("search-spec-repeated-key", lambda sb: ["search", _spec_text(sb, "seed: 5\nseed: 6\n"), "--out", "run"],
+        r"spec\.yaml.*'seed' appears twice"),
+    cli("search-address-without-ray", lambda sb: ["search", sb.spec(), "--out", "run", "--address", "10.0.0.1:6379"],
+        r"--address '10\.0\.0\.1:6379'.*ray"),
+    cli("report-out-is-file", lambda sb: ["report", sb.run(), "--out", sb.file("f.txt", "mine")], r"f\.txt"),
+    cli("plan-reserve-gb-huge", ["plan", "--model", "scout", "--reserve-gb", "1e300"], r"--reserve-gb 1e\+300"),
+    cli("tune-workload-repeated-key", _tune("--preset", "debug", "--workload", "decode:ctx=8,ctx=16"),
+        r"ctx is given twice"),
+    cli("tune-workdir-is-file", lambda sb: ["tune", "--preset", "debug", "--trials", "1", "--workdir",
+                                            sb.file("f.txt", "mine")], r"--workdir f\.txt"),
+    cli("tune-out-is-dir", lambda sb: _tune("--preset", "debug", "--out", _user_dir(sb)), r"--out mine"),
+    cli("train-vocab-huge", lambda sb: _train("r", "--steps", "1", "--corpus", _corpus_flag(sb), "--vocab",
+                                              "100000000000"), r"vocab_size=100000000000"),
+    cli("eval-tasks-threads-zero", lambda sb: ["eval", "tasks", sb.checkpoint(), "--per-cell", "1", "--threads",
+                                               "0"], r"--threads 0"),
+    cli("posttrain-sft-threads-zero", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--threads", "0",
+                                       "--out", "o"], r"--threads 0"),
+    cli("posttrain-sft-lr-inf", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--lr", "inf", "--out",
+                                 "o"], r"lr=inf"),
+    cli("posttrain-rl-kl-inf", lambda sb: ["posttrain", "rl", "--from", sb.checkpoint(), "--steps", "1",
+                                           "--kl-coef", "inf", "--out", "o"], r"kl_coef=inf"),
+    cli("bench-build-tuner-not-a-tuner", ["bench", "build", "--out", "t.jsonl", "--candidates", "2", "--tuner",
+                                          "sonar.errors:UserError"], r"--tuner 'sonar\.errors:UserError'.*run\(\)"),
+    cli("bench-build-trainer-not-a-class", ["bench", "build", "--out", "t.jsonl", "--candidates", "2",
+                                            "--trainer", "os:sep"], r"--trainer 'os:sep'.*not a class"),
+    cli("bench-build-space-repeated-key", lambda sb: [
+        "bench", "build", "--out", "t.jsonl", "--candidates", "2", "--space",
+        sb.file("space.yaml", "hidden_size: [32, 64]\nhidden_size: [128]\n")], r"space\.yaml.*'hidden_size'"),
+    cli("bench-build-space-latin1", lambda sb: [
+        "bench", "build", "--out", "t.jsonl", "--candidates", "2", "--space",
+        sb.file("space.yaml", "hidden_size: [32, 64]\n# caf\xe9\n".encode("latin-1"))], r"space\.yaml.*UTF-8"),
+    cli("replay-latency-inf", lambda sb: ["bench", "replay", sb.table(), "--seeds", "1", "--latency-limit", "inf"],
+        r"latency_limit_s=inf"),
+    cli("replay-png-not-png", lambda sb: ["bench", "replay", sb.table(), "--seeds", "1", "--methods", "random",
+                                          "--png", "curves.txt"], r"curves\.txt.*\.png"),
+    cli("replay-methods-repeated", lambda sb: ["bench", "replay", sb.table(), "--seeds", "1", "--methods",
+                                               "random,random"], r"more than once"),
+    cli("suite-quantiles-empty", lambda sb: _suite(sb.table(), "--quantiles", ",", "--out", "s.json"),
+        r"--quantiles"),
+    cli("suite-out-is-dir", lambda sb: _suite(sb.table(), "--out", _user_dir(sb)), r"--out mine"),
+    cli("suite-work-is-a-table", lambda sb: _suite(t := sb.table(), "--out", "s.json", "--work", t),
+        r"--work table\.jsonl"),
+    cli("suite-work-not-text", lambda sb: _suite(sb.table(), "--out", "s.json", "--work",
+                                                 sb.file("w.jsonl", b"\xff\xfe" + bytes(range(128, 256)))),
+        r"--work w\.jsonl"),
+    cli("ablate-work-is-a-table", lambda sb: ["bench", "ablate", t := sb.table(), "--seeds", "1", "--jobs", "1",
+                                              "--out", "a.json", "--work", t], r"--work table\.jsonl"),
+    cli("synth-suite-out-is-file", lambda sb: ["bench", "synth-suite", "--count", "1", "--out",
+                                               sb.file("f.txt", "mine")], r"--out f\.txt"),
+]
+
+CASES = GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP
 
 # Cases that still fail, each with the reason; strict, so a fix turns the xfail into a failure to remove here.
 KNOWN_FAILING: dict[str, str] = {}

@@ -75,6 +75,8 @@ def test_reserve_default_and_errors():
         reserve_bytes(80 * 10**9, -1)
     with pytest.raises(UserError, match="below"):
         reserve_bytes(80 * 10**9, 80)
+    with pytest.raises(UserError, match="below"):  # a huge float is refused, not overflowed into int()
+        reserve_bytes(80 * 10**9, 1e300)
 
 
 def test_unknown_kv_dtype_names_the_choices():

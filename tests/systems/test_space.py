@@ -88,6 +88,7 @@ def test_workload_parse(text, expected):
 
 @pytest.mark.parametrize("text, fragment", [
     ("train:ctx=1", "kind 'train'"), ("decode:t=5", "'t=5'"), ("prefill:b=x", "b='x'"), ("decode:ctx=0", "context=0"),
+    ("decode:ctx=8,ctx=16", "ctx is given twice"),
 ])
 def test_workload_parse_errors(text, fragment):
     with pytest.raises(UserError, match=fragment):
