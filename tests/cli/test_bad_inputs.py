@@ -641,6 +641,13 @@ SWEEP = [
         r"--work w\.jsonl"),
     cli("ablate-work-is-a-table", lambda sb: ["bench", "ablate", t := sb.table(), "--seeds", "1", "--jobs", "1",
                                               "--out", "a.json", "--work", t], r"--work table\.jsonl"),
+    cli("posttrain-all-seed-repeated", ["posttrain", "all", "--preset", "debug", "--seeds", "0,0", "--out", "o"],
+        r"--seeds '0,0'.*repeated"),
+    cli("posttrain-dpo-setting-twice", lambda sb: ["posttrain", "dpo", "--from", sb.checkpoint(), "--steps", "1",
+                                                   "--settings", "length_normalize=true,length_normalize=false",
+                                                   "--out", "o"], r"length_normalize is set twice"),
+    cli("demo-new-tokens-zero", ["demo", "--out", "d", "--new-tokens", "0"], r"--new-tokens 0"),
+    cli("demo-prompt-empty", ["demo", "--out", "d", "--prompt", ""], r"--prompt"),
     cli("synth-suite-out-is-file", lambda sb: ["bench", "synth-suite", "--count", "1", "--out",
                                                sb.file("f.txt", "mine")], r"--out f\.txt"),
 ]

@@ -17,7 +17,8 @@ def test_overrides_are_read_as_their_fields_types():
                                            ("steps", "'steps': expected name=value"),
                                            ("steps=ten", "'steps=ten': the value must be of type int"),
                                            ("length_normalize=1", "must be of type bool"),
-                                           ("beta=0", "beta=0.0: must be a finite number > 0")])
+                                           ("beta=0", "beta=0.0: must be a finite number > 0"),
+                                           ("beta=0.2,beta=0.3", "'beta=0.3': beta is set twice")])
 def test_bad_overrides_are_user_errors(text, message):
     with pytest.raises(UserError, match=message):
         with_overrides(DPOConfig(), text)

@@ -16,6 +16,7 @@ from sonar.checkpoint import load_pretrained
 from sonar.cli.app import app
 from sonar.cli.search import search
 from sonar.data.tokenizer import BpeTokenizer
+from sonar.errors import UserError
 from sonar.model import generate
 from sonar.search.export import export_best
 from sonar.search.storage import DB_NAME
@@ -44,6 +45,11 @@ def demo(
     new_tokens: int = typer.Option(80, help="tokens to generate"),
 ) -> None:
     """Run the default joint search, export the winner, and let it write."""
+    # checked before the search, which takes minutes
+    if new_tokens < 1:
+        raise UserError(f"--new-tokens {new_tokens}: must be >= 1")
+    if not prompt:
+        raise UserError("--prompt '': give some text for the winner to continue")
     console = Console()
     options = dict(executor=None, address=None, backend=None, workers=None, live=True)
     if (out / DB_NAME).exists():

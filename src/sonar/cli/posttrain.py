@@ -60,9 +60,12 @@ def _levels(text: str) -> tuple[int, ...]:
 
 def _seeds(text: str) -> list[int]:
     try:
-        return [int(s) for s in _split(text, "seeds")]
+        seeds = [int(s) for s in _split(text, "seeds")]
     except ValueError:
         raise UserError(f"--seeds {text!r}: comma-separated integers") from None
+    if len(set(seeds)) < len(seeds):  # each seed owns OUT/seed-S: a repeat would run twice into one folder
+        raise UserError(f"--seeds {text!r}: a seed is repeated; give each seed once")
+    return seeds
 
 
 def _floats(text: str, what: str) -> tuple[float, ...]:

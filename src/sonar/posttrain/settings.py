@@ -38,6 +38,8 @@ def with_overrides(config, text: str):
         name, sep, value = (s.strip() for s in item.partition("="))
         if not sep or name not in kinds:
             raise UserError(f"{item!r}: expected name=value with name one of {', '.join(kinds)}")
+        if name in changes:
+            raise UserError(f"{item!r}: {name} is set twice; set each setting once")
         changes[name] = _parse(value, kinds[name], item)
     return dataclasses.replace(config, **changes)
 
