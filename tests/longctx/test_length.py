@@ -87,3 +87,10 @@ def test_a_corpus_too_short_for_the_length_is_a_user_error_naming_the_tokens():
     spec = LengthEval(train_len=64, multiples=(1, 16), windows=1, temperature=(None,))
     with pytest.raises(UserError, match=r"hold 200 tokens in all, fewer than length\+1=1,025"):
         evaluate_length(ContextBlind(), [np.arange(100), np.arange(100)], eot_id=EOT, vocab_size=V, spec=spec)
+
+
+@pytest.mark.parametrize("changes, message", [({"multiples": (1, 1)}, r"multiples=\[1, 1\]: a value is repeated"),
+                                              ({"depths": (0.5, 0.5)}, r"depths=\[0\.5, 0\.5\]: a value is repeated")])
+def test_a_repeated_length_or_depth_is_refused(changes, message):
+    with pytest.raises(UserError, match=message):
+        LengthEval(**{"train_len": 16, **changes})

@@ -52,3 +52,10 @@ def test_bad_task_settings_are_one_line_errors(kwargs, named):
     with pytest.raises(UserError, match=named) as err:
         generate_examples(count=1, **{"split": "train", "seed": 0, **kwargs})
     assert "\n" not in str(err.value)
+
+
+def test_a_repeated_task_is_refused():
+    from sonar.posttrain.tasks import check_tasks
+
+    with pytest.raises(UserError, match=r"tasks=\['sort', 'sort'\]: a task is repeated"):
+        check_tasks(["sort", "sort"])

@@ -51,6 +51,8 @@ class BuildSettings:
             raise UserError(f"--max-steps {self.max_steps}: must be >= 8 (the first checkpoint)")
         if self.max_trials < 1:
             raise UserError(f"--max-trials {self.max_trials}: must be >= 1")
+        if not 0 <= self.seed < 2**32:  # numpy's seed range
+            raise UserError(f"--seed {self.seed}: must be an integer in 0..{2**32 - 1}")
         if self.tokenizer not in TOKENIZERS:
             raise UserError(f"--tokenizer {self.tokenizer!r}: choose one of {list(TOKENIZERS)}")
         if self.compile_top_k < 0:

@@ -203,17 +203,26 @@ def figures(
     """Rewrite the README's figure blocks from the suite (constraint and Pareto) and ablation JSON."""
     from sonar.bench.figures import render, rewrite
 
-    def load(path: Path) -> dict:
+    def load(path: Path, flag: str, keys: tuple[str, ...]) -> dict:
         try:
-            return json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise UserError(f"{path}: cannot read the benchmark JSON ({err})") from None
+        missing = [k for k in keys if k not in data] if isinstance(data, dict) else list(keys)
+        if missing:  # checked here, so a wrong file is one line and not a KeyError deep in the rendering
+            raise UserError(f"{flag} {path}: not the JSON its command writes (no {', '.join(missing)})")
+        return data
 
     if not readme.is_file():
         raise UserError(f"--readme {readme}: no such file")
-    text = readme.read_text()
-    updated = rewrite(text, render(load(scoreboard), load(ablation) if ablation else None,
-                                   load(pareto) if pareto else None))
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"--readme {readme}: not UTF-8 text (byte offset {err.start})") from None
+    suite_keys = ("settings", "tables", "cells", "methods", "sonar_ahead")
+    updated = rewrite(text, render(load(scoreboard, "--scoreboard", suite_keys),
+                                   load(ablation, "--ablation", ("settings", "ablation")) if ablation else None,
+                                   load(pareto, "--pareto", suite_keys) if pareto else None))
     if check:
         if updated != text:
             Console(stderr=True).print(f"{readme} differs from what the JSON renders: run `make bench-figures`")

@@ -48,29 +48,31 @@ def _split(text: str, what: str) -> tuple[str, ...]:
     items = tuple(t.strip() for t in text.split(",") if t.strip())
     if not items:
         raise UserError(f"--{what} {text!r}: name at least one")
+    if len(set(items)) < len(items):  # a task or level trained on or reported twice, a seed run into one folder
+        raise UserError(f"--{what} {text!r}: a value is repeated; give each once")
     return items
 
 
 def _levels(text: str) -> tuple[int, ...]:
+    items = _split(text, "levels")  # outside the try: its UserError is a ValueError too
     try:
-        return tuple(int(t) for t in _split(text, "levels"))
+        return tuple(int(t) for t in items)
     except ValueError:
         raise UserError(f"--levels {text!r}: comma-separated integers, e.g. 1,2") from None
 
 
 def _seeds(text: str) -> list[int]:
+    items = _split(text, "seeds")
     try:
-        seeds = [int(s) for s in _split(text, "seeds")]
+        return [int(s) for s in items]
     except ValueError:
         raise UserError(f"--seeds {text!r}: comma-separated integers") from None
-    if len(set(seeds)) < len(seeds):  # each seed owns OUT/seed-S: a repeat would run twice into one folder
-        raise UserError(f"--seeds {text!r}: a seed is repeated; give each seed once")
-    return seeds
 
 
 def _floats(text: str, what: str) -> tuple[float, ...]:
+    items = _split(text, what)
     try:
-        return tuple(float(t) for t in _split(text, what))
+        return tuple(float(t) for t in items)
     except ValueError:
         raise UserError(f"--{what} {text!r}: comma-separated numbers") from None
 

@@ -34,6 +34,10 @@ class LengthEval:
             raise UserError(f"multiples={list(self.multiples)}: give positive integers, e.g. 1,2,4,8,16")
         if not self.depths or any(not 0.0 <= d <= 1.0 for d in self.depths):
             raise UserError(f"depths={list(self.depths)}: give passkey depths in [0, 1]")
+        for name in ("multiples", "depths"):  # a repeat would be measured twice and reported as two results
+            values = getattr(self, name)
+            if len(set(values)) < len(values):
+                raise UserError(f"{name}={list(values)}: a value is repeated; give each once")
         if self.cached_windows < 0:
             raise UserError(f"cached_windows={self.cached_windows}: must be >= 0")
 

@@ -7,7 +7,6 @@ flags say otherwise.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,8 +58,9 @@ def resolve(checkpoint: str, *, corpus: str | None, train_len: int | None) -> Ev
 def _tokenizer(model_dir: Path):
     if (model_dir / "tokenizer.json").is_file():
         return BpeTokenizer.load(model_dir / "tokenizer.json")
-    config = json.loads((model_dir / "config.json").read_text())
-    vocab = config.get("vocab_size", config.get("text_config", {}).get("vocab_size"))
+    config = read_run_file(model_dir / "config.json", "checkpoint config")
+    text_config = config.get("text_config")
+    vocab = config.get("vocab_size", text_config.get("vocab_size") if isinstance(text_config, dict) else None)
     if vocab == ByteTokenizer.vocab_size:
         return ByteTokenizer()
     raise UserError(f"{model_dir}: no tokenizer.json, and vocab_size={vocab} is not the byte tokenizer's "

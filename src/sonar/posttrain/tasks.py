@@ -93,6 +93,8 @@ def check_tasks(tasks: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
         raise UserError(f"tasks={list(tasks)}: choose one or more of {sorted(TASKS)}")
+    if len(set(tasks)) < len(tasks):  # a repeat would be trained on or reported twice
+        raise UserError(f"tasks={list(tasks)}: a task is repeated; name each once")
     return tuple(tasks)
 
 
