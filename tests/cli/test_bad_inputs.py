@@ -667,6 +667,9 @@ SWEEP = [
     cli("figures-readme-not-text", lambda sb: ["bench", "figures", "--scoreboard", sb.file("s.json", "{}"),
                                                "--readme", sb.file("README.md", b"\xff\xfe\x00"), "--check"],
         r"--readme README\.md"),
+    cli("plan-vision-config-word", lambda sb: ["plan", "--model", sb.file("v/config.json", json.dumps(
+        {"model_type": "llama4", "text_config": json.loads((sb.root / sb.checkpoint() / "config.json").read_text()),
+         "vision_config": {"hidden_size": "x"}}))], r"vision hidden_size='x'"),
     cli("synth-suite-out-is-file", lambda sb: ["bench", "synth-suite", "--count", "1", "--out",
                                                sb.file("f.txt", "mine")], r"--out f\.txt"),
 ]

@@ -133,3 +133,12 @@ def test_default_config_is_llama4():
     config = MultimodalConfig()
     assert (config.boi_token_index, config.eoi_token_index, config.image_token_index) == (200080, 200081, 200092)
     assert config.vision.tokens_per_tile == 144
+
+
+@pytest.mark.parametrize(("field", "value", "rule"), [
+    ("hidden_size", "x", "an integer >= 1"), ("patch_size", 0, "an integer >= 1"), ("image_size", True, "an integer"),
+    ("pixel_shuffle_ratio", float("nan"), "a finite number"), ("multi_modal_projector_bias", 1, "true or false"),
+])
+def test_vision_fields_of_the_wrong_type_are_one_error(field, value, rule):
+    with pytest.raises(ConfigError, match=f"vision {field}={value!r}: must be {rule}"):
+        VisionConfig(**{field: value})

@@ -54,6 +54,7 @@ SYNTHETIC_CASES = [
     ({"x\ny": 1}, "'x\\ny': unknown key"),
     ({"arch": {"rules": ["x" * 2000]}}, "arch.rules[0]:"),
     ({"arch": {"rules": [" + ".join(["hidden_size"] * 150) + " > 0"]}}, "arch.rules[0]:"),
+    ({"arch": {"hidden_size": [32, 64, 32]}}, "arch.hidden_size.choices[2]: 32 repeats"),
     # the rest of the system space
     ({"system": {"threads": [0]}}, "system.threads[0]: 0 must be >= 1"),
     ({"system": {"threads": [2**40]}}, "system.threads[0]: 1099511627776 must be <= 1,024"),

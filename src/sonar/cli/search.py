@@ -51,7 +51,8 @@ def search(
             raise UserError("--out DIR is required with a config")
         check_run_dir(out, holds_run=lambda d: (d / DB_NAME).exists(), kind="sonar search")
         raw = read_spec_file(config)
-        load_spec(config)  # validates the file as written, so errors name its own keys
+        written = load_spec(config)  # validates the file as written, so errors name its own keys
+        _check_address(address, executor or written.executor.kind)
         overrides = {k: v for k, v in (("kind", executor), ("workers", workers), ("address", address)) if v is not None}
         raw["executor"] = {**(raw.get("executor") or {}), **overrides}  # recorded: the scheduler reads workers
         spec = parse_spec(raw)
@@ -68,11 +69,9 @@ def search(
         finally:
             storage.close()
         raw = spec.raw
+        _check_address(address, executor or spec.executor.kind)
     if backend is not None and backend not in BACKENDS:
         raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
-    if address is not None and (executor or spec.executor.kind) != "ray":
-        raise UserError(f"--address {address!r}: applies to the ray executor only "
-                        f"(this search runs on {executor or spec.executor.kind!r}); add --executor ray")
     backend = backend or spec.backend
     if backend == "real":
         check_real_available()
@@ -107,6 +106,12 @@ def search(
     else:
         console.print("[bold red]no candidate meets the objective[/]")
     console.print(f"results in {run_dir}: `sonar report {run_dir}`, `sonar export {run_dir} --best --to OUT`")
+
+
+def _check_address(address: str | None, kind: str) -> None:
+    if address is not None and kind != "ray":
+        raise UserError(f"--address {address!r}: applies to the ray executor only (this search runs on {kind!r});"
+                        " add --executor ray")
 
 
 def _first_backend(events: list[tuple[str, dict, float]]) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from sonar.model.config import ConfigError
@@ -27,6 +28,7 @@ class VisionConfig:
     initializer_range: float = 0.02
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(
                 f"vision hidden_size={self.hidden_size} is not divisible by"
@@ -40,6 +42,20 @@ class VisionConfig:
             raise ConfigError(
                 f"pixel_shuffle_ratio={self.pixel_shuffle_ratio}: the {side}x{side} patch grid must shrink evenly"
             )
+
+    def _check_types(self) -> None:
+        """Each field's type first, so a config.json holding a string or a zero is one error naming it."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type == "bool":
+                ok = isinstance(value, bool)
+            elif field.type == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            else:
+                ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok:
+                rule = {"bool": "true or false", "int": "an integer >= 1"}.get(field.type, "a finite number")
+                raise ConfigError(f"vision {field.name}={value!r}: must be {rule}")
 
     @property
     def patches_per_side(self) -> int:

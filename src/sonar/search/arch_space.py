@@ -135,6 +135,9 @@ def _param(name: object, body: object, where: str) -> Param:
         if len(choices) > MAX_CHOICES:
             raise SpecError(f"{where}.choices: {len(choices)} choices; at most {MAX_CHOICES}")
         checked = tuple(_typed(v, name, kind, f"{where}.choices[{i}]") for i, v in enumerate(choices))
+        for i, value in enumerate(checked):  # a repeat would silently weigh the draw towards it
+            if value in checked[:i]:
+                raise SpecError(f"{where}.choices[{i}]: {value!r} repeats")
         return Param(name=name, choices=checked, when=when)
     bounds = body[mode]
     if not (isinstance(bounds, list) and len(bounds) == 2):
