@@ -588,6 +588,18 @@ def _spec_text(sb: Sandbox, tail: str) -> str:
     return name
 
 
+def _int_weights(sb: Sandbox) -> str:
+    """A checkpoint whose norm weight was saved as integers: right names and shapes, wrong kind of number."""
+    from safetensors.torch import load_file, save_file
+
+    ckpt = sb.checkpoint()
+    weights = sb.root / ckpt / "model.safetensors"
+    tensors = load_file(weights)
+    tensors["model.norm.weight"] = tensors["model.norm.weight"].to(torch.int32)
+    save_file(tensors, weights, metadata={"format": "pt"})
+    return ckpt
+
+
 def _suite(*extra: str) -> list[str]:
     return ["bench", "suite", "--seeds", "1", "--methods", "random", "--jobs", "1", *extra]
 
@@ -670,6 +682,12 @@ SWEEP = [
     cli("plan-vision-config-word", lambda sb: ["plan", "--model", sb.file("v/config.json", json.dumps(
         {"model_type": "llama4", "text_config": json.loads((sb.root / sb.checkpoint() / "config.json").read_text()),
          "vision_config": {"hidden_size": "x"}}))], r"vision hidden_size='x'"),
+    cli("plan-config-rope-word", lambda sb: ["plan", "--model", sb.file("c/config.json", json.dumps(
+        {"model_type": "llama4_text", "rope_parameters": "x"}))], r"rope_parameters='x'"),
+    cli("plan-config-rope-theta-word", lambda sb: ["plan", "--model", sb.file("c/config.json", json.dumps(
+        {"model_type": "llama4_text", "rope_parameters": {"rope_theta": "fast"}}))], r"config\.json.*fast"),
+    cli("eval-tasks-integer-weights", lambda sb: ["eval", "tasks", _int_weights(sb), "--per-cell", "1"],
+        r"dtype torch\.int32, expected a floating-point dtype"),
     cli("synth-suite-out-is-file", lambda sb: ["bench", "synth-suite", "--count", "1", "--out",
                                                sb.file("f.txt", "mine")], r"--out f\.txt"),
 ]

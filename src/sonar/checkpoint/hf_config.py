@@ -70,6 +70,8 @@ def _rope_from_hf(hf: dict) -> tuple[float, RopeScaling | None]:
     if params is None:  # transformers 4.x style
         params = dict(hf.get("rope_scaling") or {}, rope_theta=hf.get("rope_theta", 500000.0))
         params.setdefault("rope_type", params.pop("type", "default"))
+    if not isinstance(params, dict):
+        raise ConfigError(f"rope_parameters={params!r}: expected a mapping (rope_type, rope_theta, ...)")
     rope_type = params.get("rope_type", "default")
     theta = float(params.get("rope_theta", 500000.0))
     if rope_type == "default":

@@ -87,6 +87,9 @@ def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path, *,
     for key, param in expected.items():
         if state.get(key) is None:
             raise CheckpointError(f"{path}: missing tensor {hf_name(key)!r}")
+        if param.is_floating_point() and not state[key].is_floating_point():
+            raise CheckpointError(f"{path}: tensor {hf_name(key)!r} has dtype {state[key].dtype},"
+                                  " expected a floating-point dtype")
         if tuple(state[key].shape) != tuple(param.shape):
             raise CheckpointError(
                 f"{path}: tensor {hf_name(key)!r} has shape {tuple(state[key].shape)},"

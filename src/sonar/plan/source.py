@@ -55,7 +55,13 @@ def load_model_spec(model: str) -> ModelSpec:
         raise UserError(f"--model {model!r}: {path} has model_type={hf.get('model_type')!r}; "
                         f"expected one of {list(LLAMA4_MODEL_TYPES)} (a Llama 4 config.json)")
     vision = vision_from_hf(hf["vision_config"]) if hf.get("model_type") == "llama4" and "vision_config" in hf else None
-    return ModelSpec(name=path.parent.name or str(path), config=from_hf(hf), vision=vision)
+    try:
+        config = from_hf(hf)
+    except UserError as err:
+        raise type(err)(f"--model {model!r}: {path}: {err}") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as err:  # a value of the wrong type in the file
+        raise UserError(f"--model {model!r}: {path} holds an invalid value ({err!r})") from None
+    return ModelSpec(name=path.parent.name or str(path), config=config, vision=vision)
 
 
 def vision_from_hf(hf_vision: dict) -> VisionConfig:
