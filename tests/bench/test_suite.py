@@ -136,3 +136,17 @@ def test_pareto_mode_refuses_a_bound_and_the_methods_that_cannot_run_it(tables, 
         plan_cells(SuiteSettings(tables=(tables / "syn-11.jsonl",), methods=("hyperband_joint",), mode="pareto"))
     with pytest.raises(UserError, match="mode 'both'"):
         SuiteSettings(tables=(tables,), mode="both")
+
+
+@pytest.mark.parametrize("text", ['{"name": "a spec"}\n', "# notes\nnot json at all\n"])
+def test_a_work_file_that_is_not_one_is_refused_rather_than_appended_to(tmp_path, text):
+    from sonar.bench.suite import read_work
+    from sonar.errors import UserError
+
+    work = tmp_path / "work.jsonl"
+    work.write_text(text)
+    with pytest.raises(UserError, match="not a work file"):
+        read_work(work)
+    assert work.read_text() == text
+    work.write_text('{"table": "to')  # only a torn first append: a fresh start, not a refusal
+    assert read_work(work) == {}

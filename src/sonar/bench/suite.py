@@ -192,18 +192,31 @@ def run_cells(cells: Sequence[Cell]) -> list[dict]:
 
 
 def read_work(path: Path) -> dict[tuple, dict]:
-    """Finished cells by key; a line torn by an interruption is ignored (its cell reruns)."""
+    """Finished cells by key; a line torn by an interruption is ignored (its cell reruns). A complete
+    JSON line that is not a result row, or a file with no row whose lines are not JSON objects at all,
+    is not a work file: it is refused, since the suite appends to it."""
     done: dict[tuple, dict] = {}
     if not path.exists():
         return done
-    for line in path.read_text().splitlines():
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    for line in lines:
         try:
             row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # torn by an interruption
+        try:
             key = _row_key(row)
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
+        except (KeyError, TypeError):
+            raise _not_a_work_file(path) from None
         done[key] = row | {c: math.inf for c in SPEEDUPS if row.get(c, 0.0) is None}  # null: an instant success
+    if lines and not done and not all(line.lstrip().startswith("{") for line in lines):
+        raise _not_a_work_file(path)
     return done
+
+
+def _not_a_work_file(path: Path) -> UserError:
+    return UserError(f"{path}: not a work file of `sonar bench suite` (its lines are not result rows);"
+                     " give --work a work file of the suite's, or a new path")
 
 
 def _run_key(cell: Cell) -> tuple:
