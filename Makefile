@@ -34,7 +34,7 @@ bench-peers: $(VENV)/.installed-dev
 SUITE := benchmarks/synthetic-suite
 BOARD_TABLES := $(addprefix $(SUITE)/s1-t0,01.jsonl.gz 02.jsonl.gz 04.jsonl.gz 05.jsonl.gz 07.jsonl.gz 08.jsonl.gz \
 	10.jsonl.gz 11.jsonl.gz 13.jsonl.gz 14.jsonl.gz) benchmarks/cpu-v1.jsonl benchmarks/cpu-v2.jsonl \
-	benchmarks/cpu-byte-128.jsonl benchmarks/synthetic-64.jsonl.gz
+	benchmarks/cpu-byte-128.jsonl benchmarks/cpu-wide-experts-128.jsonl benchmarks/synthetic-64.jsonl.gz
 ABLATE_TABLES := benchmarks/cpu-v1.jsonl benchmarks/cpu-v2.jsonl benchmarks/synthetic-64.jsonl.gz \
 	$(addprefix $(SUITE)/s1-t0,00.jsonl.gz 03.jsonl.gz 06.jsonl.gz 09.jsonl.gz 12.jsonl.gz 15.jsonl.gz 18.jsonl.gz \
 	21.jsonl.gz 24.jsonl.gz 27.jsonl.gz)
