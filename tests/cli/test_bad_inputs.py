@@ -810,3 +810,40 @@ def test_the_installed_command_prints_one_line_without_traceback(tmp_path):
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("error: "), done.stderr
+
+
+# Counts far past anything meaningful (a typo such as 1e12) are refused at once rather than run for hours.
+HUGE_COUNTS = [
+    (["bench", "replay", "benchmarks/synthetic-64.jsonl.gz", "--seeds", "1000000000000"], r"--seeds 1000000000000"),
+    (["bench", "synth-suite", "--out", "suite", "--count", "100000000000"], r"--count 100000000000"),
+    (["bench", "suite", "benchmarks/synthetic-64.jsonl.gz", "--seeds", "1000000000000"], r"seeds=1000000000000"),
+]
+
+
+@pytest.mark.parametrize("argv, message", HUGE_COUNTS)
+def test_a_huge_count_is_refused_at_once(argv, message, tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from sonar.cli.app import app
+
+    root = Path(__file__).parents[2]
+    argv = [str(root / a) if a.startswith("benchmarks/") else a for a in argv]
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert re.search(message, result.output)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_huge_example_and_window_counts_are_refused():
+    from sonar.errors import UserError
+    from sonar.longctx.length import LengthEval
+    from sonar.posttrain.tasks import generate_examples
+
+    with pytest.raises(UserError, match="examples per"):
+        generate_examples("addition", 1, 10**12, split="train", seed=0)
+    with pytest.raises(UserError, match="windows=1000000000"):
+        LengthEval(train_len=64, windows=10**9)

@@ -39,6 +39,7 @@ from sonar.errors import UserError
 from sonar.strict_json import finite_or_none
 
 QUANTILES = (0.25, 0.5, 0.75)
+MAX_SEEDS = 10_000  # seeds per cell: more than any figure needs; a larger count is a typo, not a request
 SPEEDUPS = ("speedup_1pct", "speedup_gap10", "speedup_top3", "speedup_best")
 # Pareto mode has no ranks (no top 3); its regret and gap are both the hypervolume gap.
 MODE_SPEEDUPS = {"constraint": SPEEDUPS, "pareto": ("speedup_1pct", "speedup_gap10")}
@@ -87,8 +88,8 @@ class SuiteSettings:
             raise UserError(f"mode {self.mode!r}: choose one of {list(MODES)}")
         if not self.tables:
             raise UserError("the suite needs at least one table")
-        if self.seeds < 1:
-            raise UserError(f"seeds={self.seeds}: must be >= 1")
+        if not 1 <= self.seeds <= MAX_SEEDS:
+            raise UserError(f"seeds={self.seeds}: must be between 1 and {MAX_SEEDS:,}")
         if self.jobs < 1:
             raise UserError(f"jobs={self.jobs}: must be >= 1")
         for q in self.quantiles:

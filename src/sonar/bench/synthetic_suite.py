@@ -77,8 +77,8 @@ def build_suite_table(suite_seed: int, index: int) -> BenchTable:
 def write_suite(out: Path, *, count: int, seed: int,
                 progress: Callable[[str, bool], None] = lambda name, written: None) -> list[Path]:
     """Tables 0..count-1 of suite `seed` as `out/NAME.jsonl.gz`; existing ones are kept as they are."""
-    if count < 1:
-        raise UserError(f"--count {count}: must be >= 1")
+    if not 1 <= count <= 1000:  # table names carry three digits (s1-t000 .. s1-t999)
+        raise UserError(f"--count {count}: must be between 1 and 1000")
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for index in range(count):

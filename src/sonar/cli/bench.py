@@ -109,10 +109,11 @@ def replay(
     from sonar.bench.recommend import check_rule
     from sonar.bench.regret import objective_from_table
     from sonar.bench.runner import default_methods, replay_all, summarize
+    from sonar.bench.suite import MAX_SEEDS
     from sonar.bench.table import load_table
 
-    if seeds < 1:
-        raise UserError(f"--seeds {seeds}: must be >= 1")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise UserError(f"--seeds {seeds}: must be between 1 and {MAX_SEEDS:,}")
     check_rule(rule)
     # wide enough for every column when piped to a file, where rich would assume 80
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 140)

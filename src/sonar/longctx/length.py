@@ -12,6 +12,8 @@ from sonar.longctx.held_out import held_out_windows
 from sonar.longctx.passkey import passkey_window, retrieval_score
 from sonar.longctx.position_loss import bucket_means, cached_losses, full_losses, temperature_tuning
 
+MAX_WINDOWS = 10_000  # windows or trials per length: each is a forward pass
+
 
 @dataclass(kw_only=True, frozen=True)
 class LengthEval:
@@ -40,6 +42,9 @@ class LengthEval:
                 raise UserError(f"{name}={list(values)}: a value is repeated; give each once")
         if self.cached_windows < 0:
             raise UserError(f"cached_windows={self.cached_windows}: must be >= 0")
+        for name in ("windows", "cached_windows", "passkey_trials"):  # each is a model pass; 1e9 is a typo
+            if getattr(self, name) > MAX_WINDOWS:
+                raise UserError(f"{name}={getattr(self, name)}: must be at most {MAX_WINDOWS:,}")
 
 
 def setting_name(temperature: bool | None, path: str) -> str:

@@ -104,11 +104,16 @@ def check_level(level: int, name: str = "level") -> int:
     return level
 
 
+MAX_EXAMPLES = 1_000_000  # per (task, level): far more than any split holds distinct prompts
+
+
 def generate_examples(task: str, level: int, count: int, *, split: str, seed: int) -> list[Example]:
     """`count` examples of one task and level from one split (repeats allowed where the level has few
     distinct prompts)."""
     check_tasks([task])
     check_level(level)
+    if not 0 <= count <= MAX_EXAMPLES:  # a typo such as 1e12 would generate until memory runs out
+        raise UserError(f"{count} examples per (task, level): must be between 0 and {MAX_EXAMPLES:,}")
     if split not in SPLITS:
         raise UserError(f"split={split!r}: must be one of {SPLITS}")
     rng = random.Random(f"{seed}/{split}/{task}/{level}")
