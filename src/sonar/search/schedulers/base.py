@@ -29,6 +29,7 @@ from sonar.search.schedulers.forecast_bounds import (
     within,
 )
 from sonar.search.schedulers.policy import SONAR_RULES, SPEND_REASON, Rules
+from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.targets import (
     each_target_drain,
     each_target_eliminations,
@@ -113,7 +114,7 @@ class RungScheduler:
         decisions += self._long_context_stops(idle + gated)
         decisions += [Decision(candidate=c.id, action="stop", rung=c.rung,
                                reason="no configuration meets the bounds (whole sweep measured)")
-                      for c in idle + gated if c.rung < last and self.screened_out(c)]
+                      for c in idle + gated if c.rung < last and screened_out(self, c)]
         decided = {d.candidate for d in decisions}
         idle, gated = [c for c in idle if c.id not in decided], [c for c in gated if c.id not in decided]
         if self.rules.eliminate and (idle or gated):
@@ -197,7 +198,7 @@ class RungScheduler:
         stops as soon as a configuration meets the bound instead of running the whole budget at once."""
         _, trials = self.ladder[c.rung]
         done = c.trials_done()
-        screening = self.screens(c)
+        screening = screens(self, c)
         if c.tuning_complete or not (screening or (trials > done and self.needs_tuning(c))):
             return None
         rung, until = c.rung, trials
@@ -210,7 +211,7 @@ class RungScheduler:
     def tunes_first(self, c: CandidateState, tune: Job) -> bool:
         """Constraint mode: tune before training where the tuning job costs no more than the rung's
         remaining steps."""
-        if self.screens(c):
+        if screens(self, c):
             return True
         if not self.rules.tune_before_train or self.spec.objective.kind != "constraint" or c.rung == 0:
             return False
@@ -231,42 +232,7 @@ class RungScheduler:
             return False
         if not self.rules.feasible_stops_tuning:
             return True
-        memory_ok = objective.memory_bytes is None or self.memory(c) <= objective.memory_bytes
-        return not (memory_ok and c.best_latency() <= objective.latency_s)
-
-    def feasible(self, c: CandidateState) -> bool:
-        """Constraint mode: a measured configuration meets every bound."""
-        objective = self.spec.objective
-        memory_ok = objective.memory_bytes is None or self.memory(c) <= objective.memory_bytes
-        return memory_ok and c.best_latency() <= objective.latency_s
-
-    def screens(self, c: CandidateState) -> bool:
-        """[screen_feasibility] Constraint mode: a candidate promoted past rung 0 that has no configuration
-        yet meeting the bounds is tuned on, one ladder budget of trials at a time and before its new
-        rung's training, while the rest of its sweep costs no more than that training (priced from the
-        jobs done). A promotion is then spent only on a candidate that can meet the bound, and the rung
-        ranks the feasible ones: where trials are cheap, knowing who can meet the bound costs less than
-        the steps it saves. Screening every candidate at rung 0 instead paid for whole sweeps of
-        candidates the rungs would have dropped on loss anyway (benchmarks/README.md)."""
-        if (not self.rules.screen_feasibility or self.spec.objective.kind != "constraint" or c.rung < 1
-                or self.trial_cost is None):
-            return False
-        done = c.trials_done()
-        if c.tuning_complete or done >= self.spec.budget.max_trials or self.feasible(c):
-            return False
-        sweep_left = self.trial_cost * (self.spec.budget.max_trials - done)
-        return sweep_left <= self.ladder[c.rung][0] - c.steps_done()
-
-    def screened_out(self, c: CandidateState) -> bool:
-        """[screen_feasibility] Its whole sweep is measured and no configuration meets the bounds, so no
-        more training can make it a pick (several targets, a winner each: on every target; the worst
-        case over targets: left to its ranking)."""
-        if self.per_target and not self.worst:
-            return all(one.screened_out(c.on(name)) for name, (one, _) in self.per_target.items())
-        if not self.rules.screen_feasibility or self.spec.objective.kind != "constraint" or self.multi:
-            return False
-        swept = c.tuning_complete or c.trials_done() >= self.spec.budget.max_trials
-        return swept and bool(c.tuning) and not self.feasible(c)
+        return not feasible(self, c)
 
     def tuning_pays(self, rung: int) -> bool:
         """The rung's new trials cost no more than its new steps (unpriced: yes, which prices them)."""
