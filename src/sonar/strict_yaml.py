@@ -31,4 +31,8 @@ class _StrictLoader(yaml.SafeLoader):
 
 def safe_load(text: str):
     """`yaml.safe_load`, refusing a mapping that repeats a key (raises DuplicateKeyError, a YAMLError)."""
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    loader = _StrictLoader(text)  # a SafeLoader: it builds plain data, never a Python object
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
