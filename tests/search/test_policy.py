@@ -47,6 +47,7 @@ SCENARIOS = {
     "latency_model": (_synthetic(24), "constraint"),
     "spend_budget": (_measured, "constraint"),
     "explore_waiting": (_synthetic(24), "constraint"),
+    "explore_to_end": (_synthetic(24), "constraint"),
     "screen_feasibility": (_synthetic(24), "constraint"),
 }
 

@@ -314,3 +314,28 @@ def test_screening_tunes_a_promoted_candidate_before_its_steps_and_stops_one_who
     plain, plain_events = _screening_run(tmp_path, screen=False)
     assert not [d for d in plain.decisions if d.reason.startswith("no configuration meets")]
     assert all(job.until <= ladder[rung][1] for _, rung, job in _tuned_while_at_rung(plain_events))
+
+
+def _endgame_run(tmp_path, to_end: bool):
+    raw = make_spec(scheduler="sonar", budget={**SMALL, "cost_s": 1e9, "candidates": 18},
+                    rules={"explore_to_end": to_end})
+    run_dir = tmp_path / ("to_end" if to_end else "one_rung")
+    state, _ = run_simulated(raw, run_dir)
+    return state
+
+
+def test_a_candidate_drawn_in_the_endgame_goes_on_to_the_last_rung(tmp_path):
+    from sonar.search.schedulers.policy import CARRIED_REASON, DRAWN_REASON
+
+    state = _endgame_run(tmp_path, to_end=True)
+    last = len(make_scheduler(state.spec).ladder) - 1
+    drawn = [d for d in state.decisions if d.reason == DRAWN_REASON]
+    assert drawn
+    for d in drawn:  # every draw is carried on, rung by rung, until it ends at the last rung or is stopped
+        after = [e for e in state.decisions if e.candidate == d.candidate and e.rung > d.rung]
+        assert all(e.reason == CARRIED_REASON for e in after if e.action == "promote")
+        c = state.candidates[d.candidate]
+        assert c.status != "finished" or c.rung == last
+    assert any(e.reason == CARRIED_REASON for e in state.decisions)
+    plain = _endgame_run(tmp_path, to_end=False)
+    assert not any(e.reason == CARRIED_REASON for e in plain.decisions)

@@ -28,7 +28,7 @@ from sonar.search.schedulers.forecast_bounds import (
     total_params,
     within,
 )
-from sonar.search.schedulers.policy import SONAR_RULES, SPEND_REASON, Rules
+from sonar.search.schedulers.policy import CARRIED_REASON, DRAWN_REASON, SONAR_RULES, SPEND_REASON, Rules
 from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.targets import (
     each_target_drain,
@@ -312,13 +312,16 @@ class RungScheduler:
                 return challenge
         spend = self.rules.spend_budget and math.isfinite(self.spec.budget.cost_s)
         if budget_left and idle and incumbent is not None and spend and self.rules.explore_waiting:
+            if self.rules.explore_to_end:
+                carried = drawn_carried_on(state, idle)
+                if carried:
+                    return carried
             spent_on = [d for d in state.decisions if d.reason.startswith(SPEND_REASON)]
             if len(spent_on) % 2:  # every other promotion of the endgame: one the ranks did not pick
                 low = min(c.rung for c in idle)
                 waiting = sorted(c.id for c in idle if c.rung == low)
                 pick = waiting[zlib.crc32(f"{self.spec.seed}/{len(spent_on)}".encode()) % len(waiting)]
-                return [Decision(candidate=pick, action="promote", rung=low + 1,
-                                 reason=f"{SPEND_REASON}: a waiting candidate drawn at random goes on")]
+                return [Decision(candidate=pick, action="promote", rung=low + 1, reason=DRAWN_REASON)]
         if budget_left and idle and (incumbent is None or spend):
             top = max(c.rung for c in idle)
             waiting = {c.id for c in idle if c.rung == top}
@@ -443,3 +446,14 @@ class RungScheduler:
         tuning = c.tuning if tuning is None else tuning
         reported = [p.extra["memory_bytes"] for p in tuning if "memory_bytes" in (p.extra or {})]
         return float(min(reported)) if reported else total_params(c.model) * 0.5
+
+
+def drawn_carried_on(state: SearchState, idle: list[CandidateState]) -> list[Decision]:
+    """explore_to_end: a waiting candidate whose last promotion was a random draw of the endgame (or the
+    carrying on of one) goes on, so a draw is judged on its final loss, not on the next rung's."""
+    last_promotion = {d.candidate: d for d in state.decisions if d.action == "promote"}
+    for c in sorted(idle, key=lambda c: c.id):
+        reason = last_promotion[c.id].reason if c.id in last_promotion else ""
+        if reason.startswith((DRAWN_REASON, CARRIED_REASON)):  # several targets add " (target ...)"
+            return [Decision(candidate=c.id, action="promote", rung=c.rung + 1, reason=CARRIED_REASON)]
+    return []

@@ -26,6 +26,7 @@ The algorithm (constraint mode; Pareto mode differs where noted):
             while no acceptable candidate has finished, promote the best waiting one
             with a finite cost budget left, promote the best waiting one of the highest rung [spend_budget]
                 every other time, one drawn at random from the lowest rung instead         [explore_waiting]
+                    and a drawn candidate goes on to the last rung before anything else     [explore_to_end]
             otherwise stop everyone still waiting ("ranked out")
     the jobs of a candidate's rung (constraint mode):
         promoted and no config meets the bounds yet: tune on, a ladder budget at a time, before the
@@ -81,6 +82,9 @@ class Rules:
     # With spend_budget: every other endgame promotion goes to a waiting candidate of the lowest rung drawn
     # at random, a hedge against ranks that mislead (Hyperband's reason for its unpruned bracket).
     explore_waiting: bool = True
+    # With explore_waiting: a candidate drawn at random goes on to the last rung rather than one rung, as
+    # Hyperband's unpruned bracket would: a late bloomer looks no better at the next rung than at this one.
+    explore_to_end: bool = True
     latency_model: bool = False  # constraint: a latency model across architectures forecasts and screens
     # Constraint: a promoted candidate that cannot yet meet the bound is tuned on before its new rung's
     # steps, while its remaining sweep costs no more than them; stopped once its whole sweep misses.
@@ -112,11 +116,14 @@ class Rules:
 
 # The reason of the endgame's promotions with budget to spend: explore_waiting counts them to alternate.
 SPEND_REASON = "budget left"
+DRAWN_REASON = f"{SPEND_REASON}: a waiting candidate drawn at random goes on"
+# Not a SPEND_REASON: the alternation of drawn and best-ranked promotions counts the draws, not what follows.
+CARRIED_REASON = "drawn at random, it goes on to the last rung"
 RULE_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Rules))
 SONAR_RULES = Rules()
 # Plain ASHA over the ladder: nothing forecast, nothing eliminated, constraint tuning unscheduled; the
 # endgame promotions read measured values (no population), as the baselines always have.
 PLAIN_RULES = Rules(forecast=False, population_centre=False, late_gain_bound=False, eliminate=False,
                     front_promotion=False, feasible_stops_tuning=False, tuning_pays=False, catch_up_by_rung=False,
-                    tune_before_train=False, spend_budget=False, explore_waiting=False,
+                    tune_before_train=False, spend_budget=False, explore_waiting=False, explore_to_end=False,
                     screen_feasibility=False)
