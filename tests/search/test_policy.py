@@ -11,7 +11,7 @@ import pytest
 from sonar.bench.engine_method import EngineMethod
 from sonar.bench.regret import objective_from_table
 from sonar.bench.runner import run_method
-from sonar.bench.synthetic import synthetic_table
+from sonar.bench.synthetic import Structure, synthetic_table
 from sonar.bench.table import load_table
 from sonar.errors import UserError
 from sonar.search.schedulers.policy import PLAIN_RULES, RULE_NAMES, SONAR_RULES, Rules
@@ -27,8 +27,9 @@ def _cpu_v2():
     return load_table(Path(__file__).parents[2] / "benchmarks" / "cpu-v2.jsonl")
 
 
-def _synthetic(candidates):
-    return lambda: synthetic_table(candidates=candidates, max_steps=128, max_trials=8, seed=0)
+def _synthetic(candidates, **structure):
+    shape = Structure(**structure) if structure else None
+    return lambda: synthetic_table(candidates=candidates, max_steps=128, max_trials=8, seed=0, structure=shape)
 
 
 # rule -> (table, objective mode): a scenario in which the rule changes the trace
@@ -48,6 +49,7 @@ SCENARIOS = {
     "spend_budget": (_measured, "constraint"),
     "explore_waiting": (_synthetic(24), "constraint"),
     "explore_to_end": (_synthetic(24), "constraint"),
+    "final_losses_first": (_synthetic(24, tuning_cost=10.0), "constraint"),
     "screen_feasibility": (_synthetic(24), "constraint"),
 }
 
@@ -74,3 +76,13 @@ def test_rules_are_booleans_with_known_names():
     with pytest.raises(UserError, match="not true or false"):
         Rules(eliminate="yes")
     assert not PLAIN_RULES.forecast and not PLAIN_RULES.eliminate
+
+
+def test_final_losses_first_ends_every_held_sweep_before_the_budget_runs_out():
+    # A table where finalists tune before they train (cheap trials at the last rung) while the rule holds
+    # their sweeps: a held sweep that also held back the training once left the best candidate undecided
+    # when the replay's cost budget ran out, and the search ended 2% off the best.
+    table = load_table(Path(__file__).parents[2] / "benchmarks" / "synthetic-suite" / "s1-t018.jsonl.gz")
+    objective = objective_from_table(table, mode="constraint", latency_limit_quantile=0.75)
+    trace = run_method(table, objective, EngineMethod("flf", "sonar", rules={"final_losses_first": True}), 0)
+    assert trace[-1].regret == 0.0

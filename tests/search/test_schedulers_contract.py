@@ -339,3 +339,61 @@ def test_a_candidate_drawn_in_the_endgame_goes_on_to_the_last_rung(tmp_path):
     assert any(e.reason == CARRIED_REASON for e in state.decisions)
     plain = _endgame_run(tmp_path, to_end=False)
     assert not any(e.reason == CARRIED_REASON for e in plain.decisions)
+
+
+def _final_losses_run(tmp_path, on: bool):
+    raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.004},
+                    synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": 10000.0},
+                    rules={"final_losses_first": on})  # trials so dear that every candidate trains cheaply
+    run_dir = tmp_path / ("final_losses" if on else "rungs")
+    state, _ = run_simulated(raw, run_dir)
+    return state, recorded_events(run_dir)
+
+
+def test_where_trials_are_dear_candidates_train_to_the_end_and_are_tuned_in_order_of_final_loss(tmp_path):
+    state, events = _final_losses_run(tmp_path, on=True)
+    budget, workers = state.spec.budget, state.spec.executor.workers
+    last = len(make_scheduler(state.spec).ladder) - 1
+    limit = state.spec.objective.latency_s
+    assert any(d.reason.startswith("its training to the end costs less") for d in state.decisions)
+    # every last-rung sweep starts on a trained-out candidate and, unless it already meets the bound, with
+    # fewer than `workers` trained-out candidates of lower final loss still open (not within it, nor swept)
+    folded = state_from_events(events[:1])
+    last_rung_tunes = 0
+    for kind, payload, stamp in events[1:]:
+        if kind == "job_submitted" and payload["kind"] == "tune" and payload["rung"] == last:
+            c = folded.candidates[payload["candidate"]]
+            assert c.steps_done() >= budget.max_steps
+            ahead = [o for o in folded.candidates.values()
+                     if o.id != c.id and o.status == ACTIVE and o.rung == last and o.steps_done() >= budget.max_steps
+                     and o.best_latency() > limit and not o.tuning_complete and o.trials_done() < budget.max_trials
+                     and o.val_loss() < c.val_loss()]
+            assert c.best_latency() <= limit or len(ahead) < workers
+            last_rung_tunes += 1
+        folded.apply(kind, payload, stamp)
+    assert last_rung_tunes
+    outranked = [d for d in state.decisions if d.reason.startswith("a finalist with a lower final loss")]
+    assert outranked
+    for d in outranked:  # stopped only for a measured, feasible, trained-out finalist with a lower loss
+        c = state.candidates[d.candidate]
+        assert any(o.rung == last and o.steps_done() >= budget.max_steps and o.best_latency() <= limit
+                   and o.val_loss() < c.val_loss() for o in state.candidates.values())
+    plain, _ = _final_losses_run(tmp_path, on=False)
+    assert not any(d.reason.startswith(("its training to the end", "a finalist with")) for d in plain.decisions)
+    # the pick is the lowest final loss within the bound among the finalists either way
+    winner = min((c for c in state.candidates.values() if c.status == "finished" and c.best_latency() <= limit),
+                 key=lambda c: c.val_loss())
+    assert winner.val_loss() <= min(c.val_loss() for c in state.candidates.values()
+                                    if c.steps_done() >= budget.max_steps and c.best_latency() <= limit)
+
+
+@pytest.mark.parametrize("cost_s", [60000.0, 300000.0])
+def test_final_losses_first_leaves_no_candidate_undecided_when_the_cost_budget_runs_out(tmp_path, cost_s):
+    # held sweeps must not outlive the budget: a run that stops starting candidates still ends each one
+    raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.004},
+                    synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": 10000.0},
+                    budget={**SMALL, "cost_s": cost_s}, rules={"final_losses_first": True})
+    state, _ = run_simulated(raw, tmp_path / "run")
+    assert state.spent_s >= cost_s
+    assert any(d.reason.startswith("its training to the end costs less") for d in state.decisions)
+    check_decisions_valid(recorded_events(tmp_path / "run"), respects_cost=True)

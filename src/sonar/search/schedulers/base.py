@@ -29,6 +29,7 @@ from sonar.search.schedulers.forecast_bounds import (
     within,
 )
 from sonar.search.schedulers.policy import CARRIED_REASON, DRAWN_REASON, SONAR_RULES, SPEND_REASON, Rules
+from sonar.search.schedulers.loss_order import best_feasible_final_loss, held_back, outranked, trains_through
 from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.targets import (
     each_target_drain,
@@ -106,7 +107,8 @@ class RungScheduler:
         last = len(self.ladder) - 1
         waiting = [c for c in state.candidates.values()
                    if c.status == ACTIVE and c.id not in busy and state.rung_complete(c)]
-        gated = [c for c in waiting if self.wanted_jobs(state, c)]  # tuned first, training held back
+        # tuned first, training held back; or tuning held back for those with lower final losses
+        gated = [c for c in waiting if self.wanted_jobs(state, c) or held_back(self, state, c)]
         idle = [c for c in waiting if c not in gated]
         decisions = [Decision(candidate=c.id, action="finish", rung=c.rung, reason="reached the last rung")
                      for c in idle if c.rung == last]
@@ -115,6 +117,9 @@ class RungScheduler:
         decisions += [Decision(candidate=c.id, action="stop", rung=c.rung,
                                reason="no configuration meets the bounds (whole sweep measured)")
                       for c in idle + gated if c.rung < last and screened_out(self, c)]
+        decisions += [Decision(candidate=c.id, action="stop", rung=c.rung,
+                               reason="a finalist with a lower final loss meets the bounds")
+                      for c in gated if outranked(self, state, c)]
         decided = {d.candidate for d in decisions}
         idle, gated = [c for c in idle if c.id not in decided], [c for c in gated if c.id not in decided]
         if self.rules.eliminate and (idle or gated):
@@ -129,7 +134,10 @@ class RungScheduler:
         decisions += growth
         slots -= len(growth)
         if budget_left:
-            decisions += self._starts(state, slots)
+            starts = self._starts(state, slots)
+            decisions += starts
+            slots -= len(starts)
+            decisions += self._trained_through(state, idle, decisions, slots)
         if not busy and not any(d.action in ("start", "promote") for d in decisions):
             if self.per_target and not self.worst:
                 decisions += each_target_drain(self, idle, budget_left, decisions, state)
@@ -188,6 +196,8 @@ class RungScheduler:
                         long_factor=long)
         # the same jobs while they run: trials_done moves only when a job is done
         tunes = tune_jobs(self, c) if self.per_target else [job for job in [self.tune_job(c)] if job is not None]
+        if tunes and held_back(self, state, c):
+            tunes = []  # and the training, if any, is not held for them
         if train is not None and any(self.tunes_first(c, tune) for tune in tunes):
             train = None
         return [job for job in (train, *tunes) if job is not None and job.id not in state.jobs]
@@ -254,7 +264,20 @@ class RungScheduler:
                     decisions.append(Decision(candidate=cid, action="promote", rung=k + 1,
                                               reason=f"top 1/{self.spec.eta} of rung {k}"))
                     slots -= 1
+
         return decisions
+
+    def _trained_through(self, state: SearchState, idle: list[CandidateState], decided: list[Decision],
+                         slots: int) -> list[Decision]:
+        """final_losses_first: waiting candidates cheap to train to the end go on whatever their rank,
+        with the workers new candidates and rank promotions leave free."""
+        chosen = {d.candidate for d in decided}
+        cheap = [c for c in sorted(idle, key=lambda c: (-c.rung, c.id)) if c.id not in chosen and trains_through(self, state, c)]
+        if cheap:  # those that even their hopeful loss leaves behind a feasible finalist stay waiting
+            best = best_feasible_final_loss(self, state)
+            cheap = [c for c in cheap if self.hopeful(c, rung=c.rung)[0] < best]
+        return [Decision(candidate=c.id, action="promote", rung=c.rung + 1,
+                         reason="its training to the end costs less than its trials") for c in cheap[:max(0, slots)]]
 
     def _top_of_rung(self, state: SearchState, k: int) -> list[str]:
         """Ranked ids of rung k's top floor(n/eta) (everyone from `promote_all_from` on). In Pareto mode
