@@ -28,8 +28,8 @@ from sonar.search.schedulers.forecast_bounds import (
     total_params,
     within,
 )
-from sonar.search.schedulers.policy import CARRIED_REASON, DRAWN_REASON, SONAR_RULES, SPEND_REASON, Rules
 from sonar.search.schedulers.loss_order import best_feasible_final_loss, held_back, outranked, trains_through
+from sonar.search.schedulers.policy import CARRIED_REASON, DRAWN_REASON, SONAR_RULES, SPEND_REASON, Rules
 from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.targets import (
     each_target_drain,
@@ -264,7 +264,6 @@ class RungScheduler:
                     decisions.append(Decision(candidate=cid, action="promote", rung=k + 1,
                                               reason=f"top 1/{self.spec.eta} of rung {k}"))
                     slots -= 1
-
         return decisions
 
     def _trained_through(self, state: SearchState, idle: list[CandidateState], decided: list[Decision],
@@ -272,7 +271,8 @@ class RungScheduler:
         """final_losses_first: waiting candidates cheap to train to the end go on whatever their rank,
         with the workers new candidates and rank promotions leave free."""
         chosen = {d.candidate for d in decided}
-        cheap = [c for c in sorted(idle, key=lambda c: (-c.rung, c.id)) if c.id not in chosen and trains_through(self, state, c)]
+        cheap = [c for c in sorted(idle, key=lambda c: (-c.rung, c.id))
+                 if c.id not in chosen and trains_through(self, state, c)]
         if cheap:  # those that even their hopeful loss leaves behind a feasible finalist stay waiting
             best = best_feasible_final_loss(self, state)
             cheap = [c for c in cheap if self.hopeful(c, rung=c.rung)[0] < best]

@@ -30,6 +30,11 @@ import math
 from sonar.search.schedulers.screening import feasible
 from sonar.search.state import ACTIVE, FAILED, CandidateState, SearchState
 
+# How many whole sweeps the training left may cost. Measured at 1 and 4 (benchmarks/README.md): 4 gained more
+# where tuning dominates and lost more elsewhere; the rule is off in the policy either way.
+SWEEPS = 4.0
+
+
 
 def _applies(scheduler) -> bool:
     return (scheduler.rules.final_losses_first and scheduler.spec.objective.kind == "constraint"
@@ -42,11 +47,6 @@ def _last(scheduler) -> int:
 
 def _trained_out(scheduler, c: CandidateState) -> bool:
     return c.steps_done() >= scheduler.spec.budget.max_steps
-
-
-# How many whole sweeps the training left may cost. Measured at 1 and 4 (benchmarks/README.md): 4 gained more
-# where tuning dominates and lost more elsewhere; the rule is off in the policy either way.
-SWEEPS = 4.0
 
 
 def _cheap_to_finish(scheduler, state: SearchState) -> bool:
