@@ -12,11 +12,12 @@ import zlib
 from typing import Protocol
 
 from sonar.search.latency_model import LatencyModel
-from sonar.search.long_context import breaks, measures_at, recommendable
-from sonar.search.objective import Point, choose, dominates, eliminated, pareto_front, rank
+from sonar.search.long_context import breaks, measures_at
+from sonar.search.objective import Point, eliminated, pareto_front, rank
 from sonar.search.population import LadderRatios, RemainingRatios
 from sonar.search.records import Decision, Job
 from sonar.search.schedulers.costs import trial_cost_in_steps
+from sonar.search.schedulers.endgame import drain
 from sonar.search.schedulers.forecast_bounds import (
     cached_latency_forecast,
     cached_loss_forecast,
@@ -29,7 +30,7 @@ from sonar.search.schedulers.forecast_bounds import (
     within,
 )
 from sonar.search.schedulers.loss_order import best_feasible_final_loss, held_back, outranked, trains_through
-from sonar.search.schedulers.policy import CARRIED_REASON, DRAWN_REASON, SONAR_RULES, SPEND_REASON, Rules
+from sonar.search.schedulers.policy import SONAR_RULES, Rules
 from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.targets import (
     each_target_drain,
@@ -142,7 +143,7 @@ class RungScheduler:
             if self.per_target and not self.worst:
                 decisions += each_target_drain(self, idle, budget_left, decisions, state)
             else:
-                decisions += self._drain(state, idle, budget_left, decisions)
+                decisions += drain(self, state, idle, budget_left, decisions)
         return decisions
 
     def _long_context_stops(self, waiting: list[CandidateState]) -> list[Decision]:
@@ -314,77 +315,6 @@ class RungScheduler:
         return [Decision(candidate=candidate_id(started + i), action="start", rung=0, reason="new candidate")
                 for i in range(count)]
 
-    def _drain(self, state: SearchState, idle: list[CandidateState], budget_left: bool,
-               decided: list[Decision]) -> list[Decision]:
-        """Nothing runs and nothing new can start: promote the best waiting candidate of the highest
-        rung while no acceptable candidate has finished, else those that may still beat (or, in Pareto
-        mode, extend) what has finished, otherwise stop everyone still waiting."""
-        finishing = {d.candidate for d in decided if d.action == "finish"}
-        finished = [c for c in state.candidates.values() if c.status == FINISHED or c.id in finishing]
-        finished = [c for c in finished if recommendable(self.spec.objective.long_context, c.curve)]
-        measured = [(c.id, c.val_loss(), c.best_latency(), self.memory(c)) for c in finished]
-        if budget_left and idle and self.spec.objective.kind == "pareto" and measured and self.rules.front_extenders:
-            extend = self._front_extenders(state, idle, [(m[1], m[2]) for m in measured])
-            if extend:
-                return extend
-        incumbent = choose(self.spec.objective, measured)
-        if (budget_left and idle and self.spec.objective.kind == "constraint" and incumbent is not None
-                and self.rules.endgame_challengers):
-            challenge = self._challengers(state, idle, next(m[1] for m in measured if m[0] == incumbent))
-            if challenge:
-                return challenge
-        spend = self.rules.spend_budget and math.isfinite(self.spec.budget.cost_s)
-        if budget_left and idle and incumbent is not None and spend and self.rules.explore_waiting:
-            if self.rules.explore_to_end:
-                carried = drawn_carried_on(state, idle)
-                if carried:
-                    return carried
-            spent_on = [d for d in state.decisions if d.reason.startswith(SPEND_REASON)]
-            if len(spent_on) % 2:  # every other promotion of the endgame: one the ranks did not pick
-                low = min(c.rung for c in idle)
-                waiting = sorted(c.id for c in idle if c.rung == low)
-                pick = waiting[zlib.crc32(f"{self.spec.seed}/{len(spent_on)}".encode()) % len(waiting)]
-                return [Decision(candidate=pick, action="promote", rung=low + 1, reason=DRAWN_REASON)]
-        if budget_left and idle and (incumbent is None or spend):
-            top = max(c.rung for c in idle)
-            waiting = {c.id for c in idle if c.rung == top}
-            best = next(cid for cid in self.rung_ranking(state, top) if cid in waiting)
-            reason = "best waiting at the end" if incumbent is None else f"{SPEND_REASON}: the best waiting goes on"
-            return [Decision(candidate=best, action="promote", rung=top + 1, reason=reason)]
-        reason = "ranked out" if budget_left else "cost budget spent"
-        return [Decision(candidate=c.id, action="stop", rung=c.rung, reason=reason) for c in idle]
-
-    def _challengers(self, state: SearchState, idle: list[CandidateState], incumbent_loss: float) -> list[Decision]:
-        """Constraint mode: waiting candidates that would still beat the best finished one, were they to
-        improve as the best-improving candidates so far did, are promoted rather than ranked out: ASHA's
-        fixed fraction drops them once a few others took the rung."""
-        limit = self.spec.objective.latency_s
-        return self._hopeful_promotions(state, idle, lambda hope: hope[0] < incumbent_loss and hope[1] <= limit,
-                                        reason="may beat the best finished")
-
-    def _front_extenders(self, state: SearchState, idle: list[CandidateState],
-                         finished: list[tuple[float, float]]) -> list[Decision]:
-        """Pareto mode: waiting candidates that no finished point dominates, were they to improve as the
-        best-improving candidates so far did, could still extend the front, so they are promoted rather
-        than ranked out (the central forecast alone drops late bloomers)."""
-        return self._hopeful_promotions(state, idle, lambda hope: not any(dominates(f, hope) for f in finished),
-                                        reason="may extend the Pareto front")
-
-    def _hopeful_promotions(self, state: SearchState, idle: list[CandidateState], may_help, *,
-                            reason: str) -> list[Decision]:
-        """The best-ranked waiting candidates of the highest rung that has any whose hopeful (loss,
-        latency) `may_help`, one per worker."""
-        slots = self.spec.executor.workers
-        for k in sorted({c.rung for c in idle}, reverse=True):
-            waiting = {c.id: c for c in idle if c.rung == k}
-            chosen = []
-            for cid in self.rung_ranking(state, k):
-                if cid in waiting and len(chosen) < slots and may_help(self.hopeful(waiting[cid], rung=k)):
-                    chosen.append(cid)
-            if chosen:
-                return [Decision(candidate=cid, action="promote", rung=k + 1, reason=reason) for cid in chosen]
-        return []
-
     # --- forecasts ----------------------------------------------------------------------------------
     def seen(self, c: CandidateState, rung: int | None = None) -> tuple[list, list]:
         """The candidate's curve and tuning trace as far as rung `rung`'s budget (None: all of them)."""
@@ -470,13 +400,3 @@ class RungScheduler:
         reported = [p.extra["memory_bytes"] for p in tuning if "memory_bytes" in (p.extra or {})]
         return float(min(reported)) if reported else total_params(c.model) * 0.5
 
-
-def drawn_carried_on(state: SearchState, idle: list[CandidateState]) -> list[Decision]:
-    """explore_to_end: a waiting candidate whose last promotion was a random draw of the endgame (or the
-    carrying on of one) goes on, so a draw is judged on its final loss, not on the next rung's."""
-    last_promotion = {d.candidate: d for d in state.decisions if d.action == "promote"}
-    for c in sorted(idle, key=lambda c: c.id):
-        reason = last_promotion[c.id].reason if c.id in last_promotion else ""
-        if reason.startswith((DRAWN_REASON, CARRIED_REASON)):  # several targets add " (target ...)"
-            return [Decision(candidate=c.id, action="promote", rung=c.rung + 1, reason=CARRIED_REASON)]
-    return []

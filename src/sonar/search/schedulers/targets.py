@@ -27,6 +27,7 @@ import copy
 import dataclasses
 
 from sonar.search.records import Decision, Job
+from sonar.search.schedulers.endgame import drain
 from sonar.search.schedulers.policy import SPEND_REASON
 from sonar.search.state import CandidateState, SearchState
 from sonar.search.target_views import target_spec, target_state
@@ -80,7 +81,7 @@ def each_target_drain(scheduler, idle: list[CandidateState], budget_left: bool,
     turn, as one target's endgame promotes one candidate a turn: the targets take the budget's
     promotions two turns each in rotation, so each target's alternation of best-ranked and drawn
     (explore_waiting counts the promotions) is kept; a target with nothing to promote passes its turn."""
-    outcomes = [(name, one._drain(view, [c.on(name) for c in idle], budget_left, decided))
+    outcomes = [(name, drain(one, view, [c.on(name) for c in idle], budget_left, decided))
                 for name, (one, view) in scheduler.per_target.items()]
     spent = sum(d.reason.startswith(SPEND_REASON) for d in state.decisions)
     turn = spent // 2 % len(outcomes)
