@@ -29,7 +29,7 @@ from sonar.search.schedulers.forecast_bounds import (
     total_params,
     within,
 )
-from sonar.search.schedulers.loss_order import best_feasible_final_loss, held_back, outranked, trains_through
+from sonar.search.schedulers.loss_order import held_back, outranked, trained_through
 from sonar.search.schedulers.policy import SONAR_RULES, Rules
 from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.targets import (
@@ -138,7 +138,7 @@ class RungScheduler:
             starts = self._starts(state, slots)
             decisions += starts
             slots -= len(starts)
-            decisions += self._trained_through(state, idle, decisions, slots)
+            decisions += trained_through(self, state, idle, decisions, slots)
         if not busy and not any(d.action in ("start", "promote") for d in decisions):
             if self.per_target and not self.worst:
                 decisions += each_target_drain(self, idle, budget_left, decisions, state)
@@ -266,19 +266,6 @@ class RungScheduler:
                                               reason=f"top 1/{self.spec.eta} of rung {k}"))
                     slots -= 1
         return decisions
-
-    def _trained_through(self, state: SearchState, idle: list[CandidateState], decided: list[Decision],
-                         slots: int) -> list[Decision]:
-        """final_losses_first: waiting candidates cheap to train to the end go on whatever their rank,
-        with the workers new candidates and rank promotions leave free."""
-        chosen = {d.candidate for d in decided}
-        cheap = [c for c in sorted(idle, key=lambda c: (-c.rung, c.id))
-                 if c.id not in chosen and trains_through(self, state, c)]
-        if cheap:  # those that even their hopeful loss leaves behind a feasible finalist stay waiting
-            best = best_feasible_final_loss(self, state)
-            cheap = [c for c in cheap if self.hopeful(c, rung=c.rung)[0] < best]
-        return [Decision(candidate=c.id, action="promote", rung=c.rung + 1,
-                         reason="its training to the end costs less than its trials") for c in cheap[:max(0, slots)]]
 
     def _top_of_rung(self, state: SearchState, k: int) -> list[str]:
         """Ranked ids of rung k's top floor(n/eta) (everyone from `promote_all_from` on). In Pareto mode

@@ -8,7 +8,7 @@ costs more than training everyone. So, in constraint mode with one target, once 
 and unstarted candidate to the end would cost no more than SWEEPS whole sweeps (priced in steps from the
 jobs done):
 
-    trains_through: a waiting candidate goes on whatever its rank, with the workers left free, unless
+    trained_through: a waiting candidate goes on whatever its rank, with the workers left free, unless
                     even its hopeful loss cannot beat a feasible finalist's final loss;
     held_back:      at the last rung its tuning waits until its own training is done; then, while it
                     cannot yet meet the bounds, while any started candidate is still short of the last
@@ -18,7 +18,7 @@ jobs done):
                     already meets the bounds, so no sweep can make it the pick: it is stopped. Exact,
                     not a forecast: both losses are measured at the last step.
 
-Where steps are dear the condition never holds and the rungs work as before. Off in the policy: over the
+Where steps are dear that condition never holds and the rungs work as before. Off in the policy: over the
 suite it won big where tuning dominates (up to 13x) and lost up to 3x on tables where the rungs' early
 ranking was right and training everyone was the waste (benchmarks/README.md).
 """
@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import math
 
-from sonar.search.schedulers.screening import feasible
+from sonar.search.records import Decision
+from sonar.search.schedulers.screening import feasible, swept
 from sonar.search.state import ACTIVE, FAILED, CandidateState, SearchState
 
 # How many whole sweeps the training left may cost. Measured at 1 and 4 (benchmarks/README.md): 4 gained more
@@ -61,22 +62,29 @@ def _cheap_to_finish(scheduler, state: SearchState) -> bool:
     return steps_left <= SWEEPS * scheduler.trial_cost * scheduler.spec.budget.max_trials
 
 
-def _swept(scheduler, c: CandidateState) -> bool:
-    return c.tuning_complete or c.trials_done() >= scheduler.spec.budget.max_trials
-
-
 def _open(scheduler, c: CandidateState) -> bool:
     """Active, and not yet known to meet the bounds or to miss them."""
-    return c.status == ACTIVE and not _swept(scheduler, c) and not feasible(scheduler, c)
+    return c.status == ACTIVE and not swept(scheduler, c) and not feasible(scheduler, c)
 
 
-def trains_through(scheduler, state: SearchState, c: CandidateState) -> bool:
-    return _applies(scheduler) and c.rung < _last(scheduler) and _cheap_to_finish(scheduler, state)
+def trained_through(scheduler, state: SearchState, idle: list[CandidateState], decided: list[Decision],
+                    slots: int) -> list[Decision]:
+    """The waiting candidates that go on whatever their rank, highest rung first, with
+    the workers new candidates and rank promotions leave free; those that even their hopeful loss leaves
+    behind a feasible finalist stay waiting."""
+    if not _applies(scheduler) or not _cheap_to_finish(scheduler, state):
+        return []
+    chosen = {d.candidate for d in decided}
+    cheap = [c for c in sorted(idle, key=lambda c: (-c.rung, c.id)) if c.id not in chosen and c.rung < _last(scheduler)]
+    best = best_feasible_final_loss(scheduler, state)
+    cheap = [c for c in cheap if scheduler.hopeful(c, rung=c.rung)[0] < best]
+    return [Decision(candidate=c.id, action="promote", rung=c.rung + 1,
+                     reason="its training to the end costs less than its trials") for c in cheap[:max(0, slots)]]
 
 
 def held_back(scheduler, state: SearchState, c: CandidateState) -> bool:
     """Whether the candidate's last-rung tuning waits (see the module's docstring)."""
-    if not _applies(scheduler) or c.rung != _last(scheduler) or c.status != ACTIVE or _swept(scheduler, c):
+    if not _applies(scheduler) or c.rung != _last(scheduler) or c.status != ACTIVE or swept(scheduler, c):
         return False
     if not _trained_out(scheduler, c):
         return _cheap_to_finish(scheduler, state)

@@ -20,8 +20,9 @@ The algorithm (constraint mode; Pareto mode differs where noted):
         promote the top 1/eta of each rung as workers free up (ASHA)
             Pareto: plus the rung's whole forecast front                                    [front_promotion]
         start new candidates into free workers
-        constraint, one target: with workers still free, promote whatever its rank a waiting candidate
-            whose training to the end costs no more than rung 1's trials              [final_losses_first]
+        constraint, one target, once training everyone to the end costs no more than 4 whole sweeps:
+            with workers still free, promote whatever its rank a waiting candidate whose hopeful loss
+            may still beat every feasible finalist's final loss                       [final_losses_first]
         when nothing runs and nothing can start:
             promote waiting candidates that may beat the best finished one                  [endgame_challengers]
             Pareto: promote waiting candidates that may extend the finished front           [front_extenders]
@@ -38,7 +39,8 @@ The algorithm (constraint mode; Pareto mode differs where noted):
         below the last rung, tune only where the rung's trials cost no more than its steps  [tuning_pays]
         deferred tuning is caught up one ladder budget at a time                      [catch_up_by_rung, off]
         training waits for the rung's tuning where the tuning costs no more than the steps  [tune_before_train]
-    at the last rung, where training to the end is that cheap (schedulers/loss_order.py): [final_losses_first]
+    at the last rung, where training everyone to the end is that cheap (schedulers/loss_order.py):
+                                                                                      [final_losses_first]
         the sweep waits for the candidate's own training; then, while no config meets the bounds, for
         every such cheap training left, and for `workers` open finalists with lower final losses
         a trained-out finalist is stopped once one with a lower final loss meets the bounds
@@ -95,9 +97,9 @@ class Rules:
     # Constraint: a promoted candidate that cannot yet meet the bound is tuned on before its new rung's
     # steps, while its remaining sweep costs no more than them; stopped once its whole sweep misses.
     screen_feasibility: bool = True
-    # Constraint, one target: where training to the end costs no more than rung 1's trials, candidates are
-    # trained to the end whatever their rank, and sweeps go in order of final loss; a finalist another
-    # feasible one beats on final loss is stopped (schedulers/loss_order.py).
+    # Constraint, one target: where training every candidate to the end costs no more than 4 whole sweeps,
+    # candidates are trained to the end whatever their rank, and sweeps go in order of final loss; a
+    # finalist another feasible one beats on final loss is stopped (schedulers/loss_order.py).
     final_losses_first: bool = False
 
     def __post_init__(self) -> None:
@@ -136,5 +138,4 @@ SONAR_RULES = Rules()
 PLAIN_RULES = Rules(forecast=False, population_centre=False, late_gain_bound=False, eliminate=False,
                     front_promotion=False, feasible_stops_tuning=False, tuning_pays=False, catch_up_by_rung=False,
                     tune_before_train=False, spend_budget=False, explore_waiting=False, explore_to_end=False,
-                    final_losses_first=False,
-                    screen_feasibility=False)
+                    screen_feasibility=False, final_losses_first=False)

@@ -26,15 +26,19 @@ def feasible(scheduler, c: CandidateState) -> bool:
     return memory_ok and c.best_latency() <= objective.latency_s
 
 
+def swept(scheduler, c: CandidateState) -> bool:
+    """The candidate's tuning sweep is over: the tuner said so, or the trial budget is spent."""
+    return c.tuning_complete or c.trials_done() >= scheduler.spec.budget.max_trials
+
+
 def screens(scheduler, c: CandidateState) -> bool:
     """Whether the candidate's tuning goes on, ahead of its rung's training, to find a feasible config."""
     if (not scheduler.rules.screen_feasibility or scheduler.spec.objective.kind != "constraint" or c.rung < 1
             or scheduler.trial_cost is None):
         return False
-    done, max_trials = c.trials_done(), scheduler.spec.budget.max_trials
-    if c.tuning_complete or done >= max_trials or feasible(scheduler, c):
+    if swept(scheduler, c) or feasible(scheduler, c):
         return False
-    sweep_left = scheduler.trial_cost * (max_trials - done)
+    sweep_left = scheduler.trial_cost * (scheduler.spec.budget.max_trials - c.trials_done())
     return sweep_left <= scheduler.ladder[c.rung][0] - c.steps_done()
 
 
@@ -45,5 +49,4 @@ def screened_out(scheduler, c: CandidateState) -> bool:
     if (not scheduler.rules.screen_feasibility or scheduler.spec.objective.kind != "constraint"
             or scheduler.multi):
         return False
-    swept = c.tuning_complete or c.trials_done() >= scheduler.spec.budget.max_trials
-    return swept and bool(c.tuning) and not feasible(scheduler, c)
+    return swept(scheduler, c) and bool(c.tuning) and not feasible(scheduler, c)
