@@ -45,3 +45,24 @@ def test_load_balancing_loss_is_one_when_balanced_and_larger_when_collapsed():
     collapsed[:, 0] = 5.0
     assert load_balancing_loss([balanced], top_k=1).item() == pytest.approx(1.0, rel=0.05)
     assert load_balancing_loss([collapsed], top_k=1).item() > 3.0
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 3])
+def test_grouped_one_token_path_gives_the_general_paths_bits(top_k):
+    """A decode step (one token, no autograd) skips grouped's sort and scatter; it must not change a bit."""
+    from sonar.model import moe_dispatch
+
+    g = torch.Generator().manual_seed(top_k)
+    E, D, F = 6, 16, 24
+    gate_up_EDG, down_EFD = torch.randn(E, D, 2 * F, generator=g), torch.randn(E, F, D, generator=g)
+    x_1D = torch.randn(1, D, generator=g)
+    scores_1A = torch.rand(1, top_k, generator=g)
+    experts_1A = torch.randperm(E, generator=g)[:top_k][None]  # unsorted, as topk returns them
+    with torch.no_grad():
+        fast = moe_dispatch.grouped(x_1D, experts_1A, scores_1A, gate_up_EDG, down_EFD)
+    general = moe_dispatch.grouped(x_1D.requires_grad_(), experts_1A, scores_1A, gate_up_EDG, down_EFD)
+    assert general.requires_grad  # the general path ran
+    assert torch.equal(fast, general.detach())
+    # and it is the dense reference's function
+    reference = moe_dispatch.dense(x_1D.detach(), experts_1A, scores_1A, gate_up_EDG, down_EFD)
+    assert torch.allclose(fast, reference, atol=1e-4, rtol=1e-5)

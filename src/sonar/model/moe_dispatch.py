@@ -31,8 +31,11 @@ def dense(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
 def grouped(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
     """Sort token slots by expert and run each expert once on its own tokens (one host sync).
     The weights are unbound once rather than indexed per expert: indexing w[e] makes the backward
-    build a full-size zero gradient for every expert, unbind's backward stacks them once."""
+    build a full-size zero gradient for every expert, unbind's backward stacks them once.
+    One token without autograd (a batch-1 decode step) takes `_one_token` instead: the same numbers."""
     T, A = experts_TA.shape
+    if T == 1 and not (torch.is_grad_enabled() and (x_TD.requires_grad or gate_up_EDG.requires_grad)):
+        return _one_token(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD)
     E = gate_up_EDG.shape[0]
     flat_expert_N = experts_TA.reshape(-1)
     order_N = torch.argsort(flat_expert_N, stable=True)
@@ -43,6 +46,19 @@ def grouped(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
     outputs = [_swiglu_experts(x_nD, gate_up_DG, down_FD) for x_nD, gate_up_DG, down_FD, n in groups if n]
     y_ND = torch.cat(outputs)
     return torch.zeros_like(x_TD, dtype=y_ND.dtype).index_add_(0, token_N, y_ND)  # bf16 under autocast
+
+
+def _one_token(x_1D, experts_1A, scores_1A, gate_up_EDG, down_EFD) -> torch.Tensor:
+    """The grouped dispatch for one token, without its sort, split, unbind of all E experts and
+    scatter: a decode step at batch 1 is a dozen small ops per MoE layer shorter, and each small op
+    costs a thread-pool barrier on CPU. The selected experts are summed in ascending order from zero,
+    as grouped's index_add does, so the result is bit-identical."""
+    pairs = sorted(zip(experts_1A[0].tolist(), range(experts_1A.shape[1]), strict=True))
+    y_1D = None
+    for expert, slot in pairs:
+        out_1D = _swiglu_experts(x_1D * scores_1A[:, slot:slot + 1], gate_up_EDG[expert], down_EFD[expert])
+        y_1D = out_1D if y_1D is None else y_1D + out_1D
+    return y_1D
 
 
 def gather(x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD) -> torch.Tensor:
