@@ -11,7 +11,7 @@ the layout that reads weights fastest at batch 1 on AVX2 CPUs: `decode_ratio` us
 Tuned: decode with a SystemConfig applied from outside (--tuned-config, JSON; by default the config
 `sonar bench tune` picked for `small`), at its own thread count; `decode_ratio_tuned` and, since a
 quantized config may pick other tokens, `tuned_tokens_match`. Prefill also reports its achieved FLOP/s
-against the measured fp32 matmul peak (sonar.train.flops) at the same thread count.
+against the fp32 matmul peak measured in the same run (sonar.train.flops), at the same thread count.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sonar.model import build_model, generate, preset
 from sonar.systems.apply import transform
 from sonar.systems.config import SystemConfig
 from sonar.systems.linear_layout import use_input_major_linears
-from sonar.train.flops import forward_flops_per_token, matmul_peak
+from sonar.train.flops import cpu_matmul_peak_now, forward_flops_per_token
 
 # The fastest eager config `sonar bench tune` found for `small` (decode:ctx=256, quality limit 1%): generate
 # runs eagerly here, so a compiled winner cannot be used as it is.
@@ -110,7 +110,9 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
     prefill_tps = {k: prefill_len / v for k, v in prefill.items()}  # ours uses the default (grouped) dispatch
     decode_tps = {k: new_tokens / max(whole[k] - prompt_prefill[k], 1e-9) for k in whole}
     prefill_flops = forward_flops_per_token(config, prefill_len) * prefill_len
-    peak = matmul_peak()
+    # Measured in this run, not read from the cache: a peak cached on a busier day (it once held a
+    # quarter of today's) made prefill read as 257% of it.
+    peak = cpu_matmul_peak_now()
     return {
         "preset": preset_name,
         "prefill_tokens_per_s": prefill_tps,

@@ -107,9 +107,14 @@ def matmul_peak(*, cache_dir: str | Path | None = None, refresh: bool = False) -
     """The measured peak for this CPU and thread count: measured once, then read from the cache;
     `refresh` measures again and keeps the higher value."""
     # A peak is a maximum: on a shared CPU a measurement can only come out low, so keep the best.
-    return _cached_peak(_machine_key(torch.get_num_threads()),
-                        lambda: max(measure_matmul_peak(size=size) for size in (512, 1024, 2048)),
+    return _cached_peak(_machine_key(torch.get_num_threads()), cpu_matmul_peak_now,
                         cache_dir=cache_dir, refresh=refresh)
+
+
+def cpu_matmul_peak_now() -> float:
+    """The CPU's fp32 matmul peak measured now, at torch's current thread count (best of three sizes):
+    the baseline for a figure that must be measured in the same run as the peak."""
+    return max(measure_matmul_peak(size=size) for size in (512, 1024, 2048))
 
 
 def _cached_peak(key: str, measure, *, cache_dir: str | Path | None, refresh: bool) -> float:
