@@ -690,6 +690,12 @@ SWEEP = [
         r"dtype torch\.int32, expected a floating-point dtype"),
     cli("synth-suite-out-is-file", lambda sb: ["bench", "synth-suite", "--count", "1", "--out",
                                                sb.file("f.txt", "mine")], r"--out f\.txt"),
+    cli("oracle-missing-table", ["bench", "oracle", "gone.jsonl"], r"gone\.jsonl"),
+    cli("oracle-random-table", lambda sb: ["bench", "oracle", _table_with(sb, os.urandom(512))], r"table\.jsonl"),
+    cli("oracle-quantile-above-one", lambda sb: ["bench", "oracle", sb.table(), "--quantiles", "0.5,2"],
+        r"--quantiles"),
+    cli("oracle-quantile-word", lambda sb: ["bench", "oracle", sb.table(), "--quantiles", "median"], r"--quantiles"),
+    cli("oracle-quantiles-empty", lambda sb: ["bench", "oracle", sb.table(), "--quantiles", ","], r"--quantiles"),
 ]
 
 CASES = GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP

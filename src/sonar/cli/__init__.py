@@ -11,6 +11,7 @@ from sonar.cli import search  # noqa: E402,F401  isort: skip
 from sonar.cli import bench  # noqa: E402,F401  isort: skip
 from sonar.cli import bench_tables  # noqa: E402,F401  isort: skip
 from sonar.cli import bench_suite  # noqa: E402,F401  isort: skip
+from sonar.cli import bench_oracle  # noqa: E402,F401  isort: skip
 from sonar.cli import tune  # noqa: E402,F401  isort: skip
 from sonar.cli import train  # noqa: E402,F401  isort: skip
 from sonar.cli import posttrain  # noqa: E402,F401  isort: skip

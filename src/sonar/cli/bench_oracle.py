@@ -1,0 +1,56 @@
+"""`sonar bench oracle`: what knowing a table in advance would buy, per bound and criterion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sonar.cli.bench_group import bench_app
+from sonar.errors import UserError
+
+
+def _quantiles(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"--quantiles {text!r}: expected comma-separated numbers, such as 0.25,0.5,0.75") from None
+    if not values or any(not 0 < q < 1 for q in values):
+        raise UserError(f"--quantiles {text!r}: each must lie strictly between 0 and 1")
+    return values
+
+
+@bench_app.command("oracle")
+def oracle(
+    tables: Annotated[list[Path], typer.Argument(metavar="TABLE...", help="tables written by `sonar bench build`")],
+    quantiles: str = typer.Option("0.25,0.5,0.75", help="latency bounds, as quantiles of the table's latencies"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """The least cost at which any method could reach each criterion (sonar.bench.oracle): a method
+    that knew the table would train and measure only its pick. A ceiling for every method's speedup
+    under the completed rule; Pareto mode is searched over the true front's owners."""
+    from sonar.bench.oracle import constraint_oracle, pareto_oracle
+    from sonar.bench.regret import objective_from_table
+    from sonar.bench.table import load_table
+
+    bounds = _quantiles(quantiles)
+    report = {}
+    for path in tables:
+        table = load_table(path)
+        brute = table.brute_force_seconds
+        rows = {}
+        for q in bounds:
+            cells = constraint_oracle(table, objective_from_table(table, mode="constraint", latency_limit_quantile=q))
+            rows[f"constraint q={q:g}"] = {k: c.speedup(brute) for k, c in cells.items()}
+        rows["pareto"] = {k: c.speedup(brute) for k, c in pareto_oracle(table, objective_from_table(
+            table, mode="pareto")).items()}
+        report[str(path)] = {"brute_force_s": brute, "oracle_speedup": rows}
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    for path, entry in report.items():
+        print(f"{path} (brute force {entry['brute_force_s']:.0f} s): oracle speedup")
+        for bound, cells in entry["oracle_speedup"].items():
+            print(f"  {bound:>18}: " + "  ".join(f"{k} {v:.1f}x" for k, v in cells.items()))
