@@ -135,7 +135,10 @@ def ablation_table(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(scoreboard: dict, ablation: dict | None, pareto: dict | None = None) -> dict[str, str]:
+def render(scoreboard: dict, ablation: dict | None, pareto: dict | None = None,
+           tables_root: Path | None = None) -> dict[str, str]:
+    """The README's blocks; with `tables_root` (where the suite's table paths resolve) also the oracle's,
+    which reads the measured tables themselves."""
     blocks = {"measured": scoreboard_table(scoreboard, synthetic=False),
               "synthetic": scoreboard_table(scoreboard, synthetic=True),
               "per-table": per_table(scoreboard), "ahead": ahead(scoreboard)}
@@ -143,6 +146,10 @@ def render(scoreboard: dict, ablation: dict | None, pareto: dict | None = None) 
         blocks["ablation"] = ablation_table(ablation)
     if pareto is not None:
         blocks["pareto"] = pareto_block(pareto)
+    if tables_root is not None:
+        from sonar.bench.oracle import oracle_block
+
+        blocks["oracle"] = oracle_block(scoreboard, pareto, tables_root)
     return blocks
 
 

@@ -222,7 +222,8 @@ def figures(
     suite_keys = ("settings", "tables", "cells", "methods", "sonar_ahead")
     updated = rewrite(text, render(load(scoreboard, "--scoreboard", suite_keys),
                                    load(ablation, "--ablation", ("settings", "ablation")) if ablation else None,
-                                   load(pareto, "--pareto", suite_keys) if pareto else None))
+                                   load(pareto, "--pareto", suite_keys) if pareto else None,
+                                   tables_root=Path.cwd()))
     if check:
         if updated != text:
             Console(stderr=True).print(f"{readme} differs from what the JSON renders: run `make bench-figures`")
