@@ -51,6 +51,7 @@ SCENARIOS = {
     "explore_to_end": (_synthetic(24), "constraint"),
     "final_losses_first": (_synthetic(24, tuning_cost=10.0), "constraint"),
     "screen_feasibility": (_synthetic(24), "constraint"),
+    "fastest_first": (_measured, "constraint"),
 }
 
 

@@ -397,3 +397,47 @@ def test_final_losses_first_leaves_no_candidate_undecided_when_the_cost_budget_r
     assert state.spent_s >= cost_s
     assert any(d.reason.startswith("its training to the end costs less") for d in state.decisions)
     check_decisions_valid(recorded_events(tmp_path / "run"), respects_cost=True)
+
+
+def _probe_run(tmp_path, on: bool, trial_cost_s: float = 0.01):
+    raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.0015},
+                    synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": trial_cost_s},
+                    rules={"fastest_first": on})
+    run_dir = tmp_path / f"probe-{on}-{trial_cost_s}"
+    state, _ = run_simulated(raw, run_dir)
+    return state, recorded_events(run_dir)
+
+
+def test_fastest_first_probes_every_candidate_then_trains_rung_0_fastest_first(tmp_path):
+    from sonar.search.schedulers.probe_order import RELEASE_REASON
+
+    state, events = _probe_run(tmp_path, on=True)
+    submitted = [Job(**payload) for kind, payload, _ in events if kind == "job_submitted"]
+    rung0_trains = [job.candidate for job in submitted if job.kind == "train" and job.rung == 0]
+    probes = [job.candidate for job in submitted if job.kind == "tune" and job.rung == 0]
+    assert set(probes) == set(state.candidates)  # every candidate's first configuration is measured
+    releases = [d.candidate for d in state.decisions if d.reason == RELEASE_REASON]
+    # only the candidates started before any job priced a trial (one per worker) train unreleased ...
+    unreleased = [c for c in rung0_trains if c not in releases]
+    assert unreleased == sorted(state.candidates)[:state.spec.executor.workers]
+    # ... and every released one trains after the last candidate's probe was submitted
+    last_probe = max(i for i, job in enumerate(submitted) if job.kind == "tune" and job.rung == 0)
+    first_train = {}
+    for i, job in enumerate(submitted):
+        if job.kind == "train" and job.rung == 0:
+            first_train.setdefault(job.candidate, i)
+    assert releases and all(first_train[c] > last_probe for c in releases)
+    assert sorted(releases + unreleased) == sorted(rung0_trains)
+    probed = {c: state.candidates[c].tuning[0].best_latency_s for c in releases}
+    assert releases == sorted(releases, key=lambda c: (probed[c], c))
+    off, off_events = _probe_run(tmp_path, on=False)
+    assert not any(d.reason == RELEASE_REASON for d in off.decisions)
+
+
+def test_fastest_first_stands_aside_where_a_trial_costs_more_than_rung_0s_steps(tmp_path):
+    from sonar.search.schedulers.probe_order import RELEASE_REASON
+
+    on, _ = _probe_run(tmp_path, on=True, trial_cost_s=10000.0)
+    off, _ = _probe_run(tmp_path, on=False, trial_cost_s=10000.0)
+    assert not any(d.reason == RELEASE_REASON for d in on.decisions)
+    assert on.decisions == off.decisions

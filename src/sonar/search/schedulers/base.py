@@ -31,6 +31,7 @@ from sonar.search.schedulers.forecast_bounds import (
 )
 from sonar.search.schedulers.loss_order import held_back, outranked, trained_through
 from sonar.search.schedulers.policy import SONAR_RULES, Rules
+from sonar.search.schedulers.probe_order import probe_holds, probes_first, released
 from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.targets import (
     each_target_drain,
@@ -108,8 +109,10 @@ class RungScheduler:
         last = len(self.ladder) - 1
         waiting = [c for c in state.candidates.values()
                    if c.status == ACTIVE and c.id not in busy and state.rung_complete(c)]
-        # tuned first, training held back; or tuning held back for those with lower final losses
-        gated = [c for c in waiting if self.wanted_jobs(state, c) or held_back(self, state, c)]
+        # tuned first, training held back; tuning held back for those with lower final losses; or probed,
+        # training held until its turn (probe_order.py)
+        gated = [c for c in waiting
+                 if self.wanted_jobs(state, c) or held_back(self, state, c) or probe_holds(self, state, c)]
         idle = [c for c in waiting if c not in gated]
         decisions = [Decision(candidate=c.id, action="finish", rung=c.rung, reason="reached the last rung")
                      for c in idle if c.rung == last]
@@ -138,6 +141,10 @@ class RungScheduler:
             starts = self._starts(state, slots)
             decisions += starts
             slots -= len(starts)
+            if not starts:
+                releases = released(self, state, gated, slots)
+                decisions += releases
+                slots -= len(releases)
             decisions += trained_through(self, state, idle, decisions, slots)
         if not busy and not any(d.action in ("start", "promote") for d in decisions):
             if self.per_target and not self.worst:
@@ -199,7 +206,7 @@ class RungScheduler:
         tunes = tune_jobs(self, c) if self.per_target else [job for job in [self.tune_job(c)] if job is not None]
         if tunes and held_back(self, state, c):
             tunes = []  # and the training, if any, is not held for them
-        if train is not None and any(self.tunes_first(c, tune) for tune in tunes):
+        if train is not None and (any(self.tunes_first(c, tune) for tune in tunes) or probe_holds(self, state, c)):
             train = None
         return [job for job in (train, *tunes) if job is not None and job.id not in state.jobs]
 
@@ -222,7 +229,7 @@ class RungScheduler:
     def tunes_first(self, c: CandidateState, tune: Job) -> bool:
         """Constraint mode: tune before training where the tuning job costs no more than the rung's
         remaining steps."""
-        if screens(self, c):
+        if screens(self, c) or probes_first(self, c):
             return True
         if not self.rules.tune_before_train or self.spec.objective.kind != "constraint" or c.rung == 0:
             return False
@@ -292,7 +299,7 @@ class RungScheduler:
         tuned first and still to train at rung k has no rung-k result yet)."""
         members = [c for c in state.candidates.values()
                    if c.rung > k or (c.rung == k and state.rung_complete(c) and not self.wanted_jobs(state, c))]
-        members = [c for c in members if c.status != FAILED or c.rung > k]
+        members = [c for c in members if (c.status != FAILED or c.rung > k) and not probe_holds(self, state, c)]
         return [self.point(c, rung=k) for c in members]
 
     def _starts(self, state: SearchState, slots: int) -> list[Decision]:
