@@ -34,7 +34,9 @@ def check_decisions_valid(events, *, respects_cost: bool) -> None:
                 assert state.rung_complete(cand)
                 if d.action == "promote":
                     assert d.rung == cand.rung + 1
-            if d.action in ("start", "promote") and respects_cost:
+            if d.action == "release":  # a held rung's training goes ahead: the rung stays
+                assert d.rung == cand.rung
+            if d.action in ("start", "promote", "release") and respects_cost:
                 assert state.spent_s < budget.cost_s, f"{d} after the cost budget was spent"
         if kind == "job_submitted":
             job = Job(**payload)
@@ -412,6 +414,8 @@ def test_fastest_first_probes_every_candidate_then_trains_rung_0_fastest_first(t
     from sonar.search.schedulers.probe_order import RELEASE_REASON
 
     state, events = _probe_run(tmp_path, on=True)
+    check_decisions_valid(events, respects_cost=True)
+    assert replay(events) == []
     submitted = [Job(**payload) for kind, payload, _ in events if kind == "job_submitted"]
     rung0_trains = [job.candidate for job in submitted if job.kind == "train" and job.rung == 0]
     probes = [job.candidate for job in submitted if job.kind == "tune" and job.rung == 0]
@@ -441,3 +445,17 @@ def test_fastest_first_stands_aside_where_a_trial_costs_more_than_rung_0s_steps(
     off, _ = _probe_run(tmp_path, on=False, trial_cost_s=10000.0)
     assert not any(d.reason == RELEASE_REASON for d in on.decisions)
     assert on.decisions == off.decisions
+
+
+@pytest.mark.parametrize("cost_s", [0.5, 3.0])
+def test_fastest_first_leaves_no_candidate_undecided_when_the_cost_budget_runs_out(tmp_path, cost_s):
+    from sonar.search.schedulers.probe_order import RELEASE_REASON
+
+    raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.0015},
+                    synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": 0.01},
+                    budget={**SMALL, "cost_s": cost_s}, rules={"fastest_first": True})
+    state, _ = run_simulated(raw, tmp_path / "run")
+    events = recorded_events(tmp_path / "run")
+    check_decisions_valid(events, respects_cost=True)  # every held candidate is stopped, none left waiting
+    assert any(d.reason == RELEASE_REASON for d in state.decisions) or any(
+        d.reason == "cost budget spent" and d.rung == 0 for d in state.decisions)

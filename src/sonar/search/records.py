@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 JOB_KINDS = ("train", "tune")
-ACTIONS = ("start", "promote", "stop", "finish")
+ACTIONS = ("start", "promote", "release", "stop", "finish")
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -53,7 +53,8 @@ class Job:
 
 @dataclass(kw_only=True, frozen=True)
 class Decision:
-    """start: sample candidate and run rung 0; promote: run `rung`; stop / finish: no more jobs.
+    """start: sample candidate and run rung 0; promote: run `rung`; release: run the training its
+    rung held back (fastest_first's probed candidates, at rung 0); stop / finish: no more jobs.
 
     A recorded start carries the candidate's full ModelConfig (`model`, its to_dict), so a run folds
     to the same architectures whatever the sampler's code becomes. It is what was decided about, not

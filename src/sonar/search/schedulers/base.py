@@ -31,7 +31,7 @@ from sonar.search.schedulers.forecast_bounds import (
 )
 from sonar.search.schedulers.loss_order import held_back, outranked, trained_through
 from sonar.search.schedulers.policy import SONAR_RULES, Rules
-from sonar.search.schedulers.probe_order import probe_holds, probes_first, released
+from sonar.search.schedulers.probe_order import probe_holds, probes_first, released, unreleased
 from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.targets import (
     each_target_drain,
@@ -146,7 +146,9 @@ class RungScheduler:
                 decisions += releases
                 slots -= len(releases)
             decisions += trained_through(self, state, idle, decisions, slots)
-        if not busy and not any(d.action in ("start", "promote") for d in decisions):
+        if not budget_left:
+            decisions += unreleased(self, state, gated)
+        if not busy and not any(d.action in ("start", "promote", "release") for d in decisions):
             if self.per_target and not self.worst:
                 decisions += each_target_drain(self, idle, budget_left, decisions, state)
             else:

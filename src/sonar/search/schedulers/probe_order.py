@@ -42,7 +42,7 @@ def probe_holds(scheduler, state: SearchState, c: CandidateState) -> bool:
         return False
     if c.trials_done() < scheduler.ladder[0][1] and not c.tuning_complete:
         return False  # still probing: its tune job gates the training (base.tunes_first)
-    return not any(d.candidate == c.id and d.reason == RELEASE_REASON for d in state.decisions)
+    return not any(d.candidate == c.id and d.action == "release" for d in state.decisions)
 
 
 def released(scheduler, state: SearchState, gated: list[CandidateState], slots: int) -> list[Decision]:
@@ -52,4 +52,10 @@ def released(scheduler, state: SearchState, gated: list[CandidateState], slots: 
         return []
     held = [c for c in gated if probe_holds(scheduler, state, c)]
     held.sort(key=lambda c: (c.best_latency() if math.isfinite(c.best_latency()) else math.inf, c.id))
-    return [Decision(candidate=c.id, action="promote", rung=0, reason=RELEASE_REASON) for c in held[:slots]]
+    return [Decision(candidate=c.id, action="release", rung=0, reason=RELEASE_REASON) for c in held[:slots]]
+
+
+def unreleased(scheduler, state: SearchState, gated: list[CandidateState]) -> list[Decision]:
+    """With the cost budget spent, the held candidates will never train: they stop, as waiting ones do."""
+    return [Decision(candidate=c.id, action="stop", rung=0, reason="cost budget spent")
+            for c in gated if probe_holds(scheduler, state, c)]
