@@ -401,11 +401,12 @@ def test_final_losses_first_leaves_no_candidate_undecided_when_the_cost_budget_r
     check_decisions_valid(recorded_events(tmp_path / "run"), respects_cost=True)
 
 
-def _probe_run(tmp_path, on: bool, trial_cost_s: float = 0.01):
+def _probe_run(tmp_path, on: bool, trial_cost_s: float = 0.01, cost_s: float | None = None):
+    budget = {} if cost_s is None else {"cost_s": cost_s}  # merged into the base spec's budget
     raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.0015},
                     synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": trial_cost_s},
-                    rules={"fastest_first": on})
-    run_dir = tmp_path / f"probe-{on}-{trial_cost_s}"
+                    budget=budget, rules={"fastest_first": on})
+    run_dir = tmp_path / f"probe-{on}-{trial_cost_s}-{cost_s}"
     state, _ = run_simulated(raw, run_dir)
     return state, recorded_events(run_dir)
 
@@ -451,11 +452,7 @@ def test_fastest_first_stands_aside_where_a_trial_costs_more_than_rung_0s_steps(
 def test_fastest_first_leaves_no_candidate_undecided_when_the_cost_budget_runs_out(tmp_path, cost_s):
     from sonar.search.schedulers.probe_order import RELEASE_REASON
 
-    raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.0015},
-                    synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": 0.01},
-                    budget={**SMALL, "cost_s": cost_s}, rules={"fastest_first": True})
-    state, _ = run_simulated(raw, tmp_path / "run")
-    events = recorded_events(tmp_path / "run")
+    state, events = _probe_run(tmp_path, on=True, cost_s=cost_s)
     check_decisions_valid(events, respects_cost=True)  # every held candidate is stopped, none left waiting
     assert any(d.reason == RELEASE_REASON for d in state.decisions) or any(
         d.reason == "cost budget spent" and d.rung == 0 for d in state.decisions)
