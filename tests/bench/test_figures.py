@@ -73,3 +73,23 @@ def test_the_committed_readme_shows_what_the_committed_json_renders():
     pareto = json.loads((ROOT / "benchmarks" / "pareto.json").read_text())
     text = readme.read_text()
     assert rewrite(text, render(board, ablation, pareto, tables_root=ROOT)) == text
+
+
+def test_figures_reads_the_tables_only_for_a_readme_that_shows_the_oracle(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sonar.cli import app
+
+    board = tmp_path / "board.json"
+    board.write_text((ROOT / "benchmarks" / "scoreboard.json").read_text())
+    readme = tmp_path / "README.md"
+    readme.write_text("".join(f"<!-- figures:{name} -->\n<!-- /figures:{name} -->\n"
+                              for name in ("measured", "synthetic", "per-table", "ahead")))
+    monkeypatch.chdir(tmp_path)  # the suite's tables are not here
+    runner = CliRunner()
+    done = runner.invoke(app, ["bench", "figures", "--scoreboard", str(board), "--readme", str(readme)])
+    assert done.exit_code == 0, done.output
+    assert "| rule | method |" in readme.read_text()
+    readme.write_text(readme.read_text() + "<!-- figures:oracle -->\n<!-- /figures:oracle -->\n")
+    missing = runner.invoke(app, ["bench", "figures", "--scoreboard", str(board), "--readme", str(readme)])
+    assert missing.exit_code == 2 and "the suite's table is missing" in missing.output
