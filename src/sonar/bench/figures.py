@@ -147,10 +147,53 @@ def render(scoreboard: dict, ablation: dict | None, pareto: dict | None = None,
     if pareto is not None:
         blocks["pareto"] = pareto_block(pareto)
     if tables_root is not None:
-        from sonar.bench.oracle import oracle_block
-
         blocks["oracle"] = oracle_block(scoreboard, pareto, tables_root)
     return blocks
+
+
+def oracle_block(scoreboard: dict, pareto: dict | None, root: Path) -> str:
+    """Per measured table of the suite JSON, the oracle's speedup (sonar.bench.oracle) next to SONAR's and
+    the best peer's (completed rule; medians over the suite's bounds, each cell a median over seeds)."""
+    from sonar.bench.oracle import constraint_oracle, pareto_oracle
+    from sonar.bench.regret import objective_from_table
+    from sonar.bench.suite import is_peer
+    from sonar.bench.table import load_table
+
+    lines = ["| table | criterion | oracle | sonar | sonar / oracle | best peer |", "|---|---|---|---|---|---|"]
+    for name in (name for name, info in scoreboard["tables"].items() if not info["synthetic"]):
+        path = root / name
+        if not path.is_file():
+            raise UserError(f"{path}: the suite's table is missing; the oracle reads every measured table")
+        table = load_table(path)
+        brute = table.brute_force_seconds
+        oracle: dict[str, list[float]] = {}
+        for q in scoreboard["settings"]["quantiles"]:
+            objective = objective_from_table(table, mode="constraint", latency_limit_quantile=q)
+            for criterion, cell in constraint_oracle(table, objective).items():
+                oracle.setdefault(criterion, []).append(cell.speedup(brute))
+        rows = [(label, _median(oracle[key]), _completed_medians(scoreboard, name, f"speedup_{key}"))
+                for key, label in (("1pct", "regret <= 1%"), ("gap10", "gap <= 10%"), ("best", "exact best"))]
+        if pareto is not None and name in pareto["tables"]:
+            cells = pareto_oracle(table, objective_from_table(table, mode="pareto"))
+            rows.append(("Pareto, hypervolume gap <= 1%", cells["1pct"].speedup(brute),
+                         _completed_medians(pareto, name, "speedup_1pct")))
+        for label, best, methods in rows:
+            sonar = methods.get("sonar")
+            peers = {m: v for m, v in methods.items() if is_peer(m)}
+            peer = max(peers, key=lambda m: peers[m], default=None)
+            share = f"{sonar / best:.0%}" if sonar is not None and best > 0 else "-"
+            lines.append(f"| {Path(name).name} | {label} | {best:.1f}x | {'-' if sonar is None else _x(sonar)} | "
+                         f"{share} | {_cell(peer, peers)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _completed_medians(result: dict, table: str, key: str) -> dict[str, float]:
+    """Per method, the median over the table's cells (its bounds) under the completed rule."""
+    by: dict[str, list[float]] = defaultdict(list)
+    for c in result["cells"]:
+        if c["table"] == table and c["rule"] == "completed" and key in c:
+            by[c["method"]].append(c[key])
+    return {m: _median(v) for m, v in by.items()}
 
 
 def rewrite(text: str, blocks: dict[str, str]) -> str:

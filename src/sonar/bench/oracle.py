@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from sonar.bench.regret import Objective, Pick, Scorer, non_dominated
 from sonar.bench.runner import CRITERIA
 from sonar.bench.table import BenchTable
-from sonar.errors import UserError
 
 PARETO_THRESHOLDS = {"1pct": 0.01, "gap10": 0.10}  # the Pareto suite's criteria (hypervolume gap)
 EXACT_SET_LIMIT = 16  # front owners searched exactly (2^16 sets); beyond, cheapest-first greedy
@@ -92,11 +89,9 @@ def _cheapest_set(table: BenchTable, scorer: Scorer, options: Sequence[Pick], th
                   name: str) -> OracleCell:
     costs = [pair_cost(table, p) for p in options]
     if len(options) > EXACT_SET_LIMIT:  # greedy: add the cheapest owners until the front is close enough
-        chosen = []
-        for pick in options:
-            chosen.append(pick)
-            if scorer.score(chosen).gap <= threshold:
-                return OracleCell(criterion=name, cost_s=sum(pair_cost(table, p) for p in chosen), picks=tuple(chosen))
+        for size in range(1, len(options) + 1):
+            if scorer.score(list(options[:size])).gap <= threshold:
+                return OracleCell(criterion=name, cost_s=sum(costs[:size]), picks=tuple(options[:size]))
         return OracleCell(criterion=name, cost_s=math.inf, picks=())
     best = OracleCell(criterion=name, cost_s=math.inf, picks=())
     for size in range(1, len(options) + 1):
@@ -105,55 +100,3 @@ def _cheapest_set(table: BenchTable, scorer: Scorer, options: Sequence[Pick], th
             if cost < best.cost_s and scorer.score([options[i] for i in subset]).gap <= threshold:
                 best = OracleCell(criterion=name, cost_s=cost, picks=tuple(options[i] for i in subset))
     return best
-
-
-def oracle_block(scoreboard: dict, pareto: dict | None, root: Path) -> str:
-    """Markdown: per measured table of the suite JSON, the oracle's speedup next to SONAR's and the best
-    peer's (completed rule; medians over the suite's bounds, each cell a median over seeds)."""
-    from sonar.bench.regret import objective_from_table
-    from sonar.bench.suite import is_peer
-    from sonar.bench.table import load_table
-
-    lines = ["| table | criterion | oracle | sonar | sonar / oracle | best peer |", "|---|---|---|---|---|---|"]
-    measured = [name for name, info in scoreboard["tables"].items() if not info["synthetic"]]
-    for name in measured:
-        path = root / name
-        if not path.is_file():
-            raise UserError(f"{path}: the suite's table is missing; the oracle reads every measured table")
-        table = load_table(path)
-        brute = table.brute_force_seconds
-        oracle: dict[str, list[float]] = {}
-        for q in scoreboard["settings"]["quantiles"]:
-            objective = objective_from_table(table, mode="constraint", latency_limit_quantile=q)
-            for criterion, cell in constraint_oracle(table, objective).items():
-                oracle.setdefault(criterion, []).append(cell.speedup(brute))
-        rows = [(f"{label}", _median(oracle[key]), _method_medians(scoreboard, name, f"speedup_{key}"))
-                for key, label in (("1pct", "regret <= 1%"), ("gap10", "gap <= 10%"), ("best", "exact best"))]
-        if pareto is not None and name in pareto["tables"]:
-            cells = pareto_oracle(table, objective_from_table(table, mode="pareto"))
-            rows.append(("Pareto, hypervolume gap <= 1%", cells["1pct"].speedup(brute),
-                         _method_medians(pareto, name, "speedup_1pct")))
-        for label, best, methods in rows:
-            sonar = methods.get("sonar")
-            peers = {m: v for m, v in methods.items() if is_peer(m)}
-            peer = max(peers, key=lambda m: peers[m], default=None)
-            share = f"{sonar / best:.0%}" if sonar is not None and best > 0 else "-"
-            lines.append(f"| {Path(name).name} | {label} | {best:.1f}x | {_x(sonar)} | {share} | "
-                         f"{f'{peer} {peers[peer]:.1f}x' if peer else '-'} |")
-    return "\n".join(lines) + "\n"
-
-
-def _method_medians(result: dict, table: str, key: str) -> dict[str, float]:
-    by: dict[str, list[float]] = {}
-    for c in result["cells"]:
-        if c["table"] == table and c["rule"] == "completed" and key in c:
-            by.setdefault(c["method"], []).append(c[key])
-    return {m: _median(v) for m, v in by.items()}
-
-
-def _median(values: Sequence[float]) -> float:
-    return float(statistics.median(values))
-
-
-def _x(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}x"

@@ -9,15 +9,13 @@ from typing import Annotated
 import typer
 
 from sonar.cli.bench_group import bench_app
+from sonar.cli.bench_suite import _floats
 from sonar.errors import UserError
 
 
-def _quantiles(text: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserError(f"--quantiles {text!r}: expected comma-separated numbers, such as 0.25,0.5,0.75") from None
-    if not values or any(not 0 < q < 1 for q in values):
+def _quantiles(text: str) -> tuple[float, ...]:
+    values = _floats(text, "--quantiles")
+    if any(not 0 < q < 1 for q in values):
         raise UserError(f"--quantiles {text!r}: each must lie strictly between 0 and 1")
     return values
 

@@ -17,8 +17,6 @@ probes would cost more than they save, and the rule stands aside.
 
 from __future__ import annotations
 
-import math
-
 from sonar.search.records import Decision
 from sonar.search.state import ACTIVE, CandidateState, SearchState
 
@@ -51,7 +49,7 @@ def released(scheduler, state: SearchState, gated: list[CandidateState], slots: 
     if slots <= 0:
         return []
     held = [c for c in gated if probe_holds(scheduler, state, c)]
-    held.sort(key=lambda c: (c.best_latency() if math.isfinite(c.best_latency()) else math.inf, c.id))
+    held.sort(key=lambda c: (c.best_latency(), c.id))  # no finite latency measured: inf, so last
     return [Decision(candidate=c.id, action="release", rung=0, reason=RELEASE_REASON) for c in held[:slots]]
 
 
