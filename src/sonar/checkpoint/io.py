@@ -33,6 +33,7 @@ from sonar.checkpoint.provenance import (
 from sonar.errors import UserError
 from sonar.model.rope import inverse_frequencies
 from sonar.model.transformer import Llama4TextModel
+from sonar.model.weight_storage import check_linear_storage, store_linears
 from sonar.outdir import writing
 
 __all__ = ["CheckpointError", "check_state", "load_pretrained", "read_config", "read_tensors", "save_pretrained",
@@ -42,8 +43,11 @@ __all__ = ["CheckpointError", "check_state", "load_pretrained", "read_config", "
 MULTIMODAL_TEXT_PREFIX = "language_model."
 
 
-def load_pretrained(path: str | Path, *, dtype: torch.dtype | None = None) -> Llama4TextModel:
-    """A transformers Llama4ForCausalLM (or the text part of Llama4ForConditionalGeneration) as our model."""
+def load_pretrained(path: str | Path, *, dtype: torch.dtype | None = None,
+                    linear_storage: str = "wide_input_major") -> Llama4TextModel:
+    """A transformers Llama4ForCausalLM (or the text part of Llama4ForConditionalGeneration) as our model,
+    its linear weights stored as sonar.model.weight_storage says (the values are the checkpoint's)."""
+    check_linear_storage(linear_storage)
     hf_config = read_config(path)
     config = config_from_file(path, from_hf, hf_config)
     prefix = MULTIMODAL_TEXT_PREFIX if hf_config.get("model_type") == "llama4" else ""
@@ -54,6 +58,7 @@ def load_pretrained(path: str | Path, *, dtype: torch.dtype | None = None) -> Ll
     model.load_state_dict(state, assign=True, strict=True)
     # Built on the meta device to skip a wasted random init; the RoPE table is not in checkpoints.
     model.inv_freq_F = inverse_frequencies(config.resolved_head_dim, config.rope_theta, config.rope_scaling)
+    store_linears(model, linear_storage)
     if dtype is not None:
         model = model.to(dtype)
     model.sonar_provenance = checkpoint_provenance(path, hf_config)

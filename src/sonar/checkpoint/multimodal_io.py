@@ -13,10 +13,14 @@ from sonar.checkpoint.provenance import checkpoint_provenance, model_provenance
 from sonar.checkpoint.vision_keys import from_hf_multimodal_key, to_hf_multimodal_key
 from sonar.model.fusion import Llama4MultimodalModel
 from sonar.model.rope import inverse_frequencies
+from sonar.model.weight_storage import check_linear_storage, store_linears
 
 
-def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None) -> Llama4MultimodalModel:
-    """A transformers Llama4ForConditionalGeneration directory as a Llama4MultimodalModel."""
+def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None,
+                    linear_storage: str = "wide_input_major") -> Llama4MultimodalModel:
+    """A transformers Llama4ForConditionalGeneration directory as a Llama4MultimodalModel (the decoder's
+    linears stored as sonar.model.weight_storage says)."""
+    check_linear_storage(linear_storage)
     hf_config = read_config(path)
     config = config_from_file(path, multimodal_from_hf, hf_config)
     with torch.device("meta"):
@@ -35,6 +39,7 @@ def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None) -> Ll
     # Built on the meta device to skip a wasted random init; the text RoPE table is not in checkpoints.
     text = config.text
     model.language_model.inv_freq_F = inverse_frequencies(text.resolved_head_dim, text.rope_theta, text.rope_scaling)
+    store_linears(model.language_model, linear_storage)
     if dtype is not None:
         model = model.to(dtype)
     model.sonar_provenance = checkpoint_provenance(path, hf_config)

@@ -14,6 +14,7 @@ from sonar.model.cache import KVCache
 from sonar.model.multimodal_config import MultimodalConfig
 from sonar.model.transformer import Llama4TextModel, ModelOutput
 from sonar.model.vision import VisionEncoder
+from sonar.model.weight_storage import check_linear_storage, store_linears
 
 
 def fuse(embeds_BTD: torch.Tensor, input_ids_BT: torch.Tensor, features_ID: torch.Tensor,
@@ -82,13 +83,16 @@ class Llama4MultimodalModel(nn.Module):
         )
 
 
-def build_multimodal_model(config: MultimodalConfig, *, seed: int = 0,
-                           dtype: torch.dtype = torch.float32) -> Llama4MultimodalModel:
-    """A randomly initialised multimodal model, deterministic for a seed."""
+def build_multimodal_model(config: MultimodalConfig, *, seed: int = 0, dtype: torch.dtype = torch.float32,
+                           linear_storage: str = "wide_input_major") -> Llama4MultimodalModel:
+    """A randomly initialised multimodal model, deterministic for a seed; the decoder's linears stored as
+    weight_storage.py says (the vision tower runs every patch as a batch, so it keeps the row-major layout)."""
+    check_linear_storage(linear_storage)
     generator = torch.Generator().manual_seed(seed)
     with torch.device("cpu"):
         model = Llama4MultimodalModel(config)
     model.language_model.reset_parameters(generator)
     model.vision_model.reset_parameters(generator)
     model.reset_projector(generator)
+    store_linears(model.language_model, linear_storage)
     return model.to(dtype)

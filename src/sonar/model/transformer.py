@@ -17,6 +17,7 @@ from sonar.model.layout import LayerPlan, layer_plans
 from sonar.model.moe import MoE
 from sonar.model.norm import RMSNorm
 from sonar.model.rope import inverse_frequencies, rotation_tables
+from sonar.model.weight_storage import check_linear_storage, store_linears
 
 
 @dataclass
@@ -111,14 +112,16 @@ class Llama4TextModel(nn.Module):
         return ModelOutput(logits=logits_BTV, router_logits=router_logits or [])
 
 
-def build_model(config: ModelConfig, *, seed: int = 0, dtype: torch.dtype = torch.float32) -> Llama4TextModel:
-    """A randomly initialised model, deterministic for a seed."""
+def build_model(config: ModelConfig, *, seed: int = 0, dtype: torch.dtype = torch.float32,
+                linear_storage: str = "wide_input_major") -> Llama4TextModel:
+    """A randomly initialised model, deterministic for a seed; linear weights stored as weight_storage.py says."""
     _check_build_arguments(config, seed, dtype)
+    check_linear_storage(linear_storage)
     generator = torch.Generator().manual_seed(seed)
     with torch.device("cpu"):
         model = Llama4TextModel(config)
-    model.reset_parameters(generator)
-    return model.to(dtype)
+    model.reset_parameters(generator)  # drawn row-major, then restrided: a seed gives the same values either way
+    return store_linears(model, linear_storage).to(dtype)
 
 
 def _check_build_arguments(config: object, seed: object, dtype: object) -> None:

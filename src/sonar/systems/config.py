@@ -15,7 +15,7 @@ from sonar.errors import UserError
 # their matmul with bf16 activations (the only vectorized path of torch's CPU int8/int4 kernels).
 FORMATS = ("fp32", "fp32_io", "bf16", "int8", "int8_dq", "int4", "fp8", "fp8_mm", "int8_fbgemm", "fp32_mkldnn")
 FORMAT_HELP = {
-    "fp32": "unchanged weights",
+    "fp32": "fp32 weights as the model stores them (build_model: the wide linears input-major, the rest [out, in])",
     "fp32_io": "fp32 linear weights stored [in, out] (faster batch-1 GEMV on some CPUs); not for routed experts,"
                " which are stored that way already",
     "bf16": "bf16 weights stored [out, in], bf16 matmul",

@@ -52,7 +52,7 @@ def dequantize_int4(q_NK: torch.Tensor, scales_zeros_GN2: torch.Tensor, group_si
 
 def pack(w_NK: torch.Tensor, fmt: str, group_size: int = 128) -> tuple[torch.Tensor, ...]:
     """The tensors that hold [N, K] weight `w_NK` in format `fmt` (the input of weight_matmul)."""
-    w_NK = w_NK.detach().float()
+    w_NK = w_NK.detach().float().contiguous()  # the int8/int4 kernels need row-major; a model may store input-major
     if fmt == "fp32":
         return (w_NK.contiguous(),)
     if fmt == "bf16":
