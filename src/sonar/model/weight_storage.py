@@ -5,7 +5,8 @@ bound by reading W, and on AVX2 CPUs MKL reads it faster when W.T, not W, is the
 out_features > in_features (batch-1 fp32, 1 and 2 threads: 2048x512 73 against 91 us, 4096x1024 365-392
 against 496-620 us), and slower where out < in (512x2048 85-92 against 72-74 us). Whole greedy decode on the
 tiny and small presets measured 1.12-1.17x faster with only the wide linears restrided, against 1.09-1.14x
-with every linear restrided, tokens equal (benchmarks/README.md, `python -m sonar.bench.model_speed`).
+with every linear restrided, tokens equal (docs/decode-profile.md; `python -m sonar.bench.model_speed`
+reports the default against the row-major layout).
 
 Only strides change: each weight keeps its [out, in] shape, its name, its values and its Parameter object,
 so state dicts, checkpoints, optimizers, autograd (gradients follow the weight's strides) and every transform
