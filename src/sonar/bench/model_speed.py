@@ -8,8 +8,10 @@ transformers runs with its default (SDPA) attention; both sides in fp32 on the s
 `decode_ratio` is our model as `build_model` makes it (its wide linears stored input-major,
 sonar.model.weight_storage), without the tuner; `decode_ratio_canonical_layout` is the same weights
 stored row-major as transformers stores them, and prefill reports that layout too.
-Tuned: decode with a SystemConfig applied from outside (--tuned-config, JSON; by default the config
-`sonar bench tune` picked for `small`), at its own thread count; `decode_ratio_tuned` and, since a
+Tuned: decode with a SystemConfig applied from outside (--tuned-config, JSON), at its own thread count,
+through `sonar.systems.apply.prepare`: a compiled config decodes with its compiled step (the prompt's
+prefill stays eager on both sides); `decode_ratio_tuned`, its relative logits error against our fp32
+model over the prompt (`tuned_logits_error`, the tuner's quality measure; its limit is 1%) and, since a
 quantized config may pick other tokens, `tuned_tokens_match`. Prefill also reports its achieved FLOP/s
 against the fp32 matmul peak measured in the same run (sonar.train.flops), at the same thread count.
 """
@@ -26,13 +28,15 @@ import torch
 from sonar.bench.timing import interleaved_medians
 from sonar.checkpoint import save_pretrained
 from sonar.model import build_model, generate, preset
-from sonar.systems.apply import transform
+from sonar.systems.apply import prepare
 from sonar.systems.config import SystemConfig
+from sonar.systems.quality import logits_error
 from sonar.train.flops import cpu_matmul_peak_now, forward_flops_per_token
 
-# The fastest eager config `sonar bench tune` found for `small` (decode:ctx=256, quality limit 1%): generate
-# runs eagerly here, so a compiled winner cannot be used as it is.
-TUNED_SMALL = {"weights_routed": "int8", "weights_shared": "int8", "moe_dispatch": "packed_grouped", "threads": 1}
+# int8 routed and shared experts, compiled, one thread: `sonar bench tune`'s winner on tiny and the fastest
+# decode measured on small within the 1% quality limit (docs/decode-profile.md).
+TUNED_SMALL = {"weights_routed": "int8", "weights_shared": "int8", "moe_dispatch": "packed_gather",
+               "compile": "default", "threads": 1}
 
 
 def _transformers_twin(model):
@@ -62,7 +66,11 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
     ours = build_model(config, seed=0).eval()
     theirs = _transformers_twin(ours)
     ours_canonical = build_model(config, seed=0, linear_storage="canonical").eval()
-    ours_tuned = transform(ours, tuned)
+    prepared = prepare(ours, tuned)
+    ours_tuned = prepared.model
+
+    def tuned_step(model, token_B1, position_1, cache):  # generate's step signature over the prepared step
+        return prepared.decode(token_B1, position_1, cache)
     ours_dense = build_model(config, seed=0).eval()
     for block in ours_dense.layers:
         if block.plan.is_moe:
@@ -92,7 +100,7 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
             outputs["ours_canonical"] = generate(ours_canonical, prompt, max_new_tokens=new_tokens)
 
         def ours_tuned_generate():
-            outputs["ours_tuned"] = generate(ours_tuned, prompt, max_new_tokens=new_tokens)
+            outputs["ours_tuned"] = generate(ours_tuned, prompt, max_new_tokens=new_tokens, step=tuned_step)
 
         def theirs_generate():
             outputs["theirs"] = theirs.generate(
@@ -106,6 +114,7 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
         # The tuned side's own prompt prefill, at its thread count, so its decode time excludes it.
         prompt_prefill.update(interleaved_medians(
             {"ours_tuned": _at_threads(tuned.threads, lambda: ours_tuned(prompt))}, repeats=repeats))
+        tuned_error = logits_error(ours_tuned(prompt).logits, ours(prompt).logits)
 
     prefill_tps = {k: prefill_len / v for k, v in prefill.items()}  # ours uses the default (grouped) dispatch
     decode_tps = {k: new_tokens / max(whole[k] - prompt_prefill[k], 1e-9) for k in whole}
@@ -122,6 +131,7 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
         "decode_ratio_canonical_layout": decode_tps["ours_canonical"] / decode_tps["theirs"],
         "decode_ratio_tuned": decode_tps["ours_tuned"] / decode_tps["theirs"],
         "tuned_config": tuned.label(),
+        "tuned_logits_error": tuned_error,
         "tuned_tokens_match": bool(torch.equal(outputs["ours_tuned"], outputs["theirs"])),
         "prefill_flops_per_s": prefill_flops / prefill["ours"],
         "matmul_peak_flops_per_s": peak,
@@ -151,7 +161,8 @@ def main() -> None:
           f"(x{result['decode_ratio']:.2f}, row-major x{result['decode_ratio_canonical_layout']:.2f}; "
           f"tuned {result['tuned_config']} x{result['decode_ratio_tuned']:.2f}); "
           f"prefill at {100 * result['prefill_fraction_of_matmul_peak']:.0f}% of the matmul peak; "
-          f"greedy tokens match: {result['tokens_match']} (tuned: {result['tuned_tokens_match']})")
+          f"greedy tokens match: {result['tokens_match']} (tuned: {result['tuned_tokens_match']}, "
+          f"logits error {100 * result['tuned_logits_error']:.2f}%)")
 
 
 if __name__ == "__main__":
