@@ -150,3 +150,28 @@ def test_a_work_file_that_is_not_one_is_refused_rather_than_appended_to(tmp_path
     assert work.read_text() == text
     work.write_text('{"table": "to')  # only a torn first append: a fresh start, not a refusal
     assert read_work(work) == {}
+
+
+def test_rows_of_a_changed_table_are_rerun_not_reused(tmp_path):
+    t = synthetic_table(candidates=12, max_steps=64, max_trials=8, seed=21)
+    table = tmp_path / "grows.jsonl"
+    write_table(table, t.header, t.candidates[:10])
+    settings = SuiteSettings(tables=(table,), seeds=2, quantiles=(0.5,), rules=("completed",),
+                             methods=("random_feasible",), jobs=1)
+    work = tmp_path / "w.work.jsonl"
+    before = run_suite(settings, work)
+
+    def resumed():
+        seen = []
+        rows = run_suite(settings, work, progress=lambda done, total, text: seen.append((done, text)))
+        return rows, seen
+
+    rows, seen = resumed()
+    assert seen == [(2, "resumed")] and rows == before  # unchanged: nothing reruns
+    write_table(table, t.header, t.candidates)  # the table grows, as `bench build --resume` grows one
+    rows, seen = resumed()
+    assert seen[0] == (0, "starting; 2 rows of changed tables rerun") and len(seen) == 3
+    assert {r["table_digest"] for r in rows} != {r["table_digest"] for r in before}
+    # a row that records no table (written before rows did) cannot be trusted either
+    work.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "table_digest"}) + "\n" for r in rows))
+    assert resumed()[1][0] == (0, "starting; 2 rows of changed tables rerun")

@@ -6,7 +6,9 @@ there is no limit (quantile None: one cell per table and rule), only the methods
 mode run, and the criteria are the hypervolume gap <= 1% and <= 10% and the anytime area.
 
 Results are appended to a work file (JSON lines, one whole line per write, flushed and synced), so an
-interrupted suite reruns only the cells it had not finished; a torn last line is ignored. Cells run
+interrupted suite reruns only the cells it had not finished; a torn last line is ignored. Each row
+records the sha256 of the table it was computed on, and a row whose table has changed since (a table
+rebuilt or grown by `bench build --resume`), or that records none, is rerun rather than reused. Cells run
 in a process pool.
 
 The scoreboard: per rule and method, for each criterion the median over (table, bound) of the median
@@ -18,6 +20,7 @@ A suite runs in one mode; the mode is part of every row's key, so rows of the tw
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import multiprocessing
@@ -141,8 +144,17 @@ def plan_cells(settings: SuiteSettings) -> list[Cell]:
             for s in range(settings.seeds)]
 
 
+def table_digest(path: str | Path) -> str:
+    """The sha256 of a table file's bytes: what a row was computed on."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 @functools.lru_cache(maxsize=8)
-def _table(path: str):
+def _table(path: str, digest: str):  # keyed on the bytes too: a table rebuilt in place is read again
     from sonar.bench.table import load_table
 
     return load_table(path)
@@ -175,7 +187,8 @@ def run_cells(cells: Sequence[Cell]) -> list[dict]:
     cell = cells[0]
     if any(_run_key(c) != _run_key(cell) for c in cells):
         raise ValueError("run_cells: the cells must differ only in their rule")
-    table = _table(cell.table)
+    digest = table_digest(cell.table)
+    table = _table(cell.table, digest)
     objective = objective_from_table(table, mode=cell.mode, latency_limit_quantile=cell.quantile)
     started = time.perf_counter()
     traces = run_method_rules(table, objective, method_named(cell.method, cell.mode), cell.seed,
@@ -187,7 +200,7 @@ def run_cells(cells: Sequence[Cell]) -> list[dict]:
         figures = seed_criteria(traces[c.rule], table.brute_force_seconds)
         row = asdict(c) | {k: v for k, v in figures.items() if k not in undefined}
         row.update(latency_limit_s=objective.latency_limit_s, brute_force_s=table.brute_force_seconds,
-                   synthetic=table.header.synthetic, wall_s=wall)
+                   synthetic=table.header.synthetic, wall_s=wall, table_digest=digest)
         rows.append(row)
     return rows
 
@@ -243,7 +256,12 @@ def run_suite(settings: SuiteSettings, work: Path,
               progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
     """Run every cell not already in `work`; returns the rows of every planned cell."""
     cells = plan_cells(settings)
+    digests = {c.table: table_digest(c.table) for c in cells}
     done = read_work(work)
+    stale = {key for key, row in done.items() if row["table"] in digests
+             and row.get("table_digest") != digests[row["table"]]}
+    for key in stale:
+        del done[key]
     todo = [c for c in cells if c.key not in done]
     work.parent.mkdir(parents=True, exist_ok=True)
     if work.exists() and work.read_bytes()[-1:] not in (b"", b"\n"):
@@ -251,7 +269,8 @@ def run_suite(settings: SuiteSettings, work: Path,
             f.write("\n")
     finished = len(cells) - len(todo)
     if progress is not None:
-        progress(finished, len(cells), "resumed" if finished else "starting")
+        changed = f"; {len(stale)} rows of changed tables rerun" if stale else ""
+        progress(finished, len(cells), ("resumed" if finished else "starting") + changed)
 
     def record(row: dict) -> None:
         nonlocal finished
@@ -360,9 +379,10 @@ def stamp() -> dict:
 def suite_result(settings: SuiteSettings, rows: Sequence[dict]) -> dict:
     tables = {}
     for path in settings.tables:
-        table = _table(str(path))
+        digest = table_digest(path)
+        table = _table(str(path), digest)
         tables[str(path)] = {"synthetic": table.header.synthetic, "candidates": len(table.candidates),
-                             "brute_force_s": table.brute_force_seconds}
+                             "brute_force_s": table.brute_force_seconds, "sha256": digest}
     quantiles = list(settings.quantiles) if settings.mode == "constraint" else None
     settings_json = {"tables": [str(p) for p in settings.tables], "seeds": settings.seeds,
                      "quantiles": quantiles, "rules": list(settings.rules),
