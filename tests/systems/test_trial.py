@@ -3,6 +3,7 @@
 import math
 
 import pytest
+import torch
 
 from sonar.model import build_model, preset
 from sonar.systems.config import SystemConfig, uniform_weights
@@ -107,3 +108,20 @@ def test_prefill_workload(model, reference):
     result = run_trial(model, SystemConfig(attention="sdpa"), Workload.parse("prefill:b=2,t=40"), reference,
                        settings=FAST)
     assert result.failure is None and result.quality_delta < 1e-5
+
+
+def test_quality_is_judged_over_the_whole_decode_window(model, reference):
+    from sonar.systems.apply import prepare
+    from sonar.systems.quality import logits_error
+    from sonar.systems.workload import DECODE_WINDOW, Session
+
+    config = SystemConfig(**uniform_weights("int8"), moe_dispatch="packed_grouped")
+    session = Session(prepare(model, config), DECODE)
+    first = session.first_output()  # as a trial calls it: the step at position C, then the window
+    window = session.quality_outputs()
+    assert window.shape[0] == DECODE_WINDOW and torch.equal(window[0], first)
+    per_step = [logits_error(window[i], reference.output(DECODE, 1)[i]) for i in range(DECODE_WINDOW)]
+    assert len(set(per_step)) > 1  # the steps differ, so which ones are judged matters
+    result = run_trial(model, config, DECODE, reference, settings=FAST)
+    assert result.quality_delta == pytest.approx(logits_error(window, reference.output(DECODE, 1)))
+    assert result.quality_delta != pytest.approx(per_step[0])  # not the first step alone

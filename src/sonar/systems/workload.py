@@ -118,6 +118,16 @@ class Session:
         self.calls += 1
         return self.prepared.decode(self.step_tokens[i], self.positions[i], self.cache)
 
+    def quality_outputs(self) -> torch.Tensor:
+        """The outputs the quality check compares, stacked on a leading dim: decode and throughput, every
+        step of the window in order (positions C..C+W-1), since one step can sit well inside a limit that
+        the next ones miss; prefill, its one call. Restarts the window before and after."""
+        calls = 1 if self.workload.kind == "prefill" else DECODE_WINDOW
+        self.calls = 0
+        outputs = torch.stack([self.call().detach().clone() for _ in range(calls)])
+        self.calls = 0
+        return outputs
+
     def first_output(self) -> torch.Tensor:
         """The output of the workload's first call (decode: the step at position C), for quality checks."""
         if self.workload.kind != "prefill":
