@@ -172,6 +172,10 @@ def test_rows_of_a_changed_table_are_rerun_not_reused(tmp_path):
     rows, seen = resumed()
     assert seen[0] == (0, "starting; 2 rows of changed tables rerun") and len(seen) == 3
     assert {r["table_digest"] for r in rows} != {r["table_digest"] for r in before}
-    # a row that records no table (written before rows did) cannot be trusted either
-    work.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "table_digest"}) + "\n" for r in rows))
-    assert resumed()[1][0] == (0, "starting; 2 rows of changed tables rerun")
+    # a row written before rows recorded their table is trusted only where the brute-force cost agrees
+    legacy = [{k: v for k, v in r.items() if k != "table_digest"} for r in rows]
+    work.write_text("".join(json.dumps(r) + "\n" for r in legacy))
+    assert resumed()[1] == [(2, "resumed")]
+    legacy[0]["brute_force_s"] += 1.0
+    work.write_text("".join(json.dumps(r) + "\n" for r in legacy))
+    assert resumed()[1][0] == (1, "resumed; 1 rows of changed tables rerun")

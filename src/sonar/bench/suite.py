@@ -8,7 +8,8 @@ mode run, and the criteria are the hypervolume gap <= 1% and <= 10% and the anyt
 Results are appended to a work file (JSON lines, one whole line per write, flushed and synced), so an
 interrupted suite reruns only the cells it had not finished; a torn last line is ignored. Each row
 records the sha256 of the table it was computed on, and a row whose table has changed since (a table
-rebuilt or grown by `bench build --resume`), or that records none, is rerun rather than reused. Cells run
+rebuilt or grown by `bench build --resume`) is rerun rather than reused; a row from before rows recorded
+it is reused only where its brute-force cost is the table's. Cells run
 in a process pool.
 
 The scoreboard: per rule and method, for each criterion the median over (table, bound) of the median
@@ -228,6 +229,16 @@ def read_work(path: Path) -> dict[tuple, dict]:
     return done
 
 
+def _same_table(row: dict, digests: dict[str, str]) -> bool:
+    """The row was computed on the table as it is now. A row written before rows recorded their table's
+    digest is trusted where its brute-force cost is the table's to the last digit: a table grown, cut or
+    rebuilt changes that sum."""
+    if "table_digest" in row:
+        return row["table_digest"] == digests[row["table"]]
+    table = _table(row["table"], digests[row["table"]])
+    return row.get("brute_force_s") == table.brute_force_seconds
+
+
 def _not_a_work_file(path: Path) -> UserError:
     return UserError(f"{path}: not a work file of `sonar bench suite` (its lines are not result rows);"
                      " give --work a work file of the suite's, or a new path")
@@ -258,8 +269,7 @@ def run_suite(settings: SuiteSettings, work: Path,
     cells = plan_cells(settings)
     digests = {c.table: table_digest(c.table) for c in cells}
     done = read_work(work)
-    stale = {key for key, row in done.items() if row["table"] in digests
-             and row.get("table_digest") != digests[row["table"]]}
+    stale = {key for key, row in done.items() if row["table"] in digests and not _same_table(row, digests)}
     for key in stale:
         del done[key]
     todo = [c for c in cells if c.key not in done]
