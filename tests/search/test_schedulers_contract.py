@@ -456,3 +456,65 @@ def test_fastest_first_leaves_no_candidate_undecided_when_the_cost_budget_runs_o
     check_decisions_valid(events, respects_cost=True)  # every held candidate is stopped, none left waiting
     assert any(d.reason == RELEASE_REASON for d in state.decisions) or any(
         d.reason == "cost budget spent" and d.rung == 0 for d in state.decisions)
+
+
+def _learned_run(tmp_path, objective, on: bool):
+    raw = make_spec(scheduler="sonar", objective=objective, budget={"candidates": 24}, rules={"learned_starts": on})
+    run_dir = tmp_path / f"learned-{objective['kind']}-{on}"
+    state, _ = run_simulated(raw, run_dir)
+    return state, recorded_events(run_dir)
+
+
+def test_learned_starts_give_every_other_start_the_architecture_the_model_predicts_best(tmp_path):
+    from collections import Counter
+
+    from sonar.search.schedulers.start_order import LEARNED_REASON, MIN_FITTED, chosen_starts
+    from sonar.search.space import sample_architectures
+
+    state, events = _learned_run(tmp_path, OBJECTIVES["constraint"], on=True)
+    check_decisions_valid(events, respects_cost=True)
+    assert replay(events) == []
+    spec = state.spec
+    pool = sample_architectures(spec.arch, seed=spec.seed, count=spec.budget.candidates)
+    assert Counter(c.model for c in state.candidates.values()) == Counter(pool)  # every one starts, once
+    learned = [d for d in state.decisions if d.reason == LEARNED_REASON]
+    assert learned and all(int(d.candidate[1:]) % 2 == 0 for d in learned)
+    # each learned start is what the rule computes from the state it was decided in
+    folded = state_from_events(events[:1])
+    checked = 0
+    for kind, payload, stamp in events[1:]:
+        if kind == "decision" and payload["reason"] == LEARNED_REASON:
+            scheduler = make_scheduler(folded.spec)
+            scheduler._refit(folded)
+            assert sum(1 for c in folded.candidates.values() if c.curve) >= MIN_FITTED
+            expected = chosen_starts(scheduler, folded, pool, [payload["candidate"]])[0]
+            assert expected.model == payload["model"] and expected.reason == LEARNED_REASON
+            checked += 1
+        folded.apply(kind, payload, stamp)
+    assert checked == len(learned)
+    assert [c.model for c in state.candidates.values()] != pool  # the model moved some forward
+    off, _ = _learned_run(tmp_path, OBJECTIVES["constraint"], on=False)
+    assert not any(d.reason == LEARNED_REASON for d in off.decisions)
+    assert [c.model for c in off.candidates.values()] == pool  # off: the sampler's order
+
+
+def test_learned_starts_stand_aside_in_pareto_mode(tmp_path):
+    on, _ = _learned_run(tmp_path, OBJECTIVES["pareto"], on=True)
+    off, _ = _learned_run(tmp_path, OBJECTIVES["pareto"], on=False)
+    assert on.decisions == off.decisions
+
+
+def test_the_start_model_ranks_architectures_as_a_linear_loss_would():
+    import numpy as np
+
+    from sonar.search.schedulers.start_order import fit
+
+    rng = np.random.default_rng(0)
+    x_NF = rng.normal(size=(40, 6))
+    x_NF[:, 5] = 1.0  # a feature every point shares carries nothing, and breaks nothing
+    y_N = 3.0 + 2.0 * x_NF[:, 0] - x_NF[:, 1] + rng.normal(0, 0.01, 40)
+    predict = fit(x_NF, y_N)
+    fresh = rng.normal(size=(8, 6))
+    fresh[:, 5] = 1.0
+    truth = 3.0 + 2.0 * fresh[:, 0] - fresh[:, 1]
+    assert np.argsort([predict(x) for x in fresh]).tolist() == np.argsort(truth).tolist()

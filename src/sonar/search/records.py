@@ -58,7 +58,8 @@ class Decision:
 
     A recorded start carries the candidate's full ModelConfig (`model`, its to_dict), so a run folds
     to the same architectures whatever the sampler's code becomes. It is what was decided about, not
-    part of the decision: schedulers leave it empty and equality ignores it."""
+    part of the decision: schedulers leave it empty (the engine records the sampler's draw), unless they
+    choose the architecture themselves (the policy's learned_starts), and equality ignores it."""
 
     candidate: str
     action: str

@@ -33,6 +33,7 @@ from sonar.search.schedulers.loss_order import held_back, outranked, trained_thr
 from sonar.search.schedulers.policy import SONAR_RULES, Rules
 from sonar.search.schedulers.probe_order import probe_holds, probes_first, released, unreleased
 from sonar.search.schedulers.screening import feasible, screened_out, screens
+from sonar.search.schedulers.start_order import chosen_starts, learning
 from sonar.search.schedulers.targets import (
     each_target_drain,
     each_target_eliminations,
@@ -305,11 +306,12 @@ class RungScheduler:
         return [self.point(c, rung=k) for c in members]
 
     def _starts(self, state: SearchState, slots: int) -> list[Decision]:
-        available = len(sample_architectures(self.spec.arch, seed=self.spec.seed, count=self.spec.budget.candidates))
+        pool = sample_architectures(self.spec.arch, seed=self.spec.seed, count=self.spec.budget.candidates)
         started = len(state.candidates)
-        count = max(0, min(slots, available - started))
-        return [Decision(candidate=candidate_id(started + i), action="start", rung=0, reason="new candidate")
-                for i in range(count)]
+        ids = [candidate_id(started + i) for i in range(max(0, min(slots, len(pool) - started)))]
+        if ids and learning(self):
+            return chosen_starts(self, state, pool, ids)
+        return [Decision(candidate=i, action="start", rung=0, reason="new candidate") for i in ids]
 
     # --- forecasts ----------------------------------------------------------------------------------
     def seen(self, c: CandidateState, rung: int | None = None) -> tuple[list, list]:

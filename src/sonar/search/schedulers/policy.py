@@ -20,6 +20,9 @@ The algorithm (constraint mode; Pareto mode differs where noted):
         promote the top 1/eta of each rung as workers free up (ASHA)
             Pareto: plus the rung's whole forecast front                                    [front_promotion]
         start new candidates into free workers
+            constraint, one target, once 6 started candidates have a loss forecast: every other start takes
+            the unstarted architecture a ridge model of those forecasts on size and experts predicts best,
+            the others keep the sampler's random order                                    [learned_starts]
             constraint, one target, where a rung-0 trial costs no more than rung 0's steps:
             a new candidate's rung-0 trials run first and its training waits; once nothing is left to
             start, waiting candidates train one per free worker, the fastest measured first  [fastest_first, off]
@@ -109,6 +112,9 @@ class Rules:
     # (schedulers/probe_order.py). It paid 1.08x at 1% on the measured tables under the completed rule, lost
     # 0.79x under the checkpoint rule, and was level on held-out synthetic tables (benchmarks/README.md).
     fastest_first: bool = False
+    # Constraint, one target: every other new candidate gets the unstarted architecture whose final loss a
+    # ridge model over the started candidates' forecasts predicts lowest (schedulers/start_order.py).
+    learned_starts: bool = False
 
     def __post_init__(self) -> None:
         for name, value in dataclasses.asdict(self).items():
@@ -146,4 +152,5 @@ SONAR_RULES = Rules()
 PLAIN_RULES = Rules(forecast=False, population_centre=False, late_gain_bound=False, eliminate=False,
                     front_promotion=False, feasible_stops_tuning=False, tuning_pays=False, catch_up_by_rung=False,
                     tune_before_train=False, spend_budget=False, explore_waiting=False, explore_to_end=False,
-                    screen_feasibility=False, final_losses_first=False, fastest_first=False)
+                    screen_feasibility=False, final_losses_first=False, fastest_first=False,
+                    learned_starts=False)
