@@ -125,3 +125,4 @@ def test_quality_is_judged_over_the_whole_decode_window(model, reference):
     result = run_trial(model, config, DECODE, reference, settings=FAST)
     assert result.quality_delta == pytest.approx(logits_error(window, reference.output(DECODE, 1)))
     assert result.quality_delta != pytest.approx(per_step[0])  # not the first step alone
+    assert result.extra["quality_metric"] == f"logits_rel_error_over_{DECODE_WINDOW}_calls"

@@ -125,7 +125,9 @@ def run_trial(base_model, config: SystemConfig, workload: Workload, reference: R
             result.extra["quality_metric"] = "val_loss_increase"
         else:
             result.quality_delta = logits_error(out, reference.output(workload, config.batch_size))
-            result.extra["quality_metric"] = "logits_rel_error"
+            # Named apart from "logits_rel_error", what trials judged on the first step alone recorded, so a
+            # resumed tuning state shows which check admitted each of its points.
+            result.extra["quality_metric"] = f"logits_rel_error_over_{out.shape[0]}_calls"
         if not result.quality_delta <= settings.blowup:
             result.failure = f"numerical blow-up: quality delta {result.quality_delta:.3g} > {settings.blowup}"
             return result
