@@ -18,3 +18,22 @@ def test_model_speed_reports_tuned_decode_and_prefill_against_the_matmul_peak():
     for key in ("decode_ratio", "decode_ratio_tuned", "prefill_ratio", "prefill_flops_per_s"):
         assert result[key] > 0, key
     assert 0 < result["prefill_fraction_of_matmul_peak"] < 1.5  # a measured peak can be beaten a little, not 1.5x
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tuned-config", "notjson"], "--tuned-config: not JSON"),
+    (["--tuned-config", "[1]"], "a JSON object of system knobs is expected"),
+    (["--tuned-config", '{"threads": "x"}'], "threads='x': must be a whole number"),
+    (["--tuned-config", '{"warp": 9}'], "unknown system knobs"),
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--repeats", "0"], "--repeats 0: must be >= 1"),
+])
+def test_bad_arguments_are_one_line_errors_before_any_work(argv, message, monkeypatch, capsys):
+    from sonar.bench import model_speed
+
+    monkeypatch.setattr("sys.argv", ["model_speed", *argv])
+    monkeypatch.setattr(model_speed, "run", lambda *a, **k: pytest.fail("ran despite a bad argument"))
+    with pytest.raises(SystemExit) as exit_info:
+        model_speed.main()
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

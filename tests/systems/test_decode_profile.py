@@ -32,3 +32,20 @@ def test_profile_charges_a_decode_step_to_every_class_it_runs(debug_model, confi
     assert set(result["seconds"]) == set(CLASSES)
     for kind in ("gemv", "attention", "routing", "norm/elementwise"):
         assert result["seconds"][kind] > 0, kind
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--config", "notjson"], "--config: not JSON"),
+    (["--config", "[1]"], "a JSON object of system knobs is expected"),
+    (["--config", '{"batch_size": "2"}'], "batch_size='2': must be a whole number"),
+    (["--archs", "tiny,nope"], "--archs: unknown ['nope']"),
+    (["--workload", "decode:ctx=x"], "ctx='x' must be an integer"),
+])
+def test_bad_arguments_are_one_line_errors(argv, message, monkeypatch, capsys):
+    from sonar.systems import decode_profile
+
+    monkeypatch.setattr("sys.argv", ["decode_profile", *argv])
+    monkeypatch.setattr(decode_profile, "profile_decode", lambda *a, **k: pytest.fail("profiled a bad request"))
+    with pytest.raises(SystemExit) as exit_info:
+        decode_profile.main()
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err

@@ -19,6 +19,14 @@ DEBUG = preset("debug")
     ({"threads": 0}, "threads=0"),
     ({"batch_size": 0}, "batch_size=0"),
     ({"target": "tpu"}, "target='tpu'"),
+    ({"threads": "x"}, "threads='x'"),
+    ({"threads": 1.5}, "threads=1.5"),
+    ({"threads": True}, "threads=True"),
+    ({"batch_size": "2"}, "batch_size='2'"),
+    ({"int4_group_size": 64.0}, "int4_group_size=64.0"),
+    ({"moe_dispatch": 3}, "moe_dispatch=3"),
+    ({"compile": None}, "compile=None"),
+    ({"weights_head": ["int8"]}, "weights_head="),
 ])
 def test_bad_knob_values_rejected(changes, fragment):
     with pytest.raises(SystemConfigError, match=fragment.replace("(", r"\(")) as err:

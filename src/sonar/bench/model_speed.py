@@ -27,6 +27,7 @@ import torch
 
 from sonar.bench.timing import interleaved_medians
 from sonar.checkpoint import save_pretrained
+from sonar.errors import UserError
 from sonar.model import build_model, generate, preset
 from sonar.systems.apply import prepare
 from sonar.systems.config import SystemConfig
@@ -151,7 +152,14 @@ def main() -> None:
                         help="the tuned SystemConfig as JSON (default: bench tune's pick for small)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = run(args.preset, repeats=args.repeats, tuned=SystemConfig.from_dict(json.loads(args.tuned_config)))
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: must be >= 1")
+    try:
+        tuned = SystemConfig.from_json(args.tuned_config, "--tuned-config")
+        preset(args.preset)  # an unknown name is refused here, before transformers is loaded
+    except UserError as err:
+        parser.error(str(err))
+    result = run(args.preset, repeats=args.repeats, tuned=tuned)
     if args.json:
         print(json.dumps(result, indent=2))
         return

@@ -7,6 +7,7 @@ sonar.systems.space, which sees both; this file only checks that each knob holds
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 from sonar.errors import UserError
@@ -71,6 +72,15 @@ class SystemConfig:
     target: str = "cpu"
 
     def __post_init__(self) -> None:
+        # Types first: a config read from JSON or YAML may hold "2" or 1.5 where a count belongs, and
+        # the range checks below would fail on it with a TypeError instead of naming it.
+        for name in ("moe_dispatch", "attention", "sdpa_backend", "compile", "target"):
+            if not isinstance(getattr(self, name), str):
+                raise SystemConfigError(f"{name}={getattr(self, name)!r}: must be a name (a string)")
+        for name, optional in (("threads", True), ("batch_size", False), ("int4_group_size", False)):
+            value = getattr(self, name)
+            if not (optional and value is None) and (isinstance(value, bool) or not isinstance(value, int)):
+                raise SystemConfigError(f"{name}={value!r}: must be a whole number{' or None' if optional else ''}")
         for scope in SCOPES:
             value = getattr(self, f"weights_{scope}")
             if value not in FORMATS:
@@ -98,6 +108,17 @@ class SystemConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "config") -> SystemConfig:
+        """A config from a JSON object of knobs given on a command line; every malformation a SystemConfigError."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise SystemConfigError(f"{where}: not JSON ({err})") from None
+        if not isinstance(data, dict):
+            raise SystemConfigError(f"{where}: a JSON object of system knobs is expected, got {type(data).__name__}")
+        return cls.from_dict(data)
 
     @classmethod
     def from_dict(cls, data: dict) -> SystemConfig:

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.autograd.profiler import record_function
 
+from sonar.errors import UserError
 from sonar.model.attention import Attention
 from sonar.model.cache import KVCache
 from sonar.model.moe import MoE
@@ -160,9 +161,15 @@ def main() -> None:
                         help="a SystemConfig as JSON (repeatable); the default config is always profiled first")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    workload = Workload.parse(args.workload)
-    configs = [SystemConfig(), *(SystemConfig.from_dict(json.loads(c)) for c in args.config)]
     chosen = architectures()
+    try:
+        workload = Workload.parse(args.workload)
+        configs = [SystemConfig(), *(SystemConfig.from_json(c, "--config") for c in args.config)]
+        unknown = [name for name in args.archs.split(",") if name not in chosen]
+        if unknown:
+            raise UserError(f"--archs: unknown {unknown}; choose from {sorted(chosen)}")
+    except UserError as err:
+        parser.error(str(err))
     rows = []
     for name in args.archs.split(","):
         model = build_model(chosen[name], seed=0).eval()
