@@ -229,14 +229,17 @@ def read_work(path: Path) -> dict[tuple, dict]:
     return done
 
 
-def _same_table(row: dict, digests: dict[str, str]) -> bool:
+def _same_table(row: dict, digests: dict[str, str], brute_force_s: dict[str, float]) -> bool:
     """The row was computed on the table as it is now. A row written before rows recorded their table's
     digest is trusted where its brute-force cost is the table's to the last digit: a table grown, cut or
-    rebuilt changes that sum."""
+    rebuilt changes that sum. `brute_force_s` memoises each table's sum (a suite has more tables than
+    the table cache holds)."""
+    path = row["table"]
     if "table_digest" in row:
-        return row["table_digest"] == digests[row["table"]]
-    table = _table(row["table"], digests[row["table"]])
-    return row.get("brute_force_s") == table.brute_force_seconds
+        return row["table_digest"] == digests[path]
+    if path not in brute_force_s:
+        brute_force_s[path] = _table(path, digests[path]).brute_force_seconds
+    return row.get("brute_force_s") == brute_force_s[path]
 
 
 def _not_a_work_file(path: Path) -> UserError:
@@ -269,7 +272,9 @@ def run_suite(settings: SuiteSettings, work: Path,
     cells = plan_cells(settings)
     digests = {c.table: table_digest(c.table) for c in cells}
     done = read_work(work)
-    stale = {key for key, row in done.items() if row["table"] in digests and not _same_table(row, digests)}
+    brute_force_s: dict[str, float] = {}
+    stale = {key for key, row in done.items()
+             if row["table"] in digests and not _same_table(row, digests, brute_force_s)}
     for key in stale:
         del done[key]
     todo = [c for c in cells if c.key not in done]
