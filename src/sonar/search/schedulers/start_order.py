@@ -25,7 +25,7 @@ from collections import Counter
 import numpy as np
 
 from sonar.model.config import ModelConfig
-from sonar.model.params import count_parameters
+from sonar.search.latency_model import features as size_features
 from sonar.search.records import Decision
 from sonar.search.state import SearchState, candidate_index
 
@@ -41,10 +41,8 @@ def learning(scheduler) -> bool:
 
 
 def features(model: ModelConfig) -> tuple[float, ...]:
-    counts = count_parameters(model)
-    return (math.log(max(counts.active, 1)), math.log(max(counts.total, 1)), math.log(model.num_hidden_layers),
-            math.log(model.hidden_size), math.log(max(model.num_local_experts, 1)),
-            float(model.num_experts_per_tok))
+    """The latency model's size features (less its intercept), then the experts."""
+    return (*size_features(model)[1:], math.log(max(model.num_local_experts, 1)), float(model.num_experts_per_tok))
 
 
 def fit(x_NF: np.ndarray, y_N: np.ndarray):
