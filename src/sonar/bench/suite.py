@@ -270,7 +270,7 @@ def run_suite(settings: SuiteSettings, work: Path,
               progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
     """Run every cell not already in `work`; returns the rows of every planned cell."""
     cells = plan_cells(settings)
-    digests = {c.table: table_digest(c.table) for c in cells}
+    digests = {table: table_digest(table) for table in {c.table for c in cells}}  # each file hashed once
     done = read_work(work)
     brute_force_s: dict[str, float] = {}
     stale = {key for key, row in done.items()
