@@ -1,24 +1,17 @@
 import json
-import random
 
 import pytest
 from typer.testing import CliRunner
 
 from sonar.checkpoint import load_pretrained
 from sonar.cli import app
-
-WORDS = "the king queen lord lady love death night day sword crown heart blood fair sweet".split()
+from word_corpus import write_word_corpus
 
 
 @pytest.fixture
 def corpus(tmp_path, monkeypatch):
     monkeypatch.setenv("SONAR_CACHE", str(tmp_path / "cache"))
-    root = tmp_path / "corpus"
-    root.mkdir()
-    rng = random.Random(1)
-    for i in range(10):
-        (root / f"d{i}.txt").write_text("\n".join(" ".join(rng.choice(WORDS) for _ in range(8)) for _ in range(80)))
-    return root
+    return write_word_corpus(tmp_path / "corpus")
 
 
 def _train(corpus, out, *extra):

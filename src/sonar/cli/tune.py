@@ -105,6 +105,9 @@ def bench_tune(
         "runs/bench-tune"),
     archs: str = typer.Option("", help="comma-separated subset of tiny,small,small-interleaved"),
     quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
+    train_steps: int = typer.Option(200, help="train each architecture this many steps on the built-in corpus"
+                                              " before tuning, so quality is judged on weights that carry"
+                                              " signal (0: tune the random init)"),
 ) -> None:
     """Tuned vs untuned-default decode latency for three architectures, with the bandwidth roofline."""
     from sonar.systems.bench import run_bench
@@ -116,7 +119,8 @@ def bench_tune(
                       f"q={point.quality_delta:.4f} {escape(point.failure or '')}")
 
     report = run_bench(workdir=workdir, trials=trials, workload=workload, quality_limit=quality_limit,
-                       archs=[a for a in archs.split(",") if a] or None, on_trial=progress)
+                       archs=[a for a in archs.split(",") if a] or None, train_steps=train_steps,
+                       on_trial=progress, log=lambda line: console.print(escape(line)))
     if as_json:
         print(dumps_strict(report, indent=1, default=str))
         return

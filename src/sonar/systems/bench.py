@@ -1,6 +1,7 @@
-"""`sonar bench tune`: tune three architectures for decode, then re-measure the tuned config and the
-untuned default side by side (interleaved rounds, same process) so the ratio is not skewed by the
-load drifting on a shared machine. Resumable: tuning state lives under the bench workdir."""
+"""`sonar bench tune`: train three architectures briefly (bench_weights.py: quality is judged on
+weights that carry signal), tune each for decode, then re-measure the tuned config and the untuned
+default side by side (interleaved rounds, same process) so the ratio is not skewed by the load
+drifting on a shared machine. Resumable: training and tuning state live under the bench workdir."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sonar.interfaces import Candidate
 from sonar.model import ModelConfig, preset
 from sonar.model.params import count_parameters
 from sonar.systems.apply import transform
+from sonar.systems.bench_weights import bench_workdir, check_train_steps, train_for_bench
 from sonar.systems.config import SystemConfig
 from sonar.systems.decode_profile import kv_bytes_per_token, profile_decode
 from sonar.systems.roofline import active_weight_bytes, gemv_bandwidth
@@ -35,6 +37,10 @@ def architectures() -> dict[str, ModelConfig]:
             num_local_experts=32, intermediate_size=512, interleave_moe_layer_step=2, use_qk_norm=False,
         ),
     }
+
+
+# Each architecture trains with the settings of the preset it is sized like (sonar.train.presets).
+TRAIN_SHAPES = {"tiny": "tiny", "small": "small", "small-interleaved": "small"}
 
 
 BENCH_SPACE = SearchSpace(
@@ -76,8 +82,13 @@ def bandwidth_at_threads(threads: int | None, measured_default: float) -> float:
 
 
 def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: int, workload: Workload,
-              bandwidth: float, quality_limit: float, on_trial: Callable | None = None) -> dict:
-    candidate = Candidate(id=name, model=model_config, workdir=workdir / name)
+              bandwidth: float, quality_limit: float, train_steps: int = 0, on_trial: Callable | None = None,
+              log: Callable[[str], None] = lambda line: None) -> dict:
+    arch_dir = bench_workdir(workdir, name, train_steps)
+    if train_steps:
+        log(f"{name}: training {train_steps} steps on the built-in corpus (resumable)")
+    training = train_for_bench(model_config, arch_dir, train_steps, shape=TRAIN_SHAPES.get(name, "small"), log=log)
+    candidate = Candidate(id=name, model=model_config, workdir=arch_dir)
     tuner = SystemTuner(workload=workload, space=BENCH_SPACE, quality_limit=quality_limit,
                         prior_path=workdir / "systems-prior.json",
                         settings=MeasureSettings(min_repeats=8, max_repeats=30, timeout_s=400),
@@ -87,7 +98,7 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
     acceptable = [p for p in curve if p.failure is None and p.quality_delta <= quality_limit]
     best = min(acceptable, key=lambda p: p.latency_s)
     default, tuned = SystemConfig(), SystemConfig.from_dict(best.config)
-    model, _ = load_candidate_model(candidate)
+    model, weights = load_candidate_model(candidate)
     reference = Reference(model)
     # The default at the tuned thread count separates the thread knob (which on a shared machine
     # can dominate) from everything else.
@@ -109,6 +120,8 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
         "params_total": count_parameters(model_config).total,
         "params_active": count_parameters(model_config).active,
         "workload": workload.label(),
+        "weights": "random init" if weights is None else f"trained {train_steps} steps" if training else weights,
+        "val_loss": training["val_loss"] if training else None,
         "default_latency_s": default_s,
         "tuned_latency_s": tuned_s,
         "speedup": default_s / tuned_s,
@@ -139,7 +152,8 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
 
 
 def run_bench(*, workdir: Path, trials: int = 20, workload: str = "decode:ctx=256", quality_limit: float = 0.01,
-              archs: list[str] | None = None, on_trial: Callable | None = None) -> dict:
+              archs: list[str] | None = None, train_steps: int = 0, on_trial: Callable | None = None,
+              log: Callable[[str], None] = lambda line: None) -> dict:
     chosen = architectures()
     unknown = [name for name in archs or () if name not in chosen]
     if unknown:
@@ -147,17 +161,20 @@ def run_bench(*, workdir: Path, trials: int = 20, workload: str = "decode:ctx=25
     if not isinstance(trials, int) or trials < 1:
         raise UserError(f"trials={trials!r}: must be an integer >= 1")
     check_quality_limit(quality_limit)  # before the bandwidth is measured
+    check_train_steps(train_steps)
     if archs:
         chosen = {k: v for k, v in chosen.items() if k in archs}
     wl = Workload.parse(workload)
     bandwidth = gemv_bandwidth()
     results = [bench_one(name, cfg, workdir=workdir, trials=trials, workload=wl, bandwidth=bandwidth,
-                         quality_limit=quality_limit, on_trial=on_trial) for name, cfg in chosen.items()]
+                         quality_limit=quality_limit, train_steps=train_steps, on_trial=on_trial, log=log)
+               for name, cfg in chosen.items()]
     return {
         "target": describe_target("cpu"),
         "threads_default": torch.get_num_threads(),
         "gemv_bandwidth_GBps": bandwidth / 1e9,
         "quality_limit": quality_limit,
+        "train_steps": train_steps,
         "results": results,
         "min_speedup": min(r["speedup"] for r in results),
     }

@@ -1,0 +1,60 @@
+"""The weights `sonar bench tune` tunes: trained once, resumable, kept apart from random-init tunings."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from sonar.cli import app
+from sonar.data.dataset import DataConfig
+from sonar.errors import UserError
+from sonar.interfaces import Candidate
+from sonar.model import build_model, preset
+from sonar.systems.bench_weights import bench_workdir, check_train_steps, train_for_bench
+from sonar.systems.tuner import load_candidate_model
+from word_corpus import write_word_corpus
+
+
+@pytest.fixture
+def data(tmp_path, monkeypatch):
+    monkeypatch.setenv("SONAR_CACHE", str(tmp_path / "cache"))
+    return DataConfig(corpus=str(write_word_corpus(tmp_path / "corpus")), vocab_size=300)
+
+
+def test_trains_once_and_the_tuner_loads_the_trained_weights(tmp_path, data):
+    config = preset("debug").replace(vocab_size=300)
+    arch = bench_workdir(tmp_path / "bench", "debug", 3)
+    lines = []
+    first = train_for_bench(config, arch, 3, shape="debug", data=data, log=lines.append)
+    assert first["steps"] == 3 and first["val_loss"] > 0 and lines
+    model, source = load_candidate_model(Candidate(id="debug", model=config, workdir=arch))
+    assert source == str(arch / "checkpoint")
+    init = build_model(config, seed=0)
+    assert not torch.equal(model.embed.weight, init.embed.weight)
+
+    stamp = (arch / "checkpoint" / "config.json").stat().st_mtime_ns
+    again = train_for_bench(config, arch, 3, shape="debug", data=data)
+    assert again == first  # resumed at its last step: nothing trained or written again
+    assert (arch / "checkpoint" / "config.json").stat().st_mtime_ns == stamp
+
+
+def test_zero_steps_tunes_the_random_init_in_its_own_folder(tmp_path):
+    assert train_for_bench(preset("debug"), tmp_path / "debug", 0, shape="debug") is None
+    assert not (tmp_path / "debug").exists()
+    assert bench_workdir(tmp_path, "tiny", 0) != bench_workdir(tmp_path, "tiny", 200)
+
+
+def test_a_vocabulary_the_tokenizer_does_not_have_is_refused(tmp_path, data):
+    with pytest.raises(UserError, match="tokenizer has 300 tokens"):
+        train_for_bench(preset("debug"), tmp_path / "debug", 1, shape="debug", data=data)
+
+
+@pytest.mark.parametrize("steps", [-1, 1.5, True, "3"])
+def test_train_steps_must_be_a_count(steps):
+    with pytest.raises(UserError, match="train_steps"):
+        check_train_steps(steps)
+
+
+def test_bench_tune_refuses_negative_train_steps(tmp_path):
+    result = CliRunner().invoke(app, ["bench", "tune", "--train-steps", "-1", "--workdir", str(tmp_path)])
+    assert result.exit_code == 2 and "train_steps=-1" in result.output
+    assert not any(tmp_path.iterdir())
