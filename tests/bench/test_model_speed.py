@@ -20,6 +20,27 @@ def test_model_speed_reports_tuned_decode_and_prefill_against_the_matmul_peak():
     assert 0 < result["prefill_fraction_of_matmul_peak"] < 1.5  # a measured peak can be beaten a little, not 1.5x
 
 
+@pytest.mark.slow  # as above
+def test_model_speed_runs_a_trained_checkpoint_on_both_sides(tmp_path):
+    pytest.importorskip("transformers")
+    import torch
+
+    from sonar.bench.model_speed import run
+    from sonar.checkpoint import save_pretrained
+    from sonar.model import build_model, preset
+    from sonar.model.params import count_parameters
+
+    model = build_model(preset("debug"), seed=3)
+    with torch.no_grad():
+        model.lm_head.weight.mul_(4.0)  # not the preset's seed-0 init, so using it is visible
+    save_pretrained(model, tmp_path / "model")
+    result = run("tiny", prefill_len=16, prompt_len=8, new_tokens=4, repeats=1, checkpoint=str(tmp_path / "model"),
+                 tuned=SystemConfig())
+    assert result["checkpoint"] == str(tmp_path / "model") and result["preset"] is None
+    assert result["params_active"] == count_parameters(preset("debug")).active  # not --preset tiny's
+    assert result["tokens_match"] and result["tuned_logits_error"] == 0
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--tuned-config", "notjson"], "--tuned-config: not JSON"),
     (["--tuned-config", "[1]"], "a JSON object of system knobs is expected"),
@@ -27,6 +48,7 @@ def test_model_speed_reports_tuned_decode_and_prefill_against_the_matmul_peak():
     (["--tuned-config", '{"warp": 9}'], "unknown system knobs"),
     (["--preset", "nope"], "unknown preset 'nope'"),
     (["--repeats", "0"], "--repeats 0: must be >= 1"),
+    (["--checkpoint", "/nonexistent/model"], "/nonexistent/model"),
 ])
 def test_bad_arguments_are_one_line_errors_before_any_work(argv, message, monkeypatch, capsys):
     from sonar.bench import model_speed

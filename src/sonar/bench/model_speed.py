@@ -1,6 +1,6 @@
 """Our Llama 4 vs transformers on identical weights: prefill and decode tokens/s, and token agreement.
 
-    python -m sonar.bench.model_speed [--preset small] [--json]
+    python -m sonar.bench.model_speed [--preset small | --checkpoint DIR] [--json]
 
 Prefill: B=1, T=512, one forward. Decode: B=1, a 256-token prompt, then 128 greedy tokens with the
 KV cache; decode tokens/s = 128 / (generate time - prefill time of the prompt), for both sides.
@@ -14,6 +14,9 @@ prefill stays eager on both sides); `decode_ratio_tuned`, its relative logits er
 model over the prompt (`tuned_logits_error`, the tuner's quality measure; its limit is 1%) and, since a
 quantized config may pick other tokens, `tuned_tokens_match`. Prefill also reports its achieved FLOP/s
 against the fp32 matmul peak measured in the same run (sonar.train.flops), at the same thread count.
+The weights are the preset's seeded random init, or with --checkpoint a trained model (such as the one
+`sonar bench tune` trains, runs/bench-tune/small-trained-200/checkpoint): a quantized tuned config is
+judged by the 1% limit only on weights that carry signal (sonar.systems.bench_weights).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ import tempfile
 import torch
 
 from sonar.bench.timing import interleaved_medians
-from sonar.checkpoint import save_pretrained
+from sonar.checkpoint import load_pretrained, save_pretrained
 from sonar.errors import UserError
 from sonar.model import build_model, generate, preset
+from sonar.model.params import count_parameters
 from sonar.systems.apply import prepare
 from sonar.systems.config import SystemConfig
 from sonar.systems.quality import logits_error
@@ -60,19 +64,25 @@ def _at_threads(threads: int | None, fn):
     return call
 
 
+def _our_model(preset_name: str, checkpoint: str | None, **storage):
+    if checkpoint is not None:
+        return load_pretrained(checkpoint, **storage).eval()
+    return build_model(preset(preset_name), seed=0, **storage).eval()
+
+
 def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 256, new_tokens: int = 128,
-        repeats: int = 3, tuned: SystemConfig | None = None) -> dict:
+        repeats: int = 3, tuned: SystemConfig | None = None, checkpoint: str | None = None) -> dict:
     tuned = tuned or SystemConfig(**TUNED_SMALL)
-    config = preset(preset_name)
-    ours = build_model(config, seed=0).eval()
+    ours = _our_model(preset_name, checkpoint)
+    config = ours.config
     theirs = _transformers_twin(ours)
-    ours_canonical = build_model(config, seed=0, linear_storage="canonical").eval()
+    ours_canonical = _our_model(preset_name, checkpoint, linear_storage="canonical")
     prepared = prepare(ours, tuned)
     ours_tuned = prepared.model
 
     def tuned_step(model, token_B1, position_1, cache):  # generate's step signature over the prepared step
         return prepared.decode(token_B1, position_1, cache)
-    ours_dense = build_model(config, seed=0).eval()
+    ours_dense = _our_model(preset_name, checkpoint)
     for block in ours_dense.layers:
         if block.plan.is_moe:
             block.ffn.dispatch_name = "dense"
@@ -124,7 +134,9 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
     # quarter of today's) made prefill read as 257% of it.
     peak = cpu_matmul_peak_now()
     return {
-        "preset": preset_name,
+        "preset": preset_name if checkpoint is None else None,
+        "checkpoint": checkpoint,
+        "params_active": count_parameters(config).active,
         "prefill_tokens_per_s": prefill_tps,
         "decode_tokens_per_s": decode_tps,
         "prefill_ratio": prefill_tps["ours"] / prefill_tps["theirs"],
@@ -146,7 +158,8 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="small")
+    parser.add_argument("--preset", default="small", help="a preset's seeded random init (default: small)")
+    parser.add_argument("--checkpoint", help="a trained model's directory instead of --preset")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tuned-config", default=json.dumps(TUNED_SMALL),
                         help="the tuned SystemConfig as JSON (default: bench tune's pick for small)")
@@ -157,13 +170,15 @@ def main() -> None:
     try:
         tuned = SystemConfig.from_json(args.tuned_config, "--tuned-config")
         preset(args.preset)  # an unknown name is refused here, before transformers is loaded
+        if args.checkpoint is not None:
+            load_pretrained(args.checkpoint)  # so is an unreadable checkpoint
     except UserError as err:
         parser.error(str(err))
-    result = run(args.preset, repeats=args.repeats, tuned=tuned)
+    result = run(args.preset, repeats=args.repeats, tuned=tuned, checkpoint=args.checkpoint)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"{result['preset']}: prefill {result['prefill_tokens_per_s']['ours']:.0f} vs "
+    print(f"{result['preset'] or result['checkpoint']}: prefill {result['prefill_tokens_per_s']['ours']:.0f} vs "
           f"{result['prefill_tokens_per_s']['theirs']:.0f} tokens/s (x{result['prefill_ratio']:.2f}); decode "
           f"{result['decode_tokens_per_s']['ours']:.1f} vs {result['decode_tokens_per_s']['theirs']:.1f} tokens/s "
           f"(x{result['decode_ratio']:.2f}, row-major x{result['decode_ratio_canonical_layout']:.2f}; "
