@@ -57,6 +57,21 @@ def test_run_record_holds_cost_flops_split_and_expert_load(tmp_path, make_traine
     assert all(layer["slots"] == 4 * 4 * 32 and abs(sum(layer["share"]) - 1) < 1e-3 for layer in load)
 
 
+def test_a_cached_peak_the_run_beats_is_measured_again(tmp_path, tiny_data, train_config):
+    from sonar.train import CorpusTrainer
+    from sonar.train.flops import _machine_key
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    key = _machine_key(torch.get_num_threads())
+    (cache / "matmul_peak.json").write_text(json.dumps({key: 1.0}))  # a peak no run can stay under
+    trainer = CorpusTrainer(train_config, data=tiny_data, cache_dir=cache)
+    trainer.run(_candidate(trainer, tmp_path / "run"), 2)
+    record = json.loads((tmp_path / "run" / RUN_RECORD).read_text())
+    assert record["matmul_peak_flops_per_s"] > 1e6
+    assert json.loads((cache / "matmul_peak.json").read_text())[key] == record["matmul_peak_flops_per_s"]
+
+
 def test_different_seeds_train_differently(tmp_path, make_trainer, train_config):
     trainer = make_trainer(train_config)
     a = trainer.run(_candidate(trainer, tmp_path / "a", seed=0), 2)
