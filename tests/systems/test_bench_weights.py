@@ -20,12 +20,16 @@ def data(tmp_path, monkeypatch):
     return DataConfig(corpus=str(write_word_corpus(tmp_path / "corpus")), vocab_size=300)
 
 
-def test_trains_once_and_the_tuner_loads_the_trained_weights(tmp_path, data):
+def test_trains_once_and_the_tuner_loads_the_trained_weights(tmp_path, data, monkeypatch):
+    monkeypatch.setattr("sonar.train.runtime.idle_cores", lambda available: 1)  # as on a busy machine
     config = preset("debug").replace(vocab_size=300)
     arch = bench_workdir(tmp_path / "bench", "debug", 3)
     lines = []
+    torch.set_num_threads(2)
+    threads = torch.get_num_threads()
     first = train_for_bench(config, arch, 3, shape="debug", data=data, log=lines.append)
     assert first["steps"] == 3 and first["val_loss"] > 0 and lines
+    assert torch.get_num_threads() == threads  # the tuning that follows runs at the process's own count
     model, source = load_candidate_model(Candidate(id="debug", model=config, workdir=arch))
     assert source == str(arch / "checkpoint")
     init = build_model(config, seed=0)

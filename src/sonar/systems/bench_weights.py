@@ -42,13 +42,19 @@ def train_for_bench(model_config: ModelConfig, workdir: Path, steps: int, *, sha
     """Train `model_config` for `steps` with the training settings of preset `shape` on `data` (a
     DataConfig; None: the built-in corpus), and write `workdir/checkpoint`; returns {"steps",
     "val_loss"} (None when steps is 0)."""
+    import torch
+
     from sonar.checkpoint import save_pretrained
     from sonar.train.presets import train_config_for
+    from sonar.train.runtime import idle_cores
     from sonar.train.trainer import CorpusTrainer
 
     if check_train_steps(steps) == 0:
         return None
-    trainer = CorpusTrainer(train_config_for(shape, steps=steps, data=data))
+    # As `sonar train` does: threads beyond the idle cores wait on each other, many times slower.
+    threads = idle_cores(torch.get_num_threads())
+    trainer = CorpusTrainer(train_config_for(shape, steps=steps, data=data, threads=threads,
+                                             checkpoint_every=max(1, steps // 10)))
     sized = trainer.fit_vocab(model_config)
     if sized.vocab_size != model_config.vocab_size:
         raise UserError(f"the corpus's tokenizer has {sized.vocab_size} tokens, the architecture "
@@ -61,7 +67,11 @@ def train_for_bench(model_config: ModelConfig, workdir: Path, steps: int, *, sha
             log(f"  step {state.step}/{until_step}: val loss {state.curve[-1]['val_loss']:.3f}")
 
     trainer.on_step = on_step
-    curve = trainer.run(candidate, steps)
-    if not (checkpoint / "config.json").is_file():
-        save_pretrained(trainer.load_model(candidate).cpu(), checkpoint)
+    before = torch.get_num_threads()
+    try:
+        curve = trainer.run(candidate, steps)
+        if not (checkpoint / "config.json").is_file():
+            save_pretrained(trainer.load_model(candidate).cpu(), checkpoint)
+    finally:  # the trainer sets the process's thread count; the tuning after it must find its own
+        torch.set_num_threads(before)
     return {"steps": steps, "val_loss": curve[-1].val_loss}
