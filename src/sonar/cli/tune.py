@@ -125,6 +125,7 @@ def bench_tune(
         print(dumps_strict(report, indent=1, default=str))
         return
     for r in report["results"]:
-        print(f"{r['arch']}: {r['speedup']:.2f}x ({r['default_latency_s'] * 1e3:.2f} -> "
-              f"{r['tuned_latency_s'] * 1e3:.2f} ms) quality {r['quality_delta']:.4f}, "
-              f"{r['tuned_tokens_per_s']:.1f} tok/s of {r['roofline_tokens_per_s']:.1f} roofline; {r['tuned_label']}")
+        print(f"{r['arch']} ({r['weights']}): {r['speedup']:.2f}x ({r['default_latency_s'] * 1e3:.2f} -> "
+              f"{r['tuned_latency_s'] * 1e3:.2f} ms; {r['speedup_at_same_threads']:.2f}x at the same threads) "
+              f"quality {r['quality_delta']:.4f}, {r['tuned_tokens_per_s']:.1f} tok/s of "
+              f"{r['roofline_tokens_per_s']:.1f} roofline; {r['tuned_label']}")
