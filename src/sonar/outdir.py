@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from sonar import strict_json
 from sonar.errors import UserError
 
 MARKER = ".sonar-output.json"
@@ -141,7 +142,7 @@ def read_marker(directory: Path) -> list[str]:
     paths, no `..`, so nothing outside the directory can ever be named)."""
     path = directory / MARKER
     try:
-        data = json.loads(path.read_text())
+        data = strict_json.loads(path.read_text())
         files = data["files"]
         if not isinstance(files, list) or not all(isinstance(f, str) and _is_inside(f) for f in files):
             raise ValueError("files must be a list of relative paths inside the directory")

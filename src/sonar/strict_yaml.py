@@ -10,6 +10,15 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A mapping repeats a key; `problem_mark` points at the repeat."""
 
 
+class NestingError(yaml.YAMLError):
+    """The document nests deeper than the loader's recursion allows (a corrupt or crafted file)."""
+
+    problem = "nested too deeply"
+
+    def __str__(self) -> str:
+        return self.problem
+
+
 class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -30,9 +39,12 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def safe_load(text: str):
-    """`yaml.safe_load`, refusing a mapping that repeats a key (raises DuplicateKeyError, a YAMLError)."""
+    """`yaml.safe_load`, refusing a mapping that repeats a key (raises DuplicateKeyError, a YAMLError) and a
+    document nested too deeply to load (NestingError, a YAMLError: the callers' one except names the file)."""
     loader = _StrictLoader(text)  # a SafeLoader: it builds plain data, never a Python object
     try:
         return loader.get_single_data()
+    except RecursionError:
+        raise NestingError() from None
     finally:
         loader.dispose()

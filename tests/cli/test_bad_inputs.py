@@ -81,14 +81,15 @@ def _truncated_db(sb: Sandbox) -> str:
     return run
 
 
-def _bad_json_row(sb: Sandbox) -> str:
+def _bad_json_row(sb: Sandbox, payload: str = "{not json") -> str:
+    """A copy of the finished run whose last event's JSON is replaced by `payload`."""
     run = sb.run()
     db = sqlite3.connect(sb.root / run / "search.db")
     table = next(name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")
                  if "event" in name)
     columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
     text_column = next(c for c in columns if c in ("payload", "data", "body", "json"))
-    db.execute(f"UPDATE {table} SET {text_column} = '{{not json' WHERE rowid = (SELECT MAX(rowid) FROM {table})")
+    db.execute(f"UPDATE {table} SET {text_column} = ? WHERE rowid = (SELECT MAX(rowid) FROM {table})", (payload,))
     db.commit()
     db.close()
     return run
@@ -698,7 +699,48 @@ SWEEP = [
     cli("oracle-quantiles-empty", lambda sb: ["bench", "oracle", sb.table(), "--quantiles", ","], r"--quantiles"),
 ]
 
-CASES = GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP
+# A document nested deeper than the parser's recursion (a corrupt or crafted file) is malformed like any
+# other, not a RecursionError: one reader for each kind of file a user hands over.
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+DEEP_OBJECT = '{"a": ' * 100_000 + "1" + "}" * 100_000
+
+
+NESTING = [
+    cli("plan-config-nested-too-deeply", lambda sb: ["plan", "--model", sb.file("c/config.json", DEEP_JSON)],
+        r"config\.json.*nested too deeply"),
+    cli("eval-tasks-config-nested-too-deeply", lambda sb: ["eval", "tasks", _ckpt_with(sb, config=DEEP_OBJECT.encode()),
+                                                           "--per-cell", "1"], r"config\.json.*nested too deeply"),
+    api("api-load-config-nested-too-deeply", sonar.load_pretrained, r"config\.json.*nested too deeply",
+        setup=lambda sb: sb.root / _ckpt_with(sb, config=DEEP_JSON.encode())),
+    cli("replay-table-nested-too-deeply", lambda sb: ["bench", "replay", _table_with(sb, DEEP_OBJECT.encode())],
+        r"table\.jsonl.*nested too deeply"),
+    cli("oracle-table-nested-too-deeply", lambda sb: ["bench", "oracle", _table_with(sb, DEEP_JSON.encode())],
+        r"table\.jsonl.*nested too deeply"),
+    cli("train-corpus-jsonl-nested-too-deeply", lambda sb: _train("r", "--steps", "1", "--corpus",
+                                                                  sb.file("c.jsonl", DEEP_OBJECT + "\n")),
+        r"c\.jsonl.*nested too deeply"),
+    cli("train-resume-settings-nested-too-deeply", lambda sb: _train(
+        _spoil(sb, "trained", "train_config.json", DEEP_OBJECT.encode()), "--steps", "3", "--resume"),
+        r"train_config\.json.*nested too deeply"),
+    cli("posttrain-sft-data-nested-too-deeply", lambda sb: [
+        "posttrain", "sft", "--preset", "debug", "--steps", "1", "--out", "o", "--data",
+        sb.file("d.jsonl", DEEP_OBJECT + "\n")], r"d\.jsonl.*nested too deeply"),
+    cli("figures-scoreboard-nested-too-deeply", lambda sb: [
+        "bench", "figures", "--scoreboard", sb.file("s.json", DEEP_OBJECT), "--readme", sb.file("README.md", "# r\n")],
+        r"s\.json.*nested too deeply"),
+    cli("bench-build-space-nested-too-deeply", lambda sb: [
+        "bench", "build", "--out", "t.jsonl", "--candidates", "2", "--space", sb.file("space.yaml", DEEP_JSON)],
+        r"space\.yaml.*nested too deeply"),
+    cli("search-spec-nested-too-deeply", lambda sb: ["search", sb.file("s.yaml", "a: " + DEEP_JSON), "--out", "run"],
+        r"s\.yaml.*nested too deeply"),
+    cli("status-event-nested-too-deeply", lambda sb: ["status", _bad_json_row(sb, DEEP_OBJECT)],
+        r"search\.db.*nested too deeply"),
+    cli("export-marker-nested-too-deeply", lambda sb: [
+        "export", sb.run(), "--best", "--to", "out"] if sb.file("out/.sonar-output.json", DEEP_OBJECT) else [],
+        r"sonar-output\.json.*nested too deeply"),
+]
+
+CASES = GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP + NESTING
 
 # Cases that still fail, each with the reason; strict, so a fix turns the xfail into a failure to remove here.
 KNOWN_FAILING: dict[str, str] = {}

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sonar import strict_json
 from sonar.bench.recommend import RULES, check_rule
 from sonar.bench.regret import MODES
 from sonar.errors import UserError
@@ -216,7 +217,7 @@ def read_work(path: Path) -> dict[tuple, dict]:
     lines = [line for line in path.read_text().splitlines() if line.strip()]
     for line in lines:
         try:
-            row = json.loads(line)
+            row = strict_json.loads(line)
         except json.JSONDecodeError:
             continue  # torn by an interruption
         try:

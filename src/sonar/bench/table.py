@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sonar import strict_json
 from sonar.errors import UserError
 from sonar.interfaces import CurvePoint, TuningPoint
 from sonar.model.config import ModelConfig
@@ -251,7 +252,7 @@ def parse_lines(lines: Iterable[str], source: str) -> BenchTable:
             continue
         where = f"{source}:{number}"
         try:
-            data = json.loads(line)
+            data = strict_json.loads(line)
         except json.JSONDecodeError as err:
             raise TableError(f"{where}: not valid JSON ({err.msg})") from None
         if header is None:

@@ -12,6 +12,7 @@ from typing import TypeVar
 import torch
 from safetensors import SafetensorError, safe_open
 
+from sonar import strict_json
 from sonar.errors import UserError
 
 CONFIG_FILE = "config.json"
@@ -34,7 +35,7 @@ def read_json_object(path: Path) -> dict:
     if not text.strip():
         raise CheckpointError(f"{path}: is empty; expected a JSON object")
     try:
-        data = json.loads(text)
+        data = strict_json.loads(text)
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: invalid JSON ({err})") from None
     if not isinstance(data, dict):

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sonar import strict_json
 from sonar.cli.bench_group import bench_app
 from sonar.errors import UserError
 from sonar.strict_json import dumps_strict
@@ -205,7 +206,7 @@ def figures(
 
     def load(path: Path, flag: str, keys: tuple[str, ...]) -> dict:
         try:
-            data = json.loads(path.read_text())
+            data = strict_json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise UserError(f"{path}: cannot read the benchmark JSON ({err})") from None
         missing = [k for k in keys if k not in data] if isinstance(data, dict) else list(keys)

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from sonar import strict_json
 from sonar.errors import UserError
 
 BUILTIN = "shakespeare"
@@ -126,7 +127,7 @@ def _read_jsonl(path: Path, text_field: str) -> list[Document]:
         if not line:
             continue
         try:
-            record = json.loads(line)
+            record = strict_json.loads(line)
         except json.JSONDecodeError as err:
             raise UserError(f"{path}:{number} is not valid JSON: {err.msg}") from None
         text = record.get(text_field) if isinstance(record, dict) else None

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from sonar import strict_json
 from sonar.checkpoint.hf_config import from_hf
 from sonar.errors import UserError
 from sonar.model.config import ModelConfig
@@ -46,7 +47,7 @@ def load_model_spec(model: str) -> ModelSpec:
     if not path.is_file():
         raise UserError(f"--model {model!r}: not a preset (choose one of {sorted(PRESETS)}) and no such config.json")
     try:
-        hf = json.loads(path.read_text())
+        hf = strict_json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"--model {model!r}: {path} is not valid JSON ({err})") from None
     if not isinstance(hf, dict):

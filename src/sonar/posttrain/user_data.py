@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from sonar import strict_json
 from sonar.errors import UserError
 
 SFT_FIELDS = ("prompt", "response")
@@ -44,7 +45,7 @@ def _records(path: str | Path, fields: tuple[str, ...]) -> list[dict]:
             continue
         where = f"{path} line {number}"
         try:
-            record = json.loads(line)
+            record = strict_json.loads(line)
         except json.JSONDecodeError as err:
             raise UserError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
         if not isinstance(record, dict):

@@ -149,8 +149,6 @@ def read_spec_file(path: str | Path) -> dict:
         raw = strict_yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML ({_yaml_problem(err)})") from None
-    except RecursionError:
-        raise SpecError(f"{path}: not valid YAML (nested too deeply)") from None
     if raw is None:
         raise SpecError(f"{path}: the spec file is empty")
     if not isinstance(raw, dict):

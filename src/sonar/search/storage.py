@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from sonar import strict_json
 from sonar.errors import UserError
 from sonar.search.run_lock import EngineLock
 from sonar.search.spec_record import ACCEPTED, accepted_record
@@ -166,7 +167,7 @@ class Storage:
 
     def _decoded(self, seq, kind, payload, stamp) -> tuple[str, dict, float]:
         try:
-            value = _decode(json.loads(payload))
+            value = _decode(strict_json.loads(payload))
         except (TypeError, ValueError) as err:
             raise UserError(f"{self.path}: event {seq} ({kind}) is not valid JSON: {err}") from err
         if not isinstance(kind, str) or not isinstance(value, dict) or not isinstance(stamp, int | float):

@@ -5,10 +5,10 @@ the saved value."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from sonar import strict_json
 from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
 from sonar.train.config import TrainConfig
@@ -94,7 +94,7 @@ def _same_corpus(given: str, saved: str) -> bool:
 
 def _read_settings(path: Path, threads: int | None) -> TrainConfig:
     try:
-        settings = json.loads(path.read_text())
+        settings = strict_json.loads(path.read_text())
         if not isinstance(settings, dict) or not isinstance(settings.get("data"), dict):
             raise TypeError("not a mapping with a 'data' mapping")
         settings["data"] = DataConfig(**settings["data"])
@@ -116,7 +116,7 @@ def read_run_file(path: Path, what: str) -> dict:
     if not path.is_file():
         return {}
     try:
-        record = json.loads(path.read_text())
+        record = strict_json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not a readable {what} ({err})".splitlines()[0]) from None
     if not isinstance(record, dict):
