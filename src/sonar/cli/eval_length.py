@@ -17,6 +17,7 @@ from sonar.longctx.plot import write_length_png
 from sonar.longctx.source import resolve
 from sonar.outdir import refuse_special, writing
 from sonar.strict_json import dumps_strict
+from sonar.train.runtime import check_threads
 
 
 def _ints(flag: str, text: str) -> tuple[int, ...]:
@@ -50,9 +51,8 @@ def eval_length(
     length) at each multiple, per setting; and passkey retrieval accuracy by length and depth."""
     import torch
 
+    check_threads(threads)
     if threads is not None:
-        if threads < 1:
-            raise UserError(f"--threads {threads}: must be >= 1")
         torch.set_num_threads(threads)
     out_dir = Path(out) if out is not None else Path(checkpoint) / "length"
     refuse_special(out_dir)  # before the measurement, not after it

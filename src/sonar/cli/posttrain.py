@@ -7,7 +7,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
 import typer
 
 from sonar.checkpoint import load_pretrained, save_pretrained
@@ -30,7 +29,7 @@ from sonar.posttrain.tasks import TASKS, mixed_examples
 from sonar.posttrain.tuning import DPO_CANDIDATES, TuningConfig, tune
 from sonar.posttrain.user_data import read_pairs, read_preferences
 from sonar.strict_json import dumps_strict
-from sonar.train.runtime import idle_cores
+from sonar.train.runtime import use_threads
 
 posttrain_app = typer.Typer(help="Post-train a model: SFT -> online RL -> DPO on verifiable tasks.",
                             no_args_is_help=True)
@@ -84,14 +83,8 @@ def _pipeline_config(sft_steps: int, rl_steps: int, dpo_steps: int, eval_per_cel
                           evaluation=EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell))
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads {threads}: must be >= 1")
-    torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
-
-
 def _prepare(out: str, threads: int | None, kind: str) -> Path:
-    _set_threads(threads)
+    use_threads(threads)
     return check_run_dir(Path(out), holds_run=lambda d: (d / "model").is_dir() or (d / "state").is_dir(), kind=kind)
 
 
@@ -289,7 +282,7 @@ def eval_tasks_command(
     config = EvalConfig(tasks=_split(tasks, "tasks"), levels=_levels(levels), per_cell=per_cell, seed=seed)
     if not Path(checkpoint).is_dir():
         raise UserError(f"{checkpoint}: no such checkpoint directory")
-    _set_threads(threads)
+    use_threads(threads)
     model = load_pretrained(checkpoint)
     check_vocab(model.config.vocab_size, checkpoint)
     result = evaluate_tasks(model, config)

@@ -30,7 +30,7 @@ from sonar.train.flops import device_peak
 from sonar.train.presets import train_config_for
 from sonar.train.report import write_curve_json, write_curve_png
 from sonar.train.resume import ResumeFlags, resume_run
-from sonar.train.runtime import idle_cores
+from sonar.train.runtime import idle_cores, use_threads
 from sonar.train.state import STATE_FILE
 from sonar.train.trainer import RUN_RECORD, CorpusTrainer
 
@@ -154,10 +154,8 @@ def bench_train(
 ) -> None:
     """Training tokens/s and MFU: achieved FLOP/s as a fraction of the device's measured matmul peak."""
     check_bench_steps(steps)  # before the peak is measured
-    if threads is not None and threads < 1:
-        raise UserError(f"--threads {threads}: must be >= 1")
+    use_threads(threads)
     target = resolve_device(device)
-    torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
     shape = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
     configs = {name.strip(): train_config_for(name.strip(), steps=1000, device=device, **shape)
                for name in presets.split(",")}

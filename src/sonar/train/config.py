@@ -10,6 +10,7 @@ from sonar.errors import UserError
 from sonar.model.attention_kernels import ATTENTION_KERNELS
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.train.device import PRECISIONS, check_device_name
+from sonar.train.runtime import check_threads
 from sonar.train.stages import Stage, as_stages
 
 SCHEDULES = ("cosine", "wsd", "constant")
@@ -78,8 +79,7 @@ class TrainConfig:
             raise UserError(f"load_balance_coef={self.load_balance_coef}: must be >= 0")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise UserError(f"checkpoint_every={self.checkpoint_every}: must be >= 1 or None")
-        if self.threads is not None and self.threads < 1:
-            raise UserError(f"threads={self.threads}: must be >= 1 or None")
+        check_threads(self.threads, "threads=")
         if self.moe_dispatch not in MOE_DISPATCHES:
             raise UserError(f"moe_dispatch={self.moe_dispatch!r}: choose one of {sorted(MOE_DISPATCHES)}")
         if self.attention_kernel not in ATTENTION_KERNELS:

@@ -11,6 +11,10 @@ import ctypes
 import ctypes.util
 import functools
 
+from sonar.errors import UserError
+
+# torch's thread pool crashes the whole process (SIGSEGV) when asked for tens of thousands of threads
+MAX_THREADS = 1024
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
@@ -38,3 +42,18 @@ def idle_cores(available: int) -> int:
     except OSError:
         return available
     return max(1, min(available, round(available - load)))
+
+
+def check_threads(threads: int | None, label: str = "--threads ") -> None:
+    """A thread count as given (None: the caller's default), refused outside 1..MAX_THREADS; `label`
+    prefixes the value in the message ('--threads ' for a flag, 'threads=' for a setting)."""
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise UserError(f"{label}{threads}: must be between 1 and {MAX_THREADS:,}")
+
+
+def use_threads(threads: int | None) -> None:
+    """torch's thread count: `threads` (checked), or the idle cores when None."""
+    import torch
+
+    check_threads(threads)
+    torch.set_num_threads(threads if threads is not None else idle_cores(torch.get_num_threads()))
