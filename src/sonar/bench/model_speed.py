@@ -15,7 +15,7 @@ model over the prompt (`tuned_logits_error`, the tuner's quality measure; its li
 quantized config may pick other tokens, `tuned_tokens_match`. Prefill also reports its achieved FLOP/s
 against the fp32 matmul peak measured in the same run (sonar.train.flops), at the same thread count.
 The weights are the preset's seeded random init, or with --checkpoint a trained model (such as the one
-`sonar bench tune` trains, runs/bench-tune/small-trained-200/checkpoint): a quantized tuned config is
+`sonar bench tune` trains, runs/bench-tune/small-trained-100/checkpoint): a quantized tuned config is
 judged by the 1% limit only on weights that carry signal (sonar.systems.bench_weights).
 """
 

@@ -105,7 +105,7 @@ def bench_tune(
         "runs/bench-tune"),
     archs: str = typer.Option("", help="comma-separated subset of tiny,small,small-interleaved"),
     quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
-    train_steps: int = typer.Option(200, help="train each architecture this many steps on the built-in corpus"
+    train_steps: int = typer.Option(100, help="train each architecture this many steps on the built-in corpus"
                                               " before tuning, so quality is judged on weights that carry"
                                               " signal (0: tune the random init)"),
 ) -> None:
