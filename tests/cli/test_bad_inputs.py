@@ -740,6 +740,8 @@ NESTING = [
         r"sonar-output\.json.*nested too deeply"),
 ]
 
+BIG = "99999999999999999999999"
+
 # Found by a second sweep: each was a crash (segfault, out of memory), a traceback or a silent exit 0.
 SWEEP2 = [
     cli("train-threads-huge", lambda sb: _train("r", "--steps", "1", "--corpus", _corpus_flag(sb), "--threads",
@@ -752,6 +754,22 @@ SWEEP2 = [
                                                "100000"], r"--threads 100000"),
     cli("eval-length-threads-huge", lambda sb: ["eval", "length", sb.train_run(), "--out", "o", "--threads",
                                                 "100000"], r"--threads 100000"),
+    cli("train-seed-huge", lambda sb: _train("r", "--steps", "1", "--corpus", _corpus_flag(sb), "--seed", BIG),
+        rf"--seed {BIG}"),
+    cli("train-seed-negative", lambda sb: _train("r", "--steps", "1", "--corpus", _corpus_flag(sb), "--seed", "-1"),
+        r"--seed -1"),
+    cli("posttrain-sft-seed-huge", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--seed", BIG, "--out",
+                                    "o"], rf"seed={BIG}"),
+    cli("posttrain-sft-seed-negative", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--seed", "-1",
+                                        "--out", "o"], r"seed=-1"),
+    cli("posttrain-rl-seed-above-stage-range", lambda sb: ["posttrain", "rl", "--from", sb.checkpoint(), "--steps",
+                                                           "1", "--seed", str(2**40), "--out", "o"],
+        rf"seed={2**40}"),
+    cli("posttrain-all-seeds-huge", ["posttrain", "all", "--preset", "debug", "--seeds", f"0,{BIG}", "--out", "o"],
+        rf"--seeds {BIG}"),
+    api("api-build-model-seed-huge", lambda _: sonar.build_model(sonar.preset("debug"), seed=2**70), rf"seed={2**70}"),
+    api("api-build-model-seed-negative", lambda _: sonar.build_model(sonar.preset("debug"), seed=-1), r"seed=-1"),
+    api("api-generate-seed-huge", _generate(torch.tensor([[1]]), temperature=1.0, seed=2**70), rf"seed={2**70}"),
 ]
 
 CASES = GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP + NESTING + SWEEP2

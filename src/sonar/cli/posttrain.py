@@ -14,6 +14,7 @@ from sonar.cli.app import app
 from sonar.cli.eval_group import eval_app
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
+from sonar.model.transformer import check_seed
 from sonar.outdir import check_run_dir
 from sonar.posttrain.chat import check_vocab
 from sonar.posttrain.distill import DistillConfig, run_distill
@@ -23,7 +24,7 @@ from sonar.posttrain.model_source import load_start
 from sonar.posttrain.pipeline import PipelineConfig, run_pipeline
 from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
-from sonar.posttrain.settings import with_overrides
+from sonar.posttrain.settings import MAX_STAGE_SEED, with_overrides
 from sonar.posttrain.sft import SFTConfig, run_sft
 from sonar.posttrain.tasks import TASKS, mixed_examples
 from sonar.posttrain.tuning import DPO_CANDIDATES, TuningConfig, tune
@@ -63,9 +64,12 @@ def _levels(text: str) -> tuple[int, ...]:
 def _seeds(text: str) -> list[int]:
     items = _split(text, "seeds")
     try:
-        return [int(s) for s in items]
+        seeds = [int(s) for s in items]
     except ValueError:
         raise UserError(f"--seeds {text!r}: comma-separated integers") from None
+    for seed in seeds:
+        check_seed(seed, "--seeds ", most=MAX_STAGE_SEED)
+    return seeds
 
 
 def _floats(text: str, what: str) -> tuple[float, ...]:

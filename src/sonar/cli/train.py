@@ -22,6 +22,7 @@ from sonar.data.dataset import DataConfig, prepare
 from sonar.errors import UserError
 from sonar.interfaces import Candidate
 from sonar.model import preset
+from sonar.model.transformer import check_seed
 from sonar.outdir import check_run_dir
 from sonar.train.bench import bench_preset, check_bench_steps
 from sonar.train.config import TrainConfig
@@ -59,6 +60,8 @@ def train(
     console = Console()
     if device is not None:
         resolve_device(device)  # before any work: an absent device is one error, never a CPU fallback
+    if seed is not None:
+        check_seed(seed, "--seed ")  # before the run directory is made
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
     check_run_dir(out, holds_run=lambda d: (d / _SETTINGS).is_file() or (d / "state").is_dir(), kind="sonar train run")

@@ -9,6 +9,7 @@ import torch
 from sonar.errors import UserError
 from sonar.model.cache import KVCache
 from sonar.model.sampling import SamplingConfig, next_tokens
+from sonar.model.transformer import check_seed
 
 DecodeStep = Callable[..., torch.Tensor]
 
@@ -43,6 +44,8 @@ def generate(
     check_prompt(input_ids, text_model.config.vocab_size)
     if max_new_tokens < 0:
         raise UserError(f"max_new_tokens={max_new_tokens}: must be >= 0")
+    if seed is not None:
+        check_seed(seed)
     if hasattr(model, "fused_embeddings"):  # multimodal: fuse the images once, then decode with the text model
         if pixel_values is not None:
             inputs_embeds = model.fused_embeddings(input_ids, pixel_values)

@@ -112,6 +112,9 @@ class Llama4TextModel(nn.Module):
         return ModelOutput(logits=logits_BTV, router_logits=router_logits or [])
 
 
+MAX_SEED = 2**64 - 1  # the most torch's generators take; a larger seed overflows inside manual_seed
+
+
 def build_model(config: ModelConfig, *, seed: int = 0, dtype: torch.dtype = torch.float32,
                 linear_storage: str = "wide_input_major") -> Llama4TextModel:
     """A randomly initialised model, deterministic for a seed; linear weights stored as weight_storage.py says."""
@@ -124,12 +127,20 @@ def build_model(config: ModelConfig, *, seed: int = 0, dtype: torch.dtype = torc
     return store_linears(model, linear_storage).to(dtype)
 
 
+def check_seed(seed: object, label: str = "seed=", most: int = MAX_SEED) -> None:
+    """A seed as given: an integer in 0..`most`, so that a typo such as 1e23 is named here rather than
+    overflowing inside torch; `label` prefixes the value ('--seed ' for a flag, 'seed=' for a setting)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):  # numpy integers are fine
+        raise UserError(f"{label}{seed!r}: must be an integer")
+    if not 0 <= seed <= most:
+        raise UserError(f"{label}{seed}: must be between 0 and {most:,}")
+
+
 def _check_build_arguments(config: object, seed: object, dtype: object) -> None:
     """build_model is public API: a wrong argument is a UserError naming it, not a failure deep in torch."""
     if not isinstance(config, ModelConfig):
         hint = f"; for a preset use build_model(preset({config!r}))" if isinstance(config, str) else ""
         raise UserError(f"config: expected a ModelConfig, got {type(config).__name__}{hint}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):  # numpy integers are fine
-        raise UserError(f"seed={seed!r}: must be an integer")
+    check_seed(seed)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise UserError(f"dtype={dtype!r}: must be a floating-point torch.dtype, e.g. torch.float32 or torch.bfloat16")

@@ -16,7 +16,7 @@ from sonar.errors import UserError
 from sonar.posttrain.batching import IGNORE, collate
 from sonar.posttrain.chat import encode_pair
 from sonar.posttrain.optim import build_adamw, warmup_step
-from sonar.posttrain.settings import require_at_least_one, require_positive
+from sonar.posttrain.settings import require_at_least_one, require_positive, require_seed
 from sonar.posttrain.sft import batch_indices
 
 
@@ -32,6 +32,7 @@ class DistillConfig:
 
     def __post_init__(self) -> None:
         require_at_least_one(self, "steps", "batch_size")
+        require_seed(self)
         require_positive(self, "lr", "temperature")
         if not 0 <= self.ce_weight <= 1:
             raise UserError(f"ce_weight={self.ce_weight}: must be in [0, 1]")

@@ -23,7 +23,7 @@ from sonar.posttrain.chat import ChatExample, decode_response, encode_pair, prom
 from sonar.posttrain.model_source import frozen_copy
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.replies import greedy_replies, max_reply_tokens, sample_group
-from sonar.posttrain.settings import require_at_least_one, require_finite_non_negative, require_positive
+from sonar.posttrain.settings import require_at_least_one, require_finite_non_negative, require_positive, require_seed
 from sonar.posttrain.tasks import Example, verify
 
 PAIR_PROMPTS = ("mixed", "greedy_wrong")
@@ -49,6 +49,7 @@ class DPOConfig:
 
     def __post_init__(self) -> None:
         require_at_least_one(self, "steps", "batch_size")
+        require_seed(self)
         require_positive(self, "beta", "temperature", "lr")
         require_finite_non_negative(self, "nll_weight")
         if self.pair_prompts not in PAIR_PROMPTS:

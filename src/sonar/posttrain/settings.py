@@ -6,6 +6,11 @@ import dataclasses
 import math
 
 from sonar.errors import UserError
+from sonar.model.transformer import check_seed
+
+# The stages derive per-sample seeds from theirs (RL: (seed * 1_000_003 + step) * 1_009 + i), which must stay
+# within torch's generator range: the seed itself is held to numpy's.
+MAX_STAGE_SEED = 2**32 - 1
 
 
 def require_at_least_one(config: object, *names: str) -> None:
@@ -13,6 +18,10 @@ def require_at_least_one(config: object, *names: str) -> None:
         value = getattr(config, name)
         if value < 1:
             raise UserError(f"{name}={value}: must be >= 1")
+
+
+def require_seed(config: object) -> None:
+    check_seed(config.seed, "seed=", most=MAX_STAGE_SEED)
 
 
 def require_positive(config: object, *names: str) -> None:

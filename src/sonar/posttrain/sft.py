@@ -15,7 +15,7 @@ from sonar.posttrain.batching import IGNORE, collate
 from sonar.posttrain.chat import encode_pair
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.prune import check_prune, keep_mask
-from sonar.posttrain.settings import require_at_least_one, require_positive
+from sonar.posttrain.settings import require_at_least_one, require_positive, require_seed
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -30,6 +30,7 @@ class SFTConfig:
 
     def __post_init__(self) -> None:
         require_at_least_one(self, "steps", "batch_size")
+        require_seed(self)
         require_positive(self, "lr")
         if self.warmup < 0:
             raise UserError(f"warmup={self.warmup}: must be >= 0")
