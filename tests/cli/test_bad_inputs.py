@@ -769,6 +769,10 @@ SWEEP2 = [
         rf"--seeds {BIG}"),
     api("api-build-model-seed-huge", lambda _: sonar.build_model(sonar.preset("debug"), seed=2**70), rf"seed={2**70}"),
     api("api-build-model-seed-negative", lambda _: sonar.build_model(sonar.preset("debug"), seed=-1), r"seed=-1"),
+    cli("posttrain-sft-preset-too-large", ["posttrain", "sft", "--preset", "maverick", "--steps", "1", "--out", "o"],
+        r"--preset 'maverick'.*GB of memory"),
+    api("api-build-model-too-large", lambda _: sonar.build_model(sonar.preset("maverick")),
+        r"400\.\dB parameters.*GB of memory"),
     api("api-generate-seed-huge", _generate(torch.tensor([[1]]), temperature=1.0, seed=2**70), rf"seed={2**70}"),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -16,6 +17,7 @@ from sonar.model.ffn import SwiGLU
 from sonar.model.layout import LayerPlan, layer_plans
 from sonar.model.moe import MoE
 from sonar.model.norm import RMSNorm
+from sonar.model.params import count_parameters
 from sonar.model.rope import inverse_frequencies, rotation_tables
 from sonar.model.weight_storage import check_linear_storage, store_linears
 
@@ -120,6 +122,7 @@ def build_model(config: ModelConfig, *, seed: int = 0, dtype: torch.dtype = torc
     """A randomly initialised model, deterministic for a seed; linear weights stored as weight_storage.py says."""
     _check_build_arguments(config, seed, dtype)
     check_linear_storage(linear_storage)
+    _check_memory(config)
     generator = torch.Generator().manual_seed(seed)
     with torch.device("cpu"):
         model = Llama4TextModel(config)
@@ -134,6 +137,20 @@ def check_seed(seed: object, label: str = "seed=", most: int = MAX_SEED) -> None
         raise UserError(f"{label}{seed!r}: must be an integer")
     if not 0 <= seed <= most:
         raise UserError(f"{label}{seed}: must be between 0 and {most:,}")
+
+
+def _check_memory(config: ModelConfig) -> None:
+    """Weights larger than the machine's memory (scout or maverick on a workstation) are refused before they
+    are allocated: otherwise the kernel's out-of-memory killer ends the process without a word."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not knowable on this platform: nothing to compare with
+        return
+    params = count_parameters(config).total
+    need = params * 4  # built in float32 whatever the final dtype
+    if need > memory:
+        raise UserError(f"a model of {params / 1e9:.1f}B parameters needs {need / 1e9:,.0f} GB to build (float32), "
+                        f"more than this machine's {memory / 1e9:,.0f} GB of memory")
 
 
 def _check_build_arguments(config: object, seed: object, dtype: object) -> None:

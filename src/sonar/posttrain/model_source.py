@@ -31,7 +31,10 @@ def load_start(checkpoint: str | Path | None, *, preset_name: str | None = None,
         # debug's 32-token chunks end inside a chat prompt, leaving its RoPE layers blind to the question.
         config = config.replace(vocab_size=CHAT_VOCAB_SIZE,
                                 attention_chunk_size=max(config.attention_chunk_size, CHAT_CONTEXT))
-        model = build_model(config, seed=seed)
+        try:
+            model = build_model(config, seed=seed)
+        except UserError as err:  # a preset too large for this machine: name the flag that chose it
+            raise UserError(f"--preset {preset_name!r}: {err}") from None
     return model.train()
 
 
