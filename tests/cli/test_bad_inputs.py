@@ -773,6 +773,16 @@ SWEEP2 = [
         r"--preset 'maverick'.*GB of memory"),
     api("api-build-model-too-large", lambda _: sonar.build_model(sonar.preset("maverick")),
         r"400\.\dB parameters.*GB of memory"),
+    cli("posttrain-sft-batch-size-huge", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--batch-size",
+                                          BIG, "--out", "o"], rf"batch_size={BIG}"),
+    cli("posttrain-sft-steps-huge", ["posttrain", "sft", "--preset", "debug", "--steps", BIG, "--out", "o"],
+        rf"steps={BIG}"),
+    cli("posttrain-rl-group-size-huge", lambda sb: ["posttrain", "rl", "--from", sb.checkpoint(), "--steps", "1",
+                                                    "--group-size", "10000000", "--out", "o"],
+        r"group_size=10000000"),
+    cli("posttrain-rl-prompts-per-step-huge", lambda sb: ["posttrain", "rl", "--from", sb.checkpoint(), "--steps", "1",
+                                                          "--prompts-per-step", BIG, "--out", "o"],
+        rf"prompts_per_step={BIG}"),
     api("api-generate-seed-huge", _generate(torch.tensor([[1]]), temperature=1.0, seed=2**70), rf"seed={2**70}"),
 ]
 

@@ -16,7 +16,7 @@ from sonar.errors import UserError
 from sonar.posttrain.batching import IGNORE, collate
 from sonar.posttrain.chat import encode_pair
 from sonar.posttrain.optim import build_adamw, warmup_step
-from sonar.posttrain.settings import require_at_least_one, require_positive, require_seed
+from sonar.posttrain.settings import MAX_ROWS, require_at_least_one, require_positive, require_seed
 from sonar.posttrain.sft import batch_indices
 
 
@@ -31,7 +31,8 @@ class DistillConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require_at_least_one(self, "steps", "batch_size")
+        require_at_least_one(self, "steps")
+        require_at_least_one(self, "batch_size", most=MAX_ROWS)
         require_seed(self)
         require_positive(self, "lr", "temperature")
         if not 0 <= self.ce_weight <= 1:

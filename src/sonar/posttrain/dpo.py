@@ -23,7 +23,13 @@ from sonar.posttrain.chat import ChatExample, decode_response, encode_pair, prom
 from sonar.posttrain.model_source import frozen_copy
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.replies import greedy_replies, max_reply_tokens, sample_group
-from sonar.posttrain.settings import require_at_least_one, require_finite_non_negative, require_positive, require_seed
+from sonar.posttrain.settings import (
+    MAX_ROWS,
+    require_at_least_one,
+    require_finite_non_negative,
+    require_positive,
+    require_seed,
+)
 from sonar.posttrain.tasks import Example, verify
 
 PAIR_PROMPTS = ("mixed", "greedy_wrong")
@@ -48,14 +54,16 @@ class DPOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require_at_least_one(self, "steps", "batch_size")
+        require_at_least_one(self, "steps")
+        require_at_least_one(self, "batch_size", most=MAX_ROWS)
         require_seed(self)
         require_positive(self, "beta", "temperature", "lr")
         require_finite_non_negative(self, "nll_weight")
         if self.pair_prompts not in PAIR_PROMPTS:
             raise UserError(f"pair_prompts={self.pair_prompts!r}: must be one of {', '.join(PAIR_PROMPTS)}")
-        if self.group_size < 2:
-            raise UserError(f"group_size={self.group_size}: must be >= 2 to find a chosen and a rejected reply")
+        if not 2 <= self.group_size <= MAX_ROWS:
+            raise UserError(f"group_size={self.group_size}: must be between 2 and {MAX_ROWS:,}"
+                            " to find a chosen and a rejected reply")
 
 
 @dataclass(frozen=True)

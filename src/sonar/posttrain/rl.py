@@ -21,7 +21,13 @@ from sonar.posttrain.model_source import frozen_copy
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.replies import max_reply_tokens, sample_group
 from sonar.posttrain.rl_state import RL_STATE_FILE, load_rl_state, save_rl_state
-from sonar.posttrain.settings import require_at_least_one, require_finite_non_negative, require_positive, require_seed
+from sonar.posttrain.settings import (
+    MAX_ROWS,
+    require_at_least_one,
+    require_finite_non_negative,
+    require_positive,
+    require_seed,
+)
 from sonar.posttrain.tasks import Example, check_tasks, generate_examples, verify
 from sonar.train.rng import restore_rng
 
@@ -49,11 +55,13 @@ class RLConfig:
 
     def __post_init__(self) -> None:
         check_tasks(self.tasks)
-        require_at_least_one(self, "steps", "prompts_per_step", "save_every", "curriculum_window")
+        require_at_least_one(self, "steps", "save_every", "curriculum_window")
+        require_at_least_one(self, "prompts_per_step", most=MAX_ROWS)
         require_seed(self)
         require_positive(self, "lr")
-        if self.group_size < 2:
-            raise UserError(f"group_size={self.group_size}: must be >= 2 (advantages are relative to the group)")
+        if not 2 <= self.group_size <= MAX_ROWS:
+            raise UserError(f"group_size={self.group_size}: must be between 2 and {MAX_ROWS:,}"
+                            " (advantages are relative to the group)")
         if not self.temperature > 0:
             raise UserError(f"temperature={self.temperature}: must be > 0 (RL samples its replies)")
         require_finite_non_negative(self, "kl_coef")

@@ -13,11 +13,17 @@ from sonar.model.transformer import check_seed
 MAX_STAGE_SEED = 2**32 - 1
 
 
-def require_at_least_one(config: object, *names: str) -> None:
+# A count past these is a typo (1e23 for 32), not a request: refused at once rather than run until memory
+# runs out (rows per step) or for ever (steps).
+MAX_COUNT = 1_000_000
+MAX_ROWS = 4_096
+
+
+def require_at_least_one(config: object, *names: str, most: int = MAX_COUNT) -> None:
     for name in names:
         value = getattr(config, name)
-        if value < 1:
-            raise UserError(f"{name}={value}: must be >= 1")
+        if not 1 <= value <= most:
+            raise UserError(f"{name}={value}: must be between 1 and {most:,}")
 
 
 def require_seed(config: object) -> None:

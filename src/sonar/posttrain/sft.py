@@ -15,7 +15,7 @@ from sonar.posttrain.batching import IGNORE, collate
 from sonar.posttrain.chat import encode_pair
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.prune import check_prune, keep_mask
-from sonar.posttrain.settings import require_at_least_one, require_positive, require_seed
+from sonar.posttrain.settings import MAX_ROWS, require_at_least_one, require_positive, require_seed
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -29,7 +29,8 @@ class SFTConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        require_at_least_one(self, "steps", "batch_size")
+        require_at_least_one(self, "steps")
+        require_at_least_one(self, "batch_size", most=MAX_ROWS)
         require_seed(self)
         require_positive(self, "lr")
         if self.warmup < 0:
