@@ -783,6 +783,12 @@ SWEEP2 = [
     cli("posttrain-rl-prompts-per-step-huge", lambda sb: ["posttrain", "rl", "--from", sb.checkpoint(), "--steps", "1",
                                                           "--prompts-per-step", BIG, "--out", "o"],
         rf"prompts_per_step={BIG}"),
+    cli("plan-table-gpu-counts-repeated", ["plan", "--table", "--gpu-counts", "1,1"], r"--gpu-counts '1,1'.*repeated"),
+    cli("plan-table-weights-unknown", ["plan", "--table", "--weights", "int2"], r"'int2'"),
+    cli("plan-table-context-word", ["plan", "--table", "--context", "abc"], r"--context 'abc'"),
+    cli("plan-table-provider-unknown", ["plan", "--table", "--provider", "nobody"], r"--provider 'nobody'"),
+    cli("plan-gpus-huge", ["plan", "--model", "scout", "--gpus", BIG], rf"--gpus {BIG}"),
+    cli("plan-batch-huge", ["plan", "--model", "scout", "--batch", BIG], rf"--batch {BIG}"),
     api("api-generate-seed-huge", _generate(torch.tensor([[1]]), temperature=1.0, seed=2**70), rf"seed={2**70}"),
 ]
 

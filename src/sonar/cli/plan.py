@@ -14,7 +14,7 @@ from sonar.plan.calibration import all_checks, markdown_table
 from sonar.plan.engine_plan import EnginePlan, plan_engine
 from sonar.plan.engine_profile import ENGINES, EXACT, get_profile
 from sonar.plan.fit import Plan, plan_deployment
-from sonar.plan.formats import FORMATS
+from sonar.plan.formats import FORMATS, get_format
 from sonar.plan.gpus import parse_gpu
 from sonar.plan.memory import DEFAULT_PREFILL_TOKENS
 from sonar.plan.providers import Provider, binding_limit, get_provider
@@ -58,6 +58,12 @@ def plan(
         gpu_type = _with_bandwidth(gpu_type, hbm_tbps)
     profile = None if engine == EXACT and engine_version is None else get_profile(engine, engine_version)
     if table:
+        # The table covers every format at its own contexts, but a misspelt value is refused, not ignored.
+        get_format(weights)
+        if context is not None:
+            parse_tokens(context)
+        if provider is not None:
+            get_provider(provider)
         _print_table(model, gpu_type, gpu_counts, batch, kv_dtype, reserve_gb, text_only, as_json)
         return
     if model is None:
@@ -140,6 +146,8 @@ def _parse_counts(text: str) -> list[int]:
         counts = []
     if not counts or min(counts) < 1:
         raise UserError(f"--gpu-counts {text!r}: need comma-separated positive integers, e.g. 1,2,4,8")
+    if len(set(counts)) < len(counts):  # the same column twice
+        raise UserError(f"--gpu-counts {text!r}: a count is repeated; give each once")
     return counts
 
 

@@ -133,6 +133,7 @@ def plan_deployment(
     config = spec.config
     context = config.max_position_embeddings if context is None else context
     _check_positive(gpus=gpus, context=context, batch=batch, prefill_tokens=prefill_tokens)
+    _check_at_most(MAX_BATCH, gpus=gpus, batch=batch, prefill_tokens=prefill_tokens)
     weight_format = get_format(weights)
     inventory = weight_inventory(config, spec.vision)
     by_component = weight_bytes_by_component(inventory, weight_format, config)
@@ -201,6 +202,13 @@ def plan_deployment(
         max_context_ignoring_chunking=min(max_pos, unchunked.max_context(gpu.memory_bytes)),
         max_batch_at_context=largest(fits_batch, MAX_BATCH),
     )
+
+
+def _check_at_most(most: int, **values: int) -> None:
+    """Counts past any deployment (a typo such as 10**21 GPUs) are refused rather than planned."""
+    for name, value in values.items():
+        if value > most:
+            raise UserError(f"--{name.replace('_', '-')} {value}: must be at most {most:,}")
 
 
 def _check_positive(**values: int) -> None:
