@@ -789,6 +789,11 @@ SWEEP2 = [
     cli("plan-table-provider-unknown", ["plan", "--table", "--provider", "nobody"], r"--provider 'nobody'"),
     cli("plan-gpus-huge", ["plan", "--model", "scout", "--gpus", BIG], rf"--gpus {BIG}"),
     cli("plan-batch-huge", ["plan", "--model", "scout", "--batch", BIG], rf"--batch {BIG}"),
+    cli("train-steps-huge", lambda sb: _train("r", "--steps", BIG, "--corpus", _corpus_flag(sb)), rf"steps={BIG}"),
+    cli("bench-train-batch-size-huge", ["bench", "train", "--presets", "debug", "--steps", "1", "--batch-size", BIG],
+        rf"batch_size={BIG}"),
+    cli("bench-train-seq-len-huge", ["bench", "train", "--presets", "debug", "--steps", "1", "--seq-len", BIG],
+        rf"seq_len={BIG}"),
     api("api-generate-seed-huge", _generate(torch.tensor([[1]]), temperature=1.0, seed=2**70), rf"seed={2**70}"),
 ]
 

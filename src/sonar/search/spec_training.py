@@ -12,14 +12,8 @@ from dataclasses import dataclass, field
 from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.search.spec_fields import SpecError, as_str, dataclass_section, key_path, no_unknown_keys, one_of
+from sonar.train.config import TRAINING_LIMITS
 
-# Sane upper bounds of the training settings (TrainConfig checks the lower ones and the rest of its rules).
-TRAINING_LIMITS = {
-    "batch_size": 2**16, "seq_len": 2**20, "eval_batches": 10_000, "warmup_steps": 10**9, "schedule_steps": 10**9,
-    "eval_every": 10**9, "checkpoint_every": 10**9, "threads": 1024, "data_seed": 2**32 - 1,
-    "lr": 10.0, "weight_decay": 10.0, "eps": 1.0, "grad_clip": 1e6, "load_balance_coef": 1e3,
-    "distill_temperature": 1e3,
-}
 BUILTIN_NAMES = ("builtin", "shakespeare")
 FAILURE_MODES = ("oom", "nan", "crash", "exit")
 

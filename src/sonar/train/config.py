@@ -10,11 +10,20 @@ from sonar.errors import UserError
 from sonar.model.attention_kernels import ATTENTION_KERNELS
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.train.device import PRECISIONS, check_device_name
-from sonar.train.runtime import check_threads
+from sonar.train.runtime import MAX_THREADS, check_threads
 from sonar.train.stages import Stage, as_stages
 
 SCHEDULES = ("cosine", "wsd", "constant")
 
+
+# Sane upper bounds of the training settings: the spec's training: section reports them by key, and TrainConfig
+# refuses its counts past them (a batch of 10**22 rows overflows inside torch).
+TRAINING_LIMITS = {
+    "batch_size": 2**16, "seq_len": 2**20, "eval_batches": 10_000, "warmup_steps": 10**9, "schedule_steps": 10**9,
+    "eval_every": 10**9, "checkpoint_every": 10**9, "threads": MAX_THREADS, "data_seed": 2**32 - 1,
+    "lr": 10.0, "weight_decay": 10.0, "eps": 1.0, "grad_clip": 1e6, "load_balance_coef": 1e3,
+    "distill_temperature": 1e3,
+}
 
 @dataclass(kw_only=True, frozen=True)
 class TrainConfig:
@@ -58,6 +67,8 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise UserError(f"{name}={value!r}: must be an integer >= 1")
+            if value > TRAINING_LIMITS[name]:
+                raise UserError(f"{name}={value}: must be at most {TRAINING_LIMITS[name]:,}")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise UserError(f"warmup_steps={self.warmup_steps!r}: must be an integer >= 0")
         if not self.lr > 0:

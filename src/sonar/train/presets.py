@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
-from sonar.train.config import TrainConfig
+from sonar.train.config import TRAINING_LIMITS, TrainConfig
 
 _SHAPES = {  # (batch rows, tokens per row, peak learning rate)
     "debug": (8, 64, 3e-3),
@@ -20,8 +20,8 @@ def train_config_for(preset_name: str, *, steps: int, data: DataConfig | None = 
     of it (at most 50), evaluated ten times."""
     if preset_name not in _SHAPES:
         raise UserError(f"no training settings for preset {preset_name!r}; choose one of {sorted(_SHAPES)}")
-    if steps < 1:
-        raise UserError(f"steps={steps}: must be >= 1")
+    if not 1 <= steps <= TRAINING_LIMITS["schedule_steps"]:
+        raise UserError(f"steps={steps}: must be between 1 and {TRAINING_LIMITS['schedule_steps']:,}")
     batch, seq_len, lr = _SHAPES[preset_name]
     settings = dict(
         batch_size=batch, seq_len=seq_len, lr=lr, schedule_steps=steps, warmup_steps=min(50, steps // 10),
