@@ -794,6 +794,7 @@ SWEEP2 = [
         rf"batch_size={BIG}"),
     cli("bench-train-seq-len-huge", ["bench", "train", "--presets", "debug", "--steps", "1", "--seq-len", BIG],
         rf"seq_len={BIG}"),
+    cli("bench-train-steps-huge", ["bench", "train", "--presets", "debug", "--steps", BIG], rf"steps={BIG}"),
     api("api-generate-seed-huge", _generate(torch.tensor([[1]]), temperature=1.0, seed=2**70), rf"seed={2**70}"),
 ]
 

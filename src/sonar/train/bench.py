@@ -22,10 +22,14 @@ from sonar.train.presets import train_config_for
 from sonar.train.runtime import keep_freed_memory
 from sonar.train.step import apply_kernels, train_step
 
+MAX_BENCH_STEPS = 10_000
+
 
 def check_bench_steps(steps: int) -> None:
     if not isinstance(steps, int) or steps < 1:
         raise UserError(f"steps={steps!r}: the benchmark measures at least one step; must be >= 1")
+    if steps > MAX_BENCH_STEPS:  # a typo, not a measurement: refused before hours of timing
+        raise UserError(f"steps={steps}: must be at most {MAX_BENCH_STEPS:,}")
 
 
 def _initialised_on(device: torch.device, config) -> torch.nn.Module:
