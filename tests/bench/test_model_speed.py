@@ -43,6 +43,8 @@ def test_model_speed_runs_a_trained_checkpoint_on_both_sides(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--tuned-config", "notjson"], "--tuned-config: not JSON"),
+    (["--tuned-config", "[" * 100_000], "nested too deeply"),
+    (["--tuned-config", '{"threads": 100000}'], "threads=100000: must be between 1 and 1,024"),
     (["--tuned-config", "[1]"], "a JSON object of system knobs is expected"),
     (["--tuned-config", '{"threads": "x"}'], "threads='x': must be a whole number"),
     (["--tuned-config", '{"warp": 9}'], "unknown system knobs"),

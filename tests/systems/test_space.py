@@ -1,5 +1,7 @@
 """Invalid configs and workloads are rejected before running, with a message naming value and rule."""
 
+import os
+
 import pytest
 import torch
 
@@ -17,6 +19,7 @@ DEBUG = preset("debug")
     ({"compile": "turbo"}, "compile='turbo'"),
     ({"int4_group_size": 48}, "int4_group_size=48"),
     ({"threads": 0}, "threads=0"),
+    ({"threads": 100000}, "threads=100000"),  # torch's thread pool would segfault the process
     ({"batch_size": 0}, "batch_size=0"),
     ({"target": "tpu"}, "target='tpu'"),
     ({"threads": "x"}, "threads='x'"),
@@ -42,7 +45,7 @@ def test_bad_knob_values_rejected(changes, fragment):
     (SystemConfig(weights_routed="int4", int4_group_size=32, moe_dispatch="packed_gather"), "cannot be gathered"),
     # debug experts have 96 hidden features: 128-groups do not divide them.
     (SystemConfig(weights_routed="int4", int4_group_size=128, moe_dispatch="packed_grouped"), "not divisible"),
-    (SystemConfig(threads=10_000), "threads=10000"),
+    (SystemConfig(threads=(os.cpu_count() or 1) + 1), "cores"),  # a valid count, more than this machine has
     (SystemConfig(compile="default", moe_dispatch="grouped"), "recompile as routing changes"),
 ])
 def test_model_and_target_rules(config, fragment):

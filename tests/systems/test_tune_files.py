@@ -49,6 +49,7 @@ def test_a_failed_trial_is_written_as_null_and_read_back(tmp_path, failing_dispa
 
 @pytest.mark.parametrize("content, rule", [
     ("{", "not JSON"),
+    ("[" * 100_000, "nested too deeply"),
     ("[1, 2]", "a JSON object is expected"),
     ('{"version": 1, "workload": "decode:ctx=40,b=1", "points": "x"}', "'prior_snapshot' must be a list"),
     ('{"version": 1, "workload": "decode:ctx=40,b=1", "prior_snapshot": [], "run_records": [], "points": [{}],'
@@ -67,6 +68,7 @@ def test_an_unreadable_tuning_state_is_one_error_naming_it(tmp_path, content, ru
 
 @pytest.mark.parametrize("content, rule", [
     ("{\"records\": [", "not JSON"),
+    ("[" * 100_000, "nested too deeply"),
     ("[]", "'records' list is expected"),
     ('{"records": 5}', "'records' list is expected"),
     ('{"records": [7]}', "record 0: not an object"),

@@ -10,7 +10,9 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
+from sonar import strict_json
 from sonar.errors import UserError
+from sonar.train.runtime import MAX_THREADS
 
 # Weight formats, all weight-only: activations stay fp32 between layers; low-precision linears run
 # their matmul with bf16 activations (the only vectorized path of torch's CPU int8/int4 kernels).
@@ -91,8 +93,9 @@ class SystemConfig:
             raise SystemConfigError(f"sdpa_backend={self.sdpa_backend!r}: must be one of {list(SDPA_BACKENDS)}")
         if self.compile not in COMPILE_MODES:
             raise SystemConfigError(f"compile={self.compile!r}: must be one of {list(COMPILE_MODES)}")
-        if self.threads is not None and self.threads < 1:
-            raise SystemConfigError(f"threads={self.threads}: must be >= 1 or None")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            # torch's thread pool ends the process (a segfault) on a count like 100000
+            raise SystemConfigError(f"threads={self.threads}: must be between 1 and {MAX_THREADS:,}, or None")
         if self.batch_size < 1:
             raise SystemConfigError(f"batch_size={self.batch_size}: must be >= 1")
         if self.target not in TARGETS:
@@ -113,7 +116,7 @@ class SystemConfig:
     def from_json(cls, text: str, where: str = "config") -> SystemConfig:
         """A config from a JSON object of knobs given on a command line; every malformation a SystemConfigError."""
         try:
-            data = json.loads(text)
+            data = strict_json.loads(text)
         except json.JSONDecodeError as err:
             raise SystemConfigError(f"{where}: not JSON ({err})") from None
         if not isinstance(data, dict):

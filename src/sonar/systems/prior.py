@@ -11,7 +11,6 @@ regression on one-hot features); a knob value never measured falls back to a phy
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sonar import strict_json
 from sonar.errors import UserError
 from sonar.strict_json import dumps_strict
 from sonar.systems.config import FORMAT_BYTES, SCOPES, SystemConfig
@@ -110,7 +110,7 @@ class PriorStore:
         if self.path is None or not self.path.is_file():
             return []
         try:
-            data = json.loads(self.path.read_text())
+            data = strict_json.loads(self.path.read_text())
         except (ValueError, UnicodeDecodeError) as err:
             raise self._unreadable(f"not JSON ({err})") from None
         records = data.get("records") if isinstance(data, dict) else None

@@ -4,10 +4,10 @@ of another shape, another workload or version) one UserError naming it."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
+from sonar import strict_json
 from sonar.errors import UserError
 
 STATE_VERSION = 1
@@ -21,7 +21,7 @@ _LISTS = ("prior_snapshot", "run_records", "points", "samples")
 
 def read_tune_state(path: Path, workload_label: str) -> dict:
     try:
-        state = json.loads(path.read_text())
+        state = strict_json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:
         raise _unreadable(path, f"not JSON ({err})") from None
     if not isinstance(state, dict):
