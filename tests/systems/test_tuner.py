@@ -111,6 +111,22 @@ def test_compiled_configs_wait_for_their_eager_twin():
     assert propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1) is None
 
 
+def test_an_eager_only_winner_leaves_the_compile_slot_to_the_best_compilable_config():
+    # Prepacked fbgemm linears run eagerly only, so their configs have no compiled form in the space.
+    space = SearchSpace(schemes=("fp32", "int8_fbgemm"), dispatches=("grouped", "gather"),
+                        attentions=("chunk_blocked",), compiles=("eager", "default"))
+    configs = space.configs(preset("debug"), workload_kind="decode")
+    assert not any(c.compile != "eager" and c.weights_dense == "int8_fbgemm" for c in configs)
+
+    def point(config, latency):
+        return {"config": config.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": latency}
+
+    fbgemm = next(c for c in configs if c.weights_dense == "int8_fbgemm" and c.compile == "eager")
+    state = {"points": [point(SystemConfig(), 1.0), point(fbgemm, 0.3)], "prior_snapshot": [], "run_records": []}
+    pick = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1, eager_done=True)
+    assert pick == SystemConfig(moe_dispatch="gather", compile="default")  # the default, next best, compiles
+
+
 @pytest.mark.slow
 def test_compiled_decode_runs_without_recompiling():
     import torch

@@ -72,15 +72,18 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
             compile_top_k: int, eager_done: bool = False) -> SystemConfig | None:
     """The next config to measure: the baseline first (the default, or the space's config nearest it),
     then the lowest predicted latency. Compiled configs wait until the eager sweep is done (`eager_done`, or every
-    eager config measured) and then go only to the `compile_top_k` best acceptable eager results:
-    compiling costs a minute, so only the finalists get one, and each exactly once."""
+    eager config measured) and then go only to the `compile_top_k` best acceptable eager results that have a
+    compiled form in the space: compiling costs a minute, so only the finalists get one, and each exactly once."""
     measured = {_key(p["config"]) for p in state["points"]}
     first = baseline(candidates)
     if first is not None and _key(first.to_dict()) not in measured:
         return first
+    # Finalists are the best eager configs that have a compiled form: an eager-only winner (prepacked
+    # fbgemm linears) must not use up the compile slots, or the space's compiled configs go untried.
+    compilable = {_key(twin) for c in candidates if c.compile != "eager" for twin in eager_twins(c.to_dict())}
     eager_ranked = sorted(
         (p for p in state["points"] if p["config"]["compile"] == "eager" and p["failure"] is None
-         and p["quality_delta"] <= quality_limit),
+         and p["quality_delta"] <= quality_limit and _key(p["config"]) in compilable),
         key=lambda p: p["latency_s"],
     )
     contenders = {_key(p["config"]) for p in eager_ranked[:compile_top_k]}
