@@ -771,6 +771,8 @@ SWEEP2 = [
     api("api-build-model-seed-negative", lambda _: sonar.build_model(sonar.preset("debug"), seed=-1), r"seed=-1"),
     cli("posttrain-sft-preset-too-large", ["posttrain", "sft", "--preset", "maverick", "--steps", "1", "--out", "o"],
         r"--preset 'maverick'.*GB of memory"),
+    cli("tune-preset-too-large", ["tune", "--preset", "maverick", "--workdir", "w"],
+        r"--preset 'maverick'.*GB of memory"),
     api("api-build-model-too-large", lambda _: sonar.build_model(sonar.preset("maverick")),
         r"400\.\dB parameters.*GB of memory"),
     cli("posttrain-sft-batch-size-huge", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--batch-size",

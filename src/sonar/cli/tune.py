@@ -69,6 +69,13 @@ def tune(
         check_weights_readable(checkpoint)
     else:
         model_config, name = preset(preset_name), preset_name
+    from sonar.model.transformer import check_fits_memory
+
+    try:  # before the live table starts: scout or maverick would be killed for memory with no message
+        check_fits_memory(model_config)
+    except UserError as err:
+        flag = f"--preset {preset_name!r}" if preset_name is not None else f"--checkpoint {checkpoint}"
+        raise UserError(f"{flag}: {err}") from None
     modes = tuple(m.strip() for m in compile_modes.split(",") if m.strip())
     space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
     candidate = Candidate(id=name, model=model_config, workdir=workdir / name, seed=seed)

@@ -122,7 +122,7 @@ def build_model(config: ModelConfig, *, seed: int = 0, dtype: torch.dtype = torc
     """A randomly initialised model, deterministic for a seed; linear weights stored as weight_storage.py says."""
     _check_build_arguments(config, seed, dtype)
     check_linear_storage(linear_storage)
-    _check_memory(config)
+    check_fits_memory(config)
     generator = torch.Generator().manual_seed(seed)
     with torch.device("cpu"):
         model = Llama4TextModel(config)
@@ -139,7 +139,7 @@ def check_seed(seed: object, label: str = "seed=", most: int = MAX_SEED) -> None
         raise UserError(f"{label}{seed}: must be between 0 and {most:,}")
 
 
-def _check_memory(config: ModelConfig) -> None:
+def check_fits_memory(config: ModelConfig) -> None:
     """Weights larger than the machine's memory (scout or maverick on a workstation) are refused before they
     are allocated: otherwise the kernel's out-of-memory killer ends the process without a word."""
     try:
