@@ -39,6 +39,17 @@ def test_model_speed_runs_a_trained_checkpoint_on_both_sides(tmp_path):
     assert result["checkpoint"] == str(tmp_path / "model") and result["preset"] is None
     assert result["params_active"] == count_parameters(preset("debug")).active  # not --preset tiny's
     assert result["tokens_match"] and result["tuned_logits_error"] == 0
+    assert result["tuned_tokens_agreeing"] == 4  # every new token
+
+
+def test_agreeing_prefix_counts_tokens_before_the_first_difference():
+    import torch
+
+    from sonar.bench.model_speed import _agreeing_prefix
+
+    assert _agreeing_prefix(torch.tensor([5, 6, 7]), torch.tensor([5, 6, 7])) == 3
+    assert _agreeing_prefix(torch.tensor([5, 9, 7]), torch.tensor([5, 6, 7])) == 1
+    assert _agreeing_prefix(torch.tensor([1, 6, 7]), torch.tensor([5, 6, 7])) == 0
 
 
 @pytest.mark.parametrize("argv, message", [

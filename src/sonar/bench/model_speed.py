@@ -12,7 +12,8 @@ Tuned: decode with a SystemConfig applied from outside (--tuned-config, JSON), a
 through `sonar.systems.apply.prepare`: a compiled config decodes with its compiled step (the prompt's
 prefill stays eager on both sides); `decode_ratio_tuned`, its relative logits error against our fp32
 model over the prompt (`tuned_logits_error`, the tuner's quality measure; its limit is 1%) and, since a
-quantized config may pick other tokens, `tuned_tokens_match`. Prefill also reports its achieved FLOP/s
+quantized config may pick other tokens, `tuned_tokens_match` and `tuned_tokens_agreeing` (how many of
+the new tokens it generates before its first disagreement with transformers). Prefill also reports its achieved FLOP/s
 against the fp32 matmul peak measured in the same run (sonar.train.flops), at the same thread count.
 The weights are the preset's seeded random init, or with --checkpoint a trained model (such as the one
 `sonar bench tune` trains, runs/bench-tune/small-trained-100/checkpoint): a quantized tuned config is
@@ -50,6 +51,12 @@ def _transformers_twin(model):
     with tempfile.TemporaryDirectory() as tmp:
         save_pretrained(model, tmp)
         return transformers.Llama4ForCausalLM.from_pretrained(tmp).eval()
+
+
+def _agreeing_prefix(ours_T: torch.Tensor, theirs_T: torch.Tensor) -> int:
+    """How many leading tokens two greedy continuations share."""
+    differ = (ours_T != theirs_T).nonzero()
+    return int(differ[0, 0]) if len(differ) else len(ours_T)
 
 
 def _at_threads(threads: int | None, fn):
@@ -146,6 +153,8 @@ def run(preset_name: str = "small", prefill_len: int = 512, prompt_len: int = 25
         "tuned_config": tuned.label(),
         "tuned_logits_error": tuned_error,
         "tuned_tokens_match": bool(torch.equal(outputs["ours_tuned"], outputs["theirs"])),
+        "tuned_tokens_agreeing": _agreeing_prefix(outputs["ours_tuned"][0, prompt_len:],
+                                                  outputs["theirs"][0, prompt_len:]),
         "prefill_flops_per_s": prefill_flops / prefill["ours"],
         "matmul_peak_flops_per_s": peak,
         "prefill_fraction_of_matmul_peak": prefill_flops / prefill["ours"] / peak,
@@ -185,6 +194,7 @@ def main() -> None:
           f"tuned {result['tuned_config']} x{result['decode_ratio_tuned']:.2f}); "
           f"prefill at {100 * result['prefill_fraction_of_matmul_peak']:.0f}% of the matmul peak; "
           f"greedy tokens match: {result['tokens_match']} (tuned: {result['tuned_tokens_match']}, "
+          f"{result['tuned_tokens_agreeing']} new tokens before the first difference, "
           f"logits error {100 * result['tuned_logits_error']:.2f}%)")
 
 
