@@ -3,10 +3,18 @@
 import pytest
 import torch
 
+from sonar.errors import UserError
 from sonar.model import build_model, preset
 from sonar.model.layout import layer_plans
 from sonar.systems.config import SystemConfig
-from sonar.systems.decode_profile import CLASSES, kv_bytes_per_token, profile_decode
+from sonar.systems.decode_profile import (
+    CLASSES,
+    COMPILED_CLASSES,
+    _compiled_class,
+    kv_bytes_per_token,
+    profile_compiled_decode,
+    profile_decode,
+)
 from sonar.systems.workload import DECODE_WINDOW, Workload
 
 
@@ -32,6 +40,29 @@ def test_profile_charges_a_decode_step_to_every_class_it_runs(debug_model, confi
     assert set(result["seconds"]) == set(CLASSES)
     for kind in ("gemv", "attention", "routing", "norm/elementwise"):
         assert result["seconds"][kind] > 0, kind
+
+
+@pytest.mark.slow  # compiles the debug model's decode step (20-60 s here)
+def test_a_compiled_step_is_split_into_its_kernels_guards_and_the_rest(debug_model):
+    config = SystemConfig(weights_routed="int8", moe_dispatch="packed_gather", compile="default", threads=1)
+    result = profile_compiled_decode(debug_model, config, Workload.parse("decode:ctx=64"), steps=3)
+    assert set(result["seconds"]) == set(COMPILED_CLASSES) and result["profiled"] == config.label()
+    assert result["seconds"]["gemv"] > 0  # the int8 experts' packed matmul is an extern kernel
+    assert result["seconds"]["compiled kernels"] > 0 and result["seconds"]["guards"] > 0
+    assert 0.99 < sum(result["fraction"].values()) < 1.01
+
+
+def test_compiled_profile_classes_name_the_kernels_it_sees():
+    assert _compiled_class("aten::_weight_int8pack_mm") == "gemv"
+    assert _compiled_class("aten::_scaled_dot_product_flash_attention_for_cpu") == "attention"
+    assert _compiled_class("## Call CompiledFxGraph fceezr7mwz ##") == "compiled kernels"
+    assert _compiled_class("TorchDynamo Cache Lookup") == "guards"
+    assert _compiled_class("aten::empty") is None  # left to `outside`
+
+
+def test_an_eager_config_is_not_profiled_as_compiled(debug_model):
+    with pytest.raises(UserError, match="not a compiled config"):
+        profile_compiled_decode(debug_model, SystemConfig(), Workload.parse("decode:ctx=64"))
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -18,7 +18,7 @@ from sonar.model.params import count_parameters
 from sonar.systems.apply import transform
 from sonar.systems.bench_weights import bench_workdir, check_train_steps, train_for_bench
 from sonar.systems.config import SystemConfig
-from sonar.systems.decode_profile import kv_bytes_per_token, profile_decode
+from sonar.systems.decode_profile import kv_bytes_per_token, profile_compiled_decode, profile_decode
 from sonar.systems.roofline import active_weight_bytes, gemv_bandwidth
 from sonar.systems.space import SearchSpace
 from sonar.systems.target import describe_target
@@ -114,7 +114,9 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
     bandwidth = bandwidth_at_threads(tuned.threads, bandwidth)
     roofline = bandwidth / (tuned_bytes + kv_bytes)
     profiles = {"default_at_tuned_threads": profile_decode(model, same_threads, workload),
-                "tuned": profile_decode(model, tuned, workload)} if decode else None
+                "tuned": profile_decode(model, tuned, workload),
+                "tuned_compiled": (profile_compiled_decode(model, tuned, workload) if tuned.compile != "eager"
+                                   else None)} if decode else None
     return {
         "arch": name,
         "params_total": count_parameters(model_config).total,

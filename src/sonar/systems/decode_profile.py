@@ -9,6 +9,11 @@ attention (the attention module minus its projections: rope, cache writes, score
 routing (router, top-k, sort/gather/scatter of the dispatch), norm/elementwise (RMSNorm, SwiGLU's
 product, residual adds, embedding), and overhead: the unprofiled wall time of a step minus the op
 time the profiler saw (Python, module calls, dispatcher).
+
+A compiled step carries no module labels, so `profile_compiled_decode` splits it by what the profiler
+does see: the kernels Inductor calls out to (gemv: int8/int4 packed and fp32 matmuls; attention: SDPA),
+the compiled graph's own C++ kernels with the Python wrapper that calls them (norms, RoPE, routing,
+dequantization, cache writes), Dynamo's guard check on every call, and the rest of the step (outside).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from sonar.systems.quant import FormattedLinear
 from sonar.systems.workload import DECODE_WINDOW, Session, Workload
 
 CLASSES = ("gemv", "attention", "routing", "norm/elementwise", "overhead")
+COMPILED_CLASSES = ("gemv", "attention", "compiled kernels", "guards", "outside")
 _LINEARS = (nn.Linear, InputMajorLinear, FormattedLinear, PrepackedLinear)
 _MATMUL_OPS = ("mm", "bmm", "addmm", "matmul", "linear", "mv", "_weight_int8pack_mm", "_weight_int4pack_mm_for_cpu",
                "_grouped_mm", "linear_dynamic", "_linear_pointwise", "_scaled_mm")
@@ -150,6 +156,58 @@ def profile_decode(model: nn.Module, config: SystemConfig, workload: Workload, *
     }
 
 
+def _compiled_class(name: str) -> str | None:
+    short = name.split("::")[-1]
+    if short in _MATMUL_OPS:
+        return "gemv"
+    if "scaled_dot_product" in short:
+        return "attention"
+    if name.startswith("## Call CompiledFxGraph"):
+        return "compiled kernels"
+    if name == "TorchDynamo Cache Lookup":
+        return "guards"
+    return None
+
+
+@torch.inference_mode()
+def profile_compiled_decode(model: nn.Module, config: SystemConfig, workload: Workload, *, steps: int = 20) -> dict:
+    """Median step time of a compiled config and its split by COMPILED_CLASSES (self times, so nothing
+    counts twice); `outside` is the step minus the rest, clipped at 0."""
+    if config.compile == "eager":
+        raise UserError(f"{config.label()}: not a compiled config; profile_decode splits an eager step")
+    threads_before = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        session = Session(prepare(model, config), workload, batch_size=config.batch_size)
+        for _ in range(3):  # the first call compiles
+            session.call()
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            session.call()
+            times.append(time.perf_counter() - t0)
+        wall_s = statistics.median(times)
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                session.call()
+    finally:
+        torch.set_num_threads(threads_before)
+    seconds: dict[str, float] = defaultdict(float)
+    for average in prof.key_averages():
+        cls = _compiled_class(average.key)
+        if cls is not None:
+            seconds[cls] += average.self_cpu_time_total / 1e6 / steps
+    seconds["outside"] = max(0.0, wall_s - sum(seconds.values()))
+    total = max(wall_s, sum(seconds.values()))
+    return {
+        "profiled": config.label(),
+        "step_s": wall_s,
+        "seconds": {k: seconds.get(k, 0.0) for k in COMPILED_CLASSES},
+        "fraction": {k: seconds.get(k, 0.0) / total for k in COMPILED_CLASSES},
+    }
+
+
 def main() -> None:
     from sonar.model import build_model
     from sonar.systems.bench import architectures
@@ -176,14 +234,21 @@ def main() -> None:
         for config in configs:
             rows.append({"arch": name, "kv_bytes_per_token": kv_bytes_per_token(model, workload),
                          **profile_decode(model, config, workload)})
+            if config.compile != "eager":
+                rows.append({"arch": name, "kv_bytes_per_token": kv_bytes_per_token(model, workload),
+                             **profile_compiled_decode(model, config, workload)})
     if args.json:
         print(json.dumps(rows, indent=1))
         return
-    print("| arch | config | step ms | " + " | ".join(CLASSES) + " |")
-    print("|---|---|---:|" + "---:|" * len(CLASSES))
-    for r in rows:
-        shares = " | ".join(f"{100 * r['fraction'][k]:.0f}%" for k in CLASSES)
-        print(f"| {r['arch']} | {r['profiled']} | {1e3 * r['step_s']:.2f} | {shares} |")
+    for classes in (CLASSES, COMPILED_CLASSES):
+        chosen_rows = [r for r in rows if tuple(r["fraction"]) == classes]
+        if not chosen_rows:
+            continue
+        print("| arch | config | step ms | " + " | ".join(classes) + " |")
+        print("|---|---|---:|" + "---:|" * len(classes))
+        for r in chosen_rows:
+            shares = " | ".join(f"{100 * r['fraction'][k]:.0f}%" for k in classes)
+            print(f"| {r['arch']} | {r['profiled']} | {1e3 * r['step_s']:.2f} | {shares} |")
 
 
 if __name__ == "__main__":
