@@ -115,6 +115,18 @@ def _breakdown(events) -> dict[str, float]:
     return seconds
 
 
+def _median_step(session: Session, steps: int) -> float:
+    """The median unprofiled step time after three warm-up calls (the first compiles a compiled config)."""
+    for _ in range(3):
+        session.call()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        session.call()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 @torch.inference_mode()
 def profile_decode(model: nn.Module, config: SystemConfig, workload: Workload, *, steps: int = 20) -> dict:
     """Median unprofiled step time and its split by op class for `config` applied to `model`. A compiled
@@ -127,14 +139,7 @@ def profile_decode(model: nn.Module, config: SystemConfig, workload: Workload, *
     try:
         prepared = prepare(model, config)
         session = Session(prepared, workload, batch_size=config.batch_size)
-        for _ in range(3):
-            session.call()
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            session.call()
-            times.append(time.perf_counter() - t0)
-        wall_s = statistics.median(times)
+        wall_s = _median_step(session, steps)
         handles = _add_labels(prepared.model)
         try:
             with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
@@ -180,14 +185,7 @@ def profile_compiled_decode(model: nn.Module, config: SystemConfig, workload: Wo
         torch.set_num_threads(config.threads)
     try:
         session = Session(prepare(model, config), workload, batch_size=config.batch_size)
-        for _ in range(3):  # the first call compiles
-            session.call()
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            session.call()
-            times.append(time.perf_counter() - t0)
-        wall_s = statistics.median(times)
+        wall_s = _median_step(session, steps)
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             for _ in range(steps):
                 session.call()
