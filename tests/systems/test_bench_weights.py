@@ -62,3 +62,32 @@ def test_bench_tune_refuses_negative_train_steps(tmp_path):
     result = CliRunner().invoke(app, ["bench", "tune", "--train-steps", "-1", "--workdir", str(tmp_path)])
     assert result.exit_code == 2 and "train_steps=-1" in result.output
     assert not any(tmp_path.iterdir())
+
+
+def _fake_samples(monkeypatch, per_config: dict):
+    from sonar.systems import bench
+
+    def interleaved(model, configs, workload, reference, rounds):
+        return [list(per_config[config]) for config in configs]
+
+    monkeypatch.setattr(bench, "_interleaved", interleaved)
+
+
+def test_the_default_at_the_tuned_threads_is_pooled_when_it_is_the_default(monkeypatch):
+    from sonar.systems.bench import remeasure
+    from sonar.systems.config import SystemConfig
+
+    default, tuned = SystemConfig(), SystemConfig(compile="default", moe_dispatch="gather")
+    # Measured twice in the same rounds, one config must give one latency, not two ratios.
+    _fake_samples(monkeypatch, {default: [3.0, 3.1, 7.8], tuned: [1.0, 1.0, 1.0]})
+    default_s, tuned_s, same_threads_s = remeasure(None, default, tuned, None, None)
+    assert default_s == same_threads_s == 3.1 and tuned_s == 1.0
+
+
+def test_the_default_at_other_threads_is_its_own_measurement(monkeypatch):
+    from sonar.systems.bench import remeasure
+    from sonar.systems.config import SystemConfig
+
+    default, tuned = SystemConfig(), SystemConfig(threads=1, compile="default", moe_dispatch="gather")
+    _fake_samples(monkeypatch, {default: [3.0, 3.0, 3.0], tuned: [1.0, 1.0, 1.0], SystemConfig(threads=1): [2.0] * 3})
+    assert remeasure(None, default, tuned, None, None) == (3.0, 1.0, 2.0)

@@ -69,6 +69,21 @@ def _interleaved(model, configs: list[SystemConfig], workload: Workload, referen
     return samples
 
 
+def remeasure(model, default: SystemConfig, tuned: SystemConfig, workload: Workload,
+              reference: Reference) -> tuple[float, float, float]:
+    """Median latencies of the default, the tuned config and the default at the tuned thread count,
+    interleaved. The last separates the thread knob (which on a shared machine can dominate) from
+    everything else; where it is the default itself, its samples are pooled with the default's: one config
+    measured twice gave two medians for one ratio, and on a shared machine they once differed 2.3x."""
+    same_threads = default.replace(threads=tuned.threads)
+    samples = _interleaved(model, [default, tuned, same_threads], workload, reference, rounds=3)
+    if same_threads == default:
+        pooled = statistics.median(samples[0] + samples[2])
+        return pooled, statistics.median(samples[1]), pooled
+    default_s, tuned_s, same_threads_s = (statistics.median(s) for s in samples)
+    return default_s, tuned_s, same_threads_s
+
+
 def bandwidth_at_threads(threads: int | None, measured_default: float) -> float:
     """The GEMV bandwidth at `threads` (None: the default count, already measured)."""
     if threads is None or threads == torch.get_num_threads():
@@ -100,11 +115,8 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
     default, tuned = SystemConfig(), SystemConfig.from_dict(best.config)
     model, weights = load_candidate_model(candidate)
     reference = Reference(model)
-    # The default at the tuned thread count separates the thread knob (which on a shared machine
-    # can dominate) from everything else.
+    default_s, tuned_s, same_threads_s = remeasure(model, default, tuned, workload, reference)
     same_threads = default.replace(threads=tuned.threads)
-    samples = _interleaved(model, [default, tuned, same_threads], workload, reference, rounds=3)
-    default_s, tuned_s, same_threads_s = (statistics.median(s) for s in samples)
     tuned_bytes = active_weight_bytes(transform(model, tuned))
     default_bytes = active_weight_bytes(model)
     tokens_per_s = workload.rows(tuned.batch_size) / tuned_s if workload.kind != "prefill" else None
