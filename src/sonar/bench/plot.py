@@ -24,10 +24,9 @@ def regret_at(trace, grid_s: np.ndarray) -> np.ndarray:
 
 
 def plot_regret(runs: Sequence[MethodRuns], brute_force_s: float, path: str | Path, *, title: str) -> None:
-    import matplotlib
+    from sonar.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     grid = np.geomspace(brute_force_s * 1e-3, brute_force_s, 200)
     fig, ax = plt.subplots(figsize=(8, 5))

@@ -9,10 +9,9 @@ from sonar.data.cache import write_atomic
 
 
 def write_length_png(path: Path, results: dict, *, title: str) -> None:
-    import matplotlib
+    from sonar.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     width = results["bucket_width"]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)

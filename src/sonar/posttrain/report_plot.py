@@ -47,10 +47,9 @@ def summary_lines(reports: list[dict]) -> list[str]:
 
 
 def write_accuracy_png(path: Path, reports: list[dict], title: str) -> None:
-    import matplotlib
+    from sonar.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     x = list(range(len(STAGES)))

@@ -8,15 +8,13 @@ import math
 import os
 from pathlib import Path
 
-import matplotlib
+from sonar.errors import UserError
+from sonar.plotting import pyplot
+from sonar.search.results import measured, summary
+from sonar.search.state import SearchState
+from sonar.search.storage import Storage
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from sonar.errors import UserError  # noqa: E402
-from sonar.search.results import measured, summary  # noqa: E402
-from sonar.search.state import SearchState  # noqa: E402
-from sonar.search.storage import Storage  # noqa: E402
+plt = pyplot()
 
 FIGURES = ("pareto.png", "curves.png", "budget.png")
 

@@ -18,10 +18,9 @@ def write_curve_json(path: Path, curve: list[CurvePoint], **summary) -> None:
 def write_curve_png(path: Path, curve: list[CurvePoint], *, title: str, entropy: float | None = None,
                     stage_tokens: list[int] = ()) -> None:
     """`stage_tokens`: where later training stages start, drawn as vertical lines."""
-    import matplotlib
+    from sonar.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     tokens = [p.tokens for p in curve]
