@@ -36,6 +36,9 @@ def _error(raw) -> str:
     ({"arch": {"num_hidden_layers": {"int": [6, 2]}}}, "arch.num_hidden_layers.int: low 6 > high 2"),
     ({"arch": {"rules": ["hidden_size %% heads == 0"]}}, "arch.rules[0]:"),
     ({"arch": {"rules": ["__import__('os')"]}}, "arch.rules[0]:"),
+    ({"arch": {"rules": ["hidden_size"]}}, "arch.rules[0]: 'hidden_size' is not a condition"),
+    ({"arch": {"rules": ["hidden_size == 64 and hidden_size - 512"]}}, "arch.rules[0]:"),
+    ({"arch": {"num_local_experts": {"choices": [2], "when": "3"}}}, "arch.num_local_experts.when: '3' is not a"),
     ({"arch": {"num_local_experts": {"choices": [2], "when": "depth > 2"}}},
      "arch.num_local_experts.when: ['depth'] are not ModelConfig fields"),
     ({"budget": {"max_steps": "many"}}, "budget.max_steps: 'many' is not an integer"),
@@ -55,6 +58,12 @@ def _error(raw) -> str:
 ])
 def test_errors_point_at_the_key(change, key):
     assert _error(make_spec(**change)).startswith(key.replace("%%", "%"))
+
+
+@pytest.mark.parametrize("rule", ["use_qk_norm", "not use_qk_norm or hidden_size >= 64", "True",
+                                  "hidden_size % 64 == 0 and num_local_experts > 1"])
+def test_conditions_that_are_comparisons_or_true_false_fields_are_taken(rule):
+    assert parse_spec(make_spec(arch={"rules": [rule]})).arch.rules == (rule,)
 
 
 def test_unsatisfiable_space_is_rejected_before_compute():

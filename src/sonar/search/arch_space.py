@@ -6,6 +6,7 @@ its field names, so that a typo fails when the spec is loaded rather than partwa
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from dataclasses import dataclass
 
@@ -103,6 +104,23 @@ def _expression(text: object, fields: set[str], where: str) -> None:
         raise SpecError(f"{where}: {err}") from None
     if unknown:
         raise SpecError(f"{where}: {sorted(unknown)} are not ModelConfig fields")
+    if not _is_condition(expr.parse(text).body):
+        # A number's truth is Python's, not the writer's: `hidden_size` or `hidden_size - 512` would hold
+        # for every candidate (or every one but 512) without a word.
+        raise SpecError(f"{where}: {text!r} is not a condition; write a comparison (`hidden_size % 64 == 0`), "
+                        "and/or/not of comparisons, or a true/false field")
+
+
+def _is_condition(node: ast.AST) -> bool:
+    if isinstance(node, ast.Compare):
+        return True
+    if isinstance(node, ast.BoolOp):
+        return all(_is_condition(value) for value in node.values)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return _is_condition(node.operand)
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, bool)
+    return isinstance(node, ast.Name) and _FIELD_TYPES.get(node.id) in ("bool", "bool | None")
 
 
 def rule_key(space: ArchSpace, text: str, where: str = "arch") -> str:
