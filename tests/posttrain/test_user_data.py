@@ -34,3 +34,11 @@ def test_missing_file_and_wrong_encoding(tmp_path):
     (tmp_path / "latin.jsonl").write_bytes(b'{"prompt": "\xe9"}')
     with pytest.raises(UserError, match="not UTF-8"):
         read_preferences(tmp_path / "latin.jsonl")
+
+
+def test_a_preference_between_two_equal_replies_is_refused_naming_its_line(tmp_path):
+    path = tmp_path / "dpo.jsonl"
+    path.write_text('{"prompt": "2+2=", "chosen": "4", "rejected": "5"}\n{"prompt": "1+1=", "chosen": "2", '
+                    '"rejected": "2"}\n')
+    with pytest.raises(UserError, match="line 2: 'chosen' and 'rejected' are the same reply"):
+        read_preferences(path)

@@ -29,7 +29,8 @@ class Preference:
     rejected: str
 
 
-def _records(path: str | Path, fields: tuple[str, ...]) -> list[dict]:
+def _records(path: str | Path, fields: tuple[str, ...], problem=lambda record: None) -> list[dict]:
+    """The file's records, each a JSON object with `fields` as non-empty strings and no `problem(record)`."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -56,6 +57,8 @@ def _records(path: str | Path, fields: tuple[str, ...]) -> list[dict]:
         wrong = [f for f in fields if not isinstance(record[f], str) or not record[f]]
         if wrong:
             raise UserError(f"{where}: {wrong} must be non-empty strings")
+        if (found := problem(record)) is not None:
+            raise UserError(f"{where}: {found}")
         records.append(record)
     if not records:
         raise UserError(f"{path}: holds no records; each line needs {list(fields)}")
@@ -66,6 +69,13 @@ def read_pairs(path: str | Path) -> list[Pair]:
     return [Pair(prompt=r["prompt"], response=r["response"]) for r in _records(path, SFT_FIELDS)]
 
 
+def _same_replies(record: dict) -> str | None:
+    # The DPO loss of such a pair is log 2 whatever the model does: it teaches nothing and hides a data error.
+    if record["chosen"] == record["rejected"]:
+        return "'chosen' and 'rejected' are the same reply; a preference needs two different ones"
+    return None
+
+
 def read_preferences(path: str | Path) -> list[Preference]:
     return [Preference(prompt=r["prompt"], chosen=r["chosen"], rejected=r["rejected"])
-            for r in _records(path, PREFERENCE_FIELDS)]
+            for r in _records(path, PREFERENCE_FIELDS, _same_replies)]
