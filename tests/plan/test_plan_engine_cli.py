@@ -52,6 +52,11 @@ def test_the_calibration_table_lists_every_fact():
     assert "vllm-scout-bf16-8xh200" in result.output and "sglang-scout-bf16-8xh200" in result.output
 
 
+def test_the_calibration_table_refuses_options_it_would_ignore():
+    result = runner.invoke(app, ["plan", "--calibration-table", "--model", "llama5", "--gpus", "4"])
+    assert result.exit_code == 2 and "drop --model, --gpus" in result.output
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--engine", "tgi"], "--engine 'tgi': unknown"),
     (["--engine", "vllm", "--engine-version", "0.1"], "--engine-version '0.1'"),

@@ -51,6 +51,18 @@ def plan(
 ) -> None:
     """Plan a Llama 4 deployment: weights by format, KV cache (chunk-aware), verdict, maximum context."""
     if calibration_table:
+        # The calibration is a fixed table: a --model or --gpu given with it would be silently ignored.
+        given = [flag for flag, value, default in (
+            ("--model", model, None), ("--weights", weights, "bf16"), ("--gpu", gpu, "h100-80gb"), ("--gpus", gpus, 1),
+            ("--context", context, None), ("--batch", batch, 1), ("--kv-dtype", kv_dtype, "bf16"),
+            ("--reserve-gb", reserve_gb, None), ("--prefill-tokens", prefill_tokens, DEFAULT_PREFILL_TOKENS),
+            ("--text-only", text_only, False), ("--json", as_json, False), ("--table", table, False),
+            ("--gpu-counts", gpu_counts, ",".join(map(str, DEFAULT_GPU_COUNTS))), ("--engine", engine, EXACT),
+            ("--engine-version", engine_version, None), ("--provider", provider, None), ("--hbm-tbps", hbm_tbps, None),
+        ) if value != default]
+        if given:
+            raise UserError(f"--calibration-table prints a fixed table and takes no other options; "
+                            f"drop {', '.join(given)}")
         typer.echo(markdown_table(all_checks()))
         return
     gpu_type = parse_gpu(gpu)
