@@ -45,6 +45,13 @@ def test_bad_candidates_are_user_errors(kwargs):
         TuningConfig(**kwargs)
 
 
+@pytest.mark.parametrize("kwargs, named", [(dict(dpo_candidates=("", "", "")), "[''] named more than once"),
+                                           (dict(rl_lrs=(1e-4, 1e-3, 1e-4)), "[0.0001] named more than once")])
+def test_a_value_named_twice_is_refused(kwargs, named):
+    with pytest.raises(UserError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        TuningConfig(**kwargs)
+
+
 def test_equal_counts_of_right_answers_tie_and_the_first_listed_wins():
     # the same 625 right answers out of 1800, summed in different orders
     scores = {5e-5: [190 / 600, 199 / 600, 236 / 600], 2e-4: [191 / 600, 200 / 600, 234 / 600]}

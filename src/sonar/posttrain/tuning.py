@@ -43,6 +43,11 @@ class TuningConfig:
             raise UserError("dpo_candidates=[]: name one or more DPO settings ('' is the config as it stands)")
         for candidate in self.dpo_candidates:
             with_overrides(self.pipeline.dpo, candidate)  # a bad candidate fails before hours of training
+        # Scores are kept per value: a value named twice would be trained twice into one score list.
+        for name, values in (("rl_lrs", self.rl_lrs), ("dpo_candidates", self.dpo_candidates)):
+            repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+            if repeated:
+                raise UserError(f"{name}={list(values)}: {repeated} named more than once")
 
 
 def _best(scores: dict) -> object:
