@@ -36,7 +36,9 @@ def _trial_table(points: list, title: str) -> Table:
 @app.command()
 def tune(
     checkpoint: Annotated[Path | None, typer.Option(help="transformers-format checkpoint directory")] = None,
-    preset_name: str | None = typer.Option(None, "--preset", help="random-weight model preset instead"),
+    preset_name: str | None = typer.Option(None, "--preset", help="random-weight model preset instead (its logits"
+                                                                  " are noise, so quantized formats mostly fail"
+                                                                  " the quality limit; tune a trained checkpoint)"),
     workload: str = typer.Option("decode:ctx=256", help="decode:ctx=C[,b=B] | prefill:b=B,t=T | throughput:ctx=C"),
     trials: int = typer.Option(30, help="trials to run in total (resumes what the workdir holds)"),
     workdir: Annotated[Path, typer.Option(help="tuning records (resumable)")] = Path("runs/tune"),
@@ -80,6 +82,9 @@ def tune(
     space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
     candidate = Candidate(id=name, model=model_config, workdir=workdir / name, seed=seed)
     console = Console()
+    if preset_name is not None:
+        console.print(f"{escape(preset_name)}: random weights, whose logits are noise that weight rounding moves by "
+                      "several percent; quantized formats are judged fairly only on a trained --checkpoint")
     points: list = []
     with Live(_trial_table(points, f"tuning {name} for {workload}"), console=console, refresh_per_second=2) as live:
         def on_trial(point) -> None:
