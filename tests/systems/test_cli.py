@@ -17,7 +17,7 @@ def test_tune_writes_the_curve(tmp_path):
     curve = json.loads(out.read_text())["curve"]
     assert [p["trial"] for p in curve] == [1, 2, 3]
     assert "best:" in result.output
-    assert "trained --checkpoint" in result.output  # random weights judge quantized formats on noise
+    assert "debug: random weights" in result.output  # quantized formats are judged on noise there
 
 
 def test_tune_needs_exactly_one_model_source(tmp_path):
