@@ -92,3 +92,13 @@ def test_bad_corpora_raise_one_line_user_errors(tmp_path, make, message):
     with pytest.raises(UserError, match=message) as info:
         load_corpus(make(tmp_path))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("where, message", [("/", "the filesystem's root"), ("~", "your home directory")])
+def test_a_corpus_that_would_sweep_the_disk_is_refused_before_reading(where, message, tmp_path, monkeypatch):
+    from sonar.data.corpus_check import check_corpus
+
+    monkeypatch.setenv("HOME", str(_write_docs(tmp_path / "home", 2)))  # a home that does hold text files
+    for read in (load_corpus, check_corpus):
+        with pytest.raises(UserError, match=message):
+            read(where)

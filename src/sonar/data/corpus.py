@@ -84,9 +84,19 @@ def load_corpus(
     return Corpus(source=name, documents=tuple(documents))
 
 
+def check_not_sweeping(path: Path, source: str) -> None:
+    """A corpus directory that is the filesystem's root or the home directory is refused: read whole, it
+    would walk every text file on the disk (or in /proc), surely not what the user meant."""
+    resolved = path.resolve()
+    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
+        where = "the filesystem's root" if resolved == Path(resolved.anchor) else "your home directory"
+        raise UserError(f"corpus {source!r} is {where}: name the folder that holds the corpus")
+
+
 def _read_user(source: str, text_field: str) -> list[Document]:
     path = Path(source).expanduser()
     if path.is_dir():
+        check_not_sweeping(path, source)
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
         if not files:
             raise UserError(f"directory {source!r} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))})")

@@ -12,7 +12,7 @@ import itertools
 import os
 from pathlib import Path
 
-from sonar.data.corpus import BUILTIN, TEXT_SUFFIXES, builtin_corpus_files
+from sonar.data.corpus import BUILTIN, TEXT_SUFFIXES, builtin_corpus_files, check_not_sweeping
 from sonar.errors import UserError
 
 _HEAD_BYTES = 65536
@@ -27,6 +27,7 @@ def check_corpus(source: str | None) -> None:
         return
     path = Path(name).expanduser()
     if path.is_dir():
+        check_not_sweeping(path, name)
         entries = list(itertools.islice(path.rglob("*"), _SCAN_ENTRIES))
         first = next((p for p in entries if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES), None)
         if first is None and len(entries) < _SCAN_ENTRIES:
