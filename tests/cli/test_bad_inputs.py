@@ -800,7 +800,46 @@ SWEEP2 = [
     api("api-generate-seed-huge", _generate(torch.tensor([[1]]), temperature=1.0, seed=2**70), rf"seed={2**70}"),
 ]
 
-CASES = GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP + NESTING + SWEEP2
+
+def _candidate_edit(edit):
+    """A table edit that changes the first candidate record (a dict) in place; json writes nan as NaN."""
+    def lines_edit(lines):
+        row = json.loads(lines[1])
+        edit(row)
+        return [lines[0], json.dumps(row), *lines[2:]]
+    return lines_edit
+
+
+def _objective_edit(**changes_):
+    def lines_edit(lines):
+        header = json.loads(lines[0])
+        header["objective"].update(changes_)
+        return [json.dumps(header), *lines[1:]]
+    return lines_edit
+
+
+def _replay(sb: Sandbox, edit) -> list[str]:
+    return ["bench", "replay", _table_lines(sb, edit), "--seeds", "1", "--methods", "random,sonar"]
+
+
+# Found by a third sweep, of benchmark tables with impossible numbers: each replayed as if valid or crashed.
+SWEEP3 = [
+    cli("replay-table-nan-cost", lambda sb: _replay(sb, _candidate_edit(
+        lambda c: c["curve"][0].update(seconds=float("nan")))), r"table\.jsonl:2.*'seconds'.*nan"),
+    cli("replay-table-nan-loss", lambda sb: _replay(sb, _candidate_edit(
+        lambda c: c["curve"][0].update(val_loss=float("nan")))), r"table\.jsonl:2.*'val_loss'.*nan"),
+    cli("replay-table-infinite-latency", lambda sb: _replay(sb, _candidate_edit(
+        lambda c: c["tuning"][0].update(latency_s=float("inf")))), r"table\.jsonl:2.*'latency_s'.*inf"),
+    cli("replay-table-negative-latency", lambda sb: _replay(sb, _candidate_edit(
+        lambda c: c["tuning"][0].update(latency_s=-1))), r"table\.jsonl:2.*'latency_s'.*-1"),
+    cli("replay-table-quantile-above-one", lambda sb: _replay(sb, _objective_edit(latency_limit_quantile=2)),
+        r"table\.jsonl:1.*'latency_limit_quantile' is 2"),
+    cli("oracle-table-quantile-nan", lambda sb: ["bench", "oracle", _table_lines(
+        sb, _objective_edit(latency_limit_quantile=float("nan")))], r"table\.jsonl:1.*'latency_limit_quantile'"),
+]
+
+CASES = (GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP + NESTING + SWEEP2
+         + SWEEP3)
 
 # Cases that still fail, each with the reason; strict, so a fix turns the xfail into a failure to remove here.
 KNOWN_FAILING: dict[str, str] = {}

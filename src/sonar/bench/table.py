@@ -166,7 +166,17 @@ class _Fields:
         if not ok:
             want = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
             raise TableError(f"{self.where}: field {name!r} should be {want}, got {value!r}")
+        # The writer stores a missing measurement as null; a NaN or Infinity token is a hand-edited or foreign
+        # file, and NaN would compare false everywhere (a NaN cost or latency silently skewed every replay).
+        if numeric and not math.isfinite(value):
+            raise TableError(f"{self.where}: field {name!r} should be a finite number or null, got {value!r}")
         return float(value) if numeric else value
+
+    def latency(self, name: str) -> float:
+        value = self.loss(name)
+        if value < 0:  # a negative latency broke the schedulers' forecasts with a ValueError
+            raise TableError(f"{self.where}: field {name!r} should be >= 0, got {value!r}")
+        return value
 
     def loss(self, name: str) -> float:
         value = self.get(name, float, optional=True)
@@ -193,8 +203,21 @@ def _header_from_json(data: object, where: str) -> TableHeader:
     return TableHeader(
         synthetic=f.get("synthetic", bool), provenance=f.get("provenance", dict),
         architecture_space=f.get("architecture_space", dict), knob_space=f.get("knob_space", dict),
-        objective=f.get("objective", dict), checkpoints=tuple(checkpoints), max_trials=max_trials,
+        objective=_objective_defaults(f.get("objective", dict), f"{where} objective"),
+        checkpoints=tuple(checkpoints), max_trials=max_trials,
     )
+
+
+def _objective_defaults(objective: dict, where: str) -> dict:
+    """The header's objective defaults, checked here: read later, a quantile of 2 silently chose the slowest
+    candidate's latency and a NaN one crashed int()."""
+    f = _Fields(objective, where)
+    rules = {"latency_limit_quantile": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+             "latency_limit_s": (lambda v: v > 0, "> 0"), "quality_delta_max": (lambda v: v >= 0, ">= 0")}
+    for name, (valid, wanted) in rules.items():
+        if objective.get(name) is not None and not valid(value := f.get(name, float)):
+            raise TableError(f"{where}: field {name!r} is {value!r}, it must be {wanted}")
+    return objective
 
 
 def _curve_point(data: object, where: str) -> CurvePoint:
@@ -207,8 +230,8 @@ def _tuning_point(data: object, where: str) -> TuningPoint:
     f = _Fields(data, where)
     return TuningPoint(
         trial=f.get("trial", int), seconds=f.get("seconds", float), config=f.get("config", dict),
-        latency_s=f.loss("latency_s"), spread_s=f.loss("spread_s"), quality_delta=f.loss("quality_delta"),
-        best_latency_s=f.loss("best_latency_s"), failure=f.get("failure", str, optional=True),
+        latency_s=f.latency("latency_s"), spread_s=f.latency("spread_s"), quality_delta=f.loss("quality_delta"),
+        best_latency_s=f.latency("best_latency_s"), failure=f.get("failure", str, optional=True),
     )
 
 
