@@ -834,6 +834,8 @@ SWEEP3 = [
         lambda c: c["tuning"][0].update(latency_s=-1))), r"table\.jsonl:2.*'latency_s'.*-1"),
     cli("replay-table-quantile-above-one", lambda sb: _replay(sb, _objective_edit(latency_limit_quantile=2)),
         r"table\.jsonl:1.*'latency_limit_quantile' is 2"),
+    cli("oracle-table-mode-unknown", lambda sb: ["bench", "oracle", _table_lines(sb, _objective_edit(mode="fastest"))],
+        r"table\.jsonl:1.*'mode' is 'fastest'"),
     cli("oracle-table-quantile-nan", lambda sb: ["bench", "oracle", _table_lines(
         sb, _objective_edit(latency_limit_quantile=float("nan")))], r"table\.jsonl:1.*'latency_limit_quantile'"),
 ]

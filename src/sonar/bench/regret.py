@@ -25,11 +25,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sonar.bench.table import BenchTable
+from sonar.bench.table import MODES, BenchTable
 from sonar.errors import UserError
 from sonar.interfaces import TuningPoint
 
-MODES = ("constraint", "pareto")
 REFERENCE_POINT = (1.1, 1.1)
 
 

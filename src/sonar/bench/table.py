@@ -39,6 +39,7 @@ from sonar.model.config import ModelConfig
 
 SCHEMA = "sonar-bench-table"
 VERSION = 1
+MODES = ("constraint", "pareto")  # the objective modes a table may default to (sonar.bench.regret)
 
 
 class TableError(UserError):
@@ -214,6 +215,9 @@ def _objective_defaults(objective: dict, where: str) -> dict:
     f = _Fields(objective, where)
     rules = {"latency_limit_quantile": (lambda v: 0 <= v <= 1, "in [0, 1]"),
              "latency_limit_s": (lambda v: v > 0, "> 0"), "quality_delta_max": (lambda v: v >= 0, ">= 0")}
+    if objective.get("mode") is not None and objective["mode"] not in MODES:
+        # replay read the mode but oracle and suite did not, so a typo passed there unnoticed
+        raise TableError(f"{where}: field 'mode' is {objective['mode']!r}, choose one of {list(MODES)}")
     for name, (valid, wanted) in rules.items():
         if objective.get(name) is not None and not valid(value := f.get(name, float)):
             raise TableError(f"{where}: field {name!r} is {value!r}, it must be {wanted}")
