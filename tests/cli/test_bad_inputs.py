@@ -838,6 +838,12 @@ SWEEP3 = [
         r"table\.jsonl:1.*'mode' is 'fastest'"),
     cli("oracle-table-quantile-nan", lambda sb: ["bench", "oracle", _table_lines(
         sb, _objective_edit(latency_limit_quantile=float("nan")))], r"table\.jsonl:1.*'latency_limit_quantile'"),
+    cli("bench-build-candidates-past-the-space", ["bench", "build", "--synthetic", "--out", "t.jsonl", "--candidates",
+                                                  "5000", "--max-steps", "8"], r"--candidates 5000.*1344"),
+    cli("bench-build-max-steps-huge", ["bench", "build", "--synthetic", "--out", "t.jsonl", "--candidates", "2",
+                                       "--max-steps", BIG], rf"--max-steps {BIG}"),
+    cli("bench-build-max-trials-huge", ["bench", "build", "--synthetic", "--out", "t.jsonl", "--candidates", "2",
+                                        "--max-trials", BIG], rf"--max-trials {BIG}"),
 ]
 
 CASES = (GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP + NESTING + SWEEP2

@@ -23,10 +23,12 @@ from sonar.bench.table import BenchTable, CandidateRecord, TableHeader, load_tab
 from sonar.errors import UserError
 from sonar.importing import import_object
 from sonar.interfaces import Candidate, CurvePoint, Trainer, Tuner
+from sonar.train.config import TRAINING_LIMITS
 
 DEFAULT_TRAINER = "sonar.train.trainer:CorpusTrainer"
 DEFAULT_TUNER = "sonar.systems.tuner:SystemTuner"
 COMPARED_HEADER_FIELDS = ("architecture_space", "knob_space", "checkpoints", "max_trials")
+MAX_TRIALS = 100_000  # tuning trials per candidate: far past any knob space
 TOKENIZERS = ("bpe", "byte")  # the built-in trainer's (sonar.data.tokenizer.TOKENIZER_KINDS)
 
 
@@ -51,6 +53,12 @@ class BuildSettings:
             raise UserError(f"--max-steps {self.max_steps}: must be >= 8 (the first checkpoint)")
         if self.max_trials < 1:
             raise UserError(f"--max-trials {self.max_trials}: must be >= 1")
+        # Counts past these are typos (1e12), refused at once rather than trained or tuned for years;
+        # a synthetic table wrote them into its header as if they had been measured.
+        if self.max_steps > TRAINING_LIMITS["schedule_steps"]:
+            raise UserError(f"--max-steps {self.max_steps}: must be at most {TRAINING_LIMITS['schedule_steps']:,}")
+        if self.max_trials > MAX_TRIALS:
+            raise UserError(f"--max-trials {self.max_trials}: must be at most {MAX_TRIALS:,}")
         if not 0 <= self.seed < 2**32:  # numpy's seed range
             raise UserError(f"--seed {self.seed}: must be an integer in 0..{2**32 - 1}")
         if self.tokenizer not in TOKENIZERS:

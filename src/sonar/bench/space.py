@@ -60,7 +60,8 @@ def sample_architectures(count: int, *, seed: int, space: dict[str, list] | None
             seen.add(config)
             grid.append((config, values))
     if count > len(grid):
-        raise ValueError(f"count={count}: the space holds only {len(grid)} distinct architectures")
+        # `count` is the user's --candidates: asking for more than the grid holds is their error, not a bug
+        raise UserError(f"--candidates {count}: the space holds only {len(grid)} distinct architectures")
     rng = np.random.default_rng(seed)
     codes = np.array([[space[n].index(v) for n, v in zip(names, values, strict=True)] for _, values in grid])
     chosen = [int(rng.integers(len(grid)))]
