@@ -55,11 +55,22 @@ def refuse_special(path: str | Path, *, protected: Mapping[str | Path, str] | No
     return resolved
 
 
+def refuse_file_ancestor(path: str | Path, flag: str) -> None:
+    """An output whose nearest existing ancestor is a file (`f.txt/out.json`) cannot be created; said now,
+    naming the flag, rather than as a FileExistsError from mkdir once the work is done."""
+    for ancestor in Path(path).parents:
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise UserError(f"{flag} {path}: {ancestor} is a file, not a directory")
+            return
+
+
 def check_run_dir(path: str | Path, *, holds_run: Callable[[Path], bool], kind: str) -> Path:
     """A directory a command fills over time (a search or training run) must be new, empty, or
     already one of that command's runs."""
     path = Path(path)
     refuse_special(path)
+    refuse_file_ancestor(path, "--out")
     if path.exists() and not path.is_dir():
         raise UserError(f"{path}: is a file; name a directory for the {kind}")
     if path.is_dir() and any(path.iterdir()) and not holds_run(path):

@@ -93,6 +93,12 @@ class SuiteSettings:
             raise UserError(f"mode {self.mode!r}: choose one of {list(MODES)}")
         if not self.tables:
             raise UserError("the suite needs at least one table")
+        resolved = [Path(t).resolve() for t in self.tables]
+        if len(set(resolved)) < len(resolved):  # a table named twice counted twice in every average
+            twice = next(t for t, r in zip(self.tables, resolved, strict=True) if resolved.count(r) > 1)
+            raise UserError(f"table {str(twice)!r} is named more than once; name each table once")
+        if not self.rules:  # `--rules ,` ran no cell and wrote an empty scoreboard
+            raise UserError("rules: name at least one recommendation rule, e.g. completed")
         if not 1 <= self.seeds <= MAX_SEEDS:
             raise UserError(f"seeds={self.seeds}: must be between 1 and {MAX_SEEDS:,}")
         if self.jobs < 1:

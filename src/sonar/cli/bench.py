@@ -16,6 +16,7 @@ from rich.table import Table
 
 from sonar.cli.bench_group import bench_app
 from sonar.errors import UserError
+from sonar.outdir import refuse_file_ancestor
 from sonar.strict_json import finite_or_none
 
 
@@ -60,6 +61,7 @@ def build(
                              device=device, target=target)
     if out.exists() and (synthetic or not resume):
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
+    refuse_file_ancestor(out, "--out")
     if synthetic:
         if corpus is not None or space is not None or tokenizer != "bpe":
             raise UserError("--synthetic: a modelled table reads no --corpus, --tokenizer or --space")

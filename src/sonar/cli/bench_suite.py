@@ -15,6 +15,7 @@ from rich.table import Table
 from sonar import strict_json
 from sonar.cli.bench_group import bench_app
 from sonar.errors import UserError
+from sonar.outdir import refuse_file_ancestor
 from sonar.strict_json import dumps_strict
 
 
@@ -31,10 +32,17 @@ def _floats(text: str, name: str) -> tuple[float, ...]:
 def _check_outputs(out: Path, work: Path, tables: tuple[Path, ...]) -> None:
     """Checked before any replay: the JSON and the work file are files, and the work file (appended to)
     is none of the input tables, nor a file that is not text."""
+    inputs = {t.resolve() for t in tables}
     for flag, path in (("--out", out), ("--work", work)):
         if path.is_dir():
             raise UserError(f"{flag} {path}: is a directory; name a file")
-    if work.resolve() in {t.resolve() for t in tables} or work.resolve() == out.resolve():
+        refuse_file_ancestor(path, flag)
+    if out.resolve() in inputs:
+        raise UserError(f"--out {out}: is an input table; name a separate JSON file")
+    if out.is_file() and not _written_by_us(out):
+        # the JSON is rewritten whole: only an earlier scoreboard may be replaced, never a user's file
+        raise UserError(f"--out {out}: exists and is not a scoreboard or ablation JSON; name a new file")
+    if work.resolve() in inputs or work.resolve() == out.resolve():
         raise UserError(f"--work {work}: is an input table or --out; name a separate work file")
     if work.is_file():
         try:
@@ -42,6 +50,15 @@ def _check_outputs(out: Path, work: Path, tables: tuple[Path, ...]) -> None:
         except UnicodeDecodeError as err:
             raise UserError(f"--work {work}: not a UTF-8 JSON-lines work file (byte offset {err.start});"
                             " name a new work file") from None
+
+
+def _written_by_us(path: Path) -> bool:
+    """A scoreboard or ablation JSON from an earlier run: an object with the settings it was run with."""
+    try:
+        data = strict_json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("settings"), dict)
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:

@@ -10,6 +10,11 @@ from rich.console import Console
 
 from sonar.cli.bench_group import bench_app
 from sonar.errors import UserError
+from sonar.outdir import check_run_dir
+
+
+def _holds_only_tables(directory: Path) -> bool:
+    return all(entry.is_file() and entry.name.endswith(".jsonl.gz") for entry in directory.iterdir())
 
 
 @bench_app.command("synth-suite")
@@ -24,6 +29,8 @@ def synth_suite(
 
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory; name a directory for the tables")
+    # tables are added beside whatever is there, so only a new directory or an earlier suite's is safe
+    check_run_dir(out, holds_run=_holds_only_tables, kind="synthetic suite")
     console = Console()
     written = []
     write_suite(out, count=count, seed=seed, progress=lambda name, new: written.append(name) if new else None)
