@@ -865,6 +865,12 @@ SWEEP3 = [
         r"home directory"),
     cli("synth-suite-out-under-a-file", lambda sb: ["bench", "synth-suite", "--count", "1", "--out",
                                                     sb.file("f.txt", "mine") + "/suite"], r"--out f\.txt/suite"),
+    cli("report-out-user-dir", lambda sb: ["report", sb.run(), "--out", _user_dir(sb)], r"mine.*not empty"),
+    cli("report-out-run-dir", lambda sb: ["report", r := sb.run(), "--out", r], r"run.*not empty"),
+    cli("report-out-dot", lambda sb: ["report", sb.run(), "--out", "."], r"current directory"),
+    cli("report-out-home", lambda sb: ["report", sb.run(), "--out", str(sb.root / "home")], r"home directory"),
+    cli("report-out-under-a-file", lambda sb: ["report", sb.run(), "--out", sb.file("f.txt", "mine") + "/r"],
+        r"f\.txt/r: f\.txt is a file"),
 ]
 
 CASES = (GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP + NESTING + SWEEP2

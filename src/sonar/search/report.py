@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from sonar.errors import UserError
+from sonar.outdir import check_run_dir
 from sonar.plotting import pyplot
 from sonar.search.results import measured, summary
 from sonar.search.state import SearchState
@@ -29,6 +30,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     out = Path(run_dir) / "report" if out is None else Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a directory; the report is a directory (index.html and PNGs)")
+    # The report's files are written beside whatever is there: `--out .`, the home directory, the run itself or
+    # a user's folder got index.html and three PNGs among their files (`--out /` wrote into the root).
+    check_run_dir(out, holds_run=_holds_only_report, kind="report")
     try:
         out.mkdir(parents=True, exist_ok=True)
         _save(_pareto_figure(state), out / "pareto.png")
@@ -39,6 +43,13 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         raise UserError(f"{out}: cannot write the report there ({err.strerror}); "
                         "give a writable directory with --out") from err
     return out / "index.html"
+
+
+def _holds_only_report(directory: Path) -> bool:
+    """An earlier report: nothing but its figures, its page and their temporary files from a failed write."""
+    ours = {*FIGURES, "index.html"}
+    return all(entry.name in ours or entry.name.startswith(".") and entry.name.endswith((".tmp", ".tmp.png"))
+               for entry in directory.iterdir())
 
 
 def _save(fig, path: Path) -> None:
