@@ -871,6 +871,7 @@ SWEEP3 = [
     cli("report-out-home", lambda sb: ["report", sb.run(), "--out", str(sb.root / "home")], r"home directory"),
     cli("report-out-under-a-file", lambda sb: ["report", sb.run(), "--out", sb.file("f.txt", "mine") + "/r"],
         r"f\.txt/r: f\.txt is a file"),
+    cli("demo-new-tokens-huge", ["demo", "--out", "d", "--new-tokens", BIG], rf"--new-tokens {BIG}"),
 ]
 
 CASES = (GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP + NESTING + SWEEP2

@@ -38,6 +38,9 @@ def sample_text(model_dir: Path, prompt: str, new_tokens: int) -> str:
     return tokenizer.decode(tokens[0].tolist())
 
 
+MAX_NEW_TOKENS = 10_000  # a demo shows a paragraph; far more is a typo
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="run directory (resumed if it holds a search)")] = DEFAULT_RUN_DIR,
@@ -46,8 +49,9 @@ def demo(
 ) -> None:
     """Run the default joint search, export the winner, and let it write."""
     # checked before the search, which takes minutes
-    if new_tokens < 1:
-        raise UserError(f"--new-tokens {new_tokens}: must be >= 1")
+    # a typo such as 1e12 ran the whole search, then generated for ever
+    if not 1 <= new_tokens <= MAX_NEW_TOKENS:
+        raise UserError(f"--new-tokens {new_tokens}: must be between 1 and {MAX_NEW_TOKENS:,}")
     if not prompt:
         raise UserError("--prompt '': give some text for the winner to continue")
     console = Console()
