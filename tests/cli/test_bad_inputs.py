@@ -872,6 +872,9 @@ SWEEP3 = [
     cli("report-out-under-a-file", lambda sb: ["report", sb.run(), "--out", sb.file("f.txt", "mine") + "/r"],
         r"f\.txt/r: f\.txt is a file"),
     cli("demo-new-tokens-huge", ["demo", "--out", "d", "--new-tokens", BIG], rf"--new-tokens {BIG}"),
+    cli("replay-png-a-user-file", lambda sb: ["bench", "replay", sb.table(), "--seeds", "1", "--methods", "random",
+                                              "--png", sb.file("notes.png", "not a picture")],
+        r"--png notes\.png: exists and is not a PNG"),
 ]
 
 CASES = (GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP + NESTING + SWEEP2

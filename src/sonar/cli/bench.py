@@ -165,6 +165,17 @@ def _check_writable_file(path: Path, flag: str) -> None:
         raise UserError(f"{flag} {path}: the directory {path.parent} does not exist")
     if path.suffix.lower() != ".png":
         raise UserError(f"{flag} {path}: must end in .png (the figure is written as PNG)")
+    if path.is_file() and not _is_png(path):
+        # an earlier figure is replaced, but a user's file that only bears the name is not
+        raise UserError(f"{flag} {path}: exists and is not a PNG image; name a new file")
+
+
+def _is_png(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    except OSError:
+        return False
 
 
 def _print_summary(console: Console, result: dict, label: str) -> None:
