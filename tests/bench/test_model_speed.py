@@ -21,11 +21,15 @@ def test_model_speed_reports_tuned_decode_and_prefill_against_the_matmul_peak():
 
 
 @pytest.mark.slow  # as above
-def test_model_speed_runs_a_trained_checkpoint_on_both_sides(tmp_path):
+def test_model_speed_runs_a_trained_checkpoint_on_both_sides(tmp_path, monkeypatch):
     pytest.importorskip("transformers")
     import torch
 
+    from sonar.bench import model_speed
     from sonar.bench.model_speed import run
+
+    peaks = iter([1e9, 3e9])  # before and after the timings: a load that came or went between them
+    monkeypatch.setattr(model_speed, "cpu_matmul_peak_now", lambda: next(peaks))
     from sonar.checkpoint import save_pretrained
     from sonar.model import build_model, preset
     from sonar.model.params import count_parameters
@@ -40,6 +44,7 @@ def test_model_speed_runs_a_trained_checkpoint_on_both_sides(tmp_path):
     assert result["params_active"] == count_parameters(preset("debug")).active  # not --preset tiny's
     assert result["tokens_match"] and result["tuned_logits_error"] == 0
     assert result["tuned_tokens_agreeing"] == 4  # every new token
+    assert result["matmul_peak_flops_per_s"] == 3e9  # the higher of the two measurements
 
 
 def test_agreeing_prefix_counts_tokens_before_the_first_difference():
