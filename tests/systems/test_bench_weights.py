@@ -80,7 +80,7 @@ def test_the_default_at_the_tuned_threads_is_pooled_when_it_is_the_default(monke
     default, tuned = SystemConfig(), SystemConfig(compile="default", moe_dispatch="gather")
     # Measured twice in the same rounds, one config must give one latency, not two ratios.
     _fake_samples(monkeypatch, {default: [3.0, 3.1, 7.8], tuned: [1.0, 1.0, 1.0]})
-    default_s, tuned_s, same_threads_s = remeasure(None, default, tuned, None, None)
+    default_s, tuned_s, same_threads_s = remeasure(None, default, tuned, default, None, None)
     assert default_s == same_threads_s == 3.1 and tuned_s == 1.0
 
 
@@ -90,4 +90,4 @@ def test_the_default_at_other_threads_is_its_own_measurement(monkeypatch):
 
     default, tuned = SystemConfig(), SystemConfig(threads=1, compile="default", moe_dispatch="gather")
     _fake_samples(monkeypatch, {default: [3.0, 3.0, 3.0], tuned: [1.0, 1.0, 1.0], SystemConfig(threads=1): [2.0] * 3})
-    assert remeasure(None, default, tuned, None, None) == (3.0, 1.0, 2.0)
+    assert remeasure(None, default, tuned, SystemConfig(threads=1), None, None) == (3.0, 1.0, 2.0)

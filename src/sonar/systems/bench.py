@@ -69,13 +69,13 @@ def _interleaved(model, configs: list[SystemConfig], workload: Workload, referen
     return samples
 
 
-def remeasure(model, default: SystemConfig, tuned: SystemConfig, workload: Workload,
-              reference: Reference) -> tuple[float, float, float]:
-    """Median latencies of the default, the tuned config and the default at the tuned thread count,
-    interleaved. The last separates the thread knob (which on a shared machine can dominate) from
-    everything else; where it is the default itself, its samples are pooled with the default's: one config
-    measured twice gave two medians for one ratio, and on a shared machine they once differed 2.3x."""
-    same_threads = default.replace(threads=tuned.threads)
+def remeasure(model, default: SystemConfig, tuned: SystemConfig, same_threads: SystemConfig,
+              workload: Workload, reference: Reference) -> tuple[float, float, float]:
+    """Median latencies of the default, the tuned config and the default at the tuned thread count
+    (`same_threads`), interleaved. The last separates the thread knob (which on a shared machine can
+    dominate) from everything else; where it is the default itself, its samples are pooled with the
+    default's: one config measured twice gave two medians for one ratio, and on a shared machine they
+    once differed 2.3x."""
     samples = _interleaved(model, [default, tuned, same_threads], workload, reference, rounds=3)
     if same_threads == default:
         pooled = statistics.median(samples[0] + samples[2])
@@ -115,8 +115,8 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
     default, tuned = SystemConfig(), SystemConfig.from_dict(best.config)
     model, weights = load_candidate_model(candidate)
     reference = Reference(model)
-    default_s, tuned_s, same_threads_s = remeasure(model, default, tuned, workload, reference)
     same_threads = default.replace(threads=tuned.threads)
+    default_s, tuned_s, same_threads_s = remeasure(model, default, tuned, same_threads, workload, reference)
     tuned_bytes = active_weight_bytes(transform(model, tuned))
     default_bytes = active_weight_bytes(model)
     tokens_per_s = workload.rows(tuned.batch_size) / tuned_s if workload.kind != "prefill" else None
