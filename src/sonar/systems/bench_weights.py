@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from sonar import strict_json
 from sonar.errors import UserError
 from sonar.interfaces import Candidate
 from sonar.model import ModelConfig
@@ -50,10 +51,15 @@ def train_for_bench(model_config: ModelConfig, workdir: Path, steps: int, *, sha
     from sonar.checkpoint import save_pretrained
     from sonar.train.presets import train_config_for
     from sonar.train.runtime import idle_cores
-    from sonar.train.trainer import CorpusTrainer
+    from sonar.train.trainer import RUN_RECORD, CorpusTrainer
 
     if check_train_steps(steps) == 0:
         return None
+    checkpoint = workdir / "checkpoint"
+    record = workdir / "train" / RUN_RECORD
+    if (checkpoint / "config.json").is_file() and record.is_file():
+        # Written once training ended: a rerun of the bench needs neither the corpus nor the trainer.
+        return {"steps": steps, "val_loss": strict_json.loads(record.read_text())["curve"][-1]["val_loss"]}
     # As `sonar train` does: threads beyond the idle cores wait on each other, many times slower.
     threads = idle_cores(torch.get_num_threads())
     trainer = CorpusTrainer(train_config_for(shape, steps=steps, data=data, threads=threads,
@@ -63,7 +69,6 @@ def train_for_bench(model_config: ModelConfig, workdir: Path, steps: int, *, sha
         raise UserError(f"the corpus's tokenizer has {sized.vocab_size} tokens, the architecture "
                         f"{model_config.vocab_size}: they must agree")
     candidate = Candidate(id=workdir.name, model=model_config, workdir=workdir / "train")
-    checkpoint = workdir / "checkpoint"
 
     def on_step(state, until_step) -> None:
         if state.curve and state.curve[-1]["step"] == state.step:
@@ -73,8 +78,7 @@ def train_for_bench(model_config: ModelConfig, workdir: Path, steps: int, *, sha
     before = torch.get_num_threads()
     try:
         curve = trainer.run(candidate, steps)
-        if not (checkpoint / "config.json").is_file():
-            save_pretrained(trainer.load_model(candidate).cpu(), checkpoint)
+        save_pretrained(trainer.load_model(candidate).cpu(), checkpoint, overwrite=True)  # sonar's own folder
     finally:  # the trainer sets the process's thread count; the tuning after it must find its own
         torch.set_num_threads(before)
     return {"steps": steps, "val_loss": curve[-1].val_loss}
