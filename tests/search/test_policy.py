@@ -52,6 +52,7 @@ SCENARIOS = {
     "final_losses_first": (_synthetic(24, tuning_cost=10.0), "constraint"),
     "screen_feasibility": (_synthetic(24), "constraint"),
     "fastest_first": (_measured, "constraint"),
+    "defer_far_probes": (_measured, "constraint"),
     "learned_starts": (_synthetic(24), "constraint"),
 }
 

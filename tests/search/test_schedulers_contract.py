@@ -287,7 +287,7 @@ def test_sonar_promotes_a_waiting_candidate_that_may_still_beat_the_best_finishe
 def _screening_run(tmp_path, screen: bool):
     raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.0015},
                     synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": 0.01},
-                    rules={"screen_feasibility": screen})
+                    rules={"screen_feasibility": screen, "defer_far_probes": False})  # the rule alone
     run_dir = tmp_path / ("screen" if screen else "plain")
     state, _ = run_simulated(raw, run_dir)
     return state, recorded_events(run_dir)
@@ -401,12 +401,17 @@ def test_final_losses_first_leaves_no_candidate_undecided_when_the_cost_budget_r
     check_decisions_valid(recorded_events(tmp_path / "run"), respects_cost=True)
 
 
-def _probe_run(tmp_path, on: bool, trial_cost_s: float = 0.01, cost_s: float | None = None):
+def _probe_run(tmp_path, on: bool, trial_cost_s: float = 0.01, cost_s: float | None = None, *,
+               rule: str = "fastest_first", candidates: int | None = None):
+    """A run with one probing rule switched `on` or off and the other off, so each is seen alone."""
     budget = {} if cost_s is None else {"cost_s": cost_s}  # merged into the base spec's budget
+    if candidates is not None:
+        budget["candidates"] = candidates
+    rules = {"fastest_first": False, "defer_far_probes": False, rule: on}
     raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.0015},
                     synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": trial_cost_s},
-                    budget=budget, rules={"fastest_first": on})
-    run_dir = tmp_path / f"probe-{on}-{trial_cost_s}-{cost_s}"
+                    budget=budget, rules=rules)
+    run_dir = tmp_path / f"probe-{rule}-{on}-{trial_cost_s}-{cost_s}"
     state, _ = run_simulated(raw, run_dir)
     return state, recorded_events(run_dir)
 
@@ -456,6 +461,72 @@ def test_fastest_first_leaves_no_candidate_undecided_when_the_cost_budget_runs_o
     check_decisions_valid(events, respects_cost=True)  # every held candidate is stopped, none left waiting
     assert any(d.reason == RELEASE_REASON for d in state.decisions) or any(
         d.reason == "cost budget spent" and d.rung == 0 for d in state.decisions)
+
+
+def _defer_run(tmp_path, on: bool, trial_cost_s: float = 0.01):
+    return _probe_run(tmp_path, on, trial_cost_s, rule="defer_far_probes", candidates=24)
+
+
+def test_defer_far_probes_puts_off_training_only_for_candidates_probed_beyond_reach(tmp_path):
+    from sonar.search.schedulers.probe_order import PRIOR_GAIN, RELEASE_REASON, reach
+
+    state, events = _defer_run(tmp_path, on=True)
+    check_decisions_valid(events, respects_cost=True)
+    assert replay(events) == []
+    limit = state.spec.objective.latency_s
+    probe = {cid: c.tuning[0].best_latency_s for cid, c in state.candidates.items()}
+    releases = [d.candidate for d in state.decisions if d.reason == RELEASE_REASON]
+    assert releases, "the scenario has candidates probed far beyond the bound"
+    assert all(probe[c] > PRIOR_GAIN * limit for c in releases)  # the reach is never below the prior
+    assert releases == sorted(releases, key=lambda c: (probe[c], c))  # the nearest to the bound first
+    # reach only grows, so a candidate trained without waiting was within the final reach, but for those
+    # started before any job priced a trial (one per worker), which train unprobed
+    final_reach = reach(make_scheduler(state.spec), state)
+    assert final_reach >= PRIOR_GAIN
+    trained = {Job(**p).candidate for kind, p, _ in events if kind == "job_submitted" and p["kind"] == "train"}
+    unpriced = set(sorted(state.candidates)[:state.spec.executor.workers])
+    assert all(probe[c] <= final_reach * limit for c in trained - set(releases) - unpriced)
+    # the held ones train only once nothing is left to start, each after its probe
+    kinds = [(kind, payload) for kind, payload, _ in events if kind in ("decision", "job_submitted")]
+    last_start = max(i for i, (kind, p) in enumerate(kinds) if kind == "decision" and p["action"] == "start")
+    for cid in releases:
+        first_train = min(i for i, (kind, p) in enumerate(kinds)
+                          if kind == "job_submitted" and p["candidate"] == cid and p["kind"] == "train")
+        probed = min(i for i, (kind, p) in enumerate(kinds)
+                     if kind == "job_submitted" and p["candidate"] == cid and p["kind"] == "tune")
+        assert probed < first_train and last_start < first_train
+    off, _ = _defer_run(tmp_path, on=False)
+    assert not any(d.reason == RELEASE_REASON for d in off.decisions)
+
+
+def test_defer_far_probes_stands_aside_where_a_trial_costs_more_than_rung_0s_steps(tmp_path):
+    on, _ = _defer_run(tmp_path, on=True, trial_cost_s=10000.0)
+    off, _ = _defer_run(tmp_path, on=False, trial_cost_s=10000.0)
+    assert on.decisions == off.decisions
+
+
+def test_reach_is_the_largest_gain_a_finished_sweep_made_over_its_first_trial():
+    from types import SimpleNamespace
+
+    from sonar.interfaces import TuningPoint
+    from sonar.search.schedulers.probe_order import PRIOR_GAIN, reach
+    from sonar.search.state import CandidateState
+
+    def candidate(cid, latencies, complete):
+        best, points = float("inf"), []
+        for i, latency in enumerate(latencies):
+            best = min(best, latency)
+            points.append(TuningPoint(trial=i + 1, seconds=float(i), config={}, latency_s=latency, spread_s=0.0,
+                                      quality_delta=0.0, best_latency_s=best))
+        return CandidateState(id=cid, index=0, model=None, seed=0, tuning=points, tuning_complete=complete)
+
+    scheduler = SimpleNamespace(spec=SimpleNamespace(budget=SimpleNamespace(max_trials=10)))
+    state = SimpleNamespace(candidates={"a": candidate("a", [0.02, 0.01], complete=False)})
+    assert reach(scheduler, state) == PRIOR_GAIN  # no sweep finished: the prior
+    state.candidates["b"] = candidate("b", [0.05, 0.03, 0.001], complete=True)  # 50x over its first trial
+    assert reach(scheduler, state) == pytest.approx(50.0)
+    state.candidates["c"] = candidate("c", [0.002] * 10, complete=False)  # trial budget spent: finished, 1x
+    assert reach(scheduler, state) == pytest.approx(50.0)
 
 
 def _learned_run(tmp_path, objective, on: bool):

@@ -31,7 +31,7 @@ from sonar.search.schedulers.forecast_bounds import (
 )
 from sonar.search.schedulers.loss_order import held_back, outranked, trained_through
 from sonar.search.schedulers.policy import SONAR_RULES, Rules
-from sonar.search.schedulers.probe_order import probe_holds, probes_first, released, unreleased
+from sonar.search.schedulers.probe_order import PRIOR_GAIN, probe_holds, probes_first, reach, released, unreleased
 from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.start_order import chosen_starts, learning
 from sonar.search.schedulers.targets import (
@@ -76,6 +76,7 @@ class RungScheduler:
     population: tuple | None = None
     trial_cost: float | None = None
     latency_model: LatencyModel | None = None
+    probe_reach: float = PRIOR_GAIN  # probe_order.py: the gain a sweep may still make over its first trial
 
     def __init__(self, spec) -> None:
         # Several targets (targets.py): each target is scheduled by a copy of this scheduler that sees
@@ -193,6 +194,7 @@ class RungScheduler:
         self.trial_cost = trial_cost_in_steps(state)
         self.latency_model = self.fit_latency_model(state)
         self.per_target = per_target_schedulers(self, state) if self.multi else None
+        self.probe_reach = reach(self, state) if self.rules.defer_far_probes else PRIOR_GAIN
 
     def wanted_jobs(self, state: SearchState, c: CandidateState) -> list[Job]:
         """The current rung's jobs not yet submitted. Where tuning gates training (`tunes_first`), the

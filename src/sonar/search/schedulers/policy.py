@@ -24,8 +24,11 @@ The algorithm (constraint mode; Pareto mode differs where noted):
             the unstarted architecture a ridge model of those forecasts on size and experts predicts best,
             the others keep the sampler's random order                                    [learned_starts]
             constraint, one target, where a rung-0 trial costs no more than rung 0's steps:
-            a new candidate's rung-0 trials run first and its training waits; once nothing is left to
-            start, waiting candidates train one per free worker, the fastest measured first  [fastest_first, off]
+            a new candidate's rung-0 trials run first (the probe); if its best latency is beyond the
+            bound by more than the largest gain any finished sweep made over its first trial (>= 4x),
+            its training waits until nothing is left to start; then the waiting train one per free
+            worker, the fastest measured first                                        [defer_far_probes]
+                every probed candidate waits so, whatever its probe                  [fastest_first, off]
         constraint, one target, once training everyone to the end costs no more than 4 whole sweeps:
             with workers still free, promote whatever its rank a waiting candidate whose hopeful loss
             may still beat every feasible finalist's final loss                       [final_losses_first]
@@ -112,6 +115,11 @@ class Rules:
     # (schedulers/probe_order.py). It paid 1.08x at 1% on the measured tables under the completed rule, lost
     # 0.79x under the checkpoint rule, and was level on held-out synthetic tables (benchmarks/README.md).
     fastest_first: bool = False
+    # Constraint, one target, where a rung-0 trial costs no more than rung 0's steps: a new candidate's first
+    # configuration is measured before its rung-0 steps, and one beyond the bound by more than any finished
+    # sweep has gained over its first configuration (at least 4x) trains only once nothing else is left to
+    # start (schedulers/probe_order.py).
+    defer_far_probes: bool = True
     # Constraint, one target: every other new candidate gets the unstarted architecture whose final loss a
     # ridge model over the started candidates' forecasts predicts lowest (schedulers/start_order.py).
     learned_starts: bool = False
@@ -153,4 +161,4 @@ PLAIN_RULES = Rules(forecast=False, population_centre=False, late_gain_bound=Fal
                     front_promotion=False, feasible_stops_tuning=False, tuning_pays=False, catch_up_by_rung=False,
                     tune_before_train=False, spend_budget=False, explore_waiting=False, explore_to_end=False,
                     screen_feasibility=False, final_losses_first=False, fastest_first=False,
-                    learned_starts=False)
+                    defer_far_probes=False, learned_starts=False)
