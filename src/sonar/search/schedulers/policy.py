@@ -112,16 +112,17 @@ class Rules:
     final_losses_first: bool = False
     # Off: constraint, one target, where a rung-0 trial costs no more than rung 0's steps, every candidate's
     # first configuration is measured before any trains, and rung-0 training goes fastest first
-    # (schedulers/probe_order.py). It paid 1.08x at 1% on the measured tables under the completed rule, lost
-    # 0.79x under the checkpoint rule, and was level on held-out synthetic tables (benchmarks/README.md).
+    # (schedulers/probe_order.py). It helps some measured tables and loses more on others, most under the
+    # checkpoint rule, and loses a little on held-out synthetic tables (benchmarks/README.md).
     fastest_first: bool = False
     # Constraint, one target, where a rung-0 trial costs no more than rung 0's steps: a new candidate's first
     # configuration is measured before its rung-0 steps, and one beyond the bound by more than any finished
     # sweep has gained over its first configuration (at least 4x) trains only once nothing else is left to
     # start (schedulers/probe_order.py).
     defer_far_probes: bool = True
-    # Constraint, one target: every other new candidate gets the unstarted architecture whose final loss a
-    # ridge model over the started candidates' forecasts predicts lowest (schedulers/start_order.py).
+    # Off: constraint, one target: every other new candidate gets the unstarted architecture whose final loss
+    # a ridge model over the started candidates' forecasts predicts lowest (schedulers/start_order.py). It
+    # helps four of the five measured tables and is level on held-out synthetic ones (benchmarks/README.md).
     learned_starts: bool = False
 
     def __post_init__(self) -> None:
