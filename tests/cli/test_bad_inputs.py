@@ -476,6 +476,10 @@ def _drop(sb: Sandbox, name: str) -> str:
 
 BENCH = [
     cli("bench-build-out-exists", lambda sb: ["bench", "build", "--synthetic", "--out", sb.table()], r"exists"),
+    cli("bench-build-out-folder", ["bench", "build", "--synthetic", "--out", "new/"],
+        r"one \.jsonl or \.jsonl\.gz file"),
+    cli("bench-build-out-dir-exists", lambda sb: ["bench", "build", "--synthetic", "--out", _user_dir(sb)],
+        r"one \.jsonl or \.jsonl\.gz file"),
     cli("bench-build-candidates-zero", ["bench", "build", "--synthetic", "--out", "t.jsonl", "--candidates", "0"],
         r"candidates"),
     cli("bench-build-max-steps-zero", ["bench", "build", "--synthetic", "--out", "t.jsonl", "--max-steps", "0"],

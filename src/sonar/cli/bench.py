@@ -59,6 +59,9 @@ def build(
     settings = BuildSettings(out=out, candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed,
                              corpus=corpus, tokenizer=tokenizer, space=space, compile_top_k=compile_top_k,
                              device=device, target=target)
+    if not out.name.endswith((".jsonl", ".jsonl.gz")) or out.is_dir():
+        # `--out new/` reaches here as `new`: a table file of that name would surprise whoever meant a folder
+        raise UserError(f"--out {out}: a table is one .jsonl or .jsonl.gz file, e.g. benchmarks/NAME.jsonl")
     if out.exists() and (synthetic or not resume):
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
     refuse_file_ancestor(out, "--out")

@@ -364,6 +364,10 @@ def _objective(data: dict, where: str) -> Objective:
     no_unknown_keys(data, {"kind", "latency_s", "memory_bytes", "weights", "across_targets", "long_context"}, where)
     kind = one_of(data.get("kind", "constraint"), OBJECTIVES, f"{where}.kind")
     latency = data.get("latency_s")
+    if latency is not None and kind != "constraint":
+        # a bound the search would silently ignore: Pareto and scalarized modes have no bound
+        raise SpecError(f"{where}.latency_s: a bound applies in constraint mode only (kind is {kind!r}); "
+                        "remove it, or set kind: constraint")
     memory = data.get("memory_bytes")
     weights = data.get("weights", {}) or {}
     if not isinstance(weights, dict):
