@@ -208,3 +208,28 @@ def test_deleting_sonars_files_never_follows_a_folder_swapped_for_a_link(tmp_pat
     (tmp_path / "out" / "sub").symlink_to(elsewhere)
     _remove_listed(tmp_path / "out", {"sub/x"})
     assert (elsewhere / "x").read_text() == "theirs"
+
+
+def test_another_kind_of_output_never_replaces_a_checkpoint_whatever_overwrite_says(tmp_path):
+    with writing(tmp_path / "ckpt", kind="checkpoint") as staging:
+        (staging / "config.json").write_text("{}")
+        (staging / "model.safetensors").write_text("weights")
+    for kind in ("eval-length", "export"):
+        with pytest.raises(UserError, match="holds a sonar checkpoint"):
+            with writing(tmp_path / "ckpt", kind=kind, overwrite=True) as staging:
+                (staging / "length.json").write_text("{}")
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == [MARKER, "config.json", "model.safetensors"]
+    with writing(tmp_path / "ckpt", kind="checkpoint") as staging:  # the same kind replaces its own files
+        (staging / "config.json").write_text('{"new": 1}')
+    assert sorted(read_marker(tmp_path / "ckpt")) == ["config.json"]
+
+
+def test_a_marker_written_before_kinds_were_recorded_is_judged_by_its_files(tmp_path):
+    target = tmp_path / "old"
+    target.mkdir()
+    (target / "config.json").write_text("{}")
+    (target / MARKER).write_text(json.dumps({"written_by": "sonar", "files": ["config.json"]}))
+    with pytest.raises(UserError, match="holds a sonar checkpoint"):
+        with writing(target, kind="eval-length", overwrite=True) as staging:
+            (staging / "length.json").write_text("{}")
+    assert (target / "config.json").read_text() == "{}"

@@ -8,7 +8,9 @@ A directory sonar fills carries a marker (MARKER) listing the files sonar put th
 - stages everything in a sibling temporary directory and renames it into place, so a failed write
   (disk full, read-only) leaves the target as it was, no staging copy behind, and one UserError that
   names the path and the OS reason;
-- deletes only files the previous marker lists, inside the target.
+- deletes only files the previous marker lists, inside the target, and only when the marker says the
+  same kind of output wrote them: an evaluation report never replaces a checkpoint, nor an export a
+  checkpoint, whatever `overwrite` says.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from sonar import strict_json
 from sonar.errors import UserError
 
 MARKER = ".sonar-output.json"
+# What a marker from before kinds were recorded most likely holds, judged by the files it lists.
+_KIND_BY_FILE = (("system_config.json", "export"), ("config.json", "checkpoint"),
+                 ("model.safetensors", "checkpoint"), ("model.safetensors.index.json", "checkpoint"),
+                 ("length.json", "eval-length"))
 
 
 def write_failed(path: str | Path, err: OSError) -> UserError:
@@ -83,19 +89,27 @@ class _Survey:
     exists: bool
     ours: frozenset[str]  # files the marker lists that are there
     foreign: frozenset[str]  # files sonar did not write (relative POSIX paths)
+    kind: str | None = None  # what kind of output the marker says wrote them (None: unknown)
 
 
 @contextlib.contextmanager
-def writing(target: str | Path, *, overwrite: bool = False,
+def writing(target: str | Path, *, kind: str = "output", overwrite: bool = False,
             protected: Mapping[str | Path, str] | None = None) -> Iterator[Path]:
     """Yield an empty staging directory; when the block succeeds its files become `target`'s
-    (see the module docstring for the rules). Refusals are raised before the block runs."""
+    (see the module docstring for the rules). `kind` names the output (checkpoint, export, ...): files
+    another kind wrote are never replaced. Refusals are raised before the block runs."""
     # Work on the resolved path: a link named as the target is followed, never replaced.
     target = refuse_special(target, protected=protected)
-    _check_claim(target, _survey(target), overwrite)
+    _check_claim(target, _survey(target), overwrite, kind)
     with staging_beside(target) as staging:
         yield staging
-        _publish(staging, target, overwrite)
+        _publish(staging, target, overwrite, kind)
+
+
+def check_claim(target: str | Path, *, kind: str, overwrite: bool = False) -> None:
+    """`writing`'s refusals, said before a long computation whose result would go to `target`."""
+    target = refuse_special(target)
+    _check_claim(target, _survey(target), overwrite, kind)
 
 
 @contextlib.contextmanager
@@ -126,11 +140,24 @@ def _survey(target: Path) -> _Survey:
         raise UserError(f"{target}: exists and is not a directory; name a directory")
     present = set(_files(target))
     listed = set(read_marker(target)) if MARKER in present else set()
+    kind = marker_kind(target, listed) if MARKER in present else None
     present.discard(MARKER)
-    return _Survey(exists=True, ours=frozenset(present & listed), foreign=frozenset(present - listed))
+    return _Survey(exists=True, ours=frozenset(present & listed), foreign=frozenset(present - listed), kind=kind)
 
 
-def _check_claim(target: Path, survey: _Survey, overwrite: bool) -> None:
+def marker_kind(directory: Path, listed: set[str]) -> str | None:
+    """The kind of output the marker records, or for an older marker the kind its files suggest."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        kind = strict_json.loads((directory / MARKER).read_text()).get("kind")
+        if isinstance(kind, str) and kind:
+            return kind
+    return next((kind for name, kind in _KIND_BY_FILE if name in listed), None)
+
+
+def _check_claim(target: Path, survey: _Survey, overwrite: bool, kind: str) -> None:
+    if survey.ours and survey.kind not in (None, kind):
+        raise UserError(f"{target}: holds a sonar {survey.kind}, which writing the {kind} here would replace;"
+                        " name another directory")
     if survey.foreign and not overwrite:
         example = sorted(survey.foreign)[0]
         raise UserError(
@@ -168,17 +195,17 @@ def _is_inside(name: str) -> bool:
     return bool(name) and not pure.is_absolute() and ".." not in pure.parts and pure.as_posix() == name
 
 
-def _write_marker(directory: Path, files: list[str]) -> None:
+def _write_marker(directory: Path, files: list[str], kind: str) -> None:
     tmp = directory / f"{MARKER}.tmp"
-    tmp.write_text(json.dumps({"written_by": "sonar", "files": sorted(files)}, indent=1))
+    tmp.write_text(json.dumps({"written_by": "sonar", "kind": kind, "files": sorted(files)}, indent=1))
     os.replace(tmp, directory / MARKER)
 
 
-def _publish(staging: Path, target: Path, overwrite: bool) -> None:
+def _publish(staging: Path, target: Path, overwrite: bool, kind: str) -> None:
     new = sorted(f for f in _files(staging) if f != MARKER)
-    _write_marker(staging, new)
+    _write_marker(staging, new, kind)
     survey = _survey(target)  # again: the directory may have changed while the block ran
-    _check_claim(target, survey, overwrite)
+    _check_claim(target, survey, overwrite, kind)
     if not survey.exists:
         os.rename(staging, target)
     elif not survey.ours and not survey.foreign:
@@ -186,7 +213,7 @@ def _publish(staging: Path, target: Path, overwrite: bool) -> None:
     elif not survey.foreign:
         _swap(staging, target, survey.ours)
     else:
-        _merge(staging, target, new, survey)
+        _merge(staging, target, new, survey, kind)
 
 
 def _swap(staging: Path, target: Path, ours: frozenset[str]) -> None:
@@ -200,7 +227,7 @@ def _swap(staging: Path, target: Path, ours: frozenset[str]) -> None:
         aside.rmdir()
 
 
-def _merge(staging: Path, target: Path, new: list[str], survey: _Survey) -> None:
+def _merge(staging: Path, target: Path, new: list[str], survey: _Survey, kind: str) -> None:
     """Files sonar did not write are there (and --overwrite was given): move the new files in one by
     one beside them. A clash with one of theirs is refused before anything moves."""
     for name in new:
@@ -209,12 +236,12 @@ def _merge(staging: Path, target: Path, new: list[str], survey: _Survey) -> None
             raise UserError(f"{target / clash}: sonar did not write it and would have to replace it;"
                             " move it away or choose another directory")
     # Listed first, so an interruption never leaves sonar's files looking like the user's.
-    _write_marker(target, sorted(survey.ours | set(new)))
+    _write_marker(target, sorted(survey.ours | set(new)), kind)
     for name in new:
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / name, target / name)
     _remove_listed(target, survey.ours - set(new))
-    _write_marker(target, new)
+    _write_marker(target, new, kind)
 
 
 def _clash(target: Path, name: str, foreign: frozenset[str]) -> str | None:

@@ -130,7 +130,7 @@ def write_checkpoint(state: dict[str, torch.Tensor], config: dict, path: str | P
     atomically; weights derived from Llama 4 also get its license notice (sonar.checkpoint.llama_license)."""
     provenance = provenance or dict(FROM_SCRATCH)
     config = dict(config, dtype=str(next(iter(state.values())).dtype).removeprefix("torch."))
-    with writing(path, overwrite=overwrite) as staging:
+    with writing(path, kind="checkpoint", overwrite=overwrite) as staging:
         shards = _shard(state, max_shard_bytes)
         if len(shards) == 1:
             _save_shard(shards[0], staging / SINGLE_FILE)

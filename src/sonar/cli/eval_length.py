@@ -15,7 +15,7 @@ from sonar.errors import UserError
 from sonar.longctx.length import LengthEval, evaluate_length
 from sonar.longctx.plot import write_length_png
 from sonar.longctx.source import resolve
-from sonar.outdir import refuse_special, writing
+from sonar.outdir import check_claim, writing
 from sonar.strict_json import dumps_strict
 from sonar.train.runtime import check_threads
 
@@ -55,14 +55,14 @@ def eval_length(
     if threads is not None:
         torch.set_num_threads(threads)
     out_dir = Path(out) if out is not None else Path(checkpoint) / "length"
-    refuse_special(out_dir)  # before the measurement, not after it
+    check_claim(out_dir, kind="eval-length", overwrite=True)  # before the measurement, not after it
     source = resolve(checkpoint, corpus=corpus, train_len=train_len)
     spec = LengthEval(train_len=source.train_len, multiples=_ints("--multiples", multiples), windows=windows,
                       cached_windows=cached_windows, cache_block=cache_block, depths=_floats("--depths", depths))
     model = load_pretrained(source.model_dir)
     results = evaluate_length(model, source.documents, eot_id=source.eot_id, vocab_size=source.vocab_size, spec=spec)
     results = {"checkpoint": str(checkpoint), "corpus": source.corpus, **results}
-    with writing(out_dir, overwrite=True) as staging:  # replaces only the files sonar wrote there
+    with writing(out_dir, kind="eval-length", overwrite=True) as staging:  # replaces only the files sonar wrote there
         (staging / "length.json").write_text(dumps_strict(results, indent=1))
         write_length_png(staging / "length.png", results, title=f"{Path(checkpoint).name}: loss by position")
     console = Console()

@@ -22,6 +22,17 @@ def _ms(seconds: float) -> str:
     return "-" if not math.isfinite(seconds) else f"{seconds * 1e3:.3f}"
 
 
+def _is_curve(path: Path) -> bool:
+    """The file is a curve `sonar tune` wrote (so replacing it loses nothing of the user's)."""
+    from sonar import strict_json
+
+    try:
+        data = strict_json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and set(data) == {"candidate", "workload", "curve"}
+
+
 def _trial_table(points: list, title: str) -> Table:
     table = Table(title=title)
     for column in ("trial", "config", "latency ms", "spread ms", "quality", "best ms", "seconds", "note"):
@@ -63,6 +74,8 @@ def tune(
         raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
     if out is not None and out.is_dir():
         raise UserError(f"--out {out}: is a directory; name the curve's JSON file")
+    if out is not None and out.exists() and not _is_curve(out):
+        raise UserError(f"--out {out}: exists and is not a tuning curve sonar wrote; name a new file")
     if checkpoint is not None:
         from sonar.checkpoint import from_hf
         from sonar.checkpoint.files import check_weights_readable, config_from_file

@@ -40,7 +40,7 @@ def export_best(run_dir: str | Path, to: str | Path, *, overwrite: bool = False)
         storage.close()
     checkpoints = {cid: find_hf_checkpoint(d) if d.is_dir() else None for cid, d in workdirs.items()}
     several = len(state.spec.targets) > 1
-    with writing(to, overwrite=overwrite, protected=protected) as staging:
+    with writing(to, kind="export", overwrite=overwrite, protected=protected) as staging:
         folders = {winners[first.name].id: "model"}
         for target in state.spec.targets:
             row = winners[target.name]

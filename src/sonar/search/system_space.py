@@ -14,7 +14,6 @@ from sonar.errors import UserError
 from sonar.search.spec_fields import SpecError, as_int, as_str, key_path
 
 _WORKLOAD_KEYS = {"context": "ctx", "batch": "b", "tokens": "t", "step_ms": "step_ms"}
-_WORKLOAD_LIMITS = {"context": 2**20, "batch": 4096, "tokens": 2**20, "step_ms": 10**7}
 # knob -> (the SystemConfig field each of its values sets, the value's type, its upper bound)
 _KNOBS = {
     "dispatches": ("moe_dispatch", str, None), "attentions": ("attention", str, None),
@@ -34,12 +33,13 @@ def workload_text(workload: dict) -> str:
 def parse_workload(data: dict) -> dict:
     """The `workload:` section: the shape the system is tuned for (decode at some context, ...)."""
     from sonar.systems import Workload
+    from sonar.systems.workload import LIMITS
 
     for key, value in data.items():
         if key == "kind":
             as_str(value, "workload.kind")
         elif key in _WORKLOAD_KEYS:
-            as_int(value, f"workload.{key}", low=1, high=_WORKLOAD_LIMITS[key])
+            as_int(value, f"workload.{key}", low=1, high=LIMITS[key])
         else:
             raise SpecError(f"{key_path('workload', key)}: unknown key (known: kind, {', '.join(_WORKLOAD_KEYS)})")
     try:

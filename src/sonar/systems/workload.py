@@ -23,6 +23,9 @@ from sonar.model.cache import KVCache
 KINDS = ("prefill", "decode", "throughput")
 _KEYS = {"prefill": {"b", "t"}, "decode": {"b", "ctx"}, "throughput": {"ctx", "step_ms"}}
 DECODE_WINDOW = 32  # distinct positions cycled through by timed decode steps
+# Upper bounds on a workload's sizes, wherever it is given (a spec's `workload:`, `--workload`): a typo such
+# as b=100000 would otherwise time one call for hours, or ask for a cache of hundreds of GB.
+LIMITS = {"batch": 4096, "tokens": 2**20, "context": 2**20, "step_ms": 10**7}
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -39,6 +42,9 @@ class Workload:
         for name in ("batch", "tokens", "context"):
             if getattr(self, name) < 1:
                 raise UserError(f"workload {name}={getattr(self, name)}: must be >= 1")
+        for name, high in LIMITS.items():
+            if (getattr(self, name) or 0) > high:
+                raise UserError(f"workload {name}={getattr(self, name)}: must be <= {high:,}")
         if self.step_ms is not None and (self.kind != "throughput" or self.step_ms < 1):
             raise UserError(f"workload step_ms={self.step_ms}: a throughput workload's step bound, >= 1 ms")
 
@@ -57,6 +63,8 @@ class Workload:
             if key in values:
                 raise UserError(f"workload {text!r}: {key} is given twice; give each key once")
             try:
+                if not value.strip().isascii():  # int() would take other scripts' digits
+                    raise ValueError(value)
                 values[key] = int(value)
             except ValueError:
                 raise UserError(f"workload {text!r}: {key}={value!r} must be an integer") from None
