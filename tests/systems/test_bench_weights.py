@@ -91,3 +91,24 @@ def test_the_default_at_other_threads_is_its_own_measurement(monkeypatch):
     default, tuned = SystemConfig(), SystemConfig(threads=1, compile="default", moe_dispatch="gather")
     _fake_samples(monkeypatch, {default: [3.0, 3.0, 3.0], tuned: [1.0, 1.0, 1.0], SystemConfig(threads=1): [2.0] * 3})
     assert remeasure(None, default, tuned, SystemConfig(threads=1), None, None) == (3.0, 1.0, 2.0)
+
+
+def test_a_bench_whose_every_trial_fails_says_so_in_one_line(tmp_path, monkeypatch):
+    from sonar.interfaces import TuningPoint
+    from sonar.systems import Workload
+    from sonar.systems.bench import bench_one
+
+    failed = [TuningPoint(trial=1, seconds=1.0, config={}, latency_s=float("inf"), spread_s=0.0, quality_delta=0.0,
+                          best_latency_s=float("inf"), failure="out of memory")]
+
+    class FailingTuner:
+        def __init__(self, **settings):
+            pass
+
+        def run(self, candidate, trials):
+            return failed
+
+    monkeypatch.setattr("sonar.systems.bench.SystemTuner", FailingTuner)
+    with pytest.raises(UserError, match="debug: no configuration ran.*out of memory"):
+        bench_one("debug", preset("debug"), workdir=tmp_path, trials=1, workload=Workload.parse("decode:ctx=8"),
+                  bandwidth=1e10, quality_limit=0.01)

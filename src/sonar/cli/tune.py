@@ -92,6 +92,11 @@ def tune(
         flag = f"--preset {preset_name!r}" if preset_name is not None else f"--checkpoint {checkpoint}"
         raise UserError(f"{flag}: {err}") from None
     modes = tuple(m.strip() for m in compile_modes.split(",") if m.strip())
+    from sonar.systems.config import COMPILE_MODES
+
+    unknown = [m for m in modes if m not in COMPILE_MODES]
+    if unknown or not modes:
+        raise UserError(f"--compile {compile_modes!r}: give modes from {list(COMPILE_MODES)}, comma-separated")
     space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
     candidate = Candidate(id=name, model=model_config, workdir=workdir / name, seed=seed)
     console = Console()
@@ -99,14 +104,16 @@ def tune(
         console.print(f"{escape(preset_name)}: random weights, whose logits are noise that weight rounding moves by "
                       "several percent; quantized formats are judged fairly only on a trained --checkpoint")
     points: list = []
-    with Live(_trial_table(points, f"tuning {name} for {workload}"), console=console, refresh_per_second=2) as live:
-        def on_trial(point) -> None:
-            points.append(point)
-            live.update(_trial_table(points, f"tuning {name} for {workload}"))
 
-        tuner = SystemTuner(workload=workload, space=space, quality_limit=quality_limit, isolate=isolate,
-                            checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial,
-                            max_trials=trials)
+    def on_trial(point) -> None:
+        points.append(point)
+        live.update(_trial_table(points, f"tuning {name} for {workload}"))
+
+    # built before the live table starts, so a bad --workload or --quality-limit is one clean line
+    tuner = SystemTuner(workload=workload, space=space, quality_limit=quality_limit, isolate=isolate,
+                        checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial,
+                        max_trials=trials)
+    with Live(_trial_table(points, f"tuning {name} for {workload}"), console=console, refresh_per_second=2) as live:
         curve = tuner.run(candidate, trials)
         live.update(_trial_table(curve, f"tuning {name} for {workload}"))
     slug = tuner.state_path(candidate).stem.removeprefix("tune-")

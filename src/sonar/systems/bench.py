@@ -111,6 +111,10 @@ def bench_one(name: str, model_config: ModelConfig, *, workdir: Path, trials: in
                         on_trial=on_trial)
     curve = tuner.run(candidate, trials)
     acceptable = [p for p in curve if p.failure is None and p.quality_delta <= quality_limit]
+    if not acceptable:
+        reasons = sorted({p.failure or f"quality {p.quality_delta:.3g} over the limit" for p in curve})
+        raise UserError(f"{name}: no configuration ran within the quality limit in {len(curve)} trial(s); "
+                        f"{'; '.join(reasons)[:400]}")
     best = min(acceptable, key=lambda p: p.latency_s)
     default, tuned = SystemConfig(), SystemConfig.from_dict(best.config)
     model, weights = load_candidate_model(candidate)
