@@ -49,6 +49,22 @@ def test_write_suite_labels_each_table_and_skips_the_ones_already_written(tmp_pa
     assert sorted(os.listdir(tmp_path)) == ["s1-t000.jsonl.gz", "s1-t001.jsonl.gz", "s1-t002.jsonl.gz"]
 
 
+@pytest.mark.parametrize("content", [b"junk\n", b"", "another table"])
+def test_write_suite_refuses_a_file_in_a_tables_place_that_is_not_that_table(tmp_path, content):
+    from sonar.errors import UserError
+
+    path = tmp_path / "s1-t000.jsonl.gz"
+    if content == "another table":
+        other = build_suite_table(2, 0)
+        write_table(path, other.header, other.candidates)
+    else:
+        path.write_bytes(content)
+    before = path.read_bytes()
+    with pytest.raises(UserError, match="not table 0 of suite seed 1"):
+        write_suite(tmp_path, count=1, seed=1)
+    assert path.read_bytes() == before
+
+
 def test_cli_synth_suite(tmp_path):
     result = CliRunner().invoke(app, ["bench", "synth-suite", "--out", str(tmp_path), "--count", "2", "--seed", "3"])
     assert result.exit_code == 0, result.output

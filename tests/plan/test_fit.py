@@ -123,3 +123,11 @@ def test_non_positive_inputs_are_rejected(field, value):
 def test_unknown_format_names_the_choices():
     with pytest.raises(UserError, match=r"'int2'.*int4_mixed"):
         _plan("scout", "int2", 1, 8192)
+
+
+def test_no_sequence_fits_past_the_models_position_limit_whatever_the_memory():
+    spec = load_model_spec("tiny")
+    past = spec.config.max_position_embeddings + 1
+    plan = plan_deployment(spec, weights="bf16", gpu=H100, context=past)
+    assert not plan.fits and "max_position_embeddings" in plan.reason
+    assert plan.max_batch_at_context == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sonar.bench.synthetic import Structure, synthetic_table
-from sonar.bench.table import BenchTable, write_table
+from sonar.bench.table import BenchTable, load_table, write_table
 from sonar.errors import UserError
 
 # Each knob's levels; Structure documents what they mean.
@@ -74,6 +74,14 @@ def build_suite_table(suite_seed: int, index: int) -> BenchTable:
     return BenchTable(header=dataclasses.replace(table.header, provenance=provenance), candidates=table.candidates)
 
 
+def _same_table(path: Path, table) -> bool:
+    """The file holds exactly these candidates (a table is a pure function of suite seed and index)."""
+    try:
+        return load_table(path).candidates == table.candidates
+    except UserError:
+        return False
+
+
 def write_suite(out: Path, *, count: int, seed: int,
                 progress: Callable[[str, bool], None] = lambda name, written: None) -> list[Path]:
     """Tables 0..count-1 of suite `seed` as `out/NAME.jsonl.gz`; existing ones are kept as they are."""
@@ -85,9 +93,12 @@ def write_suite(out: Path, *, count: int, seed: int,
         spec = suite_table(seed, index)
         path = out / f"{spec.name}.jsonl.gz"
         written = not path.exists()
+        table = build_suite_table(seed, index)
         if written:
-            table = build_suite_table(seed, index)
             write_table(path, table.header, table.candidates)
+        elif not _same_table(path, table):
+            raise UserError(f"{path}: exists and is not table {index} of suite seed {seed}; move it away or"
+                            " choose another --out")
         paths.append(path)
         progress(spec.name, written)
     return paths

@@ -59,7 +59,7 @@ def plan_engine(spec: ModelSpec, plan: Plan, profile: EngineProfile, *, gpu: Gpu
         engine=profile.engine, version=profile.version, summary=profile.summary, parameters=parameters,
         fits=fits_memory and context <= plan.max_position_embeddings, reason=reason,
         max_context=memory.max_context(batch), max_context_by_memory=memory.max_context_by_memory(batch),
-        max_batch_at_context=memory.max_batch(context),
+        max_batch_at_context=memory.max_batch(context) if context <= plan.max_position_embeddings else 0,
         per_gpu={
             "capacity": memory.capacity, "managed_by_engine": memory.managed, "weights": memory.weights,
             "activations": memory.activations(context, batch),

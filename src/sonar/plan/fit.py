@@ -200,7 +200,7 @@ def plan_deployment(
         max_context=min(max_pos, by_memory) if by_memory is not None else max_pos,
         max_context_by_memory=by_memory,
         max_context_ignoring_chunking=min(max_pos, unchunked.max_context(gpu.memory_bytes)),
-        max_batch_at_context=largest(fits_batch, MAX_BATCH),
+        max_batch_at_context=largest(fits_batch, MAX_BATCH) if context <= max_pos else 0,  # past the model's limit
     )
 
 
