@@ -233,3 +233,12 @@ def test_a_marker_written_before_kinds_were_recorded_is_judged_by_its_files(tmp_
         with writing(target, kind="eval-length", overwrite=True) as staging:
             (staging / "length.json").write_text("{}")
     assert (target / "config.json").read_text() == "{}"
+
+
+def test_a_link_to_nowhere_is_refused_rather_than_followed_into_being(tmp_path):
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "elsewhere" / "made")
+    with pytest.raises(UserError, match="does not exist"):
+        with writing(link) as staging:
+            (staging / "a.txt").write_text("a")
+    assert not (tmp_path / "elsewhere").exists()

@@ -44,6 +44,8 @@ def write_failed(path: str | Path, err: OSError) -> UserError:
 def refuse_special(path: str | Path, *, protected: Mapping[str | Path, str] | None = None) -> Path:
     """`path` resolved, unless it is a directory no output may replace; `protected` maps more such
     paths to what they are (e.g. {run_dir: "the run directory"})."""
+    if Path(path).is_symlink() and not Path(path).exists():  # writing would create wherever the link points
+        raise UserError(f"{path}: is a link to {os.readlink(path)}, which does not exist; name a real directory")
     resolved = Path(os.path.realpath(path))
     if resolved == Path(resolved.anchor):
         raise UserError(f"{path}: refusing to write into the filesystem root; name a new directory")

@@ -34,6 +34,9 @@ def oracle(
     from sonar.bench.table import load_table
 
     bounds = _quantiles(quantiles)
+    resolved = [path.resolve() for path in tables]
+    if len(set(resolved)) < len(resolved):
+        raise UserError("a table is named more than once; name each table once")
     report = {}
     for path in tables:
         table = load_table(path)

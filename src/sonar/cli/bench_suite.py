@@ -21,11 +21,13 @@ from sonar.strict_json import dumps_strict
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
     try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
+        values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
     if not values:
         raise UserError(f"{name} {text!r}: expected comma-separated numbers, e.g. 0.25,0.5,0.75")
+    if len(set(values)) < len(values):  # a bound named twice would count twice in every median
+        raise UserError(f"{name} {text!r}: a value is repeated; give each once")
     return values
 
 
