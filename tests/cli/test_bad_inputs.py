@@ -691,6 +691,11 @@ SWEEP = [
                                                "--readme", sb.file("README.md", "# r\n")], r"--scoreboard s\.json"),
     cli("figures-scoreboard-other-json", lambda sb: ["bench", "figures", "--scoreboard", sb.file("s.json", '{"a": 1}'),
                                                      "--readme", sb.file("README.md", "# r\n")], r"no settings"),
+    cli("figures-scoreboard-cells-not-rows", lambda sb: [
+        "bench", "figures", "--scoreboard", sb.file("s.json", json.dumps(
+            {"settings": {}, "tables": {}, "cells": [1, 2], "methods": {}, "sonar_ahead": {}})),
+        "--readme", sb.file("README.md", "# r\n<!-- figures:measured -->\n<!-- /figures:measured -->\n")],
+        r"does not hold what its command writes"),
     cli("figures-readme-not-text", lambda sb: ["bench", "figures", "--scoreboard", sb.file("s.json", "{}"),
                                                "--readme", sb.file("README.md", b"\xff\xfe\x00"), "--check"],
         r"--readme README\.md"),

@@ -240,12 +240,19 @@ def figures(
     except UnicodeDecodeError as err:
         raise UserError(f"--readme {readme}: not UTF-8 text (byte offset {err.start})") from None
     suite_keys = ("settings", "tables", "cells", "methods", "sonar_ahead")
-    updated = rewrite(text, render(load(scoreboard, "--scoreboard", suite_keys),
-                                   load(ablation, "--ablation", ("settings", "ablation")) if ablation else None,
-                                   load(pareto, "--pareto", suite_keys) if pareto else None,
-                                   # the oracle reads the measured tables themselves; only a README that
-                                   # shows it asks for them
-                                   tables_root=Path.cwd() if "<!-- figures:oracle -->" in text else None))
+    inputs = (load(scoreboard, "--scoreboard", suite_keys),
+              load(ablation, "--ablation", ("settings", "ablation")) if ablation else None,
+              load(pareto, "--pareto", suite_keys) if pareto else None)
+    try:  # the keys are there but what they hold was edited: one line, not a traceback from the rendering
+        blocks = render(*inputs,
+                        # the oracle reads the measured tables themselves; only a README that shows it asks for them
+                        tables_root=Path.cwd() if "<!-- figures:oracle -->" in text else None)
+    except UserError:
+        raise
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as err:
+        raise UserError(f"the benchmark JSON does not hold what its command writes ({type(err).__name__}: {err});"
+                        " regenerate it with `make bench-figures`") from None
+    updated = rewrite(text, blocks)
     if check:
         if updated != text:
             Console(stderr=True).print(f"{readme} differs from what the JSON renders: run `make bench-figures`")
