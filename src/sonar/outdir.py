@@ -101,17 +101,19 @@ def writing(target: str | Path, *, kind: str = "output", overwrite: bool = False
     (see the module docstring for the rules). `kind` names the output (checkpoint, export, ...): files
     another kind wrote are never replaced. Refusals are raised before the block runs."""
     # Work on the resolved path: a link named as the target is followed, never replaced.
-    target = refuse_special(target, protected=protected)
-    _check_claim(target, _survey(target), overwrite, kind)
+    target = check_claim(target, kind=kind, overwrite=overwrite, protected=protected)
     with staging_beside(target) as staging:
         yield staging
         _publish(staging, target, overwrite, kind)
 
 
-def check_claim(target: str | Path, *, kind: str, overwrite: bool = False) -> None:
-    """`writing`'s refusals, said before a long computation whose result would go to `target`."""
-    target = refuse_special(target)
+def check_claim(target: str | Path, *, kind: str, overwrite: bool = False,
+                protected: Mapping[str | Path, str] | None = None) -> Path:
+    """`writing`'s refusals (also said before a long computation whose result would go to `target`);
+    returns the resolved target."""
+    target = refuse_special(target, protected=protected)
     _check_claim(target, _survey(target), overwrite, kind)
+    return target
 
 
 @contextlib.contextmanager
@@ -141,19 +143,10 @@ def _survey(target: Path) -> _Survey:
     if not target.is_dir():
         raise UserError(f"{target}: exists and is not a directory; name a directory")
     present = set(_files(target))
-    listed = set(read_marker(target)) if MARKER in present else set()
-    kind = marker_kind(target, listed) if MARKER in present else None
+    listed, kind = _read_marker(target) if MARKER in present else ((), None)
+    listed = set(listed)
     present.discard(MARKER)
     return _Survey(exists=True, ours=frozenset(present & listed), foreign=frozenset(present - listed), kind=kind)
-
-
-def marker_kind(directory: Path, listed: set[str]) -> str | None:
-    """The kind of output the marker records, or for an older marker the kind its files suggest."""
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        kind = strict_json.loads((directory / MARKER).read_text()).get("kind")
-        if isinstance(kind, str) and kind:
-            return kind
-    return next((kind for name, kind in _KIND_BY_FILE if name in listed), None)
 
 
 def _check_claim(target: Path, survey: _Survey, overwrite: bool, kind: str) -> None:
@@ -180,6 +173,12 @@ def _files(root: Path) -> Iterator[str]:
 def read_marker(directory: Path) -> list[str]:
     """The files sonar wrote into `directory`, as its marker lists them (validated: no absolute
     paths, no `..`, so nothing outside the directory can ever be named)."""
+    return _read_marker(directory)[0]
+
+
+def _read_marker(directory: Path) -> tuple[list[str], str | None]:
+    """The marker's files (as `read_marker`) and the kind of output that wrote them: the kind it records,
+    or for a marker from before kinds were recorded, the kind its files suggest (None: unknown)."""
     path = directory / MARKER
     try:
         data = strict_json.loads(path.read_text())
@@ -189,7 +188,10 @@ def read_marker(directory: Path) -> list[str]:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise UserError(f"{path}: not a valid sonar output marker ({err}); remove it if sonar did not"
                         " write this directory") from None
-    return files
+    kind = data.get("kind")
+    if not (isinstance(kind, str) and kind):
+        kind = next((known for name, known in _KIND_BY_FILE if name in files), None)
+    return files, kind
 
 
 def _is_inside(name: str) -> bool:

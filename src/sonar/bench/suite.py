@@ -93,10 +93,7 @@ class SuiteSettings:
             raise UserError(f"mode {self.mode!r}: choose one of {list(MODES)}")
         if not self.tables:
             raise UserError("the suite needs at least one table")
-        resolved = [Path(t).resolve() for t in self.tables]
-        if len(set(resolved)) < len(resolved):  # a table named twice counted twice in every average
-            twice = next(t for t, r in zip(self.tables, resolved, strict=True) if resolved.count(r) > 1)
-            raise UserError(f"table {str(twice)!r} is named more than once; name each table once")
+        refuse_repeated_tables(self.tables)
         if not self.rules:  # `--rules ,` ran no cell and wrote an empty scoreboard
             raise UserError("rules: name at least one recommendation rule, e.g. completed")
         if not 1 <= self.seeds <= MAX_SEEDS:
@@ -252,6 +249,14 @@ def _same_table(row: dict, digests: dict[str, str], brute_force_s: dict[str, flo
 def _not_a_work_file(path: Path) -> UserError:
     return UserError(f"{path}: not a work file of `sonar bench suite` (its lines are not result rows);"
                      " give --work a work file of the suite's, or a new path")
+
+
+def refuse_repeated_tables(tables) -> None:
+    """A table named twice (by any path) would count twice in every average."""
+    resolved = [Path(t).resolve() for t in tables]
+    if len(set(resolved)) < len(resolved):
+        twice = next(t for t, r in zip(tables, resolved, strict=True) if resolved.count(r) > 1)
+        raise UserError(f"table {str(twice)!r} is named more than once; name each table once")
 
 
 def _run_key(cell: Cell) -> tuple:

@@ -31,12 +31,11 @@ def oracle(
     under the completed rule; Pareto mode is searched over the true front's owners."""
     from sonar.bench.oracle import constraint_oracle, pareto_oracle
     from sonar.bench.regret import objective_from_table
+    from sonar.bench.suite import refuse_repeated_tables
     from sonar.bench.table import load_table
 
     bounds = _quantiles(quantiles)
-    resolved = [path.resolve() for path in tables]
-    if len(set(resolved)) < len(resolved):
-        raise UserError("a table is named more than once; name each table once")
+    refuse_repeated_tables(tables)
     report = {}
     for path in tables:
         table = load_table(path)

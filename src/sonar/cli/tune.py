@@ -92,12 +92,10 @@ def tune(
         flag = f"--preset {preset_name!r}" if preset_name is not None else f"--checkpoint {checkpoint}"
         raise UserError(f"{flag}: {err}") from None
     modes = tuple(m.strip() for m in compile_modes.split(",") if m.strip())
-    from sonar.systems.config import COMPILE_MODES
-
-    unknown = [m for m in modes if m not in COMPILE_MODES]
-    if unknown or not modes:
-        raise UserError(f"--compile {compile_modes!r}: give modes from {list(COMPILE_MODES)}, comma-separated")
-    space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
+    try:
+        space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
+    except UserError as err:
+        raise UserError(f"--compile {compile_modes!r}: {err}") from None
     candidate = Candidate(id=name, model=model_config, workdir=workdir / name, seed=seed)
     console = Console()
     if preset_name is not None:

@@ -15,7 +15,14 @@ from sonar.model.config import ModelConfig
 from sonar.model.layout import layer_plans
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.systems import experts as _experts  # noqa: F401  registers the packed dispatches
-from sonar.systems.config import CPU_ONLY_COMPILE_MODES, SCOPES, WEIGHT_SCHEMES, SystemConfig, SystemConfigError
+from sonar.systems.config import (
+    COMPILE_MODES,
+    CPU_ONLY_COMPILE_MODES,
+    SCOPES,
+    WEIGHT_SCHEMES,
+    SystemConfig,
+    SystemConfigError,
+)
 from sonar.systems.prepacked import PREPACKED_FORMATS, fbgemm_available, mkldnn_available
 
 PACKED_DISPATCHES = ("packed_grouped", "packed_gather", "packed_grouped_mm")
@@ -279,6 +286,9 @@ class SearchSpace:
         unknown = sorted(set(self.schemes) - set(WEIGHT_SCHEMES))
         if unknown:
             raise SystemConfigError(f"schemes {unknown}: unknown; choose from {sorted(WEIGHT_SCHEMES)}")
+        unknown = [mode for mode in self.compiles if mode not in COMPILE_MODES]
+        if unknown:  # else only found when the tuner reaches a compiled trial
+            raise SystemConfigError(f"compiles {unknown}: unknown; choose from {list(COMPILE_MODES)}")
         for name, values in (("schemes", self.schemes), ("dispatches", self.dispatches),
                              ("attentions", self.attentions), ("sdpa_backends", self.sdpa_backends),
                              ("compiles", self.compiles)):
