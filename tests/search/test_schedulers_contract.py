@@ -287,7 +287,8 @@ def test_sonar_promotes_a_waiting_candidate_that_may_still_beat_the_best_finishe
 def _screening_run(tmp_path, screen: bool):
     raw = make_spec(scheduler="sonar", objective={"kind": "constraint", "latency_s": 0.0015},
                     synthetic={"noise": 0.01, "eval_every": 10, "trial_cost_s": 0.01},
-                    rules={"screen_feasibility": screen, "defer_far_probes": False})  # the rule alone
+                    rules={"screen_feasibility": screen, "defer_far_probes": False,
+                           "learned_starts": False})  # the rule alone
     run_dir = tmp_path / ("screen" if screen else "plain")
     state, _ = run_simulated(raw, run_dir)
     return state, recorded_events(run_dir)

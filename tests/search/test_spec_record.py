@@ -10,6 +10,7 @@ from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.search import state as state_module
 from sonar.search.engine import run_search, start_search
+from sonar.search.schedulers import base as scheduler_base
 from sonar.search.executors import SimulatedExecutor
 from sonar.search.spec_record import spec_sha256
 from sonar.search.storage import DB_NAME, Storage
@@ -92,6 +93,7 @@ def test_a_resume_uses_the_recorded_architectures_not_the_sampler(tmp_path, monk
         return [m.replace(num_hidden_layers=m.num_hidden_layers + 1) for m in real(space, seed=seed, count=count)]
 
     monkeypatch.setattr(state_module, "sample_architectures", changed_sampler)
+    monkeypatch.setattr(scheduler_base, "sample_architectures", changed_sampler)  # learned starts draw here
     resumed = _CrashAt(crash_at=0)
     state = run_search(tmp_path, resumed)
     assert state.finished
@@ -102,9 +104,11 @@ def test_a_resume_uses_the_recorded_architectures_not_the_sampler(tmp_path, monk
     assert new, "the crash should come before every candidate has started"
     starts = {p["candidate"]: p["model"] for kind, p, _ in _events(tmp_path)
               if kind == "decision" and p["action"] == "start"}
-    for cid in new:  # a candidate first started now is drawn now, and recorded
+    drawn_now = [m.to_dict() for m in changed_sampler(state.spec.arch, seed=state.spec.seed,
+                                                      count=state.spec.budget.candidates)]
+    for cid in new:  # a candidate first started now is drawn now, from the sampler as it is, and recorded
         assert starts[cid] == state.candidates[cid].model.to_dict()
-        assert starts[cid]["num_hidden_layers"] == state_module.sampled_model(state.spec, cid).num_hidden_layers
+        assert starts[cid] in drawn_now
 
 
 def test_a_run_from_before_recorded_architectures_folds_through_the_sampler(tmp_path):

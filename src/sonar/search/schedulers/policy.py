@@ -120,10 +120,10 @@ class Rules:
     # sweep has gained over its first configuration (at least 4x) trains only once nothing else is left to
     # start (schedulers/probe_order.py).
     defer_far_probes: bool = True
-    # Off: constraint, one target: every other new candidate gets the unstarted architecture whose final loss
+    # Constraint, one target: every other new candidate gets the unstarted architecture whose final loss
     # a ridge model over the started candidates' forecasts predicts lowest (schedulers/start_order.py). It
     # helps four of the five measured tables and is level on held-out synthetic ones (benchmarks/README.md).
-    learned_starts: bool = False
+    learned_starts: bool = True
 
     def __post_init__(self) -> None:
         for name, value in dataclasses.asdict(self).items():
