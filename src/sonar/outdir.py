@@ -73,12 +73,12 @@ def refuse_file_ancestor(path: str | Path, flag: str) -> None:
             return
 
 
-def check_run_dir(path: str | Path, *, holds_run: Callable[[Path], bool], kind: str) -> Path:
-    """A directory a command fills over time (a search or training run) must be new, empty, or
-    already one of that command's runs."""
+def check_run_dir(path: str | Path, *, holds_run: Callable[[Path], bool], kind: str, flag: str = "--out") -> Path:
+    """A directory a command fills over time (a search or training run, tuning records) must be new,
+    empty, or already one of that command's runs."""
     path = Path(path)
     refuse_special(path)
-    refuse_file_ancestor(path, "--out")
+    refuse_file_ancestor(path, flag)
     if path.exists() and not path.is_dir():
         raise UserError(f"{path}: is a file; name a directory for the {kind}")
     if path.is_dir() and any(path.iterdir()) and not holds_run(path):

@@ -901,8 +901,36 @@ SWEEP3 = [
         r"--png notes\.png: exists and is not a PNG"),
 ]
 
+
+def _space(sb: Sandbox, text: str) -> list[str]:
+    return ["bench", "build", "--out", "t.jsonl", "--candidates", "2", "--max-steps", "8", "--space",
+            sb.file("space.yaml", text)]
+
+
+# A later sweep: tuning records written into another command's directory, and search spaces whose
+# choices no architecture could take (skipped draw after draw before, or a vague "no valid architecture").
+SWEEP4 = [
+    cli("tune-workdir-is-a-checkpoint", lambda sb: _tune("--preset", "debug", "--workdir", sb.checkpoint()),
+        r"holds no tuning records"),
+    cli("tune-workdir-is-a-search-run", lambda sb: _tune("--preset", "debug", "--workdir", sb.run()),
+        r"run.*holds no tuning records"),
+    cli("bench-tune-workdir-user-dir", lambda sb: ["bench", "tune", "--archs", "tiny", "--trials", "1", "--workdir",
+                                                   _user_dir(sb)], r"mine: is not empty and holds no tuning records"),
+    cli("bench-build-space-hidden-zero", lambda sb: _space(sb, "hidden_size: [0, 64]\n"),
+        r"hidden_size\.choices\[0\]: hidden_size=0: must be >= 1"),
+    cli("bench-build-space-odd-head-dim", lambda sb: _space(sb, "head_dim: [16, 33]\n"), r"head_dim=33: must be even"),
+    cli("bench-build-space-step-past-range", lambda sb: _space(sb, "hidden_size: {int: [32, 64], step: 1000}\n"),
+        r"hidden_size\.step: 1000 is wider than the range"),
+    cli("bench-build-space-float-step", lambda sb: _space(sb, "rope_theta: {float: [1000, 10000], step: 10}\n"),
+        r"rope_theta\.step: a float range"),
+    cli("bench-build-space-never-divides", lambda sb: _space(sb, "hidden_size: [65, 67]\n"),
+        r"no valid architecture in 200 draws: \d+x ModelConfig: hidden_size=6[57] is not divisible"),
+    cli("search-spec-rule-never-holds", lambda sb: ["search", sb.spec({"arch": {"rules": ["hidden_size > 99999"]}}),
+                                                    "--out", "run"], r"200x rule 'hidden_size > 99999' does not hold"),
+]
+
 CASES = (GENERAL + PLAN + SEARCH + STATUS + REPORT + EXPORT + TRAIN + TUNE + BENCH + API + SWEEP + NESTING + SWEEP2
-         + SWEEP3)
+         + SWEEP3 + SWEEP4)
 
 # Cases that still fail, each with the reason; strict, so a fix turns the xfail into a failure to remove here.
 KNOWN_FAILING: dict[str, str] = {}

@@ -32,7 +32,12 @@ def _error(raw) -> str:
 @pytest.mark.parametrize(("change", "key"), [
     ({"arch": {"hidden_size": [32, 64, "big"]}}, "arch.hidden_size.choices[2]: 'big' is not an integer"),
     ({"arch": {"hidden_sizes": [32]}}, "arch.hidden_sizes: not a ModelConfig field"),
-    ({"arch": {"rope_theta": {"float": [0, 1e6], "log": True}}}, "arch.rope_theta.float[0]: a log scale needs"),
+    ({"arch": {"attn_scale": {"float": [0, 1], "log": True}}}, "arch.attn_scale.float[0]: a log scale needs"),
+    ({"arch": {"rope_theta": {"float": [0, 1e6]}}}, "arch.rope_theta.float[0]: rope_theta=0.0: must be > 0"),
+    ({"arch": {"hidden_size": [0, 64]}}, "arch.hidden_size.choices[0]: hidden_size=0: must be >= 1"),
+    ({"arch": {"head_dim": [16, 33]}}, "arch.head_dim.choices[1]: head_dim=33: must be even"),
+    ({"arch": {"attention_chunk_size": {"int": [0, 64]}}}, "arch.attention_chunk_size.int[0]: attention_chunk_size=0:"
+                                                           " chunk size must be >= 1 (or None)"),
     ({"arch": {"num_hidden_layers": {"int": [6, 2]}}}, "arch.num_hidden_layers.int: low 6 > high 2"),
     ({"arch": {"rules": ["hidden_size %% heads == 0"]}}, "arch.rules[0]:"),
     ({"arch": {"rules": ["__import__('os')"]}}, "arch.rules[0]:"),
@@ -66,9 +71,26 @@ def test_conditions_that_are_comparisons_or_true_false_fields_are_taken(rule):
     assert parse_spec(make_spec(arch={"rules": [rule]})).arch.rules == (rule,)
 
 
-def test_unsatisfiable_space_is_rejected_before_compute():
+def test_unsatisfiable_space_is_rejected_before_compute_with_the_reasons_its_draws_failed():
     raw = make_spec(arch={"hidden_size": [36], "num_attention_heads": [8], "rules": []})
-    assert _error(raw).startswith("arch: no valid architecture")
+    error = _error(raw)
+    assert error.startswith("arch: no valid architecture in 200 draws: 200x ModelConfig: hidden_size=36 is not "
+                            "divisible by num_attention_heads=8")
+    ruled_out = _error(make_spec(arch={"hidden_size": [32, 64], "rules": ["hidden_size > 100"]}))
+    assert ruled_out == "arch: no valid architecture in 200 draws: 200x rule 'hidden_size > 100' does not hold"
+
+
+def test_an_int_step_wider_than_its_range_or_on_a_float_range_is_refused():
+    assert _error(make_spec(arch={"hidden_size": {"int": [32, 64], "step": 1000}})).startswith(
+        "arch.hidden_size.step: 1000 is wider than the range [32, 64]")
+    assert _error(make_spec(arch={"rope_theta": {"float": [1e4, 1e6], "step": 2}})).startswith(
+        "arch.rope_theta.step: a float range is drawn continuously")
+
+
+def test_an_int_range_draws_only_points_of_its_step_grid():
+    space = parse_spec(make_spec(arch={"intermediate_size": {"int": [64, 200], "step": 64}, "rules": []})).arch
+    drawn = {m.intermediate_size for m in sample_architectures(space, seed=0, count=30)}
+    assert drawn == {64, 128, 192}  # 200 lies off the grid: never drawn, though the range reaches it
 
 
 def test_sampled_architectures_obey_rules_and_model_validation():

@@ -10,8 +10,8 @@ from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.search import state as state_module
 from sonar.search.engine import run_search, start_search
-from sonar.search.schedulers import base as scheduler_base
 from sonar.search.executors import SimulatedExecutor
+from sonar.search.schedulers import base as scheduler_base
 from sonar.search.spec_record import spec_sha256
 from sonar.search.storage import DB_NAME, Storage
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
 from sonar.errors import UserError
+from sonar.outdir import check_run_dir
 from sonar.strict_json import dumps_strict
 
 
@@ -42,6 +43,13 @@ def _trial_table(points: list, title: str) -> Table:
         table.add_row(str(p.trial), p.extra.get("label", ""), _ms(p.latency_s), _ms(p.spread_s),
                       f"{p.quality_delta:.4f}", _ms(p.best_latency_s), f"{p.seconds:.0f}", escape(note[:60]))
     return table
+
+
+def holds_tuning_records(directory: Path) -> bool:
+    """What `sonar tune` and `sonar bench tune` leave in their --workdir: the systems prior, a curve, or an
+    architecture's folder of tuning state (and the bench's training)."""
+    return ((directory / "systems-prior.json").exists() or any(directory.glob("curve-*.json"))
+            or any(directory.glob("*/systems")) or any(directory.glob("*/train")))
 
 
 @app.command()
@@ -72,6 +80,7 @@ def tune(
         raise UserError(f"--trials={trials}: must be >= 1")
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
+    check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
     if out is not None and out.is_dir():
         raise UserError(f"--out {out}: is a directory; name the curve's JSON file")
     if out is not None and out.exists() and not _is_curve(out):
@@ -142,6 +151,7 @@ def bench_tune(
     """Tuned vs untuned-default decode latency for three architectures, with the bandwidth roofline."""
     from sonar.systems.bench import run_bench
 
+    check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
     console = Console(stderr=True)
 
     def progress(point) -> None:

@@ -26,12 +26,25 @@ FIELD_LIMITS: dict[str, float] = {
     "rope_theta": 1e12, "attn_scale": 1e3, "rms_norm_eps": 1.0, "router_aux_loss_coef": 1e3,
     "initializer_range": 1e3,
 }
+# The smallest value each numeric field may take on its own, and whether it may equal it: a search
+# space's choices and ranges are checked against it when the spec is read, so a choice no architecture
+# could ever take is named then, not skipped draw after draw.
+FIELD_FLOORS: dict[str, tuple[float, bool]] = {
+    **{name: (1, True) for name in (
+        "vocab_size", "hidden_size", "intermediate_size", "intermediate_size_mlp", "num_hidden_layers",
+        "num_attention_heads", "num_key_value_heads", "num_local_experts", "num_experts_per_tok",
+        "interleave_moe_layer_step", "floor_scale", "max_position_embeddings", "no_rope_layer_interval",
+        "attention_chunk_size")},
+    "head_dim": (2, True), "rms_norm_eps": (0, False), "rope_theta": (0, False), "attn_scale": (0, True),
+}
+_FLOOR_WORDS = {"attention_chunk_size": "chunk size must be >= 1 (or None)",
+                "no_rope_layer_interval": "NoPE interval must be >= 1"}
 _TOKEN_LISTS = ("moe_layers", "nope_layers", "eos_token_id")  # tuples of small non-negative ints
 _BOOLEANS = ("use_qk_norm", "attn_temperature_tuning", "tie_word_embeddings")
 
 
 def field_problem(name: str, value: object) -> str | None:
-    """Why `value` cannot be ModelConfig field `name` on its own (type, finiteness, range), or None.
+    """Why `value` cannot be ModelConfig field `name` on its own (type, finiteness, range, parity), or None.
     Rules between fields (divisibility, top-k <= experts) are ModelConfig's own."""
     limit = FIELD_LIMITS.get(name)
     if limit is not None and value is not None:
@@ -42,6 +55,11 @@ def field_problem(name: str, value: object) -> str | None:
             return "must be finite"
         if value > limit:
             return f"must be <= {limit:g}" if not integer else f"must be <= {int(limit):,}"
+        floor, may_equal = FIELD_FLOORS.get(name, (-math.inf, True))
+        if value < floor or (value == floor and not may_equal):
+            return _FLOOR_WORDS.get(name, f"must be {'>=' if may_equal else '>'} {floor:g}")
+        if name == "head_dim" and value % 2:
+            return "must be even (RoPE rotates pairs)"
     if name in _BOOLEANS and not isinstance(value, bool):
         return "must be true or false"
     if name in _TOKEN_LISTS and value is not None:

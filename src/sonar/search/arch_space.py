@@ -174,6 +174,11 @@ def _param(name: object, body: object, where: str) -> Param:
     if log and low <= 0:
         raise SpecError(f"{where}.{mode}[0]: a log scale needs low > 0, got {low}")
     step = as_int(body.get("step", 1), f"{where}.step", low=1)
+    if not integer and "step" in body:
+        raise SpecError(f"{where}.step: a float range is drawn continuously; step applies to int ranges only")
+    if step > 1 and high - low < step:
+        raise SpecError(f"{where}.step: {step} is wider than the range [{low}, {high}], which then holds one value;"
+                        " use a smaller step, or choices: [...]")
     return Param(name=name, low=low, high=high, integer=integer, log=log, step=step, when=when)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import Counter
 
 import numpy as np
 
@@ -28,29 +29,47 @@ def draw_value(param: Param, rng: np.random.Generator) -> object:
     value = math.exp(math.log(low) + u * (math.log(high) - math.log(low))) if param.log else low + u * (high - low)
     if not param.integer:
         return float(value)
-    steps = round((value - low) / param.step)
-    return int(min(high, low + steps * param.step))
+    # on the grid low, low + step, ...: the nearest point, but never past the last one below high
+    steps = min(round((value - low) / param.step), int((high - low) // param.step))
+    return int(low + steps * param.step)
 
 
-def draw_config(space: ArchSpace, rng: np.random.Generator) -> ModelConfig | None:
-    """One draw; None when a rule or ModelConfig rejects it. Conditions see the values drawn so far
-    layered on the base, so a `when` may refer to any field drawn earlier in the spec."""
+def draw_config(space: ArchSpace, rng: np.random.Generator, rejections: Counter | None = None) -> ModelConfig | None:
+    """One draw; None when a rule or ModelConfig rejects it (counted in `rejections` by reason). Conditions
+    see the values drawn so far layered on the base, so a `when` may refer to any field drawn earlier."""
     base = space.base_config()
     values = base.to_dict()
     changes = {}
+    reason = None
     try:
         for param in space.params:
+            reason = f"{param.name}.when {param.when!r} has no answer"
             if param.when is not None and not expr.evaluate(param.when, values):
                 continue
             changes[param.name] = values[param.name] = draw_value(param, rng)
-        if not all(expr.evaluate(rule, values) for rule in space.rules):
-            return None
+        for rule in space.rules:
+            reason = f"rule {rule!r} has no answer"
+            if not expr.evaluate(rule, values):
+                return _rejected(rejections, f"rule {rule!r} does not hold")
     except (ArithmeticError, TypeError):  # no answer (x / 0, None + 1): the draw is not valid
-        return None
+        return _rejected(rejections, reason)
     try:
         return base.replace(**changes)
-    except UserError:
-        return None
+    except UserError as err:
+        return _rejected(rejections, f"ModelConfig: {err}")
+
+
+def _rejected(rejections: Counter | None, reason: str) -> None:
+    if rejections is not None:
+        rejections[reason] += 1
+    return None
+
+
+def _why_none(rejections: Counter) -> str:
+    """The commonest reasons the draws were rejected, with their counts."""
+    top = "; ".join(f"{count}x {reason}" for reason, count in rejections.most_common(3))
+    more = len(rejections) - 3
+    return top + (f"; and {more} other reasons" if more > 0 else "")
 
 
 @functools.lru_cache(maxsize=64)
@@ -59,8 +78,9 @@ def _unique_configs(space: ArchSpace, seed: int, count: int) -> tuple[ModelConfi
     found: list[ModelConfig] = []
     seen: set[ModelConfig] = set()  # membership in a list would make drawing quadratic in `count`
     misses = 0
+    rejections: Counter = Counter()
     while len(found) < count and misses < _DRAWS_PER_CANDIDATE:
-        config = draw_config(space, rng)
+        config = draw_config(space, rng, rejections)
         if config is None or config in seen:
             misses += 1
             continue
@@ -68,8 +88,7 @@ def _unique_configs(space: ArchSpace, seed: int, count: int) -> tuple[ModelConfi
         found.append(config)
         seen.add(config)
     if not found:
-        raise SpecError(f"arch: no valid architecture in {_DRAWS_PER_CANDIDATE} draws "
-                        "(check the rules and that sizes divide: hidden_size by heads, heads by kv heads)")
+        raise SpecError(f"arch: no valid architecture in {_DRAWS_PER_CANDIDATE} draws: {_why_none(rejections)}")
     return tuple(found)
 
 
