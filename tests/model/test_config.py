@@ -67,6 +67,19 @@ def test_hf_config_round_trip(name):
     assert from_hf(json.loads(json.dumps(to_hf(cfg)))) == cfg
 
 
+def test_global_attention_round_trips_through_a_config_transformers_can_run():
+    cfg = preset("debug").replace(attention_chunk_size=None)
+    hf = json.loads(json.dumps(to_hf(cfg)))
+    # transformers builds a chunked mask whatever the layer types, so the file names a size no layer uses
+    assert hf["attention_chunk_size"] == cfg.max_position_embeddings
+    assert set(hf["layer_types"]) == {"full_attention"}
+    assert from_hf(hf) == cfg
+    chunked = to_hf(preset("debug"))
+    assert from_hf({**chunked, "layer_types": ["full_attention"] * cfg.num_hidden_layers}) == cfg
+    with pytest.raises(ConfigError, match="layer_types"):  # any other mix is not one our layer plan can hold
+        from_hf({**chunked, "layer_types": ["chunked_attention"] * cfg.num_hidden_layers})
+
+
 def test_hf_config_in_the_transformers_4x_form_is_read():
     hf = to_hf(preset("scout"))
     rope = hf.pop("rope_parameters")

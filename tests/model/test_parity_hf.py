@@ -23,6 +23,7 @@ CASES = {
     "temperature_tuning_active": BASE.replace(floor_scale=4, attn_scale=0.5, no_rope_layer_interval=2),
     "explicit_head_dim": BASE.replace(head_dim=32, num_hidden_layers=3),
     "explicit_layer_lists": BASE.replace(nope_layers=(0, 2), moe_layers=(1, 2), num_hidden_layers=3),
+    "global_attention": BASE.replace(attention_chunk_size=None, use_qk_norm=True),
 }
 
 

@@ -51,8 +51,7 @@ def from_hf(hf: dict) -> ModelConfig:
     fields["attn_temperature_tuning"] = bool(tuning)  # older hub files store the int 4
     fields["extra"] = {k: hf[k] for k in _PASSTHROUGH if k in hf}
     config = _drop_derivable_layer_lists(ModelConfig(**fields))
-    _check_layer_types(hf, config)
-    return config
+    return _with_layer_types(hf, config)
 
 
 def _drop_derivable_layer_lists(config: ModelConfig) -> ModelConfig:
@@ -85,15 +84,20 @@ def _rope_from_hf(hf: dict) -> tuple[float, RopeScaling | None]:
     )
 
 
-def _check_layer_types(hf: dict, config: ModelConfig) -> None:
+def _with_layer_types(hf: dict, config: ModelConfig) -> ModelConfig:
+    """`config` as the file's layer_types say it attends: chunked on the RoPE layers, or (every type
+    "full_attention" though RoPE layers exist) globally everywhere, which is a chunk size of None."""
     layer_types = hf.get("layer_types")
     if not layer_types or config.attention_chunk_size is None:
-        return  # without a chunk size every layer attends globally, whatever the types say
+        return config  # without a chunk size every layer attends globally, whatever the types say
     derived = _layer_types(config)
-    if list(layer_types) != derived:
-        raise ConfigError(
-            f"layer_types={layer_types} differs from the chunked-on-RoPE-layers rule ({derived}); unsupported"
-        )
+    if list(layer_types) == derived:
+        return config
+    if isinstance(layer_types, list) and set(layer_types) == {"full_attention"} and len(layer_types) == len(derived):
+        return config.replace(attention_chunk_size=None)
+    raise ConfigError(
+        f"layer_types={layer_types} differs from the chunked-on-RoPE-layers rule ({derived}); unsupported"
+    )
 
 
 def _layer_types(config: ModelConfig) -> list[str]:
@@ -120,6 +124,10 @@ def to_hf(config: ModelConfig) -> dict:
     hf["moe_layers"] = [p.index for p in plans if p.is_moe]
     hf["no_rope_layers"] = [int(p.use_rope) for p in plans]
     hf["layer_types"] = _layer_types(config)
+    if config.attention_chunk_size is None:
+        # transformers builds its chunked mask whatever the layer types, and fails without a size; no layer
+        # uses it (every type is full_attention), and reading the file back gives None again
+        hf["attention_chunk_size"] = config.max_position_embeddings
     hf["attn_temperature_tuning"] = config.attn_temperature_tuning
     hf["model_type"] = "llama4_text"
     hf["architectures"] = ["Llama4ForCausalLM"]
