@@ -1,10 +1,5 @@
-"""Bad input, tried as a new user would, on every command and on the Python API.
-
-Each case runs in its own sandbox (HOME, SONAR_CACHE and the working directory inside it) and must end
-with exit code 2 and exactly one line `error: ...` naming the bad value, no traceback, and no file
-outside the case's own output directory changed, removed or left behind. A few cases are correct
-behaviour instead (a read on a read-only run works): those must exit 0 and change nothing.
-"""
+"""Bad input, tried as a new user would, on every command and on the Python API (the contract each
+case must meet: bad_input_cases.py)."""
 
 from __future__ import annotations
 
@@ -14,41 +9,15 @@ import re
 import sqlite3
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import pytest
 import torch
-from bad_input_sandbox import Sandbox, build_artefacts, changes, snapshot
+from bad_input_cases import Case, api, check_case, cli, params
+from bad_input_sandbox import Sandbox
 from typer.testing import CliRunner
 
 import sonar
 from crafted_pickle import write_crafted_checkpoint
-from sonar.cli import app
-
-ALWAYS_WRITABLE = ("cache",)  # sonar's own cache: new entries there touch no user file
-
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    argv: Callable[[Sandbox], list[str]] | None = None  # a CLI case
-    call: Callable[[object], object] | None = None  # a Python API case, given what `setup` returned
-    setup: Callable[[Sandbox], object] = lambda sb: None
-    expect: str = ""  # regex the error line must match
-    writes: tuple[str, ...] = ()  # paths (relative to the sandbox) the case may create or change
-    ok: bool = False  # correct behaviour is success, not an error
-    permissions: bool = False  # relies on file permissions, which do not bind root
-    check: Callable[[Sandbox], None] | None = None  # extra assertion after the run
-
-
-def cli(id: str, argv, expect: str, **kw) -> Case:
-    return Case(id=id, argv=argv if callable(argv) else (lambda sb, a=argv: list(a)), expect=expect, **kw)
-
-
-def api(id: str, call, expect: str, **kw) -> Case:
-    """A Python API case: `call(setup(sandbox))` must raise sonar.UserError with a one-line message."""
-    return Case(id=id, call=call, expect=expect, **kw)
-
 
 # -- helpers that spoil a valid artefact -----------------------------------------------------------------
 
@@ -937,30 +906,7 @@ KNOWN_FAILING: dict[str, str] = {}
 
 
 def _params():
-    ids = [c.id for c in CASES]
-    assert len(ids) == len(set(ids)), "case ids must be unique"
-    for case in CASES:
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_FAILING[case.id])] if case.id in KNOWN_FAILING else []
-        if case.permissions:
-            marks.append(pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories"))
-        yield pytest.param(case, id=case.id, marks=marks)
-
-
-@pytest.fixture(scope="session")
-def artefacts(tmp_path_factory):
-    return build_artefacts(tmp_path_factory.mktemp("valid"))
-
-
-@pytest.fixture
-def sandbox(tmp_path, artefacts, monkeypatch):
-    (tmp_path / "sandbox").mkdir()
-    sb = Sandbox(tmp_path / "sandbox", artefacts)
-    for key, value in sb.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.chdir(sb.root)
-    yield sb
-    for dirpath, _, _ in os.walk(sb.root):  # let pytest clean up the read-only cases
-        os.chmod(dirpath, stat.S_IRWXU)
+    return params(CASES, KNOWN_FAILING)
 
 
 def test_suite_is_large_enough():
@@ -969,30 +915,7 @@ def test_suite_is_large_enough():
 
 @pytest.mark.parametrize("case", list(_params()))
 def test_bad_input(case: Case, sandbox: Sandbox):
-    prepared = case.argv(sandbox) if case.argv else case.setup(sandbox)
-    before = snapshot(sandbox.root)
-    if case.argv:
-        result = CliRunner().invoke(app, prepared, env=sandbox.env())
-        error = result.stderr
-        raised = result.exception if not isinstance(result.exception, SystemExit) else None
-        assert raised is None, f"traceback: {raised!r}"
-        if case.ok:
-            assert result.exit_code == 0, result.output
-        else:
-            assert result.exit_code == 2, f"exit {result.exit_code}: {result.output[-400:]}"
-            lines = error.strip().splitlines()
-            assert len(lines) == 1 and lines[0].startswith("error: "), error
-            assert re.search(case.expect, lines[0]), lines[0]
-    else:
-        with pytest.raises(sonar.UserError) as info:
-            case.call(prepared)
-        message = str(info.value)
-        assert "\n" not in message.strip() and re.search(case.expect, message), message
-    lost, stray = changes(before, snapshot(sandbox.root), case.writes + ALWAYS_WRITABLE)
-    assert not lost, f"changed or removed: {lost}"
-    assert not stray, f"left behind: {stray}"
-    if case.check:
-        case.check(sandbox)
+    check_case(case, sandbox)
 
 
 # -- the error layer itself (cli/app.py), on a throwaway app with the same root group ----------------------
@@ -1060,7 +983,6 @@ HUGE_COUNTS = [
 
 @pytest.mark.parametrize("argv, message", HUGE_COUNTS)
 def test_a_huge_count_is_refused_at_once(argv, message, tmp_path, monkeypatch):
-    import re
     from pathlib import Path
 
     from typer.testing import CliRunner
