@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -24,6 +25,15 @@ T = TypeVar("T")
 
 class CheckpointError(UserError):
     """A checkpoint is missing, malformed, or does not match the model; the message names the file or key."""
+
+
+def check_path(path: object, label: str = "path") -> Path:
+    """A checkpoint directory as given to the Python API: a non-empty str or os.PathLike, as a Path."""
+    if isinstance(path, bytes) or not isinstance(path, str | os.PathLike):
+        raise UserError(f"{label}={path!r}: must be a directory path (str or pathlib.Path)")
+    if not str(os.fspath(path)).strip():
+        raise UserError(f"{label}={path!r}: must name a directory, not be empty")
+    return Path(path)
 
 
 def read_json_object(path: Path) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from sonar.checkpoint.files import (
     INDEX_FILE,
     SINGLE_FILE,
     CheckpointError,
+    check_path,
     config_from_file,
     read_config,
     read_tensors,
@@ -32,7 +34,7 @@ from sonar.checkpoint.provenance import (
 )
 from sonar.errors import UserError
 from sonar.model.rope import inverse_frequencies
-from sonar.model.transformer import Llama4TextModel
+from sonar.model.transformer import Llama4TextModel, check_dtype
 from sonar.model.weight_storage import check_linear_storage, store_linears
 from sonar.outdir import writing
 
@@ -47,7 +49,7 @@ def load_pretrained(path: str | Path, *, dtype: torch.dtype | None = None,
                     linear_storage: str = "wide_input_major") -> Llama4TextModel:
     """A transformers Llama4ForCausalLM (or the text part of Llama4ForConditionalGeneration) as our model,
     its linear weights stored as sonar.model.weight_storage says (the values are the checkpoint's)."""
-    check_linear_storage(linear_storage)
+    path = check_load_arguments(path, dtype, linear_storage)
     hf_config = read_config(path)
     config = config_from_file(path, from_hf, hf_config)
     prefix = MULTIMODAL_TEXT_PREFIX if hf_config.get("model_type") == "llama4" else ""
@@ -63,6 +65,25 @@ def load_pretrained(path: str | Path, *, dtype: torch.dtype | None = None,
         model = model.to(dtype)
     model.sonar_provenance = checkpoint_provenance(path, hf_config)
     return model.eval()
+
+
+def check_load_arguments(path: object, dtype: object, linear_storage: object) -> Path:
+    """load_pretrained's arguments, each a UserError naming it rather than a failure deep in torch."""
+    path = check_path(path)
+    if dtype is not None:
+        check_dtype(dtype)
+    check_linear_storage(linear_storage)
+    return path
+
+
+def check_save_arguments(path: object, max_shard_bytes: object, overwrite: object) -> Path:
+    """save_pretrained's arguments, checked before anything is written."""
+    path = check_path(path)
+    if isinstance(max_shard_bytes, bool) or not isinstance(max_shard_bytes, numbers.Integral) or max_shard_bytes < 1:
+        raise UserError(f"max_shard_bytes={max_shard_bytes!r}: must be an integer >= 1 (bytes per weight file)")
+    if not isinstance(overwrite, bool):
+        raise UserError(f"overwrite={overwrite!r}: must be True or False")
+    return path
 
 
 def _text_state_dict(tensors: dict[str, torch.Tensor], prefix: str, path) -> dict[str, torch.Tensor]:
@@ -113,6 +134,7 @@ def save_pretrained(model, path: str | Path, *, max_shard_bytes: int = 2 << 30, 
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "config"):
         raise UserError(f"save_pretrained: expected a sonar model (sonar.build_model or load_pretrained), "
                         f"got {type(model).__name__}")
+    path = check_save_arguments(path, max_shard_bytes, overwrite)
     if hasattr(model, "vision_model"):
         from sonar.checkpoint.multimodal_io import save_multimodal
 
@@ -128,6 +150,7 @@ def write_checkpoint(state: dict[str, torch.Tensor], config: dict, path: str | P
                      max_shard_bytes: int = 2 << 30, overwrite: bool = False, provenance: dict | None = None) -> Path:
     """Tensors (already under transformers' names), config.json and the weights' provenance, written
     atomically; weights derived from Llama 4 also get its license notice (sonar.checkpoint.llama_license)."""
+    path = check_save_arguments(path, max_shard_bytes, overwrite)
     provenance = provenance or dict(FROM_SCRATCH)
     config = dict(config, dtype=str(next(iter(state.values())).dtype).removeprefix("torch."))
     with writing(path, kind="checkpoint", overwrite=overwrite) as staging:

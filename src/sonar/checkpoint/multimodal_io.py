@@ -8,19 +8,28 @@ import torch
 
 from sonar.checkpoint.files import config_from_file
 from sonar.checkpoint.hf_multimodal_config import multimodal_from_hf, multimodal_to_hf
-from sonar.checkpoint.io import CheckpointError, check_state, read_config, read_tensors, write_checkpoint
+from sonar.checkpoint.io import (
+    CheckpointError,
+    check_load_arguments,
+    check_save_arguments,
+    check_state,
+    read_config,
+    read_tensors,
+    write_checkpoint,
+)
 from sonar.checkpoint.provenance import checkpoint_provenance, model_provenance
 from sonar.checkpoint.vision_keys import from_hf_multimodal_key, to_hf_multimodal_key
+from sonar.errors import UserError
 from sonar.model.fusion import Llama4MultimodalModel
 from sonar.model.rope import inverse_frequencies
-from sonar.model.weight_storage import check_linear_storage, store_linears
+from sonar.model.weight_storage import store_linears
 
 
 def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None,
                     linear_storage: str = "wide_input_major") -> Llama4MultimodalModel:
     """A transformers Llama4ForConditionalGeneration directory as a Llama4MultimodalModel (the decoder's
     linears stored as sonar.model.weight_storage says)."""
-    check_linear_storage(linear_storage)
+    path = check_load_arguments(path, dtype, linear_storage)
     hf_config = read_config(path)
     config = config_from_file(path, multimodal_from_hf, hf_config)
     with torch.device("meta"):
@@ -55,6 +64,9 @@ def save_multimodal(model: Llama4MultimodalModel, path: str | Path, *, max_shard
                     overwrite: bool = False) -> Path:
     """config.json + safetensors that transformers loads as Llama4ForConditionalGeneration (atomic;
     an existing directory is handled as save_pretrained does)."""
+    if not isinstance(model, Llama4MultimodalModel):
+        raise UserError(f"save_multimodal: expected a Llama4MultimodalModel, got {type(model).__name__}")
+    path = check_save_arguments(path, max_shard_bytes, overwrite)
     config = multimodal_to_hf(model.config)
     state = {to_hf_multimodal_key(k): v.detach().contiguous() for k, v in model.state_dict().items()}
     if model.config.text.tie_word_embeddings:

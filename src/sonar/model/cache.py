@@ -7,7 +7,11 @@ the stale ones left in the ring are hidden by their recorded position, so nothin
 
 from __future__ import annotations
 
+import numbers
+
 import torch
+
+from sonar.errors import UserError
 
 
 class LayerCache:
@@ -53,6 +57,11 @@ class KVCache:
 
     @classmethod
     def allocate(cls, model, *, batch: int, max_len: int, dtype: torch.dtype | None = None) -> KVCache:
+        for name, value in (("batch", batch), ("max_len", max_len)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise UserError(f"{name}={value!r}: must be an integer >= 1")
+        if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
+            raise UserError(f"dtype={dtype!r}: must be a floating-point torch.dtype or None")
         cfg = model.config
         param = next(model.parameters())
         dtype = dtype or param.dtype

@@ -94,6 +94,11 @@ class Llama4TextModel(nn.Module):
         output_router_logits: bool = False,
         inputs_embeds: torch.Tensor | None = None,
     ) -> ModelOutput:
+        # The value check reads the ids back to the host: done where that is free (ids on the CPU, not
+        # inside a torch.compile'd graph); the type, shape and dtype checks cost nothing anywhere.
+        check_prompt(input_ids, self.config.vocab_size, values=_readable_for_free(input_ids))
+        if inputs_embeds is not None:
+            check_inputs_embeds(inputs_embeds, input_ids, self.config.hidden_size)
         x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds
         T = x_BTD.shape[1]
         fresh = positions is None
@@ -153,11 +158,61 @@ def check_fits_memory(config: ModelConfig) -> None:
                         f"more than this machine's {memory / 1e9:,.0f} GB of memory")
 
 
+# The id dtypes an embedding lookup takes; a smaller one (int8, uint8) cannot even hold most vocabularies.
+ID_DTYPES = (torch.int64, torch.int32)
+
+
+def _readable_for_free(input_ids) -> bool:
+    """Whether checking the ids' values costs no device sync and no graph break: a CPU tensor, eagerly."""
+    return (isinstance(input_ids, torch.Tensor) and input_ids.device.type == "cpu"
+            and not torch.compiler.is_compiling())
+
+
+def check_prompt(input_ids, vocab_size: int, *, values: bool = True) -> None:
+    """Raise UserError unless `input_ids` is a non-empty [batch, length] integer tensor of ids in
+    [0, vocab_size), naming the first bad id (the embedding would only say "index out of range in self").
+    `values=False` checks only type, shape and dtype, which costs nothing and never reads the device."""
+    if not isinstance(input_ids, torch.Tensor):
+        raise UserError(f"input_ids is a {type(input_ids).__name__}: pass a torch.Tensor of token ids [batch, length]")
+    if input_ids.dim() != 2 or input_ids.numel() == 0:
+        raise UserError(f"input_ids must be a non-empty [batch, length] tensor, got shape {tuple(input_ids.shape)}")
+    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+        raise UserError(f"input_ids have dtype {input_ids.dtype}: token ids must be integers")
+    if input_ids.dtype not in ID_DTYPES:
+        raise UserError(f"input_ids have dtype {input_ids.dtype}: token ids must be torch.int64 (long) or torch.int32")
+    if not values:
+        return
+    low, high = (int(v) for v in torch.aminmax(input_ids))
+    if low < 0 or high >= vocab_size:
+        bad = (input_ids < 0) | (input_ids >= vocab_size)
+        position = tuple(int(i) for i in bad.nonzero()[0])
+        raise UserError(f"input_ids{list(position)} = {int(input_ids[position])}: outside the model's vocabulary "
+                        f"(ids 0..{vocab_size - 1}, vocab_size={vocab_size})")
+
+
+def check_inputs_embeds(inputs_embeds, input_ids: torch.Tensor, hidden_size: int) -> None:
+    """`inputs_embeds` stands in for the embeddings of `input_ids`: a floating-point [batch, length, hidden_size]."""
+    if not isinstance(inputs_embeds, torch.Tensor):
+        raise UserError(f"inputs_embeds is a {type(inputs_embeds).__name__}: pass a torch.Tensor "
+                        f"[batch, length, hidden_size] or None")
+    expected = (*input_ids.shape, hidden_size)
+    if tuple(inputs_embeds.shape) != expected:
+        raise UserError(f"inputs_embeds has shape {tuple(inputs_embeds.shape)}: expected {expected} "
+                        f"([batch, length] of input_ids, then the model's hidden_size)")
+    if not inputs_embeds.is_floating_point():
+        raise UserError(f"inputs_embeds have dtype {inputs_embeds.dtype}: must be floating-point")
+
+
 def _check_build_arguments(config: object, seed: object, dtype: object) -> None:
     """build_model is public API: a wrong argument is a UserError naming it, not a failure deep in torch."""
     if not isinstance(config, ModelConfig):
         hint = f"; for a preset use build_model(preset({config!r}))" if isinstance(config, str) else ""
         raise UserError(f"config: expected a ModelConfig, got {type(config).__name__}{hint}")
     check_seed(seed)
+    check_dtype(dtype)
+
+
+def check_dtype(dtype: object) -> None:
+    """A model's dtype as given: a floating-point torch.dtype, not a name such as 'bf16' or an integer type."""
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise UserError(f"dtype={dtype!r}: must be a floating-point torch.dtype, e.g. torch.float32 or torch.bfloat16")
