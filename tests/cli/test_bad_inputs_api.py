@@ -113,11 +113,6 @@ CONFIG = [
     api("config-router-aux-loss-negative", _config(router_aux_loss_coef=-1.0), r"router_aux_loss_coef=-1\.0"),
     api("config-bos-negative", _config(bos_token_id=-5), r"bos_token_id=-5"),
     api("config-pad-negative", _config(pad_token_id=-5), r"pad_token_id=-5"),
-    api("config-bos-past-vocab", _config(bos_token_id=512), r"bos_token_id=512.*vocab_size=512"),
-    api("config-pad-past-vocab", _config(pad_token_id=600), r"pad_token_id=600.*vocab_size=512"),
-    api("config-eos-past-vocab", _config(eos_token_id=[999999]), r"eos_token_id=\[999999\].*vocab_size=512"),
-    api("config-replace-keeps-given-ids", lambda _: sonar.preset("scout").replace(vocab_size=1024, bos_token_id=2000),
-        r"bos_token_id=2000.*vocab_size=1024"),
     api("cache-max-len-fraction", lambda _: KVCache.allocate(_model(), batch=1, max_len=1.5), r"max_len=1\.5"),
     api("cache-batch-zero", lambda _: KVCache.allocate(_model(), batch=0, max_len=8), r"batch=0"),
     api("cache-dtype-word", lambda _: KVCache.allocate(_model(), batch=1, max_len=8, dtype="bf16"), r"dtype='bf16'"),
@@ -152,9 +147,3 @@ def test_bad_input(case, sandbox):
 def test_a_tiny_temperature_samples_the_greedy_token(temperature):
     greedy = sonar.generate(_model(), PROMPT, max_new_tokens=6)
     assert torch.equal(sonar.generate(_model(), PROMPT, max_new_tokens=6, temperature=temperature, seed=0), greedy)
-
-
-def test_resizing_a_preset_drops_the_special_ids_its_vocabulary_cannot_hold():
-    config = sonar.preset("scout").replace(vocab_size=1024)
-    assert (config.bos_token_id, config.eos_token_id, config.pad_token_id) == (None, (), None)
-    assert sonar.preset("scout").replace(vocab_size=200008).eos_token_id == (200001, 200007)

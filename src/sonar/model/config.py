@@ -42,7 +42,6 @@ FIELD_FLOORS: dict[str, tuple[float, bool]] = {
 _FLOOR_WORDS = {"attention_chunk_size": "chunk size must be >= 1 (or None)",
                 "no_rope_layer_interval": "NoPE interval must be >= 1"}
 _TOKEN_LISTS = ("moe_layers", "nope_layers", "eos_token_id")  # tuples of small non-negative ints
-_SPECIAL_TOKENS = ("bos_token_id", "eos_token_id", "pad_token_id")  # ids that must lie inside the vocabulary
 _BOOLEANS = ("use_qk_norm", "attn_temperature_tuning", "tie_word_embeddings")
 
 
@@ -189,13 +188,6 @@ class ModelConfig:
             raise ConfigError(f"rope_theta={self.rope_theta}: must be > 0")
         if self.attn_scale < 0:
             raise ConfigError(f"attn_scale={self.attn_scale}: must be >= 0")
-        for name in _SPECIAL_TOKENS:
-            value = getattr(self, name)
-            outside = [i for i in (value if name == "eos_token_id" else (value,)) if i is not None
-                       and i >= self.vocab_size]
-            if outside:
-                raise ConfigError(f"{name}={value!r}: token id {outside[0]} is outside the vocabulary "
-                                  f"(ids 0..{self.vocab_size - 1}, vocab_size={self.vocab_size})")
         for name in ("moe_layers", "nope_layers"):
             layers = getattr(self, name)
             if layers is None:
@@ -214,19 +206,10 @@ class ModelConfig:
 
     def replace(self, **changes) -> ModelConfig:
         """A copy with some fields changed, validated again. A head_dim that was derived from
-        hidden_size / heads is derived again when either changes. A new vocab_size means another tokenizer:
-        special token ids it cannot hold (Llama 4's, on a preset resized to a trained tokenizer) are dropped,
-        unless given in the same call."""
+        hidden_size / heads is derived again when either changes."""
         derived = self.head_dim == self.hidden_size // self.num_attention_heads
         if derived and "head_dim" not in changes and {"hidden_size", "num_attention_heads"} & set(changes):
             changes["head_dim"] = None
-        vocab = changes.get("vocab_size")
-        if isinstance(vocab, int) and not isinstance(vocab, bool):
-            for name in ("bos_token_id", "pad_token_id"):
-                if name not in changes and getattr(self, name) is not None and getattr(self, name) >= vocab:
-                    changes[name] = None
-            if "eos_token_id" not in changes:
-                changes["eos_token_id"] = tuple(i for i in self.eos_token_id if i < vocab)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
