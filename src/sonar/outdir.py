@@ -176,6 +176,11 @@ def read_marker(directory: Path) -> list[str]:
     return _read_marker(directory)[0]
 
 
+def read_marker_and_kind(directory: Path) -> tuple[list[str], str | None]:
+    """The files sonar wrote into `directory` and the kind of output that wrote them (`_read_marker`)."""
+    return _read_marker(directory)
+
+
 def _read_marker(directory: Path) -> tuple[list[str], str | None]:
     """The marker's files (as `read_marker`) and the kind of output that wrote them: the kind it records,
     or for a marker from before kinds were recorded, the kind its files suggest (None: unknown)."""

@@ -4,7 +4,7 @@ user's JSONL); and `sonar eval tasks CHECKPOINT`: exact-match accuracy per task 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import typer
@@ -15,7 +15,7 @@ from sonar.cli.eval_group import eval_app
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.model.transformer import check_seed
-from sonar.outdir import check_run_dir
+from sonar.outdir import writing
 from sonar.posttrain.chat import check_vocab
 from sonar.posttrain.distill import DistillConfig, run_distill
 from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs, text_pairs
@@ -24,6 +24,7 @@ from sonar.posttrain.model_source import load_start
 from sonar.posttrain.pipeline import PipelineConfig, run_pipeline
 from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
+from sonar.posttrain.run_dir import check_rl_resume, claim_out, mark_run, run_kind, start_rl_run
 from sonar.posttrain.settings import MAX_STAGE_SEED, with_overrides
 from sonar.posttrain.sft import SFTConfig, run_sft
 from sonar.posttrain.tasks import TASKS, mixed_examples
@@ -42,6 +43,11 @@ _PRESET = typer.Option(None, "--preset", help="start from a fresh preset instead
 _TASKS = typer.Option(_ALL_TASKS, help="comma-separated built-in tasks")
 _SEED = typer.Option(0, help="seed of data order, sampling and a fresh model")
 _THREADS = typer.Option(None, help="torch threads (default: the cores not already busy)")
+
+
+def _overwrite(stage: str):
+    return typer.Option(False, "--overwrite", help=f"replace the result an earlier `sonar posttrain {stage}` wrote"
+                                                   " to --out (nothing else there is ever replaced)")
 
 
 def _split(text: str, what: str) -> tuple[str, ...]:
@@ -87,9 +93,34 @@ def _pipeline_config(sft_steps: int, rl_steps: int, dpo_steps: int, eval_per_cel
                           evaluation=EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell))
 
 
-def _prepare(out: str, threads: int | None, kind: str) -> Path:
+def _given_once(context: typer.Context, settings_flag: str, settings: str, flags: dict[str, str]) -> None:
+    """A setting named both by its own flag (given on the command line) and in `settings_flag`'s
+    'name=value,...' is one error naming both, rather than one of them silently winning."""
+    for item in filter(None, (part.strip() for part in settings.split(","))):
+        name = item.partition("=")[0].strip()
+        param = next((p for p, setting in flags.items() if setting == name), None)
+        source = context.get_parameter_source(param) if param is not None else None
+        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+            continue
+        option = next(o for o in context.command.params if o.name == param)
+        flag = max(option.opts, key=len)
+        raise UserError(f"{flag} {context.params[param]} and {settings_flag} {item!r} both set {name}; give it once")
+
+
+_DPO_FLAGS = {f.name: f.name for f in fields(DPOConfig)}  # dpo's own flags carry the settings' names
+
+
+def _prepare(out: str, threads: int | None, stage: str, *, inputs: dict[str, str | None] | None = None,
+             resume: bool = False, overwrite: bool = False) -> Path:
     use_threads(threads)
-    return check_run_dir(Path(out), holds_run=lambda d: (d / "model").is_dir() or (d / "state").is_dir(), kind=kind)
+    return claim_out(out, stage, inputs=inputs, resume=resume, overwrite=overwrite)
+
+
+def _publish(out_dir: Path, stage: str, model, record: dict) -> None:
+    """OUT/model and OUT/<stage>.json, staged and renamed into place together, the directory marked as the stage's."""
+    with writing(out_dir, kind=run_kind(stage)) as staging:
+        save_pretrained(model, staging / "model")
+        _write_json(staging / f"{stage}.json", record)
 
 
 def _sft_data(data: str | None, tasks: str, levels: str, per_cell: int, seed: int) -> tuple[list[str], list[str]]:
@@ -120,16 +151,15 @@ def sft_command(
     steps: int = typer.Option(300), batch_size: int = typer.Option(32), lr: float = typer.Option(3e-3),
     prune: str = typer.Option("none", help="drop easy examples first: none, solved, loss"),
     prune_quantile: float = typer.Option(0.5, help="with --prune loss: drop examples below this loss quantile"),
-    seed: int = _SEED, threads: int = _THREADS,
+    seed: int = _SEED, threads: int = _THREADS, overwrite: bool = _overwrite("sft"),
 ) -> None:
     """Supervised fine-tuning, loss on the reply tokens only; writes OUT/model and OUT/sft.json."""
     config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, prune=prune, prune_quantile=prune_quantile, seed=seed)
     prompts, responses = _sft_data(data, tasks, levels, per_cell, seed)
-    out_dir = _prepare(out, threads, "sonar posttrain run")
+    out_dir = _prepare(out, threads, "sft", inputs={"--from": start}, overwrite=overwrite)
     model = load_start(start, preset_name=preset_name, seed=seed)
     record = run_sft(model, prompts, responses, config)
-    save_pretrained(model, out_dir / "model", overwrite=True)
-    _write_json(out_dir / "sft.json", record)
+    _publish(out_dir, "sft", model, record)
     typer.echo(f"pruned {record['pruned_share']:.1%} of {record['examples']} examples ({prune}); "
                f"final loss {record['losses'][-1]:.3f}; {record['seconds']:.0f} s; wrote {out_dir / 'model'}")
 
@@ -147,8 +177,12 @@ def rl_command(
     config = RLConfig(tasks=_split(tasks, "tasks"), steps=steps, prompts_per_step=prompts_per_step,
                       group_size=group_size, temperature=temperature, lr=lr, kl_coef=kl_coef,
                       start_level=start_level, max_level=max_level, save_every=save_every, seed=seed)
-    out_dir = _prepare(out, threads, "sonar posttrain rl run")
+    out_dir = _prepare(out, threads, "rl", inputs={"--from": start}, resume=resume)
     model = _checkpoint(start, "RL")
+    if resume:
+        check_rl_resume(out_dir, start)
+    else:
+        start_rl_run(out_dir, start)
 
     def show(point: dict) -> None:
         kl = "-" if point["kl"] is None else f"{point['kl']:.4f}"
@@ -158,11 +192,13 @@ def rl_command(
     model, curve = run_rl(model, config, out_dir / "state", resume=resume, on_step=show)
     save_pretrained(model, out_dir / "model", overwrite=True)
     _write_json(out_dir / "curve.json", {"curve": curve})
+    mark_run(out_dir, "rl")
     typer.echo(f"wrote {out_dir / 'model'} and {out_dir / 'curve.json'}")
 
 
 @posttrain_app.command("dpo")
 def dpo_command(
+    context: typer.Context,
     start: str = _FROM, out: str = typer.Option("runs/posttrain/dpo", help="output dir"),
     pairs: str = typer.Option(None, help="JSONL of {prompt, chosen, rejected} (default: pairs from the policy's "
                                          "own samples, chosen and rejected by the verifier)"),
@@ -173,12 +209,13 @@ def dpo_command(
     nll_weight: float = typer.Option(DPOConfig.nll_weight, help="weight of the cross-entropy on the chosen reply"),
     settings: str = typer.Option("", help="more settings as 'name=value,...', e.g. "
                                           "'pair_prompts=greedy_wrong,length_normalize=true'"),
-    seed: int = _SEED, threads: int = _THREADS,
+    seed: int = _SEED, threads: int = _THREADS, overwrite: bool = _overwrite("dpo"),
 ) -> None:
     """DPO against a frozen copy of the starting model; writes OUT/model and OUT/dpo.json."""
+    _given_once(context, "--settings", settings, _DPO_FLAGS)
     config = with_overrides(DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed), settings)
     user_pairs = read_preferences(pairs) if pairs is not None else None
-    out_dir = _prepare(out, threads, "sonar posttrain run")
+    out_dir = _prepare(out, threads, "dpo", inputs={"--from": start}, overwrite=overwrite)
     model = _checkpoint(start, "DPO")
     if user_pairs is not None:
         built = text_pairs(user_pairs)
@@ -186,8 +223,7 @@ def dpo_command(
         prompts = mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed + 1)
         built = sampled_pairs(model, prompts, config)
     record = run_dpo(model, built, config)
-    save_pretrained(model, out_dir / "model", overwrite=True)
-    _write_json(out_dir / "dpo.json", record)
+    _publish(out_dir, "dpo", model, record)
     typer.echo(f"{record['pairs']} pairs; final loss {record['losses'][-1]:.4f}; wrote {out_dir / 'model'}")
 
 
@@ -201,21 +237,22 @@ def distill_command(
     steps: int = typer.Option(300), temperature: float = typer.Option(2.0),
     ce_weight: float = typer.Option(0.5, help="weight of the cross-entropy on the reply; the KL gets the rest"),
     lr: float = typer.Option(3e-3), seed: int = _SEED, threads: int = _THREADS,
+    overwrite: bool = _overwrite("distill"),
 ) -> None:
     """Train a student (usually smaller) on the teacher's logits; writes OUT/model and OUT/distill.json."""
     config = DistillConfig(steps=steps, temperature=temperature, ce_weight=ce_weight, lr=lr, seed=seed)
     prompts, responses = _sft_data(data, tasks, levels, per_cell, seed)
-    out_dir = _prepare(out, threads, "sonar posttrain run")
+    out_dir = _prepare(out, threads, "distill", inputs={"--teacher": teacher, "--from": start}, overwrite=overwrite)
     teacher_model = load_start(teacher, flag="--teacher")
     student = load_start(start, preset_name=preset_name, seed=seed)
     record = run_distill(student, teacher_model, prompts, responses, config)
-    save_pretrained(student, out_dir / "model", overwrite=True)
-    _write_json(out_dir / "distill.json", record)
+    _publish(out_dir, "distill", student, record)
     typer.echo(f"final loss {record['losses'][-1]:.3f}; {record['seconds']:.0f} s; wrote {out_dir / 'model'}")
 
 
 @posttrain_app.command("all")
 def all_command(
+    context: typer.Context,
     start: str = _FROM, preset_name: str = _PRESET, out: str = typer.Option("runs/posttrain/all", help="output dir"),
     seeds: str = typer.Option("0", help="comma-separated seeds: one full pipeline per seed"),
     sft_steps: int = typer.Option(800), rl_steps: int = typer.Option(60),
@@ -228,12 +265,14 @@ def all_command(
 ) -> None:
     """SFT -> RL -> DPO per seed; writes OUT/seed-S/<stage>/model, OUT/report.json, OUT/accuracy.png."""
     seed_list = _seeds(seeds)
+    _given_once(context, "--dpo", dpo, {"dpo_steps": "steps", "dpo_nll_weight": "nll_weight"})
     config = _pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell, rl_lr=rl_lr, dpo_nll_weight=dpo_nll_weight,
                               dpo=dpo)
-    out_dir = _prepare(out, threads, "sonar posttrain all run")
+    out_dir = _prepare(out, threads, "all", inputs={"--from": start})
     reports, start_time = [], time.perf_counter()
     for seed in seed_list:
         model = load_start(start, preset_name=preset_name, seed=seed)
+        mark_run(out_dir, "all")  # once a model has loaded: a bad --from leaves no directory behind
         typer.echo(f"seed {seed}")
         seeded = replace(config, seed=seed)
         reports.append(run_pipeline(model, seeded, out_dir / f"seed-{seed}", log=typer.echo))
@@ -241,6 +280,7 @@ def all_command(
                "seconds": time.perf_counter() - start_time, "reports": reports}
     _write_json(out_dir / "report.json", summary)
     write_accuracy_png(out_dir / "accuracy.png", reports, title=f"post-training from {summary['start']}")
+    mark_run(out_dir, "all")
     for line in summary_lines(reports):
         typer.echo(line)
     typer.echo(f"{summary['seconds']:.0f} s; wrote {out_dir / 'report.json'} and {out_dir / 'accuracy.png'}")
@@ -264,12 +304,18 @@ def tune_command(
                           rl_lrs=_floats(rl_lrs, "rl-lrs"),
                           dpo_candidates=tuple(c.strip() for c in dpo_candidates.split(";")))
     seed_list = _seeds(seeds)
-    out_dir = _prepare(out, threads, "sonar posttrain tune run")
+    out_dir = _prepare(out, threads, "tune", inputs={"--from": start})
     start_time = time.perf_counter()
-    record = tune(lambda seed: load_start(start, preset_name=preset_name, seed=seed), config, seed_list, out_dir,
-                  log=typer.echo)
+
+    def make_model(seed: int):
+        model = load_start(start, preset_name=preset_name, seed=seed)
+        mark_run(out_dir, "tune")  # once a model has loaded: a bad --from leaves no directory behind
+        return model
+
+    record = tune(make_model, config, seed_list, out_dir, log=typer.echo)
     record |= {"start": start or f"fresh {preset_name}", "seconds": time.perf_counter() - start_time}
     _write_json(out_dir / "tune.json", record)
+    mark_run(out_dir, "tune")
     typer.echo(f"chosen on validation: --rl-lr {record['rl_lr']:g} --dpo '{record['dpo']}'; "
                f"{record['seconds']:.0f} s; wrote {out_dir / 'tune.json'}")
 
@@ -283,6 +329,7 @@ def eval_tasks_command(
     threads: int = _THREADS,
 ) -> None:
     """Exact-match accuracy on the built-in tasks' test split, per task and level (greedy replies)."""
+    check_seed(seed, "--seed ", most=MAX_STAGE_SEED)
     config = EvalConfig(tasks=_split(tasks, "tasks"), levels=_levels(levels), per_cell=per_cell, seed=seed)
     if not Path(checkpoint).is_dir():
         raise UserError(f"{checkpoint}: no such checkpoint directory")

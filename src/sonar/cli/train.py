@@ -4,6 +4,7 @@ learning curve; and `sonar bench train`: training throughput against the machine
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -18,12 +19,14 @@ from sonar.checkpoint import save_pretrained
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
 from sonar.data.cache import write_atomic
+from sonar.data.corpus import absolute_corpus
+from sonar.data.corpus_check import check_corpus
 from sonar.data.dataset import DataConfig, prepare
 from sonar.errors import UserError
 from sonar.interfaces import Candidate
 from sonar.model import preset
 from sonar.model.transformer import check_seed
-from sonar.outdir import check_run_dir
+from sonar.outdir import MARKER, check_run_dir
 from sonar.train.bench import bench_preset, check_bench_steps
 from sonar.train.config import TrainConfig
 from sonar.train.device import compute_dtype, device_name, enable_fast_fp32, resolve_device
@@ -62,9 +65,16 @@ def train(
         resolve_device(device)  # before any work: an absent device is one error, never a CPU fallback
     if seed is not None:
         check_seed(seed, "--seed ")  # before the run directory is made
+    if preset_name is not None:
+        try:
+            preset(preset_name)  # "" included: never the default preset in disguise
+        except UserError as err:
+            raise UserError(f"--preset {preset_name!r}: {err}") from None
+    if corpus is not None and not resume:  # on --resume, first compared with the run's own
+        check_corpus(corpus)  # a cheap look, naming the corpus as given (the run records it absolute)
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
-    check_run_dir(out, holds_run=lambda d: (d / _SETTINGS).is_file() or (d / "state").is_dir(), kind="sonar train run")
+    check_run_dir(out, holds_run=_holds_train_run, kind="sonar train run")
     flags = ResumeFlags(preset=preset_name, steps=steps, corpus=corpus, tokenizer=tokenizer, vocab=vocab, seed=seed,
                         seq_len=seq_len)
     config, preset_name, steps, seed = _settings(out, flags, resume, threads)
@@ -85,6 +95,7 @@ def train(
     curve = _train_with_progress(trainer, candidate, steps, console)
     seconds = time.perf_counter() - start
     model = trainer.load_model(candidate)
+    _check_finite(curve, model, out)
     save_pretrained(model, out / "model", overwrite=True)  # the run's own folder; the tokenizer copied in stays
     if (data.path / "tokenizer.json").is_file():
         shutil.copyfile(data.path / "tokenizer.json", out / "model" / "tokenizer.json")
@@ -101,6 +112,24 @@ def train(
     console.print(f"wrote {out / 'model'}, {out / 'curve.json'}, {out / 'curve.png'}")
 
 
+def _holds_train_run(directory: Path) -> bool:
+    """A `sonar train` run: its settings or its training state, and no other command's marker (a post-training
+    run also keeps a state/ folder, an export a model/ folder)."""
+    if (directory / MARKER).exists():
+        return False
+    return (directory / _SETTINGS).is_file() or (directory / "state" / STATE_FILE).is_file()
+
+
+def _check_finite(curve, model, out: Path) -> None:
+    """A run whose loss or weights stopped being finite (it diverged) writes no model and no curve: one
+    UserError, as post-training says it."""
+    final = curve[-1] if curve else None
+    bad = final is not None and not (math.isfinite(final.train_loss) and math.isfinite(final.val_loss))
+    if bad or not all(bool(torch.isfinite(p).all()) for p in model.parameters() if p.is_floating_point()):
+        raise UserError(f"training diverged by step {final.step if final else 0}: the loss or the weights are no"
+                        f" longer finite; {out / 'model'} was not written (try a lower learning rate)")
+
+
 def _settings(out: Path, flags: ResumeFlags, resume: bool, threads: int | None) -> tuple[TrainConfig, str, int, int]:
     """(settings, preset, steps, seed). A fresh run fixes its settings (the schedule's horizon is --steps);
     --resume reloads the saved ones and refuses flags that contradict them, so training past the first
@@ -111,7 +140,8 @@ def _settings(out: Path, flags: ResumeFlags, resume: bool, threads: int | None) 
         return run.config, run.preset or flags.preset or _DEFAULT_PRESET, run.until_step, seed or 0
     if (out / "state" / STATE_FILE).exists():
         raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
-    given = {"corpus": flags.corpus, "tokenizer": flags.tokenizer, "vocab_size": flags.vocab}
+    # The corpus recorded absolute: a resume from another working directory reads the same files.
+    given = {"corpus": absolute_corpus(flags.corpus), "tokenizer": flags.tokenizer, "vocab_size": flags.vocab}
     data = DataConfig(**{k: v for k, v in given.items() if v is not None})
     name = flags.preset or _DEFAULT_PRESET
     steps = flags.steps if flags.steps is not None else _DEFAULT_STEPS

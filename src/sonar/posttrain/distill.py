@@ -16,7 +16,14 @@ from sonar.errors import UserError
 from sonar.posttrain.batching import IGNORE, collate
 from sonar.posttrain.chat import encode_pair
 from sonar.posttrain.optim import build_adamw, warmup_step
-from sonar.posttrain.settings import MAX_ROWS, require_at_least_one, require_positive, require_seed
+from sonar.posttrain.settings import (
+    MAX_ROWS,
+    require_at_least_one,
+    require_lr,
+    require_seed,
+    require_temperature,
+    require_warmup,
+)
 from sonar.posttrain.sft import batch_indices
 
 
@@ -34,7 +41,9 @@ class DistillConfig:
         require_at_least_one(self, "steps")
         require_at_least_one(self, "batch_size", most=MAX_ROWS)
         require_seed(self)
-        require_positive(self, "lr", "temperature")
+        require_lr(self)
+        require_temperature(self)
+        require_warmup(self)
         if not 0 <= self.ce_weight <= 1:
             raise UserError(f"ce_weight={self.ce_weight}: must be in [0, 1]")
 

@@ -24,11 +24,16 @@ from sonar.posttrain.model_source import frozen_copy
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.replies import greedy_replies, max_reply_tokens, sample_group
 from sonar.posttrain.settings import (
+    MAX_BETA,
     MAX_ROWS,
+    MAX_WEIGHT,
     require_at_least_one,
     require_finite_non_negative,
+    require_lr,
     require_positive,
     require_seed,
+    require_temperature,
+    require_warmup,
 )
 from sonar.posttrain.tasks import Example, verify
 
@@ -57,8 +62,11 @@ class DPOConfig:
         require_at_least_one(self, "steps")
         require_at_least_one(self, "batch_size", most=MAX_ROWS)
         require_seed(self)
-        require_positive(self, "beta", "temperature", "lr")
-        require_finite_non_negative(self, "nll_weight")
+        require_positive(self, "beta", most=MAX_BETA)
+        require_temperature(self)
+        require_lr(self)
+        require_warmup(self)
+        require_finite_non_negative(self, "nll_weight", most=MAX_WEIGHT)
         if self.pair_prompts not in PAIR_PROMPTS:
             raise UserError(f"pair_prompts={self.pair_prompts!r}: must be one of {', '.join(PAIR_PROMPTS)}")
         if not 2 <= self.group_size <= MAX_ROWS:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sonar.errors import UserError
 from sonar.posttrain.replies import greedy_replies, max_reply_tokens
-from sonar.posttrain.settings import require_at_least_one
+from sonar.posttrain.settings import require_at_least_one, require_seed
 from sonar.posttrain.tasks import SPLITS, check_level, check_tasks, generate_examples, verify
 
 
@@ -26,6 +26,7 @@ class EvalConfig:
         for level in self.levels:
             check_level(level, "levels")
         require_at_least_one(self, "per_cell")
+        require_seed(self)
         if self.split not in SPLITS[1:]:
             raise UserError(f"split={self.split!r}: evaluate on one of {SPLITS[1:]}, never on training prompts")
 

@@ -23,10 +23,13 @@ from sonar.posttrain.replies import max_reply_tokens, sample_group
 from sonar.posttrain.rl_state import RL_STATE_FILE, load_rl_state, save_rl_state
 from sonar.posttrain.settings import (
     MAX_ROWS,
+    MAX_WEIGHT,
     require_at_least_one,
     require_finite_non_negative,
-    require_positive,
+    require_lr,
     require_seed,
+    require_temperature,
+    require_warmup,
 )
 from sonar.posttrain.tasks import Example, check_tasks, generate_examples, verify
 from sonar.train.rng import restore_rng
@@ -58,13 +61,13 @@ class RLConfig:
         require_at_least_one(self, "steps", "save_every", "curriculum_window")
         require_at_least_one(self, "prompts_per_step", most=MAX_ROWS)
         require_seed(self)
-        require_positive(self, "lr")
+        require_lr(self)
+        require_warmup(self)
         if not 2 <= self.group_size <= MAX_ROWS:
             raise UserError(f"group_size={self.group_size}: must be between 2 and {MAX_ROWS:,}"
                             " (advantages are relative to the group)")
-        if not self.temperature > 0:
-            raise UserError(f"temperature={self.temperature}: must be > 0 (RL samples its replies)")
-        require_finite_non_negative(self, "kl_coef")
+        require_temperature(self)  # > 0: RL samples its replies
+        require_finite_non_negative(self, "kl_coef", most=MAX_WEIGHT)
         Curriculum(level=self.start_level, max_level=self.max_level, threshold=self.curriculum_threshold,
                    window=self.curriculum_window)  # validates those settings
 

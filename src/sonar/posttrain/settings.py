@@ -17,6 +17,12 @@ MAX_STAGE_SEED = 2**32 - 1
 # runs out (rows per step) or for ever (steps).
 MAX_COUNT = 1_000_000
 MAX_ROWS = 4_096
+# Past these a rate, temperature or weight is a typo (1e30 for 3e-3) that only overflows into NaN weights:
+# the same ceilings as pre-training's (sonar.train.config.TRAINING_LIMITS: lr 10, coefficients 1e3).
+MAX_LR = 10.0
+MAX_TEMPERATURE = 100.0
+MAX_BETA = 100.0
+MAX_WEIGHT = 1_000.0
 
 
 def require_at_least_one(config: object, *names: str, most: int = MAX_COUNT) -> None:
@@ -30,18 +36,35 @@ def require_seed(config: object) -> None:
     check_seed(config.seed, "seed=", most=MAX_STAGE_SEED)
 
 
-def require_positive(config: object, *names: str) -> None:
+def require_positive(config: object, *names: str, most: float = math.inf) -> None:
     for name in names:
         value = getattr(config, name)
-        if not 0 < value < math.inf:  # NaN fails every comparison
-            raise UserError(f"{name}={value}: must be a finite number > 0")
+        if not (0 < value < math.inf and value <= most):  # NaN fails every comparison
+            raise UserError(f"{name}={value}: must be a finite number > 0{_at_most(most)}")
 
 
-def require_finite_non_negative(config: object, *names: str) -> None:
+def require_finite_non_negative(config: object, *names: str, most: float = math.inf) -> None:
     for name in names:
         value = getattr(config, name)
-        if not 0 <= value < math.inf:
-            raise UserError(f"{name}={value}: must be a finite number >= 0")
+        if not (0 <= value < math.inf and value <= most):
+            raise UserError(f"{name}={value}: must be a finite number >= 0{_at_most(most)}")
+
+
+def require_lr(config: object) -> None:
+    require_positive(config, "lr", most=MAX_LR)
+
+
+def require_temperature(config: object) -> None:
+    require_positive(config, "temperature", most=MAX_TEMPERATURE)
+
+
+def require_warmup(config: object) -> None:
+    if isinstance(config.warmup, bool) or not isinstance(config.warmup, int) or not 0 <= config.warmup <= MAX_COUNT:
+        raise UserError(f"warmup={config.warmup}: must be an integer between 0 and {MAX_COUNT:,}")
+
+
+def _at_most(most: float) -> str:
+    return "" if most == math.inf else f" and at most {most:g}"
 
 
 def with_overrides(config, text: str):

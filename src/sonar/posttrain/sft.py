@@ -15,7 +15,7 @@ from sonar.posttrain.batching import IGNORE, collate
 from sonar.posttrain.chat import encode_pair
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.prune import check_prune, keep_mask
-from sonar.posttrain.settings import MAX_ROWS, require_at_least_one, require_positive, require_seed
+from sonar.posttrain.settings import MAX_ROWS, require_at_least_one, require_lr, require_seed, require_warmup
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -32,9 +32,8 @@ class SFTConfig:
         require_at_least_one(self, "steps")
         require_at_least_one(self, "batch_size", most=MAX_ROWS)
         require_seed(self)
-        require_positive(self, "lr")
-        if self.warmup < 0:
-            raise UserError(f"warmup={self.warmup}: must be >= 0")
+        require_lr(self)
+        require_warmup(self)
         check_prune(self.prune, self.prune_quantile)
 
 

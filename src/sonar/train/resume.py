@@ -45,6 +45,10 @@ def resume_run(out: Path, settings_file: str, flags: ResumeFlags, *, threads: in
         raise UserError(f"--resume: {out} holds no run to resume")
     config = _read_settings(saved_path, threads)
     state_dir = out / "state"
+    if not (state_dir / STATE_FILE).is_file() and any((out / name).exists() for name in ("model", "curve.json")):
+        # Trained once, its state since removed: resuming would start again from step 0 over its model and curve.
+        raise UserError(f"--resume: {out} holds no training state to resume ({state_dir / STATE_FILE} is missing);"
+                        " start a new run with another --out")
     steps_done = load_checkpoint(state_dir / STATE_FILE)["state"].step if (state_dir / STATE_FILE).is_file() else 0
     record = _read_record(state_dir / RUN_RECORD)
     preset, seed = record.get("candidate"), record.get("seed")
