@@ -99,7 +99,7 @@ SYNTHETIC_CASES = [
     ({"synthetic": {"noise": "loud"}}, "synthetic.noise: 'loud' is not a number"),
     ({"synthetic": {"sleep_s": 10**9}}, "synthetic.sleep_s: 1000000000 must be <= 3600"),
     ({"synthetic": {"noize": 0.1}}, "synthetic.noize: unknown key (known: eval_every, fail, noise"),
-    ({"synthetic": {"fail": {"c0": "boom"}}}, "synthetic.fail.c0: 'boom' is not one of oom, nan, crash, exit"),
+    ({"synthetic": {"fail": {"c000": "boom"}}}, "synthetic.fail.c000: 'boom' is not one of oom, nan, crash, exit"),
     ({"synthetic": {"fail": ["c0"]}}, "synthetic.fail: expected a mapping"),
     # training and data are checked whatever the backend: a later --backend real reads them
     ({"training": {"batchsize": 4}}, "training.batchsize: unknown key (known: attention_kernel, batch_size,"),
@@ -145,13 +145,13 @@ def test_every_key_of_the_valid_sections_is_accepted():
         training={"batch_size": 4, "seq_len": 64, "lr": 1e-3, "schedule": "wsd", "threads": None},
         data={"corpus": "builtin", "tokenizer": "bpe", "val_fraction": 0.2, "text_field": "body"},
         synthetic={"noise": 0.0, "eval_every": 5, "step_cost_s": 0, "trial_cost_s": 1, "sleep_s": 0,
-                   "fail": {"c0": "oom"}},
+                   "fail": {"c000": "oom"}},
         system={"schemes": ["fp32"], "threads": [None, 1], "compiles": ["eager"], "int4_group_sizes": [32]},
         targets=[{"name": "gpu", "device": "cuda", "resources": {"gpu_node": 1}}],
         workload={"kind": "decode", "context": 64, "batch": 1},
     ))
     assert spec.training["schedule"] == "wsd" and spec.targets[0].device == "cuda"
-    assert spec.synthetic["fail"] == {"c0": "oom"}
+    assert spec.synthetic["fail"] == {"c000": "oom"}
 
 
 def test_data_path_is_read_as_the_corpus(tmp_path):

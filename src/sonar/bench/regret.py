@@ -65,8 +65,12 @@ def objective_from_table(table: BenchTable, *, mode: str | None = None, latency_
     always bites."""
     if latency_limit_quantile is not None and not 0 <= latency_limit_quantile <= 1:
         raise UserError(f"latency_limit_quantile={latency_limit_quantile!r}: must lie in [0, 1]")
+    if mode is not None and mode not in MODES:  # '' too: an empty --mode is a slip, not "the table's"
+        raise UserError(f"mode {mode!r}: choose one of {list(MODES)}")
     defaults = table.header.objective
     mode = mode or defaults.get("mode", "constraint")
+    if latency_limit_s is not None:  # given (`bench replay --latency-limit`): checked before any replay starts
+        _check_latency_limit(latency_limit_s, mode)
     quality = quality_delta_max if quality_delta_max is not None else defaults.get("quality_delta_max", math.inf)
     probe = Objective(mode="pareto", quality_delta_max=quality)
     if mode == "constraint" and latency_limit_s is None:
@@ -83,6 +87,17 @@ def objective_from_table(table: BenchTable, *, mode: str | None = None, latency_
             latency_limit_s = bests[min(len(bests) - 1, int(quantile * len(bests)))]
     return Objective(mode=mode, latency_limit_s=latency_limit_s if mode == "constraint" else None,
                      quality_delta_max=quality)
+
+
+def _check_latency_limit(limit: float, mode: str) -> None:
+    """A latency limit given for a replay: the engine's methods take at most MAX_LATENCY_S, so every method
+    is held to it (not only the engine's, which would fail mid-replay); a limit in Pareto mode would be ignored."""
+    from sonar.search.spec import MAX_LATENCY_S
+
+    if mode != "constraint":
+        raise UserError(f"--latency-limit {limit}: applies to constraint mode only (the mode is {mode!r})")
+    if math.isfinite(limit) and limit > MAX_LATENCY_S:  # nan, inf and <= 0: the Objective's own message
+        raise UserError(f"--latency-limit {limit}: must be at most {MAX_LATENCY_S:g} seconds")
 
 
 @dataclass(kw_only=True, frozen=True)

@@ -66,8 +66,14 @@ def build(
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
     refuse_file_ancestor(out, "--out")
     if synthetic:
-        if corpus is not None or space is not None or tokenizer != "bpe":
-            raise UserError("--synthetic: a modelled table reads no --corpus, --tokenizer or --space")
+        measured_only = {"--corpus": corpus is not None, "--space": space is not None,
+                         "--tokenizer": tokenizer != "bpe", "--trainer": trainer != "sonar.train.trainer:CorpusTrainer",
+                         "--tuner": tuner != DEFAULT_TUNER, "--compile-top-k": compile_top_k != 0,
+                         "--device": device != "cpu", "--target": target != "cpu"}
+        given = [flag for flag, set_ in measured_only.items() if set_]
+        if given:
+            raise UserError(f"--synthetic: a modelled table trains and tunes nothing, so it reads no "
+                            f"{', '.join(given)}")
         table = synthetic_table(candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed)
         write_table(out, table.header, table.candidates)
         console.print(f"wrote a SYNTHETIC table (modelled, nothing measured): {len(table.candidates)} candidates"

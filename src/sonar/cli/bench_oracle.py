@@ -9,15 +9,7 @@ from typing import Annotated
 import typer
 
 from sonar.cli.bench_group import bench_app
-from sonar.cli.bench_suite import _floats
-from sonar.errors import UserError
-
-
-def _quantiles(text: str) -> tuple[float, ...]:
-    values = _floats(text, "--quantiles")
-    if any(not 0 < q < 1 for q in values):
-        raise UserError(f"--quantiles {text!r}: each must lie strictly between 0 and 1")
-    return values
+from sonar.cli.bench_suite import quantile_list
 
 
 @bench_app.command("oracle")
@@ -34,7 +26,7 @@ def oracle(
     from sonar.bench.suite import refuse_repeated_tables
     from sonar.bench.table import load_table
 
-    bounds = _quantiles(quantiles)
+    bounds = quantile_list(quantiles)
     refuse_repeated_tables(tables)
     report = {}
     for path in tables:

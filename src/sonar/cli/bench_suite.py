@@ -31,6 +31,15 @@ def _floats(text: str, name: str) -> tuple[float, ...]:
     return values
 
 
+def quantile_list(text: str, name: str = "--quantiles") -> tuple[float, ...]:
+    """Latency-bound quantiles, each strictly between 0 and 1 (as `bench oracle` has always required):
+    0 leaves one feasible candidate and 1 bounds nothing."""
+    values = _floats(text, name)
+    if any(not 0 < q < 1 for q in values):
+        raise UserError(f"{name} {text!r}: each must lie strictly between 0 and 1")
+    return values
+
+
 def _check_outputs(out: Path, work: Path, tables: tuple[Path, ...]) -> None:
     """Checked before any replay: the JSON and the work file are files, and the work file (appended to)
     is none of the input tables, nor a file that is not text."""
@@ -63,8 +72,18 @@ def _written_by_us(path: Path) -> bool:
     return isinstance(data, dict) and isinstance(data.get("settings"), dict)
 
 
-def _names(text: str | None) -> tuple[str, ...] | None:
-    return tuple(v.strip() for v in text.split(",") if v.strip()) if text else None
+def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
+    """A comma-separated list given with `flag` (None: not given); an empty list or a repeated name is refused,
+    never read as "the default"."""
+    if text is None:
+        return None
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names:
+        raise UserError(f"{flag} {text!r}: names nothing; give at least one name, or leave {flag} out")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(f"{flag} {text!r}: {', '.join(repeated)} given twice; name each once")
+    return names
 
 
 @bench_app.command("suite")
@@ -87,9 +106,9 @@ def suite(
 
     if mode == "pareto" and quantiles is not None:
         raise UserError(f"--quantiles {quantiles}: Pareto mode has no latency bound; drop --quantiles")
-    bounds = _floats(quantiles, "--quantiles") if quantiles is not None else QUANTILES
-    settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=bounds, rules=_names(rules) or (),
-                             methods=_names(methods), jobs=jobs, mode=mode)
+    bounds = quantile_list(quantiles) if quantiles is not None else QUANTILES
+    settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=bounds, rules=_names(rules, "--rules"),
+                             methods=_names(methods, "--methods"), jobs=jobs, mode=mode)
     work = work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
     _check_outputs(out, work, settings.tables)
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -167,12 +186,12 @@ def ablate(
     from sonar.bench.suite import SONAR, SuiteSettings, find_tables, run_suite, stamp
     from sonar.search.schedulers.policy import RULE_NAMES, SONAR_RULES
 
-    chosen = _names(switch) or tuple(r for r in RULE_NAMES if r not in PARETO_ONLY_RULES)
+    chosen = _names(switch, "--switch") or tuple(r for r in RULE_NAMES if r not in PARETO_ONLY_RULES)
     unknown = sorted(set(chosen) - set(RULE_NAMES))
     if unknown:
         raise UserError(f"--switch {unknown}: unknown rules; known: {', '.join(RULE_NAMES)}")
-    settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=_floats(quantiles, "--quantiles"),
-                             rules=_names(rules) or (), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
+    settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=quantile_list(quantiles),
+                             rules=_names(rules, "--rules"), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
     work = work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
     _check_outputs(out, work, settings.tables)
     console = Console(width=None if sys.stdout.isatty() else 160)

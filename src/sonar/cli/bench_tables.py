@@ -27,6 +27,8 @@ def synth_suite(
     feasible share, size); tables already in --out are kept, so a rerun resumes."""
     from sonar.bench.synthetic_suite import write_suite
 
+    if not 0 <= seed < 2**32:  # as `bench build --seed`: numpy's seed range, so a typo is not a suite of its own
+        raise UserError(f"--seed {seed}: must be an integer in 0..{2**32 - 1}")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory; name a directory for the tables")
     # tables are added beside whatever is there, so only a new directory or an earlier suite's is safe

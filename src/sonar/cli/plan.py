@@ -106,9 +106,12 @@ def plan(
         _print_binding(limits, binding, binding_tokens, chosen, console)
 
 
+MAX_HBM_TBPS = 10_000.0  # a thousand times any HBM yet made: beyond it a value is a typo (1e308 overflows to inf)
+
+
 def _with_bandwidth(gpu_type, hbm_tbps: float):
-    if not 0 < hbm_tbps < float("inf"):
-        raise UserError(f"--hbm-tbps {hbm_tbps}: must be a positive finite number of TB/s")
+    if not 0 < hbm_tbps <= MAX_HBM_TBPS:
+        raise UserError(f"--hbm-tbps {hbm_tbps}: must be a positive number of TB/s, at most {MAX_HBM_TBPS:,.0f}")
     from dataclasses import replace
 
     return replace(gpu_type, hbm_bytes_per_s=hbm_tbps * 1e12)
@@ -152,10 +155,9 @@ def _print_table(model, gpu_type, gpu_counts, batch, kv_dtype, reserve_gb, text_
 
 
 def _parse_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",")]
-    except ValueError:
-        counts = []
+    parts = [part.strip() for part in text.split(",")]
+    # ASCII digits only: int() alone also reads '٣' (Arabic-Indic) and '1_0'
+    counts = [int(part) for part in parts] if all(part.isascii() and part.isdigit() for part in parts) else []
     if not counts or min(counts) < 1:
         raise UserError(f"--gpu-counts {text!r}: need comma-separated positive integers, e.g. 1,2,4,8")
     if len(set(counts)) < len(counts):  # the same column twice

@@ -22,7 +22,7 @@ from sonar.search.engine import run_search, start_search
 from sonar.search.executors import make_executor
 from sonar.search.results import measured, summary
 from sonar.search.run_lock import engine_holder
-from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec, read_spec_file
+from sonar.search.spec import BACKENDS, EXECUTORS, check_synthetic_size, load_spec, parse_spec, read_spec_file
 from sonar.search.state import SearchState
 from sonar.search.storage import DB_NAME, Storage
 from sonar.strict_json import finite_or_none
@@ -55,6 +55,8 @@ def search(
         _check_address(address, executor or written.executor.kind)
         overrides = {k: v for k, v in (("kind", executor), ("workers", workers), ("address", address)) if v is not None}
         raw["executor"] = {**(raw.get("executor") or {}), **overrides}  # recorded: the scheduler reads workers
+        if raw["executor"].get("kind", "inprocess") != "ray":  # a ray spec run here with --executor simulated, say
+            raw["executor"].pop("address", None)
         spec = parse_spec(raw)
         run_dir = out
     else:
@@ -73,6 +75,8 @@ def search(
     if backend is not None and backend not in BACKENDS:
         raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
     backend = backend or spec.backend
+    if backend == "synthetic":
+        check_synthetic_size(spec)
     if backend == "real":
         check_real_available()
         if (executor or spec.executor.kind) != "ray":  # a Ray cluster's devices are on its nodes
@@ -216,6 +220,10 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
 
     if not best:
         raise UserError("only --best is supported: export the chosen candidate")
+    if run_dir.resolve() in to.resolve().parents:  # the run directory itself: export_best names it
+        # the run directory is the search's record: an export there mixes with it, and a resume or clean-up
+        # of the run would treat it as the run's own files
+        raise UserError(f"--to {to}: inside the run directory {run_dir}; export to a directory outside it")
     with warnings.catch_warnings(record=True) as caught:  # the Llama 4 naming rule, as one line
         warnings.simplefilter("always", LlamaNamingWarning)
         path, trained = export_best(run_dir, to, overwrite=overwrite)

@@ -190,8 +190,11 @@ def bench_train(
     use_threads(threads)
     target = resolve_device(device)
     shape = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
-    configs = {name.strip(): train_config_for(name.strip(), steps=1000, device=device, **shape)
-               for name in presets.split(",")}
+    names = [name.strip() for name in presets.split(",")]
+    repeated = sorted({name for name in names if names.count(name) > 1 and name})
+    if repeated:
+        raise UserError(f"--presets {presets!r}: {', '.join(repeated)} named more than once")
+    configs = {name: train_config_for(name, steps=1000, device=device, **shape) for name in names}
     enable_fast_fp32(target)
     dtype = compute_dtype(None, target)
     peak = device_peak(target, dtype, refresh=True)

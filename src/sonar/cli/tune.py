@@ -15,7 +15,7 @@ from rich.table import Table
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
 from sonar.errors import UserError
-from sonar.outdir import check_run_dir
+from sonar.outdir import check_run_dir, refuse_file_ancestor
 from sonar.strict_json import dumps_strict
 
 
@@ -70,6 +70,7 @@ def tune(
     """Search weight formats, kernels, compile mode and threads for the fastest acceptable config."""
     from sonar.interfaces import Candidate
     from sonar.model import preset
+    from sonar.model.transformer import check_seed
     from sonar.systems.bench import BENCH_SPACE
     from sonar.systems.prior import write_json_atomic
     from sonar.systems.tuner import SystemTuner
@@ -78,6 +79,9 @@ def tune(
         raise UserError("give exactly one of --checkpoint DIR or --preset NAME")
     if trials < 1:
         raise UserError(f"--trials={trials}: must be >= 1")
+    check_seed(seed, "--seed ")  # before the live table starts: an error inside it lands on the table's last line
+    if isinstance(quality_limit, bool) or not 0 <= quality_limit < math.inf:
+        raise UserError(f"--quality-limit {quality_limit}: must be a finite number >= 0")
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
     check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
@@ -85,6 +89,8 @@ def tune(
         raise UserError(f"--out {out}: is a directory; name the curve's JSON file")
     if out is not None and out.exists() and not _is_curve(out):
         raise UserError(f"--out {out}: exists and is not a tuning curve sonar wrote; name a new file")
+    if out is not None:
+        refuse_file_ancestor(out, "--out")  # else a traceback from mkdir once every trial has run
     if checkpoint is not None:
         from sonar.checkpoint import from_hf
         from sonar.checkpoint.files import check_weights_readable, config_from_file
@@ -101,15 +107,15 @@ def tune(
         flag = f"--preset {preset_name!r}" if preset_name is not None else f"--checkpoint {checkpoint}"
         raise UserError(f"{flag}: {err}") from None
     modes = tuple(m.strip() for m in compile_modes.split(",") if m.strip())
+    repeated = sorted({m for m in modes if modes.count(m) > 1})
+    if repeated:
+        raise UserError(f"--compile {compile_modes!r}: {', '.join(repeated)} given twice; name each mode once")
     try:
         space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
     except UserError as err:
         raise UserError(f"--compile {compile_modes!r}: {err}") from None
     candidate = Candidate(id=name, model=model_config, workdir=workdir / name, seed=seed)
     console = Console()
-    if preset_name is not None:
-        console.print(f"{escape(preset_name)}: random weights, whose logits are noise that weight rounding moves by "
-                      "several percent; quantized formats are judged fairly only on a trained --checkpoint")
     points: list = []
 
     def on_trial(point) -> None:
@@ -120,6 +126,9 @@ def tune(
     tuner = SystemTuner(workload=workload, space=space, quality_limit=quality_limit, isolate=isolate,
                         checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial,
                         max_trials=trials)
+    if preset_name is not None:  # after every check, so that a bad value is the only line printed
+        console.print(f"{escape(preset_name)}: random weights, whose logits are noise that weight rounding moves by "
+                      "several percent; quantized formats are judged fairly only on a trained --checkpoint")
     with Live(_trial_table(points, f"tuning {name} for {workload}"), console=console, refresh_per_second=2) as live:
         curve = tuner.run(candidate, trials)
         live.update(_trial_table(curve, f"tuning {name} for {workload}"))
@@ -142,15 +151,28 @@ def bench_tune(
     workload: str = typer.Option("decode:ctx=256", help="the objective's workload"),
     workdir: Annotated[Path, typer.Option(help="tuning records (the bench resumes from them)")] = Path(
         "runs/bench-tune"),
-    archs: str = typer.Option("", help="comma-separated subset of tiny,small,small-interleaved"),
+    archs: str = typer.Option(None, help="comma-separated subset of tiny,small,small-interleaved (default: all)"),
     quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
     train_steps: int = typer.Option(100, help="train each architecture this many steps on the built-in corpus"
                                               " before tuning, so quality is judged on weights that carry"
                                               " signal (0: tune the random init)"),
 ) -> None:
     """Tuned vs untuned-default decode latency for three architectures, with the bandwidth roofline."""
-    from sonar.systems.bench import run_bench
+    from sonar.systems.bench import architectures, run_bench
+    from sonar.train.config import TRAINING_LIMITS
 
+    chosen = None
+    if archs is not None:
+        chosen = [a.strip() for a in archs.split(",") if a.strip()]
+        if not chosen:
+            raise UserError(f"--archs {archs!r}: names no architecture; choose from {', '.join(architectures())}"
+                            " (or leave --archs out for all of them)")
+        repeated = sorted({a for a in chosen if chosen.count(a) > 1})
+        if repeated:
+            raise UserError(f"--archs {archs!r}: {', '.join(repeated)} given twice; name each architecture once")
+    most = TRAINING_LIMITS["schedule_steps"]
+    if train_steps > most:  # else refused by the trainer only after "training N steps" was announced
+        raise UserError(f"--train-steps {train_steps}: must be at most {most:,} (0: tune the random init)")
     check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
     console = Console(stderr=True)
 
@@ -159,7 +181,7 @@ def bench_tune(
                       f"q={point.quality_delta:.4f} {escape(point.failure or '')}")
 
     report = run_bench(workdir=workdir, trials=trials, workload=workload, quality_limit=quality_limit,
-                       archs=[a for a in archs.split(",") if a] or None, train_steps=train_steps,
+                       archs=chosen, train_steps=train_steps,
                        on_trial=progress, log=lambda line: console.print(escape(line)))
     if as_json:
         print(dumps_strict(report, indent=1, default=str))

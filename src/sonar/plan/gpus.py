@@ -41,7 +41,7 @@ GPUS: dict[str, GpuType] = {
     )
 }
 
-_CUSTOM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|gb|gib)?\s*$", re.IGNORECASE)
+_CUSTOM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|gb|gib)?\s*$", re.IGNORECASE | re.ASCII)  # ASCII digits only
 _UNIT_BYTES = {None: 1, "b": 1, "gb": GB, "gib": GIB}
 
 

@@ -8,7 +8,8 @@ from sonar.errors import UserError
 
 # Context lengths are quoted in binary units: "128K" is 131,072 tokens, "10M" 10,485,760.
 _TOKEN_UNITS = {"": 1, "k": 1024, "m": 1024**2}
-_TOKENS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+# ASCII only: `\d` alone would read '٣K' (Arabic-Indic) or '３K' (full-width) as 3K, which no other count takes.
+_TOKENS = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kKmM]?)\s*$", re.ASCII)
 # Far beyond any model's context (Llama 4 Scout: 10M), yet small enough for exact integer arithmetic.
 MAX_TOKENS = 2**40
 

@@ -35,6 +35,7 @@ from sonar.search.spec_fields import (
 )
 from sonar.search.spec_training import (
     BUILTIN_NAMES,
+    SyntheticSettings,
     check_corpus_readable,
     check_vocab_fit,
     parse_data,
@@ -196,12 +197,34 @@ def parse_spec(data: object) -> SearchSpec:
         rules=_rules(mapping_under(data, "rules"), "rules"),
         raw=data,
     )
-    _candidates(spec)
+    _check_failing_ids(spec, len(_candidates(spec)))
     if spec.backend == "real":
         check_real_inputs(spec)
     elif spec.data["corpus"] not in BUILTIN_NAMES:  # a corpus named explicitly is checked whatever the backend
         check_corpus_readable(spec.data, _corpus_key(spec))
     return spec
+
+
+# The synthetic backend computes and stores every evaluation of a curve and every tuning trial, microseconds
+# each: a budget the real backend would spend days on fills the disk in minutes (1e9 steps, eval_every 10:
+# 1e8 points) or never ends (each trial looks back over all before it).
+MAX_SYNTHETIC_POINTS = 100_000
+MAX_SYNTHETIC_TRIALS = 10_000
+
+
+def check_synthetic_size(spec: SearchSpec) -> None:
+    """That the synthetic backend's curves stay a size it can write: budget.max_steps / synthetic.eval_every
+    evaluations and budget.max_trials trials per candidate. The CLI runs it for a search on the synthetic
+    backend (the spec's or a `--backend synthetic` override); a replay, whose trainer reads a table, does not."""
+    every = int(spec.synthetic.get("eval_every", SyntheticSettings.eval_every))
+    points = spec.budget.max_steps // every
+    if points > MAX_SYNTHETIC_POINTS:
+        raise SpecError(f"budget.max_steps: {spec.budget.max_steps:,} with synthetic.eval_every {every:,} is "
+                        f"{points:,} evaluations per candidate; the synthetic backend writes at most "
+                        f"{MAX_SYNTHETIC_POINTS:,} (lower budget.max_steps or raise synthetic.eval_every)")
+    if spec.budget.max_trials > MAX_SYNTHETIC_TRIALS:
+        raise SpecError(f"budget.max_trials: {spec.budget.max_trials:,} trials per candidate; the synthetic backend "
+                        f"runs at most {MAX_SYNTHETIC_TRIALS:,}")
 
 
 def check_real_inputs(spec: SearchSpec) -> None:
@@ -226,6 +249,17 @@ def _rules(data: dict, where: str) -> dict:
     except UserError as err:
         raise SpecError(str(err)) from None
     return dict(data)
+
+
+def _check_failing_ids(spec: SearchSpec, count: int) -> None:
+    """`synthetic.fail` names candidates the search draws (c000 .. the last): any other id never fails."""
+    from sonar.search.schedulers.base import candidate_id
+
+    ids = {candidate_id(i) for i in range(count)}
+    for name in spec.synthetic.get("fail") or {}:
+        if name not in ids:
+            raise SpecError(f"{key_path('synthetic.fail', name)}: no such candidate; this search draws {count} "
+                            f"({candidate_id(0)} to {candidate_id(count - 1)})")
 
 
 def _candidates(spec: SearchSpec) -> list:
@@ -375,8 +409,13 @@ def _objective(data: dict, where: str) -> Objective:
     no_unknown_keys(weights, {"loss", "latency_s"}, f"{where}.weights")
     if kind == "scalarized" and "latency_s" not in weights:
         raise SpecError(f"{where}.weights.latency_s: required in scalarized mode")
-    weight = {key: as_number(weights.get(key, default), f"{where}.weights.{key}", low=-MAX_WEIGHT, high=MAX_WEIGHT)
+    # reward = loss_weight * loss + latency_weight * latency_s is minimised: a negative weight rewards a worse
+    # loss or a slower model, and all-zero weights make every candidate tie
+    weight = {key: as_number(weights.get(key, default), f"{where}.weights.{key}", low=0.0, high=MAX_WEIGHT)
               for key, default in (("loss", 1.0), ("latency_s", 0.0))}
+    if kind == "scalarized" and not any(weight.values()):
+        raise SpecError(f"{where}.weights: loss and latency_s are both 0, so every candidate scores the same; "
+                        "give at least one a weight > 0")
     return Objective(
         kind=kind,
         latency_s=None if latency is None else as_number(latency, f"{where}.latency_s", positive=True,
@@ -392,6 +431,10 @@ def _objective(data: dict, where: str) -> Objective:
 def _executor(data: dict, where: str) -> ExecutorSpec:
     no_unknown_keys(data, {"kind", "workers", "address"}, where)
     address = data.get("address")
-    return ExecutorSpec(kind=one_of(data.get("kind", "inprocess"), EXECUTORS, f"{where}.kind"),
+    kind = one_of(data.get("kind", "inprocess"), EXECUTORS, f"{where}.kind")
+    if address is not None and kind != "ray":  # else ignored without a word, as `--address` is not
+        raise SpecError(f"{where}.address: applies to the ray executor only (executor.kind is {kind!r}); "
+                        "remove it, or set kind: ray")
+    return ExecutorSpec(kind=kind,
                         workers=as_int(data.get("workers", 1), f"{where}.workers", low=1, high=1024),
                         address=None if address is None else as_str(address, f"{where}.address", max_chars=1000))
