@@ -53,7 +53,7 @@ bench-figures: bench-peers
 # tables each of two more suite seeds, 7 and 11, with each rule in HELDOUT_SWITCH flipped alone
 # (benchmarks/heldout.json; minutes on 2 cores, resumable from its .work.jsonl).
 HELDOUT_SUITES := build/heldout-suites
-HELDOUT_SWITCH := explore_to_end,final_losses_first,fastest_first,learned_starts,defer_far_probes
+HELDOUT_SWITCH := explore_to_end,final_losses_first,fastest_first,learned_starts,defer_far_probes,latency_model
 bench-heldout: $(VENV)/.installed
 	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s7 --count 12 --seed 7
 	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s11 --count 12 --seed 11
