@@ -60,6 +60,8 @@ def search(
         spec = parse_spec(raw)
         run_dir = out
     else:
+        if out is not None:
+            raise UserError(f"--out {out}: a resumed search writes into its own --resume {resume}; drop --out")
         if workers is not None:
             raise UserError("--workers is part of the recorded spec; a resumed search keeps its own")
         run_dir = resume

@@ -6,6 +6,8 @@ Shape legend: C channels, H/W image height/width, N tiles, S tile side.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +16,9 @@ import torch.nn.functional as F
 
 from sonar.errors import UserError
 from sonar.imaging.tiling import best_canvas, fit_without_distortion
+
+# Far above Llama 4's 336-pixel tiles and 16 tiles, low enough that a typo fails here, not in an allocation.
+MAX_TILE_SIZE, MAX_TILES, MAX_CANVAS_PIXELS = 8192, 1024, 2**28
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -27,12 +32,24 @@ class ImageProcessingConfig:
     dtype: torch.dtype = torch.bfloat16
 
     def __post_init__(self) -> None:
-        if self.tile_size < 1:
-            raise UserError(f"tile_size={self.tile_size}: must be >= 1")
-        if self.max_tiles < 1:
-            raise UserError(f"max_tiles={self.max_tiles}: must be >= 1")
-        if len(self.mean) != 3 or len(self.std) != 3 or not all(self.std):
-            raise UserError(f"mean={self.mean}, std={self.std}: need three values each, std non-zero")
+        for name, most in (("tile_size", MAX_TILE_SIZE), ("max_tiles", MAX_TILES)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= most:
+                raise UserError(f"{name}={value!r}: must be an integer between 1 and {most:,}")
+        if self.tile_size**2 * self.max_tiles > MAX_CANVAS_PIXELS:  # the canvas is allocated whole
+            raise UserError(f"tile_size={self.tile_size}, max_tiles={self.max_tiles}: a canvas of up to "
+                            f"{self.tile_size**2 * self.max_tiles:,} pixels; at most {MAX_CANVAS_PIXELS:,}")
+        if not isinstance(self.resize_to_max_canvas, bool):
+            raise UserError(f"resize_to_max_canvas={self.resize_to_max_canvas!r}: must be True or False")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if isinstance(values, str | bytes) or not isinstance(values, tuple | list) or len(values) != 3 or not all(
+                    isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+                raise UserError(f"{name}={values!r}: must be three finite numbers, one per channel")
+        if not all(self.std):
+            raise UserError(f"std={self.std}: must be non-zero (pixels are divided by it)")
+        if not isinstance(self.dtype, torch.dtype) or not self.dtype.is_floating_point:
+            raise UserError(f"dtype={self.dtype!r}: must be a floating-point torch.dtype, e.g. torch.bfloat16")
 
 
 @dataclass(frozen=True)
@@ -48,10 +65,14 @@ def as_uint8_chw(image) -> torch.Tensor:
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise UserError(f"image array of shape {image.shape} and dtype {image.dtype}: expected [H, W, 3] uint8")
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise UserError(f"image array of shape {image.shape}: an image needs at least one pixel")
         return torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)
     if isinstance(image, torch.Tensor):
         if image.dim() != 3 or image.shape[0] != 3 or image.dtype != torch.uint8:
             raise UserError(f"image tensor of shape {tuple(image.shape)}, {image.dtype}: expected [3, H, W] uint8")
+        if image.shape[1] == 0 or image.shape[2] == 0:
+            raise UserError(f"image tensor of shape {tuple(image.shape)}: an image needs at least one pixel")
         return image
     raise UserError(f"image of type {type(image).__name__}: expected a PIL image, a numpy array or a tensor")
 

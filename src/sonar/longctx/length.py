@@ -42,6 +42,9 @@ class LengthEval:
                 raise UserError(f"{name}={list(values)}: a value is repeated; give each once")
         if self.cached_windows < 0:
             raise UserError(f"cached_windows={self.cached_windows}: must be >= 0")
+        if self.cached_windows > self.windows:  # they are taken from the longest length's windows
+            raise UserError(f"cached_windows={self.cached_windows}: must be at most windows={self.windows} "
+                            "(the cached windows are some of the longest length's windows)")
         for name in ("windows", "cached_windows", "passkey_trials"):  # each is a model pass; 1e9 is a typo
             if getattr(self, name) > MAX_WINDOWS:
                 raise UserError(f"{name}={getattr(self, name)}: must be at most {MAX_WINDOWS:,}")

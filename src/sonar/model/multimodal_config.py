@@ -30,7 +30,7 @@ class MultimodalConfig:
         check_encoder_config(self.vision)
         for name in ("boi_token_index", "eoi_token_index", "image_token_index"):
             value = getattr(self, name)
-            if not isinstance(value, int) or not 0 <= value < self.text.vocab_size:
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < self.text.vocab_size:
                 raise ConfigError(f"{name}={value!r}: must be a token id in 0..{self.text.vocab_size - 1}")
         ids = (self.boi_token_index, self.eoi_token_index, self.image_token_index)
         if len(set(ids)) != 3:

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sonar.errors import UserError
 from sonar.model.config import ConfigError
 from sonar.model.vision_config import VisionConfig
 
@@ -168,7 +169,7 @@ class VisionEncoder(nn.Module):
     def forward(self, pixels_NCSS: torch.Tensor) -> torch.Tensor:
         side = self.config.image_size
         if pixels_NCSS.dim() != 4 or tuple(pixels_NCSS.shape[1:]) != (self.config.num_channels, side, side):
-            raise ValueError(
+            raise UserError(
                 f"pixel values must be [tiles, {self.config.num_channels}, {side}, {side}],"
                 f" got {tuple(pixels_NCSS.shape)}"
             )

@@ -8,6 +8,17 @@ from dataclasses import dataclass
 
 from sonar.model.config import ConfigError
 
+# The largest value each numeric field may take: far above Llama 4's encoder (1408 wide, 34 layers, 336-pixel
+# tiles) and low enough that a value with a few zeros too many fails here rather than hanging an allocation.
+VISION_LIMITS: dict[str, float] = {
+    "hidden_size": 2**16, "num_hidden_layers": 1024, "num_attention_heads": 1024, "intermediate_size": 2**18,
+    "num_channels": 64, "image_size": 2**14, "patch_size": 2**10, "projector_input_dim": 2**18,
+    "projector_output_dim": 2**18, "vision_output_dim": 2**18, "norm_eps": 1.0, "rope_theta": 1e12,
+    "pixel_shuffle_ratio": 1.0, "initializer_range": 1e3,
+}
+# Real fields that must be above zero; initializer_range may be zero (a standard deviation), not below.
+_POSITIVE_REALS = ("norm_eps", "rope_theta", "pixel_shuffle_ratio")
+
 
 @dataclass(kw_only=True, frozen=True)
 class VisionConfig:
@@ -56,6 +67,13 @@ class VisionConfig:
             if not ok:
                 rule = {"bool": "true or false", "int": "an integer >= 1"}.get(field.type, "a finite number")
                 raise ConfigError(f"vision {field.name}={value!r}: must be {rule}")
+            if field.name in _POSITIVE_REALS and value <= 0:
+                raise ConfigError(f"vision {field.name}={value!r}: must be > 0")
+            if field.name == "initializer_range" and value < 0:
+                raise ConfigError(f"vision {field.name}={value!r}: must be >= 0")
+            limit = VISION_LIMITS.get(field.name)
+            if limit is not None and value > limit:
+                raise ConfigError(f"vision {field.name}={value!r}: must be <= {limit:g}")
 
     @property
     def patches_per_side(self) -> int:
