@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sonar.cli.bench_group import bench_app
+from sonar.cli.lists import name_list
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
 from sonar.strict_json import finite_or_none
@@ -134,12 +135,7 @@ def replay(
     if png is not None:
         _check_writable_file(png, "--png")
     if methods is not None:
-        wanted = [m.strip() for m in methods.split(",") if m.strip()]
-        if not wanted:
-            raise UserError(f"--methods {methods!r}: names no method; choose from {[m.name for m in chosen]}")
-        repeated = sorted({m for m in wanted if wanted.count(m) > 1})
-        if repeated:
-            raise UserError(f"--methods {methods!r}: names {repeated} more than once; name each method once")
+        wanted = name_list(methods, "--methods", what="method", choices=[m.name for m in chosen])
         unknown = sorted(set(wanted) - {m.name for m in chosen})
         if unknown:
             raise UserError(f"--methods: {unknown} are not available; choose from {[m.name for m in chosen]}")

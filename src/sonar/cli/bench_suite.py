@@ -14,6 +14,7 @@ from rich.table import Table
 
 from sonar import strict_json
 from sonar.cli.bench_group import bench_app
+from sonar.cli.lists import name_list
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
 from sonar.strict_json import dumps_strict
@@ -73,17 +74,8 @@ def _written_by_us(path: Path) -> bool:
 
 
 def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
-    """A comma-separated list given with `flag` (None: not given); an empty list or a repeated name is refused,
-    never read as "the default"."""
-    if text is None:
-        return None
-    names = tuple(v.strip() for v in text.split(",") if v.strip())
-    if not names:
-        raise UserError(f"{flag} {text!r}: names nothing; give at least one name, or leave {flag} out")
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise UserError(f"{flag} {text!r}: {', '.join(repeated)} given twice; name each once")
-    return names
+    """A comma-separated list given with `flag` (None: not given)."""
+    return None if text is None else name_list(text, flag)
 
 
 @bench_app.command("suite")

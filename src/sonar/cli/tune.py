@@ -14,6 +14,7 @@ from rich.table import Table
 
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
+from sonar.cli.lists import name_list
 from sonar.errors import UserError
 from sonar.outdir import check_run_dir, refuse_file_ancestor
 from sonar.strict_json import dumps_strict
@@ -106,10 +107,7 @@ def tune(
     except UserError as err:
         flag = f"--preset {preset_name!r}" if preset_name is not None else f"--checkpoint {checkpoint}"
         raise UserError(f"{flag}: {err}") from None
-    modes = tuple(m.strip() for m in compile_modes.split(",") if m.strip())
-    repeated = sorted({m for m in modes if modes.count(m) > 1})
-    if repeated:
-        raise UserError(f"--compile {compile_modes!r}: {', '.join(repeated)} given twice; name each mode once")
+    modes = name_list(compile_modes, "--compile", what="compile mode")
     try:
         space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
     except UserError as err:
@@ -161,15 +159,8 @@ def bench_tune(
     from sonar.systems.bench import architectures, run_bench
     from sonar.train.config import TRAINING_LIMITS
 
-    chosen = None
-    if archs is not None:
-        chosen = [a.strip() for a in archs.split(",") if a.strip()]
-        if not chosen:
-            raise UserError(f"--archs {archs!r}: names no architecture; choose from {', '.join(architectures())}"
-                            " (or leave --archs out for all of them)")
-        repeated = sorted({a for a in chosen if chosen.count(a) > 1})
-        if repeated:
-            raise UserError(f"--archs {archs!r}: {', '.join(repeated)} given twice; name each architecture once")
+    chosen = None if archs is None else list(name_list(archs, "--archs", what="architecture",
+                                                       choices=architectures()))
     most = TRAINING_LIMITS["schedule_steps"]
     if train_steps > most:  # else refused by the trainer only after "training N steps" was announced
         raise UserError(f"--train-steps {train_steps}: must be at most {most:,} (0: tune the random init)")

@@ -1,0 +1,21 @@
+"""Comma-separated lists given on the command line (methods, rules, architectures, compile modes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sonar.errors import UserError
+
+
+def name_list(text: str, flag: str, *, what: str = "name", choices: Sequence[str] = ()) -> tuple[str, ...]:
+    """The names in `text`, blanks dropped; a list naming nothing is refused (never read as "the default"),
+    and so is a name given twice, which would otherwise count twice."""
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names:
+        hint = f"; choose from {', '.join(choices)}" if choices else ""
+        raise UserError(f"{flag} {text!r}: names no {what}{hint} (or leave {flag} out)")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(f"{flag} {text!r}: {', '.join(repeated)} named more than once: name each {what} once,"
+                        " not twice")
+    return names
