@@ -156,7 +156,7 @@ def test_disk_full_while_publishing_leaves_no_staging_copy(tmp_path, monkeypatch
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("sonar.outdir._write_marker", full)
+    monkeypatch.setattr("sonar.outdir.write_marker", full)
     with pytest.raises(UserError, match=r"out: cannot write \(No space left on device\)"):
         write(tmp_path / "out", {"a.txt": "1"}, overwrite=True)
     assert snapshot(tmp_path) == before

@@ -142,7 +142,7 @@ def _survey(target: Path) -> _Survey:
         return _Survey(exists=False, ours=frozenset(), foreign=frozenset())
     if not target.is_dir():
         raise UserError(f"{target}: exists and is not a directory; name a directory")
-    present = set(_files(target))
+    present = set(files_under(target))
     listed, kind = _read_marker(target) if MARKER in present else ((), None)
     listed = set(listed)
     present.discard(MARKER)
@@ -162,7 +162,7 @@ def _check_claim(target: Path, survey: _Survey, overwrite: bool, kind: str) -> N
         )
 
 
-def _files(root: Path) -> Iterator[str]:
+def files_under(root: Path) -> Iterator[str]:
     """Every non-directory entry under `root` as a relative POSIX path; symlinks are not followed."""
     for folder, dirs, files in os.walk(root):
         rel = Path(folder).relative_to(root)
@@ -204,15 +204,16 @@ def _is_inside(name: str) -> bool:
     return bool(name) and not pure.is_absolute() and ".." not in pure.parts and pure.as_posix() == name
 
 
-def _write_marker(directory: Path, files: list[str], kind: str) -> None:
+def write_marker(directory: Path, files: list[str], kind: str) -> None:
+    """Mark `directory` as `kind`'s output, listing the files sonar wrote there (replaced atomically)."""
     tmp = directory / f"{MARKER}.tmp"
     tmp.write_text(json.dumps({"written_by": "sonar", "kind": kind, "files": sorted(files)}, indent=1))
     os.replace(tmp, directory / MARKER)
 
 
 def _publish(staging: Path, target: Path, overwrite: bool, kind: str) -> None:
-    new = sorted(f for f in _files(staging) if f != MARKER)
-    _write_marker(staging, new, kind)
+    new = sorted(f for f in files_under(staging) if f != MARKER)
+    write_marker(staging, new, kind)
     survey = _survey(target)  # again: the directory may have changed while the block ran
     _check_claim(target, survey, overwrite, kind)
     if not survey.exists:
@@ -245,12 +246,12 @@ def _merge(staging: Path, target: Path, new: list[str], survey: _Survey, kind: s
             raise UserError(f"{target / clash}: sonar did not write it and would have to replace it;"
                             " move it away or choose another directory")
     # Listed first, so an interruption never leaves sonar's files looking like the user's.
-    _write_marker(target, sorted(survey.ours | set(new)), kind)
+    write_marker(target, sorted(survey.ours | set(new)), kind)
     for name in new:
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / name, target / name)
     _remove_listed(target, survey.ours - set(new))
-    _write_marker(target, new, kind)
+    write_marker(target, new, kind)
 
 
 def _clash(target: Path, name: str, foreign: frozenset[str]) -> str | None:

@@ -16,7 +16,15 @@ from pathlib import Path
 from sonar import strict_json
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
-from sonar.outdir import MARKER, read_marker_and_kind, refuse_file_ancestor, refuse_special
+from sonar.outdir import (
+    MARKER,
+    files_under,
+    read_marker,
+    read_marker_and_kind,
+    refuse_file_ancestor,
+    refuse_special,
+    write_marker,
+)
 from sonar.posttrain.rl_state import RL_STATE_FILE
 
 STAGES = ("sft", "rl", "dpo", "distill", "all", "tune")
@@ -78,7 +86,7 @@ def _refuse_inputs(path: Path, out: str | Path, inputs: dict[str, str | None]) -
 def _marked(path: Path, stage: str) -> tuple[str | None, list[str]]:
     """(the kind the marker records, files it does not list); an RL run from before runs were marked is
     known by its state file."""
-    present = sorted(_files(path))
+    present = sorted(files_under(path))
     if MARKER not in present:
         if stage == "rl" and RL_STATE in present and not (path / "train_config.json").exists():
             return run_kind("rl"), []
@@ -94,24 +102,15 @@ def _inside_listed_folder(name: str, listed: list[str]) -> bool:
     return bool(folder) and any(f.startswith(folder + "/") for f in listed)
 
 
-def _files(root: Path) -> list[str]:
-    found = []
-    for folder, dirs, names in os.walk(root):
-        rel = Path(folder).relative_to(root)
-        found += [(rel / n).as_posix() for n in names + [d for d in dirs if (Path(folder) / d).is_symlink()]]
-    return found
-
-
 def mark_run(out: Path, stage: str, planned: tuple[str, ...] = ()) -> None:
     """Create `out` if need be and mark it as `stage`'s, listing the files of the run found there and `planned`."""
     out.mkdir(parents=True, exist_ok=True)
     listed = set(planned)
     if (out / MARKER).is_file():
-        listed |= set(read_marker_and_kind(out)[0])
-    listed |= {f for f in _files(out) if f != MARKER and (f in listed or _inside_listed_folder(f, sorted(listed))
+        listed |= set(read_marker(out))
+    listed |= {f for f in files_under(out) if f != MARKER and (f in listed or _inside_listed_folder(f, sorted(listed))
                                                             or _is_stage_file(f, stage))}
-    record = {"written_by": "sonar", "kind": run_kind(stage), "files": sorted(listed)}
-    write_atomic(out / MARKER, strict_json.dumps_strict(record, indent=1).encode())
+    write_marker(out, sorted(listed), run_kind(stage))
 
 
 def _is_stage_file(name: str, stage: str) -> bool:
