@@ -288,6 +288,24 @@ def test_weights_that_stop_being_finite_stop_training(sandbox, monkeypatch):
         run_sft(model, ["2+2="], ["4"], SFTConfig(steps=1, batch_size=1))
 
 
+def test_weights_poisoned_before_the_last_step_stop_training_at_the_next_loss(sandbox, monkeypatch):
+    """Weights are read only after the last update; before it, the next step's loss is what goes non-finite."""
+    model = load_pretrained(sandbox.artefacts.checkpoint)
+    real_step = torch.optim.AdamW.step
+    calls = []
+
+    def poisoned_once(self, *args, **kwargs):
+        out = real_step(self, *args, **kwargs)
+        if not calls:
+            _nan_model(model)
+        calls.append(1)
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", poisoned_once)
+    with pytest.raises(Exception, match=r"step 2: the loss is nan"):
+        run_sft(model, ["2+2="], ["4"], SFTConfig(steps=3, batch_size=1))
+
+
 def test_rl_bounds_its_temperature_and_warmup():
     for kwargs, named in [(dict(temperature=1e308), "temperature=1e+308"), (dict(warmup=-1), "warmup=-1")]:
         with pytest.raises(Exception, match=named.replace("+", r"\+")):

@@ -31,6 +31,7 @@ from sonar.train.bench import bench_preset, check_bench_steps
 from sonar.train.config import TrainConfig
 from sonar.train.device import compute_dtype, device_name, enable_fast_fp32, resolve_device
 from sonar.train.flops import device_peak
+from sonar.train.optimizer import weights_finite
 from sonar.train.presets import train_config_for
 from sonar.train.report import write_curve_json, write_curve_png
 from sonar.train.resume import ResumeFlags, resume_run
@@ -125,7 +126,7 @@ def _check_finite(curve, model, out: Path) -> None:
     UserError, as post-training says it."""
     final = curve[-1] if curve else None
     bad = final is not None and not (math.isfinite(final.train_loss) and math.isfinite(final.val_loss))
-    if bad or not all(bool(torch.isfinite(p).all()) for p in model.parameters() if p.is_floating_point()):
+    if bad or not weights_finite(model):
         raise UserError(f"training diverged by step {final.step if final else 0}: the loss or the weights are no"
                         f" longer finite; {out / 'model'} was not written (try a lower learning rate)")
 

@@ -85,6 +85,7 @@ def run_distill(student, teacher, prompts: list[str], responses: list[str], conf
             teacher_BTV = teacher(inputs_BT).logits
         loss = distill_loss(student(inputs_BT).logits, teacher_BTV, targets_BT, temperature=config.temperature,
                             ce_weight=config.ce_weight)
-        warmup_step(optimizer, loss, student, step=step, lr=config.lr, warmup=config.warmup)
+        warmup_step(optimizer, loss, student, step=step, lr=config.lr, warmup=config.warmup,
+                    check_weights=step == config.steps - 1)
         losses.append(float(loss.detach()))
     return {"examples": len(examples), "losses": losses, "seconds": time.perf_counter() - start}

@@ -143,7 +143,7 @@ def run_dpo(policy, pairs: list[PairIds], config: DPOConfig) -> dict:
         pol_B2, ref_B2 = reply_scores(pol_B2, lengths_B2, config), reply_scores(ref_B2, lengths_B2, config)
         preference = dpo_loss(pol_B2[:n], pol_B2[n:], ref_B2[:n], ref_B2[n:], config.beta)
         warmup_step(optimizer, preference + config.nll_weight * chosen_nll, policy, step=step, lr=config.lr,
-                    warmup=config.warmup)
+                    warmup=config.warmup, check_weights=step == config.steps - 1)
         losses.append(float(preference.detach()))
         accuracies.append(float(((pol_B2[:n] - ref_B2[:n]) > (pol_B2[n:] - ref_B2[n:])).float().mean()))
     # "losses" are the preference part alone: log 2 at the first step, whatever nll_weight.

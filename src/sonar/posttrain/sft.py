@@ -74,7 +74,8 @@ def run_sft(model, prompts: list[str], responses: list[str], config: SFTConfig) 
     for step in range(config.steps):
         rows = [kept[i] for i in batch_indices(len(kept), step, config.batch_size, config.seed)]
         loss = masked_loss(model, *collate(rows))
-        warmup_step(optimizer, loss, model, step=step, lr=config.lr, warmup=config.warmup)
+        warmup_step(optimizer, loss, model, step=step, lr=config.lr, warmup=config.warmup,
+                    check_weights=step == config.steps - 1)
         losses.append(float(loss.detach()))
     return {"examples": len(prompts), "kept": len(kept), "pruned_share": 1 - len(kept) / len(prompts),
             "prune": config.prune, "losses": losses, "seconds": time.perf_counter() - start}

@@ -51,3 +51,9 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, state_dict: dict) -> Non
 def set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def weights_finite(model: torch.nn.Module) -> bool:
+    """Every floating-point weight of `model` is finite (a run that diverged leaves NaN or inf behind)."""
+    flags = [torch.isfinite(p).all() for p in model.parameters() if p.is_floating_point()]
+    return bool(torch.stack(flags).all()) if flags else True
