@@ -53,6 +53,13 @@ def _mutate(records, index, *keys, value=None, delete=False):
     return records
 
 
+def _zero_seconds(records):
+    for record in records[1:]:
+        for point in record["curve"] + record["tuning"]:
+            point["seconds"] = 0.0
+    return records
+
+
 @pytest.mark.parametrize(
     "mutation, message",
     [
@@ -70,6 +77,7 @@ def _mutate(records, index, *keys, value=None, delete=False):
         (lambda r: _mutate(r, 2, "id", value="a"), r"bad.jsonl:3: candidate id 'a' appears twice"),
         (lambda r: _mutate(r, 1, "curve", 1, "seconds", value=1.0), r"candidate a\): field 'curve' seconds must be"),
         (lambda r: r[1:], r"bad.jsonl:1: the first record must be the header"),
+        (lambda r: _zero_seconds(r), r"bad.jsonl: every candidate records 0 seconds"),
     ],
 )
 def test_schema_errors_name_the_line_record_and_field(tmp_path, mutation, message):

@@ -36,6 +36,8 @@ class PeerTrial:
 def start_peer_trial(session: ReplaySession, space: JointSpace, params: dict[str, str], *, run: str) -> PeerTrial:
     """Decode the suggestion and measure its config (re-measured: the library keeps no record of it)."""
     candidate_id, index = space.decode(params)
+    if index < 0:  # the table recorded no tuning trial for it: nothing to measure, so it is never feasible
+        return PeerTrial(pick=Pick(candidate_id=candidate_id, trial=0), run=run, log_latency=PENALTY, feasible=False)
     measured = session.measure(candidate_id, index, again=True)
     log_latency = math.log(measured.latency_s) if math.isfinite(measured.latency_s) else PENALTY
     return PeerTrial(pick=Pick(candidate_id=candidate_id, trial=index), run=run, log_latency=log_latency,

@@ -292,7 +292,12 @@ def parse_lines(lines: Iterable[str], source: str) -> BenchTable:
         candidates.append(record)
     if header is None:
         raise TableError(f"{source}: empty file, expected a header record on line 1")
-    return BenchTable(header=header, candidates=tuple(candidates))
+    table = BenchTable(header=header, candidates=tuple(candidates))
+    if candidates and table.brute_force_seconds <= 0:
+        # Every speedup divides the brute-force cost by a method's: with nothing paid, none is defined.
+        raise TableError(f"{source}: every candidate records 0 seconds of training and tuning; a table needs "
+                         "the cumulative seconds its steps and trials took")
+    return table
 
 
 def load_table(path: str | Path) -> BenchTable:
