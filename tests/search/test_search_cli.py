@@ -61,6 +61,24 @@ def test_resume_of_a_finished_search_changes_nothing(finished_run):
     assert after == before
 
 
+@pytest.mark.parametrize("kind", ["ray", "pool"])
+def test_resume_of_a_finished_search_starts_no_executor(finished_run, monkeypatch, kind):
+    # A Ray cluster or a process pool takes seconds to start; a finished run has no job to give it.
+    def refuse(*args, **kwargs):
+        raise AssertionError("an executor was started for a finished run")
+
+    monkeypatch.setattr("sonar.cli.search.make_executor", refuse)
+    result = runner.invoke(app, ["search", "--resume", str(finished_run / "run"), "--no-live", "--executor", kind])
+    assert result.exit_code == 0, result.output
+    assert "winner" in result.output
+
+
+def test_resume_refuses_an_unknown_executor(finished_run):
+    result = runner.invoke(app, ["search", "--resume", str(finished_run / "run"), "--no-live", "--executor", "gpu"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --executor 'gpu': must be one of inprocess, pool, ray, simulated")
+
+
 def test_bad_spec_fails_before_creating_the_run(tmp_path):
     config = tmp_path / "bad.yaml"
     config.write_text(yaml.safe_dump(make_spec(arch={"hidden_size": [32, 64, "big"]})))

@@ -19,7 +19,7 @@ from sonar.errors import UserError
 from sonar.outdir import check_run_dir
 from sonar.search.backends import check_local_devices, check_real_available
 from sonar.search.engine import run_search, start_search
-from sonar.search.executors import make_executor
+from sonar.search.executors import InProcessExecutor, make_executor
 from sonar.search.results import measured, summary
 from sonar.search.run_lock import engine_holder
 from sonar.search.spec import BACKENDS, EXECUTORS, check_synthetic_size, load_spec, parse_spec, read_spec_file
@@ -46,6 +46,7 @@ def search(
         raise UserError("give either CONFIG.yaml --out DIR, or --resume DIR")
     if allow_spec_change and resume is None:
         raise UserError("--allow-spec-change applies to --resume DIR only")
+    finished = False
     if config is not None:
         if out is None:
             raise UserError("--out DIR is required with a config")
@@ -68,7 +69,8 @@ def search(
         storage = Storage(run_dir)  # read-only: the engine reads again under the run's lock
         try:
             events = storage.events()
-            spec = storage.state(events).spec  # a run that cannot be read fails here, before any executor
+            stored = storage.state(events)  # a run that cannot be read fails here, before any executor
+            spec, finished = stored.spec, stored.finished
             backend = backend or _first_backend(events)
         finally:
             storage.close()
@@ -83,7 +85,10 @@ def search(
         check_real_available()
         if (executor or spec.executor.kind) != "ray":  # a Ray cluster's devices are on its nodes
             check_local_devices(spec)
-    runner = make_executor(spec, executor, address=address, workers=workers)
+    if executor is not None and executor not in EXECUTORS:
+        raise UserError(f"--executor {executor!r}: must be one of {', '.join(EXECUTORS)}")
+    # A finished run only reports: starting a Ray cluster or a process pool for it would cost seconds for nothing.
+    runner = InProcessExecutor() if finished else make_executor(spec, executor, address=address, workers=workers)
     if config is not None:
         start_search(raw, run_dir).close()
     console = Console()
