@@ -51,6 +51,18 @@ def check_transformers_can_build(vision: VisionConfig) -> None:
     if vision.multi_modal_projector_bias:
         raise ConfigError("multi_modal_projector_bias=True: transformers' projector has no bias")
     shuffled = round(vision.hidden_size / vision.pixel_shuffle_ratio**2)
+    # transformers' pixel shuffle truncates its float sizes (side * ratio, hidden / ratio, hidden / ratio^2);
+    # for some ratios one comes out one short (1/5: hidden * 24.999...), and the checkpoint we wrote would
+    # load but fail on its first image.
+    ratio, side = vision.pixel_shuffle_ratio, vision.patches_per_side
+    fold = round(1 / ratio)
+    truncated = (int(side * ratio), int(vision.hidden_size / ratio), int(vision.hidden_size / ratio**2))
+    if truncated != (side // fold, vision.hidden_size * fold, shuffled):
+        raise ConfigError(
+            f"vision pixel_shuffle_ratio={ratio} with hidden_size={vision.hidden_size} and a {side}x{side} patch"
+            f" grid: transformers computes its pixel shuffle sizes as {truncated} (truncating float products),"
+            f" not {(side // fold, vision.hidden_size * fold, shuffled)}, and cannot run it"
+        )
     if vision.intermediate_size != shuffled:
         raise ConfigError(
             f"vision intermediate_size={vision.intermediate_size}: transformers sizes the adapter's input by it,"

@@ -49,9 +49,12 @@ class VisionConfig:
             raise ConfigError(f"image_size={self.image_size} is not a multiple of patch_size={self.patch_size}")
         side = self.image_size // self.patch_size
         shrink = round(1 / self.pixel_shuffle_ratio)
-        if not 0 < self.pixel_shuffle_ratio <= 1 or side % shrink:
+        # Pixel shuffle stacks a block of shrink x shrink patches into one token, so 1/ratio must be a whole
+        # number: a ratio such as 0.75 or 0.4 used to pass here and then fail in the adapter's first matmul.
+        if not 0 < self.pixel_shuffle_ratio <= 1 or abs(shrink * self.pixel_shuffle_ratio - 1) > 1e-9 or side % shrink:
             raise ConfigError(
-                f"pixel_shuffle_ratio={self.pixel_shuffle_ratio}: the {side}x{side} patch grid must shrink evenly"
+                f"pixel_shuffle_ratio={self.pixel_shuffle_ratio}: must be 1/n for a whole n, and the {side}x{side}"
+                " patch grid must shrink evenly by n"
             )
 
     def _check_types(self) -> None:
@@ -82,7 +85,9 @@ class VisionConfig:
     @property
     def tokens_per_tile(self) -> int:
         """Image tokens one tile becomes after pixel shuffle (144 for Llama 4)."""
-        return int(self.patches_per_side * self.pixel_shuffle_ratio) ** 2
+        # By whole division: int(side * ratio) falls one short for some sides (49 * (1/49) = 0.999...),
+        # which left the prompt one token row short of the features pixel_shuffle gives.
+        return (self.patches_per_side // round(1 / self.pixel_shuffle_ratio)) ** 2
 
     def replace(self, **changes) -> VisionConfig:
         return dataclasses.replace(self, **changes)
@@ -93,7 +98,8 @@ def count_vision_parameters(vision: VisionConfig, text_hidden_size: int) -> int:
     D, F, C, P = vision.hidden_size, vision.intermediate_size, vision.num_channels, vision.patch_size
     n_patches = vision.patches_per_side**2
     layer = 4 * (D * D + D) + (D * F + F) + (F * D + D) + 2 * 2 * D
-    shuffled = int(D / vision.pixel_shuffle_ratio**2)
+    # Rounded, as the adapter sizes it: int() truncated D / 0.2**2 = D * 24.999... one short.
+    shuffled = round(D / vision.pixel_shuffle_ratio**2)
     adapter = shuffled * vision.projector_input_dim + vision.projector_output_dim * vision.projector_output_dim
     projector = vision.vision_output_dim * text_hidden_size + (
         text_hidden_size if vision.multi_modal_projector_bias else 0
