@@ -48,6 +48,8 @@ def from_hf(hf: dict) -> ModelConfig:
     if flags:  # an empty list means "derive from the interval", as transformers reads it
         fields["nope_layers"] = tuple(i for i, use_rope in enumerate(flags) if not use_rope)
     tuning = hf.get("attn_temperature_tuning", True)
+    if not isinstance(tuning, bool | int):  # bool("false") is True: a string would be misread, not refused
+        raise ConfigError(f"attn_temperature_tuning={tuning!r}: must be true or false (older files: an integer)")
     fields["attn_temperature_tuning"] = bool(tuning)  # older hub files store the int 4
     fields["extra"] = {k: hf[k] for k in _PASSTHROUGH if k in hf}
     config = _drop_derivable_layer_lists(ModelConfig(**fields))

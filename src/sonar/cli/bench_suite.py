@@ -41,6 +41,14 @@ def quantile_list(text: str, name: str = "--quantiles") -> tuple[float, ...]:
     return values
 
 
+def _work_path(out: Path, work: Path | None) -> Path:
+    """--work, or beside --out: OUT with .work.jsonl. An --out naming no file ('.', '/') is refused here."""
+    if out.name in ("", ".", ".."):
+        raise UserError(f"--out {out}: names a directory, not a file; name the JSON file to write, e.g. "
+                        f"{out / 'scores.json'}")
+    return work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
+
+
 def _check_outputs(out: Path, work: Path, tables: tuple[Path, ...]) -> None:
     """Checked before any replay: the JSON and the work file are files, and the work file (appended to)
     is none of the input tables, nor a file that is not text."""
@@ -101,7 +109,7 @@ def suite(
     bounds = quantile_list(quantiles) if quantiles is not None else QUANTILES
     settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=bounds, rules=_names(rules, "--rules"),
                              methods=_names(methods, "--methods"), jobs=jobs, mode=mode)
-    work = work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
+    work = _work_path(out, work)
     _check_outputs(out, work, settings.tables)
     console = Console(width=None if sys.stdout.isatty() else 160)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -184,7 +192,7 @@ def ablate(
         raise UserError(f"--switch {unknown}: unknown rules; known: {', '.join(RULE_NAMES)}")
     settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=quantile_list(quantiles),
                              rules=_names(rules, "--rules"), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
-    work = work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
+    work = _work_path(out, work)
     _check_outputs(out, work, settings.tables)
     console = Console(width=None if sys.stdout.isatty() else 160)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

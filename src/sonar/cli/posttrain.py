@@ -102,12 +102,28 @@ def _given_once(context: typer.Context, settings_flag: str, settings: str, flags
         source = context.get_parameter_source(param) if param is not None else None
         if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
             continue
-        option = next(o for o in context.command.params if o.name == param)
-        flag = max(option.opts, key=len)
-        raise UserError(f"{flag} {context.params[param]} and {settings_flag} {item!r} both set {name}; give it once")
+        raise UserError(f"{_flag(context, param)} {context.params[param]} and {settings_flag} {item!r} both set "
+                        f"{name}; give it once")
 
 
 _DPO_FLAGS = {f.name: f.name for f in fields(DPOConfig)}  # dpo's own flags carry the settings' names
+
+
+def _flag(context: typer.Context, param: str) -> str:
+    option = next(o for o in context.command.params if o.name == param)
+    return max(option.opts, key=len)
+
+
+def _not_used(context: typer.Context, params: tuple[str, ...], because: str) -> None:
+    """A flag given on the command line that this run would ignore (its value unread, so a typo in it
+    would pass too) is an error naming it, rather than silently having no effect."""
+    for param in params:
+        source = context.get_parameter_source(param)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            raise UserError(f"{_flag(context, param)} {context.params[param]!r}: not used {because}; leave it out")
+
+
+_BUILTIN_DATA = ("tasks", "levels", "per_cell")  # what the built-in examples are drawn from
 
 
 def _prepare(out: str, threads: int | None, stage: str, *, inputs: dict[str, str | None] | None = None,
@@ -144,6 +160,7 @@ def _write_json(path: Path, record: dict) -> None:
 
 @posttrain_app.command("sft")
 def sft_command(
+    context: typer.Context,
     start: str = _FROM, preset_name: str = _PRESET, out: str = typer.Option("runs/posttrain/sft", help="output dir"),
     data: str = typer.Option(None, help="JSONL of {prompt, response} (default: the built-in tasks)"),
     tasks: str = _TASKS, levels: str = typer.Option("1,2", help="built-in task levels to train on"),
@@ -154,6 +171,10 @@ def sft_command(
     seed: int = _SEED, threads: int = _THREADS, overwrite: bool = _overwrite("sft"),
 ) -> None:
     """Supervised fine-tuning, loss on the reply tokens only; writes OUT/model and OUT/sft.json."""
+    if data is not None:
+        _not_used(context, _BUILTIN_DATA, "with --data (the examples are the file's)")
+    if prune != "loss":
+        _not_used(context, ("prune_quantile",), f"with --prune {prune} (it applies to --prune loss)")
     config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, prune=prune, prune_quantile=prune_quantile, seed=seed)
     prompts, responses = _sft_data(data, tasks, levels, per_cell, seed)
     out_dir = _prepare(out, threads, "sft", inputs={"--from": start}, overwrite=overwrite)
@@ -213,6 +234,8 @@ def dpo_command(
 ) -> None:
     """DPO against a frozen copy of the starting model; writes OUT/model and OUT/dpo.json."""
     _given_once(context, "--settings", settings, _DPO_FLAGS)
+    if pairs is not None:
+        _not_used(context, _BUILTIN_DATA, "with --pairs (the pairs are the file's)")
     config = with_overrides(DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed), settings)
     user_pairs = read_preferences(pairs) if pairs is not None else None
     out_dir = _prepare(out, threads, "dpo", inputs={"--from": start}, overwrite=overwrite)
@@ -229,6 +252,7 @@ def dpo_command(
 
 @posttrain_app.command("distill")
 def distill_command(
+    context: typer.Context,
     teacher: str = typer.Option(..., "--teacher", help="teacher checkpoint directory (same chat vocab)"),
     start: str = _FROM, preset_name: str = _PRESET,
     out: str = typer.Option("runs/posttrain/distill", help="output dir"),
@@ -240,6 +264,8 @@ def distill_command(
     overwrite: bool = _overwrite("distill"),
 ) -> None:
     """Train a student (usually smaller) on the teacher's logits; writes OUT/model and OUT/distill.json."""
+    if data is not None:
+        _not_used(context, _BUILTIN_DATA, "with --data (the examples are the file's)")
     config = DistillConfig(steps=steps, temperature=temperature, ce_weight=ce_weight, lr=lr, seed=seed)
     prompts, responses = _sft_data(data, tasks, levels, per_cell, seed)
     out_dir = _prepare(out, threads, "distill", inputs={"--teacher": teacher, "--from": start}, overwrite=overwrite)

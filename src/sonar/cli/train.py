@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sonar.checkpoint import save_pretrained
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
+from sonar.data.batches import check_split_holds
 from sonar.data.cache import write_atomic
 from sonar.data.corpus import absolute_corpus
 from sonar.data.corpus_check import check_corpus
@@ -83,6 +84,9 @@ def train(
         config = config.replace(device=device)
     with console.status("preparing the corpus (cached after the first time)"):
         data = prepare(config.data)
+    longest = max([config.seq_len, *(stage.seq_len for stage in config.stages)])
+    for split, tokens in (("training", data.record["train_tokens"]), ("validation", data.record["val_tokens"])):
+        check_split_holds(split, tokens, longest)  # before the settings are saved: no run is left behind
     if not resume or config.stages:  # saved only once the corpus has proved readable; a new stage is kept
         write_atomic(out / _SETTINGS, json.dumps(config.to_dict(), indent=1).encode())
     trainer = CorpusTrainer(config, data=data)

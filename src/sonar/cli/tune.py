@@ -124,6 +124,8 @@ def tune(
     tuner = SystemTuner(workload=workload, space=space, quality_limit=quality_limit, isolate=isolate,
                         checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial,
                         max_trials=trials)
+    tuner.workload.check_fits(model_config, f"--preset {preset_name!r}" if preset_name is not None
+                              else f"--checkpoint {checkpoint}")
     if preset_name is not None:  # after every check, so that a bad value is the only line printed
         console.print(f"{escape(preset_name)}: random weights, whose logits are noise that weight rounding moves by "
                       "several percent; quantized formats are judged fairly only on a trained --checkpoint")

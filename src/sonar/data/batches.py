@@ -15,13 +15,18 @@ import torch
 from sonar.errors import UserError
 
 
+def check_split_holds(split: str, tokens: int, seq_len: int) -> None:
+    """A split of `tokens` tokens holds at least one window of seq_len+1 (inputs and shifted targets)."""
+    if (tokens - 1) // seq_len < 1:
+        raise UserError(f"the {split} split has {tokens} tokens: fewer than seq_len+1={seq_len + 1}")
+
+
 class WindowBatches:
     def __init__(self, ids: np.ndarray, *, batch_size: int, seq_len: int, seed: int) -> None:
         self.ids = ids
         self.B, self.T, self.seed = batch_size, seq_len, seed
+        check_split_holds("training", len(ids), seq_len)
         self.n_windows = (len(ids) - 1) // seq_len
-        if self.n_windows < 1:
-            raise UserError(f"the training split has {len(ids)} tokens: fewer than seq_len+1={seq_len + 1}")
         self._epoch, self._order = -1, None
 
     def _order_for(self, epoch: int) -> np.ndarray:
@@ -46,9 +51,8 @@ class WindowBatches:
 
 def fixed_windows(ids: np.ndarray, *, n_rows: int, seq_len: int) -> torch.Tensor:
     """Evenly spaced windows [n_rows, T+1] over a (validation) stream: the same for every run."""
+    check_split_holds("validation", len(ids), seq_len)
     n_windows = (len(ids) - 1) // seq_len
-    if n_windows < 1:
-        raise UserError(f"the validation split has {len(ids)} tokens: fewer than seq_len+1={seq_len + 1}")
     picks = np.unique(np.linspace(0, n_windows - 1, num=min(n_rows, n_windows)).round().astype(np.int64))
     rows = np.stack([ids[w * seq_len: w * seq_len + seq_len + 1] for w in picks])
     return torch.from_numpy(rows.astype(np.int64))

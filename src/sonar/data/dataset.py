@@ -15,7 +15,7 @@ import numpy as np
 
 from sonar.data.cache import cache_root, staged_dir
 from sonar.data.corpus import Corpus, load_corpus
-from sonar.data.split import split_corpus
+from sonar.data.split import check_val_fraction, split_corpus
 from sonar.data.tokenizer import TOKENIZER_KINDS, BpeTokenizer, ByteTokenizer, TextTokenizer, train_bpe
 from sonar.errors import UserError
 
@@ -34,8 +34,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         if self.tokenizer not in TOKENIZER_KINDS:
             raise UserError(f"tokenizer={self.tokenizer!r}: choose one of {list(TOKENIZER_KINDS)}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise UserError(f"val_fraction={self.val_fraction}: must be strictly between 0 and 1")
+        check_val_fraction(self.val_fraction)
+        if not isinstance(self.text_field, str) or not self.text_field:
+            raise UserError(f"text_field={self.text_field!r}: must be a non-empty string (the records' text field)")
         if not isinstance(self.vocab_size, int) or not 1 <= self.vocab_size <= MAX_VOCAB_SIZE:
             raise UserError(f"vocab_size={self.vocab_size!r}: must be an integer from 1 to {MAX_VOCAB_SIZE:,}"
                             " (token ids are stored as uint32)")

@@ -35,9 +35,13 @@ def _rank_key(doc: Document, salt: str) -> str:
     return hashlib.sha256(f"{salt}\0{doc.digest}".encode()).hexdigest()
 
 
+def check_val_fraction(val_fraction: object) -> None:
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, int | float) or not 0.0 < val_fraction < 1.0:
+        raise UserError(f"val_fraction={val_fraction!r}: must be strictly between 0 and 1")
+
+
 def split_corpus(corpus: Corpus, *, val_fraction: float = 0.1, salt: str = "sonar-split-v1") -> Split:
-    if not 0.0 < val_fraction < 1.0:
-        raise UserError(f"val_fraction={val_fraction}: must be strictly between 0 and 1")
+    check_val_fraction(val_fraction)
     n = len(corpus.documents)
     if n < 2:
         raise UserError(f"corpus {corpus.source!r} has {n} document: a train/val split needs at least 2")

@@ -62,7 +62,14 @@ class BpeTokenizer:
 
     @classmethod
     def load(cls, path: Path) -> BpeTokenizer:
-        return cls(Tokenizer.from_file(str(path)))
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as err:  # the tokenizers library raises a bare Exception for a malformed file
+            raise UserError(f"{path}: not a readable tokenizer.json ({err})".splitlines()[0]) from None
+        if tokenizer.token_to_id(END_OF_TEXT) is None:  # a tokenizer file, but not one sonar trained
+            raise UserError(f"{path}: this tokenizer has no {END_OF_TEXT} token; use the tokenizer.json a "
+                            "sonar run wrote beside its model")
+        return cls(tokenizer)
 
 
 def min_bpe_vocab() -> int:

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from sonar.data.corpus import load_corpus
+from sonar.data.dataset import DataConfig
 from sonar.data.split import split_corpus
 from sonar.data.tokenizer import BpeTokenizer, ByteTokenizer
 from sonar.errors import UserError
 from sonar.train.resume import read_run_file
 
 _RUN_SETTINGS = "train_config.json"
+_DATA_FIELDS = ("corpus", "val_fraction", "text_field")  # what the held-out split depends on
 
 
 @dataclass(frozen=True)
@@ -41,15 +43,25 @@ def resolve(checkpoint: str, *, corpus: str | None, train_len: int | None) -> Ev
         raise UserError(f"{checkpoint}: neither a `sonar train` run directory nor a checkpoint (no config.json)")
     settings = read_run_file(run_dir / _RUN_SETTINGS, "run settings file")
     data = settings.get("data", {})
-    train_len = train_len if train_len is not None else settings.get("seq_len")
+    if not isinstance(data, dict):
+        raise UserError(f"{run_dir / _RUN_SETTINGS}: not a readable run settings file ('data' is {data!r}, "
+                        "an object is expected)")
     if train_len is None:
-        raise UserError(f"{checkpoint}: no {_RUN_SETTINGS} beside it says the training length: pass --train-len")
+        train_len = settings.get("seq_len")
+        if train_len is None:
+            raise UserError(f"{checkpoint}: no {_RUN_SETTINGS} beside it says the training length: pass --train-len")
+        if isinstance(train_len, bool) or not isinstance(train_len, int):
+            raise UserError(f"{run_dir / _RUN_SETTINGS}: not a readable run settings file ('seq_len' is "
+                            f"{train_len!r}, an integer is expected); pass --train-len")
     if train_len < 1:
         raise UserError(f"--train-len {train_len}: must be >= 1")
-    source = corpus if corpus is not None else data.get("corpus")
+    try:  # the run's own corpus settings, as DataConfig checks them
+        data = DataConfig(**{k: v for k, v in data.items() if k in _DATA_FIELDS})
+    except UserError as err:
+        raise UserError(f"{run_dir / _RUN_SETTINGS}: not a readable run settings file (data: {err})") from None
+    source = corpus if corpus is not None else data.corpus
     tokenizer = _tokenizer(model_dir)
-    split = split_corpus(load_corpus(source, text_field=data.get("text_field", "text")),
-                         val_fraction=data.get("val_fraction", 0.1))
+    split = split_corpus(load_corpus(source, text_field=data.text_field), val_fraction=data.val_fraction)
     documents = [np.asarray(ids, dtype=np.int64) for ids in tokenizer.encode_batch([d.text for d in split.val])]
     return EvalSource(model_dir=model_dir, train_len=int(train_len), documents=documents, eot_id=tokenizer.eot_id,
                       vocab_size=tokenizer.vocab_size, corpus=source or "built-in")

@@ -83,5 +83,5 @@ PRESETS: dict[str, Callable[[], ModelConfig]] = {
 def preset(name: str) -> ModelConfig:
     try:
         return PRESETS[name]()
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable name such as ["debug"]
         raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None

@@ -43,6 +43,8 @@ GPUS: dict[str, GpuType] = {
 
 _CUSTOM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|gb|gib)?\s*$", re.IGNORECASE | re.ASCII)  # ASCII digits only
 _UNIT_BYTES = {None: 1, "b": 1, "gb": GB, "gib": GIB}
+# A thousand times any GPU yet made (141 GB): beyond it a capacity is a typo, and 400 digits read as inf.
+MAX_GPU_BYTES = 10**15
 
 
 def parse_gpu(text: str) -> GpuType:
@@ -53,7 +55,10 @@ def parse_gpu(text: str) -> GpuType:
     match = _CUSTOM.match(name)
     if match:
         number, unit = match.groups()
-        memory = int(float(number) * _UNIT_BYTES[unit.lower() if unit else None])
+        value = float(number) * _UNIT_BYTES[unit.lower() if unit else None]
+        if value > MAX_GPU_BYTES:
+            raise UserError(f"GPU capacity {text!r}: {value:.3g} bytes; at most {MAX_GPU_BYTES / GB:,.0f} GB")
+        memory = int(value)
         if memory >= 1:
             return GpuType(name=f"custom-{text.strip()}", memory_bytes=memory)
     raise UserError(

@@ -19,11 +19,12 @@ def parse_tokens(text: str, flag: str = "--context") -> int:
     if not match:
         raise UserError(f"{flag} {text!r}: not a token count (use e.g. 131072, 128K or 10M)")
     number, unit = match.groups()
-    tokens = int(float(number) * _TOKEN_UNITS[unit.lower()])
+    value = float(number) * _TOKEN_UNITS[unit.lower()]  # 400 digits read as inf: compared before int()
+    if value > MAX_TOKENS:
+        raise UserError(f"{flag} {text!r}: at most {MAX_TOKENS:,} tokens")
+    tokens = int(value)
     if tokens < 1:
         raise UserError(f"{flag} {text!r}: must be a positive number of tokens")
-    if tokens > MAX_TOKENS:
-        raise UserError(f"{flag} {text!r}: at most {MAX_TOKENS:,} tokens")
     return tokens
 
 

@@ -58,6 +58,17 @@ def encode_pair(prompt: str, response: str) -> ChatExample:
     return ChatExample(ids=head + response_ids(response), response_start=len(head))
 
 
+def check_fits(examples: list[ChatExample], max_positions: int, *, what: str = "example", part: str = "") -> None:
+    """That every example fits the model's positions: a longer one (a whole book pasted into one JSONL
+    line) would not raise but run one forward over it for hours, or exhaust memory."""
+    for number, example in enumerate(examples, 1):
+        tokens = len(example.ids) - 1  # the inputs: the last id is only a target
+        if tokens > max_positions:
+            raise UserError(f"{what} {number}{part}: its prompt and reply are {tokens:,} tokens in the chat template; "
+                            f"the model reads at most {max_positions:,} (max_position_embeddings): shorten it or "
+                            "leave it out")
+
+
 def check_vocab(vocab_size: int, where: str) -> None:
     if vocab_size < CHAT_VOCAB_SIZE:
         raise UserError(f"{where}: vocab_size={vocab_size}, the chat template needs at least {CHAT_VOCAB_SIZE} ids "

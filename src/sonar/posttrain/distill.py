@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from sonar.errors import UserError
 from sonar.posttrain.batching import IGNORE, collate
-from sonar.posttrain.chat import encode_pair
+from sonar.posttrain.chat import check_fits, encode_pair
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.settings import (
     MAX_ROWS,
@@ -73,6 +73,7 @@ def run_distill(student, teacher, prompts: list[str], responses: list[str], conf
         raise UserError("distillation needs at least one (prompt, response) pair")
     start = time.perf_counter()
     examples = [encode_pair(p, r) for p, r in zip(prompts, responses, strict=True)]
+    check_fits(examples, min(student.config.max_position_embeddings, teacher.config.max_position_embeddings))
     torch.manual_seed(config.seed)
     optimizer = build_adamw(student, config.lr)
     teacher.eval()

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from sonar.errors import UserError
 from sonar.posttrain.batching import IGNORE, collate, sequence_logprobs
-from sonar.posttrain.chat import ChatExample, decode_response, encode_pair, prompt_ids
+from sonar.posttrain.chat import ChatExample, check_fits, decode_response, encode_pair, prompt_ids
 from sonar.posttrain.model_source import frozen_copy
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.replies import greedy_replies, max_reply_tokens, sample_group
@@ -125,6 +125,9 @@ def run_dpo(policy, pairs: list[PairIds], config: DPOConfig) -> dict:
     if not pairs:
         raise UserError("DPO found no preference pairs: the policy's samples were all right or all wrong on "
                         "every prompt; supply --pairs FILE or use harder levels")
+    for side in ("chosen", "rejected"):
+        check_fits([getattr(p, side) for p in pairs], policy.config.max_position_embeddings, what="pair",
+                   part=f" ({side})")
     start = time.perf_counter()
     torch.manual_seed(config.seed)
     reference = frozen_copy(policy)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from sonar.errors import UserError
 from sonar.posttrain.batching import IGNORE, collate
-from sonar.posttrain.chat import encode_pair
+from sonar.posttrain.chat import check_fits, encode_pair
 from sonar.posttrain.optim import build_adamw, warmup_step
 from sonar.posttrain.prune import check_prune, keep_mask
 from sonar.posttrain.settings import MAX_ROWS, require_at_least_one, require_lr, require_seed, require_warmup
@@ -63,8 +63,10 @@ def run_sft(model, prompts: list[str], responses: list[str], config: SFTConfig) 
     if not prompts:
         raise UserError("SFT needs at least one (prompt, response) pair")
     start = time.perf_counter()
+    encoded = [encode_pair(p, r) for p, r in zip(prompts, responses, strict=True)]
+    check_fits(encoded, model.config.max_position_embeddings)
     keep = keep_mask(model, prompts, responses, mode=config.prune, quantile=config.prune_quantile)
-    kept = [encode_pair(p, r) for p, r, k in zip(prompts, responses, keep, strict=True) if k]
+    kept = [e for e, k in zip(encoded, keep, strict=True) if k]
     if not kept:
         raise UserError(f"prune={config.prune!r} removed every example: the model already solves them all")
     torch.manual_seed(config.seed)

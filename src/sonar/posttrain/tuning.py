@@ -39,6 +39,11 @@ class TuningConfig:
     def __post_init__(self) -> None:
         if not self.rl_lrs or any(not lr > 0 for lr in self.rl_lrs):
             raise UserError(f"rl_lrs={list(self.rl_lrs)}: name one or more rates, each > 0")
+        for lr in self.rl_lrs:  # RL's own rule (finite, at most MAX_LR), before hours of SFT
+            try:
+                replace(self.pipeline.rl, lr=lr)
+            except UserError as err:
+                raise UserError(f"rl_lrs={list(self.rl_lrs)}: {err}") from None
         if not self.dpo_candidates:
             raise UserError("dpo_candidates=[]: name one or more DPO settings ('' is the config as it stands)")
         for candidate in self.dpo_candidates:

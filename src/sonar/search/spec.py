@@ -51,6 +51,9 @@ EXECUTORS = ("inprocess", "pool", "ray", "simulated")
 BACKENDS = ("real", "synthetic")
 ACROSS_TARGETS = ("each", "worst")
 TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# Every candidate is tuned on every target: far more kinds of hardware than one search compares, few
+# enough that a generated list (thousands) fails here instead of scheduling without end.
+MAX_TARGETS = 64
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -232,7 +235,23 @@ def check_real_inputs(spec: SearchSpec) -> None:
     vocabulary every candidate embeds. parse_spec runs it for `backend: real`; a caller that switches
     a spec to the real backend afterwards (a `--backend real` override) runs it itself."""
     check_corpus_readable(spec.data, _corpus_key(spec))
-    check_vocab_fit(spec.data, _candidates(spec), spec.arch.base_config().vocab_size)
+    candidates = _candidates(spec)
+    check_vocab_fit(spec.data, candidates, spec.arch.base_config().vocab_size)
+    _check_workloads_fit(spec, candidates)
+
+
+def _check_workloads_fit(spec: SearchSpec, candidates: list) -> None:
+    """That every candidate reads the positions each target's workload times (its context and decode steps)."""
+    from sonar.systems import Workload
+
+    for i, target in enumerate(spec.targets):
+        where = "workload" if target.workload is None else f"targets[{i}].workload"
+        workload = Workload.parse(workload_text(target.workload or spec.workload))
+        for config in candidates:
+            try:
+                workload.check_fits(config, "a candidate")
+            except UserError as err:
+                raise SpecError(f"{where}: {err}") from None
 
 
 def _corpus_key(spec: SearchSpec) -> str:
@@ -310,6 +329,8 @@ def _targets(data: object, where: str, objective: Objective) -> tuple[Target, ..
 
     if not isinstance(data, list) or not data:
         raise SpecError(f"{where}: expected a non-empty list of targets")
+    if len(data) > MAX_TARGETS:
+        raise SpecError(f"{where}: {len(data):,} targets; at most {MAX_TARGETS}")
     targets = []
     for i, item in enumerate(data):
         if isinstance(item, str):

@@ -183,6 +183,8 @@ def run_bench(*, workdir: Path, trials: int = 20, workload: str = "decode:ctx=25
     if archs:
         chosen = {k: v for k, v in chosen.items() if k in archs}
     wl = Workload.parse(workload)
+    for name, cfg in chosen.items():  # before any architecture trains
+        wl.check_fits(cfg, name)
     bandwidth = gemv_bandwidth()
     results = [bench_one(name, cfg, workdir=workdir, trials=trials, workload=wl, bandwidth=bandwidth,
                          quality_limit=quality_limit, train_steps=train_steps, on_trial=on_trial, log=log)

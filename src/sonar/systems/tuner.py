@@ -197,6 +197,7 @@ class SystemTuner:
             return self._curve(state, until_trial)
         setup_start = time.perf_counter()
         base, source = load_candidate_model(candidate, self.checkpoint)
+        self.workload.check_fits(base.config, f"candidate {candidate.id}")
         reference = None if self.isolate else Reference(base, val_loss_fn=self.val_loss_fn, seed=self.settings.seed)
         candidates = self.space.configs(base.config, workload_kind=self.workload.kind)
         pending_setup = time.perf_counter() - setup_start

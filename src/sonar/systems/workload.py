@@ -71,6 +71,19 @@ class Workload:
         return cls(kind=kind, batch=values.get("b", 1), tokens=values.get("t", 128), context=values.get("ctx", 256),
                    step_ms=values.get("step_ms"))
 
+    def positions(self) -> int:
+        """The most positions a timed call reads: the prefill length, or the context plus the decode window."""
+        return self.tokens if self.kind == "prefill" else self.context + DECODE_WINDOW
+
+    def check_fits(self, config, where: str) -> None:
+        """That the model (`config`, a ModelConfig) reads this many positions: a context past its
+        max_position_embeddings is no setting it is served at, and a typo there runs for hours."""
+        if self.positions() > config.max_position_embeddings:
+            reads = f"prefill of {self.tokens:,}" if self.kind == "prefill" else \
+                f"context {self.context:,} + {DECODE_WINDOW} decode steps"
+            raise UserError(f"workload {self.label()!r}: {where} reads at most {config.max_position_embeddings:,} "
+                            f"positions (max_position_embeddings), the workload {self.positions():,} ({reads})")
+
     def label(self) -> str:
         if self.kind == "prefill":
             return f"prefill:b={self.batch},t={self.tokens}"

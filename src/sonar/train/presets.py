@@ -28,4 +28,17 @@ def train_config_for(preset_name: str, *, steps: int, data: DataConfig | None = 
         eval_every=max(1, steps // 10), data=data if data is not None else DataConfig(),
     )
     settings.update(changes)
-    return TrainConfig(**settings)
+    config = TrainConfig(**settings)
+    check_seq_len_fits(preset_name, config.seq_len)
+    return config
+
+
+def check_seq_len_fits(preset_name: str, seq_len: int) -> None:
+    """A row no longer than the preset's positions: past max_position_embeddings the model was never meant to
+    read, and a typo there (100000) trains for hours on one step."""
+    from sonar.model import preset
+
+    limit = preset(preset_name).max_position_embeddings
+    if seq_len > limit:
+        raise UserError(f"seq_len={seq_len}: preset {preset_name!r} reads at most {limit:,} positions "
+                        "(max_position_embeddings)")

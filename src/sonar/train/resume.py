@@ -12,6 +12,7 @@ from sonar import strict_json
 from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
 from sonar.train.config import TrainConfig
+from sonar.train.presets import check_seq_len_fits
 from sonar.train.stages import next_stage, phase_at
 from sonar.train.state import STATE_FILE, load_checkpoint
 from sonar.train.trainer import RUN_RECORD
@@ -67,6 +68,8 @@ def resume_run(out: Path, settings_file: str, flags: ResumeFlags, *, threads: in
         config.schedule_steps
     until = flags.steps if flags.steps is not None else max(horizon, steps_done)
     config = _with_new_stage(config, flags, steps_done)
+    if flags.seq_len is not None and preset is not None:
+        check_seq_len_fits(preset, flags.seq_len)
     return Resumed(config=config, preset=preset, seed=seed, steps_done=steps_done, until_step=until)
 
 
