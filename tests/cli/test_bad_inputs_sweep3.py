@@ -168,6 +168,8 @@ CASES = [
     # an --out that names no file
     cli("suite-out-dot", lambda sb: _suite(sb, "suite", "--methods", "random", "--out", "."),
         r"--out \.: names a directory, not a file"),
+    cli("ablate-one-table", lambda sb: _suite(sb, "ablate", "--out", "a.json"),
+        r"one table given: each rule is judged leave-one-table-out"),
     cli("ablate-out-root", lambda sb: _suite(sb, "ablate", "--out", "/"), r"--out /: names a directory, not a file"),
 ]
 

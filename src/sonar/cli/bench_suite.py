@@ -194,6 +194,9 @@ def ablate(
                              rules=_names(rules, "--rules"), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
     work = _work_path(out, work)
     _check_outputs(out, work, settings.tables)
+    if len(settings.tables) < 2:  # with one table there is no other to decide from: every verdict would read "NO"
+        raise UserError("one table given: each rule is judged leave-one-table-out, so ablate needs at least two "
+                        "tables (or a directory of them)")
     console = Console(width=None if sys.stdout.isatty() else 160)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
