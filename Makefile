@@ -49,11 +49,12 @@ bench-figures: bench-peers
 	$(VENV)/bin/sonar bench figures --scoreboard benchmarks/scoreboard.json --ablation benchmarks/ablation.json \
 		--pareto benchmarks/pareto.json --readme benchmarks/README.md
 
-# The newest rules checked on tables their choice never saw: the scoreboard's ten suite tables and twelve
+# The newest rules, and the older ones the policy keeps on, checked on tables their choice never saw: the
+# scoreboard's ten suite tables and twelve
 # tables each of two more suite seeds, 7 and 11, with each rule in HELDOUT_SWITCH flipped alone
-# (benchmarks/heldout.json; minutes on 2 cores, resumable from its .work.jsonl).
+# (benchmarks/heldout.json; about an hour on 2 cores, resumable from its .work.jsonl).
 HELDOUT_SUITES := build/heldout-suites
-HELDOUT_SWITCH := explore_to_end,final_losses_first,fastest_first,learned_starts,defer_far_probes,latency_model
+HELDOUT_SWITCH := explore_to_end,final_losses_first,fastest_first,learned_starts,defer_far_probes,latency_model,endgame_challengers,forecast,tuning_pays,explore_waiting,late_gain_bound,tune_before_train
 bench-heldout: $(VENV)/.installed
 	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s7 --count 12 --seed 7
 	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s11 --count 12 --seed 11
