@@ -66,3 +66,22 @@ def test_grouped_one_token_path_gives_the_general_paths_bits(top_k):
     # and it is the dense reference's function
     reference = moe_dispatch.dense(x_1D.detach(), experts_1A, scores_1A, gate_up_EDG, down_EFD)
     assert torch.allclose(fast, reference, atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("tokens", [1, 3, 40])  # top-2 of 8 experts: 2 and 6 slots gather, 80 slots run grouped
+def test_gather_agrees_with_dense_on_both_sides_of_its_bank_rule(tokens):
+    from sonar.model.moe_dispatch import dense, gather, gathers_more_than_the_bank, grouped
+
+    E, D, F, A = 8, 16, 24, 2
+    g = torch.Generator().manual_seed(tokens)
+    x_TD = torch.randn(tokens, D, generator=g)
+    experts_TA = torch.stack([torch.randperm(E, generator=g)[:A] for _ in range(tokens)])
+    scores_TA = torch.rand(tokens, A, generator=g)
+    gate_up_EDG, down_EFD = torch.randn(E, D, 2 * F, generator=g), torch.randn(E, F, D, generator=g)
+    args = (x_TD, experts_TA, scores_TA, gate_up_EDG, down_EFD)
+    got = gather(*args)
+    assert (got - dense(*args)).abs().max().item() <= 1e-4
+    # A prompt (more slots than experts) must not copy an expert's weights once per slot: it runs grouped.
+    assert gathers_more_than_the_bank(tokens * A, E) == (tokens > 4)
+    if tokens > 4:
+        assert torch.equal(got, grouped(*args))

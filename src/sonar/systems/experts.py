@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sonar.model.moe_dispatch import MOE_DISPATCHES
+from sonar.model.moe_dispatch import MOE_DISPATCHES, gathers_more_than_the_bank
 from sonar.systems.quant import pack, weight_matmul
 
 
@@ -82,8 +82,11 @@ def packed_grouped(x_TD, experts_TA, scores_TA, gate_up: ExpertBank, down: Exper
 
 
 def packed_gather(x_TD, experts_TA, scores_TA, gate_up: ExpertBank, down: ExpertBank) -> torch.Tensor:
-    """Gather each slot's expert weights and batch-multiply: no host sync; suits decode."""
+    """Gather each slot's expert weights and batch-multiply: no host sync; suits decode. With more
+    token slots than experts (a prompt) it runs as packed_grouped, as moe_dispatch.gather does."""
     T, A = experts_TA.shape
+    if gathers_more_than_the_bank(T * A, gate_up.n_experts):
+        return packed_grouped(x_TD, experts_TA, scores_TA, gate_up, down)
     flat_expert_N = experts_TA.reshape(-1)
     x_N1D = (x_TD.repeat_interleave(A, dim=0) * scores_TA.reshape(-1, 1))[:, None, :]
     gate_N1F, up_N1F = gate_up.gathered_matmul(flat_expert_N, x_N1D).chunk(2, dim=-1)
