@@ -317,7 +317,13 @@ def test_sonar_train_that_diverges_writes_no_model(sandbox, monkeypatch):
     import sonar.cli.train as train_cli
 
     real = train_cli.train_config_for
-    monkeypatch.setattr(train_cli, "train_config_for", lambda *a, **kw: real(*a, **kw).replace(lr=1e30))
+
+    def diverging(*a, **kw):  # a rate past TrainConfig's bound (lr <= 10), set behind its check to force NaN
+        config = real(*a, **kw)
+        object.__setattr__(config, "lr", 1e30)
+        return config
+
+    monkeypatch.setattr(train_cli, "train_config_for", diverging)
     result = CliRunner().invoke(app, _train("r", "--steps", "3", "--corpus", _corpus_flag(sandbox)))
     assert result.exit_code == 2, result.output
     assert result.stderr.strip().startswith("error: training diverged"), result.stderr

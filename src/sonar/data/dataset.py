@@ -18,6 +18,7 @@ from sonar.data.corpus import Corpus, load_corpus
 from sonar.data.split import check_val_fraction, split_corpus
 from sonar.data.tokenizer import TOKENIZER_KINDS, BpeTokenizer, ByteTokenizer, TextTokenizer, train_bpe
 from sonar.errors import UserError
+from sonar.field_types import check_types
 
 FORMAT_VERSION = 1
 MAX_VOCAB_SIZE = 2**32  # token ids are stored as uint32 (at most np.uint32's range)
@@ -32,6 +33,7 @@ class DataConfig:
     text_field: str = "text"
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.tokenizer not in TOKENIZER_KINDS:
             raise UserError(f"tokenizer={self.tokenizer!r}: choose one of {list(TOKENIZER_KINDS)}")
         check_val_fraction(self.val_fraction)

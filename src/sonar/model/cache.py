@@ -62,10 +62,21 @@ class KVCache:
                 raise UserError(f"{name}={value!r}: must be an integer >= 1")
         if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
             raise UserError(f"dtype={dtype!r}: must be a floating-point torch.dtype or None")
+        from sonar.model.transformer import machine_memory
+
+        if not (hasattr(model, "config") and hasattr(model, "plans")):  # a compiled or transformed model passes
+            raise UserError(f"model: expected a Llama4TextModel (sonar.build_model, sonar.load_pretrained), "
+                            f"got {type(model).__name__}")
         cfg = model.config
         param = next(model.parameters())
         dtype = dtype or param.dtype
         chunk = cfg.attention_chunk_size
+        slots = sum(min(chunk, max_len) if plan.chunked_mask and chunk is not None else max_len for plan in model.plans)
+        need = 2 * batch * cfg.num_key_value_heads * cfg.resolved_head_dim * slots * dtype.itemsize
+        memory = machine_memory()
+        if memory is not None and need > memory:  # else torch overflows or the out-of-memory killer ends the process
+            raise UserError(f"batch={batch}, max_len={max_len}: the cache needs {need / 1e9:,.0f} GB, more than this "
+                            f"machine's {memory / 1e9:,.0f} GB of memory")
         layers = []
         for plan in model.plans:
             ring = plan.chunked_mask and chunk is not None and chunk < max_len

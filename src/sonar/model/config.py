@@ -49,6 +49,8 @@ def field_problem(name: str, value: object) -> str | None:
     """Why `value` cannot be ModelConfig field `name` on its own (type, finiteness, range, parity), or None.
     Rules between fields (divisibility, top-k <= experts) are ModelConfig's own."""
     limit = FIELD_LIMITS.get(name)
+    if limit is not None and value is None and "None" not in _FIELD_KINDS[name]:
+        return f"must be {'an integer' if _FIELD_KINDS[name].startswith('int') else 'a number'}, not None"
     if limit is not None and value is not None:
         integer = _FIELD_KINDS[name].startswith("int")
         if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
@@ -86,6 +88,8 @@ class RopeScaling:
             value = getattr(self, f.name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
                 raise ConfigError(f"rope_scaling.{f.name}={value!r}: must be a finite number")
+            if f.type == "int" and not isinstance(value, int):
+                raise ConfigError(f"rope_scaling.{f.name}={value!r}: must be an integer")
         if self.original_max_position_embeddings > FIELD_LIMITS["max_position_embeddings"]:
             raise ConfigError(f"rope_scaling.original_max_position_embeddings={self.original_max_position_embeddings}:"
                               f" must be <= {int(FIELD_LIMITS['max_position_embeddings']):,}")

@@ -144,12 +144,19 @@ def check_seed(seed: object, label: str = "seed=", most: int = MAX_SEED) -> None
         raise UserError(f"{label}{seed}: must be between 0 and {most:,}")
 
 
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def check_fits_memory(config: ModelConfig, extra_params: int = 0) -> None:
     """Weights larger than the machine's memory (scout or maverick on a workstation) are refused before they
     are allocated: otherwise the kernel's out-of-memory killer ends the process without a word."""
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not knowable on this platform: nothing to compare with
+    memory = machine_memory()
+    if memory is None:  # not knowable on this platform: nothing to compare with
         return
     params = count_parameters(config).total + extra_params  # extra: a vision tower, say
     need = params * 4  # built in float32 whatever the final dtype

@@ -130,6 +130,11 @@ def plan_deployment(
     reserve_gb: float | None = None,
     prefill_tokens: int = DEFAULT_PREFILL_TOKENS,
 ) -> Plan:
+    for name, value, kind in (("spec", spec, ModelSpec), ("gpu", gpu, GpuType)):
+        if not isinstance(value, kind):  # load_model_spec and parse_gpu make them from a name
+            raise UserError(f"{name}={value!r}: must be a {kind.__name__} (from load_model_spec / parse_gpu)")
+    if reserve_gb is not None and (isinstance(reserve_gb, bool) or not isinstance(reserve_gb, int | float)):
+        raise UserError(f"--reserve-gb {reserve_gb!r}: must be a number")
     config = spec.config
     context = config.max_position_embeddings if context is None else context
     _check_positive(gpus=gpus, context=context, batch=batch, prefill_tokens=prefill_tokens)

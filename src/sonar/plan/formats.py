@@ -110,6 +110,8 @@ FORMATS: dict[str, WeightFormat] = {
 
 
 def get_format(name: str) -> WeightFormat:
+    if not isinstance(name, str):
+        raise UserError(f"weight format {name!r}: must be a name, one of {list(FORMATS)}")
     try:
         return FORMATS[name]
     except KeyError:

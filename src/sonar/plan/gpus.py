@@ -12,10 +12,15 @@ import re
 from dataclasses import dataclass
 
 from sonar.errors import UserError
+from sonar.field_types import check_types
 
 MIB = 1024**2
 GIB = 1024**3
 GB = 10**9
+
+
+# A thousand times any GPU yet made (141 GB): beyond it a capacity is a typo, and 400 digits read as inf.
+MAX_GPU_BYTES = 10**15
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -25,8 +30,11 @@ class GpuType:
     hbm_bytes_per_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.memory_bytes < 1:
-            raise UserError(f"GPU {self.name!r} memory_bytes={self.memory_bytes}: must be >= 1")
+        check_types(self)
+        if not self.name.strip():
+            raise UserError(f"GPU name={self.name!r}: must be a non-empty name")
+        if not 1 <= self.memory_bytes <= MAX_GPU_BYTES:
+            raise UserError(f"GPU {self.name!r} memory_bytes={self.memory_bytes}: must be from 1 to {MAX_GPU_BYTES:,}")
         if self.hbm_bytes_per_s is not None and not 0 < self.hbm_bytes_per_s < float("inf"):
             raise UserError(f"GPU {self.name!r} bandwidth {self.hbm_bytes_per_s}: must be a positive finite number")
 
@@ -43,12 +51,12 @@ GPUS: dict[str, GpuType] = {
 
 _CUSTOM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|gb|gib)?\s*$", re.IGNORECASE | re.ASCII)  # ASCII digits only
 _UNIT_BYTES = {None: 1, "b": 1, "gb": GB, "gib": GIB}
-# A thousand times any GPU yet made (141 GB): beyond it a capacity is a typo, and 400 digits read as inf.
-MAX_GPU_BYTES = 10**15
 
 
 def parse_gpu(text: str) -> GpuType:
     """A named GPU type, or a custom capacity: `96GB`, `96GiB`, or plain bytes (`85899345920`)."""
+    if not isinstance(text, str):
+        raise UserError(f"GPU {text!r}: must be a GPU name ({', '.join(GPUS)}) or a capacity such as '96GB'")
     name = text.strip().lower()
     if name in GPUS:
         return GPUS[name]

@@ -50,7 +50,7 @@ DEFAULT_PREFILL_TOKENS = 8192
 def kv_dtype_bytes(name: str) -> int:
     try:
         return KV_DTYPE_BYTES[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: a list or another unhashable value
         raise UserError(f"unknown KV cache dtype {name!r}; choose one of {list(KV_DTYPE_BYTES)}") from None
 
 

@@ -37,6 +37,8 @@ LLAMA4_MODEL_TYPES = ("llama4", "llama4_text")
 
 
 def load_model_spec(model: str) -> ModelSpec:
+    if not isinstance(model, str | Path):
+        raise UserError(f"model={model!r}: must be a preset name or a checkpoint directory")
     if model in PRESETS:
         return ModelSpec(
             name=model, config=preset(model), vision=VisionConfig() if model in MULTIMODAL_PRESETS else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sonar.errors import UserError
+from sonar.field_types import check_types
 from sonar.posttrain.tasks import MAX_LEVEL, check_level
 
 
@@ -18,6 +19,7 @@ class Curriculum:
     recent: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        check_types(self)
         check_level(self.level, "start_level")
         check_level(self.max_level, "max_level")
         if self.max_level < self.level:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from sonar.errors import UserError
+from sonar.field_types import check_types
 from sonar.posttrain.batching import IGNORE, collate
 from sonar.posttrain.chat import check_fits, encode_pair
 from sonar.posttrain.optim import build_adamw, warmup_step
@@ -38,6 +39,7 @@ class DistillConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_types(self, finite=False)  # the require_* rules below name a non-finite value
         require_at_least_one(self, "steps")
         require_at_least_one(self, "batch_size", most=MAX_ROWS)
         require_seed(self)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from sonar.errors import UserError
+from sonar.field_types import check_types
 from sonar.posttrain.batching import IGNORE, collate, sequence_logprobs
 from sonar.posttrain.chat import ChatExample, check_fits, decode_response, encode_pair, prompt_ids
 from sonar.posttrain.model_source import frozen_copy
@@ -59,6 +60,7 @@ class DPOConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_types(self, finite=False)  # the require_* rules below name a non-finite value
         require_at_least_one(self, "steps")
         require_at_least_one(self, "batch_size", most=MAX_ROWS)
         require_seed(self)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sonar.errors import UserError
+from sonar.field_types import check_types
 from sonar.posttrain.replies import greedy_replies, max_reply_tokens
 from sonar.posttrain.settings import require_at_least_one, require_seed
 from sonar.posttrain.tasks import SPLITS, check_level, check_tasks, generate_examples, verify
@@ -20,6 +21,7 @@ class EvalConfig:
     split: str = "test"
 
     def __post_init__(self) -> None:
+        check_types(self)
         check_tasks(self.tasks)
         if not self.levels:
             raise UserError("levels: name at least one level")

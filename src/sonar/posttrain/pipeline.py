@@ -8,11 +8,14 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from sonar.checkpoint import save_pretrained
+from sonar.errors import UserError
+from sonar.field_types import check_types
 from sonar.posttrain.dpo import DPOConfig, PairIds, run_dpo, sampled_pairs
 from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
 from sonar.posttrain.rl import RLConfig, run_rl
+from sonar.posttrain.settings import require_at_least_one, require_seed
 from sonar.posttrain.sft import SFTConfig, run_sft
-from sonar.posttrain.tasks import mixed_examples
+from sonar.posttrain.tasks import check_level, mixed_examples
 
 STAGES = ("base", "sft", "rl", "dpo")
 
@@ -27,6 +30,15 @@ class PipelineConfig:
     sft_per_cell: int = 400
     dpo_per_cell: int = 12
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_types(self)
+        require_seed(self)
+        require_at_least_one(self, "sft_per_cell", "dpo_per_cell")
+        if not self.sft_levels:
+            raise UserError("sft_levels=(): name one or more levels for SFT")
+        for level in self.sft_levels:
+            check_level(level, "sft_levels")
 
     def seeded(self) -> PipelineConfig:
         """Every stage under the pipeline's seed (the evaluation's test prompts stay fixed)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from sonar.errors import UserError
+from sonar.field_types import check_types
 from sonar.posttrain.batching import IGNORE, collate, token_logprobs
 from sonar.posttrain.chat import ChatExample, decode_response, prompt_ids
 from sonar.posttrain.curriculum import Curriculum
@@ -57,6 +58,7 @@ class RLConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_types(self, finite=False)  # the require_* rules below name a non-finite value
         check_tasks(self.tasks)
         require_at_least_one(self, "steps", "save_every", "curriculum_window")
         require_at_least_one(self, "prompts_per_step", most=MAX_ROWS)

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from sonar.errors import UserError
+from sonar.field_types import check_types
 from sonar.posttrain.evaluate import evaluate_tasks
 from sonar.posttrain.pipeline import PipelineConfig, dpo_pairs, dpo_stage, sft_stage
 from sonar.posttrain.rl import run_rl
@@ -37,6 +38,10 @@ class TuningConfig:
     dpo_candidates: tuple[str, ...] = DPO_CANDIDATES
 
     def __post_init__(self) -> None:
+        check_types(self, skip=("rl_lrs",))  # each rate is checked by RL's own rule below, finiteness included
+        if not isinstance(self.rl_lrs, tuple | list) or any(
+                isinstance(lr, bool) or not isinstance(lr, int | float) for lr in self.rl_lrs):
+            raise UserError(f"rl_lrs={self.rl_lrs!r}: must be a list of numbers")
         if not self.rl_lrs or any(not lr > 0 for lr in self.rl_lrs):
             raise UserError(f"rl_lrs={list(self.rl_lrs)}: name one or more rates, each > 0")
         for lr in self.rl_lrs:  # RL's own rule (finite, at most MAX_LR), before hours of SFT

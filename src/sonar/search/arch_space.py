@@ -56,7 +56,8 @@ def parse_arch_space(data: dict, where: str) -> ArchSpace:
     if "pool" in data:
         return _pool(data, where)
     base = one_of(data.pop("base", "debug"), tuple(PRESETS), f"{where}.base")
-    rules = data.pop("rules", []) or []
+    rules = data.pop("rules", None)
+    rules = [] if rules is None else rules
     if not isinstance(rules, list):
         raise SpecError(f"{where}.rules: expected a list of expressions")
     if len(rules) > MAX_RULES:
@@ -156,6 +157,10 @@ def _param(name: object, body: object, where: str) -> Param:
         for i, value in enumerate(checked):  # a repeat would silently weigh the draw towards it
             if value in checked[:i]:
                 raise SpecError(f"{where}.choices[{i}]: {value!r} repeats")
+        for key in ("log", "step"):  # else ignored without a word
+            if key in body:
+                raise SpecError(f"{where}.{key}: applies to an int or float range only, not to choices; "
+                                "remove it, or give int: [low, high]")
         return Param(name=name, choices=checked, when=when)
     bounds = body[mode]
     if not (isinstance(bounds, list) and len(bounds) == 2):

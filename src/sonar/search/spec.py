@@ -200,7 +200,9 @@ def parse_spec(data: object) -> SearchSpec:
         rules=_rules(mapping_under(data, "rules"), "rules"),
         raw=data,
     )
-    _check_failing_ids(spec, len(_candidates(spec)))
+    candidates = _candidates(spec)
+    _check_failing_ids(spec, len(candidates))
+    _check_memory_bound(spec, candidates)
     if spec.backend == "real":
         check_real_inputs(spec)
     elif spec.data["corpus"] not in BUILTIN_NAMES:  # a corpus named explicitly is checked whatever the backend
@@ -281,6 +283,23 @@ def _check_failing_ids(spec: SearchSpec, count: int) -> None:
                             f"({candidate_id(0)} to {candidate_id(count - 1)})")
 
 
+def _check_memory_bound(spec: SearchSpec, candidates: list) -> None:
+    """That some candidate can meet `objective.memory_bytes`: the search reads a candidate's memory as its
+    weights at 4 bits (RungScheduler.memory), known before any job, so a bound below every candidate's
+    would run the whole budget for nothing."""
+    from sonar.model.params import count_parameters
+
+    bound = spec.objective.memory_bytes
+    if bound is None or not candidates:
+        return
+    smallest = min(count_parameters(config).total * 0.5 for config in candidates)
+    if smallest > bound:
+        shown = f"{int(bound):,}" if bound == int(bound) else f"{bound:,}"
+        raise SpecError(f"objective.memory_bytes: {shown} B is below every candidate's weights at 4 bits "
+                        f"(the smallest needs {smallest:,.0f} B), so no candidate could meet it; raise it to at "
+                        f"least {smallest:,.0f}")
+
+
 def _candidates(spec: SearchSpec) -> list:
     """Every candidate the search will draw (the scheduler asks for the same, from the same cache), so
     an unsatisfiable space or a rule that breaks a limit on some draw fails here, before any compute."""
@@ -341,7 +360,8 @@ def _targets(data: object, where: str, objective: Objective) -> tuple[Target, ..
         name = as_str(item["name"], f"{where}[{i}].name", max_chars=200)
         if name in (t.name for t in targets):
             raise SpecError(f"{where}[{i}].name: {name!r} repeats")
-        resources = item.get("resources", {}) or {}
+        resources = item.get("resources")
+        resources = {} if resources is None else resources
         if not isinstance(resources, dict):
             raise SpecError(f"{where}[{i}].resources: expected a mapping of Ray resource -> amount")
         for key, amount in resources.items():
@@ -424,7 +444,8 @@ def _objective(data: dict, where: str) -> Objective:
         raise SpecError(f"{where}.latency_s: a bound applies in constraint mode only (kind is {kind!r}); "
                         "remove it, or set kind: constraint")
     memory = data.get("memory_bytes")
-    weights = data.get("weights", {}) or {}
+    weights = data.get("weights")
+    weights = {} if weights is None else weights
     if not isinstance(weights, dict):
         raise SpecError(f"{where}.weights: expected {{loss: W, latency_s: W}}")
     no_unknown_keys(weights, {"loss", "latency_s"}, f"{where}.weights")

@@ -98,7 +98,8 @@ def parse_data(data: object, vocab_size: int) -> dict:
 def parse_synthetic(data: dict) -> dict:
     """`synthetic:` -> the synthetic backend's options, checked by building SyntheticSettings."""
     no_unknown_keys(data, {f.name for f in dataclasses.fields(SyntheticSettings)}, "synthetic")
-    fail = data.get("fail") or {}
+    fail = data.get("fail")
+    fail = {} if fail is None else fail
     if not isinstance(fail, dict):
         raise SpecError(f"synthetic.fail: expected a mapping of candidate id -> {'|'.join(FAILURE_MODES)}")
     for candidate, mode in fail.items():

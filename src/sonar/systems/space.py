@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sonar.field_types import check_types
 from sonar.model.attention_kernels import ATTENTION_KERNELS
 from sonar.model.config import ModelConfig
 from sonar.model.layout import layer_plans
@@ -19,6 +20,7 @@ from sonar.systems.config import (
     COMPILE_MODES,
     CPU_ONLY_COMPILE_MODES,
     SCOPES,
+    TARGETS,
     WEIGHT_SCHEMES,
     SystemConfig,
     SystemConfigError,
@@ -283,6 +285,7 @@ class SearchSpace:
     target: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_types(self)
         unknown = sorted(set(self.schemes) - set(WEIGHT_SCHEMES))
         if unknown:
             raise SystemConfigError(f"schemes {unknown}: unknown; choose from {sorted(WEIGHT_SCHEMES)}")
@@ -291,9 +294,12 @@ class SearchSpace:
             raise SystemConfigError(f"compiles {unknown}: unknown; choose from {list(COMPILE_MODES)}")
         for name, values in (("schemes", self.schemes), ("dispatches", self.dispatches),
                              ("attentions", self.attentions), ("sdpa_backends", self.sdpa_backends),
-                             ("compiles", self.compiles)):
+                             ("compiles", self.compiles), ("threads", self.threads),
+                             ("batch_sizes", self.batch_sizes), ("int4_group_sizes", self.int4_group_sizes)):
             if not values:
                 raise SystemConfigError(f"SearchSpace.{name} is empty: give at least one value")
+        if self.target not in TARGETS:
+            raise SystemConfigError(f"target={self.target!r}: must be one of {list(TARGETS)}")
 
     def configs(self, model: ModelConfig, *, workload_kind: str | None = None) -> list[SystemConfig]:
         """Every valid combination, in a fixed order (the tuner reorders them)."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from sonar.field_types import check_types
+from sonar.model.transformer import check_seed
 from sonar.systems.apply import Prepared, prepare
 from sonar.systems.config import SystemConfig, SystemConfigError
 from sonar.systems.quality import ValLossFn, logits_error, val_loss_increase
@@ -18,6 +20,9 @@ from sonar.systems.racing import clearly_slower, iqr, without_outliers
 from sonar.systems.space import check
 from sonar.systems.target import describe_target, synchronize
 from sonar.systems.workload import Session, Workload
+
+MAX_REPEATS = 10_000
+MAX_TIMEOUT_S = 86_400.0
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -33,12 +38,28 @@ class MeasureSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_types(self)
         if not 1 <= self.min_repeats <= self.max_repeats:
             raise SystemConfigError(
                 f"min_repeats={self.min_repeats}, max_repeats={self.max_repeats}: need 1 <= min <= max"
             )
         if self.warmup < 0 or self.timeout_s <= 0:
             raise SystemConfigError(f"warmup={self.warmup}, timeout_s={self.timeout_s}: need warmup >= 0, timeout > 0")
+        # Past these a count or a timeout is a typo that times one trial for ever, not a setting.
+        for name, most in (("warmup", MAX_REPEATS), ("max_repeats", MAX_REPEATS), ("timeout_s", MAX_TIMEOUT_S)):
+            if getattr(self, name) > most:
+                raise SystemConfigError(f"{name}={getattr(self, name)}: must be at most {most:,}")
+        if self.stable_spread < 0:
+            raise SystemConfigError(f"stable_spread={self.stable_spread}: must be >= 0 (a relative spread)")
+        if not self.blowup > 0:
+            raise SystemConfigError(f"blowup={self.blowup}: must be > 0 (the quality delta that is a blow-up)")
+        if self.racing_factor < 1:
+            raise SystemConfigError(f"racing_factor={self.racing_factor}: must be >= 1 (how much slower is clearly "
+                                    "slower)")
+        if not 0 < self.racing_delta < 1:
+            raise SystemConfigError(f"racing_delta={self.racing_delta}: must be strictly between 0 and 1 "
+                                    "(the race's error probability)")
+        check_seed(self.seed, "seed=")
 
 
 @dataclass(kw_only=True)

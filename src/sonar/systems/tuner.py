@@ -124,6 +124,20 @@ def check_quality_limit(quality_limit: float) -> None:
         raise UserError(f"quality_limit={quality_limit!r}: must be a finite number >= 0")
 
 
+# Past this a trial count is a typo: the tuner would time configurations for days.
+MAX_TUNER_TRIALS = 1_000_000
+
+
+def _check_tuner_counts(**counts: int | None) -> None:
+    """SystemTuner's counts: integers (patience and max_trials >= 1, the rest >= 0), or None for the optional ones."""
+    for name, value in counts.items():
+        if value is None and name in ("max_trials", "max_eager_trials"):
+            continue
+        low = 1 if name in ("patience", "max_trials", "max_eager_trials") else 0
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_TUNER_TRIALS:
+            raise UserError(f"{name}={value!r}: must be an integer from {low} to {MAX_TUNER_TRIALS:,}")
+
+
 def eager_trial_budget(total_trials: int | None, compile_top_k: int, space: SearchSpace) -> int | None:
     """The eager sweep's share of a per-candidate trial budget. The compiled finalists come after the
     sweep, so their trials are kept out of it: a budget that ends before the sweep plateaus still ends
@@ -143,10 +157,22 @@ class SystemTuner:
                  max_trials: int | None = None, max_eager_trials: int | None = None, cold_compiles: bool = False,
                  checkpoint: Path | None = None,
                  on_trial: Callable[[TuningPoint], None] | None = None) -> None:
+        if not isinstance(workload, str | Workload):
+            raise UserError(f"workload={workload!r}: must be a Workload or text such as 'decode:ctx=256'")
         self.workload = Workload.parse(workload) if isinstance(workload, str) else workload
+        for name, value, kind in (("space", space, SearchSpace), ("settings", settings, MeasureSettings)):
+            if value is not None and not isinstance(value, kind):
+                raise UserError(f"{name}={value!r}: must be a {kind.__name__} or None (the default)")
         self.space = space or SearchSpace()
         self.settings = settings or MeasureSettings()
         check_quality_limit(quality_limit)
+        _check_tuner_counts(patience=patience, min_trials=min_trials, compile_top_k=compile_top_k,
+                            max_trials=max_trials, max_eager_trials=max_eager_trials)
+        if isinstance(min_gain, bool) or not isinstance(min_gain, int | float) or not 0 <= min_gain < math.inf:
+            raise UserError(f"min_gain={min_gain!r}: must be a finite number >= 0 (a relative gain)")
+        for name, value in (("isolate", isolate), ("cold_compiles", cold_compiles)):
+            if not isinstance(value, bool):
+                raise UserError(f"{name}={value!r}: must be true or false")
         self.quality_limit = quality_limit
         self.prior_path = prior_path
         self.val_loss_fn = val_loss_fn
@@ -155,7 +181,7 @@ class SystemTuner:
         if max_eager_trials is None:  # a per-candidate budget keeps room for the compiled finalists
             max_eager_trials = eager_trial_budget(max_trials, compile_top_k, self.space)
         if max_eager_trials is not None and max_eager_trials < 1:
-            raise ValueError(f"max_eager_trials={max_eager_trials}: must be >= 1 (the default config) or None")
+            raise UserError(f"max_eager_trials={max_eager_trials}: must be >= 1 (the default config) or None")
         self.compile_top_k = compile_top_k
         self.max_eager_trials = max_eager_trials
         self.cold_compiles = cold_compiles

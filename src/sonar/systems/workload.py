@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from sonar.errors import UserError
+from sonar.field_types import check_types
 from sonar.model.cache import KVCache
 
 KINDS = ("prefill", "decode", "throughput")
@@ -37,6 +38,7 @@ class Workload:
     step_ms: int | None = None  # throughput: the bound on one decode step's latency, milliseconds
 
     def __post_init__(self) -> None:
+        check_types(self)
         if self.kind not in KINDS:
             raise UserError(f"workload kind {self.kind!r}: must be one of {list(KINDS)}")
         for name in ("batch", "tokens", "context"):
@@ -51,6 +53,8 @@ class Workload:
     @classmethod
     def parse(cls, text: str) -> Workload:
         """'decode:ctx=256', 'decode:ctx=256,b=4', 'prefill:b=1,t=512', 'throughput:ctx=256'."""
+        if not isinstance(text, str):
+            raise UserError(f"workload {text!r}: must be text such as 'decode:ctx=256'")
         kind, _, rest = text.strip().partition(":")
         if kind not in KINDS:
             raise UserError(f"workload {text!r}: kind {kind!r} must be one of {list(KINDS)}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
+from sonar.field_types import check_types
 from sonar.model.attention_kernels import ATTENTION_KERNELS
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.train.device import PRECISIONS, check_device_name
@@ -63,6 +64,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
 
     def __post_init__(self) -> None:
+        check_types(self, limits=TRAINING_LIMITS, skip=("device",))  # check_device_name says what a device is
         for name in ("batch_size", "seq_len", "schedule_steps", "eval_every", "eval_batches"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -88,6 +90,10 @@ class TrainConfig:
             raise UserError(f"grad_clip={self.grad_clip}: must be > 0, or None for no clipping")
         if self.load_balance_coef < 0:
             raise UserError(f"load_balance_coef={self.load_balance_coef}: must be >= 0")
+        if self.data_seed < 0:
+            raise UserError(f"data_seed={self.data_seed}: must be >= 0")
+        if not self.eps > 0:
+            raise UserError(f"eps={self.eps}: must be > 0")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise UserError(f"checkpoint_every={self.checkpoint_every}: must be >= 1 or None")
         check_threads(self.threads, "threads=")
