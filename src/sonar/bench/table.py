@@ -39,6 +39,11 @@ from sonar.model.config import ModelConfig
 
 SCHEMA = "sonar-bench-table"
 VERSION = 1
+# The most text a table may hold once decompressed: the largest measured table is under 1 MB, and a few
+# hundred bytes of gzip can unpack to gigabytes (read to the end before the first check, minutes or memory).
+MAX_TABLE_CHARS = 64 << 20
+MAX_TABLE_LINES = 1 << 20  # a gzip of blank lines stays under the character cap for a long time
+MAX_ID_CHARS = 200  # a candidate id is printed in every message about it
 MODES = ("constraint", "pareto")  # the objective modes a table may default to (sonar.bench.regret)
 
 
@@ -244,6 +249,8 @@ def _candidate_from_json(data: object, where: str, header: TableHeader) -> Candi
     if f.get("record", str) != "candidate":
         raise TableError(f"{where}: field 'record' should be 'candidate', got {f.data['record']!r}")
     cid = f.get("id", str)
+    if len(cid) > MAX_ID_CHARS:
+        raise TableError(f"{where}: field 'id' has {len(cid):,} characters; at most {MAX_ID_CHARS}")
     where = f.where = f"{where} (candidate {cid})"
     try:
         model = ModelConfig.from_dict(f.get("model", dict))
@@ -270,6 +277,21 @@ def _open_text(path: Path, mode: str, *, gz: bool):
     return open(path, mode, encoding="utf-8")
 
 
+def _capped_lines(handle, source: str) -> Iterable[str]:
+    """The handle's lines, refusing the file once it passes MAX_TABLE_CHARS (a line is never read whole
+    past the cap)."""
+    total = 0
+    for number in range(1, MAX_TABLE_LINES + 2):
+        line = handle.readline(MAX_TABLE_CHARS + 1 - total)
+        if not line:
+            return
+        total += len(line)
+        if total > MAX_TABLE_CHARS or number > MAX_TABLE_LINES:
+            raise TableError(f"{source}: holds more than {MAX_TABLE_CHARS:,} characters or {MAX_TABLE_LINES:,} lines "
+                             "(decompressed); a benchmark table is far smaller: is it a table?")
+        yield line
+
+
 def parse_lines(lines: Iterable[str], source: str) -> BenchTable:
     header: TableHeader | None = None
     candidates: list[CandidateRecord] = []
@@ -293,6 +315,7 @@ def parse_lines(lines: Iterable[str], source: str) -> BenchTable:
     if header is None:
         raise TableError(f"{source}: empty file, expected a header record on line 1")
     table = BenchTable(header=header, candidates=tuple(candidates))
+    _check_replayable(table, source)
     if candidates and table.brute_force_seconds <= 0:
         # Every speedup divides the brute-force cost by a method's: with nothing paid, none is defined.
         raise TableError(f"{source}: every candidate records 0 seconds of training and tuning; a table needs "
@@ -300,13 +323,31 @@ def parse_lines(lines: Iterable[str], source: str) -> BenchTable:
     return table
 
 
+def _check_replayable(table: BenchTable, source: str) -> None:
+    """The table's sizes within what a replay's search spec accepts (sonar.search.spec's budget limits): past
+    them every replay failed naming a spec field (`budget.cost_s`), not the file."""
+    from sonar.search.spec import BUDGET_LIMITS
+
+    trials = max((len(c.tuning) for c in table.candidates), default=0)
+    for what, value, limit in (("candidates", len(table.candidates), BUDGET_LIMITS["candidates"]),
+                               ("training steps (its last checkpoint)", table.header.max_steps,
+                                BUDGET_LIMITS["max_steps"]),
+                               ("tuning trials in one trace", trials, BUDGET_LIMITS["max_trials"]),
+                               ("seconds to train and tune every candidate", table.brute_force_seconds,
+                                BUDGET_LIMITS["cost_s"])):
+        if value > limit:
+            raise TableError(f"{source}: {value:,g} {what}; a table sonar replays holds at most {limit:,g}")
+
+
 def load_table(path: str | Path) -> BenchTable:
     path = Path(path)
     if not path.exists():
         raise UserError(f"benchmark table {str(path)!r} does not exist")
+    if not path.is_dir() and not path.is_file():  # a FIFO waited for a writer forever, /dev/zero never ended
+        raise TableError(f"{path}: not a regular file; a benchmark table is a JSON-lines file")
     try:
         with _open_text(path, "r", gz=path.suffix == ".gz") as handle:
-            return parse_lines(handle, str(path))
+            return parse_lines(_capped_lines(handle, str(path)), str(path))
     except (OSError, EOFError, UnicodeDecodeError) as err:
         raise TableError(f"{path}: cannot be read as a JSON-lines table ({err})") from None
 

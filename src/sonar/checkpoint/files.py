@@ -91,27 +91,43 @@ def weight_files(path: str | Path) -> list[Path]:
         return [path / n for n in names]
     if (path / SINGLE_FILE).is_file():
         return [path / SINGLE_FILE]
-    found = sorted(path.glob("*.safetensors"))
+    # Regular files only: opening a FIFO named w.safetensors waited for a writer forever.
+    found = sorted(p for p in path.glob("*.safetensors") if p.is_file())
     if not found:
         raise CheckpointError(f"{path}: no safetensors weights found")
     return found
 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    tensors: dict[str, torch.Tensor] = {}
+    """Every tensor of the directory's weight files."""
+    return {key: f.get_tensor(key) for f, key in _tensor_names(path)}
+
+
+def _tensor_names(path: str | Path):
+    """(open file, tensor name) for every tensor of every weight file; a name held by two files is refused
+    (which copy is meant cannot be told: the later file silently won)."""
+    held_by: dict[str, Path] = {}
     for file in weight_files(path):
         with _opened(file) as f:
             for key in f.keys():
-                tensors[key] = f.get_tensor(key)
-    return tensors
+                if key in held_by:
+                    raise CheckpointError(f"{path}: tensor {key!r} is in two weight files, {held_by[key].name} "
+                                          f"and {file.name}; keep one copy")
+                held_by[key] = file
+                yield f, key
 
 
 def check_weights_readable(path: str | Path) -> None:
-    """Every weight file's header parses and its size matches (a truncated file fails), without
-    reading the tensors: a cheap check before handing the directory to a long job."""
-    for file in weight_files(path):
-        with _opened(file):
-            pass
+    """Every weight file's header parses and its size matches (a truncated file fails) and no tensor is
+    in two files, without reading the tensors: a cheap check before handing the directory to a long job."""
+    for _ in _tensor_names(path):
+        pass
+
+
+# What a weight file that is not safetensors most often is, by its first bytes.
+_FOREIGN_FORMATS = ((b"PK\x03\x04", "a zip archive (torch.save's format), not safetensors"),
+                    (b"\x80", "a Python pickle (torch.save's old format), not safetensors"),
+                    (b"\x1f\x8b", "a gzip file, not safetensors"))
 
 
 @contextlib.contextmanager
@@ -120,4 +136,13 @@ def _opened(file: Path):
         with safe_open(str(file), framework="pt") as f:
             yield f
     except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{file}: not a readable safetensors file ({err})") from None
+        raise CheckpointError(f"{file}: not a readable safetensors file ({_foreign_format(file) or err})") from None
+
+
+def _foreign_format(file: Path) -> str | None:
+    try:
+        with open(file, "rb") as handle:
+            start = handle.read(4)
+    except OSError:
+        return None
+    return next((f"it looks like {what}" for magic, what in _FOREIGN_FORMATS if start.startswith(magic)), None)

@@ -38,9 +38,12 @@ from sonar.model.transformer import Llama4TextModel, check_dtype
 from sonar.model.weight_storage import check_linear_storage, store_linears
 from sonar.outdir import writing
 
-__all__ = ["CheckpointError", "check_state", "load_pretrained", "read_config", "read_tensors", "save_pretrained",
-           "weight_files", "write_checkpoint"]
+__all__ = ["CheckpointError", "check_state", "load_pretrained", "one_dtype", "read_config", "read_tensors",
+           "save_pretrained", "weight_files", "write_checkpoint"]
 
+# The floating-point dtypes a checkpoint may be stored in: those sonar's kernels compute in (float8 ones
+# loaded, then failed on the first forward).
+COMPUTE_DTYPES = (torch.float32, torch.bfloat16, torch.float16, torch.float64)
 # transformers' multimodal checkpoints keep the decoder under this prefix.
 MULTIMODAL_TEXT_PREFIX = "language_model."
 
@@ -57,7 +60,7 @@ def load_pretrained(path: str | Path, *, dtype: torch.dtype | None = None,
         model = Llama4TextModel(config)
     state = _text_state_dict(read_tensors(path), prefix, path)
     _check_against(model, state, path)
-    model.load_state_dict(state, assign=True, strict=True)
+    model.load_state_dict(one_dtype(state), assign=True, strict=True)
     # Built on the meta device to skip a wasted random init; the RoPE table is not in checkpoints.
     model.inv_freq_F = inverse_frequencies(config.resolved_head_dim, config.rope_theta, config.rope_scaling)
     store_linears(model, linear_storage)
@@ -113,9 +116,10 @@ def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path, *,
     for key, param in expected.items():
         if state.get(key) is None:
             raise CheckpointError(f"{path}: missing tensor {hf_name(key)!r}")
-        if param.is_floating_point() and not state[key].is_floating_point():
-            raise CheckpointError(f"{path}: tensor {hf_name(key)!r} has dtype {state[key].dtype},"
-                                  " expected a floating-point dtype")
+        if param.is_floating_point() and state[key].dtype not in COMPUTE_DTYPES:
+            names = ", ".join(str(d).removeprefix("torch.") for d in COMPUTE_DTYPES)
+            raise CheckpointError(f"{path}: tensor {hf_name(key)!r} has dtype {state[key].dtype}, expected a "
+                                  f"floating-point dtype ({names})")
         if tuple(state[key].shape) != tuple(param.shape):
             raise CheckpointError(
                 f"{path}: tensor {hf_name(key)!r} has shape {tuple(state[key].shape)},"
@@ -124,6 +128,30 @@ def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path, *,
     extra = sorted(set(state) - set(expected))
     if extra:
         raise CheckpointError(f"{path}: unexpected tensors {[hf_name(k) for k in extra]}")
+    for key in expected:
+        if state[key].is_floating_point() and not _finite(state[key]):
+            # every output of the model would be NaN: eval scored it 0% and tune timed it, without a word
+            raise CheckpointError(f"{path}: tensor {hf_name(key)!r} holds NaN or infinite values")
+
+
+def one_dtype(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The floating-point tensors in the dtype that holds most of the weights: a checkpoint that keeps a few
+    tensors (norms, a router) wider or narrower than the rest loads, where loading each tensor as stored
+    made the first matmul of two dtypes fail deep in torch."""
+    sizes: dict[torch.dtype, int] = {}
+    for tensor in state.values():
+        if tensor.is_floating_point():
+            sizes[tensor.dtype] = sizes.get(tensor.dtype, 0) + tensor.numel()
+    if len(sizes) < 2:
+        return state
+    main = max(sizes, key=sizes.get)
+    return {k: v.to(main) if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _finite(tensor: torch.Tensor, chunk: int = 1 << 24) -> bool:
+    """No NaN or inf in `tensor`, read in chunks (a whole-tensor mask of a large expert weight is GBs)."""
+    flat = tensor.reshape(-1)
+    return all(bool(torch.isfinite(flat[i:i + chunk]).all()) for i in range(0, flat.numel(), chunk))
 
 
 def save_pretrained(model, path: str | Path, *, max_shard_bytes: int = 2 << 30, overwrite: bool = False) -> Path:

@@ -13,6 +13,7 @@ from sonar.checkpoint.io import (
     check_load_arguments,
     check_save_arguments,
     check_state,
+    one_dtype,
     read_config,
     read_tensors,
     write_checkpoint,
@@ -44,7 +45,7 @@ def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None,
     if unknown:
         raise CheckpointError(f"{path}: unexpected tensors {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
     _check_against(model, state, path)
-    model.load_state_dict(state, assign=True, strict=True)
+    model.load_state_dict(one_dtype(state), assign=True, strict=True)
     # Built on the meta device to skip a wasted random init; the text RoPE table is not in checkpoints.
     text = config.text
     model.language_model.inv_freq_F = inverse_frequencies(text.resolved_head_dim, text.rope_theta, text.rope_scaling)
