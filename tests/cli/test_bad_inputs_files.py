@@ -167,6 +167,11 @@ CASES = [
         setup=_config_with('"vocab_size": 512', f'"vocab_size": {NINES}')),
     cli("plan-config-int-past-64-bits", lambda sb: ["plan", "--model", str(_config_with(
         '"hidden_size": 64', f'"hidden_size": {NINES}')(sb))], r"config\.json is not valid JSON \(integer 9+\.\.\."),
+    # a config.json missing a size field: sonar's own small default stood in and the plan sized a toy model
+    cli("plan-config-without-sizes", lambda sb: ["plan", "--model", sb.file("c/config.json", json.dumps(
+        {"model_type": "llama4_text", "hidden_size": 5120, "num_hidden_layers": 48}))],
+        r"lacks vocab_size, intermediate_size, intermediate_size_mlp, num_attention_heads, num_key_value_heads, "
+        r"num_local_experts: a plan is sized from these"),
     # benchmark tables
     cli("replay-table-gzip-of-blank-lines", _replay(_table(name="t.jsonl.gz", raw=gzip.compress(  # 1 minute per 400 MB
         b"\n" * ((1 << 20) + 2)))), r"t\.jsonl\.gz: holds more than 67,108,864 characters or 1,048,576 lines"),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sonar import strict_json
-from sonar.checkpoint.hf_config import from_hf
+from sonar.checkpoint.hf_config import from_hf, text_config_dict
 from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.model.presets import PRESETS, preset
@@ -34,6 +34,11 @@ class ModelSpec:
 
 
 LLAMA4_MODEL_TYPES = ("llama4", "llama4_text")
+
+
+# What every size in a plan follows from; a checkpoint's config.json written by transformers holds them all.
+SIZE_FIELDS = ("vocab_size", "hidden_size", "intermediate_size", "intermediate_size_mlp", "num_hidden_layers",
+               "num_attention_heads", "num_key_value_heads", "num_local_experts")
 
 
 def load_model_spec(model: str) -> ModelSpec:
@@ -60,6 +65,10 @@ def load_model_spec(model: str) -> ModelSpec:
     vision = vision_from_hf(hf["vision_config"]) if hf.get("model_type") == "llama4" and "vision_config" in hf else None
     try:
         config = from_hf(hf)
+        missing = [name for name in SIZE_FIELDS if name not in text_config_dict(hf)]
+        if missing:  # a default would stand in for the model's own size, and every figure of the plan be wrong
+            raise UserError(f"lacks {', '.join(missing)}: a plan is sized from these; give the model's full "
+                            "config.json (transformers writes every one)")
     except UserError as err:
         raise type(err)(f"--model {model!r}: {path}: {err}") from None
     except (KeyError, TypeError, ValueError, AttributeError) as err:  # a value of the wrong type in the file
