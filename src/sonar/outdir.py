@@ -41,9 +41,20 @@ def write_failed(path: str | Path, err: OSError) -> UserError:
     return UserError(f"{path}: cannot write ({reason}{where})")
 
 
+def refuse_control_characters(path: str | Path, flag: str = "") -> None:
+    """An output path holding a newline, tab or other control character is a paste mistake far more often
+    than a name: refused, before a directory named `runs\nx` appears and every message about it breaks."""
+    text = str(path)
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        where = f"{flag} " if flag else ""
+        raise UserError(f"{where}{text!r}: holds a control character (a newline or tab, say); name a path"
+                        " without one")
+
+
 def refuse_special(path: str | Path, *, protected: Mapping[str | Path, str] | None = None) -> Path:
     """`path` resolved, unless it is a directory no output may replace; `protected` maps more such
     paths to what they are (e.g. {run_dir: "the run directory"})."""
+    refuse_control_characters(path)
     if Path(path).is_symlink() and not Path(path).exists():  # writing would create wherever the link points
         raise UserError(f"{path}: is a link to {os.readlink(path)}, which does not exist; name a real directory")
     resolved = Path(os.path.realpath(path))
@@ -66,6 +77,7 @@ def refuse_special(path: str | Path, *, protected: Mapping[str | Path, str] | No
 def refuse_file_ancestor(path: str | Path, flag: str) -> None:
     """An output whose nearest existing ancestor is a file (`f.txt/out.json`) cannot be created; said now,
     naming the flag, rather than as a FileExistsError from mkdir once the work is done."""
+    refuse_control_characters(path, flag)
     for ancestor in Path(path).parents:
         if ancestor.exists():
             if not ancestor.is_dir():
@@ -77,6 +89,7 @@ def check_run_dir(path: str | Path, *, holds_run: Callable[[Path], bool], kind: 
     """A directory a command fills over time (a search or training run, tuning records) must be new,
     empty, or already one of that command's runs."""
     path = Path(path)
+    refuse_control_characters(path, flag)
     refuse_special(path)
     refuse_file_ancestor(path, flag)
     if path.exists() and not path.is_dir():

@@ -45,6 +45,7 @@ from sonar.strict_json import finite_or_none
 
 QUANTILES = (0.25, 0.5, 0.75)
 MAX_SEEDS = 10_000  # seeds per cell: more than any figure needs; a larger count is a typo, not a request
+MAX_JOBS = 1024  # worker processes, as a search's executor.workers: past it a count is a typo (10**20 overflowed)
 SPEEDUPS = ("speedup_1pct", "speedup_gap10", "speedup_top3", "speedup_best")
 # Pareto mode has no ranks (no top 3); its regret and gap are both the hypervolume gap.
 MODE_SPEEDUPS = {"constraint": SPEEDUPS, "pareto": ("speedup_1pct", "speedup_gap10")}
@@ -98,8 +99,8 @@ class SuiteSettings:
             raise UserError("rules: name at least one recommendation rule, e.g. completed")
         if not 1 <= self.seeds <= MAX_SEEDS:
             raise UserError(f"seeds={self.seeds}: must be between 1 and {MAX_SEEDS:,}")
-        if self.jobs < 1:
-            raise UserError(f"jobs={self.jobs}: must be >= 1")
+        if not 1 <= self.jobs <= MAX_JOBS:
+            raise UserError(f"jobs={self.jobs}: must be between 1 and {MAX_JOBS:,}")
         for q in self.quantiles:
             if not 0 <= q <= 1:
                 raise UserError(f"quantile {q}: bound quantiles lie in [0, 1]")

@@ -16,6 +16,9 @@ from sonar.errors import UserError
 USER_ERROR_EXIT = 2
 # Failures of the user's disk or permissions, not of sonar: reported like bad input, naming the file.
 ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+# A path the user typed that no file system can hold (a name past 255 bytes, say): bad input, whichever flag it came in.
+PATH_ERRNOS = frozenset({errno.ENAMETOOLONG})
+SHOWN_PATH_CHARS = 80  # a long path is shown by its start and length, not all of it
 
 
 def error_line(message: str) -> str:
@@ -25,8 +28,15 @@ def error_line(message: str) -> str:
 
 
 def _os_error_message(err: OSError) -> str:
-    where = f"{err.filename}: " if err.filename is not None else ""
+    where = f"{_shown_path(err.filename)}: " if err.filename is not None else ""
     return f"{where}{err.strerror or err}"
+
+
+def _shown_path(path: object) -> str:
+    text = str(path)
+    if len(text) <= SHOWN_PATH_CHARS:
+        return text
+    return f"{text[:SHOWN_PATH_CHARS]!r}... ({len(text):,} characters)"
 
 
 def _usage_message(err: click_errors.ClickException) -> str:
@@ -54,7 +64,7 @@ class SonarGroup(TyperGroup):
         except UserError as err:
             _fail(str(err), USER_ERROR_EXIT)
         except OSError as err:
-            if err.errno not in ENVIRONMENT_ERRNOS:
+            if err.errno not in ENVIRONMENT_ERRNOS | PATH_ERRNOS:
                 raise
             _fail(_os_error_message(err), USER_ERROR_EXIT)
         sys.exit(code if isinstance(code, int) else 0)

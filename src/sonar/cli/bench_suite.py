@@ -14,7 +14,7 @@ from rich.table import Table
 
 from sonar import strict_json
 from sonar.cli.bench_group import bench_app
-from sonar.cli.lists import name_list
+from sonar.cli.lists import ascii_number, name_list
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
 from sonar.strict_json import dumps_strict
@@ -22,7 +22,7 @@ from sonar.strict_json import dumps_strict
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
     try:
-        values = tuple(float(v) for v in text.split(","))
+        values = tuple(float(ascii_number(v)) for v in text.split(","))
     except ValueError:
         values = ()
     if not values:

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from sonar.checkpoint import load_pretrained
 from sonar.cli.eval_group import eval_app
+from sonar.cli.lists import ascii_number
 from sonar.errors import UserError
 from sonar.longctx.length import LengthEval, evaluate_length
 from sonar.longctx.plot import write_length_png
@@ -22,14 +23,14 @@ from sonar.train.runtime import check_threads
 
 def _ints(flag: str, text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.split(","))
+        return tuple(int(ascii_number(v)) for v in text.split(","))
     except ValueError:
         raise UserError(f"{flag} {text!r}: give comma-separated integers, e.g. 1,2,4,8,16") from None
 
 
 def _floats(flag: str, text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(v) for v in text.split(","))
+        return tuple(float(ascii_number(v)) for v in text.split(","))
     except ValueError:
         raise UserError(f"{flag} {text!r}: give comma-separated numbers, e.g. 0,0.5,1") from None
 

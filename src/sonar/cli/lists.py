@@ -19,3 +19,12 @@ def name_list(text: str, flag: str, *, what: str = "name", choices: Sequence[str
         raise UserError(f"{flag} {text!r}: {', '.join(repeated)} named more than once: name each {what} once,"
                         " not twice")
     return names
+
+
+def ascii_number(text: str) -> str:
+    """`text`, when it is written in ASCII: int() and float() also read other scripts' digits ('５', '٣') and
+    a flag never means those. Raises ValueError, as int() and float() do for what they cannot read, so a
+    parser's own message for a malformed list covers it."""
+    if not text.isascii():
+        raise ValueError(f"{text!r} is not written in ASCII")
+    return text

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sonar.cli.app import app
 from sonar.errors import UserError
+from sonar.plan.bisect import MAX_BATCH
 from sonar.plan.calibration import all_checks, markdown_table
 from sonar.plan.engine_plan import EnginePlan, plan_engine
 from sonar.plan.engine_profile import ENGINES, EXACT, get_profile
@@ -76,8 +77,20 @@ def plan(
             parse_tokens(context)
         if provider is not None:
             get_provider(provider)
+        # ... and a valid value the table has no place for is refused too: it would be silently ignored
+        unused = [flag for flag, value, default in (
+            ("--weights", weights, "bf16"), ("--gpus", gpus, 1), ("--context", context, None),
+            ("--prefill-tokens", prefill_tokens, DEFAULT_PREFILL_TOKENS), ("--engine", engine, EXACT),
+            ("--engine-version", engine_version, None), ("--provider", provider, None), ("--hbm-tbps", hbm_tbps, None),
+        ) if value != default]
+        if unused:
+            raise UserError(f"--table lists every weight format at its maximum context over --gpu-counts; "
+                            f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to it: drop "
+                            f"{'it' if len(unused) == 1 else 'them'}")
         _print_table(model, gpu_type, gpu_counts, batch, kv_dtype, reserve_gb, text_only, as_json)
         return
+    if gpu_counts != ",".join(map(str, DEFAULT_GPU_COUNTS)):
+        raise UserError(f"--gpu-counts {gpu_counts!r}: applies to --table only (one plan uses --gpus)")
     if model is None:
         raise UserError("--model is required (a preset such as scout, or a config.json path), or use --table")
     spec = load_model_spec(model)
@@ -157,9 +170,11 @@ def _print_table(model, gpu_type, gpu_counts, batch, kv_dtype, reserve_gb, text_
 def _parse_counts(text: str) -> list[int]:
     parts = [part.strip() for part in text.split(",")]
     # ASCII digits only: int() alone also reads '٣' (Arabic-Indic) and '1_0'
-    counts = [int(part) for part in parts] if all(part.isascii() and part.isdigit() for part in parts) else []
-    if not counts or min(counts) < 1:
-        raise UserError(f"--gpu-counts {text!r}: need comma-separated positive integers, e.g. 1,2,4,8")
+    counts = [int(part) for part in parts] if all(part.isascii() and part.isdigit() and len(part) <= len(str(MAX_BATCH))
+                                                  for part in parts) else []
+    if not counts or min(counts) < 1 or max(counts) > MAX_BATCH:
+        raise UserError(f"--gpu-counts {text!r}: need comma-separated positive integers up to {MAX_BATCH:,},"
+                        " e.g. 1,2,4,8")
     if len(set(counts)) < len(counts):  # the same column twice
         raise UserError(f"--gpu-counts {text!r}: a count is repeated; give each once")
     return counts

@@ -12,6 +12,7 @@ import typer
 from sonar.checkpoint import load_pretrained, save_pretrained
 from sonar.cli.app import app
 from sonar.cli.eval_group import eval_app
+from sonar.cli.lists import ascii_number
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.model.transformer import check_seed
@@ -62,7 +63,7 @@ def _split(text: str, what: str) -> tuple[str, ...]:
 def _levels(text: str) -> tuple[int, ...]:
     items = _split(text, "levels")  # outside the try: its UserError is a ValueError too
     try:
-        return tuple(int(t) for t in items)
+        return tuple(int(ascii_number(t)) for t in items)
     except ValueError:
         raise UserError(f"--levels {text!r}: comma-separated integers, e.g. 1,2") from None
 
@@ -70,7 +71,7 @@ def _levels(text: str) -> tuple[int, ...]:
 def _seeds(text: str) -> list[int]:
     items = _split(text, "seeds")
     try:
-        seeds = [int(s) for s in items]
+        seeds = [int(ascii_number(s)) for s in items]
     except ValueError:
         raise UserError(f"--seeds {text!r}: comma-separated integers") from None
     for seed in seeds:
@@ -81,7 +82,7 @@ def _seeds(text: str) -> list[int]:
 def _floats(text: str, what: str) -> tuple[float, ...]:
     items = _split(text, what)
     try:
-        return tuple(float(t) for t in items)
+        return tuple(float(ascii_number(t)) for t in items)
     except ValueError:
         raise UserError(f"--{what} {text!r}: comma-separated numbers") from None
 

@@ -71,7 +71,7 @@ def search(
             events = storage.events()
             stored = storage.state(events)  # a run that cannot be read fails here, before any executor
             spec, finished = stored.spec, stored.finished
-            backend = backend or _first_backend(events)
+            backend = _first_backend(events) if backend is None else backend  # '' is refused below, not the default
         finally:
             storage.close()
         raw = spec.raw

@@ -113,6 +113,11 @@ def tune(
     except UserError as err:
         raise UserError(f"--compile {compile_modes!r}: {err}") from None
     candidate = Candidate(id=name, model=model_config, workdir=workdir / name, seed=seed)
+    if out is not None and out.resolve() in (candidate.workdir.resolve(), *candidate.workdir.resolve().parents,
+                                             (workdir / "systems-prior.json").resolve()):
+        # the tuner makes these directories (or writes its prior there) before the curve is written
+        raise UserError(f"--out {out}: the tuner keeps its records there (--workdir {workdir}); "
+                        "name a JSON file of its own for the curve")
     console = Console()
     points: list = []
 

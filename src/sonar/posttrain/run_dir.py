@@ -21,6 +21,7 @@ from sonar.outdir import (
     files_under,
     read_marker,
     read_marker_and_kind,
+    refuse_control_characters,
     refuse_file_ancestor,
     refuse_special,
     write_marker,
@@ -41,6 +42,7 @@ def claim_out(out: str | Path, stage: str, *, inputs: dict[str, str | None] | No
               overwrite: bool = False) -> Path:
     """`out` once it may receive `stage`'s output (see the module docstring); refused before any work."""
     path = Path(out)
+    refuse_control_characters(path, "--out")
     refuse_special(path)
     refuse_file_ancestor(path, "--out")
     if path.exists() and not path.is_dir():

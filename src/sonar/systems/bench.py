@@ -23,7 +23,7 @@ from sonar.systems.roofline import active_weight_bytes, gemv_bandwidth
 from sonar.systems.space import SearchSpace
 from sonar.systems.target import describe_target
 from sonar.systems.trial import MeasureSettings, Reference, run_trial
-from sonar.systems.tuner import SystemTuner, check_quality_limit, load_candidate_model
+from sonar.systems.tuner import MAX_TUNER_TRIALS, SystemTuner, check_quality_limit, load_candidate_model
 from sonar.systems.workload import Workload
 
 
@@ -176,8 +176,8 @@ def run_bench(*, workdir: Path, trials: int = 20, workload: str = "decode:ctx=25
     unknown = [name for name in archs or () if name not in chosen]
     if unknown:
         raise UserError(f"archs {unknown}: unknown; choose from {list(chosen)}")
-    if not isinstance(trials, int) or trials < 1:
-        raise UserError(f"trials={trials!r}: must be an integer >= 1")
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1 <= trials <= MAX_TUNER_TRIALS:
+        raise UserError(f"trials={trials!r}: must be an integer from 1 to {MAX_TUNER_TRIALS:,}")
     check_quality_limit(quality_limit)  # before the bandwidth is measured
     check_train_steps(train_steps)
     if archs:
