@@ -16,6 +16,8 @@ A directory sonar fills carries a marker (MARKER) listing the files sonar put th
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -97,6 +99,44 @@ def check_run_dir(path: str | Path, *, holds_run: Callable[[Path], bool], kind: 
     if path.is_dir() and any(path.iterdir()) and not holds_run(path):
         raise UserError(f"{path}: is not empty and holds no {kind}; name a new or empty directory")
     return path
+
+
+@contextlib.contextmanager
+def exclusive(directory: str | Path, what: str) -> Iterator[Path]:
+    """Hold `directory` for this process alone while the block runs: an exclusive flock on the directory
+    itself, so no lock file is ever left in it, and the kernel drops the lock when its holder dies, however
+    it dies. A second writer is refused at once with one UserError naming `what`, before it reads or writes
+    anything. The directory is made if need be, and removed again if this call made it and it is still
+    empty at the end (a refusal or interruption before the first file leaves nothing behind)."""
+    directory = Path(directory)
+    created = held = False
+    try:
+        try:
+            directory.mkdir(parents=True)
+            created = True
+        except FileExistsError:
+            pass
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as err:
+        raise write_failed(directory, err) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Removed or renamed between the open and the lock: the path names another directory now.
+            held = os.fstat(fd).st_ino == os.stat(directory).st_ino
+        except OSError as err:
+            if err.errno not in (errno.EAGAIN, errno.EACCES, errno.ENOENT):
+                raise
+            held = False
+        if not held:
+            raise UserError(f"{directory}: another sonar process is writing this {what}; wait for it to end,"
+                            " or name another directory")
+        yield directory
+    finally:
+        if created and held:  # never a directory another writer holds
+            with contextlib.suppress(OSError):  # not empty: the block wrote there
+                directory.rmdir()
+        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from sonar.bench.table import BenchTable, CandidateRecord, TableHeader, load_tab
 from sonar.errors import UserError
 from sonar.importing import import_object
 from sonar.interfaces import Candidate, CurvePoint, Trainer, Tuner
+from sonar.outdir import exclusive
 from sonar.train.config import TRAINING_LIMITS
 
 DEFAULT_TRAINER = "sonar.train.trainer:CorpusTrainer"
@@ -312,7 +313,14 @@ def _with_later_knobs(old: dict, new: dict) -> dict:
 
 def build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, header: TableHeader,
                 progress: Callable[[int, int, str], None] = lambda done, total, text: None) -> BenchTable:
-    """Measure every candidate not yet in `settings.out`, appending each as it finishes."""
+    """Measure every candidate not yet in `settings.out`, appending each as it finishes; a second build of the
+    same table meanwhile is refused (its work folder is held), never interleaved with this one."""
+    with exclusive(settings.out.parent / f"{settings.out.name}.work", "table build"):
+        return _build_table(settings, trainer, tuner, header=header, progress=progress)
+
+
+def _build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, header: TableHeader,
+                 progress: Callable[[int, int, str], None]) -> BenchTable:
     header, records = _resume(settings, header)
     models = load_table_space(settings.space).sample(settings.candidates, seed=settings.seed)
     if hasattr(trainer, "fit_vocab"):  # the trainer's tokenizer decides the vocabulary

@@ -1,10 +1,13 @@
 """The shared typer application that every command module adds itself to, and how it ends: a user's
 mistake (bad input, a bad flag, a full or read-only disk) is one line `error: ...` on stderr and exit
-code 2; anything else is a bug and keeps its traceback (exit 1)."""
+code 2; Ctrl-C (SIGINT) or SIGTERM is one line and exit 128 + the signal, after the command's cleanup
+(staging copies, temp files) has run; anything else is a bug and keeps its traceback (exit 1)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import signal
 import sys
 
 import typer
@@ -19,6 +22,34 @@ ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.E
 # A path the user typed that no file system can hold (a name past 255 bytes, say): bad input, whichever flag it came in.
 PATH_ERRNOS = frozenset({errno.ENAMETOOLONG})
 SHOWN_PATH_CHARS = 80  # a long path is shown by its start and length, not all of it
+_SIGNAL_NAMES = {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}
+
+
+class Interrupted(BaseException):  # noqa: N818  not an Exception: no `except Exception` in a command swallows it
+    """A signal that ends the command; unlike KeyboardInterrupt it passes typer, which exits 130 silently on that."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(_SIGNAL_NAMES.get(signum, f"stopped by signal {signum}"))
+        self.signum = signum
+
+
+def _raise_interrupted(signum, frame) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _terminate_like_ctrl_c():
+    """SIGTERM unwinds the command as Ctrl-C does (its `finally` blocks remove staging copies and temp files),
+    where the default handler ended the process on the spot, leaving them in the user's directory."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    except ValueError:  # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def error_line(message: str) -> str:
@@ -53,7 +84,11 @@ class SonarGroup(TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            with _terminate_like_ctrl_c():
+                code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except Interrupted as err:
+            _fail(f"{err}; what the command had saved is kept: run it again (with --resume where it has one)"
+                  " to continue", 128 + err.signum)
         except click_errors.NoArgsIsHelpError as err:  # `sonar` alone: the help, as usual
             err.show()
             sys.exit(err.exit_code)
@@ -68,6 +103,12 @@ class SonarGroup(TyperGroup):
                 raise
             _fail(_os_error_message(err), USER_ERROR_EXIT)
         sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted(signal.SIGINT) from None
 
 
 def _fail(message: str, code: int) -> None:

@@ -16,7 +16,7 @@ from sonar.cli.lists import ascii_number
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.model.transformer import check_seed
-from sonar.outdir import writing
+from sonar.outdir import exclusive, writing
 from sonar.posttrain.chat import check_vocab
 from sonar.posttrain.distill import DistillConfig, run_distill
 from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs, text_pairs
@@ -201,20 +201,23 @@ def rl_command(
                       start_level=start_level, max_level=max_level, save_every=save_every, seed=seed)
     out_dir = _prepare(out, threads, "rl", inputs={"--from": start}, resume=resume)
     model = _checkpoint(start, "RL")
-    if resume:
-        check_rl_resume(out_dir, start)
-    else:
-        start_rl_run(out_dir, start)
 
     def show(point: dict) -> None:
         kl = "-" if point["kl"] is None else f"{point['kl']:.4f}"
         typer.echo(f"step {point['step']}: level {point['level']} reward {point['reward']:.3f} "
                    f"filtered {point['filtered_share']:.0%} kl {kl}")
 
-    model, curve = run_rl(model, config, out_dir / "state", resume=resume, on_step=show)
-    save_pretrained(model, out_dir / "model", overwrite=True)
-    _write_json(out_dir / "curve.json", {"curve": curve})
-    mark_run(out_dir, "rl")
+    # a second `posttrain rl` on this --out is refused, never interleaved with this one's state
+    with exclusive(out_dir, "sonar posttrain rl run"):
+        out_dir = claim_out(out, "rl", inputs={"--from": start}, resume=resume)  # again, now that it is ours
+        if resume:
+            check_rl_resume(out_dir, start)
+        else:
+            start_rl_run(out_dir, start)
+        model, curve = run_rl(model, config, out_dir / "state", resume=resume, on_step=show)
+        save_pretrained(model, out_dir / "model", overwrite=True)
+        _write_json(out_dir / "curve.json", {"curve": curve})
+        mark_run(out_dir, "rl")
     typer.echo(f"wrote {out_dir / 'model'} and {out_dir / 'curve.json'}")
 
 

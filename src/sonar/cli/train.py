@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from sonar.errors import UserError
 from sonar.interfaces import Candidate
 from sonar.model import preset
 from sonar.model.transformer import check_seed
-from sonar.outdir import MARKER, check_run_dir
+from sonar.outdir import MARKER, check_run_dir, exclusive
 from sonar.train.bench import bench_preset, check_bench_steps
 from sonar.train.config import TrainConfig
 from sonar.train.device import compute_dtype, device_name, enable_fast_fp32, resolve_device
@@ -79,6 +78,12 @@ def train(
     check_run_dir(out, holds_run=_holds_train_run, kind="sonar train run")
     flags = ResumeFlags(preset=preset_name, steps=steps, corpus=corpus, tokenizer=tokenizer, vocab=vocab, seed=seed,
                         seq_len=seq_len)
+    with exclusive(out, "sonar train run"):  # a second `sonar train` on this --out is refused, never interleaved
+        _train_run(out, flags, resume=resume, threads=threads, device=device, console=console)
+
+
+def _train_run(out: Path, flags: ResumeFlags, *, resume: bool, threads: int | None, device: str | None,
+               console: Console) -> None:
     config, preset_name, steps, seed = _settings(out, flags, resume, threads)
     if device is not None:
         config = config.replace(device=device)
@@ -89,8 +94,11 @@ def train(
         check_split_holds(split, tokens, longest)  # before the settings are saved: no run is left behind
     if not resume or config.stages:  # saved only once the corpus has proved readable; a new stage is kept
         write_atomic(out / _SETTINGS, json.dumps(config.to_dict(), indent=1).encode())
+    if not resume:  # the preset and seed, which the settings do not hold, for a resume cut off before the first
+        # checkpoint (it trained the default preset); the trainer's full record replaces this one
+        write_atomic(_state_dir(out) / RUN_RECORD, json.dumps({"candidate": preset_name, "seed": seed}).encode())
     trainer = CorpusTrainer(config, data=data)
-    candidate = Candidate(id=preset_name, model=trainer.fit_vocab(preset(preset_name)), workdir=out / "state",
+    candidate = Candidate(id=preset_name, model=trainer.fit_vocab(preset(preset_name)), workdir=_state_dir(out),
                           seed=seed)
     entropy = data.record["unigram_entropy_nats"]
     console.print(f"corpus {escape(repr(data.record['source']))}: {data.record['train_tokens']:,} train and "
@@ -103,7 +111,8 @@ def train(
     _check_finite(curve, model, out)
     save_pretrained(model, out / "model", overwrite=True)  # the run's own folder; the tokenizer copied in stays
     if (data.path / "tokenizer.json").is_file():
-        shutil.copyfile(data.path / "tokenizer.json", out / "model" / "tokenizer.json")
+        # atomically: a copy cut off half way would be a model whose tokenizer a later load chokes on
+        write_atomic(out / "model" / "tokenizer.json", (data.path / "tokenizer.json").read_bytes())
     record = json.loads((candidate.workdir / RUN_RECORD).read_text())
     write_curve_json(out / "curve.json", curve, preset=preset_name, unigram_entropy_nats=entropy,
                      cost=record["cost"], mfu=record["mfu"], flops_per_token=record["flops_per_token"],
@@ -115,6 +124,11 @@ def train(
                   f"{entropy:.3f} nats/token; {seconds:.0f} s this call, {record['cost']['seconds']:.0f} s and "
                   f"{final.tokens:,} tokens in all, MFU {record['mfu']:.1%}")
     console.print(f"wrote {out / 'model'}, {out / 'curve.json'}, {out / 'curve.png'}")
+
+
+def _state_dir(out: Path) -> Path:
+    """Where a run keeps its training state and run record."""
+    return out / "state"
 
 
 def _holds_train_run(directory: Path) -> bool:

@@ -16,7 +16,7 @@ from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
 from sonar.cli.lists import name_list
 from sonar.errors import UserError
-from sonar.outdir import check_run_dir, refuse_file_ancestor
+from sonar.outdir import check_run_dir, exclusive, refuse_file_ancestor
 from sonar.strict_json import dumps_strict
 
 
@@ -134,13 +134,16 @@ def tune(
     if preset_name is not None:  # after every check, so that a bad value is the only line printed
         console.print(f"{escape(preset_name)}: random weights, whose logits are noise that weight rounding moves by "
                       "several percent; quantized formats are judged fairly only on a trained --checkpoint")
-    with Live(_trial_table(points, f"tuning {name} for {workload}"), console=console, refresh_per_second=2) as live:
-        curve = tuner.run(candidate, trials)
-        live.update(_trial_table(curve, f"tuning {name} for {workload}"))
-    slug = tuner.state_path(candidate).stem.removeprefix("tune-")
-    out = out or workdir / f"curve-{name}-{slug}.json"
-    write_json_atomic(out, {"candidate": name, "workload": workload,
-                            "curve": [p.__dict__ for p in curve]})
+    # a second `sonar tune` on this --workdir is refused, never interleaved with this one's records
+    with exclusive(workdir, "tuning records"):
+        with Live(_trial_table(points, f"tuning {name} for {workload}"), console=console,
+                  refresh_per_second=2) as live:
+            curve = tuner.run(candidate, trials)
+            live.update(_trial_table(curve, f"tuning {name} for {workload}"))
+        slug = tuner.state_path(candidate).stem.removeprefix("tune-")
+        out = out or workdir / f"curve-{name}-{slug}.json"
+        write_json_atomic(out, {"candidate": name, "workload": workload,
+                                "curve": [p.__dict__ for p in curve]})
     best = min((p for p in curve if p.failure is None and p.quality_delta <= quality_limit),
                key=lambda p: p.latency_s, default=None)
     if best is not None:
