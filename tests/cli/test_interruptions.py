@@ -4,7 +4,6 @@ checkpoint resumes as the run it was started as."""
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -15,19 +14,14 @@ import pytest
 
 from sonar.errors import UserError
 from sonar.outdir import exclusive
+from word_corpus import write_word_corpus
 
 SRC = str(Path(__file__).parents[2] / "src")
-WORDS = "the king queen lord lady love death night day sword crown heart blood fair sweet".split()
 
 
 @pytest.fixture
 def corpus(tmp_path):
-    root = tmp_path / "corpus"
-    root.mkdir()
-    rng = random.Random(2)
-    for i in range(10):
-        (root / f"d{i}.txt").write_text("\n".join(" ".join(rng.choice(WORDS) for _ in range(8)) for _ in range(80)))
-    return root
+    return write_word_corpus(tmp_path / "corpus")
 
 
 def _train(tmp_path, *args):
