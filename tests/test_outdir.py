@@ -242,3 +242,31 @@ def test_a_link_to_nowhere_is_refused_rather_than_followed_into_being(tmp_path):
         with writing(link) as staging:
             (staging / "a.txt").write_text("a")
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_staging_copy_left_by_a_killed_writer_is_swept_by_the_next_write(tmp_path):
+    # kill -9 skips the writer's own clean-up; its unlocked copy, a minute old, is removed by the next write,
+    # while a live writer's copy (locked) and a fresh one (in the microseconds before its lock) are kept.
+    import fcntl
+    import time
+
+    target = tmp_path / "out"
+    stale, live, fresh = (tmp_path / f".out.staging-{name}" for name in ("dead1234", "live1234", "new12345"))
+    for copy in (stale, live, fresh):
+        copy.mkdir()
+        (copy / "model.safetensors").write_bytes(b"half")
+    old = time.time() - 3600
+    for copy in (stale, live):
+        os.utime(copy, (old, old))
+    foreign = tmp_path / ".out.staging-notes.txt"  # a file of that form is no staging copy: never touched
+    foreign.write_text("mine")
+    held = os.open(live, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    try:
+        with writing(target) as staging:
+            (staging / "a.txt").write_text("a")
+    finally:
+        os.close(held)
+    assert not stale.exists()
+    assert live.is_dir() and fresh.is_dir() and foreign.read_text() == "mine"
+    assert (target / "a.txt").read_text() == "a"

@@ -18,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import glob
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -175,10 +177,13 @@ def staging_beside(target: Path) -> Iterator[Path]:
     removed whatever happens; an OS error inside becomes a UserError naming `target`."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
+        sweep_stale_staging(target)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{STAGING_INFIX}", dir=target.parent))
+        held = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as err:
         raise write_failed(target, err) from None
     try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # marks the copy as a live writer's: sweep_stale_staging keeps it
         yield staging
     except OSError as err:
         raise write_failed(target, err) from None
@@ -188,6 +193,34 @@ def staging_beside(target: Path) -> Iterator[Path]:
         raise type(err)(str(err).replace(str(staging), str(target))) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(held)
+
+
+STAGING_INFIX = ".staging-"
+STALE_AFTER_S = 60.0  # older than this and unlocked: no writer; a new copy is locked within microseconds
+
+
+def sweep_stale_staging(target: Path) -> None:
+    """Remove the staging copies beside `target` that a writer killed mid-write (kill -9, a power cut) left
+    behind: each live writer holds an flock on its own copy, and the kernel drops it when the writer dies, so a
+    copy this process can lock, and that is over a minute old, has no writer. Only names of sonar's own form
+    (`.NAME.staging-XXXXXXXX`, from tempfile) are looked at."""
+    for stale in target.parent.glob(f".{glob.escape(target.name)}{STAGING_INFIX}*"):
+        try:
+            if stale.is_symlink() or not stale.is_dir() or time.time() - stale.stat().st_mtime < STALE_AFTER_S:
+                continue
+            fd = os.open(stale, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # a live writer holds it
+            os.close(fd)
+            continue
+        try:
+            shutil.rmtree(stale, ignore_errors=True)
+        finally:
+            os.close(fd)
 
 
 def _survey(target: Path) -> _Survey:
