@@ -229,7 +229,7 @@ def _survey(target: Path) -> _Survey:
     if not target.is_dir():
         raise UserError(f"{target}: exists and is not a directory; name a directory")
     present = set(files_under(target))
-    listed, kind = _read_marker(target) if MARKER in present else ((), None)
+    listed, kind = read_marker_and_kind(target) if MARKER in present else ((), None)
     listed = set(listed)
     present.discard(MARKER)
     return _Survey(exists=True, ours=frozenset(present & listed), foreign=frozenset(present - listed), kind=kind)
@@ -259,15 +259,10 @@ def files_under(root: Path) -> Iterator[str]:
 def read_marker(directory: Path) -> list[str]:
     """The files sonar wrote into `directory`, as its marker lists them (validated: no absolute
     paths, no `..`, so nothing outside the directory can ever be named)."""
-    return _read_marker(directory)[0]
+    return read_marker_and_kind(directory)[0]
 
 
 def read_marker_and_kind(directory: Path) -> tuple[list[str], str | None]:
-    """The files sonar wrote into `directory` and the kind of output that wrote them (`_read_marker`)."""
-    return _read_marker(directory)
-
-
-def _read_marker(directory: Path) -> tuple[list[str], str | None]:
     """The marker's files (as `read_marker`) and the kind of output that wrote them: the kind it records,
     or for a marker from before kinds were recorded, the kind its files suggest (None: unknown)."""
     path = directory / MARKER

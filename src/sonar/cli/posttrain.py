@@ -100,14 +100,19 @@ def _given_once(context: typer.Context, settings_flag: str, settings: str, flags
     for item in filter(None, (part.strip() for part in settings.split(","))):
         name = item.partition("=")[0].strip()
         param = next((p for p, setting in flags.items() if setting == name), None)
-        source = context.get_parameter_source(param) if param is not None else None
-        if source is None or source.name in ("DEFAULT", "DEFAULT_MAP"):
+        if param is None or not _given(context, param):
             continue
         raise UserError(f"{_flag(context, param)} {context.params[param]} and {settings_flag} {item!r} both set "
                         f"{name}; give it once")
 
 
 _DPO_FLAGS = {f.name: f.name for f in fields(DPOConfig)}  # dpo's own flags carry the settings' names
+
+
+def _given(context: typer.Context, param: str) -> bool:
+    """Whether the flag of `param` was given (on the command line or from the environment), not defaulted."""
+    source = context.get_parameter_source(param)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
 
 
 def _flag(context: typer.Context, param: str) -> str:
@@ -119,8 +124,7 @@ def _not_used(context: typer.Context, params: tuple[str, ...], because: str) -> 
     """A flag given on the command line that this run would ignore (its value unread, so a typo in it
     would pass too) is an error naming it, rather than silently having no effect."""
     for param in params:
-        source = context.get_parameter_source(param)
-        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+        if _given(context, param):
             raise UserError(f"{_flag(context, param)} {context.params[param]!r}: not used {because}; leave it out")
 
 

@@ -102,11 +102,11 @@ def tune(
         model_config, name = preset(preset_name), preset_name
     from sonar.model.transformer import check_fits_memory
 
+    model_flag = f"--preset {preset_name!r}" if preset_name is not None else f"--checkpoint {checkpoint}"
     try:  # before the live table starts: scout or maverick would be killed for memory with no message
         check_fits_memory(model_config)
     except UserError as err:
-        flag = f"--preset {preset_name!r}" if preset_name is not None else f"--checkpoint {checkpoint}"
-        raise UserError(f"{flag}: {err}") from None
+        raise UserError(f"{model_flag}: {err}") from None
     modes = name_list(compile_modes, "--compile", what="compile mode")
     try:
         space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
@@ -129,8 +129,7 @@ def tune(
     tuner = SystemTuner(workload=workload, space=space, quality_limit=quality_limit, isolate=isolate,
                         checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial,
                         max_trials=trials)
-    tuner.workload.check_fits(model_config, f"--preset {preset_name!r}" if preset_name is not None
-                              else f"--checkpoint {checkpoint}")
+    tuner.workload.check_fits(model_config, model_flag)
     if preset_name is not None:  # after every check, so that a bad value is the only line printed
         console.print(f"{escape(preset_name)}: random weights, whose logits are noise that weight rounding moves by "
                       "several percent; quantized formats are judged fairly only on a trained --checkpoint")

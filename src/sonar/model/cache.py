@@ -71,19 +71,19 @@ class KVCache:
         param = next(model.parameters())
         dtype = dtype or param.dtype
         chunk = cfg.attention_chunk_size
-        slots = sum(min(chunk, max_len) if plan.chunked_mask and chunk is not None else max_len for plan in model.plans)
-        need = 2 * batch * cfg.num_key_value_heads * cfg.resolved_head_dim * slots * dtype.itemsize
+        # A chunked layer keeps a ring of one chunk when the sequence outgrows it; every other layer, every position.
+        rings = [plan.chunked_mask and chunk is not None and chunk < max_len for plan in model.plans]
+        slots = [chunk if ring else max_len for ring in rings]
+        need = 2 * batch * cfg.num_key_value_heads * cfg.resolved_head_dim * sum(slots) * dtype.itemsize
         memory = machine_memory()
         if memory is not None and need > memory:  # else torch overflows or the out-of-memory killer ends the process
             raise UserError(f"batch={batch}, max_len={max_len}: the cache needs {need / 1e9:,.0f} GB, more than this "
                             f"machine's {memory / 1e9:,.0f} GB of memory")
-        layers = []
-        for plan in model.plans:
-            ring = plan.chunked_mask and chunk is not None and chunk < max_len
-            layers.append(LayerCache(
-                batch=batch, kv_heads=cfg.num_key_value_heads, slots=chunk if ring else max_len,
-                head_dim=cfg.resolved_head_dim, ring=ring, dtype=dtype, device=param.device,
-            ))
+        layers = [
+            LayerCache(batch=batch, kv_heads=cfg.num_key_value_heads, slots=n, head_dim=cfg.resolved_head_dim,
+                       ring=ring, dtype=dtype, device=param.device)
+            for ring, n in zip(rings, slots, strict=True)
+        ]
         return cls(layers, max_len)
 
     def nbytes(self) -> int:
