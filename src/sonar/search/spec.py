@@ -287,12 +287,12 @@ def _check_memory_bound(spec: SearchSpec, candidates: list) -> None:
     """That some candidate can meet `objective.memory_bytes`: the search reads a candidate's memory as its
     weights at 4 bits (RungScheduler.memory), known before any job, so a bound below every candidate's
     would run the whole budget for nothing."""
-    from sonar.model.params import count_parameters
+    from sonar.search.schedulers.forecast_bounds import weights_at_4_bits
 
     bound = spec.objective.memory_bytes
     if bound is None or not candidates:
         return
-    smallest = min(count_parameters(config).total * 0.5 for config in candidates)
+    smallest = min(weights_at_4_bits(config) for config in candidates)
     if smallest > bound:
         shown = f"{int(bound):,}" if bound == int(bound) else f"{bound:,}"
         raise SpecError(f"objective.memory_bytes: {shown} B is below every candidate's weights at 4 bits "

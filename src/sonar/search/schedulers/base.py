@@ -26,7 +26,7 @@ from sonar.search.schedulers.forecast_bounds import (
     measured_forecast,
     recentred,
     screened,
-    total_params,
+    weights_at_4_bits,
     within,
 )
 from sonar.search.schedulers.loss_order import held_back, outranked, trained_through
@@ -398,5 +398,5 @@ class RungScheduler:
         """Bytes at the best trial when the tuner reports them, else the weights at 4 bits (optimistic)."""
         tuning = c.tuning if tuning is None else tuning
         reported = [p.extra["memory_bytes"] for p in tuning if "memory_bytes" in (p.extra or {})]
-        return float(min(reported)) if reported else total_params(c.model) * 0.5
+        return float(min(reported)) if reported else weights_at_4_bits(c.model)
 

@@ -61,6 +61,11 @@ def total_params(model) -> int:
     return count_parameters(model).total
 
 
+def weights_at_4_bits(model) -> float:
+    """A candidate's memory before any tuner reports it: its weights at 4 bits, the least any format stores."""
+    return total_params(model) * 0.5
+
+
 def recentred(forecast: Forecast, mid: float | None) -> Forecast:
     """The forecast with its central value moved to `mid`, kept inside its own bounds."""
     if mid is None or not math.isfinite(forecast.high):
