@@ -54,6 +54,57 @@ def test_a_signal_is_one_line_and_leaves_no_temp_files(tmp_path, corpus, sig):
     assert not [p.name for p in tmp_path.glob(".*")]
 
 
+# A command on sonar's own root group; SCRIPT's body is the command.
+_COMMAND_SCRIPT = """
+import atexit, os, signal, sys
+from sonar.cli.app import app
+
+@app.command()
+def probe() -> None:
+{body}
+
+app(prog_name="sonar", args=["probe"])
+"""
+
+
+def _probe(body: str, tmp_path) -> subprocess.CompletedProcess:
+    script = _COMMAND_SCRIPT.format(body="\n".join("    " + line for line in body.strip().splitlines()))
+    env = {**os.environ, "PYTHONPATH": SRC}
+    return subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_ctrl_c_passes_code_that_swallows_keyboard_interrupt(tmp_path):
+    """A library that catches KeyboardInterrupt (to print its own message, or to go on) cannot keep sonar's
+    Ctrl-C from ending the command."""
+    done = _probe("""
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    signal.sigtimedwait([], 0.1)  # any bytecode boundary delivers it
+    sys.stdout.write("ran on\\n")
+except KeyboardInterrupt:
+    sys.stdout.write("swallowed\\n")
+sys.stdout.write("went on\\n")
+""", tmp_path)
+    assert done.returncode == 130, done.stderr
+    assert done.stdout == "" and done.stderr.startswith("error: interrupted (Ctrl-C)"), (done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_second_signal_while_exiting_keeps_the_first_ones_code(tmp_path, sig):
+    """Another signal while the interpreter shuts down (an atexit hook here) ends it at once with the first
+    signal's code and no further output: not a traceback, not a kill by the default handler."""
+    done = _probe(f"""
+atexit.register(lambda: (os.kill(os.getpid(), signal.SIGINT), signal.sigtimedwait([], 0.1), print("atexit went on")))
+os.kill(os.getpid(), {int(sig)})
+signal.sigtimedwait([], 0.1)
+""", tmp_path)
+    assert done.returncode == 128 + sig, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "atexit went on" not in done.stdout
+
+
 def test_a_second_train_on_the_same_out_is_refused(tmp_path, corpus):
     first = _train(tmp_path, "--preset", "debug", "--corpus", "corpus", "--vocab", "300", "--steps", "100000",
                    "--out", "run")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import signal
 import sys
 
@@ -37,19 +38,40 @@ def _raise_interrupted(signum, frame) -> None:
     raise Interrupted(signum)
 
 
+_ENDING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def _terminate_like_ctrl_c():
-    """SIGTERM unwinds the command as Ctrl-C does (its `finally` blocks remove staging copies and temp files),
-    where the default handler ended the process on the spot, leaving them in the user's directory."""
+def _signals_unwind_the_command():
+    """Ctrl-C and SIGTERM raise `Interrupted`, so the command unwinds and its `finally` blocks remove staging
+    copies and temp files. SIGTERM's default handler ended the process on the spot, leaving them in the
+    user's directory. SIGINT's default raised KeyboardInterrupt, which libraries in C or Rust may see and
+    handle their own way; `Interrupted` is sonar's own."""
     try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+        previous = {signum: signal.signal(signum, _raise_interrupted) for signum in _ENDING_SIGNALS}
     except ValueError:  # not the main thread: nothing to install
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _end_on_signal(signum: int) -> None:
+    """Once the command has unwound and said so, another signal while the interpreter shuts down ends it at
+    once, with the same code: a second Ctrl-C must not hang the exit, nor turn exit 130 into a kill."""
+    code = 128 + signum
+    sys.stderr.flush()
+
+    def exit_at_once(_signum, _frame) -> None:
+        os._exit(code)
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        for ending in _ENDING_SIGNALS:
+            signal.signal(ending, exit_at_once)
+    sys.exit(code)
 
 
 def error_line(message: str) -> str:
@@ -84,11 +106,12 @@ class SonarGroup(TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
-            with _terminate_like_ctrl_c():
+            with _signals_unwind_the_command():
                 code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except Interrupted as err:
-            _fail(f"{err}; what the command had saved is kept: run it again (with --resume where it has one)"
-                  " to continue", 128 + err.signum)
+            typer.echo(error_line(f"{err}; what the command had saved is kept: run it again (with --resume where"
+                                  " it has one) to continue"), err=True)
+            _end_on_signal(err.signum)
         except click_errors.NoArgsIsHelpError as err:  # `sonar` alone: the help, as usual
             err.show()
             sys.exit(err.exit_code)
