@@ -98,9 +98,22 @@ def weight_files(path: str | Path) -> list[Path]:
     return found
 
 
+# torch allocates on 64-byte boundaries; safetensors hands tensors back at whatever offset its buffer had.
+TENSOR_ALIGNMENT_BYTES = 64
+
+
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
-    """Every tensor of the directory's weight files."""
-    return {key: f.get_tensor(key) for f, key in _tensor_names(path)}
+    """Every tensor of the directory's weight files, each in memory aligned as torch aligns its own."""
+    return {key: aligned(f.get_tensor(key)) for f, key in _tensor_names(path)}
+
+
+def aligned(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor`, or a copy of it on a 64-byte boundary. The kernels' vector paths depend on where a weight
+    starts: a model read back from disk with weights 24 bytes off computed logits up to 1 ulp away from
+    the model that wrote them, and saving and loading must give the same numbers."""
+    if tensor.data_ptr() % TENSOR_ALIGNMENT_BYTES == 0:
+        return tensor
+    return tensor.clone(memory_format=torch.preserve_format)
 
 
 def _tensor_names(path: str | Path):
