@@ -9,6 +9,7 @@ from sonar.bench.suite import SuiteSettings, plan_cells, read_work, run_suite, s
 from sonar.bench.synthetic import synthetic_table
 from sonar.bench.table import write_table
 from sonar.cli.app import app
+from sonar.cli.bench_suite import LOG_STEPS
 
 METHODS = "sonar,random_feasible,hyperband_joint,optuna_sh_random"
 
@@ -44,6 +45,8 @@ def test_suite_writes_a_stamped_scoreboard_and_a_rerun_resumes(tables, tmp_path)
     cells = 2 * 2 * 2 * 4 * 2
     assert len(work.read_text().splitlines()) == cells
     assert "SONAR ahead of every peer" in result.output
+    logged = [line for line in result.output.splitlines() if " cells: " in line]  # not a terminal: a log
+    assert 2 <= len(logged) <= LOG_STEPS + 1 and f" {cells}/{cells} cells: " in logged[-1], result.output
 
     with open(work, "a") as f:
         f.write('{"table": "torn')  # an interrupted append

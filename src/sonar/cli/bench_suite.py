@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,8 @@ from sonar.cli.lists import ascii_number, name_list
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
 from sonar.strict_json import dumps_strict
+
+LOG_STEPS = 20  # a log (not a terminal) gets a progress line each twentieth of the cells
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -117,8 +120,14 @@ def suite(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("suite", total=None)
 
+        logged = [-1]  # the last twentieth of the cells a log was told about
+
         def report(done: int, total: int, text: str) -> None:
             progress.update(task, completed=done, total=total, description=text)
+            step = done * LOG_STEPS // max(total, 1)
+            if not console.is_terminal and step > logged[0]:  # a log shows no progress bar until the end
+                logged[0] = step
+                console.print(f"{datetime.now():%H:%M:%S} {done}/{total} cells: {text}")
 
         rows = run_suite(settings, work, progress=report)
     result = suite_result(settings, rows)
