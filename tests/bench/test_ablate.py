@@ -1,3 +1,4 @@
+import json
 import math
 
 import pytest
@@ -45,3 +46,25 @@ def test_failures_and_instant_successes_stay_finite():
     report = rule_report(_rows({"a": (0.0, 0.0), "b": (math.inf, 1.0)}), "tuning_pays", "speedup_gap10")
     assert math.isfinite(report["contribution"])
     assert ablation(_rows({"a": (1.0, 1.0)}), ["eliminate"])["eliminate"]["speedup_1pct"]["tables"] == 0
+
+
+def test_the_ablate_command_writes_each_rules_report_and_logs_its_progress(tmp_path):
+    from typer.testing import CliRunner
+
+    from sonar.bench.synthetic import synthetic_table
+    from sonar.bench.table import write_table
+    from sonar.cli.app import app
+    from sonar.cli.bench_suite import LOG_STEPS
+
+    for seed in (11, 12):
+        t = synthetic_table(candidates=8, max_steps=64, max_trials=8, seed=seed)
+        write_table(tmp_path / f"syn-{seed}.jsonl", t.header, t.candidates)
+    out = tmp_path / "ablation.json"
+    result = CliRunner().invoke(app, ["bench", "ablate", str(tmp_path / "syn-11.jsonl"), str(tmp_path / "syn-12.jsonl"),
+                                      "--switch", "tuning_pays", "--seeds", "1", "--quantiles", "0.5", "--jobs", "1",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(out.read_text())["ablation"]) >= {"tuning_pays"}
+    cells = 2 * 2 * 2  # tables x recommendation rules x (policy, flipped)
+    logged = [line for line in result.output.splitlines() if " cells: " in line]  # not a terminal: a log
+    assert 2 <= len(logged) <= LOG_STEPS + 1 and f" {cells}/{cells} cells: " in logged[-1], result.output

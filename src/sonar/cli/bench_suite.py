@@ -120,16 +120,7 @@ def suite(
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("suite", total=None)
 
-        logged = [-1]  # the last twentieth of the cells a log was told about
-
-        def report(done: int, total: int, text: str) -> None:
-            progress.update(task, completed=done, total=total, description=text)
-            step = done * LOG_STEPS // max(total, 1)
-            if not console.is_terminal and step > logged[0]:  # a log shows no progress bar until the end
-                logged[0] = step
-                console.print(f"{datetime.now():%H:%M:%S} {done}/{total} cells: {text}")
-
-        rows = run_suite(settings, work, progress=report)
+        rows = run_suite(settings, work, progress=_cell_progress(progress, task, console))
     result = suite_result(settings, rows)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -137,6 +128,21 @@ def suite(
     tmp.replace(out)
     print_scoreboard(console, result)
     console.print(f"{len(rows)} cells ({work}); scoreboard -> {out}")
+
+
+def _cell_progress(progress: Progress, task, console: Console):
+    """The suite's progress callback: the bar on a terminal, and a line each twentieth of the cells in a log,
+    where the transient bar shows nothing until the end."""
+    logged = [-1]
+
+    def report(done: int, total: int, text: str) -> None:
+        progress.update(task, completed=done, total=total, description=text)
+        step = done * LOG_STEPS // max(total, 1)
+        if not console.is_terminal and step > logged[0]:
+            logged[0] = step
+            console.print(f"{datetime.now():%H:%M:%S} {done}/{total} cells: {text}")
+
+    return report
 
 
 def _x(value) -> str:
@@ -210,9 +216,7 @@ def ablate(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task("ablate", total=None)
-        rows = run_suite(settings, work,
-                         progress=lambda done, total, text: progress.update(task, completed=done, total=total,
-                                                                            description=text))
+        rows = run_suite(settings, work, progress=_cell_progress(progress, task, console))
     report = ablation(rows, chosen)
     result = {"stamp": stamp(), "settings": {"tables": [str(t) for t in settings.tables], "seeds": seeds,
                                              "quantiles": list(settings.quantiles), "rules": list(settings.rules)},
