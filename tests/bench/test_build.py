@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -305,3 +306,29 @@ def test_a_resumed_table_keeps_the_knob_space_it_was_started_with(tmp_path):
         _resume(settings, unpinned)
     with pytest.raises(UserError, match="does not know"):
         make_tuner("sonar.systems.tuner:SystemTuner", recorded_space={**space, "warp_size": [32]})
+
+
+class GreedyTuner(FakeTuner):
+    """Returns more trials than it was asked for, as a careless custom tuner may."""
+
+    def run(self, candidate, until_trial):
+        return [TuningPoint(trial=i, seconds=1.0 + i, config={"threads": 1}, latency_s=0.01, spread_s=0.0,
+                            quality_delta=0.0, best_latency_s=0.01) for i in range(until_trial + 3)]
+
+
+class ZeroLossTrainer(FakeTrainer):
+    def run(self, candidate, until_step):
+        return [dataclasses.replace(p, val_loss=0.0) for p in super().run(candidate, until_step)]
+
+
+@pytest.mark.parametrize(("trainer", "tuner", "message"), [
+    (FakeTrainer(), GreedyTuner(), "has 5 trials, more than the header's max_trials (2)"),
+    (ZeroLossTrainer(), FakeTuner(), "field 'val_loss' should be > 0"),
+])
+def test_a_custom_trainer_or_tuners_bad_record_is_refused_before_it_is_written(tmp_path, trainer, tuner, message):
+    out = tmp_path / "t.jsonl"
+    settings = BuildSettings(out=out, candidates=2, max_steps=32, max_trials=2, seed=0)
+    header = make_header(settings, trainer, tuner, trainer_spec="custom", tuner_spec="custom")
+    with pytest.raises(UserError, match=r"t\.jsonl \(being written\).*" + re.escape(message)):
+        build_table(settings, trainer, tuner, header=header)
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["t.jsonl.work"]  # no table, no temp file

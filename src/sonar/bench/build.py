@@ -167,7 +167,7 @@ def recorded_knob_space(out: Path) -> dict | None:
     """The knob space (its "space" part) of the table at `out`, if there is one to resume."""
     if not out.exists():
         return None
-    space = load_table(out).header.knob_space.get("space")
+    space = load_table(out, replay=False).header.knob_space.get("space")
     return space if isinstance(space, dict) else None
 
 
@@ -273,7 +273,7 @@ def _load_average() -> float | None:
 def _resume(settings: BuildSettings, header: TableHeader) -> tuple[TableHeader, list[CandidateRecord]]:
     if not settings.out.exists():
         return header, []
-    existing: BenchTable = load_table(settings.out)
+    existing: BenchTable = load_table(settings.out, replay=False)
     if existing.header.synthetic:
         raise UserError(f"{settings.out} holds a synthetic table; choose another --out")
     for name in COMPARED_HEADER_FIELDS:

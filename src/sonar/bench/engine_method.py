@@ -63,8 +63,13 @@ def replay_spec(table: BenchTable, objective: Objective, *, scheduler: str, seed
     ladder = make_scheduler(parse_spec(raw)).ladder
     off = sorted({steps for steps, _ in ladder if steps and steps not in checkpoints})
     if off:
-        raise UserError(f"eta={eta}: rungs end at steps {off}, where the table records no loss "
-                        f"(checkpoints {list(checkpoints)}); choose an eta whose ladder lands on them")
+        where = f"{table.source}: " if table.source else ""
+        shown = ", ".join(map(str, off[:4])) + (", ..." if len(off) > 4 else "")
+        recorded = ", ".join(map(str, checkpoints[:6])) + (", ..." if len(checkpoints) > 6 else "")
+        raise UserError(f"{where}eta={eta}: rungs end at steps [{shown}], where the table records no loss (checkpoints "
+                        f"[{recorded}]); the engine's schedulers need a loss recorded at every rung, i.e. "
+                        f"checkpoints at the first one times {eta}^k (the doubling checkpoints `sonar bench build` "
+                        "records land on them)")
     return raw
 
 
@@ -123,6 +128,11 @@ class EngineMethod:
                  rules: dict | None = None):
         self.name, self.scheduler, self.eta, self.min_trials = name, scheduler, eta, min_trials
         self.rules = dict(rules or {})  # scheduler rules switched off or on (search/schedulers/policy.py)
+
+    def check(self, table: BenchTable, objective: Objective) -> None:
+        """Refuse, before any replay, a table this scheduler cannot replay (its rungs off the checkpoints)."""
+        replay_spec(table, objective, scheduler=self.scheduler, seed=0, eta=self.eta, min_trials=self.min_trials,
+                    rules=self.rules)
 
     def run(self, session: ReplaySession, seed: int) -> None:
         table, objective = session.table, session.objective

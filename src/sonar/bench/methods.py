@@ -20,6 +20,8 @@ class Method(Protocol):
 
     def run(self, session: ReplaySession, seed: int) -> None: ...
 
+    # optional: check(table, objective) -> None, refusing a table it cannot replay before any run (runner.check_methods)
+
 
 def _train_and_tune_fully(session: ReplaySession, candidate_id: str) -> None:
     header = session.table.header

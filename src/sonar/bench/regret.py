@@ -65,6 +65,7 @@ def objective_from_table(table: BenchTable, *, mode: str | None = None, latency_
     always bites."""
     if latency_limit_quantile is not None and not 0 <= latency_limit_quantile <= 1:
         raise UserError(f"latency_limit_quantile={latency_limit_quantile!r}: must lie in [0, 1]")
+    where = table.source or "the table"
     if mode is not None and mode not in MODES:  # '' too: an empty --mode is a slip, not "the table's"
         raise UserError(f"mode {mode!r}: choose one of {list(MODES)}")
     defaults = table.header.objective
@@ -79,14 +80,39 @@ def objective_from_table(table: BenchTable, *, mode: str | None = None, latency_
             quantile = latency_limit_quantile
             if quantile is None:
                 quantile = float(defaults.get("latency_limit_quantile", 0.5))
+            # over the candidates a pick can be scored on: a diverged one's latency set a bound only it met
             bests = sorted(min((t.latency_s for t in c.tuning if probe.acceptable(t)), default=math.inf)
-                           for c in table.candidates)
+                           for c in table.candidates if math.isfinite(c.final_val_loss))
             bests = [b for b in bests if math.isfinite(b)]
             if not bests:
-                raise UserError("no candidate in the table has an acceptable tuning trial")
+                raise UserError(f"{where}: no candidate with a finite final val_loss has a tuning trial that ran "
+                                f"within quality delta <= {quality:g} to set a latency limit from; raise "
+                                "quality_delta_max in the header's objective")
             latency_limit_s = bests[min(len(bests) - 1, int(quantile * len(bests)))]
-    return Objective(mode=mode, latency_limit_s=latency_limit_s if mode == "constraint" else None,
-                     quality_delta_max=quality)
+    objective = Objective(mode=mode, latency_limit_s=latency_limit_s if mode == "constraint" else None,
+                          quality_delta_max=quality)
+    _check_meetable(table, objective, where)
+    return objective
+
+
+def _check_meetable(table: BenchTable, objective: Objective, where: str) -> None:
+    """Some (model, config) pair meets the objective, so there is a best pick to score against: checked when the
+    objective is set, before any replay, naming the table (the Scorer met it mid-replay with no file named)."""
+    if scored_candidates(table, objective):
+        return
+    if objective.mode == "constraint":
+        raise UserError(f"{where}: no (model, config) pair meets latency <= {objective.latency_limit_s:g} s and "
+                        f"quality delta <= {objective.quality_delta_max:g} with a finite final val_loss; nothing can "
+                        "be recommended under this bound: choose a larger latency limit")
+    raise UserError(f"{where}: no (model, config) pair has quality delta <= {objective.quality_delta_max:g} and a "
+                    "finite final val_loss; nothing can be recommended")
+
+
+def scored_candidates(table: BenchTable, objective: Objective) -> list:
+    """The candidates a pick may be scored against: a finite final loss (a diverged run is never the answer) and a
+    configuration that meets the objective (any acceptable one, in Pareto mode)."""
+    meets = objective.feasible if objective.mode == "constraint" else objective.acceptable
+    return [c for c in table.candidates if math.isfinite(c.final_val_loss) and any(meets(t) for t in c.tuning)]
 
 
 def _check_latency_limit(limit: float, mode: str) -> None:
@@ -144,19 +170,18 @@ class Scorer:
 
     def __init__(self, table: BenchTable, objective: Objective):
         self.table, self.objective = table, objective
+        scored = scored_candidates(table, objective)
+        if not scored:
+            _check_meetable(table, objective, table.source or "the table")
         if objective.mode == "constraint":
-            feasible = [c.final_val_loss for c in table.candidates if any(objective.feasible(t) for t in c.tuning)]
-            if not feasible:
-                raise UserError(f"no (model, config) pair in the table meets latency <= {objective.latency_limit_s}"
-                                f" s and quality delta <= {objective.quality_delta_max}")
+            # a diverged candidate is not among them: its infinite loss made the loss range infinite, and every gap 0
+            feasible = [c.final_val_loss for c in scored]
             self.best_loss = min(feasible)
             self.feasible_losses = sorted(feasible)
             self.loss_range = (max(feasible) - self.best_loss) or 1.0
         else:
-            points = [self._true_point(c.id, i) for c in self.table.candidates
-                      for i, t in enumerate(c.tuning) if objective.acceptable(t)]
-            if not points:
-                raise UserError("no (model, config) pair in the table has acceptable quality")
+            points = [self._true_point(c.id, i) for c in scored for i, t in enumerate(c.tuning)
+                      if objective.acceptable(t)]
             front = [points[i] for i in non_dominated(points)]
             self.ideal = tuple(min(p[k] for p in points) for k in range(2))
             nadir = tuple(max(p[k] for p in front) for k in range(2))
@@ -187,7 +212,8 @@ class Scorer:
         if not self.objective.feasible(self._trial(pick)):
             return Score(regret=math.inf, infeasible=True)
         loss = self.table.candidate(pick.candidate_id).final_val_loss
-        rank = bisect.bisect_left(self.feasible_losses, loss)
+        # a pick that diverged by the end (the checkpoint rule may choose it on an earlier loss) ranks nowhere
+        rank = bisect.bisect_left(self.feasible_losses, loss) if math.isfinite(loss) else None
         gap = loss - self.best_loss
         return Score(regret=gap / abs(self.best_loss), gap=gap / self.loss_range, rank=rank)
 

@@ -61,9 +61,19 @@ def run_method_rules(table: BenchTable, objective: Objective, method: Method, se
     return session.traces
 
 
+def check_methods(table: BenchTable, objective: Objective, methods: Sequence[Method]) -> None:
+    """Refuse a table one of `methods` cannot replay (those that can tell: a `check(table, objective)`) before the
+    first replay, rather than after the methods before it have run."""
+    for method in methods:
+        check = getattr(method, "check", None)
+        if check is not None:
+            check(table, objective)
+
+
 def replay_all(table: BenchTable, objective: Objective, methods: Sequence[Method], seeds: Sequence[int],
                progress=None, *, rule: str = DEFAULT_RULE) -> list[MethodRuns]:
     scorer = Scorer(table, objective)
+    check_methods(table, objective, methods)
     runs = []
     for method in methods:
         traces = []

@@ -279,11 +279,26 @@ def _append(path: Path, row: dict) -> None:
         os.fsync(f.fileno())
 
 
+def check_tables(settings: SuiteSettings, digests: dict[str, str]) -> None:
+    """Every table read, its objective set at each bound and its replay checked by every method that can tell,
+    before the first cell: a bad table is refused naming it, not after the cells of the tables before it ran."""
+    from sonar.bench.regret import objective_from_table
+    from sonar.bench.runner import check_methods
+
+    methods = [method_named(name, settings.mode) for name in settings.methods or available_methods(settings.mode)]
+    for path in sorted(digests):
+        table = _table(path, digests[path])
+        objectives = [objective_from_table(table, mode=settings.mode, latency_limit_quantile=bound)
+                      for bound in settings.bounds]
+        check_methods(table, objectives[0], methods)
+
+
 def run_suite(settings: SuiteSettings, work: Path,
               progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
     """Run every cell not already in `work`; returns the rows of every planned cell."""
     cells = plan_cells(settings)
     digests = {table: table_digest(table) for table in {c.table for c in cells}}  # each file hashed once
+    check_tables(settings, digests)
     done = read_work(work)
     brute_force_s: dict[str, float] = {}
     stale = {key for key, row in done.items()

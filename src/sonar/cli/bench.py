@@ -120,7 +120,7 @@ def replay(
     """Replay every scheduler on the table's virtual clock; speedup over brute force at regret <= 1%."""
     from sonar.bench.recommend import check_rule
     from sonar.bench.regret import objective_from_table
-    from sonar.bench.runner import default_methods, replay_all, summarize
+    from sonar.bench.runner import check_methods, default_methods, replay_all, summarize
     from sonar.bench.suite import MAX_SEEDS
     from sonar.bench.table import load_table
 
@@ -140,6 +140,7 @@ def replay(
         if unknown:
             raise UserError(f"--methods: {unknown} are not available; choose from {[m.name for m in chosen]}")
         chosen = [m for m in chosen if m.name in wanted]
+    check_methods(table, objective, chosen)  # before any output: a refused table is the one line printed
     for note in notes:
         console.print(f"[yellow]note:[/] {escape(note)}")  # hints hold brackets: pip install 'sonar[peers]'
     label = "SYNTHETIC table (modelled, nothing measured)" if table.header.synthetic else "measured table"
