@@ -22,6 +22,10 @@ DEBUG = preset("debug")
     ({"threads": 100000}, "threads=100000"),  # torch's thread pool would segfault the process
     ({"batch_size": 0}, "batch_size=0"),
     ({"target": "tpu"}, "target='tpu'"),
+    # unknown names are refused when the config is built, naming the registered ones
+    ({"moe_dispatch": "warp"}, "moe_dispatch='warp': unknown; known: dense, gather, grouped, packed_gather"),
+    ({"attention": "flash9"}, "attention='flash9': unknown; known: chunk_blocked, eager, sdpa"),
+    ({"attention": "sdpa@flash:cpu"}, "attention='sdpa@flash:cpu': unknown"),  # pinned: the sdpa_backend knob
     ({"threads": "x"}, "threads='x'"),
     ({"threads": 1.5}, "threads=1.5"),
     ({"threads": True}, "threads=True"),
@@ -38,8 +42,6 @@ def test_bad_knob_values_rejected(changes, fragment):
 
 
 @pytest.mark.parametrize("config, fragment", [
-    (SystemConfig(moe_dispatch="warp"), "moe_dispatch='warp'"),
-    (SystemConfig(attention="flash9"), "attention='flash9'"),
     (SystemConfig(weights_routed="int8", moe_dispatch="grouped"), "need a packed dispatch"),
     (SystemConfig(weights_routed="fp32_io"), "already stored"),
     (SystemConfig(weights_routed="int4", int4_group_size=32, moe_dispatch="packed_gather"), "cannot be gathered"),

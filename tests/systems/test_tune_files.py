@@ -16,7 +16,8 @@ from sonar.systems.trial import MeasureSettings
 from sonar.systems.tuner import SystemTuner
 
 FAST = MeasureSettings(warmup=0, min_repeats=2, max_repeats=3, timeout_s=60)
-SPACE = SearchSpace(schemes=("fp32",), dispatches=("grouped", "broken"), attentions=("chunk_blocked",))
+# The space holds a dispatch registered for the tests only (conftest.py), which a SearchSpace refuses unregistered.
+pytestmark = pytest.mark.usefixtures("failing_dispatches")
 
 
 def _strict_loads(text: str):
@@ -26,14 +27,15 @@ def _strict_loads(text: str):
 
 
 def _tuner(tmp_path):
-    return SystemTuner(workload="decode:ctx=40", space=SPACE, settings=FAST, prior_path=tmp_path / "prior.json")
+    space = SearchSpace(schemes=("fp32",), dispatches=("grouped", "broken"), attentions=("chunk_blocked",))
+    return SystemTuner(workload="decode:ctx=40", space=space, settings=FAST, prior_path=tmp_path / "prior.json")
 
 
 def _candidate(tmp_path):
     return Candidate(id="c", model=preset("debug"), workdir=tmp_path / "c")
 
 
-def test_a_failed_trial_is_written_as_null_and_read_back(tmp_path, failing_dispatches):
+def test_a_failed_trial_is_written_as_null_and_read_back(tmp_path):
     candidate = _candidate(tmp_path)
     curve = _tuner(tmp_path).run(candidate, 2)
     assert curve[1].failure and curve[1].latency_s == math.inf

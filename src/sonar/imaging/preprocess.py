@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from sonar.errors import UserError
-from sonar.imaging.tiling import best_canvas, fit_without_distortion
+from sonar.imaging.tiling import MAX_TILE_SIZE, MAX_TILES, best_canvas, check_count, fit_without_distortion
 
-# Far above Llama 4's 336-pixel tiles and 16 tiles, low enough that a typo fails here, not in an allocation.
-MAX_TILE_SIZE, MAX_TILES, MAX_CANVAS_PIXELS = 8192, 1024, 2**28
+MAX_CANVAS_PIXELS = 2**28  # the canvas is allocated whole: a typo fails here, not in the allocation
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -33,9 +32,7 @@ class ImageProcessingConfig:
 
     def __post_init__(self) -> None:
         for name, most in (("tile_size", MAX_TILE_SIZE), ("max_tiles", MAX_TILES)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= most:
-                raise UserError(f"{name}={value!r}: must be an integer between 1 and {most:,}")
+            check_count(getattr(self, name), name, most)
         if self.tile_size**2 * self.max_tiles > MAX_CANVAS_PIXELS:  # the canvas is allocated whole
             raise UserError(f"tile_size={self.tile_size}, max_tiles={self.max_tiles}: a canvas of up to "
                             f"{self.tile_size**2 * self.max_tiles:,} pixels; at most {MAX_CANVAS_PIXELS:,}")
@@ -97,6 +94,7 @@ def normalize(image_CHW: torch.Tensor, config: ImageProcessingConfig) -> torch.T
 
 
 def preprocess_image(image, config: ImageProcessingConfig = ImageProcessingConfig()) -> ProcessedImage:
+    _check_config(config)
     image_CHW = as_uint8_chw(image)
     height, width = image_CHW.shape[-2:]
     S = config.tile_size
@@ -118,4 +116,11 @@ def preprocess_image(image, config: ImageProcessingConfig = ImageProcessingConfi
 
 
 def preprocess_images(images, config: ImageProcessingConfig = ImageProcessingConfig()) -> list[ProcessedImage]:
+    if not hasattr(images, "__iter__"):  # None, or one PIL image: preprocess_image takes one
+        raise UserError(f"images is a {type(images).__name__}: pass a list of images (preprocess_image takes one)")
     return [preprocess_image(image, config) for image in images]
+
+
+def _check_config(config: object) -> None:
+    if not isinstance(config, ImageProcessingConfig):
+        raise UserError(f"config: expected an ImageProcessingConfig, got {type(config).__name__}")

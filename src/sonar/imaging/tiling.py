@@ -4,17 +4,33 @@ image takes inside it without changing its aspect ratio."""
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
 from sonar.errors import UserError
 
+# Far above Llama 4's 336-pixel tiles and 16 tiles, low enough that a typo fails here, not in an allocation
+# (or, for max_tiles, in the grid enumeration, quadratic in it).
+MAX_TILE_SIZE, MAX_TILES = 8192, 1024
+
+
+def check_count(value: object, name: str, most: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= most:
+        raise UserError(f"{name}={value!r}: must be an integer between 1 and {most:,}")
+
+
+def _check_size(size_hw: object, name: str) -> None:
+    """A (height, width) in pixels, each at least 1 (an empty side divided by zero, or chose a grid silently)."""
+    if not isinstance(size_hw, tuple | list) or len(size_hw) != 2 or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in size_hw):
+        raise UserError(f"{name}={size_hw!r}: must be (height, width), two integers >= 1")
+
 
 def supported_grids(max_tiles: int) -> list[tuple[int, int]]:
     """Every (rows, cols) with rows * cols <= max_tiles, grouped by aspect ratio (first seen among the
     largest tile counts); the order only breaks ties between canvases of equal scale and area."""
-    if max_tiles < 1:
-        raise UserError(f"max_tiles={max_tiles}: must be >= 1")
+    check_count(max_tiles, "max_tiles", MAX_TILES)
     by_ratio: dict[float, list[tuple[int, int]]] = {}
     for count in range(max_tiles, 0, -1):
         for rows in range(1, count + 1):
@@ -28,6 +44,8 @@ def best_canvas(image_hw: tuple[int, int], tile: int, max_tiles: int, *,
     """The (rows, cols) grid whose canvas fits the image with the least upscaling, or when every canvas
     needs downscaling, the least downscaling; among equals, the smallest canvas (least padding).
     `resize_to_max_canvas` picks the largest upscaling instead."""
+    _check_size(image_hw, "image_hw")
+    check_count(tile, "tile", MAX_TILE_SIZE)
     grids = torch.tensor(supported_grids(max_tiles))
     canvas_G2 = grids * tile
     height, width = image_hw
@@ -47,6 +65,8 @@ def best_canvas(image_hw: tuple[int, int], tile: int, max_tiles: int, *,
 def fit_without_distortion(image_hw: tuple[int, int], target_hw: tuple[int, int]) -> tuple[int, int]:
     """The largest (height, width) with the image's aspect ratio that fits in target_hw (the limiting side
     fills it, the other is rounded down)."""
+    _check_size(image_hw, "image_hw")
+    _check_size(target_hw, "target_hw")
     height, width = image_hw
     target_h, target_w = target_hw
     scale_w, scale_h = target_w / width, target_h / height

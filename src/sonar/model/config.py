@@ -211,6 +211,7 @@ class ModelConfig:
     def replace(self, **changes) -> ModelConfig:
         """A copy with some fields changed, validated again. A head_dim that was derived from
         hidden_size / heads is derived again when either changes."""
+        _check_field_names(changes, also=("extra",))  # else a TypeError from dataclasses naming __init__
         derived = self.head_dim == self.hidden_size // self.num_attention_heads
         if derived and "head_dim" not in changes and {"hidden_size", "num_attention_heads"} & set(changes):
             changes["head_dim"] = None
@@ -226,10 +227,9 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown ModelConfig fields: {unknown}")
+        if not isinstance(data, dict):  # a list's set() is empty: [] would build the default config silently
+            raise ConfigError(f"ModelConfig.from_dict: expected a dict of fields, got {type(data).__name__}")
+        _check_field_names(data)
         data = dict(data)
         if isinstance(data.get("rope_scaling"), dict):
             data["rope_scaling"] = RopeScaling(**data["rope_scaling"])
@@ -240,3 +240,19 @@ class ModelConfig:
 
 
 _FIELD_KINDS = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
+
+
+def _check_field_names(names, also: tuple[str, ...] = ()) -> None:
+    known = {f.name for f in dataclasses.fields(ModelConfig)} - {"extra"} | set(also)
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ConfigError(f"unknown ModelConfig fields: {unknown}")
+
+
+def require_model_config(config: object, name: str = "config") -> ModelConfig:
+    """A public function's ModelConfig argument as given: a dict, a preset's name or None is one UserError
+    naming the argument, not an AttributeError from the first field read deep inside."""
+    if not isinstance(config, ModelConfig):
+        hint = f"; for a preset use preset({config!r})" if isinstance(config, str) else ""
+        raise UserError(f"{name}: expected a ModelConfig, got {type(config).__name__}{hint}")
+    return config

@@ -58,6 +58,8 @@ def generate(
         raise UserError("pass pixel_values or inputs_embeds, not both: inputs_embeds already holds the fusion")
     if inputs_embeds is not None:
         check_inputs_embeds(inputs_embeds, input_ids, text_config.hidden_size)
+        if not bool(torch.isfinite(inputs_embeds).all()):  # greedy decoding returned token 0 over and over
+            raise UserError("inputs_embeds hold NaN or infinity: every logit would be NaN")
     if hasattr(model, "fused_embeddings"):  # multimodal: fuse the images once, then decode with the text model
         if pixel_values is not None:
             inputs_embeds = model.fused_embeddings(input_ids, pixel_values)

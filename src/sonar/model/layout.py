@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sonar.model.config import ModelConfig
+from sonar.model.config import ModelConfig, require_model_config
 
 
 @dataclass(kw_only=True, frozen=True, slots=True)
@@ -32,6 +32,7 @@ def moe_layer_indices(config: ModelConfig) -> tuple[int, ...]:
 
 
 def layer_plans(config: ModelConfig) -> tuple[LayerPlan, ...]:
+    require_model_config(config)
     nope = set(nope_layer_indices(config))
     moe = set(moe_layer_indices(config))
     plans = []

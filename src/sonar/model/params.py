@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sonar.model.config import ModelConfig
+from sonar.model.config import ModelConfig, require_model_config
 from sonar.model.layout import layer_plans
 
 
@@ -39,6 +39,7 @@ class ParamCount:
 
 
 def count_parameters(config: ModelConfig) -> ParamCount:
+    require_model_config(config)
     D, V = config.hidden_size, config.vocab_size
     hd, H, K = config.resolved_head_dim, config.num_attention_heads, config.num_key_value_heads
     E, A, F = config.num_local_experts, config.num_experts_per_tok, config.intermediate_size

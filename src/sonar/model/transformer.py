@@ -98,13 +98,19 @@ class Llama4TextModel(nn.Module):
         # inside a torch.compile'd graph); the type, shape and dtype checks cost nothing anywhere.
         check_prompt(input_ids, self.config.vocab_size, values=_readable_for_free(input_ids))
         if inputs_embeds is not None:
-            check_inputs_embeds(inputs_embeds, input_ids, self.config.hidden_size)
+            check_inputs_embeds(inputs_embeds, input_ids, self.config.hidden_size, dtype=self.embed.weight.dtype)
+        if positions is not None:
+            check_positions(positions, input_ids.shape[1])
+        if cache is not None and not isinstance(cache, KVCache):
+            raise UserError(f"cache is a {type(cache).__name__}: pass a KVCache (KVCache.allocate) or None")
+        if not isinstance(output_router_logits, bool):
+            raise UserError(f"output_router_logits={output_router_logits!r}: must be True or False")
         x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds
         T = x_BTD.shape[1]
         fresh = positions is None
         if fresh:
             if cache is not None and cache.next_position != 0:
-                raise ValueError(
+                raise UserError(
                     f"the cache already holds {cache.next_position} positions: pass `positions` to continue"
                 )
             positions = torch.arange(T, device=x_BTD.device)
@@ -197,8 +203,10 @@ def check_prompt(input_ids, vocab_size: int, *, values: bool = True) -> None:
                         f"(ids 0..{vocab_size - 1}, vocab_size={vocab_size})")
 
 
-def check_inputs_embeds(inputs_embeds, input_ids: torch.Tensor, hidden_size: int) -> None:
-    """`inputs_embeds` stands in for the embeddings of `input_ids`: a floating-point [batch, length, hidden_size]."""
+def check_inputs_embeds(inputs_embeds, input_ids: torch.Tensor, hidden_size: int,
+                        dtype: torch.dtype | None = None) -> None:
+    """`inputs_embeds` stands in for the embeddings of `input_ids`: a floating-point [batch, length, hidden_size],
+    no wider than the model's embeddings' `dtype` when that is given."""
     if not isinstance(inputs_embeds, torch.Tensor):
         raise UserError(f"inputs_embeds is a {type(inputs_embeds).__name__}: pass a torch.Tensor "
                         f"[batch, length, hidden_size] or None")
@@ -208,6 +216,23 @@ def check_inputs_embeds(inputs_embeds, input_ids: torch.Tensor, hidden_size: int
                         f"([batch, length] of input_ids, then the model's hidden_size)")
     if not inputs_embeds.is_floating_point():
         raise UserError(f"inputs_embeds have dtype {inputs_embeds.dtype}: must be floating-point")
+    # A narrower dtype is promoted by the first norm's weight; a wider one (float64 into float32 weights) ran
+    # on to a dtype mismatch inside the first matmul.
+    if dtype is not None and torch.promote_types(inputs_embeds.dtype, dtype) != dtype:
+        raise UserError(f"inputs_embeds have dtype {inputs_embeds.dtype}, wider than the model's {dtype}: "
+                        f"pass inputs_embeds.to({dtype})")
+
+
+def check_positions(positions, length: int) -> None:
+    """`positions`: one absolute position per input token, [length] integers (the same for every row)."""
+    if not isinstance(positions, torch.Tensor):
+        raise UserError(f"positions is a {type(positions).__name__}: pass a torch.Tensor [length] of absolute "
+                        "positions, or None for 0..length-1")
+    if tuple(positions.shape) != (length,):
+        raise UserError(f"positions has shape {tuple(positions.shape)}: expected ({length},), one absolute "
+                        "position per input token")
+    if positions.is_floating_point() or positions.is_complex() or positions.dtype == torch.bool:
+        raise UserError(f"positions have dtype {positions.dtype}: positions must be integers")
 
 
 def _check_build_arguments(config: object, seed: object, dtype: object) -> None:

@@ -9,12 +9,14 @@ so the test split stays unseen until the final measurement.
 from __future__ import annotations
 
 import hashlib
+import numbers
 import random
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sonar.errors import UserError
+from sonar.model.transformer import check_seed
 
 MAX_LEVEL = 5
 SPLITS = ("train", "validation", "test")
@@ -110,12 +112,17 @@ MAX_EXAMPLES = 1_000_000  # per (task, level): far more than any split holds dis
 def generate_examples(task: str, level: int, count: int, *, split: str, seed: int) -> list[Example]:
     """`count` examples of one task and level from one split (repeats allowed where the level has few
     distinct prompts)."""
-    check_tasks([task])
+    if not isinstance(task, str) or task not in TASKS:
+        raise UserError(f"task={task!r}: choose one of {sorted(TASKS)}")
     check_level(level)
-    if not 0 <= count <= MAX_EXAMPLES:  # a typo such as 1e12 would generate until memory runs out
-        raise UserError(f"{count} examples per (task, level): must be between 0 and {MAX_EXAMPLES:,}")
+    # A typo such as 1e12 would generate until memory runs out; 2.5 failed inside range().
+    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or not 0 <= count <= MAX_EXAMPLES:
+        raise UserError(f"count={count!r} examples per (task, level): must be an integer between 0 and "
+                        f"{MAX_EXAMPLES:,}")
     if split not in SPLITS:
         raise UserError(f"split={split!r}: must be one of {SPLITS}")
+    # The seed is only text in the generator's key, so '0' and 0 drew the same prompts and 0.5 or NaN others.
+    check_seed(seed)
     rng = random.Random(f"{seed}/{split}/{task}/{level}")
     out: list[Example] = []
     for _ in range(count * 200):  # the smallest split is 15 % of the prompts: this bound is never the limit
@@ -132,6 +139,7 @@ def generate_examples(task: str, level: int, count: int, *, split: str, seed: in
 def mixed_examples(tasks: tuple[str, ...], levels: tuple[int, ...], count_each: int, *, split: str,
                    seed: int) -> list[Example]:
     """`count_each` examples of every (task, level), interleaved in a seeded order."""
+    check_tasks(tasks)  # named as the list given (--tasks), not as generate_examples' one task
     out = [e for t in tasks for lv in levels for e in generate_examples(t, lv, count_each, split=split, seed=seed)]
     random.Random(f"{seed}/{split}/order").shuffle(out)
     return out

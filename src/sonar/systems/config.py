@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from sonar import strict_json
 from sonar.errors import UserError
+from sonar.model.attention_kernels import ATTENTION_KERNELS
+from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.train.runtime import MAX_THREADS
 
 # Weight formats, all weight-only: activations stay fp32 between layers; low-precision linears run
@@ -100,8 +102,13 @@ class SystemConfig:
             raise SystemConfigError(f"batch_size={self.batch_size}: must be >= 1")
         if self.target not in TARGETS:
             raise SystemConfigError(f"target={self.target!r}: must be one of {list(TARGETS)}")
-        # Dispatch and attention names are checked against the live registries in space.check,
-        # because new entries may be registered after import.
+        # Dispatch and attention names are looked up in the live registries as this config is built, since
+        # entries are registered after import (the packed dispatches when sonar.systems loads, a test's own).
+        # An unknown name was once accepted here and only failed later, or was silently dropped from a space.
+        for name, registry in (("moe_dispatch", MOE_DISPATCHES), ("attention", ATTENTION_KERNELS)):
+            known = known_names(registry)
+            if getattr(self, name) not in known:
+                raise SystemConfigError(f"{name}={getattr(self, name)!r}: unknown; known: {', '.join(known)}")
 
     def weight_format(self, scope: str) -> str:
         return getattr(self, f"weights_{scope}")
@@ -125,6 +132,8 @@ class SystemConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> SystemConfig:
+        if not isinstance(data, dict):
+            raise SystemConfigError(f"a dict of system knobs is expected, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -139,6 +148,12 @@ class SystemConfig:
         batch = "" if self.batch_size == 1 else f" b{self.batch_size}"
         attention = self.attention if self.sdpa_backend == "auto" else f"{self.attention}@{self.sdpa_backend}"
         return f"{weights} {self.moe_dispatch} {attention} {self.compile}{threads}{batch}"
+
+
+def known_names(registry: dict) -> list[str]:
+    """A registry's names a config may hold: not the attention kernels pinned to an SDPA backend, which
+    sdpa_backends.py registers ('sdpa@flash:cpu') once used and the sdpa_backend knob picks."""
+    return sorted(name for name in registry if "@" not in name)
 
 
 def uniform_weights(fmt: str) -> dict:

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import torch
 
+from sonar.errors import UserError
 from sonar.field_types import check_types
 from sonar.model.attention_kernels import ATTENTION_KERNELS
-from sonar.model.config import ModelConfig
+from sonar.model.config import ModelConfig, require_model_config
 from sonar.model.layout import layer_plans
 from sonar.model.moe_dispatch import MOE_DISPATCHES
 from sonar.systems import experts as _experts  # noqa: F401  registers the packed dispatches
@@ -26,6 +27,7 @@ from sonar.systems.config import (
     SystemConfigError,
 )
 from sonar.systems.prepacked import PREPACKED_FORMATS, fbgemm_available, mkldnn_available
+from sonar.systems.workload import KINDS
 
 PACKED_DISPATCHES = ("packed_grouped", "packed_gather", "packed_grouped_mm")
 # Dispatches that read expert counts back to the host (.tolist()): under torch.compile the loop
@@ -84,6 +86,10 @@ def cuda_kernel_runs(op: str) -> bool:
 
 def check(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None = None) -> None:
     """Raise SystemConfigError naming the broken rule if `config` cannot run `model` on its target."""
+    if not isinstance(config, SystemConfig):
+        raise UserError(f"config: expected a SystemConfig, got {type(config).__name__}")
+    require_model_config(model, "model")
+    check_workload_kind(workload_kind)
     if config.moe_dispatch not in MOE_DISPATCHES:
         raise SystemConfigError(f"moe_dispatch={config.moe_dispatch!r}: must be one of {sorted(MOE_DISPATCHES)}")
     if config.attention not in ATTENTION_KERNELS:
@@ -262,6 +268,12 @@ def _check_fp8_mm_shapes(config: SystemConfig, shapes: dict[str, list[tuple[int,
                 )
 
 
+def check_workload_kind(kind: object) -> None:
+    """A workload kind as given (a typo was read as a latency workload), or None for no workload."""
+    if kind is not None and kind not in KINDS:
+        raise UserError(f"workload_kind={kind!r}: must be one of {list(KINDS)}, or None")
+
+
 def is_valid(config: SystemConfig, model: ModelConfig, *, workload_kind: str | None = None) -> bool:
     try:
         check(config, model, workload_kind=workload_kind)
@@ -300,9 +312,21 @@ class SearchSpace:
                 raise SystemConfigError(f"SearchSpace.{name} is empty: give at least one value")
         if self.target not in TARGETS:
             raise SystemConfigError(f"target={self.target!r}: must be one of {list(TARGETS)}")
+        # Every value as SystemConfig takes it: an unknown dispatch or attention name made no config valid, so
+        # the space came out silently empty, and a bad count failed only once the tuner enumerated it.
+        for name, knob in (("dispatches", "moe_dispatch"), ("attentions", "attention"),
+                           ("sdpa_backends", "sdpa_backend"), ("threads", "threads"), ("batch_sizes", "batch_size"),
+                           ("int4_group_sizes", "int4_group_size")):
+            for value in getattr(self, name):
+                try:
+                    SystemConfig(**{knob: value})
+                except SystemConfigError as err:
+                    raise SystemConfigError(f"SearchSpace.{name}: {err}") from None
 
     def configs(self, model: ModelConfig, *, workload_kind: str | None = None) -> list[SystemConfig]:
         """Every valid combination, in a fixed order (the tuner reorders them)."""
+        require_model_config(model, "model")
+        check_workload_kind(workload_kind)
         out, seen = [], set()
         for scheme, dispatch, attention, backend, mode, threads, batch, group in itertools.product(
             self.schemes, self.dispatches, self.attentions, self.sdpa_backends, self.compiles, self.threads,

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import math
+import numbers
 
+from sonar.errors import UserError
 from sonar.train.config import TrainConfig
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
+    if not isinstance(config, TrainConfig):
+        raise UserError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+        # a negative step gave a negative rate, a float one a rate between steps
+        raise UserError(f"step={step!r}: must be an integer >= 0 (the index of the update about to run)")
     peak, floor = config.lr, config.lr * config.min_lr_ratio
     # 1) linear warmup from peak/warmup to peak
     if step < config.warmup_steps:
@@ -15,6 +22,8 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     if config.schedule == "constant":
         return peak
     horizon = max(config.schedule_steps, config.warmup_steps + 1)
+    # Past the horizon every schedule sits at its floor: the same value, without a huge step overflowing a float.
+    step = min(int(step), horizon)
     if config.schedule == "cosine":
         # 2) cosine from peak to floor over the rest of the horizon, 3) floor after it
         progress = min(1.0, (step - config.warmup_steps) / (horizon - config.warmup_steps))

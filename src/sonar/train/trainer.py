@@ -6,6 +6,7 @@ run(candidate, n) continues from the checkpoint, so a run may stop and resume at
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from sonar.errors import UserError
 from sonar.interfaces import Candidate, CurvePoint
 from sonar.longctx.ratio import long_context_loss
 from sonar.model import ModelConfig, build_model
+from sonar.model.config import require_model_config
 from sonar.strict_json import dumps_strict
 from sonar.train.config import TrainConfig
 from sonar.train.device import (
@@ -45,13 +47,32 @@ StepHook = Callable[[TrainState, int], None]  # (state after the step, until_ste
 
 def fit_vocab(config: ModelConfig, data: TokenizedCorpus) -> ModelConfig:
     """The model config with its vocabulary sized to the tokenizer's."""
+    require_model_config(config)
+    _require_corpus(data)
     return config.replace(vocab_size=data.vocab_size)
+
+
+def _require_corpus(data: object) -> None:
+    if not isinstance(data, TokenizedCorpus):
+        raise UserError(f"data: expected a TokenizedCorpus (sonar.data.dataset.prepare), got {type(data).__name__}")
 
 
 class CorpusTrainer:
     def __init__(self, config: TrainConfig | None = None, *, data: TokenizedCorpus | None = None,
                  cache_dir: str | Path | None = None, peak_flops: float | None = None,
                  on_step: StepHook | None = None) -> None:
+        # Checked here, not where each is first used: a dict for config was an AttributeError mid-run.
+        if config is not None and not isinstance(config, TrainConfig):
+            raise UserError(f"config: expected a TrainConfig or None, got {type(config).__name__}")
+        if data is not None:
+            _require_corpus(data)
+        if cache_dir is not None and not isinstance(cache_dir, str | Path):
+            raise UserError(f"cache_dir={cache_dir!r}: must be a directory path (str or pathlib.Path) or None")
+        if peak_flops is not None and (isinstance(peak_flops, bool) or not isinstance(peak_flops, int | float)
+                                       or not 0 < peak_flops < math.inf):
+            raise UserError(f"peak_flops={peak_flops!r}: must be a finite number of FLOP/s > 0, or None to measure it")
+        if on_step is not None and not callable(on_step):
+            raise UserError(f"on_step={on_step!r}: must be a function (state, until_step) or None")
         self.config = config if config is not None else TrainConfig()
         self.cache_dir = cache_dir
         self._data = data
