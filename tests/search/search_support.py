@@ -77,3 +77,14 @@ def file_tree(root) -> dict:
     means the read wrote nothing, not even a same-bytes rewrite."""
     return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def spec_paths(node, prefix=()):
+    """Every (path, value) inside a nested spec, containers included."""
+    yield prefix, node
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from spec_paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from spec_paths(value, (*prefix, i))

@@ -1,43 +1,25 @@
 """Property tests of the spec validator and the rule language: any input is accepted or refused with a
 UserError, never another exception, never a hang (each example runs under a wall-clock alarm)."""
 
-import contextlib
 import copy
 import math
-import signal
 from pathlib import Path
 
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from search_support import make_spec
+from search_support import make_spec, spec_paths
 
 from sonar.errors import UserError
 from sonar.search import expr
 from sonar.search.spec import SearchSpec, parse_spec
+from time_limit import alarm
 
 DEFAULT_SPEC = yaml.safe_load((Path(__file__).parents[2] / "src/sonar/search/default_search.yaml").read_text())
 SECONDS_PER_EXAMPLE = 10
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.too_slow])
 
 
-class Hang(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def alarm(seconds: float):
-    """Fail an example that runs past `seconds`, rather than letting the whole suite hang on it."""
-    def _raise(signum, frame):
-        raise Hang(f"no answer within {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 # Values a YAML file can hold: scalars of every kind (huge, negative, non-finite, empty) and small containers.
@@ -54,24 +36,13 @@ VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
     max_leaves=12)
 
 
-def _paths(node, prefix=()):
-    """Every (path, value) inside a nested spec, containers included."""
-    yield prefix, node
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _paths(value, (*prefix, i))
-
-
 @st.composite
 def mutated_specs(draw):
     """A valid spec (synthetic or the shipped real one) with one to three random edits: a value replaced,
     a key or item removed, or a key added."""
     raw = copy.deepcopy(draw(st.sampled_from([make_spec(), DEFAULT_SPEC])))
     for _ in range(draw(st.integers(1, 3))):
-        paths = [p for p, _ in _paths(raw)]
+        paths = [p for p, _ in spec_paths(raw)]
         path = draw(st.sampled_from(paths))
         parent = raw
         for part in path[:-1]:

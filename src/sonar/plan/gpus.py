@@ -21,6 +21,9 @@ GB = 10**9
 
 # A thousand times any GPU yet made (141 GB): beyond it a capacity is a typo, and 400 digits read as inf.
 MAX_GPU_BYTES = 10**15
+# A capacity written without a unit is bytes; below 1 GiB it is a unit left out (`--gpu 80` for 80GB), since
+# no GPU that serves a Llama 4 model holds less. With a unit (`0.5GB`) a small capacity is taken as written.
+MIN_BARE_BYTES = GIB
 
 
 @dataclass(kw_only=True, frozen=True)
@@ -66,6 +69,14 @@ def parse_gpu(text: str) -> GpuType:
         value = float(number) * _UNIT_BYTES[unit.lower() if unit else None]
         if value > MAX_GPU_BYTES:
             raise UserError(f"GPU capacity {text!r}: {value:.3g} bytes; at most {MAX_GPU_BYTES / GB:,.0f} GB")
+        if unit is None or unit.lower() == "b":
+            if not value.is_integer():
+                raise UserError(f"GPU capacity {text!r}: a byte count is a whole number; for gigabytes write "
+                                f"{number}GB or {number}GiB")
+            if 1 <= value < MIN_BARE_BYTES:
+                meant = f"{number}GB or {number}GiB" if value * GB <= MAX_GPU_BYTES else "e.g. 96GB or 96GiB"
+                raise UserError(f"GPU capacity {text!r}: {int(value):,} bytes, less than any GPU; for gigabytes "
+                                f"write {meant}")
         memory = int(value)
         if memory >= 1:
             return GpuType(name=f"custom-{text.strip()}", memory_bytes=memory)

@@ -34,6 +34,7 @@ class ModelSpec:
 
 
 LLAMA4_MODEL_TYPES = ("llama4", "llama4_text")
+MAX_CONFIG_BYTES = 16 * 1024**2
 
 
 # What every size in a plan follows from; a checkpoint's config.json written by transformers holds them all.
@@ -54,9 +55,16 @@ def load_model_spec(model: str) -> ModelSpec:
     if not path.is_file():
         raise UserError(f"--model {model!r}: not a preset (choose one of {sorted(PRESETS)}) and no such config.json")
     try:
-        hf = strict_json.loads(path.read_text())
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # bounded: a weights file named by mistake is gigabytes
+        if len(data) > MAX_CONFIG_BYTES:
+            raise UserError(f"--model {model!r}: {path} is larger than {MAX_CONFIG_BYTES:,} bytes; a config.json is "
+                            "a few kilobytes (name the checkpoint's config.json or its directory)")
+        hf = strict_json.loads(data.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"--model {model!r}: {path} is not valid JSON ({err})") from None
+    except OSError as err:  # EIO (/proc/self/mem), EISDIR races, ...: the file cannot be read, say which
+        raise UserError(f"--model {model!r}: cannot read {path} ({err.strerror or err})") from None
     if not isinstance(hf, dict):
         raise UserError(f"--model {model!r}: {path} does not hold a JSON object")
     if hf.get("model_type") not in LLAMA4_MODEL_TYPES:  # transformers always writes it; defaults fill the rest

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from sonar.errors import UserError
 
@@ -19,13 +20,15 @@ def parse_tokens(text: str, flag: str = "--context") -> int:
     if not match:
         raise UserError(f"{flag} {text!r}: not a token count (use e.g. 131072, 128K or 10M)")
     number, unit = match.groups()
-    value = float(number) * _TOKEN_UNITS[unit.lower()]  # 400 digits read as inf: compared before int()
+    value = Decimal(number) * _TOKEN_UNITS[unit.lower()]  # exact: 1.1K is 1126.4, not 1126.4000000000001
     if value > MAX_TOKENS:
         raise UserError(f"{flag} {text!r}: at most {MAX_TOKENS:,} tokens")
-    tokens = int(value)
-    if tokens < 1:
+    if value < 1:
         raise UserError(f"{flag} {text!r}: must be a positive number of tokens")
-    return tokens
+    if value != value.to_integral_value():  # int() would drop the fraction without a word
+        raise UserError(f"{flag} {text!r}: {value.normalize():f} tokens is not a whole number; give a whole count "
+                        "(e.g. 1.5K is 1536)")
+    return int(value)
 
 
 def format_bytes(nbytes: int) -> str:

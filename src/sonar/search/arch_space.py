@@ -14,11 +14,12 @@ from sonar.errors import UserError
 from sonar.model.config import ModelConfig, field_problem
 from sonar.model.presets import PRESETS
 from sonar.search import expr
-from sonar.search.spec_fields import SpecError, as_int, as_number, key_path, no_unknown_keys, one_of
+from sonar.search.spec_fields import SpecError, as_int, as_number, key_path, no_unknown_keys, one_of, shown
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
 _SEARCHABLE = {name for name, kind in _FIELD_TYPES.items()
                if kind in ("int", "float", "bool", "int | None", "float | None")}
+_SCALAR_TYPES = ("int", "float", "bool", "int | None", "float | None", "bool | None")
 MAX_CHOICES = 256
 MAX_RULES = 64
 MAX_POOL = 10_000
@@ -71,7 +72,27 @@ def parse_arch_space(data: dict, where: str) -> ArchSpace:
             _expression(p.when, fields, f"{where}.{p.name}.when")
             if p.name in expr.names(p.when):
                 raise SpecError(f"{where}.{p.name}.when: a condition cannot depend on its own field")
-    return ArchSpace(base=base, params=params, rules=tuple(rules))
+    return ArchSpace(base=base, params=_draw_order(params, where), rules=tuple(rules))
+
+
+def _draw_order(params: tuple[Param, ...], where: str) -> tuple[Param, ...]:
+    """The order fields are drawn in: by name, except that a field whose `when` reads another searched
+    field comes after it, so the condition sees that field's drawn value and not the base preset's.
+    Not the order written: a run stores its spec as JSON with sorted keys and draws from that copy, so
+    the written order is lost, and the candidates checked when the spec loads must be the ones it draws."""
+    searched = {p.name for p in params}
+    needs = {p.name: (expr.names(p.when) & searched) if p.when is not None else set() for p in params}
+    by_name = {p.name: p for p in params}
+    order: list[Param] = []
+    while len(order) < len(params):
+        placed = {p.name for p in order}
+        ready = sorted(name for name in by_name if name not in placed and needs[name] <= placed)
+        if not ready:
+            cycle = sorted(name for name in by_name if name not in placed)
+            raise SpecError(f"{where}: the conditions (when) of {', '.join(cycle)} read each other in a cycle, so "
+                            "none can be drawn first; drop one of those conditions")
+        order.append(by_name[ready[0]])
+    return tuple(order)
 
 
 def _pool(data: dict, where: str) -> ArchSpace:
@@ -98,18 +119,42 @@ def _pool(data: dict, where: str) -> ArchSpace:
 
 def _expression(text: object, fields: set[str], where: str) -> None:
     if not isinstance(text, str):
-        raise SpecError(f"{where}: expected an expression string, got {text!r}")
+        raise SpecError(f"{where}: expected an expression string, got {shown(text)}")
     try:
         unknown = expr.names(text) - fields
     except expr.ExpressionError as err:
         raise SpecError(f"{where}: {err}") from None
     if unknown:
         raise SpecError(f"{where}: {sorted(unknown)} are not ModelConfig fields")
+    _check_comparisons(expr.parse(text), where)
     if not _is_condition(expr.parse(text).body):
         # A number's truth is Python's, not the writer's: `hidden_size` or `hidden_size - 512` would hold
         # for every candidate (or every one but 512) without a word.
         raise SpecError(f"{where}: {text!r} is not a condition; write a comparison (`hidden_size % 64 == 0`), "
                         "and/or/not of comparisons, or a true/false field")
+
+
+def _check_comparisons(tree: ast.Expression, where: str) -> None:
+    """Comparisons that cannot mean what they say, refused rather than always false: ModelConfig holds no
+    text, so a string literal never equals a field; and a list, mapping or RopeScaling field (moe_layers,
+    rope_scaling, ...) equals no number, so it is compared only with None."""
+    with_none: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            raise SpecError(f"{where}: the text {shown(node.value)} matches no ModelConfig field (they hold numbers, "
+                            "true/false or None); compare with a number")
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            for i, op in enumerate(node.ops):
+                pair = operands[i:i + 2]
+                if (isinstance(op, ast.Eq | ast.NotEq | ast.Is | ast.IsNot)
+                        and any(isinstance(o, ast.Constant) and o.value is None for o in pair)):
+                    with_none.update(id(o) for o in pair)
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Name) and _FIELD_TYPES.get(node.id, "int") not in _SCALAR_TYPES
+                and id(node) not in with_none):
+            raise SpecError(f"{where}: {node.id} is {_FIELD_TYPES[node.id]}, not a number; a rule may only test "
+                            f"whether it is set (`{node.id} is None`, `{node.id} is not None`)")
 
 
 def _is_condition(node: ast.AST) -> bool:
@@ -175,7 +220,7 @@ def _param(name: object, body: object, where: str) -> Param:
         raise SpecError(f"{where}.{mode}: low {low} > high {high}")
     log = body.get("log", False)
     if not isinstance(log, bool):
-        raise SpecError(f"{where}.log: {log!r} is not true/false")
+        raise SpecError(f"{where}.log: {shown(log)} is not true/false")
     if log and low <= 0:
         raise SpecError(f"{where}.{mode}[0]: a log scale needs low > 0, got {low}")
     step = as_int(body.get("step", 1), f"{where}.step", low=1)
@@ -193,7 +238,7 @@ def _typed(value: object, name: str, kind: str, where: str) -> object:
         return None
     if kind.startswith("bool"):
         if not isinstance(value, bool):
-            raise SpecError(f"{where}: {value!r} is not true/false")
+            raise SpecError(f"{where}: {shown(value)} is not true/false")
         return value
     value = as_int(value, where) if kind.startswith("int") else as_number(value, where)
     problem = field_problem(name, value)

@@ -40,7 +40,11 @@ class ExpressionError(UserError):
     """A rule or condition is malformed or broke a limit; the message starts with the rule's text."""
 
     def __init__(self, text: object, problem: str) -> None:
-        quoted = repr(text) if len(repr(text)) <= 80 else f"{repr(text)[:77]}..."
+        try:
+            quoted = repr(text)
+        except (ValueError, RecursionError):  # an int past 4,300 digits, a structure nested thousands deep
+            quoted = f"a {type(text).__name__}"
+        quoted = quoted if len(quoted) <= 80 else f"{quoted[:77]}..."
         super().__init__(f"{quoted}: {problem}")
         self.text = text
 
@@ -75,7 +79,23 @@ def _parse(text: str) -> ast.Expression:
             _check_literal(node.value, text)
         if any(isinstance(o, ast.Constant) and isinstance(o.value, str) for o in _arithmetic_operands(node)):
             raise ExpressionError(text, "arithmetic on strings is not allowed (numbers only)")
+        if isinstance(node, ast.Compare):
+            _check_identity(node, text)
     return tree
+
+
+def _check_identity(node: ast.Compare, text: str) -> None:
+    """`is` / `is not` only beside None, True or False. Between numbers it compares objects, not values:
+    `hidden_size is 32` holds (CPython shares small ints) but `hidden_size is 512` never does, so a rule
+    written that way would silently reject, or a condition silently skip, every draw."""
+    operands = [node.left, *node.comparators]
+    for i, op in enumerate(node.ops):
+        if isinstance(op, ast.Is | ast.IsNot) and not any(
+                isinstance(o, ast.Constant) and (o.value is None or isinstance(o.value, bool))
+                for o in operands[i:i + 2]):
+            word = "is" if isinstance(op, ast.Is) else "is not"
+            raise ExpressionError(text, f"`{word}` compares identity, not value: use it with None, True or "
+                                  f"False only, and {'==' if word == 'is' else '!='} for numbers")
 
 
 def _arithmetic_operands(node: ast.AST) -> list[ast.AST]:

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 
 from sonar.errors import UserError
 from sonar.model.config import ModelConfig
-from sonar.search.spec_fields import SpecError, as_str, dataclass_section, key_path, no_unknown_keys, one_of
+from sonar.search.spec_fields import (
+    SpecError,
+    as_str,
+    dataclass_section,
+    key_path,
+    no_unknown_keys,
+    one_of,
+    shown,
+)
 from sonar.train.config import TRAINING_LIMITS
 
 BUILTIN_NAMES = ("builtin", "shakespeare")
@@ -37,7 +45,9 @@ class SyntheticSettings:
             raise UserError(f"eval_every={self.eval_every}: must be >= 1")
 
 
-SYNTHETIC_LIMITS = {"noise": 10.0, "eval_every": 10**9, "step_cost_s": 1e6, "trial_cost_s": 1e6, "sleep_s": 3600.0}
+# noise: the synthetic loss is at least 1 (synthetic.py: its asymptote), and a std of 0.1 keeps it 10 sigma above 0;
+# at 1.0 losses come out negative, which no cross-entropy is, and the curve fits stop the search with an error.
+SYNTHETIC_LIMITS = {"noise": 0.1, "eval_every": 10**9, "step_cost_s": 1e6, "trial_cost_s": 1e6, "sleep_s": 3600.0}
 
 
 def parse_training(data: dict, max_steps: int) -> dict:
@@ -45,7 +55,9 @@ def parse_training(data: dict, max_steps: int) -> dict:
     from sonar.train.config import TrainConfig
 
     extra = {} if "schedule_steps" in data else {"schedule_steps": max_steps}
-    dataclass_section(data, TrainConfig, "training", skip=frozenset({"data"}), limits=TRAINING_LIMITS, extra=extra)
+    # the checked values, not the raw ones: every job builds TrainConfig(**training) from them
+    data = dataclass_section(data, TrainConfig, "training", skip=frozenset({"data"}), limits=TRAINING_LIMITS,
+                             extra=extra)
     if data.get("teacher") is not None:
         data = {**data, "teacher": _teacher_dir(data["teacher"])}
     return data
@@ -80,7 +92,7 @@ def parse_data(data: object, vocab_size: int) -> dict:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise SpecError(f"data: expected a mapping such as {{corpus: builtin}} or {{corpus: FILE}}, got {data!r}")
+        raise SpecError(f"data: expected a mapping such as {{corpus: builtin}} or {{corpus: FILE}}, got {shown(data)}")
     data = dict(data)
     if "path" in data:
         if "corpus" in data:
@@ -90,9 +102,9 @@ def parse_data(data: object, vocab_size: int) -> dict:
     corpus = "builtin" if corpus is None else as_str(corpus, "data.corpus")
     data["corpus"] = corpus
     values = {k: v for k, v in data.items() if k != "corpus"}
-    dataclass_section(values, DataConfig, "data", skip=frozenset({"vocab_size", "corpus"}),
-                      extra={"corpus": None if corpus in BUILTIN_NAMES else corpus, "vocab_size": vocab_size})
-    return data
+    values = dataclass_section(values, DataConfig, "data", skip=frozenset({"vocab_size", "corpus"}),
+                               extra={"corpus": None if corpus in BUILTIN_NAMES else corpus, "vocab_size": vocab_size})
+    return {"corpus": corpus, **values}  # checked values: the trainer builds DataConfig(**data) from them
 
 
 def parse_synthetic(data: dict) -> dict:
@@ -105,9 +117,9 @@ def parse_synthetic(data: dict) -> dict:
     for candidate, mode in fail.items():
         as_str(candidate, "synthetic.fail (a candidate id)")
         one_of(mode, FAILURE_MODES, key_path("synthetic.fail", candidate))
-    dataclass_section({k: v for k, v in data.items() if k != "fail"}, SyntheticSettings, "synthetic",
-                      skip=frozenset({"fail"}), limits=SYNTHETIC_LIMITS)
-    return data
+    values = dataclass_section({k: v for k, v in data.items() if k != "fail"}, SyntheticSettings, "synthetic",
+                               skip=frozenset({"fail"}), limits=SYNTHETIC_LIMITS)
+    return {**values, "fail": data["fail"]} if "fail" in data else values
 
 
 def check_corpus_readable(data: dict, where: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from sonar.errors import UserError
-from sonar.search.spec_fields import SpecError, as_int, as_str, key_path
+from sonar.search.spec_fields import SpecError, as_int, as_str, key_path, shown
 
 _WORKLOAD_KEYS = {"context": "ctx", "batch": "b", "tokens": "t", "step_ms": "step_ms"}
 # knob -> (the SystemConfig field each of its values sets, the value's type, its upper bound)
@@ -82,7 +82,7 @@ def _check_knob_value(knob: str, value: object, where: str) -> None:
 
     if knob == "schemes":
         if not isinstance(value, str) or value not in WEIGHT_SCHEMES:
-            raise SpecError(f"{where}: {value!r} is not a weight scheme (known: {', '.join(WEIGHT_SCHEMES)})")
+            raise SpecError(f"{where}: {shown(value)} is not a weight scheme (known: {', '.join(WEIGHT_SCHEMES)})")
         return
     if knob not in _KNOBS:
         return  # a knob added to SearchSpace since: its constructor still checks it
