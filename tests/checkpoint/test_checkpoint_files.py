@@ -52,6 +52,10 @@ def test_a_malformed_config_json_is_named(checkpoint, text, message):
     (lambda c: c.update(model_type="llama4", text_config=None), "text_config=None: must be an object"),
     (lambda c: c.update(rope_parameters={"rope_type": "llama3", "rope_theta": 1e4}), "missing key 'factor'"),
     (lambda c: c.update(eos_token_id={"a": 1}), "eos_token_id"),
+    # read by truth value, each of these meant "use RoPE" on every layer without a word
+    (lambda c: c.update(no_rope_layers=["false", 1]), "no_rope_layers=.*must be a list of 0"),
+    (lambda c: c.update(no_rope_layers=[-1, 1]), "no_rope_layers=.*must be a list of 0"),
+    (lambda c: c.update(no_rope_layers="0101"), "no_rope_layers=.*must be a list of 0"),
 ])
 def test_a_config_with_a_bad_key_is_named(checkpoint, edit, message):
     _edit_config(checkpoint, edit)

@@ -193,4 +193,12 @@ def test_a_real_search_on_an_absent_gpu_fails_before_creating_the_run(tmp_path, 
     config.write_text(yaml.safe_dump(spec))
     result = runner.invoke(app, ["search", str(config), "--out", str(tmp_path / "run")])
     _one_error_line(result, "no CUDA device")
+    assert ("training.device: " in result.output) == (where == "training")  # the spec key at fault
     assert not (tmp_path / "run").exists()
+
+
+def test_a_run_directory_that_cannot_be_made_is_one_error_line(tmp_path):
+    config = tmp_path / "spec.yaml"
+    config.write_text(yaml.safe_dump(make_spec()))
+    result = runner.invoke(app, ["search", str(config), "--out", "/proc/sonar-no-such/run"])
+    _one_error_line(result, "cannot create the run directory")

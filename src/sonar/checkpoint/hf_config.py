@@ -45,6 +45,11 @@ def from_hf(hf: dict) -> ModelConfig:
     if hf.get("moe_layers") is not None:
         fields["moe_layers"] = tuple(hf["moe_layers"])
     flags = hf.get("no_rope_layers")
+    if flags is not None and (not isinstance(flags, list)
+                              or any(f not in (0, 1) or isinstance(f, float) for f in flags)):
+        # read by truth value, the string "false" or a -1 would have meant "use RoPE" without a word
+        raise ConfigError(f"no_rope_layers={str(flags)[:80]}: must be a list of 0 (a NoPE layer) or 1 (RoPE), one per "
+                          "layer")
     if flags:  # an empty list means "derive from the interval", as transformers reads it
         fields["nope_layers"] = tuple(i for i, use_rope in enumerate(flags) if not use_rope)
     tuning = hf.get("attn_temperature_tuning", True)

@@ -151,7 +151,10 @@ def check_local_devices(spec: SearchSpec) -> None:
     one by one, with the same reason."""
     from sonar.train.device import resolve_device
 
-    resolve_device(train_config(spec).device)
+    try:
+        resolve_device(train_config(spec).device)
+    except UserError as err:
+        raise UserError(f"training.device: {err}") from None
     for target in spec.targets:
         if target.device != "cpu":
             try:

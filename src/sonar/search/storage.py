@@ -98,7 +98,10 @@ class Storage:
         taken = UserError(f"{run_dir}: already holds a search; use `sonar search --resume {run_dir}`")
         if (run_dir / DB_NAME).exists():
             raise taken
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # /proc/x, a path under a file: one line naming it, not mkdir's traceback
+            raise UserError(f"{run_dir}: cannot create the run directory ({err.strerror or err})") from None
         with EngineLock.acquire(run_dir):
             if (run_dir / DB_NAME).exists():  # created while we waited for the lock
                 raise taken
