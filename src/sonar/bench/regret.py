@@ -91,15 +91,16 @@ def objective_from_table(table: BenchTable, *, mode: str | None = None, latency_
             latency_limit_s = bests[min(len(bests) - 1, int(quantile * len(bests)))]
     objective = Objective(mode=mode, latency_limit_s=latency_limit_s if mode == "constraint" else None,
                           quality_delta_max=quality)
-    _check_meetable(table, objective, where)
+    meetable_candidates(table, objective, where)
     return objective
 
 
-def _check_meetable(table: BenchTable, objective: Objective, where: str) -> None:
-    """Some (model, config) pair meets the objective, so there is a best pick to score against: checked when the
+def meetable_candidates(table: BenchTable, objective: Objective, where: str) -> list:
+    """The candidates a pick is scored against (scored_candidates), refused when there are none: checked when the
     objective is set, before any replay, naming the table (the Scorer met it mid-replay with no file named)."""
-    if scored_candidates(table, objective):
-        return
+    scored = scored_candidates(table, objective)
+    if scored:
+        return scored
     if objective.mode == "constraint":
         raise UserError(f"{where}: no (model, config) pair meets latency <= {objective.latency_limit_s:g} s and "
                         f"quality delta <= {objective.quality_delta_max:g} with a finite final val_loss; nothing can "
@@ -170,9 +171,7 @@ class Scorer:
 
     def __init__(self, table: BenchTable, objective: Objective):
         self.table, self.objective = table, objective
-        scored = scored_candidates(table, objective)
-        if not scored:
-            _check_meetable(table, objective, table.source or "the table")
+        scored = meetable_candidates(table, objective, table.source or "the table")
         if objective.mode == "constraint":
             # a diverged candidate is not among them: its infinite loss made the loss range infinite, and every gap 0
             feasible = [c.final_val_loss for c in scored]

@@ -42,6 +42,7 @@ from sonar import strict_json
 from sonar.errors import UserError
 from sonar.interfaces import CurvePoint, TuningPoint
 from sonar.model.config import ModelConfig
+from sonar.search.long_context import MAX_LOSS  # a diverged run is recorded as null, not as a huge loss
 
 SCHEMA = "sonar-bench-table"
 VERSION = 1
@@ -50,9 +51,6 @@ VERSION = 1
 MAX_TABLE_CHARS = 64 << 20
 MAX_TABLE_LINES = 1 << 20  # a gzip of blank lines stays under the character cap for a long time
 MAX_ID_CHARS = 200  # a candidate id is printed in every message about it
-# A loss is a cross-entropy in nats: a model guessing uniformly over a million tokens scores 13.8, so a loss past this
-# is no measurement (a diverged run is recorded as null). sonar.search.long_context bounds a spec's max_loss the same.
-MAX_LOSS = 1e6
 MODES = ("constraint", "pareto")  # the objective modes a table may default to (sonar.bench.regret)
 
 
