@@ -105,10 +105,11 @@ class SystemConfig:
         # Dispatch and attention names are looked up in the live registries as this config is built, since
         # entries are registered after import (the packed dispatches when sonar.systems loads, a test's own).
         # An unknown name was once accepted here and only failed later, or was silently dropped from a space.
+        # Looked up, not listed: a tuner builds a config per combination of its space.
         for name, registry in (("moe_dispatch", MOE_DISPATCHES), ("attention", ATTENTION_KERNELS)):
-            known = known_names(registry)
-            if getattr(self, name) not in known:
-                raise SystemConfigError(f"{name}={getattr(self, name)!r}: unknown; known: {', '.join(known)}")
+            value = getattr(self, name)
+            if value not in registry or "@" in value:
+                raise SystemConfigError(f"{name}={value!r}: unknown; known: {', '.join(known_names(registry))}")
 
     def weight_format(self, scope: str) -> str:
         return getattr(self, f"weights_{scope}")
