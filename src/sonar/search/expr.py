@@ -16,6 +16,7 @@ import operator
 import warnings
 
 from sonar.errors import UserError
+from sonar.search.spec_fields import shown
 
 MAX_TEXT_CHARS = 1000
 MAX_NODES = 200
@@ -40,12 +41,7 @@ class ExpressionError(UserError):
     """A rule or condition is malformed or broke a limit; the message starts with the rule's text."""
 
     def __init__(self, text: object, problem: str) -> None:
-        try:
-            quoted = repr(text)
-        except (ValueError, RecursionError):  # an int past 4,300 digits, a structure nested thousands deep
-            quoted = f"a {type(text).__name__}"
-        quoted = quoted if len(quoted) <= 80 else f"{quoted[:77]}..."
-        super().__init__(f"{quoted}: {problem}")
+        super().__init__(f"{shown(text)}: {problem}")  # shown: repr() itself fails on some values
         self.text = text
 
 
