@@ -18,6 +18,12 @@ import re
 from sonar.errors import UserError
 
 
+def is_whole(value: object, low: float = -math.inf, high: float = math.inf) -> bool:
+    """An integer (a Python or numpy one, not a bool: True would pass as 1) within [low, high]: the test every
+    count, step or length argument of the public API makes before its own message."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and low <= value <= high
+
+
 def type_problem(kind: str, value: object, *, finite: bool = True) -> str | None:
     """Why `value` cannot take annotation `kind` ('int', 'float | None', 'tuple[int, ...]', ...), or None.
     Annotations other than these (a class, a dict) are left to the class's own checks."""

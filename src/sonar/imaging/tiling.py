@@ -4,11 +4,11 @@ image takes inside it without changing its aspect ratio."""
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
 from sonar.errors import UserError
+from sonar.field_types import is_whole
 
 # Far above Llama 4's 336-pixel tiles and 16 tiles, low enough that a typo fails here, not in an allocation
 # (or, for max_tiles, in the grid enumeration, quadratic in it).
@@ -16,14 +16,13 @@ MAX_TILE_SIZE, MAX_TILES = 8192, 1024
 
 
 def check_count(value: object, name: str, most: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= most:
+    if not is_whole(value, 1, most):
         raise UserError(f"{name}={value!r}: must be an integer between 1 and {most:,}")
 
 
 def _check_size(size_hw: object, name: str) -> None:
     """A (height, width) in pixels, each at least 1 (an empty side divided by zero, or chose a grid silently)."""
-    if not isinstance(size_hw, tuple | list) or len(size_hw) != 2 or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in size_hw):
+    if not isinstance(size_hw, tuple | list) or len(size_hw) != 2 or not all(is_whole(v, 1) for v in size_hw):
         raise UserError(f"{name}={size_hw!r}: must be (height, width), two integers >= 1")
 
 

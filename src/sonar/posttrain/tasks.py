@@ -9,13 +9,13 @@ so the test split stays unseen until the final measurement.
 from __future__ import annotations
 
 import hashlib
-import numbers
 import random
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sonar.errors import UserError
+from sonar.field_types import is_whole
 from sonar.model.transformer import check_seed
 
 MAX_LEVEL = 5
@@ -116,7 +116,7 @@ def generate_examples(task: str, level: int, count: int, *, split: str, seed: in
         raise UserError(f"task={task!r}: choose one of {sorted(TASKS)}")
     check_level(level)
     # A typo such as 1e12 would generate until memory runs out; 2.5 failed inside range().
-    if isinstance(count, bool) or not isinstance(count, numbers.Integral) or not 0 <= count <= MAX_EXAMPLES:
+    if not is_whole(count, 0, MAX_EXAMPLES):
         raise UserError(f"count={count!r} examples per (task, level): must be an integer between 0 and "
                         f"{MAX_EXAMPLES:,}")
     if split not in SPLITS:

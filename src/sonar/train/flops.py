@@ -11,7 +11,6 @@ per key attended, with the number of keys averaged over the positions of a T-tok
 from __future__ import annotations
 
 import json
-import numbers
 import platform
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 from sonar.data.cache import cache_root, write_atomic
 from sonar.errors import UserError
+from sonar.field_types import is_whole
 from sonar.model.config import ModelConfig, require_model_config
 from sonar.model.layout import layer_plans
 from sonar.model.params import count_parameters
@@ -41,8 +41,7 @@ def mean_keys_attended(seq_len: int, chunk: int | None) -> float:
 
 def forward_flops_per_token(config: ModelConfig, seq_len: int) -> float:
     require_model_config(config)
-    if isinstance(seq_len, bool) or not isinstance(seq_len, numbers.Integral) \
-            or not 1 <= seq_len <= MAX_FLOPS_SEQ_LEN:
+    if not is_whole(seq_len, 1, MAX_FLOPS_SEQ_LEN):
         raise UserError(f"seq_len={seq_len!r}: must be an integer from 1 to {MAX_FLOPS_SEQ_LEN:,}")
     seq_len = int(seq_len)  # a numpy integer's products would wrap at 2**63
     counts = count_parameters(config)

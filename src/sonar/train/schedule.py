@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 from sonar.errors import UserError
+from sonar.field_types import is_whole
 from sonar.train.config import TrainConfig
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
     if not isinstance(config, TrainConfig):
         raise UserError(f"config: expected a TrainConfig, got {type(config).__name__}")
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+    if not is_whole(step, 0):
         # a negative step gave a negative rate, a float one a rate between steps
         raise UserError(f"step={step!r}: must be an integer >= 0 (the index of the update about to run)")
     peak, floor = config.lr, config.lr * config.min_lr_ratio
