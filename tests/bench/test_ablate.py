@@ -68,3 +68,26 @@ def test_the_ablate_command_writes_each_rules_report_and_logs_its_progress(tmp_p
     cells = 2 * 2 * 2  # tables x recommendation rules x (policy, flipped)
     logged = [line for line in result.output.splitlines() if " cells: " in line]  # not a terminal: a log
     assert 2 <= len(logged) <= LOG_STEPS + 1 and f" {cells}/{cells} cells: " in logged[-1], result.output
+
+
+def test_a_group_of_rules_flips_together_and_only_when_the_policy_treats_them_alike():
+    from sonar.bench.suite import ABLATED, ADDED, method_named
+    from sonar.errors import UserError
+
+    assert variant("tuning_pays+screen_feasibility") == f"{ABLATED}tuning_pays+screen_feasibility"
+    assert variant("eliminate+latency_model") == f"{ADDED}eliminate+latency_model"
+    assert method_named(variant("eliminate+latency_model")).rules == {"eliminate": True, "latency_model": True}
+    with pytest.raises(UserError, match="all be on, or all off"):
+        variant("tuning_pays+eliminate")
+    with pytest.raises(UserError, match="unknown"):
+        variant("tuning_pays+bogus")
+
+
+def test_the_ablate_command_refuses_an_unknown_rule_inside_a_group(tmp_path):
+    from typer.testing import CliRunner
+
+    from sonar.cli.app import app
+
+    result = CliRunner().invoke(app, ["bench", "ablate", str(tmp_path), str(tmp_path), "--switch", "eliminate+bogus",
+                                      "--out", str(tmp_path / "a.json")])
+    assert result.exit_code != 0 and "bogus" in result.output and "Traceback" not in result.output

@@ -72,6 +72,18 @@ def test_rank_constraint_ranks_an_untuned_candidate_on_loss_beside_the_feasible_
     assert rank(CONSTRAINT, points) == ["untuned", "fast", "slow"]
 
 
+def test_rank_constraint_hopeful_puts_a_candidate_behind_only_when_even_its_optimistic_latency_misses():
+    # `maybe`'s central forecast misses the bound but its optimistic one meets it: only the central test ranks
+    # it behind a candidate never measured; `hopeless` misses even optimistically, and stays behind either way
+    points = [p("maybe", (1.0, 1.0, 1.0), (0.004, 0.02, 0.05)),
+              p("untuned", (1.5, 1.5, 1.5), (0.0, math.inf, math.inf)),
+              p("hopeless", (0.5, 0.5, 0.5), (0.03, 0.04, 0.05)),
+              p("fast", (2, 2, 2), (0.005, 0.005, 0.005))]
+    assert rank(CONSTRAINT, points) == ["untuned", "fast", "hopeless", "maybe"]
+    assert rank(CONSTRAINT, points, hopeful=True) == ["maybe", "untuned", "fast", "hopeless"]
+    assert rank(PARETO, points, hopeful=True) == rank(PARETO, points)
+
+
 def test_choose_and_front():
     measured = [("a", 1.0, 0.02, 0), ("b", 2.0, 0.005, 0), ("c", 2.5, 0.004, 0), ("d", math.inf, 0.001, 0)]
     assert choose(CONSTRAINT, measured) == "b"

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from sonar.bench.engine_method import EngineMethod
+from sonar.bench.engine_method import EngineMethod, EngineTrainer, EngineTuner, replay_spec
 from sonar.bench.regret import objective_from_table
 from sonar.bench.runner import run_method
 from sonar.bench.synthetic import Structure, synthetic_table
 from sonar.bench.table import load_table
 from sonar.errors import UserError
+from sonar.search.backends import Backend
+from sonar.search.engine import run_search, start_search
+from sonar.search.executors.simulated import SimulatedExecutor
+from sonar.search.runner import execute
 from sonar.search.schedulers.policy import PLAIN_RULES, RULE_NAMES, SONAR_RULES, Rules
 
 FIXTURE = Path(__file__).parents[1] / "bench" / "data" / "cpu-v2-schema-v1.jsonl"
@@ -30,6 +34,12 @@ def _cpu_v2():
 def _synthetic(candidates, **structure):
     shape = Structure(**structure) if structure else None
     return lambda: synthetic_table(candidates=candidates, max_steps=128, max_trials=8, seed=0, structure=shape)
+
+
+def _cheap_tuning_finalists():
+    # finalists tune before their last training (cheap trials), and some whole sweeps miss the 0.25 bound
+    shape = Structure(tuning_cost=0.3, compiled_gain=0.0, feasible_share=0.2, latency_spread=0.5)
+    return synthetic_table(candidates=24, max_steps=128, max_trials=12, seed=0, structure=shape)
 
 
 # rule -> (table, objective mode): a scenario in which the rule changes the trace
@@ -54,6 +64,8 @@ SCENARIOS = {
     "fastest_first": (_measured, "constraint"),
     "defer_far_probes": (_measured, "constraint"),
     "learned_starts": (_synthetic(24), "constraint"),
+    "hopeful_feasibility": (_synthetic(24), "constraint"),
+    "stop_swept_finalists": (_cheap_tuning_finalists, "constraint"),
 }
 
 
@@ -89,3 +101,32 @@ def test_final_losses_first_ends_every_held_sweep_before_the_budget_runs_out():
     objective = objective_from_table(table, mode="constraint", latency_limit_quantile=0.75)
     trace = run_method(table, objective, EngineMethod("flf", "sonar", rules={"final_losses_first": True}), 0)
     assert trace[-1].regret == 0.0
+
+
+def _final_state(table, objective, rules: dict, run_dir: Path):
+    """The engine's state at the end of one replay (EngineMethod.run, keeping the run directory)."""
+    raw = replay_spec(table, objective, scheduler="sonar", seed=0, rules=rules)
+    backend = Backend(trainer=EngineTrainer(table), tuner=EngineTuner(table, objective))
+    executor = SimulatedExecutor(1, run=lambda payload: execute(payload, backend), overhead_s=0.0)
+    start_search(raw, run_dir).close()
+    return run_search(run_dir, executor)
+
+
+def test_stop_swept_finalists_trains_no_finalist_whose_whole_sweep_misses(tmp_path):
+    table = _cheap_tuning_finalists()
+    objective = objective_from_table(table, mode="constraint", latency_limit_quantile=0.25)
+    max_steps, max_trials = table.header.max_steps, table.header.max_trials
+
+    def trained_out_infeasible(state):
+        return [c.id for c in state.candidates.values() if c.steps_done() >= max_steps
+                and len(c.tuning) >= max_trials and not c.best_latency() <= objective.latency_limit_s]
+
+    def stopped_swept(state):
+        return [d.candidate for d in state.decisions if d.action == "stop" and "whole sweep" in d.reason]
+
+    off = _final_state(table, objective, {"stop_swept_finalists": False}, tmp_path / "off")
+    on = _final_state(table, objective, {"stop_swept_finalists": True}, tmp_path / "on")
+    assert trained_out_infeasible(off)  # the scenario has finalists that train after their sweep missed
+    assert not trained_out_infeasible(on)
+    assert len(stopped_swept(on)) > len(stopped_swept(off))  # stopped instead, at the last rung
+    assert on.spent_s < off.spent_s

@@ -17,7 +17,8 @@ recommendation rule) cell. From those rows, per rule and criterion:
 
 A rule that helps only on the tables it was tuned on shows a contribution near 1 and a held-out
 gain above 1: dropping it generalises better than keeping it. For a rule the policy leaves off, the
-same figures say whether switching it on would pay: a contribution above 1 says it would not.
+same figures say whether switching it on would pay: a contribution above 1 says it would not. A group
+of rules (`A+B`) is flipped and judged as one.
 """
 
 from __future__ import annotations
@@ -34,10 +35,18 @@ CRITERIA = ("speedup_1pct", "speedup_gap10")
 
 
 def variant(rule: str) -> str:
-    """SONAR with `rule` flipped: switched off if the policy has it on, on if the policy has it off."""
+    """SONAR with `rule` flipped: switched off if the policy has it on, on if the policy has it off. A group
+    `A+B` flips its rules together; they must all be on, or all off, in the policy."""
+    from sonar.errors import UserError
     from sonar.search.schedulers.policy import SONAR_RULES
 
-    return f"{ABLATED if getattr(SONAR_RULES, rule) else ADDED}{rule}"
+    names = rule.split("+")
+    SONAR_RULES.without(*names)  # unknown names refused here
+    states = {getattr(SONAR_RULES, name) for name in names}
+    if len(states) > 1:
+        raise UserError(f"--switch {rule}: a group flips its rules together, so they must all be on, or all off, "
+                        "in the policy")
+    return f"{ABLATED if states.pop() else ADDED}{rule}"
 
 
 def cell_log_ratios(rows: Sequence[dict], rule: str, criterion: str) -> dict[str, list[float]]:

@@ -193,7 +193,8 @@ def ablate(
                                                         " best latencies"),
     rules: str = typer.Option("completed,checkpoint", help="recommendation rules (sonar.bench.recommend)"),
     switch: str = typer.Option(None, help="scheduler rules to flip one at a time, off if the policy uses them,"
-                                          " on if not (default: every rule that acts in constraint mode)"),
+                                          " on if not; A+B flips two together (default: every rule that acts"
+                                          " in constraint mode)"),
     jobs: int = typer.Option(2, help="worker processes"),
 ) -> None:
     """Each SONAR rule switched off in turn over a suite: its contribution, judged leave-one-table-out."""
@@ -202,7 +203,7 @@ def ablate(
     from sonar.search.schedulers.policy import RULE_NAMES, SONAR_RULES
 
     chosen = _names(switch, "--switch") or tuple(r for r in RULE_NAMES if r not in PARETO_ONLY_RULES)
-    unknown = sorted(set(chosen) - set(RULE_NAMES))
+    unknown = sorted({name for group in chosen for name in group.split("+")} - set(RULE_NAMES))
     if unknown:
         raise UserError(f"--switch {unknown}: unknown rules; known: {', '.join(RULE_NAMES)}")
     settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=quantile_list(quantiles),

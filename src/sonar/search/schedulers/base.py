@@ -122,7 +122,8 @@ class RungScheduler:
         decisions += self._long_context_stops(idle + gated)
         decisions += [Decision(candidate=c.id, action="stop", rung=c.rung,
                                reason="no configuration meets the bounds (whole sweep measured)")
-                      for c in idle + gated if c.rung < last and screened_out(self, c)]
+                      for c in idle + gated
+                      if (c.rung < last or self.rules.stop_swept_finalists) and screened_out(self, c)]
         decisions += [Decision(candidate=c.id, action="stop", rung=c.rung,
                                reason="a finalist with a lower final loss meets the bounds")
                       for c in gated if outranked(self, state, c)]
@@ -286,7 +287,8 @@ class RungScheduler:
         if self.per_target and not self.worst:
             return each_target_top(self, k)
         points = self.rung_points(state, k)
-        ranked = rank(self.spec.objective, points, loss_only=k < self.loss_only_below)
+        ranked = rank(self.spec.objective, points, loss_only=k < self.loss_only_below,
+                      hopeful=self.rules.hopeful_feasibility)
         if self.promote_all_from is not None and k >= self.promote_all_from:
             return ranked
         top = ranked[: len(ranked) // self.spec.eta]
@@ -297,7 +299,8 @@ class RungScheduler:
 
     def rung_ranking(self, state: SearchState, k: int) -> list[str]:
         """Every candidate with results at rung k, ranked on its results truncated to rung k's budget."""
-        return rank(self.spec.objective, self.rung_points(state, k), loss_only=k < self.loss_only_below)
+        return rank(self.spec.objective, self.rung_points(state, k), loss_only=k < self.loss_only_below,
+                    hopeful=self.rules.hopeful_feasibility)
 
     def rung_points(self, state: SearchState, k: int) -> list[Point]:
         """Forecasts of every candidate with results at rung k, truncated to rung k's budget (a candidate
