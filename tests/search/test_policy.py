@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from sonar.bench.engine_method import EngineMethod, EngineTrainer, EngineTuner, replay_spec
+from sonar.bench.engine_method import EngineMethod, replay_search, replay_spec
 from sonar.bench.regret import objective_from_table
 from sonar.bench.runner import run_method
 from sonar.bench.synthetic import Structure, synthetic_table
 from sonar.bench.table import load_table
 from sonar.errors import UserError
-from sonar.search.backends import Backend
-from sonar.search.engine import run_search, start_search
-from sonar.search.executors.simulated import SimulatedExecutor
-from sonar.search.runner import execute
 from sonar.search.schedulers.policy import PLAIN_RULES, RULE_NAMES, SONAR_RULES, Rules
 
 FIXTURE = Path(__file__).parents[1] / "bench" / "data" / "cpu-v2-schema-v1.jsonl"
@@ -104,12 +100,9 @@ def test_final_losses_first_ends_every_held_sweep_before_the_budget_runs_out():
 
 
 def _final_state(table, objective, rules: dict, run_dir: Path):
-    """The engine's state at the end of one replay (EngineMethod.run, keeping the run directory)."""
-    raw = replay_spec(table, objective, scheduler="sonar", seed=0, rules=rules)
-    backend = Backend(trainer=EngineTrainer(table), tuner=EngineTuner(table, objective))
-    executor = SimulatedExecutor(1, run=lambda payload: execute(payload, backend), overhead_s=0.0)
-    start_search(raw, run_dir).close()
-    return run_search(run_dir, executor)
+    """The engine's state at the end of one replay."""
+    return replay_search(table, objective, replay_spec(table, objective, scheduler="sonar", seed=0, rules=rules),
+                         run_dir)
 
 
 def test_stop_swept_finalists_trains_no_finalist_whose_whole_sweep_misses(tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from sonar.bench.recommend import Observed
@@ -138,17 +139,23 @@ class EngineMethod:
         table, objective = session.table, session.objective
         raw = replay_spec(table, objective, scheduler=self.scheduler, seed=seed, eta=self.eta,
                           budget_s=session.budget_s, min_trials=self.min_trials, rules=self.rules)
-        trainer, tuner = EngineTrainer(table), EngineTuner(table, objective)
-        backend = Backend(trainer=trainer, tuner=tuner)
-        executor = SimulatedExecutor(1, run=lambda payload: execute(payload, backend), overhead_s=0.0)
-
-        def observe(state: SearchState) -> None:
-            session.observe_at(executor.now(), engine_observations(state, trainer))
-
         with tempfile.TemporaryDirectory(prefix="sonar-replay-") as tmp:
-            run_dir = Path(tmp) / "run"
-            start_search(raw, run_dir).close()
-            run_search(run_dir, executor, on_progress=observe)
+            replay_search(table, objective, raw, Path(tmp) / "run", observe=session.observe_at)
+
+
+def replay_search(table: BenchTable, objective: Objective, raw: dict, run_dir: Path,
+                  observe: Callable[[float, dict[str, Observed]], None] | None = None) -> SearchState:
+    """The engine's search of spec `raw` (replay_spec) on the table, one worker on the virtual clock, in `run_dir`;
+    `observe(virtual seconds, what the engine has observed)` after every engine turn. Returns its final state."""
+    trainer, tuner = EngineTrainer(table), EngineTuner(table, objective)
+    backend = Backend(trainer=trainer, tuner=tuner)
+    executor = SimulatedExecutor(1, run=lambda payload: execute(payload, backend), overhead_s=0.0)
+
+    def progress(state: SearchState) -> None:
+        observe(executor.now(), engine_observations(state, trainer))
+
+    start_search(raw, run_dir).close()
+    return run_search(run_dir, executor, on_progress=None if observe is None else progress)
 
 
 def engine_methods() -> list[EngineMethod]:
