@@ -287,8 +287,7 @@ class RungScheduler:
         if self.per_target and not self.worst:
             return each_target_top(self, k)
         points = self.rung_points(state, k)
-        ranked = rank(self.spec.objective, points, loss_only=k < self.loss_only_below,
-                      hopeful=self.rules.hopeful_feasibility)
+        ranked = self._ranked(points, k)
         if self.promote_all_from is not None and k >= self.promote_all_from:
             return ranked
         top = ranked[: len(ranked) // self.spec.eta]
@@ -299,7 +298,10 @@ class RungScheduler:
 
     def rung_ranking(self, state: SearchState, k: int) -> list[str]:
         """Every candidate with results at rung k, ranked on its results truncated to rung k's budget."""
-        return rank(self.spec.objective, self.rung_points(state, k), loss_only=k < self.loss_only_below,
+        return self._ranked(self.rung_points(state, k), k)
+
+    def _ranked(self, points: list[Point], k: int) -> list[str]:
+        return rank(self.spec.objective, points, loss_only=k < self.loss_only_below,
                     hopeful=self.rules.hopeful_feasibility)
 
     def rung_points(self, state: SearchState, k: int) -> list[Point]:
