@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sonar.bench.suite import ABLATED, ADDED, SONAR
+from sonar.errors import UserError
 
 CRITERIA = ("speedup_1pct", "speedup_gap10")
 
@@ -37,7 +38,6 @@ CRITERIA = ("speedup_1pct", "speedup_gap10")
 def variant(rule: str) -> str:
     """SONAR with `rule` flipped: switched off if the policy has it on, on if the policy has it off. A group
     `A+B` flips its rules together; they must all be on, or all off, in the policy."""
-    from sonar.errors import UserError
     from sonar.search.schedulers.policy import SONAR_RULES
 
     names = rule.split("+")
