@@ -182,3 +182,26 @@ def test_rows_of_a_changed_table_are_rerun_not_reused(tmp_path):
     legacy[0]["brute_force_s"] += 1.0
     work.write_text("".join(json.dumps(r) + "\n" for r in legacy))
     assert resumed()[1][0] == (1, "resumed; 1 rows of changed tables rerun")
+
+
+def test_rows_of_changed_method_code_are_rerun_not_reused(tables, tmp_path):
+    """A row records the digest of its method's code; a row from other code, or from before rows recorded
+    one, is rerun, so a work file kept across a policy change never mixes in the old policy's results."""
+    settings = SuiteSettings(tables=(tables / "syn-11.jsonl",), seeds=1, quantiles=(0.5,), rules=("completed",),
+                             methods=("random_feasible", "sonar"), jobs=1)
+    work = tmp_path / "code.work.jsonl"
+    before = run_suite(settings, work)
+    assert len({r["code_digest"] for r in before}) == 2  # SONAR's replays run code the baseline's do not
+
+    def resumed():
+        seen = []
+        run_suite(settings, work, progress=lambda done, total, text: seen.append((done, text)))
+        return seen
+
+    assert resumed() == [(2, "resumed")]
+    rows = [json.loads(line) for line in work.read_text().splitlines()]
+    sonar_row = next(r for r in rows if r["method"] == "sonar")
+    work.write_text(json.dumps(sonar_row | {"code_digest": "0" * 64}) + "\n"
+                    + json.dumps({k: v for k, v in rows[0].items() if k != "code_digest"}) + "\n")
+    seen = resumed()
+    assert seen[0] == (0, "starting; 2 rows of changed method code rerun") and seen[-1][0] == 2

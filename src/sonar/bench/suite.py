@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from sonar import strict_json
+from sonar.bench.code_digest import code_digest
 from sonar.bench.recommend import RULES, check_rule
 from sonar.bench.regret import MODES
 from sonar.errors import UserError
@@ -196,8 +197,9 @@ def run_cells(cells: Sequence[Cell]) -> list[dict]:
     digest = table_digest(cell.table)
     table = _table(cell.table, digest)
     objective = objective_from_table(table, mode=cell.mode, latency_limit_quantile=cell.quantile)
+    method = method_named(cell.method, cell.mode)
     started = time.perf_counter()
-    traces = run_method_rules(table, objective, method_named(cell.method, cell.mode), cell.seed,
+    traces = run_method_rules(table, objective, method, cell.seed,
                               Scorer(table, objective), rules=tuple(c.rule for c in cells))
     wall = (time.perf_counter() - started) / len(cells)
     undefined = set(SPEEDUPS) - set(MODE_SPEEDUPS[cell.mode])  # e.g. the top 3 where nothing is ranked
@@ -206,7 +208,8 @@ def run_cells(cells: Sequence[Cell]) -> list[dict]:
         figures = seed_criteria(traces[c.rule], table.brute_force_seconds)
         row = asdict(c) | {k: v for k, v in figures.items() if k not in undefined}
         row.update(latency_limit_s=objective.latency_limit_s, brute_force_s=table.brute_force_seconds,
-                   synthetic=table.header.synthetic, wall_s=wall, table_digest=digest)
+                   synthetic=table.header.synthetic, wall_s=wall, table_digest=digest,
+                   code_digest=code_digest(type(method).__module__))
         rows.append(row)
     return rows
 
@@ -245,6 +248,11 @@ def _same_table(row: dict, digests: dict[str, str], brute_force_s: dict[str, flo
     if path not in brute_force_s:
         brute_force_s[path] = _table(path, digests[path]).brute_force_seconds
     return row.get("brute_force_s") == brute_force_s[path]
+
+
+def method_code_digests(methods: Iterable[str], mode: str) -> dict[str, str]:
+    """Each method's current code digest: what its rows must record to be reused."""
+    return {name: code_digest(type(method_named(name, mode)).__module__) for name in set(methods)}
 
 
 def _not_a_work_file(path: Path) -> UserError:
@@ -303,7 +311,10 @@ def run_suite(settings: SuiteSettings, work: Path,
     brute_force_s: dict[str, float] = {}
     stale = {key for key, row in done.items()
              if row["table"] in digests and not _same_table(row, digests, brute_force_s)}
-    for key in stale:
+    codes = method_code_digests({c.method for c in cells}, settings.mode)
+    changed_code = {key for key, row in done.items()
+                    if row["method"] in codes and row.get("code_digest") != codes[row["method"]]} - stale
+    for key in stale | changed_code:
         del done[key]
     todo = [c for c in cells if c.key not in done]
     work.parent.mkdir(parents=True, exist_ok=True)
@@ -313,6 +324,7 @@ def run_suite(settings: SuiteSettings, work: Path,
     finished = len(cells) - len(todo)
     if progress is not None:
         changed = f"; {len(stale)} rows of changed tables rerun" if stale else ""
+        changed += f"; {len(changed_code)} rows of changed method code rerun" if changed_code else ""
         progress(finished, len(cells), ("resumed" if finished else "starting") + changed)
 
     def record(row: dict) -> None:
