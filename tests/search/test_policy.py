@@ -62,6 +62,7 @@ SCENARIOS = {
     "learned_starts": (_synthetic(24), "constraint"),
     "hopeful_feasibility": (_synthetic(24), "constraint"),
     "stop_swept_finalists": (_cheap_tuning_finalists, "constraint"),
+    "pooled_forecast": (_synthetic(24), "constraint"),
 }
 
 

@@ -31,6 +31,7 @@ from sonar.search.schedulers.forecast_bounds import (
 )
 from sonar.search.schedulers.loss_order import held_back, outranked, trained_through
 from sonar.search.schedulers.policy import SONAR_RULES, Rules
+from sonar.search.schedulers.pooled_forecast import fit_rung_predictors, pooled, pooling
 from sonar.search.schedulers.probe_order import PRIOR_GAIN, probe_holds, probes_first, reach, released, unreleased
 from sonar.search.schedulers.screening import feasible, screened_out, screens
 from sonar.search.schedulers.start_order import chosen_starts, learning
@@ -77,6 +78,7 @@ class RungScheduler:
     trial_cost: float | None = None
     latency_model: LatencyModel | None = None
     probe_reach: float = PRIOR_GAIN  # probe_order.py: the gain a sweep may still make over its first trial
+    rung_predictors: dict | None = None  # pooled_forecast.py: rung -> later loss predicted across candidates
 
     def __init__(self, spec) -> None:
         # Several targets (targets.py): each target is scheduled by a copy of this scheduler that sees
@@ -196,6 +198,7 @@ class RungScheduler:
         self.latency_model = self.fit_latency_model(state)
         self.per_target = per_target_schedulers(self, state) if self.multi else None
         self.probe_reach = reach(self, state) if self.rules.defer_far_probes else PRIOR_GAIN
+        self.rung_predictors = fit_rung_predictors(self.ladder, state) if pooling(self) else None
 
     def wanted_jobs(self, state: SearchState, c: CandidateState) -> list[Job]:
         """The current rung's jobs not yet submitted. Where tuning gates training (`tunes_first`), the
@@ -310,7 +313,10 @@ class RungScheduler:
         members = [c for c in state.candidates.values()
                    if c.rung > k or (c.rung == k and state.rung_complete(c) and not self.wanted_jobs(state, c))]
         members = [c for c in members if (c.status != FAILED or c.rung > k) and not probe_holds(self, state, c)]
-        return [self.point(c, rung=k) for c in members]
+        predict = (self.rung_predictors or {}).get(k)
+        if predict is None:
+            return [self.point(c, rung=k) for c in members]
+        return [pooled(self.point(c, rung=k), predict(c)) for c in members]
 
     def _starts(self, state: SearchState, slots: int) -> list[Decision]:
         pool = sample_architectures(self.spec.arch, seed=self.spec.seed, count=self.spec.budget.candidates)

@@ -18,6 +18,9 @@ The algorithm (constraint mode; Pareto mode differs where noted):
             stop c if its measured long-context quality breaks objective.long_context (search/long_context.py;
                 measured at the last rungs only, switched by the spec's long_context.stop_early)
         promote the top 1/eta of each rung as workers free up (ASHA)
+            a rung's central loss forecasts <- a ridge model, refitted each turn over the candidates that
+                went further, of their loss at the highest such rung on rung-k loss and architecture
+                (schedulers/pooled_forecast.py)                                      [pooled_forecast, off]
             constraint: ranked on loss, those whose central latency misses the bound behind the rest
                 only those whose optimistic latency misses it go behind                  [hopeful_feasibility, off]
             Pareto: plus the rung's whole forecast front                                    [front_promotion]
@@ -137,6 +140,10 @@ class Rules:
     # Switched on alone over the policy before it, it helped 8 of 55 tables (measured, held-out and unseen
     # synthetic) and hurt none (benchmarks/README.md).
     stop_swept_finalists: bool = True
+    # Off until measured over the suite: constraint, one target, a rung's candidates rank on the loss a ridge
+    # model predicts for them at the highest rung others have reached, fitted on those others' rung-k loss and
+    # architecture (schedulers/pooled_forecast.py), not on each curve's own extrapolation.
+    pooled_forecast: bool = False
 
     def __post_init__(self) -> None:
         for name, value in dataclasses.asdict(self).items():
@@ -176,4 +183,4 @@ PLAIN_RULES = Rules(forecast=False, population_centre=False, late_gain_bound=Fal
                     tune_before_train=False, spend_budget=False, explore_waiting=False, explore_to_end=False,
                     screen_feasibility=False, final_losses_first=False, fastest_first=False,
                     defer_far_probes=False, learned_starts=False, hopeful_feasibility=False,
-                    stop_swept_finalists=False)
+                    stop_swept_finalists=False, pooled_forecast=False)
