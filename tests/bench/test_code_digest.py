@@ -71,7 +71,8 @@ def test_the_peers_closure_holds_no_search_policy_and_sonars_does():
     assert {"sonar.bench.replay", "sonar.bench.regret", "sonar.bench.recommend"} <= set(peer)
 
 
-def test_a_policy_edit_changes_sonars_digest_only_and_a_replay_edit_changes_both(tmp_path, monkeypatch):
+def test_a_policy_edit_changes_sonars_digest_only_and_a_replay_edit_changes_both(tmp_path, monkeypatch, request):
+    request.addfinalizer(cd.code_digest.cache_clear)  # no digest of the copy outlives the test, pass or fail
     copy = tmp_path / "sonar"
     shutil.copytree(cd.PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(cd, "PACKAGE_ROOT", copy)
@@ -89,7 +90,6 @@ def test_a_policy_edit_changes_sonars_digest_only_and_a_replay_edit_changes_both
     with open(copy / "bench" / "replay.py", "a") as f:
         f.write("\n# an edit\n")
     assert all(a != b for a, b in zip(digests(), (peer_after, engine_after), strict=True))
-    cd.code_digest.cache_clear()
 
 
 def test_module_files_resolve_modules_and_packages_only_inside_sonar():

@@ -20,6 +20,7 @@ configurations make the same bet; this is their simplest form, a linear model re
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -52,12 +53,13 @@ def fit_rung_predictors(ladder: list[tuple[int, int]], state: SearchState) -> di
     """For each rung below the last that has a target rung: the predictor of a candidate's loss at that
     target rung from its rung-k loss and its architecture."""
     candidates = list(state.candidates.values())
+    losses_CR = [[loss_at(c, steps) for steps, _ in ladder] for c in candidates]  # each read once
     predictors: dict[int, Predictor] = {}
     for k in range(len(ladder) - 1):
         steps_k = ladder[k][0]
         for j in range(len(ladder) - 1, k, -1):
-            rows = [(loss_k, c, loss_j) for c in candidates
-                    if (loss_j := loss_at(c, ladder[j][0])) is not None and (loss_k := loss_at(c, steps_k)) is not None]
+            rows = [(losses_R[k], c, losses_R[j]) for c, losses_R in zip(candidates, losses_CR, strict=True)
+                    if losses_R[j] is not None and losses_R[k] is not None]
             if len(rows) >= MIN_FITTED:
                 break
         else:
@@ -78,4 +80,4 @@ def pooled(point: Point, prediction: float | None) -> Point:
     if prediction is None or not math.isfinite(prediction):
         return point
     loss = Forecast(min(point.loss.low, prediction), prediction, max(point.loss.high, prediction))
-    return Point(id=point.id, loss=loss, latency=point.latency, memory=point.memory, long_breaks=point.long_breaks)
+    return dataclasses.replace(point, loss=loss)  # every other field kept, whatever Point gains
