@@ -54,7 +54,7 @@ bench-figures: bench-peers
 # tables each of two more suite seeds, 7 and 11, with each rule in HELDOUT_SWITCH flipped alone
 # (benchmarks/heldout.json; about an hour on 2 cores, resumable from its .work.jsonl).
 HELDOUT_SUITES := build/heldout-suites
-HELDOUT_SWITCH := stop_swept_finalists,explore_to_end,final_losses_first,fastest_first,learned_starts,defer_far_probes,latency_model,endgame_challengers,forecast,tuning_pays,explore_waiting,late_gain_bound,tune_before_train
+HELDOUT_SWITCH := feasible_stops_tuning,stop_swept_finalists,explore_to_end,final_losses_first,fastest_first,learned_starts,defer_far_probes,latency_model,endgame_challengers,forecast,tuning_pays,explore_waiting,late_gain_bound,tune_before_train
 # synth-suite resumes: a table already written is kept, so a cut-off generation completes on the next run.
 heldout-suites: $(VENV)/.installed
 	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s7 --count 12 --seed 7
@@ -76,7 +76,7 @@ bench-unseen: unseen-suites
 
 # Rules off in the policy that are candidates to go in, each flipped on over the measured tables, the held-out
 # synthetic tables and the unseen ones (benchmarks/pending-*.json; about half an hour on 2 cores, resumable).
-PENDING_SWITCH := hopeful_feasibility,feasible_stops_tuning
+PENDING_SWITCH := hopeful_feasibility
 MEASURED_TABLES := benchmarks/cpu-v1.jsonl benchmarks/cpu-v2.jsonl benchmarks/cpu-byte-128.jsonl \
 	benchmarks/cpu-wide-experts-128.jsonl benchmarks/gpu-h200.jsonl
 bench-pending: unseen-suites heldout-suites

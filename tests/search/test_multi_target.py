@@ -111,8 +111,11 @@ def test_every_rung_tunes_on_every_target_with_its_own_trials(each_run):
     assert all(j.id.endswith(f"/tune@{j.target}") for j in tunes)
     finished = [c for c in state.candidates.values() if c.status == "finished"]
     assert finished
-    for c in finished:  # fully tuned on both, each curve its own
-        assert len(c.on("server").tuning) == len(c.on("laptop").tuning) == 27
+    bounds = {"server": 0.004, "laptop": LAPTOP_BOUND}
+    for c in finished:  # tuned on each target until its sweep is done or a config meets its bound
+        for target, bound in bounds.items():
+            tuning = c.on(target).tuning
+            assert len(tuning) == 27 or (len(tuning) < 27 and min(p.latency_s for p in tuning) <= bound)
         assert c.on("server").tuning is c.tuning and c.on("laptop").tuning != c.tuning
         assert {p.config["threads"] for p in c.on("laptop").tuning} == {1}  # the laptop's own thread counts
         assert (run_dir / "candidates" / c.id / "targets" / "laptop" / "synthetic_tuning.json").is_file()
