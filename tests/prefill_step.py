@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sonar.model import KVCache, build_model, preset
-from sonar.model.generate import decode_step
+from sonar.model.generation import decode_step
 
 
 def prefill_and_step(model, ids_BT: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

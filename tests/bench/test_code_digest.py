@@ -67,6 +67,8 @@ def test_the_peers_closure_holds_no_search_policy_and_sonars_does():
     peer = cd.closure(("sonar.bench.optuna_peer", *cd.SCORING_MODULES))
     engine = cd.closure(("sonar.bench.engine_method", *cd.SCORING_MODULES))
     assert not [m for m in peer if m.startswith("sonar.search.schedulers")]
+    # nor the model, the tuner or training: their packages export lazily (sonar/lazy_exports.py)
+    assert not {"sonar.model.transformer", "sonar.systems.tuner", "sonar.train.trainer"} & set(peer)
     assert {"sonar.search.schedulers.policy", "sonar.search.engine", "sonar.bench.engine_method"} <= set(engine)
     assert {"sonar.bench.replay", "sonar.bench.regret", "sonar.bench.recommend"} <= set(peer)
 
@@ -98,3 +100,11 @@ def test_module_files_resolve_modules_and_packages_only_inside_sonar():
     assert cd.module_file("sonar.bench.replay.ReplaySession") is None  # a name, not a module
     assert cd.module_file("numpy") is None
     assert Path(cd.module_file("sonar")).name == "__init__.py"
+
+
+def test_a_from_import_of_a_lazy_export_is_followed_to_its_module():
+    assert cd.exported_from("sonar.model", "build_model") == {"sonar.model.transformer"}
+    assert cd.exported_from("sonar", "build_model") == {"sonar.model.transformer"}
+    assert cd.exported_from("sonar.model", "not_exported") == set()
+    # model_speed reads `from sonar.model import build_model`
+    assert "sonar.model.transformer" in cd.closure(("sonar.bench.model_speed",))

@@ -5,8 +5,12 @@ A method's *code* is the source of every sonar module its replays can run, found
 closure (every `import sonar...` and `from sonar... import ...`, and the packages above each module) of the
 method's own module and of the benchmark's scoring path. A module's top-level imports are always followed,
 as importing it runs them. Imports inside a function are followed only in the benchmark package, where the
-replays run: elsewhere a deferred import belongs to a function the replay does not call (the search spec
-parser's rule checks, say), and following it would tie every peer to the search policy. Not followed either:
+replays run, and, for a method that runs the search engine, in the search package: elsewhere a deferred
+import belongs to a function the replay does not call (the search spec parser's rule checks, say), and
+following it would tie every peer to the search policy. A package's
+`__init__` imports nothing it exports (sonar/lazy_exports.py), so `from package import name` is followed to
+the module its `EXPORTS` names for `name`, and `import package` to every module it exports from. Not
+followed either:
 
 - the method registries (`runner.default_methods` names every method to list them, and runs none); and
 - `if TYPE_CHECKING:` blocks.
@@ -36,6 +40,10 @@ SCORING_MODULES = ("sonar.bench.suite", "sonar.bench.runner", "sonar.bench.repla
 REGISTRIES = frozenset({("sonar.bench.runner", "default_methods"), ("sonar.bench.suite", "available_methods"),
                         ("sonar.bench.suite", "method_named"), ("sonar.bench.suite", "check_tables")})
 DEFERRED_FOLLOWED = ("sonar.bench.",)  # the packages whose imports inside functions are followed
+# ... and, for a method that runs the search engine, the search package too: the engine's functions import
+# the system space, the export and the tuner's parts when a replayed search calls them.
+ENGINE = "sonar.search.engine"
+ENGINE_DEFERRED_FOLLOWED = (*DEFERRED_FOLLOWED, "sonar.search.")
 LIBRARIES = ("numpy", "optuna", "syne-tune")
 
 
@@ -51,11 +59,12 @@ def module_file(name: str) -> Path | None:
     return None
 
 
-def _imported_names(tree: ast.Module, module: str) -> set[str]:
-    """The sonar modules `tree` imports, skipping registry functions and TYPE_CHECKING blocks."""
+def _imported_names(tree: ast.Module, module: str, deferred_followed: tuple[str, ...] = DEFERRED_FOLLOWED) -> set[str]:
+    """The sonar modules `tree` imports, skipping registry functions and TYPE_CHECKING blocks, and imports
+    inside functions outside the `deferred_followed` packages."""
     found: set[str] = set()
 
-    follow_deferred = module.startswith(DEFERRED_FOLLOWED)
+    follow_deferred = module.startswith(deferred_followed)
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
@@ -66,15 +75,38 @@ def _imported_names(tree: ast.Module, module: str) -> set[str]:
                 visit(child)
             return
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            for alias in node.names:  # `import pkg`: any of its lazy exports may be read from it
+                found.update({alias.name, *lazy_exports(alias.name).values()})
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)  # `from pkg import module`
+            for alias in node.names:
+                found.add(f"{node.module}.{alias.name}")  # `from pkg import module`
+                found.update(exported_from(node.module, alias.name))
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(tree)
     return {name for name in found if module_file(name) is not None}
+
+
+def lazy_exports(package: str) -> dict[str, str]:
+    """A package's lazy exports (sonar/lazy_exports.py): the literal `EXPORTS = {name: module}` of its
+    __init__.py, or {} where it has none."""
+    path = module_file(package)
+    if path is None or path.name != "__init__.py":
+        return {}
+    for node in ast.parse(path.read_bytes()).body:
+        if (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["EXPORTS"]):
+            return ast.literal_eval(node.value)
+    return {}
+
+
+def exported_from(package: str, name: str) -> set[str]:
+    """The modules `from package import name` loads through lazy exports (an export of an export too)."""
+    module = lazy_exports(package).get(name)
+    if module is None:
+        return set()
+    return {module} | exported_from(module, name)
 
 
 def _with_parents(name: str) -> list[str]:
@@ -83,7 +115,13 @@ def _with_parents(name: str) -> list[str]:
 
 
 def closure(roots: tuple[str, ...]) -> tuple[str, ...]:
-    """Every sonar module reachable by import from `roots`, with the packages above each (sorted)."""
+    """Every sonar module reachable by import from `roots`, with the packages above each (sorted); where
+    that reaches the search engine, the search package's imports inside functions are followed too."""
+    reached = _reachable(roots, DEFERRED_FOLLOWED)
+    return _reachable(roots, ENGINE_DEFERRED_FOLLOWED) if ENGINE in reached else reached
+
+
+def _reachable(roots: tuple[str, ...], deferred_followed: tuple[str, ...]) -> tuple[str, ...]:
     seen: set[str] = set()
     todo = [parent for root in roots for parent in _with_parents(root)]
     while todo:
@@ -92,7 +130,7 @@ def closure(roots: tuple[str, ...]) -> tuple[str, ...]:
             continue
         seen.add(name)
         tree = ast.parse(module_file(name).read_bytes())
-        for imported in _imported_names(tree, name):
+        for imported in _imported_names(tree, name, deferred_followed):
             todo.extend(_with_parents(imported))
     return tuple(sorted(seen))
 

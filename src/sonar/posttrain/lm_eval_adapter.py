@@ -13,7 +13,7 @@ from lm_eval.api.registry import register_model
 
 from sonar.checkpoint import load_pretrained
 from sonar.errors import UserError
-from sonar.model.generate import generate
+from sonar.model.generation import generate
 from sonar.posttrain.chat import BEGIN_OF_TEXT, EOT, check_vocab, decode_response, prompt_ids
 
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import torch
 
-from sonar.model.generate import generate
+from sonar.model.generation import generate
 from sonar.posttrain.chat import EOT, decode_response, prompt_ids
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sonar.model.generate import decode_step
+from sonar.model.generation import decode_step
 from sonar.model.moe import MoE
 from sonar.systems import sdpa_backends
 from sonar.systems.config import SystemConfig
