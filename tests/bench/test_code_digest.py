@@ -86,12 +86,41 @@ def test_a_policy_edit_changes_sonars_digest_only_and_a_replay_edit_changes_both
     peer, engine = digests()
     assert peer != engine
     with open(copy / "search" / "schedulers" / "policy.py", "a") as f:
-        f.write("\n# an edit\n")
+        f.write("\nAN_EDIT = 1\n")
     peer_after, engine_after = digests()
     assert peer_after == peer and engine_after != engine
     with open(copy / "bench" / "replay.py", "a") as f:
-        f.write("\n# an edit\n")
+        f.write("\nAN_EDIT = 1\n")
     assert all(a != b for a, b in zip(digests(), (peer_after, engine_after), strict=True))
+
+
+def test_comments_docstrings_and_layout_change_no_digest(tmp_path, monkeypatch, request):
+    request.addfinalizer(cd.code_digest.cache_clear)
+    copy = tmp_path / "sonar"
+    shutil.copytree(cd.PACKAGE_ROOT, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(cd, "PACKAGE_ROOT", copy)
+    cd.code_digest.cache_clear()
+    before = cd.code_digest("sonar.bench.engine_method")
+    policy = copy / "search" / "schedulers" / "policy.py"
+    text = policy.read_text()
+    edited = text.replace('"""The SONAR policy', '"""An edited docstring. The SONAR policy', 1)
+    edited = edited.replace("class Rules:", "class Rules:  # an edited comment\n\n", 1)
+    assert edited != text
+    policy.write_text(edited + "\n\n# a comment at the end\n")
+    cd.code_digest.cache_clear()
+    assert cd.code_digest("sonar.bench.engine_method") == before
+    policy.write_text(edited.replace("forecast: bool = True", "forecast: bool = False", 1))
+    cd.code_digest.cache_clear()
+    assert cd.code_digest("sonar.bench.engine_method") != before  # a change of code still counts
+
+
+def test_code_text_keeps_a_string_that_is_not_a_docstring(tmp_path):
+    one, two = tmp_path / "one.py", tmp_path / "two.py"
+    one.write_text('def f():\n    """Doc."""\n    return "a"\n')
+    two.write_text('def f():\n    """Other doc."""\n    return "b"\n')
+    assert cd.code_text(one) != cd.code_text(two)
+    two.write_text('def f():  # comment\n    """Other doc."""\n\n    return "a"\n')
+    assert cd.code_text(one) == cd.code_text(two)
 
 
 def test_module_files_resolve_modules_and_packages_only_inside_sonar():

@@ -7,10 +7,9 @@ method's own module and of the benchmark's scoring path. A module's top-level im
 as importing it runs them. Imports inside a function are followed only in the benchmark package, where the
 replays run, and, for a method that runs the search engine, in the search package: elsewhere a deferred
 import belongs to a function the replay does not call (the search spec parser's rule checks, say), and
-following it would tie every peer to the search policy. A package's
-`__init__` imports nothing it exports (sonar/lazy_exports.py), so `from package import name` is followed to
-the module its `EXPORTS` names for `name`, and `import package` to every module it exports from. Not
-followed either:
+following it would tie every peer to the search policy. A package's `__init__` imports nothing it exports
+(sonar/lazy_exports.py), so `from package import name` is followed to the module its `EXPORTS` names for
+`name`, and `import package` to every module it exports from. Not followed either:
 
 - the method registries (`runner.default_methods` names every method to list them, and runs none); and
 - `if TYPE_CHECKING:` blocks.
@@ -18,9 +17,10 @@ followed either:
 `tests/bench/test_code_digest.py` runs each method and checks that every sonar module it loaded is in its
 closure.
 
-The digest hashes those files' paths and bytes with the versions of the libraries a replay draws numbers
-from. So a change to the search policy reruns SONAR's rows and keeps the peers' (their closure holds no
-scheduler), while a change to the replay or the scoring reruns every row.
+The digest hashes those files' paths and syntax trees (comments, docstrings and layout left out: editing
+them reruns nothing) with the versions of the libraries a replay draws numbers from. So a change to the
+search policy reruns SONAR's rows and keeps the peers' (their closure holds no scheduler), while a change
+to the replay or the scoring reruns every row.
 """
 
 from __future__ import annotations
@@ -135,13 +135,26 @@ def _reachable(roots: tuple[str, ...], deferred_followed: tuple[str, ...]) -> tu
     return tuple(sorted(seen))
 
 
+def code_text(path: Path) -> str:
+    """The module's code as its syntax tree, without comments, docstrings or layout: an edit to those
+    changes no result, so it should rerun no row."""
+    tree = ast.parse(path.read_bytes())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
+
+
 @functools.lru_cache(maxsize=64)
 def code_digest(method_module: str) -> str:
     """The sha256 of the code and library versions the rows of a method defined in `method_module` depend on."""
     digest = hashlib.sha256()
     for name in closure((method_module, *SCORING_MODULES)):
         path = module_file(name)
-        digest.update(str(path.relative_to(PACKAGE_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+        digest.update(str(path.relative_to(PACKAGE_ROOT)).encode() + b"\0" + code_text(path).encode() + b"\0")
     for library in LIBRARIES:
         try:
             version = metadata.version(library)
