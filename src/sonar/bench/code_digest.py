@@ -95,7 +95,7 @@ def lazy_exports(package: str) -> dict[str, str]:
     path = module_file(package)
     if path is None or path.name != "__init__.py":
         return {}
-    for node in ast.parse(path.read_bytes()).body:
+    for node in _parsed(path.read_bytes()).body:
         if (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["EXPORTS"]):
             return ast.literal_eval(node.value)
     return {}
@@ -129,16 +129,29 @@ def _reachable(roots: tuple[str, ...], deferred_followed: tuple[str, ...]) -> tu
         if name in seen or module_file(name) is None:
             continue
         seen.add(name)
-        tree = ast.parse(module_file(name).read_bytes())
+        tree = _parsed(module_file(name).read_bytes())
         for imported in _imported_names(tree, name, deferred_followed):
             todo.extend(_with_parents(imported))
     return tuple(sorted(seen))
 
 
+# Keyed on the source, so an edited file is parsed again; each module is read by every method's closure
+# and digest, and a package's __init__ by every `from package import ...`.
+@functools.lru_cache(maxsize=1024)
+def _parsed(source: bytes) -> ast.Module:
+    """The module's syntax tree; shared, so read-only."""
+    return ast.parse(source)
+
+
 def code_text(path: Path) -> str:
     """The module's code as its syntax tree, without comments, docstrings or layout: an edit to those
     changes no result, so it should rerun no row."""
-    tree = ast.parse(path.read_bytes())
+    return _code_text(path.read_bytes())
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_text(source: bytes) -> str:
+    tree = ast.parse(source)  # its own tree: the docstrings are cut from it
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
