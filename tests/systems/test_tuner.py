@@ -111,6 +111,31 @@ def test_compiled_configs_wait_for_their_eager_twin():
     assert propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1) is None
 
 
+def test_each_compile_mode_is_tried_once_before_a_measured_one_takes_the_slots():
+    from sonar.systems.prior import record
+
+    space = SearchSpace(schemes=("fp32",), dispatches=("gather",), attentions=("chunk_blocked", "sdpa"),
+                        compiles=("eager", "default", "aot"))
+    configs = space.configs(preset("debug"), workload_kind="decode")
+
+    def point(config, latency):
+        return {"config": config.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": latency}
+
+    # An older run's prior says compile=default halves the step: without the warm-up it would take both slots.
+    old = record(SystemConfig(moe_dispatch="gather", compile="default").to_dict(), "decode", 0.5, 1.0, False, "x")
+    state = {"points": [point(SystemConfig(moe_dispatch="gather"), 1.0),
+                        point(SystemConfig(moe_dispatch="gather", attention="sdpa"), 1.1)],
+             "prior_snapshot": [old], "run_records": []}
+    first = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=2, eager_done=True)
+    assert first == SystemConfig(moe_dispatch="gather", compile="default")  # both modes unseen: the prior decides
+    state["points"].append(point(first, 0.5))
+    second = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=2, eager_done=True)
+    assert second == SystemConfig(moe_dispatch="gather", compile="aot")  # the unmeasured mode, not default on sdpa
+    state["points"].append(point(second, 0.3))
+    third = propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=2, eager_done=True)
+    assert third == SystemConfig(moe_dispatch="gather", attention="sdpa", compile="default")  # then the prior ranks
+
+
 def test_an_eager_only_winner_leaves_the_compile_slot_to_the_best_compilable_config():
     # Prepacked fbgemm linears run eagerly only, so their configs have no compiled form in the space.
     space = SearchSpace(schemes=("fp32", "int8_fbgemm"), dispatches=("grouped", "gather"),

@@ -63,7 +63,7 @@ def tune(
     trials: int = typer.Option(30, help="trials to run in total (resumes what the workdir holds)"),
     workdir: Annotated[Path, typer.Option(help="tuning records (resumable)")] = Path("runs/tune"),
     out: Annotated[Path | None, typer.Option(help="curve JSON (default: WORKDIR/curve-<workload>.json)")] = None,
-    compile_modes: str = typer.Option("eager,default", "--compile", help="comma-separated compile modes to try"),
+    compile_modes: str = typer.Option("eager,default,aot", "--compile", help="comma-separated compile modes to try"),
     quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
     isolate: bool = typer.Option(False, help="run every trial in its own process"),
     seed: int = typer.Option(0, help="seed of the random-weight model"),

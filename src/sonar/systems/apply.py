@@ -1,5 +1,6 @@
 """Apply a SystemConfig to a built model from outside: swap linears and experts for formatted ones,
-pick the attention kernel and MoE dispatch, and wrap prefill and decode in torch.compile."""
+pick the attention kernel and MoE dispatch, and wrap prefill and decode in torch.compile (or compile the
+decode step ahead of time, aot.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from torch import nn
 from sonar.model.generation import decode_step
 from sonar.model.moe import MoE
 from sonar.systems import sdpa_backends
+from sonar.systems.aot import AotDecode
 from sonar.systems.config import SystemConfig
 from sonar.systems.experts import PackedExperts
 from sonar.systems.linear_layout import InputMajorLinear
@@ -99,6 +101,9 @@ def prepare(model: nn.Module, config: SystemConfig, *, copy_first: bool = True) 
         # CUDA graphs serve decode, where launches dominate; prefill compiles without them.
         prefill = torch.compile(model, mode="default", dynamic=False)
         return Prepared(model=model, prefill=prefill, decode=graphed_decode(step), config=config)
+    if config.compile == "aot":  # the decode step ahead of time (aot.py); prefill as 'default'
+        return Prepared(model=model, prefill=torch.compile(model, mode="default", dynamic=False),
+                        decode=AotDecode(model), config=config)
     if config.compile in INDUCTOR_OPTIONS:  # Inductor settings, not a named mode
         prefill = torch.compile(model, options=INDUCTOR_OPTIONS[config.compile], dynamic=False)
         decode = torch.compile(step, options=INDUCTOR_OPTIONS[config.compile], dynamic=False)

@@ -50,7 +50,8 @@ BENCH_SPACE = SearchSpace(
              "int8_moe", "int8_fbgemm_ffn", "int8_fbgemm"),
     dispatches=("grouped", "gather", "packed_grouped", "packed_gather"),
     attentions=("chunk_blocked", "sdpa"),
-    compiles=("eager", "default"),
+    # aot: the decode step built ahead of time (systems/aot.py), without Dynamo's guards or a Python wrapper.
+    compiles=("eager", "default", "aot"),
     threads=(None, 1),
 )
 

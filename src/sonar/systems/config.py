@@ -42,8 +42,10 @@ SCOPES = ("routed", "shared", "attention", "dense", "head")
 # reduce-overhead: CUDA graphs replay the whole compiled decode step in one launch (CUDA targets only).
 # freezing: Inductor treats the weights as constants, folds them and prepacks the linears for oneDNN
 # (CPU only); freezing-cpp-wrapper also replaces the Python wrapper around the kernels by C++.
+# aot: the decode step exported and built ahead of time by AOTInductor, so a step runs without Dynamo's guards
+# or a Python wrapper (systems/aot.py); prefill compiles as 'default'.
 COMPILE_MODES = ("eager", "default", "max-autotune-no-cudagraphs", "reduce-overhead", "freezing",
-                 "freezing-cpp-wrapper")
+                 "freezing-cpp-wrapper", "aot")
 CPU_ONLY_COMPILE_MODES = ("freezing", "freezing-cpp-wrapper")
 # Which fused attention kernel SDPA may use: auto (torch's choice), flash, efficient (memory-efficient), math.
 SDPA_BACKENDS = ("auto", "flash", "efficient", "math")

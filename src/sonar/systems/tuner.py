@@ -100,7 +100,10 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     eager_space = any(c.compile == "eager" for c in candidates)
     eager_left = not eager_done and any(c.compile == "eager" and _key(c.to_dict()) not in measured
                                         for c in candidates)
-    best, best_score = None, math.inf
+    # The same warm-up over compile modes: a mode never measured in this run is tried on the best finalist
+    # before a measured mode's effect (or an older run's prior) spends the compile slots on itself.
+    modes_seen = {p["config"]["compile"] for p in state["points"]}
+    best, best_key = None, (True, math.inf)
     for config in candidates if eager_done else unseen or candidates:
         d = config.to_dict()
         if _key(d) in measured:
@@ -112,9 +115,9 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
             continue
         if _weights_key(d) in too_lossy:
             continue
-        score = predict(d, effects, workload_kind)
-        if score < best_score - 1e-12:
-            best, best_score = config, score
+        key = (eager_space and d["compile"] in modes_seen, predict(d, effects, workload_kind))
+        if key[0] < best_key[0] or (key[0] == best_key[0] and key[1] < best_key[1] - 1e-12):
+            best, best_key = config, key
     return best
 
 

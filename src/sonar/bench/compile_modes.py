@@ -1,0 +1,116 @@
+"""Decode step time of one system config under two compile modes, interleaved in one process, on the three
+`sonar bench tune` architectures, with the roofline fraction each reaches:
+
+    python -m sonar.bench.compile_modes [--modes default,aot] [--rounds 5] [--threads 1] [--json]
+
+Each (architecture, weights) pair is prepared once per mode (the compile is paid before timing), then the
+modes are timed in alternating rounds of `--steps` decode calls over the same prompt, so load drifting on
+a shared machine hits both alike. Reported per round: the median step of each mode and their ratio. The
+roofline fraction is (active weight bytes + KV bytes a step reads) / step time over an fp32 GEMV's bandwidth
+measured in the same run (docs/decode-profile.md). The weights are the random init: speed does not depend
+on their values, quality is not judged here (`sonar bench tune` judges it on trained weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from sonar.model import build_model
+from sonar.systems.apply import prepare
+from sonar.systems.bench import architectures
+from sonar.systems.config import SystemConfig
+from sonar.systems.decode_profile import kv_bytes_per_token
+from sonar.systems.roofline import active_weight_bytes, gemv_bandwidth
+from sonar.systems.workload import Session, Workload
+
+# The weights `sonar bench tune` picks on trained weights (int8 everywhere, sync-free gather) and plain fp32.
+WEIGHTS = {
+    "int8": {f"weights_{s}": "int8" for s in ("routed", "shared", "attention", "dense", "head")}
+    | {"moe_dispatch": "packed_gather"},
+    "fp32": {"moe_dispatch": "gather"},
+}
+
+
+def _step_s(session: Session, steps: int) -> float:
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        session.call()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def measure(arch: str, weights: str, modes: list[str], *, rounds: int, steps: int, threads: int | None,
+            workload: Workload) -> dict:
+    model = build_model(architectures()[arch], seed=0).eval()
+    sessions, logits, build_s = {}, {}, {}
+    for mode in modes:
+        prepared = prepare(model, SystemConfig(**WEIGHTS[weights], compile=mode, threads=threads))
+        sessions[mode] = Session(prepared, workload)
+        t0 = time.perf_counter()
+        logits[mode] = sessions[mode].first_output().clone()  # the first call compiles
+        build_s[mode] = time.perf_counter() - t0
+        _step_s(sessions[mode], 3)
+    step_bytes = active_weight_bytes(sessions[modes[0]].prepared.model) + kv_bytes_per_token(model, workload)
+    per_round = []
+    for _ in range(rounds):
+        per_round.append({mode: _step_s(sessions[mode], steps) for mode in modes})
+    medians = {mode: statistics.median(r[mode] for r in per_round) for mode in modes}
+    reference = logits[modes[0]]
+    return {
+        "arch": arch, "weights": weights, "step_bytes": step_bytes, "first_call_s": build_s,
+        "rounds_ms": [{m: r[m] * 1e3 for m in modes} for r in per_round],
+        "median_ms": {m: v * 1e3 for m, v in medians.items()},
+        "ratio_per_round": [r[modes[0]] / r[mode] for r in per_round for mode in modes[1:]],
+        "achieved_GBps": {m: step_bytes / v / 1e9 for m, v in medians.items()},
+        "max_abs_logit_diff": {m: float((logits[m] - reference).abs().max()) for m in modes[1:]},
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modes", default="default,aot", help="compile modes; ratios are against the first")
+    parser.add_argument("--weights", default="int8,fp32", help=f"weight sets among {sorted(WEIGHTS)}")
+    parser.add_argument("--archs", default=",".join(architectures()))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=30, help="decode calls per round and mode")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    modes, weights, archs = (v.split(",") for v in (args.modes, args.weights, args.archs))
+    for name, given, known in (("--weights", weights, WEIGHTS), ("--archs", archs, architectures())):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            parser.error(f"{name}: unknown {unknown}; choose from {sorted(known)}")
+    if len(modes) < 2 or args.rounds < 1 or args.steps < 1:
+        parser.error("give at least two --modes, and --rounds and --steps >= 1")
+    workload = Workload.parse("decode:ctx=256")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    bandwidth = gemv_bandwidth()
+    rows = [measure(a, w, modes, rounds=args.rounds, steps=args.steps, threads=args.threads, workload=workload)
+            for a in archs for w in weights]
+    bandwidth = max(bandwidth, gemv_bandwidth())  # measured before and after; the better of the two
+    report = {"modes": modes, "threads": torch.get_num_threads(), "gemv_bandwidth_GBps": bandwidth / 1e9,
+              "rows": rows}
+    if args.json:
+        print(json.dumps(report, indent=1))
+        return
+    print(f"GEMV bandwidth {bandwidth / 1e9:.1f} GB/s, {report['threads']} threads; ratio = {modes[0]} / other")
+    print(f"| arch | weights | {' | '.join(f'{m} ms' for m in modes)} | ratio per round | "
+          f"{' | '.join(f'{m} roofline' for m in modes)} | first call s | max logit diff |")
+    for r in rows:
+        ratios = ", ".join(f"{x:.2f}" for x in r["ratio_per_round"])
+        print(f"| {r['arch']} | {r['weights']} | " + " | ".join(f"{r['median_ms'][m]:.3f}" for m in modes)
+              + f" | {ratios} | " + " | ".join(f"{r['achieved_GBps'][m] / (bandwidth / 1e9):.0%}" for m in modes)
+              + " | " + ", ".join(f"{r['first_call_s'][m]:.0f}" for m in modes)
+              + " | " + ", ".join(f"{v:.1e}" for v in r["max_abs_logit_diff"].values()) + " |")
+
+
+if __name__ == "__main__":
+    main()
