@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from hf_oracle import hf_model_from, max_abs_diff
+from hf_oracle import hf_model_from, max_abs_diff, transformers
+from random_model_configs import random_config
+from sonar.checkpoint import load_pretrained, save_pretrained
 from sonar.model import RopeScaling, build_model, generate, preset
 
 BASE = preset("debug").replace(initializer_range=0.08)
@@ -87,3 +89,26 @@ def test_greedy_generation_matches_transformers_and_our_uncached_forward(name):
     assert cached.shape == (1, 60)
     assert torch.equal(cached, uncached)
     assert torch.equal(cached, reference)
+
+
+def test_bf16_model_keeps_float32_rope_frequencies_as_transformers_loads_it(tmp_path):
+    # model.to(bfloat16) rounded the RoPE frequency buffer to bf16 (every angle off), where transformers'
+    # from_pretrained(dtype=bfloat16) keeps it float32: logits differed by up to 0.1 on random configs, and a
+    # bf16 model saved and loaded again (float32 table) gave other logits than before.
+    config = random_config(3054)
+    save_pretrained(build_model(config, seed=3054), tmp_path / "fp32")
+    theirs = transformers.Llama4ForCausalLM.from_pretrained(
+        tmp_path / "fp32", dtype=torch.bfloat16, attn_implementation="eager"
+    ).eval()
+    built = build_model(config, seed=3054, dtype=torch.bfloat16).eval()
+    loaded = load_pretrained(tmp_path / "fp32", dtype=torch.bfloat16)
+    save_pretrained(built, tmp_path / "bf16")
+    reloaded = load_pretrained(tmp_path / "bf16")
+    ids = _inputs(config, batch=2, length=17, seed=3054)
+    with torch.no_grad():
+        expected = theirs(ids, use_cache=False).logits
+        for model in (built, loaded, reloaded):
+            assert model.inv_freq_F.dtype == torch.float32
+            for block in model.layers:
+                block.attn.kernel_name = "eager"  # transformers' eager softmax, bit for bit
+            assert torch.equal(model(ids).logits, expected)

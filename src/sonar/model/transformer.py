@@ -76,6 +76,18 @@ class Llama4TextModel(nn.Module):
         self.register_buffer("inv_freq_F", inv_freq_F, persistent=False)
         self.reset_parameters()
 
+    def _apply(self, fn, recurse=True):
+        # module.to(bfloat16) casts every floating buffer: the RoPE frequencies stay float32, as transformers'
+        # from_pretrained(dtype=...) keeps them (a bf16 table rounds every angle; logits moved by up to 0.1).
+        super()._apply(fn, recurse)
+        inv_freq_F = self.inv_freq_F
+        if inv_freq_F.is_floating_point() and inv_freq_F.element_size() < 4 and not inv_freq_F.is_meta:
+            config = self.config
+            self.inv_freq_F = inverse_frequencies(
+                config.resolved_head_dim, config.rope_theta, config.rope_scaling
+            ).to(inv_freq_F.device)
+        return self
+
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         std = self.config.initializer_range
