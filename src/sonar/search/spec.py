@@ -240,6 +240,22 @@ def check_real_inputs(spec: SearchSpec) -> None:
     candidates = _candidates(spec)
     check_vocab_fit(spec.data, candidates, spec.arch.base_config().vocab_size)
     _check_workloads_fit(spec, candidates)
+    _check_seq_len_fits(spec, candidates)
+
+
+def _check_seq_len_fits(spec: SearchSpec, candidates: list) -> None:
+    """That every candidate reads the rows it trains on (training.seq_len and each stage's): past
+    max_position_embeddings the model was never meant to read, and `sonar train` refuses the same."""
+    from sonar.search.backends import train_config
+
+    config = train_config(spec)
+    lengths = [("training.seq_len", config.seq_len)] + [
+        (f"training.stages[{i}].seq_len", stage.seq_len) for i, stage in enumerate(config.stages)]
+    for where, seq_len in lengths:
+        for candidate in candidates:
+            if seq_len > candidate.max_position_embeddings:
+                raise SpecError(f"{where}: {seq_len:,} tokens per row, but a candidate reads at most "
+                                f"{candidate.max_position_embeddings:,} positions (max_position_embeddings)")
 
 
 def _check_workloads_fit(spec: SearchSpec, candidates: list) -> None:
