@@ -3,9 +3,14 @@ traceback, a silent acceptance, a misleading message or a file left behind befor
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import pytest
-from bad_input_cases import check_case, cli, params
+from bad_input_cases import api, check_case, cli, params
 from bad_input_sandbox import REAL_SPEC_CHANGES, Sandbox
+
+import sonar
 
 
 def _real_search(changes: dict, training: dict | None = None):
@@ -17,11 +22,53 @@ def _real_search(changes: dict, training: dict | None = None):
     return argv
 
 
+def _event_edited(seq: int, edit):
+    """A copy of the finished run whose event `seq` has its payload changed by `edit(payload)` in place."""
+    def run(sb: Sandbox) -> str:
+        name = sb.run()
+        db = sqlite3.connect(sb.root / name / "search.db")
+        (payload,) = db.execute("SELECT payload FROM events WHERE seq = ?", (seq,)).fetchone()
+        payload = json.loads(payload)
+        edit(payload)
+        db.execute("UPDATE events SET payload = ? WHERE seq = ?", (json.dumps(payload), seq))
+        db.commit()
+        db.close()
+        return name
+    return run
+
+
+def _point(index: int, **changes):
+    return lambda payload: payload["points"][index].update(changes)
+
+
+# The valid run's events (bad_input_sandbox.build_artefacts): 4 starts c000, 7 and 18 are train jobs done,
+# 8 a tune job done, 9 starts c001 with its recorded ModelConfig.
 CASES = [
     # trained on rows longer than the candidate reads, without a word (exit 0 after minutes)
     cli("search-real-seq-len-past-the-model", _real_search({"arch.max_position_embeddings": [64]},
                                                            {"seq_len": 100_000}),
         r"training\.seq_len: 100,000 tokens per row, but a candidate reads at most 64 positions"),
+    # a run database edited by hand or written by something else: the fold took any value and status, report or
+    # export failed later, wherever the value was first read, with a TypeError or an AttributeError
+    cli("status-event-candidate-null", lambda sb: ["status", _event_edited(4, lambda p: p.update(candidate=None))(sb)],
+        r"search\.db: event 4 \(decision\) cannot be read: .*candidate=None: must be a string"),
+    cli("status-event-val-loss-null", lambda sb: ["status", _event_edited(7, _point(0, val_loss=None))(sb), "--json"],
+        r"search\.db: event 7 \(job_done\) cannot be read: .*val_loss=None: must be a number"),
+    cli("status-event-latency-word", lambda sb: ["status", _event_edited(8, _point(0, latency_s="fast"))(sb)],
+        r"event 8 \(job_done\) cannot be read: .*latency_s='fast': must be a number"),
+    cli("status-event-cost-negative", lambda sb: ["status", _event_edited(7, lambda p: p.update(cost_s=-5))(sb)],
+        r"event 7 \(job_done\) cannot be read: .*cost_s=-5: must be a number >= 0"),
+    cli("report-event-step-null", lambda sb: ["report", _event_edited(18, _point(0, step=None))(sb), "--out", "r"],
+        r"event 18 \(job_done\) cannot be read: .*step=None: must be an integer"),
+    cli("export-event-tuning-extra-number", lambda sb: [
+        "export", _event_edited(8, _point(0, extra=-1))(sb), "--best", "--to", "out"],
+        r"event 8 \(job_done\) cannot be read: .*extra=-1: must be an object"),
+    cli("export-event-eos-null", lambda sb: [
+        "export", _event_edited(9, lambda p: p["model"].update(eos_token_id=None))(sb), "--best", "--to", "out"],
+        r"event 9 \(decision\) cannot be read: .*eos_token_id=None: must be a list of integers"),
+    # accepted, then save_pretrained failed on len(None)
+    api("api-config-eos-none", lambda _: sonar.save_pretrained(sonar.build_model(sonar.ModelConfig(
+        eos_token_id=None)), "out"), r"eos_token_id=None: must be a list of integers"),
 ]
 
 

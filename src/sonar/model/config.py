@@ -66,6 +66,8 @@ def field_problem(name: str, value: object) -> str | None:
             return "must be even (RoPE rotates pairs)"
     if name in _BOOLEANS and not isinstance(value, bool):
         return "must be true or false"
+    if name in _TOKEN_LISTS and value is None and "None" not in _FIELD_KINDS[name]:
+        return "must be a list of integers (empty for none), not None"  # len(None) failed in save_pretrained
     if name in _TOKEN_LISTS and value is not None:
         if not isinstance(value, tuple | list):
             return "must be a list of integers"

@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
+from sonar.field_types import check_types
 from sonar.interfaces import CurvePoint, TuningPoint
 from sonar.model.config import ModelConfig
 from sonar.search.records import Decision, Job
@@ -110,7 +111,7 @@ class SearchState:
             primary=self.spec.targets[0].name)
 
     def _on_decision(self, payload: dict, time: float) -> None:
-        decision = Decision(**payload)
+        decision = _checked(Decision(**payload))
         self.decisions.append(decision)
         if decision.action == "start":
             self._create(decision.candidate, decision.model)
@@ -123,7 +124,7 @@ class SearchState:
             cand.status, cand.reason = FINISHED, decision.reason
 
     def _on_job_submitted(self, payload: dict, time: float) -> None:
-        job = Job(**payload)
+        job = _checked(Job(**payload))
         record = self.jobs.get(job.id)
         if record is None:
             self.jobs[job.id] = JobRecord(job=job)
@@ -133,23 +134,25 @@ class SearchState:
 
     def _on_job_done(self, payload: dict, time: float) -> None:
         record = self.jobs[payload["job_id"]]
-        record.status, record.cost_s, record.done_at = "done", payload["cost_s"], time
+        record.status, record.cost_s, record.done_at = "done", _cost(payload["cost_s"]), time
         record.placement = payload.get("placement")
         cand = self.candidates[record.job.candidate]
+        if not isinstance(payload["points"], list):
+            raise TypeError(f"points={payload['points']!r}: must be a list")
         if record.job.kind == "train":
-            cand.curve = [CurvePoint(**p) for p in payload["points"]]
+            cand.curve = [_checked(CurvePoint(**p)) for p in payload["points"]]
         else:  # a tune job recorded without a target (older runs) tuned the primary one
             target = record.job.target or cand.primary
-            tuning = [TuningPoint(**p) for p in payload["points"]]
+            tuning = [_checked(TuningPoint(**p)) for p in payload["points"]]
             cand.tunings[target] = tuning
             cand.completes[target] = cand.completes.get(target, False) or len(tuning) < record.job.until
             if target == cand.primary:
                 cand.tuning, cand.tuning_complete = tuning, cand.completes[target]
-        self._spend(payload["cost_s"], time)
+        self._spend(record.cost_s, time)
 
     def _on_job_failed(self, payload: dict, time: float) -> None:
         record = self.jobs[payload["job_id"]]
-        record.status, record.failure, record.cost_s = "failed", payload["failure"], payload.get("cost_s", 0.0)
+        record.status, record.failure, record.cost_s = "failed", payload["failure"], _cost(payload.get("cost_s", 0.0))
         record.done_at, record.placement = time, payload.get("placement")
         cand = self.candidates[record.job.candidate]
         cand.status, cand.reason = FAILED, f"{record.job.kind} job failed: {payload['failure']}"
@@ -186,6 +189,23 @@ class SearchState:
         """Failed jobs by the first line of their failure."""
         return Counter(next(iter((r.failure or "").splitlines()), "unknown")
                        for r in self.jobs.values() if r.status == "failed")
+
+
+def _checked(record):
+    """A recorded Decision, Job, CurvePoint or TuningPoint whose fields hold the types they are declared with:
+    a hand-edited or foreign database (a null loss, a number for a candidate id) failed far from the fold, in
+    whatever first read the value (status, export, the scheduler), with a TypeError or an AttributeError."""
+    check_types(record, finite=False)  # UserError, a ValueError: the fold names the event
+    for name in ("config", "extra"):
+        if hasattr(record, name) and not isinstance(getattr(record, name), dict):
+            raise TypeError(f"{name}={getattr(record, name)!r}: must be an object")
+    return record
+
+
+def _cost(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise TypeError(f"cost_s={value!r}: must be a number >= 0")
+    return value
 
 
 def candidate_index(candidate_id: str) -> int:
