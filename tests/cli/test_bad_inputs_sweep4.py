@@ -41,6 +41,15 @@ def _point(index: int, **changes):
     return lambda payload: payload["points"][index].update(changes)
 
 
+LONE = "\\ud800"  # as JSON writes it: an escape that parses to a lone surrogate, which no UTF-8 encodes
+WORDS_JSONL = "".join(json.dumps({"text": "the king and the queen lord " * 50}) + "\n" for _ in range(40))
+
+
+def _posttrain(command: str, sb: Sandbox, *extra: str) -> list[str]:
+    start = ["--preset", "debug"] if command == "sft" else ["--from", sb.checkpoint()]
+    return ["posttrain", command, *start, "--steps", "1", "--out", "o", "--threads", "1", *extra]
+
+
 # The valid run's events (bad_input_sandbox.build_artefacts): 4 starts c000, 7 and 18 are train jobs done,
 # 8 a tune job done, 9 starts c001 with its recorded ModelConfig.
 CASES = [
@@ -66,6 +75,22 @@ CASES = [
     cli("export-event-eos-null", lambda sb: [
         "export", _event_edited(9, lambda p: p["model"].update(eos_token_id=None))(sb), "--best", "--to", "out"],
         r"event 9 \(decision\) cannot be read: .*eos_token_id=None: must be a list of integers"),
+    # a lone surrogate: JSON's \ud800 escape, or a byte the shell passed undecoded (Python reads $'\xff' as \udcff)
+    cli("posttrain-sft-data-lone-surrogate", lambda sb: _posttrain("sft", sb, "--data", sb.file(
+        "d.jsonl", '{"prompt": "' + LONE + '", "response": "b"}\n')),
+        r"d\.jsonl line 1: \['prompt'\] hold a lone surrogate escape"),
+    cli("posttrain-dpo-pairs-lone-surrogate", lambda sb: _posttrain("dpo", sb, "--pairs", sb.file(
+        "p.jsonl", '{"prompt": "a", "chosen": "b", "rejected": "c' + LONE + '"}\n')),
+        r"p\.jsonl line 1: \['rejected'\] hold a lone surrogate escape"),
+    cli("train-corpus-jsonl-lone-surrogate", lambda sb: [
+        "train", "--preset", "debug", "--steps", "1", "--vocab", "300", "--out", "r", "--threads", "1", "--corpus",
+        sb.file("c.jsonl", WORDS_JSONL + '{"text": "a ' + LONE + ' b"}\n')],
+        r"c\.jsonl:41: field 'text' holds a lone surrogate escape \('\\ud800' at character 2\)"),
+    cli("eval-length-corpus-lone-surrogate", lambda sb: [
+        "eval", "length", sb.train_run(), "--out", "o", "--threads", "1", "--corpus",
+        sb.file("c.jsonl", WORDS_JSONL + '{"text": "' + LONE + '"}\n')], r"c\.jsonl:41: .*lone surrogate"),
+    cli("demo-prompt-not-utf8", ["demo", "--out", "d", "--prompt", "\udcff"],  # ran the whole search first
+        r"--prompt: holds '\\udcff' at character 0, which is no character"),
     # accepted, then save_pretrained failed on len(None)
     api("api-config-eos-none", lambda _: sonar.save_pretrained(sonar.build_model(sonar.ModelConfig(
         eos_token_id=None)), "out"), r"eos_token_id=None: must be a list of integers"),

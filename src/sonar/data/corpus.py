@@ -207,6 +207,11 @@ def _read_jsonl(path: Path, text_field: str) -> list[Document]:
         text = record.get(text_field) if isinstance(record, dict) else None
         if not isinstance(text, str):
             raise UserError(f"{path}:{number} has no string field {text_field!r}")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:  # a \ud800 escape parses, but hashing or tokenizing it failed mid-run
+            raise UserError(f"{path}:{number}: field {text_field!r} holds a lone surrogate escape "
+                            f"({text[err.start]!r} at character {err.start}), which is no character") from None
         documents.append(Document(name=f"{path.name}:{number}", text=text))
     return documents
 

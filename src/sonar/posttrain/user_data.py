@@ -57,12 +57,23 @@ def _records(path: str | Path, fields: tuple[str, ...], problem=lambda record: N
         wrong = [f for f in fields if not isinstance(record[f], str) or not record[f]]
         if wrong:
             raise UserError(f"{where}: {wrong} must be non-empty strings")
+        lone = [f for f in fields if not _encodable(record[f])]
+        if lone:  # a \ud800 escape parses, but no tokenizer can encode it (a UnicodeEncodeError mid-run)
+            raise UserError(f"{where}: {lone} hold a lone surrogate escape such as \\ud800, which is no character")
         if (found := problem(record)) is not None:
             raise UserError(f"{where}: {found}")
         records.append(record)
     if not records:
         raise UserError(f"{path}: holds no records; each line needs {list(fields)}")
     return records
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_pairs(path: str | Path) -> list[Pair]:
