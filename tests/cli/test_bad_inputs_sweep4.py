@@ -89,8 +89,16 @@ CASES = [
     cli("eval-length-corpus-lone-surrogate", lambda sb: [
         "eval", "length", sb.train_run(), "--out", "o", "--threads", "1", "--corpus",
         sb.file("c.jsonl", WORDS_JSONL + '{"text": "' + LONE + '"}\n')], r"c\.jsonl:41: .*lone surrogate"),
-    cli("demo-prompt-not-utf8", ["demo", "--out", "d", "--prompt", "\udcff"],  # ran the whole search first
-        r"--prompt: holds '\\udcff' at character 0, which is no character"),
+    # an argument that is not UTF-8: a file name in Latin-1, say (Python reads the byte 0xff as \udcff)
+    cli("demo-prompt-not-utf8", ["demo", "--out", "d", "--prompt", "\udcff"],  # failed after the whole search
+        r"argument '\\udcff': not UTF-8 text \(byte 0xff at character 0\)"),
+    cli("search-out-not-utf8", lambda sb: ["search", sb.spec(), "--out", "run-\udce9"],  # left run-?/search.db behind
+        r"argument 'run-\\udce9': not UTF-8 text \(byte 0xe9 at character 4\)"),
+    cli("export-to-not-utf8", lambda sb: ["export", sb.run(), "--best", "--to", "out\udcff"],  # wrote, then failed
+        r"argument 'out\\udcff': not UTF-8 text"),
+    cli("train-corpus-path-not-utf8", lambda sb: [
+        "train", "--preset", "debug", "--steps", "1", "--vocab", "300", "--out", "r", "--threads", "1",
+        "--corpus", sb.corpus("c\udce9")], r"argument '.*c\\udce9': not UTF-8 text \(byte 0xe9"),
     # accepted, then save_pretrained failed on len(None)
     api("api-config-eos-none", lambda _: sonar.save_pretrained(sonar.build_model(sonar.ModelConfig(
         eos_token_id=None)), "out"), r"eos_token_id=None: must be a list of integers"),

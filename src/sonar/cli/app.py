@@ -105,6 +105,7 @@ class SonarGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        _check_utf8(sys.argv[1:] if args is None else args)
         try:
             with _signals_unwind_the_command():
                 code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -132,6 +133,22 @@ class SonarGroup(TyperGroup):
             return super().invoke(ctx)
         except KeyboardInterrupt:
             raise Interrupted(signal.SIGINT) from None
+
+
+def _check_utf8(args) -> None:
+    """Every argument UTF-8 text. Python reads a byte that is not UTF-8 (a Latin-1 file name) as a lone surrogate,
+    which no file sonar writes, no print and no tokenizer can encode: the command failed with a UnicodeEncodeError
+    traceback once it had made its output directory, or, for a prompt, after its whole search."""
+    for arg in args:
+        if not isinstance(arg, str):
+            continue
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as err:
+            char = ord(arg[err.start])
+            what = f"byte 0x{char - 0xDC00:02x}" if 0xDC80 <= char <= 0xDCFF else f"lone surrogate U+{char:04X}"
+            _fail(f"argument {arg!r}: not UTF-8 text ({what} at character {err.start}); sonar records every path "
+                  "and value it is given as UTF-8: rename the file or pass the text as UTF-8", USER_ERROR_EXIT)
 
 
 def _fail(message: str, code: int) -> None:

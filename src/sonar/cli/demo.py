@@ -54,11 +54,6 @@ def demo(
         raise UserError(f"--new-tokens {new_tokens}: must be between 1 and {MAX_NEW_TOKENS:,}")
     if not prompt:
         raise UserError("--prompt '': give some text for the winner to continue")
-    try:
-        prompt.encode("utf-8")
-    except UnicodeEncodeError as err:  # a byte the shell passed undecoded: the tokenizer refused it after the search
-        raise UserError(f"--prompt: holds {prompt[err.start]!r} at character {err.start}, which is no character "
-                        "(a byte that is not UTF-8, or a lone surrogate); give UTF-8 text") from None
     console = Console()
     options = dict(executor=None, address=None, backend=None, workers=None, live=True)
     if (out / DB_NAME).exists():
