@@ -50,6 +50,23 @@ def _posttrain(command: str, sb: Sandbox, *extra: str) -> list[str]:
     return ["posttrain", command, *start, "--steps", "1", "--out", "o", "--threads", "1", *extra]
 
 
+def _tune_state(edit=None):
+    """`sonar tune` resuming a one-trial tuning state (the shape SystemTuner writes), `edit(state)` spoiling it."""
+    from sonar.systems import SystemConfig
+
+    def argv(sb: Sandbox) -> list[str]:
+        point = {"trial": 1, "seconds": 1.0, "config": SystemConfig().to_dict(), "latency_s": 0.001, "spread_s": 0.0,
+                 "quality_delta": 0.0, "best_latency_s": 0.001, "failure": None, "extra": {"label": "fp32"}}
+        state = {"version": 1, "workload": "decode:ctx=256,b=1", "candidate": "debug", "prior_snapshot": [],
+                 "run_records": [], "points": [point], "samples": [[0.001]], "seconds": 1.0, "eager_stopped": None,
+                 "stopped": None}
+        if edit is not None:
+            edit(state)
+        sb.file("w/debug/systems/tune-decode-ctx-256-b-1.json", json.dumps(state))
+        return ["tune", "--preset", "debug", "--trials", "1", "--workdir", "w"]
+    return argv
+
+
 # The valid run's events (bad_input_sandbox.build_artefacts): 4 starts c000, 7 and 18 are train jobs done,
 # 8 a tune job done, 9 starts c001 with its recorded ModelConfig.
 CASES = [
@@ -99,6 +116,24 @@ CASES = [
     cli("train-corpus-path-not-utf8", lambda sb: [
         "train", "--preset", "debug", "--steps", "1", "--vocab", "300", "--out", "r", "--threads", "1",
         "--corpus", sb.corpus("c\udce9")], r"argument '.*c\\udce9': not UTF-8 text \(byte 0xe9"),
+    # a tuning state edited by hand: read as it stood, then a TypeError, ValueError or KeyError traceback
+    cli("tune-state-seconds-null", _tune_state(lambda s: s["points"][0].update(seconds=None)),
+        r"tune-decode-ctx-256-b-1\.json: not a readable tuning state \(point 0: 'seconds' must be a number\)",
+        writes=("w",)),
+    cli("tune-state-config-empty", _tune_state(lambda s: s["points"][0].update(config={})),
+        r"tune-decode-ctx-256-b-1\.json: .*point 0: 'config' lacks \['compile', 'weights_routed'", writes=("w",)),
+    cli("tune-state-config-unknown-format", _tune_state(lambda s: s["points"][0]["config"].update(weights_head="fp3")),
+        r"tune-decode-ctx-256-b-1\.json: .*point 0: 'config' is not a system configuration", writes=("w",)),
+    cli("tune-state-without-stopped", _tune_state(lambda s: s.pop("stopped")),
+        r"tune-decode-ctx-256-b-1\.json: .*'stopped' must be a reason \(text\) or null", writes=("w",)),
+    cli("tune-state-extra-without-label", _tune_state(lambda s: s["points"][0].update(extra={})),
+        r"tune-decode-ctx-256-b-1\.json: .*point 0: 'extra' must hold the config's 'label'", writes=("w",)),
+    cli("tune-state-speedup-word", _tune_state(lambda s: s["points"][0]["extra"].update(speedup_vs_default="x")),
+        r"point 0: 'extra' 'speedup_vs_default' must be a number", writes=("w",)),
+    # a speedup that was not finite is written as null: read back, printing it failed
+    cli("tune-state-speedup-null", _tune_state(lambda s: s["points"][0]["extra"].update(speedup_vs_default=None)),
+        "", ok=True, writes=("w",)),
+    cli("tune-state-ok", _tune_state(), "", ok=True, writes=("w",)),
     # accepted, then save_pretrained failed on len(None)
     api("api-config-eos-none", lambda _: sonar.save_pretrained(sonar.build_model(sonar.ModelConfig(
         eos_token_id=None)), "out"), r"eos_token_id=None: must be a list of integers"),
