@@ -117,6 +117,17 @@ def test_reduce_overhead_replays_decode_as_one_cuda_graph(model):
     assert _median_call_s(session) < 0.5 * _median_call_s(eager)
 
 
+def test_aot_decode_step_matches_the_reference_on_the_device(model):
+    workload = Workload.parse("decode:ctx=40")
+    built = prepare(model, SystemConfig(compile="aot", moe_dispatch="gather", attention="sdpa", target=DEVICE))
+    session = Session(built, workload)
+    first = session.first_output()  # exports and builds the package for this cache
+    outputs = [session.call() for _ in range(4)]
+    assert all(torch.isfinite(o).all() for o in outputs)
+    assert len(built.decode.runners) == 1
+    assert logits_error(first, Reference(model).output(workload, 1)[0]) < EXACT
+
+
 def test_batching_buys_throughput_within_the_step_bound():
     from sonar.model import build_model, preset
 
