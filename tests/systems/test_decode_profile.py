@@ -1,5 +1,7 @@
 """The decode-step profile: KV bytes a step reads, and the split of a step's time by op class."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -50,6 +52,11 @@ def test_a_compiled_step_is_split_into_its_kernels_guards_and_the_rest(debug_mod
     assert result["seconds"]["gemv"] > 0  # the int8 experts' packed matmul is an extern kernel
     assert result["seconds"]["compiled kernels"] > 0 and result["seconds"]["guards"] > 0
     assert 0.99 < sum(result["fraction"].values()) < 1.01
+    # compile=aot: its package is opaque to the profiler, so its compile=default twin is split instead
+    aot = dataclasses.replace(config, compile="aot")
+    twin = profile_compiled_decode(debug_model, aot, Workload.parse("decode:ctx=64"), steps=3)
+    assert twin["profiled"] == f"{aot.label()} as its compile=default twin"
+    assert twin["seconds"]["gemv"] > 0 and twin["seconds"]["guards"] > 0
 
 
 def test_compiled_profile_classes_name_the_kernels_it_sees():
