@@ -136,6 +136,26 @@ def test_each_compile_mode_is_tried_once_before_a_measured_one_takes_the_slots()
     assert third == SystemConfig(moe_dispatch="gather", attention="sdpa", compile="default")  # then the prior ranks
 
 
+def test_the_config_with_the_fewest_weight_bytes_earns_a_compile_slot_however_slow_eagerly():
+    space = SearchSpace(schemes=("fp32", "int8"), dispatches=("packed_gather",), attentions=("chunk_blocked",),
+                        compiles=("eager", "aot"))
+    configs = space.configs(preset("debug"), workload_kind="decode")
+    fp32, int8 = (next(c for c in configs if c.compile == "eager" and c.weights_dense == w) for w in ("fp32", "int8"))
+
+    def point(config, latency):
+        return {"config": config.to_dict(), "failure": None, "quality_delta": 0.0, "latency_s": latency}
+
+    # int8 eagerly pays a dequantization per linear: slower than fp32 here, and still the one to compile
+    state = {"points": [point(SystemConfig(), 2.0), point(fp32, 1.0), point(int8, 1.5)],
+             "prior_snapshot": [], "run_records": []}
+    proposed = []
+    while (pick := propose(configs, state, workload_kind="decode", quality_limit=0.01, compile_top_k=1,
+                           eager_done=True)) is not None:
+        proposed.append(pick)
+        state["points"].append(point(pick, 0.5))
+    assert {(c.weights_dense, c.compile) for c in proposed} == {("fp32", "aot"), ("int8", "aot")}
+
+
 def test_an_eager_only_winner_leaves_the_compile_slot_to_the_best_compilable_config():
     # Prepacked fbgemm linears run eagerly only, so their configs have no compiled form in the space.
     space = SearchSpace(schemes=("fp32", "int8_fbgemm"), dispatches=("grouped", "gather"),

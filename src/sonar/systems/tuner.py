@@ -19,7 +19,7 @@ from sonar.errors import UserError
 from sonar.interfaces import Candidate, TuningPoint
 from sonar.systems.config import SystemConfig
 from sonar.systems.isolate import run_trial_isolated
-from sonar.systems.prior import PriorStore, fit, predict, record, write_json_atomic
+from sonar.systems.prior import PriorStore, fit, physical_guess, predict, record, write_json_atomic
 from sonar.systems.space import SearchSpace
 from sonar.systems.trial import MeasureSettings, Reference, TrialResult, run_trial
 from sonar.systems.tune_state import STATE_VERSION, read_tune_state
@@ -87,6 +87,12 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
         key=lambda p: p["latency_s"],
     )
     contenders = {_key(p["config"]) for p in eager_ranked[:compile_top_k]}
+    if compile_top_k and eager_ranked and workload_kind != "prefill":
+        # ... and the acceptable config that reads the fewest weight bytes: eager low-bit formats pay a
+        # dequantization op per linear that compiling fuses away, so their eager speed undersells them, and a
+        # memory-bound step compiled runs at the pace of its bytes (small-interleaved, docs/decode-profile.md)
+        lightest = min(eager_ranked, key=lambda p: (physical_guess(p["config"], workload_kind), p["latency_s"]))
+        contenders.add(_key(lightest["config"]))
     # Weight-only quantization error depends on the weights alone, not on kernels or compile mode:
     # once a weight scheme misses the quality limit, every config sharing it would too.
     too_lossy = {_weights_key(p["config"]) for p in state["points"]
