@@ -24,7 +24,7 @@ from sonar.model import build_model
 from sonar.systems.apply import prepare
 from sonar.systems.bench import architectures
 from sonar.systems.config import SystemConfig
-from sonar.systems.decode_profile import kv_bytes_per_token
+from sonar.systems.decode_profile import kv_bytes_per_token, median_step_s
 from sonar.systems.roofline import active_weight_bytes, gemv_bandwidth
 from sonar.systems.workload import Session, Workload
 
@@ -34,15 +34,6 @@ WEIGHTS = {
     | {"moe_dispatch": "packed_gather"},
     "fp32": {"moe_dispatch": "gather"},
 }
-
-
-def _step_s(session: Session, steps: int) -> float:
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        session.call()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def measure(arch: str, weights: str, modes: list[str], *, rounds: int, steps: int, threads: int | None,
@@ -55,11 +46,11 @@ def measure(arch: str, weights: str, modes: list[str], *, rounds: int, steps: in
         t0 = time.perf_counter()
         logits[mode] = sessions[mode].first_output().clone()  # the first call compiles
         build_s[mode] = time.perf_counter() - t0
-        _step_s(sessions[mode], 3)
+        median_step_s(sessions[mode], 3, warmup=0)
     step_bytes = active_weight_bytes(sessions[modes[0]].prepared.model) + kv_bytes_per_token(model, workload)
     per_round = []
     for _ in range(rounds):
-        per_round.append({mode: _step_s(sessions[mode], steps) for mode in modes})
+        per_round.append({mode: median_step_s(sessions[mode], steps, warmup=0) for mode in modes})
     medians = {mode: statistics.median(r[mode] for r in per_round) for mode in modes}
     reference = logits[modes[0]]
     return {

@@ -90,18 +90,17 @@ class AotDecode:
         self._runner = None
 
     def __call__(self, token_B1: torch.Tensor, position_1: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        inputs = _inputs(token_B1, position_1)
-        if cache is not self._cache or not _same(self._flat, _flat(cache)) or self._inputs != inputs:
+        if not isinstance(cache, KVCache):
+            raise TypeError(f"compile='aot' decodes with a KVCache, got {type(cache).__name__}")
+        flat, inputs = _flat(cache), _inputs(token_B1, position_1)
+        if cache is not self._cache or not _same(self._flat, flat) or self._inputs != inputs:
             # a new cache (or new tensors in it): find or build its package; the same cache again costs
             # only the identity checks above
-            if not isinstance(cache, KVCache):
-                raise TypeError(f"compile='aot' decodes with a KVCache, got {type(cache).__name__}")
             signature = _signature(token_B1, position_1, cache)
             if signature not in self.runners:
                 self.runners[signature] = self._build(token_B1, position_1, cache)
-            self._cache, self._flat, self._runner = cache, _flat(cache), self.runners[signature]
-            self._inputs = inputs
-        return self._runner(token_B1, position_1, *self._flat)
+            self._cache, self._flat, self._inputs, self._runner = cache, flat, inputs, self.runners[signature]
+        return self._runner(token_B1, position_1, *flat)
 
     @torch.no_grad()
     def _build(self, token_B1: torch.Tensor, position_1: torch.Tensor, cache: KVCache):

@@ -116,9 +116,9 @@ def _breakdown(events) -> dict[str, float]:
     return seconds
 
 
-def _median_step(session: Session, steps: int) -> float:
-    """The median unprofiled step time after three warm-up calls (the first compiles a compiled config)."""
-    for _ in range(3):
+def median_step_s(session: Session, steps: int, *, warmup: int = 3) -> float:
+    """The median unprofiled step time after `warmup` untimed calls (the first compiles a compiled config)."""
+    for _ in range(warmup):
         session.call()
     times = []
     for _ in range(steps):
@@ -140,7 +140,7 @@ def profile_decode(model: nn.Module, config: SystemConfig, workload: Workload, *
     try:
         prepared = prepare(model, config)
         session = Session(prepared, workload, batch_size=config.batch_size)
-        wall_s = _median_step(session, steps)
+        wall_s = median_step_s(session, steps)
         handles = _add_labels(prepared.model)
         try:
             with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
@@ -192,7 +192,7 @@ def profile_compiled_decode(model: nn.Module, config: SystemConfig, workload: Wo
         torch.set_num_threads(config.threads)
     try:
         session = Session(prepare(model, config), workload, batch_size=config.batch_size)
-        wall_s = _median_step(session, steps)
+        wall_s = median_step_s(session, steps)
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             for _ in range(steps):
                 session.call()
