@@ -332,3 +332,24 @@ def test_a_custom_trainer_or_tuners_bad_record_is_refused_before_it_is_written(t
     with pytest.raises(UserError, match=r"t\.jsonl \(being written\).*" + re.escape(message)):
         build_table(settings, trainer, tuner, header=header)
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["t.jsonl.work"]  # no table, no temp file
+
+
+def test_resume_refuses_a_corpus_whose_content_changed_under_the_same_path(tmp_path, monkeypatch):
+    from sonar.bench.build import DEFAULT_TRAINER, make_trainer
+
+    monkeypatch.setenv("SONAR_CACHE", str(tmp_path / "cache"))
+    corpus = tmp_path / "c.jsonl"
+
+    def build(text: str, candidates: int):
+        corpus.write_text("".join(f'{{"text": "{text} {i} " }}\n' for i in range(10)))
+        settings = BuildSettings(out=tmp_path / "t.jsonl", candidates=candidates, max_steps=32, max_trials=2,
+                                 corpus=str(corpus), tokenizer="byte")
+        reader = make_trainer(DEFAULT_TRAINER, 32, corpus=str(corpus), tokenizer="byte")  # only its data is read
+        header = make_header(settings, reader, FakeTuner(), trainer_spec="f", tuner_spec="f")
+        return build_table(settings, FakeTrainer(), FakeTuner(), header=header)
+
+    first = build("some text", 2)
+    assert len(first.header.provenance["build"]["corpus_sha256"]) == 64
+    with pytest.raises(UserError, match="corpus with other content"):
+        build("other text", 3)
+    assert len(build("some text", 3).candidates) == 3

@@ -183,6 +183,7 @@ def cpu_model() -> str:
 
 def make_header(settings: BuildSettings, trainer: object, tuner: object, *, trainer_spec: str,
                 tuner_spec: str) -> TableHeader:
+    space = load_table_space(settings.space).described  # a bad space is refused before the corpus is prepared
     return TableHeader(
         synthetic=False,
         provenance={
@@ -191,14 +192,25 @@ def make_header(settings: BuildSettings, trainer: object, tuner: object, *, trai
             "torch_threads": torch.get_num_threads(),
             "corpus": describe_corpus(trainer), "training": describe_training(trainer),
             "seeds": {"sampling": settings.seed, "training": settings.seed},
-            "trainer": trainer_spec, "tuner": tuner_spec, "build": settings.recorded(),
+            "trainer": trainer_spec, "tuner": tuner_spec, "build": _build_record(settings, trainer),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         },
-        architecture_space=load_table_space(settings.space).described,
+        architecture_space=space,
         knob_space=describe_knob_space(tuner),
         objective={"mode": "constraint", "latency_limit_quantile": 0.5, "quality_delta_max": 0.05},
         checkpoints=geometric_checkpoints(settings.max_steps), max_trials=settings.max_trials,
     )
+
+
+def _build_record(settings: BuildSettings, trainer: object) -> dict:
+    """The settings a resume must share, with the corpus's content digest where the trainer reads a tokenized
+    corpus: --corpus is a path, and an edited file (or a relative path resumed from another directory) read
+    as the same setting, so candidates trained on other text were appended to the table without a word."""
+    recorded = settings.recorded()
+    data = getattr(getattr(trainer, "data", None), "record", None)
+    if isinstance(data, dict) and isinstance(data.get("corpus_sha256"), str):
+        recorded["corpus_sha256"] = data["corpus_sha256"]
+    return recorded
 
 
 def describe_corpus(trainer: object) -> str:
@@ -292,6 +304,10 @@ def _resume(settings: BuildSettings, header: TableHeader) -> tuple[TableHeader, 
         new_build = {"device": "cpu", "target": "cpu", **new_build}
     for name, old in (old_build or {}).items():
         if name != "space" and old != new_build.get(name):  # the space's content is compared, not its path
+            if name == "corpus_sha256":
+                raise UserError(f"{settings.out}: its candidates were trained on a corpus with other content (sha256"
+                                f" {old}) than --corpus {settings.corpus} holds now ({new_build.get(name)}); restore"
+                                " that corpus, or use another --out")
             raise UserError(f"{settings.out}: it was built with {name}={old!r}, this build has "
                             f"{name}={new_build.get(name)!r}; use another --out or the same settings")
     return existing.header, list(existing.candidates)
