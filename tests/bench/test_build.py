@@ -353,3 +353,26 @@ def test_resume_refuses_a_corpus_whose_content_changed_under_the_same_path(tmp_p
     with pytest.raises(UserError, match="corpus with other content"):
         build("other text", 3)
     assert len(build("some text", 3).candidates) == 3
+
+
+def test_vocab_sizes_the_builtin_trainers_bpe_and_a_resume_keeps_it(tmp_path):
+    from sonar.bench.build import DEFAULT_TRAINER, make_trainer
+
+    # a corpus too small for 4096 BPE tokens was refused with "use a smaller vocab", which bench build had no way to say
+    assert make_trainer(DEFAULT_TRAINER, 32, corpus="c.txt", vocab=512).config.data.vocab_size == 512
+    assert make_trainer(DEFAULT_TRAINER, 32).config.data.vocab_size == 4096
+    base = {"out": tmp_path / "t.jsonl", "max_steps": 32, "max_trials": 2, "corpus": "my.txt"}
+    built = _build_with(BuildSettings(**base, candidates=2, vocab=512))
+    assert built.header.provenance["build"]["vocab"] == 512
+    with pytest.raises(UserError, match="vocab=512, this build has vocab=None"):
+        _build_with(BuildSettings(**base, candidates=3))
+    assert "vocab" not in BuildSettings(**base).recorded()  # tables built without it still resume
+    with pytest.raises(UserError, match="--vocab 64: must be from 257"):
+        BuildSettings(**base, vocab=64)
+    with pytest.raises(UserError, match="byte tokenizer's is fixed"):
+        BuildSettings(**base, vocab=512, tokenizer="byte")
+    with pytest.raises(UserError, match="only the built-in trainer"):
+        make_trainer("test_build:FakeTrainer", 32, vocab=512)
+    refused = CliRunner().invoke(app, ["bench", "build", "--synthetic", "--out", str(tmp_path / "s.jsonl"),
+                                       "--vocab", "512"])
+    assert refused.exit_code == 2 and "--vocab" in refused.output

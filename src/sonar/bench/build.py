@@ -42,6 +42,7 @@ class BuildSettings:
     seed: int = 0
     corpus: str | None = None  # the built-in trainer's corpus (as `sonar train --corpus`); None: built in
     tokenizer: str = "bpe"
+    vocab: int | None = None  # the built-in trainer's BPE vocabulary; None: DataConfig's (4096)
     space: Path | None = None  # an arch-space YAML; None: the built-in grid
     compile_top_k: int = 0
     device: str = "cpu"  # where the built-in trainer trains (cpu, cuda, cuda:N)
@@ -66,6 +67,16 @@ class BuildSettings:
             raise UserError(f"--tokenizer {self.tokenizer!r}: choose one of {list(TOKENIZERS)}")
         if self.compile_top_k < 0:
             raise UserError(f"--compile-top-k {self.compile_top_k}: must be >= 0")
+        if self.vocab is not None:
+            from sonar.data.dataset import MAX_VOCAB_SIZE
+            from sonar.data.tokenizer import min_bpe_vocab
+
+            if self.tokenizer != "bpe":
+                raise UserError(f"--vocab {self.vocab}: sets the BPE vocabulary; the {self.tokenizer} tokenizer's"
+                                " is fixed")
+            if not min_bpe_vocab() <= self.vocab <= MAX_VOCAB_SIZE:
+                raise UserError(f"--vocab {self.vocab}: must be from {min_bpe_vocab()} (the 256 bytes and the end of"
+                                f" text) to {MAX_VOCAB_SIZE:,}")
         from sonar.systems.config import TARGETS
         from sonar.train.device import check_device_name
 
@@ -80,6 +91,8 @@ class BuildSettings:
                     "space": None if self.space is None else str(self.space)}
         # CPU tables from before these settings keep their recorded settings (and so still resume)
         recorded.update({name: getattr(self, name) for name in ("device", "target") if getattr(self, name) != "cpu"})
+        if self.vocab is not None:
+            recorded["vocab"] = self.vocab
         return recorded
 
 
@@ -104,20 +117,20 @@ def _built(factory: Callable[[], object], spec: str, role: str) -> object:
 
 
 def make_trainer(spec: str, max_steps: int, *, corpus: str | None = None, tokenizer: str = "bpe",
-                 device: str = "cpu") -> object:
+                 device: str = "cpu", vocab: int | None = None) -> object:
     """The trainer named by `spec`; the built-in one gets a schedule that ends at max_steps, so the
     brute-force curve is a complete training run, and reads `corpus` with `tokenizer` on `device`."""
     factory = load_factory(spec, "trainer")
     if spec != DEFAULT_TRAINER:
-        if corpus is not None or tokenizer != "bpe" or device != "cpu":
-            raise UserError(f"--corpus/--tokenizer/--device: only the built-in trainer {DEFAULT_TRAINER} reads them;"
-                            f" {spec} chooses its own data and device")
+        if corpus is not None or tokenizer != "bpe" or device != "cpu" or vocab is not None:
+            raise UserError(f"--corpus/--tokenizer/--vocab/--device: only the built-in trainer {DEFAULT_TRAINER} reads"
+                            f" them; {spec} chooses its own data and device")
         return _built(factory, spec, "trainer")
     from sonar.data.dataset import DataConfig
     from sonar.train.config import TrainConfig
 
-    return factory(TrainConfig(schedule_steps=max_steps, device=device,
-                               data=DataConfig(corpus=corpus, tokenizer=tokenizer)))
+    data = DataConfig(corpus=corpus, tokenizer=tokenizer, **({} if vocab is None else {"vocab_size": vocab}))
+    return factory(TrainConfig(schedule_steps=max_steps, device=device, data=data))
 
 
 def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None, target: str = "cpu",
@@ -299,9 +312,10 @@ def _resume(settings: BuildSettings, header: TableHeader) -> tuple[TableHeader, 
     old_build = existing.header.provenance.get("build")
     new_build = header.provenance.get("build", {})
     if old_build is not None:
-        # device and target are recorded only off the CPU: absent means the CPU, on either side
-        old_build = {"device": "cpu", "target": "cpu", **old_build}
-        new_build = {"device": "cpu", "target": "cpu", **new_build}
+        # device and target are recorded only off the CPU, and vocab only when given: absent means the
+        # default, on either side
+        old_build = {"device": "cpu", "target": "cpu", "vocab": None, **old_build}
+        new_build = {"device": "cpu", "target": "cpu", "vocab": None, **new_build}
     for name, old in (old_build or {}).items():
         if name != "space" and old != new_build.get(name):  # the space's content is compared, not its path
             if name == "corpus_sha256":

@@ -31,6 +31,8 @@ def build(
     corpus: str = typer.Option(None, help="built-in trainer: text file, directory, glob, .jsonl or .parquet"
                                           " (default: the built-in corpus)"),
     tokenizer: str = typer.Option("bpe", help="built-in trainer: bpe or byte"),
+    vocab: int = typer.Option(None, help="built-in trainer: BPE vocabulary size (default: 4096; a small corpus"
+                                         " needs fewer)"),
     space: Annotated[Path | None, typer.Option("--space", help="architecture space YAML in the search spec's"
                                                                " arch: syntax (default: the built-in grid)")] = None,
     resume: bool = typer.Option(False, "--resume", help="keep the finished candidates already in --out"),
@@ -58,7 +60,7 @@ def build(
 
     console = Console()
     settings = BuildSettings(out=out, candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed,
-                             corpus=corpus, tokenizer=tokenizer, space=space, compile_top_k=compile_top_k,
+                             corpus=corpus, tokenizer=tokenizer, vocab=vocab, space=space, compile_top_k=compile_top_k,
                              device=device, target=target)
     if not out.name.endswith((".jsonl", ".jsonl.gz")) or out.is_dir():
         # `--out new/` reaches here as `new`: a table file of that name would surprise whoever meant a folder
@@ -68,7 +70,8 @@ def build(
     refuse_file_ancestor(out, "--out")
     if synthetic:
         measured_only = {"--corpus": corpus is not None, "--space": space is not None,
-                         "--tokenizer": tokenizer != "bpe", "--trainer": trainer != "sonar.train.trainer:CorpusTrainer",
+                         "--tokenizer": tokenizer != "bpe", "--vocab": vocab is not None,
+                         "--trainer": trainer != "sonar.train.trainer:CorpusTrainer",
                          "--tuner": tuner != DEFAULT_TUNER, "--compile-top-k": compile_top_k != 0,
                          "--device": device != "cpu", "--target": target != "cpu"}
         given = [flag for flag, set_ in measured_only.items() if set_]
@@ -85,7 +88,7 @@ def build(
     resolve_device(device)  # an absent GPU is one error now, not a failure after the header is written
     if target == "cuda":
         resolve_device("cuda")
-    trainer_obj = make_trainer(trainer, max_steps, corpus=corpus, tokenizer=tokenizer, device=device)
+    trainer_obj = make_trainer(trainer, max_steps, corpus=corpus, tokenizer=tokenizer, device=device, vocab=vocab)
     # a resumed table keeps the knobs it was started with, whatever knobs sonar has gained since
     recorded = recorded_knob_space(out) if resume and tuner == DEFAULT_TUNER else None
     tuner_obj = make_tuner(tuner, compile_top_k, max_trials, target=target, recorded_space=recorded)
