@@ -376,3 +376,18 @@ def test_vocab_sizes_the_builtin_trainers_bpe_and_a_resume_keeps_it(tmp_path):
     refused = CliRunner().invoke(app, ["bench", "build", "--synthetic", "--out", str(tmp_path / "s.jsonl"),
                                        "--vocab", "512"])
     assert refused.exit_code == 2 and "--vocab" in refused.output
+
+
+def test_a_space_short_of_candidates_is_refused_before_the_corpus_is_prepared(tmp_path):
+    class Unread(FakeTrainer):
+        @property
+        def config(self):
+            raise AssertionError("the corpus was read (a while for a large one) before the space was checked")
+
+    space = tmp_path / "space.yaml"
+    for text, error in (("num_hidden_layers: [1, 2]\nrules: ['num_hidden_layers > 5']\n", "no valid architecture"),
+                        ("num_hidden_layers: [1, 2]\n", "holds only 2")):
+        space.write_text(text)
+        settings = BuildSettings(out=tmp_path / "t.jsonl", candidates=3, max_steps=32, max_trials=2, space=space)
+        with pytest.raises(UserError, match=error):
+            make_header(settings, Unread(), FakeTuner(), trainer_spec="f", tuner_spec="f")

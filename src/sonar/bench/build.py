@@ -196,7 +196,9 @@ def cpu_model() -> str:
 
 def make_header(settings: BuildSettings, trainer: object, tuner: object, *, trainer_spec: str,
                 tuner_spec: str) -> TableHeader:
-    space = load_table_space(settings.space).described  # a bad space is refused before the corpus is prepared
+    table_space = load_table_space(settings.space)
+    # a space short of candidates is refused before the corpus is read (the draws are cached for the build)
+    table_space.sample(settings.candidates, seed=settings.seed)
     return TableHeader(
         synthetic=False,
         provenance={
@@ -208,7 +210,7 @@ def make_header(settings: BuildSettings, trainer: object, tuner: object, *, trai
             "trainer": trainer_spec, "tuner": tuner_spec, "build": _build_record(settings, trainer),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         },
-        architecture_space=space,
+        architecture_space=table_space.described,
         knob_space=describe_knob_space(tuner),
         objective={"mode": "constraint", "latency_limit_quantile": 0.5, "quality_delta_max": 0.05},
         checkpoints=geometric_checkpoints(settings.max_steps), max_trials=settings.max_trials,
@@ -219,10 +221,13 @@ def _build_record(settings: BuildSettings, trainer: object) -> dict:
     """The settings a resume must share, with the corpus's content digest where the trainer reads a tokenized
     corpus: --corpus is a path, and an edited file (or a relative path resumed from another directory) read
     as the same setting, so candidates trained on other text were appended to the table without a word."""
+    from sonar.data.corpus import load_corpus
+    from sonar.data.dataset import DataConfig
+
     recorded = settings.recorded()
-    data = getattr(getattr(trainer, "data", None), "record", None)
-    if isinstance(data, dict) and isinstance(data.get("corpus_sha256"), str):
-        recorded["corpus_sha256"] = data["corpus_sha256"]
+    data = getattr(getattr(trainer, "config", None), "data", None)
+    if isinstance(data, DataConfig):  # read and hashed only: the tokenizer is trained when the first candidate is
+        recorded["corpus_sha256"] = load_corpus(data.corpus, text_field=data.text_field).digest
     return recorded
 
 
