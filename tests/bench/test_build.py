@@ -391,3 +391,18 @@ def test_a_space_short_of_candidates_is_refused_before_the_corpus_is_prepared(tm
         settings = BuildSettings(out=tmp_path / "t.jsonl", candidates=3, max_steps=32, max_trials=2, space=space)
         with pytest.raises(UserError, match=error):
             make_header(settings, Unread(), FakeTuner(), trainer_spec="f", tuner_spec="f")
+
+
+def test_a_space_that_varies_only_the_vocabulary_is_refused_before_any_candidate_trains(tmp_path):
+    class Tokenizing(FakeTrainer):
+        def fit_vocab(self, model):
+            return model.replace(vocab_size=257)
+
+    space = tmp_path / "space.yaml"
+    space.write_text("num_hidden_layers: [2]\nvocab_size: [512, 1024]\n")
+    settings = BuildSettings(out=tmp_path / "t.jsonl", candidates=2, max_steps=32, max_trials=2, space=space)
+    trainer = Tokenizing()
+    header = make_header(settings, trainer, FakeTuner(), trainer_spec="f", tuner_spec="f")
+    with pytest.raises(UserError, match="c000 and c001 differ only in vocab_size"):
+        build_table(settings, trainer, FakeTuner(), header=header)
+    assert trainer.calls == []  # the table refused the repeat only once both had trained

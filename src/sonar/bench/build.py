@@ -346,6 +346,18 @@ def _with_later_knobs(old: dict, new: dict) -> dict:
     return {**old, "space": {**old_space, **later}} if later else old
 
 
+def _refuse_repeats(models: list, space: Path | None) -> None:
+    """Architectures drawn apart only by vocab_size, which the tokenizer then sets, are one architecture: refused
+    before any is trained, as the table would refuse the second after both had trained (and on every resume)."""
+    first: dict = {}
+    for index, model in enumerate(models):
+        earlier = first.setdefault(model, index)
+        if earlier != index:
+            raise UserError(f"--space {space}: candidates c{earlier:03d} and c{index:03d} differ only in vocab_size,"
+                            f" which the trainer sets to its tokenizer's ({model.vocab_size}); drop vocab_size from"
+                            " the space")
+
+
 def build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, header: TableHeader,
                 progress: Callable[[int, int, str], None] = lambda done, total, text: None) -> BenchTable:
     """Measure every candidate not yet in `settings.out`, appending each as it finishes; a second build of the
@@ -360,6 +372,7 @@ def _build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, hea
     models = load_table_space(settings.space).sample(settings.candidates, seed=settings.seed)
     if hasattr(trainer, "fit_vocab"):  # the trainer's tokenizer decides the vocabulary
         models = [trainer.fit_vocab(model) for model in models]
+        _refuse_repeats(models, settings.space)
     expected = {f"c{i:03d}": model for i, model in enumerate(models)}
     for record in records:
         if record.id in expected and record.model != expected[record.id]:
