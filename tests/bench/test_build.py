@@ -406,3 +406,14 @@ def test_a_space_that_varies_only_the_vocabulary_is_refused_before_any_candidate
     with pytest.raises(UserError, match="c000 and c001 differ only in vocab_size"):
         build_table(settings, trainer, FakeTuner(), header=header)
     assert trainer.calls == []  # the table refused the repeat only once both had trained
+
+
+def test_a_candidate_too_short_for_the_tuners_workload_is_refused_before_any_trains(tmp_path):
+    from sonar.bench.build import make_tuner
+
+    space = tmp_path / "space.yaml"
+    space.write_text("num_hidden_layers: [1, 2]\nmax_position_embeddings: [64]\n")
+    settings = BuildSettings(out=tmp_path / "t.jsonl", candidates=2, max_steps=32, max_trials=2, space=space)
+    with pytest.raises(UserError, match="candidate c000 reads at most 64 positions"):
+        make_header(settings, FakeTrainer(), make_tuner("sonar.systems.tuner:SystemTuner", max_trials=2),
+                    trainer_spec="f", tuner_spec="f")

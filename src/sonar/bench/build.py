@@ -198,7 +198,11 @@ def make_header(settings: BuildSettings, trainer: object, tuner: object, *, trai
                 tuner_spec: str) -> TableHeader:
     table_space = load_table_space(settings.space)
     # a space short of candidates is refused before the corpus is read (the draws are cached for the build)
-    table_space.sample(settings.candidates, seed=settings.seed)
+    models = table_space.sample(settings.candidates, seed=settings.seed)
+    fits = getattr(getattr(tuner, "workload", None), "check_fits", None)
+    if callable(fits):  # the tuner refused a context past max_position_embeddings only once the candidate had trained
+        for index, model in enumerate(models):
+            fits(model, f"--space {settings.space}: candidate c{index:03d}")
     return TableHeader(
         synthetic=False,
         provenance={
