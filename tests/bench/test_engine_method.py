@@ -90,3 +90,24 @@ def test_engine_tunes_through_the_longest_trace_so_a_late_fast_trial_is_seen():
     assert replay_spec(t, CONSTRAINT, scheduler="brute", seed=0)["budget"]["max_trials"] == 4
     trace = run_method(t, CONSTRAINT, EngineMethod("brute", "brute"), seed=0)
     assert trace[-1].regret == 0.0 and trace[-1].seconds == pytest.approx(t.brute_force_seconds)
+
+
+def test_a_candidate_seen_to_diverge_is_not_recommended_under_the_checkpoint_rule():
+    # The engine records a NaN training job as failed and drops its points; the method still paid for them and
+    # saw the loss diverge, so the benchmark's rule must see that point, not compare the candidate at an earlier
+    # step and keep picking it (regret inf for the whole run).
+    import dataclasses
+
+    from sonar.bench.regret import objective_from_table
+    from sonar.bench.replay import ReplaySession
+
+    rows = table([("c000", 3.0, [0.5]), ("c001", 2.0, [0.5]), ("c002", 2.5, [0.5])])
+    bad = rows.candidates[1]
+    curve = bad.curve[:-1] + (dataclasses.replace(bad.curve[-1], val_loss=math.inf),)
+    rows = dataclasses.replace(rows, candidates=(rows.candidates[0], dataclasses.replace(bad, curve=curve),
+                                                 rows.candidates[2]))
+    session = ReplaySession(rows, objective_from_table(rows), rule="checkpoint")
+    EngineMethod("sonar", "sonar").run(session, 0)
+    assert math.isinf(session.observed["c001"].curve[-1].val_loss)
+    assert session.current_recommendation() != "c001"
+    assert session.trace[-1].regret == 0.0

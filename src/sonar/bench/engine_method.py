@@ -115,9 +115,20 @@ class EngineTuner(_ByModel):
 def engine_observations(state: SearchState, by_model: _ByModel) -> dict[str, Observed]:
     """What the engine has observed, by table id: each candidate's curve, and its tuning trials by
     trace index (the engine's tuner walks the table's trace, so its i-th trial is the trace's i-th)."""
-    # the state's own lists: ReplaySession.observe_at copies what it keeps
-    return {by_model.ids[c.model]: Observed(curve=c.curve, trials=dict(enumerate(c.tuning)))
-            for c in state.candidates.values() if c.curve or c.tuning}
+    observed = {}
+    for c in state.candidates.values():
+        curve = c.curve  # the state's own list: ReplaySession.observe_at copies what it keeps
+        diverged = [state.jobs[j].job.until for jobs in c.jobs.values() for j in jobs
+                    if state.jobs[j].status == "failed" and state.jobs[j].job.kind == "train"
+                    and (state.jobs[j].failure or "").startswith("NaN")]
+        if diverged:
+            # A failed train job drops its points from the state, but the method paid for them and saw the
+            # loss diverge: without them the rule compared the candidate at an earlier step and kept picking it.
+            record = by_model.table.candidate(by_model.ids[c.model])
+            curve = [p for p in record.curve if p.step <= max(diverged)]
+        if curve or c.tuning:
+            observed[by_model.ids[c.model]] = Observed(curve=curve, trials=dict(enumerate(c.tuning)))
+    return observed
 
 
 class EngineMethod:
