@@ -26,13 +26,20 @@ def _key(value: object) -> str:
 class JointSpace:
     def __init__(self, table: BenchTable):
         self.table = table
-        self._arch = [{f: _key(getattr(c.model, f)) for f in ARCHITECTURE_FIELDS} for c in table.candidates]
+        models = [c.model.to_dict() for c in table.candidates]
+        fields: tuple[str, ...] = ARCHITECTURE_FIELDS
+        if len({tuple(_key(m[f]) for f in fields) for m in models}) < len(models):
+            # A --space may vary fields the built-in grid does not (heads, FFN widths): without them candidates
+            # that differ only there looked alike, and every one but the first was out of the peers' reach.
+            varied = {name for name in models[0] if len({_key(m[name]) for m in models}) > 1}
+            fields = (*fields, *sorted(varied - set(fields)))
+        self._arch = [{f: _key(m[f]) for f in fields} for m in models]
         knob_names = sorted({k for c in table.candidates for t in c.tuning for k in t.config})
         self._knobs = {
             c.id: [{k: _key(t.config.get(k)) for k in knob_names} for t in c.tuning] for c in table.candidates
         }
         self.choices: dict[str, list[str]] = {}
-        for name in ARCHITECTURE_FIELDS:
+        for name in fields:
             values = sorted({row[name] for row in self._arch})
             if len(values) > 1:
                 self.choices[ARCH_PREFIX + name] = values
