@@ -48,3 +48,13 @@ def test_a_tuning_job_is_charged_the_trials_it_ran_whatever_the_numbering(tmp_pa
     assert execute(payload, backend).cost_s == 4.0  # trials 2 and 3 (2 s each), trial 1 was paid before
     first = JobPayload(**{**payload.__dict__, "job": Job(candidate="c000", kind="tune", rung=0, until=1)})
     assert execute(first, backend).cost_s == 2.0
+
+
+def test_rules_that_reject_most_draws_do_not_end_the_draws_early():
+    # 128 valid architectures, about one draw in a hundred passing the rule: rejected draws counted as misses
+    # ended the draws after two or three architectures, and a search of 12 candidates silently searched 2.
+    from sonar.search.arch_space import parse_arch_space
+
+    space = parse_arch_space({"base": "debug", "num_hidden_layers": [1, 2, 3, 4], "hidden_size": {"int": [32, 1024]},
+                              "num_attention_heads": [1, 2, 4], "rules": ["hidden_size % 64 == 0"]}, "arch")
+    assert len(sample_architectures(space, seed=0, count=10)) == 10

@@ -19,6 +19,9 @@ from sonar.search.arch_space import ArchSpace, Param
 from sonar.search.spec_fields import SpecError
 
 _DRAWS_PER_CANDIDATE = 200
+# Draws in all past 200 per candidate (all a search that found its candidates ever made): where rules reject
+# nearly every draw, the repeats that mark an exhausted space come rarely, so the draws end here (about 2 s).
+_EXTRA_DRAWS = 20_000
 
 
 def draw_value(param: Param, rng: np.random.Generator) -> object:
@@ -77,11 +80,19 @@ def _unique_configs(space: ArchSpace, seed: int, count: int) -> tuple[ModelConfi
     rng = np.random.default_rng([seed, 0x50AA])
     found: list[ModelConfig] = []
     seen: set[ModelConfig] = set()  # membership in a list would make drawing quadratic in `count`
-    misses = 0
+    misses = draws = 0  # misses: valid draws in a row that repeat a found architecture
     rejections: Counter = Counter()
-    while len(found) < count and misses < _DRAWS_PER_CANDIDATE:
+    max_draws = _EXTRA_DRAWS + _DRAWS_PER_CANDIDATE * count
+    while len(found) < count and misses < _DRAWS_PER_CANDIDATE and draws < max_draws:
+        draws += 1
         config = draw_config(space, rng, rejections)
-        if config is None or config in seen:
+        if config is None and not found and draws >= _DRAWS_PER_CANDIDATE:
+            break
+        # A rejected draw says nothing about how many architectures remain: counted as a miss, rules that pass
+        # one draw in a hundred ended the search after two or three architectures of a space holding hundreds.
+        if config is None:
+            continue
+        if config in seen:
             misses += 1
             continue
         misses = 0
