@@ -27,10 +27,10 @@ from sonar.bench.peer_trial import PENALTY, PeerTrial, continue_peer_trial, star
 from sonar.bench.replay import BudgetExhausted, ReplaySession
 
 REDUCTION_FACTOR = 4
-TRIALS_PER_CANDIDATE = 100  # a safeguard: each trial pays for a measurement, so the budget ends a run
-# MOASHA re-sorts every rung into fronts on each result, quadratic in its trials (about 15 s for 300
-# trials here), so its runs stop at this many trials per candidate even with budget left.
-MOASHA_TRIALS_PER_CANDIDATE = 8
+# A safeguard, the same for every kind: each trial pays for a measurement, so the budget ends a run. MOASHA
+# once stopped at 8 trials per candidate, because it re-sorts a rung into fronts on every result (a run
+# takes about 70 s here rather than 7); that left it a third of the budget SONAR gets, and it now has all.
+TRIALS_PER_CANDIDATE = 100
 INSTALL_HINT = "Syne Tune is not installed (optional): make bench-peers, or pip install 'sonar[peers]'"
 KINDS = ("asha", "asha_brackets", "moasha")
 
@@ -93,10 +93,9 @@ class SyneTunePeer:
 
         space = JointSpace(session.table)
         scheduler = self._scheduler(session, space, seed)
-        per_candidate = MOASHA_TRIALS_PER_CANDIDATE if self.kind == "moasha" else TRIALS_PER_CANDIDATE
         paused: dict[int, tuple[Trial, PeerTrial]] = {}
         next_id = 0
-        for _ in range(per_candidate * len(session.table.candidates)):
+        for _ in range(TRIALS_PER_CANDIDATE * len(session.table.candidates)):
             suggestion = scheduler.suggest()
             if suggestion is None:
                 return
