@@ -64,7 +64,8 @@ def tune(
     workdir: Annotated[Path, typer.Option(help="tuning records (resumable)")] = Path("runs/tune"),
     out: Annotated[Path | None, typer.Option(help="curve JSON (default: WORKDIR/curve-<workload>.json)")] = None,
     compile_modes: str = typer.Option("eager,default,aot", "--compile", help="comma-separated compile modes to try"),
-    quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
+    quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta, a relative error"
+                                                   " from 0 to 1 (0.01: 1%)"),
     isolate: bool = typer.Option(False, help="run every trial in its own process"),
     seed: int = typer.Option(0, help="seed of the random-weight model"),
 ) -> None:
@@ -74,15 +75,14 @@ def tune(
     from sonar.model.transformer import check_seed
     from sonar.systems.bench import BENCH_SPACE
     from sonar.systems.prior import write_json_atomic
-    from sonar.systems.tuner import SystemTuner
+    from sonar.systems.tuner import SystemTuner, check_quality_limit
 
     if (checkpoint is None) == (preset_name is None):
         raise UserError("give exactly one of --checkpoint DIR or --preset NAME")
     if trials < 1:
         raise UserError(f"--trials={trials}: must be >= 1")
     check_seed(seed, "--seed ")  # before the live table starts: an error inside it lands on the table's last line
-    if isinstance(quality_limit, bool) or not 0 <= quality_limit < math.inf:
-        raise UserError(f"--quality-limit {quality_limit}: must be a finite number >= 0")
+    check_quality_limit(quality_limit, "--quality-limit")
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
     check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
@@ -159,17 +159,20 @@ def bench_tune(
     workdir: Annotated[Path, typer.Option(help="tuning records (the bench resumes from them)")] = Path(
         "runs/bench-tune"),
     archs: str = typer.Option(None, help="comma-separated subset of tiny,small,small-interleaved (default: all)"),
-    quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta"),
+    quality_limit: float = typer.Option(0.01, help="largest acceptable quality delta, a relative error"
+                                                   " from 0 to 1 (0.01: 1%)"),
     train_steps: int = typer.Option(100, help="train each architecture this many steps on the built-in corpus"
                                               " before tuning, so quality is judged on weights that carry"
                                               " signal (0: tune the random init)"),
 ) -> None:
     """Tuned vs untuned-default decode latency for three architectures, with the bandwidth roofline."""
     from sonar.systems.bench import architectures, run_bench
+    from sonar.systems.tuner import check_quality_limit
     from sonar.train.config import TRAINING_LIMITS
 
     chosen = None if archs is None else list(name_list(archs, "--archs", what="architecture",
                                                        choices=architectures()))
+    check_quality_limit(quality_limit, "--quality-limit")  # before the bandwidth is measured
     most = TRAINING_LIMITS["schedule_steps"]
     if train_steps > most:  # else refused by the trainer only after "training N steps" was announced
         raise UserError(f"--train-steps {train_steps}: must be at most {most:,} (0: tune the random init)")

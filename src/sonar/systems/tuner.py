@@ -127,10 +127,20 @@ def propose(candidates: list[SystemConfig], state: dict, *, workload_kind: str, 
     return best
 
 
-def check_quality_limit(quality_limit: float) -> None:
+# A quality delta is relative (logits: ||out - ref|| / ||ref||; val loss: 0.01 = 1% worse). Past 1 an output as far
+# from the reference as the reference is large would pass: a limit above it is a typo, not a trade-off.
+MAX_QUALITY_LIMIT = 1.0
+
+
+def check_quality_limit(quality_limit: float, flag: str | None = None) -> None:
+    """`flag` ("--quality-limit") names the value as the command line gave it."""
+    shown = f"{flag} {quality_limit}" if flag else f"quality_limit={quality_limit!r}"
     if isinstance(quality_limit, bool) or not isinstance(quality_limit, int | float) \
             or not 0 <= quality_limit < math.inf:
-        raise UserError(f"quality_limit={quality_limit!r}: must be a finite number >= 0")
+        raise UserError(f"{shown}: must be a finite number >= 0")
+    if quality_limit > MAX_QUALITY_LIMIT:
+        raise UserError(f"{shown}: must be at most {MAX_QUALITY_LIMIT:g}; it is a relative error (0.01 = 1%), and "
+                        "past 1 every configuration would pass")
 
 
 # Past this a trial count is a typo: the tuner would time configurations for days.
