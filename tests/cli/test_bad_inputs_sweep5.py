@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 from bad_input_cases import api, check_case, cli, params
+from typer.testing import CliRunner
 
+from sonar.cli import app
 from sonar.systems.tuner import SystemTuner
 
 
@@ -27,3 +29,9 @@ CASES = [
 def test_bad_input(case, sandbox):
     check_case(case, sandbox)
 
+
+def test_eval_length_help_says_what_zero_cached_windows_means():
+    # 0 is legal (the cached path is skipped), so the help must say so rather than leave it to look like a typo
+    result = CliRunner().invoke(app, ["eval", "length", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "0: skip the cached path" in result.stdout

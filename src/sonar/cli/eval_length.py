@@ -43,7 +43,8 @@ def eval_length(
     train_len: int = typer.Option(None, help="training sequence length (default: the run's seq_len)"),
     multiples: str = typer.Option("1,2,4,8,16", help="lengths as multiples of the training length"),
     windows: int = typer.Option(4, help="held-out windows per length"),
-    cached_windows: int = typer.Option(1, help="windows at the longest length also decoded through the KV cache"),
+    cached_windows: int = typer.Option(1, help="windows at the longest length also decoded through the KV cache"
+                                               " (0: skip the cached path)"),
     cache_block: int = typer.Option(1, help="tokens per cached call (1: token-by-token decode)"),
     depths: str = typer.Option("0,0.5,1", help="passkey depths (0: start of the window, 1: just before the question)"),
     threads: int = typer.Option(None, help="torch threads (default: torch's)"),
