@@ -19,7 +19,8 @@ CASES = [
     # a quality delta is a relative error: past 1 every configuration passes, so the limit tuned nothing
     cli("tune-quality-limit-huge", _tune("--quality-limit", "1e20"), r"--quality-limit 1e\+20: must be at most 1"),
     cli("bench-tune-quality-limit-above-one", ["bench", "tune", "--trials", "1", "--train-steps", "0", "--workdir",
-                                               "bt", "--quality-limit", "2"], r"--quality-limit 2\.0: must be at most 1"),
+                                               "bt", "--quality-limit", "2"],
+        r"--quality-limit 2\.0: must be at most 1"),
     api("api-tuner-quality-limit-huge", lambda _: SystemTuner(quality_limit=1e20),
         r"quality_limit=1e\+20: must be at most 1"),
 ]
