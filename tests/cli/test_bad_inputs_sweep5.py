@@ -3,12 +3,36 @@ traceback, a silent acceptance, a misleading message or a file left behind befor
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from bad_input_cases import api, check_case, cli, params
+from bad_input_sandbox import Sandbox
 from typer.testing import CliRunner
 
+import sonar
 from sonar.cli import app
 from sonar.systems.tuner import SystemTuner
+
+
+def _config_edited(edit):
+    """A copy of the valid checkpoint whose config.json has `edit(config)` applied in place."""
+    def setup(sb: Sandbox):
+        ckpt = sb.root / sb.checkpoint()
+        config = json.loads((ckpt / "config.json").read_text())
+        edit(config)
+        (ckpt / "config.json").write_text(json.dumps(config))
+        return ckpt
+    return setup
+
+
+def _rope(**values):
+    return _config_edited(lambda c: c["rope_parameters"].update(values))
+
+
+def _old_style_rope(**values):
+    """transformers 4.x wrote rope_theta and rope_scaling at the top level instead of rope_parameters."""
+    return _config_edited(lambda c: (c.pop("rope_parameters"), c.update(values)))
 
 
 def _tune(*extra: str) -> list[str]:
@@ -23,10 +47,39 @@ CASES = [
         r"--quality-limit 2\.0: must be at most 1"),
     api("api-tuner-quality-limit-huge", lambda _: SystemTuner(quality_limit=1e20),
         r"quality_limit=1e\+20: must be at most 1"),
+    # a config.json of the wrong JSON types: float() read true as a RoPE base of 1.0 and the text "1e5" as a number
+    api("api-load-rope-theta-true", sonar.load_pretrained, r"config\.json: rope_theta=True: must be a number",
+        setup=_rope(rope_theta=True)),
+    api("api-load-rope-theta-text", sonar.load_pretrained, r"config\.json: rope_theta='1e5': must be a number",
+        setup=_rope(rope_theta="1e5")),
+    # dict() took a list of pairs as a mapping and the list was accepted; a word failed as "invalid value (dictionary
+    # update sequence element #0 ...)"
+    api("api-load-old-rope-scaling-list", sonar.load_pretrained,
+        r"config\.json: rope_scaling=\[\['factor', 8\]\]: expected a mapping", setup=_old_style_rope(
+            rope_theta=500000.0, rope_scaling=[["factor", 8]])),
+    api("api-load-old-rope-theta-word", sonar.load_pretrained, r"config\.json: rope_theta='big': must be a number",
+        setup=_old_style_rope(rope_theta="big")),
+    # a number where a list belongs: "invalid value ('int' object is not iterable)", naming no key
+    api("api-load-moe-layers-number", sonar.load_pretrained, r"config\.json: moe_layers=5: must be a list of integers",
+        setup=_config_edited(lambda c: c.update(moe_layers=5))),
+    api("api-load-layer-types-number", sonar.load_pretrained, r"config\.json: layer_types=5: must be a list",
+        setup=_config_edited(lambda c: c.update(layer_types=5))),
+    cli("tune-checkpoint-rope-theta-true", lambda sb: [
+        "tune", "--checkpoint", str(_rope(rope_theta=True)(sb)), "--trials", "1", "--workdir", "w"],
+        r"config\.json: rope_theta=True: must be a number"),
 ]
 
 
-@pytest.mark.parametrize("case", list(params(CASES)))
+# Fixed by a change to sonar/checkpoint/hf_config.py, which is in the search engine method's code digest
+# (sonar/bench/code_digest.py): editing it reruns SONAR's recorded benchmark rows, so the change waits for a rebuild.
+_IN_DIGEST = "needs sonar/checkpoint/hf_config.py to check config.json's types (inside the benchmark code digest)"
+KNOWN_FAILING = {case: _IN_DIGEST for case in (
+    "api-load-rope-theta-true", "api-load-rope-theta-text", "api-load-old-rope-scaling-list",
+    "api-load-old-rope-theta-word", "api-load-moe-layers-number", "api-load-layer-types-number",
+    "tune-checkpoint-rope-theta-true")}
+
+
+@pytest.mark.parametrize("case", list(params(CASES, KNOWN_FAILING)))
 def test_bad_input(case, sandbox):
     check_case(case, sandbox)
 
