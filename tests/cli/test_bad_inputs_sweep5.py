@@ -47,6 +47,18 @@ CASES = [
         r"--quality-limit 2\.0: must be at most 1"),
     api("api-tuner-quality-limit-huge", lambda _: SystemTuner(quality_limit=1e20),
         r"quality_limit=1e\+20: must be at most 1"),
+    # accepted, then a TypeError once the tuning had begun (the callback: after the first trial was measured)
+    api("api-tuner-prior-path-number", lambda _: SystemTuner(prior_path=5),
+        r"prior_path=5: must be a file path \(str or pathlib\.Path\) or None"),
+    api("api-tuner-on-trial-not-callable", lambda _: SystemTuner(on_trial="print"),
+        r"on_trial='print': must be a function or None"),
+    api("api-tuner-val-loss-fn-not-callable", lambda _: SystemTuner(val_loss_fn=0.5),
+        r"val_loss_fn=0\.5: must be a function or None"),
+    # a directory with no config.json: the candidate's random init was tuned instead, without a word
+    api("api-tuner-checkpoint-missing", lambda sb: SystemTuner(checkpoint=sb.root / "gone"),
+        r"gone: no config\.json \(not a transformers checkpoint directory\)", setup=lambda sb: sb),
+    api("api-tuner-checkpoint-user-dir", lambda sb: SystemTuner(checkpoint=sb.root / "home"),
+        r"home: no config\.json", setup=lambda sb: sb),
     # a config.json of the wrong JSON types: float() read true as a RoPE base of 1.0 and the text "1e5" as a number
     api("api-load-rope-theta-true", sonar.load_pretrained, r"config\.json: rope_theta=True: must be a number",
         setup=_rope(rope_theta=True)),

@@ -9,6 +9,7 @@ plus the trials measured since), so a killed and resumed tuner continues the sam
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from collections.abc import Callable
@@ -192,6 +193,16 @@ class SystemTuner:
         for name, value in (("isolate", isolate), ("cold_compiles", cold_compiles)):
             if not isinstance(value, bool):
                 raise UserError(f"{name}={value!r}: must be true or false")
+        # each is first used once the tuning has begun (a callback after the first trial is measured)
+        if prior_path is not None and (isinstance(prior_path, bytes) or not isinstance(prior_path, str | os.PathLike)):
+            raise UserError(f"prior_path={prior_path!r}: must be a file path (str or pathlib.Path) or None")
+        for name, value in (("val_loss_fn", val_loss_fn), ("on_trial", on_trial)):
+            if value is not None and not callable(value):
+                raise UserError(f"{name}={value!r}: must be a function or None")
+        if checkpoint is not None:  # a directory without config.json fell back to tuning the random init, unsaid
+            from sonar.checkpoint.files import check_path, read_config
+
+            read_config(check_path(checkpoint, "checkpoint"))
         self.quality_limit = quality_limit
         self.prior_path = prior_path
         self.val_loss_fn = val_loss_fn
