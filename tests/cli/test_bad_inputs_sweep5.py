@@ -11,6 +11,7 @@ from bad_input_sandbox import Sandbox
 from typer.testing import CliRunner
 
 import sonar
+import sonar.checkpoint
 from sonar.cli import app
 from sonar.systems.tuner import SystemTuner
 
@@ -33,6 +34,27 @@ def _rope(**values):
 def _old_style_rope(**values):
     """transformers 4.x wrote rope_theta and rope_scaling at the top level instead of rope_parameters."""
     return _config_edited(lambda c: (c.pop("rope_parameters"), c.update(values)))
+
+
+def _multimodal_hf(edit=None) -> dict:
+    """The config.json a multimodal checkpoint of the default MultimodalConfig holds, `edit(config)` applied."""
+    from sonar.checkpoint import multimodal_to_hf
+    from sonar.model.multimodal_config import MultimodalConfig
+
+    config = multimodal_to_hf(MultimodalConfig())
+    if edit is not None:
+        edit(config)
+    return config
+
+
+def _vision(**values):
+    return lambda: _multimodal_hf(lambda c: c["vision_config"].update(values))
+
+
+def _from_hf(make):
+    from sonar.checkpoint import multimodal_from_hf
+
+    return lambda _: multimodal_from_hf(make())
 
 
 def _tune(*extra: str) -> list[str]:
@@ -59,6 +81,21 @@ CASES = [
         r"gone: no config\.json \(not a transformers checkpoint directory\)", setup=lambda sb: sb),
     api("api-tuner-checkpoint-user-dir", lambda sb: SystemTuner(checkpoint=sb.root / "home"),
         r"home: no config\.json", setup=lambda sb: sb),
+    # multimodal config.json values of the wrong JSON type: AttributeError or TypeError tracebacks, or (true, "1e4")
+    # read as a number
+    api("api-multimodal-from-hf-list", _from_hf(lambda: [1]), r"multimodal_from_hf: expected a dict .*got list"),
+    api("api-multimodal-vision-config-number", _from_hf(lambda: _multimodal_hf(lambda c: c.update(vision_config=5))),
+        r"vision_config=5: must be an object"),
+    api("api-multimodal-vision-rope-list", _from_hf(_vision(rope_parameters=[1])),
+        r"vision rope_parameters=\[1\]: expected a mapping"),
+    api("api-multimodal-vision-rope-theta-true", _from_hf(_vision(rope_parameters={"rope_theta": True})),
+        r"vision rope_theta=True: must be a finite number"),
+    api("api-multimodal-vision-rope-theta-text", _from_hf(_vision(rope_parameters={"rope_theta": "1e4"})),
+        r"vision rope_theta='1e4': must be a finite number"),
+    api("api-multimodal-vision-image-size-nested", _from_hf(_vision(image_size=[[336], [336]])),
+        r"vision image_size=\[336\]: must be an integer"),
+    api("api-multimodal-to-hf-text-config", lambda _: sonar.checkpoint.multimodal_to_hf(sonar.preset("debug")),
+        r"config: expected a MultimodalConfig, got ModelConfig"),
     # a config.json of the wrong JSON types: float() read true as a RoPE base of 1.0 and the text "1e5" as a number
     api("api-load-rope-theta-true", sonar.load_pretrained, r"config\.json: rope_theta=True: must be a number",
         setup=_rope(rope_theta=True)),
@@ -74,6 +111,8 @@ CASES = [
     # a number where a list belongs: "invalid value ('int' object is not iterable)", naming no key
     api("api-load-moe-layers-number", sonar.load_pretrained, r"config\.json: moe_layers=5: must be a list of integers",
         setup=_config_edited(lambda c: c.update(moe_layers=5))),
+    api("api-from-hf-list", lambda _: sonar.checkpoint.from_hf([1]),  # AttributeError: 'list' has no 'get'
+        r"from_hf: expected a dict \(a config\.json's contents\), got list"),
     api("api-load-layer-types-number", sonar.load_pretrained, r"config\.json: layer_types=5: must be a list",
         setup=_config_edited(lambda c: c.update(layer_types=5))),
     cli("tune-checkpoint-rope-theta-true", lambda sb: [
@@ -87,7 +126,7 @@ CASES = [
 _IN_DIGEST = "needs sonar/checkpoint/hf_config.py to check config.json's types (inside the benchmark code digest)"
 KNOWN_FAILING = {case: _IN_DIGEST for case in (
     "api-load-rope-theta-true", "api-load-rope-theta-text", "api-load-old-rope-scaling-list",
-    "api-load-old-rope-theta-word", "api-load-moe-layers-number", "api-load-layer-types-number",
+    "api-load-old-rope-theta-word", "api-load-moe-layers-number", "api-from-hf-list", "api-load-layer-types-number",
     "tune-checkpoint-rope-theta-true")}
 
 

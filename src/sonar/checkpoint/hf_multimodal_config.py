@@ -18,23 +18,32 @@ TRANSFORMERS_LAYERNORM_EPS = 1e-5
 
 
 def vision_from_hf(hf: dict) -> VisionConfig:
+    if not isinstance(hf, dict):
+        raise ConfigError(f"vision_config={hf!r}: must be an object")
     if hf.get("hidden_act", "gelu") != "gelu":
         raise ConfigError(f"vision hidden_act={hf['hidden_act']!r}: only 'gelu' is supported (Llama 4 uses exact GELU)")
     fields = {name: hf[name] for name in _VISION_SAME_NAME if name in hf}
     for name in ("image_size", "patch_size"):
         if isinstance(fields.get(name), list | tuple):
-            sides = set(fields[name])
-            if len(sides) != 1:
-                raise ConfigError(f"vision {name}={fields[name]}: only square sizes are supported")
-            fields[name] = sides.pop()
+            sides = fields[name]  # compared, not put in a set: a side may be any JSON value, a list included
+            if not sides or any(side != sides[0] for side in sides):
+                raise ConfigError(f"vision {name}={sides}: only square sizes are supported")
+            fields[name] = sides[0]
     rope = hf.get("rope_parameters") or {}
+    if not isinstance(rope, dict):
+        raise ConfigError(f"vision rope_parameters={rope!r}: expected a mapping (rope_type, rope_theta, ...)")
     theta = rope.get("rope_theta", hf.get("rope_theta"))
     if theta is not None:
-        fields["rope_theta"] = float(theta)
+        # float() would read true as 1.0 and the text "1e4" as a number: anything but a number is VisionConfig's
+        # to refuse, by name
+        fields["rope_theta"] = float(theta) if isinstance(theta, int | float) and not isinstance(theta, bool) \
+            else theta
     return VisionConfig(**fields)
 
 
 def multimodal_from_hf(hf: dict) -> MultimodalConfig:
+    if not isinstance(hf, dict):
+        raise ConfigError(f"multimodal_from_hf: expected a dict (a config.json's contents), got {type(hf).__name__}")
     if hf.get("model_type") != "llama4" or "vision_config" not in hf:
         raise ConfigError(
             f"config.json model_type={hf.get('model_type')!r}: a multimodal checkpoint needs model_type 'llama4'"
@@ -80,6 +89,8 @@ def vision_to_hf(vision: VisionConfig) -> dict:
 
 
 def multimodal_to_hf(config: MultimodalConfig) -> dict:
+    if not isinstance(config, MultimodalConfig):
+        raise ConfigError(f"config: expected a MultimodalConfig, got {type(config).__name__}")
     check_transformers_can_build(config.vision)
     text = to_hf(config.text)
     text.pop("architectures")
