@@ -96,6 +96,9 @@ CASES = [
         r"vision image_size=\[336\]: must be an integer"),
     api("api-multimodal-to-hf-text-config", lambda _: sonar.checkpoint.multimodal_to_hf(sonar.preset("debug")),
         r"config: expected a MultimodalConfig, got ModelConfig"),
+    # past the positions the demo's models read: refused by generate only once the whole search had run (minutes)
+    cli("demo-new-tokens-past-the-model", ["demo", "--out", "d", "--new-tokens", "5000"],
+        r"--new-tokens 5,000: the demo's models read at most 4,096 positions"),
     # a config.json of the wrong JSON types: float() read true as a RoPE base of 1.0 and the text "1e5" as a number
     api("api-load-rope-theta-true", sonar.load_pretrained, r"config\.json: rope_theta=True: must be a number",
         setup=_rope(rope_theta=True)),

@@ -41,6 +41,20 @@ def sample_text(model_dir: Path, prompt: str, new_tokens: int) -> str:
 MAX_NEW_TOKENS = 10_000  # a demo shows a paragraph; far more is a typo
 
 
+def _check_fits_default_search(new_tokens: int) -> None:
+    """The default search's winner reads a bounded number of positions, the prompt taking at least one: more
+    new tokens were refused by `generate` only once the whole search had run."""
+    from sonar.search.space import sample_architectures
+    from sonar.search.spec import load_spec
+
+    spec = load_spec(default_spec_path())
+    most = min(c.max_position_embeddings for c in sample_architectures(spec.arch, seed=spec.seed,
+                                                                      count=spec.budget.candidates))
+    if new_tokens >= most:
+        raise UserError(f"--new-tokens {new_tokens:,}: the demo's models read at most {most:,} positions, the prompt "
+                        f"included; give at most {most - 1:,}")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="run directory (resumed if it holds a search)")] = DEFAULT_RUN_DIR,
@@ -54,6 +68,8 @@ def demo(
         raise UserError(f"--new-tokens {new_tokens}: must be between 1 and {MAX_NEW_TOKENS:,}")
     if not prompt:
         raise UserError("--prompt '': give some text for the winner to continue")
+    if not (out / DB_NAME).exists():
+        _check_fits_default_search(new_tokens)
     console = Console()
     options = dict(executor=None, address=None, backend=None, workers=None, live=True)
     if (out / DB_NAME).exists():
