@@ -4,6 +4,7 @@ traceback, a silent acceptance, a misleading message or a file left behind befor
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from bad_input_cases import api, check_case, cli, params
@@ -57,6 +58,12 @@ def _from_hf(make):
     return lambda _: multimodal_from_hf(make())
 
 
+def _fifo(sb: Sandbox, name: str) -> str:
+    (sb.root / name).parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(sb.root / name)
+    return name
+
+
 def _tune(*extra: str) -> list[str]:
     return ["tune", "--preset", "debug", "--trials", "1", "--workdir", "w", *extra]
 
@@ -99,6 +106,22 @@ CASES = [
     # past the positions the demo's models read: refused by generate only once the whole search had run (minutes)
     cli("demo-new-tokens-past-the-model", ["demo", "--out", "d", "--new-tokens", "5000"],
         r"--new-tokens 5,000: the demo's models read at most 4,096 positions"),
+    # a FIFO where a file is read: reading it waited for a writer forever
+    cli("posttrain-sft-data-fifo", lambda sb: ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--out", "o",
+                                               "--threads", "1", "--data", _fifo(sb, "d.jsonl")],
+        r"d\.jsonl: not a regular file \(a FIFO, device or socket\)"),
+    cli("posttrain-dpo-pairs-fifo", lambda sb: ["posttrain", "dpo", "--from", sb.checkpoint(), "--steps", "1", "--out",
+                                                "o", "--threads", "1", "--pairs", _fifo(sb, "p.jsonl")],
+        r"p\.jsonl: not a regular file"),
+    cli("bench-build-space-fifo", lambda sb: ["bench", "build", "--out", "t.jsonl", "--candidates", "2", "--max-steps",
+                                              "8", "--max-trials", "1", "--space", _fifo(sb, "s.yaml")],
+        r"--space s\.yaml: not a regular file"),
+    # a systems prior that is no file was taken for absent, then replaced by the tuner's first write (the directory
+    # case: an IsADirectoryError traceback once every trial had run)
+    cli("tune-prior-fifo", lambda sb: _fifo(sb, "w/systems-prior.json") and _tune(),
+        r"w/systems-prior\.json: not a readable systems prior \(not a regular file\)"),
+    cli("tune-prior-directory", lambda sb: (sb.root / "w" / "systems-prior.json").mkdir(parents=True) or _tune(),
+        r"w/systems-prior\.json: not a readable systems prior \(not a regular file\)"),
     # a config.json of the wrong JSON types: float() read true as a RoPE base of 1.0 and the text "1e5" as a number
     api("api-load-rope-theta-true", sonar.load_pretrained, r"config\.json: rope_theta=True: must be a number",
         setup=_rope(rope_theta=True)),

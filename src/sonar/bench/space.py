@@ -110,6 +110,8 @@ def load_table_space(path: str | Path | None) -> TableSpace:
     if path is None:
         return TableSpace(described=ARCHITECTURE_SPACE)
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO waited for a writer forever
+        raise UserError(f"--space {path}: not a regular file (a FIFO, device or socket); name a YAML file")
     try:
         data = strict_yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:

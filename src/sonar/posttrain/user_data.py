@@ -32,6 +32,8 @@ class Preference:
 def _records(path: str | Path, fields: tuple[str, ...], problem=lambda record: None) -> list[dict]:
     """The file's records, each a JSON object with `fields` as non-empty strings and no `problem(record)`."""
     path = Path(path)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO waited for a writer forever
+        raise UserError(f"{path}: not a regular file (a FIFO, device or socket); name a JSONL file")
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:

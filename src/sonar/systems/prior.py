@@ -107,8 +107,10 @@ class PriorStore:
         self.path = Path(path) if path is not None else None
 
     def load(self) -> list[dict]:
-        if self.path is None or not self.path.is_file():
+        if self.path is None or not self.path.exists():
             return []
+        if not self.path.is_file():  # else taken for absent, and replaced by the first write
+            raise self._unreadable("not a regular file")
         try:
             data = strict_json.loads(self.path.read_text())
         except (ValueError, UnicodeDecodeError) as err:
