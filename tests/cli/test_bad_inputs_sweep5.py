@@ -122,6 +122,17 @@ CASES = [
         r"w/systems-prior\.json: not a readable systems prior \(not a regular file\)"),
     cli("tune-prior-directory", lambda sb: (sb.root / "w" / "systems-prior.json").mkdir(parents=True) or _tune(),
         r"w/systems-prior\.json: not a readable systems prior \(not a regular file\)"),
+    cli("tune-state-fifo", lambda sb: _fifo(sb, "w/debug/systems/tune-decode-ctx-256-b-1.json") and _tune(),
+        r"tune-decode-ctx-256-b-1\.json: not a readable tuning state \(not a regular file\)"),  # replaced afresh
+    cli("tune-state-directory", lambda sb: (sb.root / "w/debug/systems/tune-decode-ctx-256-b-1.json").mkdir(
+        parents=True) or _tune(), r"not a readable tuning state \(not a regular file\)"),  # IsADirectoryError
+    cli("tune-out-fifo", lambda sb: _tune("--out", _fifo(sb, "c.json")), r"--out c\.json: exists and is not a regular "
+        r"file"),  # hung, reading it to see whether it was a curve
+    cli("replay-png-fifo", lambda sb: ["bench", "replay", sb.table(), "--seeds", "1", "--png", _fifo(sb, "x.png")],
+        r"--png x\.png: exists and is not a regular file"),  # io.UnsupportedOperation once the replay had run
+    cli("figures-scoreboard-fifo", lambda sb: ["bench", "figures", "--scoreboard", _fifo(sb, "s.json"), "--readme",
+                                               sb.file("R.md", "x\n"), "--check"],
+        r"--scoreboard s\.json: not a regular file"),
     # a config.json of the wrong JSON types: float() read true as a RoPE base of 1.0 and the text "1e5" as a number
     api("api-load-rope-theta-true", sonar.load_pretrained, r"config\.json: rope_theta=True: must be a number",
         setup=_rope(rope_theta=True)),

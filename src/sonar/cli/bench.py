@@ -174,6 +174,8 @@ def _check_writable_file(path: Path, flag: str) -> None:
         raise UserError(f"{flag} {path}: the directory {path.parent} does not exist")
     if path.suffix.lower() != ".png":
         raise UserError(f"{flag} {path}: must end in .png (the figure is written as PNG)")
+    if path.exists() and not path.is_file():  # the figure, written once the replay had run, failed on a FIFO
+        raise UserError(f"{flag} {path}: exists and is not a regular file (a FIFO, device or socket); name a new file")
     if path.is_file() and not _is_png(path):
         # an earlier figure is replaced, but a user's file that only bears the name is not
         raise UserError(f"{flag} {path}: exists and is not a PNG image; name a new file")

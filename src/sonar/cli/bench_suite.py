@@ -260,6 +260,8 @@ def figures(
     from sonar.bench.figures import render, rewrite
 
     def load(path: Path, flag: str, keys: tuple[str, ...]) -> dict:
+        if path.exists() and not path.is_file():  # a FIFO waited for a writer forever
+            raise UserError(f"{flag} {path}: not a regular file (a directory, FIFO, device or socket)")
         try:
             data = strict_json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

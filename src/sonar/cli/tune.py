@@ -88,6 +88,8 @@ def tune(
     check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
     if out is not None and out.is_dir():
         raise UserError(f"--out {out}: is a directory; name the curve's JSON file")
+    if out is not None and out.exists() and not out.is_file():  # reading a FIFO to see if it is a curve never ended
+        raise UserError(f"--out {out}: exists and is not a regular file (a FIFO, device or socket); name a new file")
     if out is not None and out.exists() and not _is_curve(out):
         raise UserError(f"--out {out}: exists and is not a tuning curve sonar wrote; name a new file")
     if out is not None:

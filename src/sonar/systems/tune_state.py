@@ -20,6 +20,8 @@ _LISTS = ("prior_snapshot", "run_records", "points", "samples")
 
 
 def read_tune_state(path: Path, workload_label: str) -> dict:
+    if not path.is_file():  # a FIFO waited for a writer forever
+        raise _unreadable(path, "not a regular file")
     try:
         state = strict_json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as err:

@@ -224,7 +224,7 @@ class SystemTuner:
 
     def _load_state(self, candidate: Candidate, prior: PriorStore) -> dict:
         path = self.state_path(candidate)
-        if path.is_file():
+        if path.exists():  # a FIFO or a folder there is refused, not taken for absent and replaced
             return self._reopen_for_compiles(read_tune_state(path, self.workload.label()))
         return {"version": STATE_VERSION, "workload": self.workload.label(), "candidate": candidate.id,
                 "prior_snapshot": prior.load(), "run_records": [], "points": [], "samples": [],
