@@ -133,6 +133,9 @@ CASES = [
     cli("figures-scoreboard-fifo", lambda sb: ["bench", "figures", "--scoreboard", _fifo(sb, "s.json"), "--readme",
                                                sb.file("R.md", "x\n"), "--check"],
         r"--scoreboard s\.json: not a regular file"),
+    cli("suite-work-fifo", lambda sb: ["bench", "suite", sb.table(), "--out", "s.json", "--seeds", "1", "--work",
+                                       _fifo(sb, "s.work.jsonl")], r"--work s\.work\.jsonl: exists and is not a "
+        r"regular file"),  # hung on its first write
     # a config.json of the wrong JSON types: float() read true as a RoPE base of 1.0 and the text "1e5" as a number
     api("api-load-rope-theta-true", sonar.load_pretrained, r"config\.json: rope_theta=True: must be a number",
         setup=_rope(rope_theta=True)),

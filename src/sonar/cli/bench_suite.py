@@ -59,6 +59,9 @@ def _check_outputs(out: Path, work: Path, tables: tuple[Path, ...]) -> None:
     for flag, path in (("--out", out), ("--work", work)):
         if path.is_dir():
             raise UserError(f"{flag} {path}: is a directory; name a file")
+        if path.exists() and not path.is_file():  # a FIFO: the first write waited for a reader forever
+            raise UserError(f"{flag} {path}: exists and is not a regular file (a FIFO, device or socket); name a "
+                            "new file")
         refuse_file_ancestor(path, flag)
     if out.resolve() in inputs:
         raise UserError(f"--out {out}: is an input table; name a separate JSON file")
