@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+import torch
 from bad_input_cases import api, check_case, cli, params
 from bad_input_sandbox import Sandbox
 from typer.testing import CliRunner
@@ -62,6 +63,39 @@ def _fifo(sb: Sandbox, name: str) -> str:
     (sb.root / name).parent.mkdir(parents=True, exist_ok=True)
     os.mkfifo(sb.root / name)
     return name
+
+
+def _torch_file_edited(path, edit) -> None:
+    payload = torch.load(path, weights_only=True)
+    edit(payload)
+    torch.save(payload, path)
+
+
+def _train_state(edit):
+    """`sonar train --resume` on a copy of the valid run whose training checkpoint has `edit(payload)` applied."""
+    def argv(sb: Sandbox) -> list[str]:
+        run = sb.train_run()
+        _torch_file_edited(sb.root / run / "state" / "train_state.pt", edit)
+        return ["train", "--resume", "--out", run, "--steps", "3", "--threads", "1"]
+    return argv
+
+
+_RL = ["--save-every", "1", "--out", "rl", "--threads", "1", "--prompts-per-step", "2", "--group-size", "2"]
+
+
+def _rl_state(edit, steps: int = 3):
+    """`sonar posttrain rl --resume` to `steps` on a two-step RL run whose state has `edit(payload)` applied."""
+    def argv(sb: Sandbox) -> list[str]:
+        ckpt = sb.checkpoint()
+        ran = CliRunner().invoke(app, ["posttrain", "rl", "--from", ckpt, "--steps", "2", *_RL], env=sb.env())
+        assert ran.exit_code == 0, ran.output
+        _torch_file_edited(sb.root / "rl" / "state" / "rl_state.pt", edit)
+        return ["posttrain", "rl", "--from", ckpt, "--steps", str(steps), *_RL, "--resume"]
+    return argv
+
+
+def _first_tensor(payload_key: str, value):
+    return lambda payload: payload[payload_key].update({next(iter(payload[payload_key])): value})
 
 
 def _tune(*extra: str) -> list[str]:
@@ -136,6 +170,27 @@ CASES = [
     cli("suite-work-fifo", lambda sb: ["bench", "suite", sb.table(), "--out", "s.json", "--seeds", "1", "--work",
                                        _fifo(sb, "s.work.jsonl")], r"--work s\.work\.jsonl: exists and is not a "
         r"regular file"),  # hung on its first write
+    # training and RL checkpoints edited by hand or from another model: read as they stood, then a TypeError,
+    # KeyError or AttributeError traceback, or a RuntimeError from load_state_dict
+    cli("train-resume-state-step-word", _train_state(lambda p: p["state"].update(step="x")),
+        r"train_state\.pt: not a readable training checkpoint \('step' must be an integer >= 0, got 'x'\)"),
+    cli("train-resume-state-losses-number", _train_state(lambda p: p["state"].update(losses=5)),
+        r"train_state\.pt: not a readable training checkpoint \('losses' must be a list of numbers\)"),
+    cli("train-resume-state-rng-empty", _train_state(lambda p: p.update(rng={})),
+        r"train_state\.pt: not a readable training checkpoint \(KeyError: 'torch'\)"),
+    cli("train-resume-state-tensor-shape", _train_state(_first_tensor("model", torch.zeros(3))),
+        r"train_state\.pt: not a readable training checkpoint \(RuntimeError: .*size mismatch"),
+    cli("posttrain-rl-resume-settings-list", _rl_state(lambda p: p.update(settings=[1])),
+        r"rl_state\.pt: not a readable RL state \('settings' must be a mapping, got list\)"),
+    cli("posttrain-rl-resume-curriculum-empty", _rl_state(lambda p: p.update(curriculum={})),
+        r"rl_state\.pt: not a readable RL state \('curriculum' must hold a 'level' and a 'recent' list\)"),
+    cli("posttrain-rl-resume-optimizer-empty", _rl_state(lambda p: p.update(optimizer={})),
+        r"rl_state\.pt: not a readable RL state \(KeyError: 'param_groups'\)"),
+    cli("posttrain-rl-resume-policy-nan", _rl_state(lambda p: [t.fill_(float("nan")) for t in p["policy"].values()]),
+        r"rl_state\.pt: its policy or reference weights hold NaN"),  # a RuntimeError from sampling
+    # fewer steps than the run has trained: the run's model was written again without a word (train refuses it)
+    cli("posttrain-rl-resume-fewer-steps", _rl_state(lambda p: None, steps=1),
+        r"--steps 1: this RL run has already trained 2 steps; pass --steps >= 2"),
     # a config.json of the wrong JSON types: float() read true as a RoPE base of 1.0 and the text "1e5" as a number
     api("api-load-rope-theta-true", sonar.load_pretrained, r"config\.json: rope_theta=True: must be a number",
         setup=_rope(rope_theta=True)),

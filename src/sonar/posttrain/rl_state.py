@@ -38,4 +38,21 @@ def load_rl_state(path: Path) -> dict:
         raise UserError(f"cannot read RL state {path}: {first[:160]}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or any(k not in payload for k in _KEYS):
         raise UserError(f"{path}: not an RL state of format {FORMAT}; delete it to start the run afresh")
+    problem = _shape_problem(payload)
+    if problem:  # else a TypeError, KeyError or AttributeError traceback once the run resumed
+        raise UserError(f"{path}: not a readable RL state ({problem}); delete it to start the run afresh")
     return payload
+
+
+def _shape_problem(payload: dict) -> str | None:
+    step = payload["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return f"'step' must be an integer >= 0, got {step!r}"
+    for key in ("policy", "reference", "optimizer", "rng", "settings", "curriculum"):
+        if not isinstance(payload[key], dict):
+            return f"'{key}' must be a mapping, got {type(payload[key]).__name__}"
+    if not isinstance(payload["curve"], list) or not all(isinstance(point, dict) for point in payload["curve"]):
+        return "'curve' must be a list of objects"
+    if "level" not in payload["curriculum"] or not isinstance(payload["curriculum"].get("recent"), list):
+        return "'curriculum' must hold a 'level' and a 'recent' list"
+    return None

@@ -81,7 +81,35 @@ def load_checkpoint(path: Path) -> dict:
                                                                                       fields(TrainState)}:
         raise UserError(f"{path}: not a complete training checkpoint (missing or malformed: {missing or ['state']})")
     payload["state"] = TrainState(**payload["state"])
+    problem = _state_problem(payload)
+    if problem:  # else a TypeError, KeyError or AttributeError traceback once the training resumed
+        raise UserError(f"{path}: not a readable training checkpoint ({problem}); delete it to retrain from step 0")
     return payload
+
+
+def _state_problem(payload: dict) -> str | None:
+    """What makes a loaded checkpoint's plain data unusable (an edited or foreign file), or None."""
+    state = payload["state"]
+    for name in ("step", "tokens"):
+        value = getattr(state, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return f"'{name}' must be an integer >= 0, got {value!r}"
+    if isinstance(state.seconds, bool) or not isinstance(state.seconds, int | float) or not state.seconds >= 0:
+        return f"'seconds' must be a number >= 0, got {state.seconds!r}"
+    for name, item in (("losses", int | float), ("curve", dict), ("expert_counts", list)):
+        value = getattr(state, name)
+        if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
+            return f"'{name}' must be a list of {'numbers' if name == 'losses' else item.__name__ + 's'}"
+    for key in ("model", "optimizer", "rng"):
+        if not isinstance(payload[key], dict):
+            return f"'{key}' must be a mapping, got {type(payload[key]).__name__}"
+    return None
+
+
+def restore_problem(err: BaseException) -> str:
+    """A failure to load saved tensors, optimizer or RNG states into a model (a key missing, a shape that
+    differs), as one short line."""
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]
 
 
 def _detail(err: Exception) -> str:

@@ -38,7 +38,14 @@ from sonar.train.optimizer import build_optimizer, restore_optimizer
 from sonar.train.rng import restore_rng
 from sonar.train.runtime import keep_freed_memory
 from sonar.train.stages import phase_at, seen_by, tokens_before
-from sonar.train.state import STATE_FILE, TrainState, check_compatible, load_checkpoint, save_checkpoint
+from sonar.train.state import (
+    STATE_FILE,
+    TrainState,
+    check_compatible,
+    load_checkpoint,
+    restore_problem,
+    save_checkpoint,
+)
 from sonar.train.step import apply_kernels, evaluate, has_moe, train_step
 
 RUN_RECORD = "run.json"
@@ -150,9 +157,13 @@ class CorpusTrainer:
                              train_config=seen_by(self.config.trajectory_dict(), done), data_record=data.record)
             # The payload is on the CPU; loading copies the weights and moves the optimizer's state
             # to the parameters' device, whichever device saved them.
-            model.load_state_dict(payload["model"])
-            restore_optimizer(optimizer, payload["optimizer"])
-            restore_rng(payload["rng"])
+            try:  # loading them checks the tensors' names and shapes and the RNG states' form
+                model.load_state_dict(payload["model"])
+                restore_optimizer(optimizer, payload["optimizer"])
+                restore_rng(payload["rng"])
+            except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
+                raise UserError(f"{path}: not a readable training checkpoint ({restore_problem(err)}); delete it to "
+                                "retrain from step 0") from None
             state = payload["state"]
         return model, optimizer, state
 
