@@ -191,6 +191,10 @@ CASES = [
     # fewer steps than the run has trained: the run's model was written again without a word (train refuses it)
     cli("posttrain-rl-resume-fewer-steps", _rl_state(lambda p: None, steps=1),
         r"--steps 1: this RL run has already trained 2 steps; pass --steps >= 2"),
+    cli("eval-length-settings-seq-len-zero", lambda sb: [
+        "eval", "length", sb.edit_json(f"{sb.train_run()}/train_config.json", lambda c: {**c, "seq_len": 0})
+        .removesuffix("/train_config.json"), "--out", "o", "--threads", "1"],
+        r"train_config\.json: not a readable run settings file \('seq_len' is 0, an integer >= 1 is expected\)"),
     # a config.json of the wrong JSON types: float() read true as a RoPE base of 1.0 and the text "1e5" as a number
     api("api-load-rope-theta-true", sonar.load_pretrained, r"config\.json: rope_theta=True: must be a number",
         setup=_rope(rope_theta=True)),

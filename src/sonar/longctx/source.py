@@ -50,9 +50,10 @@ def resolve(checkpoint: str, *, corpus: str | None, train_len: int | None) -> Ev
         train_len = settings.get("seq_len")
         if train_len is None:
             raise UserError(f"{checkpoint}: no {_RUN_SETTINGS} beside it says the training length: pass --train-len")
-        if isinstance(train_len, bool) or not isinstance(train_len, int):
+        if isinstance(train_len, bool) or not isinstance(train_len, int) or train_len < 1:
+            # a 0 read from the file was reported as "--train-len 0", a flag the user never gave
             raise UserError(f"{run_dir / _RUN_SETTINGS}: not a readable run settings file ('seq_len' is "
-                            f"{train_len!r}, an integer is expected); pass --train-len")
+                            f"{train_len!r}, an integer >= 1 is expected); pass --train-len")
     if train_len < 1:
         raise UserError(f"--train-len {train_len}: must be >= 1")
     try:  # the run's own corpus settings, as DataConfig checks them
