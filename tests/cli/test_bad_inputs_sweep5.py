@@ -170,6 +170,12 @@ CASES = [
     cli("suite-work-fifo", lambda sb: ["bench", "suite", sb.table(), "--out", "s.json", "--seeds", "1", "--work",
                                        _fifo(sb, "s.work.jsonl")], r"--work s\.work\.jsonl: exists and is not a "
         r"regular file"),  # hung on its first write
+    # a path that exists but is no regular file was reported as missing ("no such spec file", "no such config.json")
+    cli("search-spec-directory", lambda sb: (sb.root / "s.yaml").mkdir() or ["search", "s.yaml", "--out", "r"],
+        r"s\.yaml: not a regular file \(a directory, FIFO, device or socket\)"),
+    cli("search-spec-fifo", lambda sb: ["search", _fifo(sb, "s.yaml"), "--out", "r"], r"s\.yaml: not a regular file"),
+    cli("plan-model-config-fifo", lambda sb: ["plan", "--model", _fifo(sb, "m/config.json").removesuffix(
+        "/config.json")], r"--model 'm': m/config\.json is not a regular file"),
     # training and RL checkpoints edited by hand or from another model: read as they stood, then a TypeError,
     # KeyError or AttributeError traceback, or a RuntimeError from load_state_dict
     cli("train-resume-state-step-word", _train_state(lambda p: p["state"].update(step="x")),

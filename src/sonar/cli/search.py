@@ -51,6 +51,9 @@ def search(
         if out is None:
             raise UserError("--out DIR is required with a config")
         check_run_dir(out, holds_run=lambda d: (d / DB_NAME).exists(), kind="sonar search")
+        if config.exists() and not config.is_file():  # else "no such spec file", of a path that exists
+            raise UserError(f"{config}: not a regular file (a directory, FIFO, device or socket); name the spec's "
+                            "YAML file")
         raw = read_spec_file(config)
         written = load_spec(config)  # validates the file as written, so errors name its own keys
         _check_address(address, executor or written.executor.kind)

@@ -52,6 +52,8 @@ def load_model_spec(model: str) -> ModelSpec:
     path = Path(model)
     if path.is_dir():
         path = path / "config.json"
+    if path.exists() and not path.is_file():  # else "no such config.json", of a path that exists
+        raise UserError(f"--model {model!r}: {path} is not a regular file (a directory, FIFO, device or socket)")
     if not path.is_file():
         raise UserError(f"--model {model!r}: not a preset (choose one of {sorted(PRESETS)}) and no such config.json")
     try:
