@@ -226,16 +226,7 @@ CASES = [
 ]
 
 
-# Fixed by a change to sonar/checkpoint/hf_config.py, which is in the search engine method's code digest
-# (sonar/bench/code_digest.py): editing it reruns SONAR's recorded benchmark rows, so the change waits for a rebuild.
-_IN_DIGEST = "needs sonar/checkpoint/hf_config.py to check config.json's types (inside the benchmark code digest)"
-KNOWN_FAILING = {case: _IN_DIGEST for case in (
-    "api-load-rope-theta-true", "api-load-rope-theta-text", "api-load-old-rope-scaling-list",
-    "api-load-old-rope-theta-word", "api-load-moe-layers-number", "api-from-hf-list", "api-load-layer-types-number",
-    "tune-checkpoint-rope-theta-true")}
-
-
-@pytest.mark.parametrize("case", list(params(CASES, KNOWN_FAILING)))
+@pytest.mark.parametrize("case", list(params(CASES)))
 def test_bad_input(case, sandbox):
     check_case(case, sandbox)
 
@@ -247,8 +238,6 @@ def test_eval_length_help_says_what_zero_cached_windows_means():
     assert "0: skip the cached path" in result.stdout
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError,
-                   reason="needs sonar/model/sampling.py to keep the top token (inside the benchmark code digest)")
 def test_generate_with_a_top_p_below_float32_keeps_the_top_token():
     # top_p is legal in (0, 1]; compared in float32 a tiny one was 0, every token was dropped and sampling failed
     # with "probability tensor contains either inf, nan or element < 0"

@@ -31,6 +31,8 @@ def text_config_dict(hf: dict) -> dict:
 
 
 def from_hf(hf: dict) -> ModelConfig:
+    if not isinstance(hf, dict):
+        raise ConfigError(f"from_hf: expected a dict (a config.json's contents), got {type(hf).__name__}")
     hf = text_config_dict(hf)
     if hf.get("hidden_act", "silu") != "silu":
         raise ConfigError(f"hidden_act={hf['hidden_act']!r}: only 'silu' is supported (Llama 4 uses SwiGLU)")
@@ -42,8 +44,8 @@ def from_hf(hf: dict) -> ModelConfig:
     fields["rope_scaling"] = scaling
     eos = hf.get("eos_token_id")
     fields["eos_token_id"] = () if eos is None else tuple(eos) if isinstance(eos, list) else (eos,)
-    if hf.get("moe_layers") is not None:
-        fields["moe_layers"] = tuple(hf["moe_layers"])
+    if hf.get("moe_layers") is not None:  # anything but a list is left for ModelConfig to refuse by name
+        fields["moe_layers"] = tuple(hf["moe_layers"]) if isinstance(hf["moe_layers"], list) else hf["moe_layers"]
     flags = hf.get("no_rope_layers")
     if flags is not None and (not isinstance(flags, list)
                               or any(f not in (0, 1) or isinstance(f, float) for f in flags)):
@@ -74,12 +76,17 @@ def _drop_derivable_layer_lists(config: ModelConfig) -> ModelConfig:
 def _rope_from_hf(hf: dict) -> tuple[float, RopeScaling | None]:
     params = hf.get("rope_parameters")
     if params is None:  # transformers 4.x style
-        params = dict(hf.get("rope_scaling") or {}, rope_theta=hf.get("rope_theta", 500000.0))
+        scaling = hf.get("rope_scaling")
+        if scaling is not None and not isinstance(scaling, dict):  # dict() would take a list of pairs as one
+            raise ConfigError(f"rope_scaling={scaling!r}: expected a mapping (rope_type, factor, ...) or null")
+        params = dict(scaling or {}, rope_theta=hf.get("rope_theta", 500000.0))
         params.setdefault("rope_type", params.pop("type", "default"))
     if not isinstance(params, dict):
         raise ConfigError(f"rope_parameters={params!r}: expected a mapping (rope_type, rope_theta, ...)")
     rope_type = params.get("rope_type", "default")
-    theta = float(params.get("rope_theta", 500000.0))
+    theta = params.get("rope_theta", 500000.0)
+    # float() would read true as 1.0 and the text "1e5" as a number: only a JSON number is one
+    theta = float(theta) if isinstance(theta, int | float) and not isinstance(theta, bool) else theta
     if rope_type == "default":
         return theta, None
     if rope_type != "llama3":
@@ -95,6 +102,9 @@ def _with_layer_types(hf: dict, config: ModelConfig) -> ModelConfig:
     """`config` as the file's layer_types say it attends: chunked on the RoPE layers, or (every type
     "full_attention" though RoPE layers exist) globally everywhere, which is a chunk size of None."""
     layer_types = hf.get("layer_types")
+    if layer_types is not None and not isinstance(layer_types, list):
+        raise ConfigError(f"layer_types={layer_types!r}: must be a list of 'chunked_attention' or 'full_attention', "
+                          "one per layer")
     if not layer_types or config.attention_chunk_size is None:
         return config  # without a chunk size every layer attends globally, whatever the types say
     derived = _layer_types(config)

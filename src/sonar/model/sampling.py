@@ -50,6 +50,8 @@ def next_tokens(logits_BV: torch.Tensor, cfg: SamplingConfig, generator: torch.G
         cumulative_BV = torch.softmax(sorted_BV, dim=-1).cumsum(dim=-1)
         # Drop a token once the mass before it already reaches top_p; the top token always stays.
         drop_sorted_BV = (cumulative_BV - torch.softmax(sorted_BV, dim=-1)) >= cfg.top_p
+        # compared in float32, a top_p below its smallest number is 0, which the top token's 0 reached too
+        drop_sorted_BV[:, 0] = False
         drop_BV = torch.zeros_like(drop_sorted_BV).scatter(1, order_BV, drop_sorted_BV)
         logits_BV = logits_BV.masked_fill(drop_BV, float("-inf"))
     probs_BV = torch.softmax(logits_BV, dim=-1)
