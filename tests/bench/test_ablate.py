@@ -60,11 +60,13 @@ def test_the_ablate_command_writes_each_rules_report_and_logs_its_progress(tmp_p
         t = synthetic_table(candidates=8, max_steps=64, max_trials=8, seed=seed)
         write_table(tmp_path / f"syn-{seed}.jsonl", t.header, t.candidates)
     out = tmp_path / "ablation.json"
+    (tmp_path / "ablation.json.tmp").write_text("a user's file")  # the name a fixed staging file once took
     result = CliRunner().invoke(app, ["bench", "ablate", str(tmp_path / "syn-11.jsonl"), str(tmp_path / "syn-12.jsonl"),
                                       "--switch", "tuning_pays", "--seeds", "1", "--quantiles", "0.5", "--jobs", "1",
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert set(json.loads(out.read_text())["ablation"]) >= {"tuning_pays"}
+    assert (tmp_path / "ablation.json.tmp").read_text() == "a user's file"
     cells = 2 * 2 * 2  # tables x recommendation rules x (policy, flipped)
     logged = [line for line in result.output.splitlines() if " cells: " in line]  # not a terminal: a log
     assert 2 <= len(logged) <= LOG_STEPS + 1 and f" {cells}/{cells} cells: " in logged[-1], result.output
@@ -91,3 +93,13 @@ def test_the_ablate_command_refuses_an_unknown_rule_inside_a_group(tmp_path):
     result = CliRunner().invoke(app, ["bench", "ablate", str(tmp_path), str(tmp_path), "--switch", "eliminate+bogus",
                                       "--out", str(tmp_path / "a.json")])
     assert result.exit_code != 0 and "bogus" in result.output and "Traceback" not in result.output
+
+
+def test_the_ablate_command_refuses_a_rule_named_twice_in_a_group(tmp_path):
+    from typer.testing import CliRunner
+
+    from sonar.cli.app import app
+
+    result = CliRunner().invoke(app, ["bench", "ablate", str(tmp_path), str(tmp_path),
+                                      "--switch", "eliminate+eliminate", "--out", str(tmp_path / "a.json")])
+    assert result.exit_code == 2 and "names a rule twice" in result.output, result.output

@@ -1,4 +1,5 @@
-"""The peers' joint space (bench/joint_space.py) reaches every candidate of a table, whatever fields its space varies."""
+"""The peers' joint space (bench/joint_space.py) reaches every candidate of a table, whatever fields its space
+varies."""
 
 import dataclasses
 

@@ -26,6 +26,7 @@ def tables(tmp_path_factory):
 def test_suite_writes_a_stamped_scoreboard_and_a_rerun_resumes(tables, tmp_path):
     pytest.importorskip("optuna")
     out = tmp_path / "suite.json"
+    (tmp_path / "suite.json.tmp").write_text("a user's file")  # the name a fixed staging file once took
     args = ["bench", "suite", str(tables), "--out", str(out), "--seeds", "2", "--quantiles", "0.25,0.75",
             "--methods", METHODS, "--jobs", "2"]
     result = CliRunner().invoke(app, args)
@@ -55,6 +56,7 @@ def test_suite_writes_a_stamped_scoreboard_and_a_rerun_resumes(tables, tmp_path)
     lines = work.read_text().splitlines()
     assert len(lines) == cells + 1  # nothing reran; the torn line stays, ended, and is ignored
     assert json.loads(out.read_text())["methods"] == board["methods"]
+    assert (tmp_path / "suite.json.tmp").read_text() == "a user's file"
 
 
 def test_a_rerun_computes_only_the_missing_cells(tables, tmp_path):

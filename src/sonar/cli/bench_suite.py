@@ -16,6 +16,7 @@ from rich.table import Table
 from sonar import strict_json
 from sonar.cli.bench_group import bench_app
 from sonar.cli.lists import ascii_number, name_list
+from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
 from sonar.strict_json import dumps_strict
@@ -125,10 +126,8 @@ def suite(
 
         rows = run_suite(settings, work, progress=_cell_progress(progress, task, console))
     result = suite_result(settings, rows)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(out)
+    # a staging file of its own (OUT.tmp was a fixed name: a user's file of that name was overwritten)
+    write_atomic(out, (json.dumps(result, indent=2) + "\n").encode())
     print_scoreboard(console, result)
     console.print(f"{len(rows)} cells ({work}); scoreboard -> {out}")
 
@@ -209,6 +208,9 @@ def ablate(
     unknown = sorted({name for group in chosen for name in group.split("+")} - set(RULE_NAMES))
     if unknown:
         raise UserError(f"--switch {unknown}: unknown rules; known: {', '.join(RULE_NAMES)}")
+    repeated = [group for group in chosen if len(set(group.split("+"))) < len(group.split("+"))]
+    if repeated:  # A+A flips A alone under another name: a second, identical variant to replay
+        raise UserError(f"--switch {repeated[0]!r}: names a rule twice; give each rule of a group once")
     settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=quantile_list(quantiles),
                              rules=_names(rules, "--rules"), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
     work = _work_path(out, work)
@@ -225,10 +227,7 @@ def ablate(
     result = {"stamp": stamp(), "settings": {"tables": [str(t) for t in settings.tables], "seeds": seeds,
                                              "quantiles": list(settings.quantiles), "rules": list(settings.rules)},
               "policy": {rule: getattr(SONAR_RULES, rule) for rule in RULE_NAMES}, "ablation": report}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(dumps_strict(result, indent=2) + "\n")
-    tmp.replace(out)
+    write_atomic(out, (dumps_strict(result, indent=2) + "\n").encode())
     table = Table(title=f"SONAR with one rule flipped: {len(settings.tables)} tables, {seeds} seeds; contribution ="
                         " geometric mean over tables of the ratio policy/flipped (tables helped/hurt); > 1: the"
                         " policy's choice for the rule pays")
