@@ -11,8 +11,8 @@ The price:
   found them: a prepared model edited afterwards keeps decoding with the old ones (prepare a new one);
 - the package holds its own copy of the weights (`python -m sonar.bench.compile_modes` reports what the first
   call leaves held). Pointing it at the model's own tensors instead (AOTInductor's user-managed constants,
-  built without constants in the shared library) was measured 1.1-1.3x slower per step on small's fp32
-  weights, in 12 alternating rounds, so the copy stays.
+  built without constants in the shared library) made each step slower on small's fp32 weights, so the copy
+  stays (docs/decode-profile.md).
 
 The cache's tensors are inputs of the package and are written in place, as the eager step writes them,
 so a KVCache filled by prefill (or by any other step) carries on unchanged.
