@@ -21,6 +21,18 @@ def test_multimodal_config_json_reads_the_vision_tower(tmp_path):
     assert spec.vision == VisionConfig()
 
 
+def test_a_square_size_written_as_a_pair_reads_as_the_checkpoint_loader_reads_it(tmp_path):
+    # transformers may write image_size and patch_size as [side, side]; the loader takes them, so must the plan
+    vision = {"image_size": [336, 336], "patch_size": [14, 14]}
+    hf = {"model_type": "llama4", "text_config": to_hf(preset("scout")), "vision_config": vision}
+    (tmp_path / "config.json").write_text(json.dumps(hf))
+    assert load_model_spec(str(tmp_path)).vision == VisionConfig(image_size=336, patch_size=14)
+    hf["vision_config"] = {"image_size": [336, 224]}
+    (tmp_path / "config.json").write_text(json.dumps(hf))
+    with pytest.raises(UserError, match="image_size"):
+        load_model_spec(str(tmp_path))
+
+
 def test_text_config_json_has_no_vision(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(to_hf(preset("maverick"))))

@@ -87,8 +87,14 @@ def load_model_spec(model: str) -> ModelSpec:
 
 
 def vision_from_hf(hf_vision: dict) -> VisionConfig:
-    """transformers' Llama4VisionConfig dict -> VisionConfig; fields that do not change the size are ignored."""
+    """transformers' Llama4VisionConfig dict -> VisionConfig, read as the checkpoint loader reads it (a square
+    image_size or patch_size may be written as [side, side]); fields that do not change the size are ignored."""
     if not isinstance(hf_vision, dict):
         raise UserError(f"vision_config: expected a JSON object, got {type(hf_vision).__name__}")
     known = {f.name for f in dataclasses.fields(VisionConfig)}
-    return VisionConfig(**{k: v for k, v in hf_vision.items() if k in known})
+    fields = {k: v for k, v in hf_vision.items() if k in known}
+    for name in ("image_size", "patch_size"):
+        sides = fields.get(name)
+        if isinstance(sides, list) and sides and all(side == sides[0] for side in sides):
+            fields[name] = sides[0]  # a non-square or empty list is left for VisionConfig to refuse by name
+    return VisionConfig(**fields)
