@@ -35,7 +35,7 @@ from sonar.posttrain.settings import (
 from sonar.posttrain.tasks import Example, check_tasks, generate_examples, verify
 from sonar.train.optimizer import weights_finite
 from sonar.train.rng import restore_rng
-from sonar.train.state import restore_problem
+from sonar.train.state import restoring
 
 _POOL_PER_TASK = 400  # training prompts drawn per (task, level), sampled from at every step
 
@@ -140,16 +140,14 @@ def run_rl(policy, config: RLConfig, state_dir: Path, *, resume: bool = False,
         if saved["settings"] != config.trajectory():
             changed = sorted(k for k, v in config.trajectory().items() if saved["settings"].get(k) != v)
             raise UserError(f"{state_path} was run with different settings (changed: {changed})")
-        try:  # loading them checks the tensors' names and shapes and the RNG states' form
+        # loading them checks the tensors' names and shapes and the RNG states' form
+        with restoring(state_path, "RL state", "delete it to start the run afresh"):
             policy.load_state_dict(saved["policy"])
             reference = frozen_copy(policy)
             reference.load_state_dict(saved["reference"])
             optimizer = build_adamw(policy, config.lr)
             optimizer.load_state_dict(saved["optimizer"])
             restore_rng(saved["rng"])
-        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
-            raise UserError(f"{state_path}: not a readable RL state ({restore_problem(err)}); delete it to start the "
-                            "run afresh") from None
         if not (weights_finite(policy) and weights_finite(reference)):  # sampling failed on NaN probabilities
             raise UserError(f"{state_path}: its policy or reference weights hold NaN or infinite values; delete it to "
                             "start the run afresh")

@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import pickle
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -106,10 +108,15 @@ def _state_problem(payload: dict) -> str | None:
     return None
 
 
-def restore_problem(err: BaseException) -> str:
-    """A failure to load saved tensors, optimizer or RNG states into a model (a key missing, a shape that
-    differs), as one short line."""
-    return f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]
+@contextmanager
+def restoring(path: Path, what: str, remedy: str) -> Iterator[None]:
+    """Loading saved tensors, optimizer or RNG states into a model: a key missing, a shape that differs or a
+    state of the wrong form (an edited or foreign file) is one UserError naming `path`, not a traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
+        problem = f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]
+        raise UserError(f"{path}: not a readable {what} ({problem}); {remedy}") from None
 
 
 def _detail(err: Exception) -> str:

@@ -43,7 +43,7 @@ from sonar.train.state import (
     TrainState,
     check_compatible,
     load_checkpoint,
-    restore_problem,
+    restoring,
     save_checkpoint,
 )
 from sonar.train.step import apply_kernels, evaluate, has_moe, train_step
@@ -157,13 +157,11 @@ class CorpusTrainer:
                              train_config=seen_by(self.config.trajectory_dict(), done), data_record=data.record)
             # The payload is on the CPU; loading copies the weights and moves the optimizer's state
             # to the parameters' device, whichever device saved them.
-            try:  # loading them checks the tensors' names and shapes and the RNG states' form
+            # loading them checks the tensors' names and shapes and the RNG states' form
+            with restoring(path, "training checkpoint", "delete it to retrain from step 0"):
                 model.load_state_dict(payload["model"])
                 restore_optimizer(optimizer, payload["optimizer"])
                 restore_rng(payload["rng"])
-            except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
-                raise UserError(f"{path}: not a readable training checkpoint ({restore_problem(err)}); delete it to "
-                                "retrain from step 0") from None
             state = payload["state"]
         return model, optimizer, state
 
