@@ -8,7 +8,8 @@ import yaml
 from search_support import make_spec
 
 from sonar.model.presets import PRESETS
-from sonar.search.spec import SpecError, check_real_inputs, load_spec, parse_spec
+from sonar.search.spec import SpecError, load_spec, parse_spec
+from sonar.search.spec_checks import check_real_inputs
 
 DEBUG = PRESETS["debug"]().to_dict()
 

@@ -22,7 +22,8 @@ from sonar.search.engine import run_search, start_search
 from sonar.search.executors import InProcessExecutor, make_executor
 from sonar.search.results import measured, summary
 from sonar.search.run_lock import engine_holder
-from sonar.search.spec import BACKENDS, EXECUTORS, check_synthetic_size, load_spec, parse_spec, read_spec_file
+from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec, read_spec_file
+from sonar.search.spec_checks import check_synthetic_size
 from sonar.search.state import SearchState
 from sonar.search.storage import DB_NAME, Storage
 from sonar.strict_json import finite_or_none
