@@ -26,6 +26,7 @@ from sonar.interfaces import Candidate, CurvePoint, TuningPoint
 from sonar.search.backends import Backend
 from sonar.search.engine import run_search, start_search
 from sonar.search.executors.simulated import SimulatedExecutor
+from sonar.search.records import is_diverged
 from sonar.search.runner import execute
 from sonar.search.schedulers import make_scheduler
 from sonar.search.spec import parse_spec
@@ -120,7 +121,7 @@ def engine_observations(state: SearchState, by_model: _ByModel) -> dict[str, Obs
         curve = c.curve  # the state's own list: ReplaySession.observe_at copies what it keeps
         diverged = [state.jobs[j].job.until for jobs in c.jobs.values() for j in jobs
                     if state.jobs[j].status == "failed" and state.jobs[j].job.kind == "train"
-                    and (state.jobs[j].failure or "").startswith("NaN")]
+                    and is_diverged(state.jobs[j].failure)]
         if diverged:
             # A failed train job drops its points from the state, but the method paid for them and saw the
             # loss diverge: without them the rule compared the candidate at an earlier step and kept picking it.

@@ -78,6 +78,19 @@ class Decision:
         return data
 
 
+# A train job whose loss is not finite fails with a message starting so; the benchmark tells such a divergence,
+# whose points the method paid for and saw, from a crash that showed it nothing.
+DIVERGED = "NaN"
+
+
+def diverged_failure(val_loss: float, step: int) -> str:
+    return f"{DIVERGED}: val loss {val_loss} at step {step}"
+
+
+def is_diverged(failure: str | None) -> bool:
+    return (failure or "").startswith(f"{DIVERGED}:")
+
+
 @dataclass(kw_only=True)
 class Outcome:
     """What a finished job sends back: the whole curve so far (dicts of CurvePoint/TuningPoint), or a failure,

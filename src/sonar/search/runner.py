@@ -13,7 +13,7 @@ from sonar.interfaces import Candidate
 from sonar.model.config import ModelConfig
 from sonar.search.backends import Backend, build_backend
 from sonar.search.placement import current_placement
-from sonar.search.records import Job, Outcome
+from sonar.search.records import Job, Outcome, diverged_failure
 from sonar.search.spec import parse_spec
 
 _BACKENDS: dict[tuple, Backend] = {}
@@ -51,8 +51,8 @@ def _run(payload: JobPayload, backend: Backend | None) -> Outcome:
             before = [p.seconds for p in points if p.step <= job.start]
             cost = points[-1].seconds - (before[-1] if before else 0.0) if points else 0.0
             if points and not math.isfinite(points[-1].val_loss):
-                return Outcome(job_id=job.id, cost_s=cost, failure=f"NaN: val loss {points[-1].val_loss} "
-                                                                   f"at step {points[-1].step}")
+                return Outcome(job_id=job.id, cost_s=cost,
+                               failure=diverged_failure(points[-1].val_loss, points[-1].step))
         else:
             tuner, candidate = backend.tuning(candidate, job.target)
             Path(candidate.workdir).mkdir(parents=True, exist_ok=True)
