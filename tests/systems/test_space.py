@@ -83,6 +83,13 @@ def test_space_holds_only_valid_configs():
     assert SystemConfig(**uniform_weights("int8"), moe_dispatch="grouped") not in configs
 
 
+@pytest.mark.parametrize("knob,values", [("schemes", ("fp32", "int8", "fp32")), ("threads", (1, None, 1)),
+                                          ("compiles", ("eager", "eager"))])
+def test_a_repeated_knob_value_is_refused_as_the_spec_refuses_it(knob, values):
+    with pytest.raises(SystemConfigError, match=rf"SearchSpace.{knob}: .* repeats"):
+        SearchSpace(**{knob: values})
+
+
 def test_unknown_scheme_rejected():
     with pytest.raises(SystemConfigError, match="unknown"):
         SearchSpace(schemes=("fp32", "int2"))

@@ -310,6 +310,9 @@ class SearchSpace:
                              ("batch_sizes", self.batch_sizes), ("int4_group_sizes", self.int4_group_sizes)):
             if not values:
                 raise SystemConfigError(f"SearchSpace.{name} is empty: give at least one value")
+            repeated = sorted({repr(v) for i, v in enumerate(values) if v in values[:i]})
+            if repeated:  # as the spec's system section refuses: a repeat is a typo for another value
+                raise SystemConfigError(f"SearchSpace.{name}: {', '.join(repeated)} repeats; give each value once")
         if self.target not in TARGETS:
             raise SystemConfigError(f"target={self.target!r}: must be one of {list(TARGETS)}")
         # Every value as SystemConfig takes it: an unknown dispatch or attention name made no config valid, so
