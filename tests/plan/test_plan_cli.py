@@ -34,6 +34,14 @@ def test_context_accepts_binary_suffixes():
     assert data["context"] == 10_485_760 and data["fits"] is False
 
 
+def test_the_headline_counts_a_small_model_in_its_own_unit():
+    # the debug preset has a few million parameters: in billions it read "0.00B parameters"
+    result = runner.invoke(app, ["plan", "--model", "debug", "--gpu", "h100-80gb", "--context", "1K"])
+    assert result.exit_code == 0, result.output
+    assert "0.00B" not in result.output
+    assert re.search(r"debug: [\d.]+[KM] parameters, [\d.]+[KM] active per token", result.output), result.output
+
+
 def test_rich_output_shows_both_kv_figures():
     result = runner.invoke(app, ["plan", "--model", "scout", "--weights", "bf16", "--gpus", "8", "--context", "10M"])
     assert result.exit_code == 0, result.output

@@ -182,8 +182,9 @@ def _parse_counts(text: str) -> list[int]:
 
 def _print_plan(p: Plan, console: Console) -> None:
     kv = p.kv_bytes_per_token
-    console.print(f"[bold]{p.model}[/]: {p.params_total / 1e9:.2f}B parameters, "
-                  f"{p.params_active / 1e9:.2f}B active per token; weights {p.weights}")
+    # In the count's own unit: a debug or search-sized model read as "0.00B parameters" in billions
+    console.print(f"[bold]{p.model}[/]: {format_count(p.params_total)} parameters, "
+                  f"{format_count(p.params_active)} active per token; weights {p.weights}")
 
     weights = Table(title=f"weights ({p.weights})")
     weights.add_column("component")
