@@ -80,6 +80,17 @@ def test_global_attention_round_trips_through_a_config_transformers_can_run():
         from_hf({**chunked, "layer_types": ["chunked_attention"] * cfg.num_hidden_layers})
 
 
+@pytest.mark.parametrize("all_nope", [dict(nope_layers=(0, 1, 2, 3)), dict(no_rope_layer_interval=1)])
+def test_global_attention_on_nope_only_layers_round_trips(all_nope):
+    # Every layer NoPE: the layer types were all "full_attention" either way, so the size written for None
+    # (max_position_embeddings) read back as a chunk size (random_config seeds 1021, 1027, 1047, ...)
+    cfg = preset("debug").replace(attention_chunk_size=None, **all_nope)
+    assert not any(plan.use_rope for plan in layer_plans(cfg))
+    assert from_hf(json.loads(json.dumps(to_hf(cfg)))) == cfg
+    sized = cfg.replace(attention_chunk_size=16)  # a size the file states otherwise stays
+    assert from_hf(json.loads(json.dumps(to_hf(sized)))) == sized
+
+
 def test_hf_config_in_the_transformers_4x_form_is_read():
     hf = to_hf(preset("scout"))
     rope = hf.pop("rope_parameters")

@@ -108,6 +108,11 @@ def _with_layer_types(hf: dict, config: ModelConfig) -> ModelConfig:
     if not layer_types or config.attention_chunk_size is None:
         return config  # without a chunk size every layer attends globally, whatever the types say
     derived = _layer_types(config)
+    if (config.attention_chunk_size == config.max_position_embeddings and "chunked_attention" not in derived
+            and list(layer_types) == derived):
+        # to_hf writes this size for None (transformers needs a number); with every layer NoPE nothing else
+        # tells the two apart, and a size no layer uses changes no number, so None reads back as None
+        return config.replace(attention_chunk_size=None)
     if list(layer_types) == derived:
         return config
     if isinstance(layer_types, list) and set(layer_types) == {"full_attention"} and len(layer_types) == len(derived):
