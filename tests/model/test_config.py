@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from random_model_configs import random_config
 from sonar.checkpoint import from_hf, to_hf
 from sonar.model import ConfigError, ModelConfig, preset
 from sonar.model.layout import layer_plans
@@ -89,6 +90,22 @@ def test_global_attention_on_nope_only_layers_round_trips(all_nope):
     assert from_hf(json.loads(json.dumps(to_hf(cfg)))) == cfg
     sized = cfg.replace(attention_chunk_size=16)  # a size the file states otherwise stays
     assert from_hf(json.loads(json.dumps(to_hf(sized)))) == sized
+
+
+def test_a_layer_list_is_kept_in_one_form_per_meaning():
+    cfg = preset("debug")  # 4 layers, NoPE every 4th, MoE every 2nd
+    assert cfg.replace(moe_layers=(3, 0)).moe_layers == (0, 3)
+    assert cfg.replace(moe_layers=(3, 1), nope_layers=(3,)) == cfg  # what the intervals give
+    assert cfg.replace(nope_layers=()).nope_layers == ()
+
+
+@pytest.mark.parametrize("seed", [2, 53, 68, *range(1000, 1100)])
+def test_random_configs_round_trip_through_config_json_field_for_field(seed):
+    # An explicit list equal to its interval's read back as None, and an unsorted one sorted: about 9% of
+    # random_config draws (seeds 2, 53, 68 among them) came back unequal to the config that was saved
+    cfg = random_config(seed)
+    assert from_hf(json.loads(json.dumps(to_hf(cfg)))) == cfg
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
 def test_hf_config_in_the_transformers_4x_form_is_read():

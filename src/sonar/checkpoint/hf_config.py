@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sonar.model.config import ConfigError, ModelConfig, RopeScaling
-from sonar.model.layout import layer_plans, moe_layer_indices, nope_layer_indices
+from sonar.model.layout import layer_plans
 
 # HF fields that do not change the math; carried through so a round trip keeps them.
 _PASSTHROUGH = ("hidden_act", "attention_dropout", "router_jitter_noise", "attention_bias", "use_cache")
@@ -59,18 +59,7 @@ def from_hf(hf: dict) -> ModelConfig:
         raise ConfigError(f"attn_temperature_tuning={tuning!r}: must be true or false (older files: an integer)")
     fields["attn_temperature_tuning"] = bool(tuning)  # older hub files store the int 4
     fields["extra"] = {k: hf[k] for k in _PASSTHROUGH if k in hf}
-    config = _drop_derivable_layer_lists(ModelConfig(**fields))
-    return _with_layer_types(hf, config)
-
-
-def _drop_derivable_layer_lists(config: ModelConfig) -> ModelConfig:
-    """Explicit layer lists that equal what the intervals give become None, so configs compare by meaning."""
-    derived = config.replace(nope_layers=None, moe_layers=None)
-    if config.nope_layers is not None and set(config.nope_layers) == set(nope_layer_indices(derived)):
-        config = config.replace(nope_layers=None)
-    if config.moe_layers is not None and set(config.moe_layers) == set(moe_layer_indices(derived)):
-        config = config.replace(moe_layers=None)
-    return config
+    return _with_layer_types(hf, ModelConfig(**fields))  # lists its intervals give read back as None
 
 
 def _rope_from_hf(hf: dict) -> tuple[float, RopeScaling | None]:

@@ -115,7 +115,7 @@ class ModelConfig:
     Two fields differ in form from transformers, to say what they mean:
     `nope_layers` lists the indices of NoPE layers (transformers' `no_rope_layers` is a per-layer
     flag list where 1 means *RoPE*), and `moe_layers` lists MoE layer indices. Either left as None
-    is derived from its interval, as transformers does.
+    is derived from its interval, as transformers does; a list the interval would give becomes None.
     """
 
     vocab_size: int = 4096
@@ -205,6 +205,14 @@ class ModelConfig:
                 )
             if len(set(layers)) != len(layers):
                 raise ConfigError(f"{name}={list(layers)}: indices repeat")
+        # One form per meaning: a list is kept sorted, and None where its interval gives the same layers. A
+        # config.json always lists both (transformers writes them out), so without this an explicit list
+        # read back as None, or sorted, and the config compared unequal to the one that was saved.
+        for name, derive in (("moe_layers", derived_moe_layers), ("nope_layers", derived_nope_layers)):
+            layers = getattr(self, name)
+            if layers is not None:
+                layers = tuple(sorted(layers))
+                object.__setattr__(self, name, None if layers == derive(self) else layers)
 
     @property
     def resolved_head_dim(self) -> int:
@@ -239,6 +247,17 @@ class ModelConfig:
             if data.get(name) is not None:
                 data[name] = tuple(data[name])
         return cls(**data)
+
+
+def derived_nope_layers(config: ModelConfig) -> tuple[int, ...]:
+    """The NoPE layers `no_rope_layer_interval` gives: every interval-th layer, counting from 1."""
+    return tuple(i for i in range(config.num_hidden_layers) if (i + 1) % config.no_rope_layer_interval == 0)
+
+
+def derived_moe_layers(config: ModelConfig) -> tuple[int, ...]:
+    """The MoE layers `interleave_moe_layer_step` gives: every step-th layer, counting from 1."""
+    step = config.interleave_moe_layer_step
+    return tuple(range(step - 1, config.num_hidden_layers, step))
 
 
 _FIELD_KINDS = {f.name: f.type for f in dataclasses.fields(ModelConfig)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sonar.model.config import ModelConfig, require_model_config
+from sonar.model.config import ModelConfig, derived_moe_layers, derived_nope_layers, require_model_config
 
 
 @dataclass(kw_only=True, frozen=True, slots=True)
@@ -18,17 +18,11 @@ class LayerPlan:
 
 
 def nope_layer_indices(config: ModelConfig) -> tuple[int, ...]:
-    if config.nope_layers is not None:
-        return tuple(sorted(config.nope_layers))
-    interval = config.no_rope_layer_interval
-    return tuple(i for i in range(config.num_hidden_layers) if (i + 1) % interval == 0)
+    return config.nope_layers if config.nope_layers is not None else derived_nope_layers(config)
 
 
 def moe_layer_indices(config: ModelConfig) -> tuple[int, ...]:
-    if config.moe_layers is not None:
-        return tuple(sorted(config.moe_layers))
-    step = config.interleave_moe_layer_step
-    return tuple(range(step - 1, config.num_hidden_layers, step))
+    return config.moe_layers if config.moe_layers is not None else derived_moe_layers(config)
 
 
 def layer_plans(config: ModelConfig) -> tuple[LayerPlan, ...]:
