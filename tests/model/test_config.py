@@ -108,6 +108,13 @@ def test_random_configs_round_trip_through_config_json_field_for_field(seed):
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
+def test_too_few_no_rope_flags_are_refused_as_transformers_cannot_build_them():
+    hf = to_hf(preset("debug"))
+    del hf["layer_types"]
+    with pytest.raises(ConfigError, match=r"no_rope_layers=\[1, 1\]: 2 flags for num_hidden_layers=4"):
+        from_hf({**hf, "no_rope_layers": [1, 1]})  # read as all-RoPE before; transformers: IndexError
+
+
 def test_hf_config_in_the_transformers_4x_form_is_read():
     hf = to_hf(preset("scout"))
     rope = hf.pop("rope_parameters")

@@ -52,6 +52,12 @@ def from_hf(hf: dict) -> ModelConfig:
         # read by truth value, the string "false" or a -1 would have meant "use RoPE" without a word
         raise ConfigError(f"no_rope_layers={str(flags)[:80]}: must be a list of 0 (a NoPE layer) or 1 (RoPE), one per "
                           "layer")
+    layers = hf.get("num_hidden_layers")
+    if flags and isinstance(layers, int) and len(flags) < layers:
+        # transformers reads one flag per layer and fails on the first layer past the list; read as RoPE
+        # layers here, the missing flags made a model transformers cannot build
+        raise ConfigError(f"no_rope_layers={str(flags)[:80]}: {len(flags)} flags for num_hidden_layers={layers}, "
+                          "need one per layer")
     if flags:  # an empty list means "derive from the interval", as transformers reads it
         fields["nope_layers"] = tuple(i for i, use_rope in enumerate(flags) if not use_rope)
     tuning = hf.get("attn_temperature_tuning", True)
