@@ -54,7 +54,7 @@ def read_json_object(path: Path) -> dict:
 
 
 def read_config(path: str | Path) -> dict:
-    config_path = Path(path) / CONFIG_FILE
+    config_path = check_path(path) / CONFIG_FILE  # public: a number was a TypeError from Path()
     if not config_path.is_file():
         raise CheckpointError(f"{path}: no {CONFIG_FILE} (not a transformers checkpoint directory)")
     return read_json_object(config_path)

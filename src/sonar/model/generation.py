@@ -52,6 +52,8 @@ def generate(
         check_seed(seed)
     if not isinstance(use_cache, bool):
         raise UserError(f"use_cache={use_cache!r}: must be True or False")
+    if not callable(step):  # else "'int' object is not callable" after the whole prefill had run
+        raise UserError(f"step={step!r}: must be a function (model, token_B1, position_1, cache) -> logits")
     sampling = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p)
     stop_ids = _check_stop_tokens(stop_tokens, text_config.vocab_size)
     if pixel_values is not None and inputs_embeds is not None:

@@ -1,0 +1,52 @@
+"""Bad input found by a sixth sweep (the contract each case must meet: bad_input_cases.py). Each case was a
+traceback, a silent acceptance, a misleading message or a file left behind before it was fixed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from bad_input_cases import api, check_case, params
+from bad_input_sandbox import Sandbox
+from typer.testing import CliRunner
+
+import sonar
+import sonar.checkpoint
+from sonar.cli import app
+
+_BUILD = ["bench", "build", "--out", "t.jsonl", "--candidates", "2", "--max-steps", "8", "--max-trials", "1",
+          "--tokenizer", "byte"]
+_RL = ["--save-every", "1", "--out", "rl", "--threads", "1", "--prompts-per-step", "2", "--group-size", "2"]
+
+
+def _junk_work(sb: Sandbox) -> list[str]:
+    """A table's work folder left by an earlier build (the table itself since removed)."""
+    sb.file("t.jsonl.work/c000/train_state.pt", "junk\n")
+    return _BUILD
+
+
+def _rl_state_junk(sb: Sandbox) -> list[str]:
+    ckpt = sb.checkpoint()
+    ran = CliRunner().invoke(app, ["posttrain", "rl", "--from", ckpt, "--steps", "1", *_RL], env=sb.env())
+    assert ran.exit_code == 0, ran.output
+    (sb.root / "rl" / "state" / "rl_state.pt").write_bytes(b"")
+    return ["posttrain", "rl", "--from", ckpt, "--steps", "2", *_RL, "--resume"]
+
+
+def _debug_model(sb: Sandbox):
+    return sonar.build_model(sonar.preset("debug"))
+
+
+CASES = [
+    # public, and a number was a TypeError from Path() ("expected str, bytes or os.PathLike object, not int")
+    api("api-read-config-number", lambda _: sonar.checkpoint.read_config(5),
+        r"path=5: must be a directory path \(str or pathlib\.Path\)"),
+    # a non-function decode step failed as "'int' object is not callable" once the prefill had run
+    api("api-generate-step-not-callable", lambda m: sonar.generate(m, torch.tensor([[1, 2, 3]]), max_new_tokens=2,
+                                                                   step=3),
+        r"step=3: must be a function", setup=_debug_model),
+]
+
+
+@pytest.mark.parametrize("case", list(params(CASES)))
+def test_bad_input(case, sandbox):
+    check_case(case, sandbox)
