@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from bad_input_cases import api, check_case, params
+from bad_input_cases import api, check_case, cli, params
 from bad_input_sandbox import Sandbox
 from typer.testing import CliRunner
 
@@ -44,9 +44,22 @@ CASES = [
     api("api-generate-step-not-callable", lambda m: sonar.generate(m, torch.tensor([[1, 2, 3]]), max_new_tokens=2,
                                                                    step=3),
         r"step=3: must be a function", setup=_debug_model),
+    # a table removed and built again met the earlier build's training states, and the error never said where they
+    # came from or what to do
+    cli("bench-build-stale-work-folder", _junk_work,
+        r"t\.jsonl\.work/ holds the work of an earlier build of t\.jsonl: delete it to build afresh",
+        writes=("t.jsonl.work",)),
 ]
 
 
 @pytest.mark.parametrize("case", list(params(CASES)))
 def test_bad_input(case, sandbox):
     check_case(case, sandbox)
+
+
+def test_a_byte_tokenizer_table_records_the_byte_vocabulary():
+    # the unused BPE default (4096) was recorded as the training data's vocab_size of a byte-tokenizer table
+    from sonar.bench.build import DEFAULT_TRAINER, describe_training, make_trainer
+
+    assert describe_training(make_trainer(DEFAULT_TRAINER, 8, tokenizer="byte"))["data"]["vocab_size"] == 257
+    assert describe_training(make_trainer(DEFAULT_TRAINER, 8))["data"]["vocab_size"] == 4096

@@ -247,7 +247,13 @@ def describe_corpus(trainer: object) -> str:
 
 def describe_training(trainer: object) -> dict:
     config = getattr(trainer, "config", None)
-    return _plain(dataclasses.asdict(config)) if dataclasses.is_dataclass(config) else {}
+    described = _plain(dataclasses.asdict(config)) if dataclasses.is_dataclass(config) else {}
+    data = described.get("data")
+    if isinstance(data, dict) and data.get("tokenizer") == "byte":  # else the unused BPE default read as its size
+        from sonar.data.tokenizer import ByteTokenizer
+
+        data["vocab_size"] = ByteTokenizer.vocab_size
+    return described
 
 
 def describe_knob_space(tuner: object) -> dict:
@@ -391,8 +397,16 @@ def _build_table(settings: BuildSettings, trainer: Trainer, tuner: Tuner, *, hea
             continue
         candidate = Candidate(id=candidate_id, model=model, workdir=workroot / candidate_id, seed=settings.seed)
         candidate.workdir.mkdir(parents=True, exist_ok=True)
-        record = measure_candidate(candidate, header.checkpoints, header.max_trials, trainer, tuner,
-                                   status=lambda text: progress(len(records), len(models), text))
+        try:
+            record = measure_candidate(candidate, header.checkpoints, header.max_trials, trainer, tuner,
+                                       status=lambda text: progress(len(records), len(models), text))
+        except UserError as err:
+            if str(candidate.workdir) not in str(err):
+                raise
+            # the work folder outlives its table: a table removed and built again with other settings meets the
+            # earlier build's training states here, and nothing else said where they came from
+            raise UserError(f"{err}; {workroot}/ holds the work of an earlier build of {settings.out.name}: delete it"
+                            " to build afresh") from None
         records.append(record)
         write_table(settings.out, header, sorted(records, key=lambda r: r.id))
         progress(len(records), len(models), f"{candidate_id} done")
