@@ -49,6 +49,15 @@ CASES = [
     cli("bench-build-stale-work-folder", _junk_work,
         r"t\.jsonl\.work/ holds the work of an earlier build of t\.jsonl: delete it to build afresh",
         writes=("t.jsonl.work",)),
+    # junk or an emptied file: "cannot read training checkpoint ...: 174812789" (torch's bare KeyError), or nothing
+    # after the colon at all (an empty EOFError)
+    cli("train-resume-state-text-junk", lambda sb: [
+        "train", "--resume", "--out", sb.file(f"{sb.train_run()}/state/train_state.pt", "junk\n").split("/")[0],
+        "--steps", "3", "--threads", "1"],
+        r"train_state\.pt: not a torch checkpoint, or cut off \(KeyError: \d+\); delete it to retrain from step 0"),
+    cli("posttrain-rl-resume-state-empty", _rl_state_junk,
+        r"rl_state\.pt: not a torch checkpoint, or cut off \(EOFError\); delete it to start the run afresh",
+        writes=("rl",)),
 ]
 
 

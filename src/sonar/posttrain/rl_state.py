@@ -14,6 +14,7 @@ import torch
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.train.rng import capture_rng
+from sonar.train.state import load_problem
 
 RL_STATE_FILE = "rl_state.pt"
 FORMAT = 1
@@ -34,8 +35,7 @@ def load_rl_state(path: Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # unpicklable, truncated, not a torch file: all the user's file, not a bug
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"cannot read RL state {path}: {first[:160]}") from None
+        raise UserError(f"cannot read RL state {path}: {load_problem(err, 'start the run afresh')}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or any(k not in payload for k in _KEYS):
         raise UserError(f"{path}: not an RL state of format {FORMAT}; delete it to start the run afresh")
     problem = _shape_problem(payload)

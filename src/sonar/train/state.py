@@ -74,7 +74,7 @@ def load_checkpoint(path: Path) -> dict:
             ) from None
         raise UserError(f"cannot read training checkpoint {path}: not a torch checkpoint ({_detail(err)})") from None
     except Exception as err:
-        raise UserError(f"cannot read training checkpoint {path}: {err}".splitlines()[0]) from None
+        raise UserError(f"cannot read training checkpoint {path}: {load_problem(err, 'retrain from step 0')}") from None
     if not isinstance(payload, dict) or payload.get("format") not in READABLE_FORMATS:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise UserError(f"{path}: checkpoint format {found!r}, this version reads {list(READABLE_FORMATS)}")
@@ -117,6 +117,16 @@ def restoring(path: Path, what: str, remedy: str) -> Iterator[None]:
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as err:
         problem = f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]
         raise UserError(f"{path}: not a readable {what} ({problem}); {remedy}") from None
+
+
+def load_problem(err: Exception, remedy: str) -> str:
+    """Why torch.load failed on a file, in words. Junk or a cut-off file fails deep in the unpickler with a
+    bare KeyError number, an empty EOFError or a struct error, none of which said the file was at fault."""
+    first = str(err).strip().splitlines()[0][:160] if str(err).strip() else ""
+    if isinstance(err, OSError):  # unreadable, not unreadable as a checkpoint: deleting it is no advice
+        return first or type(err).__name__
+    return f"not a torch checkpoint, or cut off ({type(err).__name__}{': ' + first if first else ''}); delete it to" \
+        f" {remedy}"
 
 
 def _detail(err: Exception) -> str:
