@@ -49,6 +49,10 @@ CASES = [
     cli("bench-build-stale-work-folder", _junk_work,
         r"t\.jsonl\.work/ holds the work of an earlier build of t\.jsonl: delete it to build afresh",
         writes=("t.jsonl.work",)),
+    # a space no draw of which is valid: "arch: no valid architecture ...", naming no file
+    cli("bench-build-space-never-valid", lambda sb: [*_BUILD, "--space", sb.file("s.yaml", "base: debug\nhidden_size:"
+                                                                             " [64]\nnum_attention_heads: [3]\n")],
+        r"--space s\.yaml: arch: no valid architecture in 200 draws"),
     # junk or an emptied file: "cannot read training checkpoint ...: 174812789" (torch's bare KeyError), or nothing
     # after the colon at all (an empty EOFError)
     cli("train-resume-state-text-junk", lambda sb: [

@@ -97,7 +97,10 @@ class TableSpace:
     def sample(self, count: int, *, seed: int) -> list[ModelConfig]:
         if self.arch is None:
             return sample_architectures(count, seed=seed)
-        drawn = draw_architectures(self.arch, seed=seed, count=count)
+        try:
+            drawn = draw_architectures(self.arch, seed=seed, count=count)
+        except UserError as err:  # said "arch: no valid architecture ...", naming no file, where --space was read
+            raise UserError(f"--space {self.source}: {err}") from None
         if len(drawn) < count:
             raise UserError(f"--space {self.source}: holds only {len(drawn)} distinct valid architectures,"
                             f" fewer than --candidates {count}")
