@@ -62,6 +62,16 @@ CASES = [
     cli("posttrain-rl-resume-state-empty", _rl_state_junk,
         r"rl_state\.pt: not a torch checkpoint, or cut off \(EOFError\); delete it to start the run afresh",
         writes=("rl",)),
+    # no examples drawn: blamed on the data ("needs at least one pair"), or for DPO on the policy's samples ("all
+    # right or all wrong on every prompt") once the model had loaded and sampled nothing
+    cli("posttrain-dpo-per-cell-zero", lambda sb: ["posttrain", "dpo", "--from", sb.checkpoint(), "--steps", "1",
+                                                   "--out", "o", "--threads", "1", "--per-cell", "0"],
+        r"--per-cell 0: must be >= 1"),
+    cli("posttrain-sft-per-cell-zero", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--out", "o",
+                                        "--threads", "1", "--per-cell", "0"], r"--per-cell 0: must be >= 1"),
+    cli("posttrain-distill-per-cell-negative", lambda sb: [
+        "posttrain", "distill", "--teacher", sb.checkpoint(), "--from", "ckpt", "--steps", "1", "--out", "o",
+        "--threads", "1", "--per-cell", "-3"], r"--per-cell -3: must be >= 1"),
 ]
 
 

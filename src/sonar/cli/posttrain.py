@@ -149,8 +149,16 @@ def _sft_data(data: str | None, tasks: str, levels: str, per_cell: int, seed: in
     if data is not None:
         pairs = read_pairs(data)
         return [p.prompt for p in pairs], [p.response for p in pairs]
-    examples = mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed)
+    examples = _builtin_examples(tasks, levels, per_cell, seed)
     return [e.prompt for e in examples], [e.answer for e in examples]
+
+
+def _builtin_examples(tasks: str, levels: str, per_cell: int, seed: int) -> list:
+    # 0 drew no examples, and the stage then blamed the data ("needs at least one pair") or, for DPO, the policy's
+    # samples ("all right or all wrong on every prompt"), after loading the model and sampling nothing
+    if per_cell < 1:
+        raise UserError(f"--per-cell {per_cell}: must be >= 1 (examples per task and level)")
+    return mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed)
 
 
 def _checkpoint(start: str | None, stage: str):
@@ -246,13 +254,10 @@ def dpo_command(
         _not_used(context, _BUILTIN_DATA, "with --pairs (the pairs are the file's)")
     config = with_overrides(DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed), settings)
     user_pairs = read_preferences(pairs) if pairs is not None else None
+    prompts = _builtin_examples(tasks, levels, per_cell, seed + 1) if user_pairs is None else []
     out_dir = _prepare(out, threads, "dpo", inputs={"--from": start}, overwrite=overwrite)
     model = _checkpoint(start, "DPO")
-    if user_pairs is not None:
-        built = text_pairs(user_pairs)
-    else:
-        prompts = mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed + 1)
-        built = sampled_pairs(model, prompts, config)
+    built = text_pairs(user_pairs) if user_pairs is not None else sampled_pairs(model, prompts, config)
     record = run_dpo(model, built, config)
     _publish(out_dir, "dpo", model, record)
     typer.echo(f"{record['pairs']} pairs; final loss {record['losses'][-1]:.4f}; wrote {out_dir / 'model'}")
