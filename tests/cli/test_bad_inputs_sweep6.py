@@ -72,6 +72,15 @@ CASES = [
     cli("posttrain-distill-per-cell-negative", lambda sb: [
         "posttrain", "distill", "--teacher", sb.checkpoint(), "--from", "ckpt", "--steps", "1", "--out", "o",
         "--threads", "1", "--per-cell", "-3"], r"--per-cell -3: must be >= 1"),
+    # "steps=0" or "lr=0.0": three flags set a stage's steps, and the message did not say which one was wrong
+    cli("posttrain-all-sft-steps-zero", ["posttrain", "all", "--preset", "debug", "--out", "o", "--threads", "1",
+                                         "--sft-steps", "0"], r"--sft-steps 0: must be between 1 and"),
+    cli("posttrain-tune-dpo-steps-zero", ["posttrain", "tune", "--preset", "debug", "--out", "o", "--threads", "1",
+                                          "--dpo-steps", "0"], r"--dpo-steps 0: must be between 1 and"),
+    cli("posttrain-all-rl-lr-zero", ["posttrain", "all", "--preset", "debug", "--out", "o", "--threads", "1",
+                                     "--rl-lr", "0"], r"--rl-lr 0\.0: must be a finite number > 0"),
+    cli("posttrain-all-eval-per-cell-zero", ["posttrain", "all", "--preset", "debug", "--out", "o", "--threads", "1",
+                                             "--eval-per-cell", "0"], r"--eval-per-cell 0: must be between 1 and"),
 ]
 
 

@@ -4,8 +4,10 @@ user's JSONL); and `sonar eval tasks CHECKPOINT`: exact-match accuracy per task 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 
@@ -33,6 +35,8 @@ from sonar.posttrain.tuning import DPO_CANDIDATES, TuningConfig, tune
 from sonar.posttrain.user_data import read_pairs, read_preferences
 from sonar.strict_json import dumps_strict
 from sonar.train.runtime import use_threads
+
+T = TypeVar("T")
 
 posttrain_app = typer.Typer(help="Post-train a model: SFT -> online RL -> DPO on verifiable tasks.",
                             no_args_is_help=True)
@@ -89,9 +93,25 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
 
 def _pipeline_config(sft_steps: int, rl_steps: int, dpo_steps: int, eval_per_cell: int, *, rl_lr: float = RLConfig.lr,
                      dpo_nll_weight: float = DPOConfig.nll_weight, dpo: str = "") -> PipelineConfig:
-    return PipelineConfig(sft=SFTConfig(steps=sft_steps), rl=RLConfig(steps=rl_steps, lr=rl_lr),
-                          dpo=with_overrides(DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight), dpo),
-                          evaluation=EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell))
+    return PipelineConfig(
+        sft=_flagged(lambda: SFTConfig(steps=sft_steps), {"steps": "--sft-steps"}),
+        rl=_flagged(lambda: RLConfig(steps=rl_steps, lr=rl_lr), {"steps": "--rl-steps", "lr": "--rl-lr"}),
+        dpo=with_overrides(_flagged(lambda: DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight),
+                                    {"steps": "--dpo-steps", "nll_weight": "--dpo-nll-weight"}), dpo),
+        evaluation=_flagged(lambda: EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell),
+                            {"per_cell": "--eval-per-cell"}))
+
+
+def _flagged(make: Callable[[], T], flags: dict[str, str]) -> T:
+    """A stage's config built from `all`'s or `tune`'s flags, its error naming the flag given (--sft-steps 0): the
+    stage's own field name (steps=0) is shared by three flags and said nothing of which one was wrong."""
+    try:
+        return make()
+    except UserError as err:
+        name, equals, rest = str(err).partition("=")
+        if not equals or name not in flags:
+            raise
+        raise UserError(f"{flags[name]} {rest}") from None
 
 
 def _given_once(context: typer.Context, settings_flag: str, settings: str, flags: dict[str, str]) -> None:
