@@ -81,6 +81,10 @@ CASES = [
                                      "--rl-lr", "0"], r"--rl-lr 0\.0: must be a finite number > 0"),
     cli("posttrain-all-eval-per-cell-zero", ["posttrain", "all", "--preset", "debug", "--out", "o", "--threads", "1",
                                              "--eval-per-cell", "0"], r"--eval-per-cell 0: must be between 1 and"),
+    # read by nothing: the byte tokenizer's 257 ids were trained on without a word (bench build refuses it)
+    cli("train-vocab-with-byte-tokenizer", ["train", "--preset", "debug", "--steps", "1", "--out", "o", "--threads",
+                                            "1", "--tokenizer", "byte", "--vocab", "300"],
+        r"--vocab 300: sets the BPE vocabulary; the byte tokenizer's is fixed"),
 ]
 
 

@@ -71,6 +71,8 @@ def train(
             preset(preset_name)  # "" included: never the default preset in disguise
         except UserError as err:
             raise UserError(f"--preset {preset_name!r}: {err}") from None
+    if vocab is not None and tokenizer == "byte":  # else read by nothing: the run trained on 257 ids without a word
+        raise UserError(f"--vocab {vocab}: sets the BPE vocabulary; the byte tokenizer's is fixed (257 ids)")
     if corpus is not None and not resume:  # on --resume, first compared with the run's own
         check_corpus(corpus)  # a cheap look, naming the corpus as given (the run records it absolute)
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
