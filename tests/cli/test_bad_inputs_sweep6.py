@@ -85,6 +85,9 @@ CASES = [
     cli("train-vocab-with-byte-tokenizer", ["train", "--preset", "debug", "--steps", "1", "--out", "o", "--threads",
                                             "1", "--tokenizer", "byte", "--vocab", "300"],
         r"--vocab 300: sets the BPE vocabulary; the byte tokenizer's is fixed"),
+    # accepted: the resumed jobs ran on the other backend, and one run's results mixed modelled and measured ones
+    cli("search-resume-other-backend", lambda sb: ["search", "--resume", sb.run(), "--backend", "real"],
+        r"--backend real: this search ran on the synthetic backend, and a resumed search keeps its own"),
 ]
 
 

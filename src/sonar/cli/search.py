@@ -75,7 +75,12 @@ def search(
             events = storage.events()
             stored = storage.state(events)  # a run that cannot be read fails here, before any executor
             spec, finished = stored.spec, stored.finished
-            backend = _first_backend(events) if backend is None else backend  # '' is refused below, not the default
+            recorded = _first_backend(events)
+            if backend in BACKENDS and recorded is not None and backend != recorded:
+                # else the run's later jobs ran on another backend than its first ones, and its results mixed both
+                raise UserError(f"--backend {backend}: this search ran on the {recorded} backend, and a resumed"
+                                " search keeps its own; drop --backend, or start a new search")
+            backend = recorded if backend is None else backend  # '' is refused below, not the default
         finally:
             storage.close()
         raw = spec.raw
