@@ -88,6 +88,11 @@ CASES = [
     # accepted: the resumed jobs ran on the other backend, and one run's results mixed modelled and measured ones
     cli("search-resume-other-backend", lambda sb: ["search", "--resume", sb.run(), "--backend", "real"],
         r"--backend real: this search ran on the synthetic backend, and a resumed search keeps its own"),
+    # another search was resumed as the demo's and its winner exported into its own run directory (which `sonar
+    # export` refuses), then "nothing to generate" and exit 0
+    cli("demo-out-another-search", lambda sb: ["demo", "--out", sb.run(), "--new-tokens", "1"],
+        r"--out run: holds the search 'bad-inputs', not the demo's \(debug-default\); resume it with `sonar search"
+        r" --resume run`"),
 ]
 
 

@@ -55,6 +55,23 @@ def _check_fits_default_search(new_tokens: int) -> None:
                         f"included; give at most {most - 1:,}")
 
 
+def _check_holds_the_demo(out: Path) -> None:
+    """Another search in --out was resumed as if it were the demo's, and its winner exported into its own run
+    directory, which `sonar export` refuses as mixing with the search's record."""
+    from sonar.search.spec import load_spec
+    from sonar.search.storage import Storage
+
+    storage = Storage(out)
+    try:
+        name = storage.state().spec.name
+    finally:
+        storage.close()
+    default = load_spec(default_spec_path()).name
+    if name != default:
+        raise UserError(f"--out {out}: holds the search {name!r}, not the demo's ({default}); resume it with"
+                        f" `sonar search --resume {out}`, or give the demo another --out")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="run directory (resumed if it holds a search)")] = DEFAULT_RUN_DIR,
@@ -73,6 +90,7 @@ def demo(
     console = Console()
     options = dict(executor=None, address=None, backend=None, workers=None, live=True)
     if (out / DB_NAME).exists():
+        _check_holds_the_demo(out)
         console.print(f"resuming the search in {out}")
         search(config=None, out=None, resume=out, **options)
     else:
