@@ -32,6 +32,12 @@ def _rl_state_junk(sb: Sandbox) -> list[str]:
     return ["posttrain", "rl", "--from", ckpt, "--steps", "2", *_RL, "--resume"]
 
 
+def _cache(model, batch: int, max_len: int):
+    from sonar.model.cache import KVCache
+
+    return KVCache.allocate(model, batch=batch, max_len=max_len)
+
+
 def _debug_model(sb: Sandbox):
     return sonar.build_model(sonar.preset("debug"))
 
@@ -93,6 +99,14 @@ CASES = [
     cli("demo-out-another-search", lambda sb: ["demo", "--out", sb.run(), "--new-tokens", "1"],
         r"--out run: holds the search 'bad-inputs', not the demo's \(debug-default\); resume it with `sonar search"
         r" --resume run`"),
+    # accepted: RoPE turned the other way and the causal mask compared against a position before the start
+    api("api-forward-negative-position", lambda m: m(torch.tensor([[1, 2, 3]]), positions=torch.tensor([-1, 0, 1])),
+        r"positions hold -1: absolute positions are >= 0", setup=_debug_model),
+    # an IndexError or RuntimeError from index_copy_ about dimension 2 and slice shapes
+    api("api-forward-past-the-cache", lambda m: m(torch.tensor([[1, 2, 3, 4, 5]]), cache=_cache(m, 1, 4)),
+        r"position 4 is past the cache's max_len=4", setup=_debug_model),
+    api("api-forward-cache-of-another-batch", lambda m: m(torch.tensor([[1, 2, 3]]), cache=_cache(m, 2, 8)),
+        r"the cache holds a batch of 2 rows, input_ids 1", setup=_debug_model),
 ]
 
 

@@ -112,9 +112,11 @@ class Llama4TextModel(nn.Module):
         if inputs_embeds is not None:
             check_inputs_embeds(inputs_embeds, input_ids, self.config.hidden_size, dtype=self.embed.weight.dtype)
         if positions is not None:
-            check_positions(positions, input_ids.shape[1])
+            check_positions(positions, input_ids.shape[1], values=_readable_for_free(positions))
         if cache is not None and not isinstance(cache, KVCache):
             raise UserError(f"cache is a {type(cache).__name__}: pass a KVCache (KVCache.allocate) or None")
+        if cache is not None:
+            _check_fits_cache(cache, input_ids, positions)
         if not isinstance(output_router_logits, bool):
             raise UserError(f"output_router_logits={output_router_logits!r}: must be True or False")
         x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds
@@ -235,8 +237,9 @@ def check_inputs_embeds(inputs_embeds, input_ids: torch.Tensor, hidden_size: int
                         f"pass inputs_embeds.to({dtype})")
 
 
-def check_positions(positions, length: int) -> None:
-    """`positions`: one absolute position per input token, [length] integers (the same for every row)."""
+def check_positions(positions, length: int, *, values: bool = True) -> None:
+    """`positions`: one absolute position per input token, [length] integers >= 0 (the same for every row).
+    `values=False` checks only type, shape and dtype, which never reads the device."""
     if not isinstance(positions, torch.Tensor):
         raise UserError(f"positions is a {type(positions).__name__}: pass a torch.Tensor [length] of absolute "
                         "positions, or None for 0..length-1")
@@ -245,6 +248,26 @@ def check_positions(positions, length: int) -> None:
                         "position per input token")
     if positions.is_floating_point() or positions.is_complex() or positions.dtype == torch.bool:
         raise UserError(f"positions have dtype {positions.dtype}: positions must be integers")
+    if values and length and int(positions.min()) < 0:  # RoPE turned the other way and the causal mask read it
+        raise UserError(f"positions hold {int(positions.min())}: absolute positions are >= 0")
+
+
+def _check_fits_cache(cache: KVCache, input_ids: torch.Tensor, positions: torch.Tensor | None) -> None:
+    """A cache of another batch, or too short for the positions written, failed inside index_copy_ with a
+    RuntimeError or IndexError about slice shapes and dimension 2."""
+    batch = next((layer.k_BKSD.shape[0] for layer in cache.layers if layer is not None), input_ids.shape[0])
+    if batch != input_ids.shape[0]:
+        raise UserError(f"the cache holds a batch of {batch} rows, input_ids {input_ids.shape[0]}: allocate the cache"
+                        " with the batch it will decode")
+    if positions is None:
+        last = input_ids.shape[1] - 1
+    elif _readable_for_free(positions):
+        last = int(positions.max())
+    else:
+        return
+    if last >= cache.max_len:
+        raise UserError(f"position {last:,} is past the cache's max_len={cache.max_len:,}: allocate the cache with"
+                        " room for the whole sequence")
 
 
 def _check_build_arguments(config: object, seed: object, dtype: object) -> None:
