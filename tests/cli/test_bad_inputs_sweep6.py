@@ -3,6 +3,8 @@ traceback, a silent acceptance, a misleading message or a file left behind befor
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 import torch
 from bad_input_cases import api, check_case, cli, params
@@ -107,6 +109,11 @@ CASES = [
         r"position 4 is past the cache's max_len=4", setup=_debug_model),
     api("api-forward-cache-of-another-batch", lambda m: m(torch.tensor([[1, 2, 3]]), cache=_cache(m, 2, 8)),
         r"the cache holds a batch of 2 rows, input_ids 1", setup=_debug_model),
+    # "not UTF-8 text (byte 1)": nothing said the file was compressed
+    cli("posttrain-sft-data-gzipped", lambda sb: [
+        "posttrain", "sft", "--preset", "debug", "--steps", "1", "--out", "o", "--threads", "1", "--data",
+        sb.file("d.jsonl.gz", gzip.compress(b'{"prompt": "a", "response": "b"}\n'))],
+        r"d\.jsonl\.gz: gzip-compressed; JSON lines are read as plain text: decompress it first"),
 ]
 
 
@@ -121,3 +128,14 @@ def test_a_byte_tokenizer_table_records_the_byte_vocabulary():
 
     assert describe_training(make_trainer(DEFAULT_TRAINER, 8, tokenizer="byte"))["data"]["vocab_size"] == 257
     assert describe_training(make_trainer(DEFAULT_TRAINER, 8))["data"]["vocab_size"] == 4096
+
+
+def test_posttrain_data_and_pairs_with_a_byte_order_mark_are_read(sandbox):
+    # an editor's byte-order mark failed the first line as "Unexpected UTF-8 BOM (decode using utf-8-sig)"
+    from sonar.posttrain.user_data import read_pairs, read_preferences
+
+    bom = "\ufeff"
+    pairs = read_pairs(sandbox.file("d.jsonl", bom + '{"prompt": "a", "response": "b"}\n'))
+    preferences = read_preferences(sandbox.file("p.jsonl", bom + '{"prompt": "a", "chosen": "b", "rejected": "c"}\n'))
+    assert [(p.prompt, p.response) for p in pairs] == [("a", "b")]
+    assert [p.prompt for p in preferences] == ["a"]

@@ -29,16 +29,25 @@ class Preference:
     rejected: str
 
 
+def _gzipped(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(2) == b"\x1f\x8b"
+
+
 def _records(path: str | Path, fields: tuple[str, ...], problem=lambda record: None) -> list[dict]:
     """The file's records, each a JSON object with `fields` as non-empty strings and no `problem(record)`."""
     path = Path(path)
     if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO waited for a writer forever
         raise UserError(f"{path}: not a regular file (a FIFO, device or socket); name a JSONL file")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: a file saved by an editor that starts it with a byte-order mark failed as "Unexpected UTF-8 BOM"
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except UnicodeDecodeError as err:
+        if _gzipped(path):  # else "not UTF-8 text (byte 1)", which said nothing of the compression
+            raise UserError(f"{path}: gzip-compressed; JSON lines are read as plain text: decompress it"
+                            " first") from None
         raise UserError(f"{path}: not UTF-8 text (byte {err.start})") from None
     except OSError as err:
         raise UserError(f"{path}: cannot read ({err.strerror})") from None
