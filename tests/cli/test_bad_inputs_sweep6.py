@@ -139,3 +139,11 @@ def test_posttrain_data_and_pairs_with_a_byte_order_mark_are_read(sandbox):
     preferences = read_preferences(sandbox.file("p.jsonl", bom + '{"prompt": "a", "chosen": "b", "rejected": "c"}\n'))
     assert [(p.prompt, p.response) for p in pairs] == [("a", "b")]
     assert [p.prompt for p in preferences] == ["a"]
+
+
+def test_a_jsonl_corpus_with_a_byte_order_mark_is_read(sandbox):
+    # the mark failed the first record as "c.jsonl:1 is not valid JSON: Unexpected UTF-8 BOM"
+    from sonar.data.corpus import load_corpus
+
+    path = sandbox.file("c.jsonl", "\ufeff" + "".join(f'{{"text": "document {i}"}}\n' for i in range(3)))
+    assert [d.text for d in load_corpus(path).documents] == ["document 0", "document 1", "document 2"]

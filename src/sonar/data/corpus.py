@@ -7,6 +7,7 @@ sections of about `section_chars` characters, which then count as documents.
 
 from __future__ import annotations
 
+import codecs
 import glob
 import hashlib
 import importlib.util
@@ -196,7 +197,8 @@ def _read_text(path: Path) -> Document:
 
 def _read_jsonl(path: Path, text_field: str) -> list[Document]:
     documents = []
-    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+    # an editor's byte-order mark before the first record failed it as "Unexpected UTF-8 BOM"
+    for number, raw in enumerate(path.read_bytes().removeprefix(codecs.BOM_UTF8).splitlines(), start=1):
         line = _decode(raw, f"{path}:{number}").strip()
         if not line:
             continue
