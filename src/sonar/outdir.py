@@ -299,8 +299,12 @@ def _publish(staging: Path, target: Path, overwrite: bool, kind: str) -> None:
     _check_claim(target, survey, overwrite, kind)
     if not survey.exists:
         os.rename(staging, target)
-    elif not survey.ours and not survey.foreign:
+    elif not survey.ours and not survey.foreign and not any(target.iterdir()):
         os.replace(staging, target)  # onto an empty directory: one atomic rename
+    elif not survey.ours and not survey.foreign:
+        # only empty folders there, which no survey lists: the rename failed as "Directory not empty" at the
+        # staging path, and one named like a file sonar writes was never said to be in the way
+        _merge(staging, target, new, survey, kind)
     elif not survey.foreign:
         _swap(staging, target, survey.ours)
     else:

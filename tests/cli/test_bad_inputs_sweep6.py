@@ -114,6 +114,14 @@ CASES = [
         "posttrain", "sft", "--preset", "debug", "--steps", "1", "--out", "o", "--threads", "1", "--data",
         sb.file("d.jsonl.gz", gzip.compress(b'{"prompt": "a", "response": "b"}\n'))],
         r"d\.jsonl\.gz: gzip-compressed; JSON lines are read as plain text: decompress it first"),
+    # a folder where sonar writes a file, in a directory holding no files: "cannot write (Directory not empty at
+    # .ex.staging-...)", a path the user never made
+    cli("export-overwrite-folder-named-system-config", lambda sb: (sb.root / "ex/system_config.json").mkdir(
+        parents=True) or ["export", sb.run(), "--best", "--to", "ex", "--overwrite"],
+        r"ex/system_config\.json: sonar did not write it and would have to replace it"),
+    cli("eval-length-out-folder-named-length-json", lambda sb: (sb.root / "o/length.json").mkdir(parents=True) or [
+        "eval", "length", sb.train_run(), "--out", "o", "--threads", "1", "--multiples", "1", "--windows", "1"],
+        r"o/length\.json: sonar did not write it and would have to replace it"),
 ]
 
 
@@ -147,3 +155,11 @@ def test_a_jsonl_corpus_with_a_byte_order_mark_is_read(sandbox):
 
     path = sandbox.file("c.jsonl", "\ufeff" + "".join(f'{{"text": "document {i}"}}\n' for i in range(3)))
     assert [d.text for d in load_corpus(path).documents] == ["document 0", "document 1", "document 2"]
+
+
+def test_an_export_beside_an_empty_folder_is_written(sandbox):
+    # a directory holding only an empty folder looked empty, and the rename onto it failed as "Directory not empty"
+    (sandbox.root / "ex" / "notes").mkdir(parents=True)
+    result = CliRunner().invoke(app, ["export", sandbox.run(), "--best", "--to", "ex"])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (sandbox.root / "ex").iterdir()} >= {"notes", "model", "system_config.json"}
