@@ -122,6 +122,10 @@ CASES = [
     cli("eval-length-out-folder-named-length-json", lambda sb: (sb.root / "o/length.json").mkdir(parents=True) or [
         "eval", "length", sb.train_run(), "--out", "o", "--threads", "1", "--multiples", "1", "--windows", "1"],
         r"o/length\.json: sonar did not write it and would have to replace it"),
+    # an IsADirectoryError traceback once the figures were drawn, with a temporary file left behind
+    cli("report-index-html-is-a-folder", lambda sb: (sb.root / sb.run() / "report" / "index.html").mkdir(
+        parents=True) or ["report", "run"], r"run/report/index\.html: exists and is not a file, and the report would"
+        r" replace it"),
 ]
 
 

@@ -33,6 +33,10 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     # The report's files are written beside whatever is there: `--out .`, the home directory, the run itself or
     # a user's folder got index.html and three PNGs among their files (`--out /` wrote into the root).
     check_run_dir(out, holds_run=_holds_only_report, kind="report")
+    for name in (*FIGURES, "index.html"):  # else an IsADirectoryError traceback once the figures were drawn
+        if (out / name).exists() and not (out / name).is_file():
+            raise UserError(f"{out / name}: exists and is not a file, and the report would replace it; move it away"
+                            " or give another --out")
     try:
         out.mkdir(parents=True, exist_ok=True)
         _save(_pareto_figure(state), out / "pareto.png")
