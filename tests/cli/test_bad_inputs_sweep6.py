@@ -17,6 +17,7 @@ from sonar.cli import app
 
 _BUILD = ["bench", "build", "--out", "t.jsonl", "--candidates", "2", "--max-steps", "8", "--max-trials", "1",
           "--tokenizer", "byte"]
+_TUNE = ["tune", "--preset", "debug", "--trials", "1", "--workdir", "w"]
 _RL = ["--save-every", "1", "--out", "rl", "--threads", "1", "--prompts-per-step", "2", "--group-size", "2"]
 
 
@@ -32,6 +33,14 @@ def _rl_state_junk(sb: Sandbox) -> list[str]:
     assert ran.exit_code == 0, ran.output
     (sb.root / "rl" / "state" / "rl_state.pt").write_bytes(b"")
     return ["posttrain", "rl", "--from", ckpt, "--steps", "2", *_RL, "--resume"]
+
+
+def _tuned_then_curve_replaced(sb: Sandbox) -> list[str]:
+    """A tuning workdir whose curve file now holds the user's own text (replaced without a word on the next run)."""
+    ran = CliRunner().invoke(app, _TUNE, env=sb.env())
+    assert ran.exit_code == 0, ran.output
+    sb.file("w/curve-debug-decode-ctx-256-b-1.json", "my notes\n")
+    return _TUNE
 
 
 def _cache(model, batch: int, max_len: int):
@@ -126,6 +135,14 @@ CASES = [
     cli("report-index-html-is-a-folder", lambda sb: (sb.root / sb.run() / "report" / "index.html").mkdir(
         parents=True) or ["report", "run"], r"run/report/index\.html: exists and is not a file, and the report would"
         r" replace it"),
+    # the default path was first looked at when the curve was written: an IsADirectoryError traceback after every
+    # trial had run
+    cli("tune-default-curve-path-is-a-folder", lambda sb: (sb.root / "w/curve-debug-decode-ctx-256-b-1.json").mkdir(
+        parents=True) or _TUNE, r"w/curve-debug-decode-ctx-256-b-1\.json \(the curve's default path; --out names"
+        r" another\): is a directory"),
+    cli("tune-default-curve-path-user-file", _tuned_then_curve_replaced,
+        r"curve-debug-decode-ctx-256-b-1\.json \(the curve's default path; --out names another\): exists and is not"
+        r" a tuning curve sonar wrote", writes=("w",)),
 ]
 
 

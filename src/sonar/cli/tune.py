@@ -24,6 +24,15 @@ def _ms(seconds: float) -> str:
     return "-" if not math.isfinite(seconds) else f"{seconds * 1e3:.3f}"
 
 
+def _check_curve_path(path: Path, label: str) -> None:
+    if path.is_dir():
+        raise UserError(f"{label}: is a directory; name the curve's JSON file")
+    if path.exists() and not path.is_file():  # reading a FIFO to see if it is a curve never ended
+        raise UserError(f"{label}: exists and is not a regular file (a FIFO, device or socket); name a new file")
+    if path.exists() and not _is_curve(path):
+        raise UserError(f"{label}: exists and is not a tuning curve sonar wrote; name a new file")
+
+
 def _is_curve(path: Path) -> bool:
     """The file is a curve `sonar tune` wrote (so replacing it loses nothing of the user's)."""
     from sonar import strict_json
@@ -86,13 +95,8 @@ def tune(
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
     check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
-    if out is not None and out.is_dir():
-        raise UserError(f"--out {out}: is a directory; name the curve's JSON file")
-    if out is not None and out.exists() and not out.is_file():  # reading a FIFO to see if it is a curve never ended
-        raise UserError(f"--out {out}: exists and is not a regular file (a FIFO, device or socket); name a new file")
-    if out is not None and out.exists() and not _is_curve(out):
-        raise UserError(f"--out {out}: exists and is not a tuning curve sonar wrote; name a new file")
     if out is not None:
+        _check_curve_path(out, f"--out {out}")
         refuse_file_ancestor(out, "--out")  # else a traceback from mkdir once every trial has run
     if checkpoint is not None:
         from sonar.checkpoint import from_hf
@@ -132,6 +136,10 @@ def tune(
                         checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial,
                         max_trials=trials)
     tuner.workload.check_fits(model_config, model_flag)
+    slug = tuner.state_path(candidate).stem.removeprefix("tune-")
+    if out is None:  # the default path was first looked at when the curve was written, after every trial
+        out = workdir / f"curve-{name}-{slug}.json"
+        _check_curve_path(out, f"{out} (the curve's default path; --out names another)")
     if preset_name is not None:  # after every check, so that a bad value is the only line printed
         console.print(f"{escape(preset_name)}: random weights, whose logits are noise that weight rounding moves by "
                       "several percent; quantized formats are judged fairly only on a trained --checkpoint")
@@ -141,8 +149,6 @@ def tune(
                   refresh_per_second=2) as live:
             curve = tuner.run(candidate, trials)
             live.update(_trial_table(curve, f"tuning {name} for {workload}"))
-        slug = tuner.state_path(candidate).stem.removeprefix("tune-")
-        out = out or workdir / f"curve-{name}-{slug}.json"
         write_json_atomic(out, {"candidate": name, "workload": workload,
                                 "curve": [p.__dict__ for p in curve]})
     best = min((p for p in curve if p.failure is None and p.quality_delta <= quality_limit),
