@@ -4,6 +4,7 @@ traceback, a silent acceptance, a misleading message or a file left behind befor
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
 import torch
@@ -41,6 +42,17 @@ def _tuned_then_curve_replaced(sb: Sandbox) -> list[str]:
     assert ran.exit_code == 0, ran.output
     sb.file("w/curve-debug-decode-ctx-256-b-1.json", "my notes\n")
     return _TUNE
+
+
+def _multimodal_dir(sb: Sandbox, edit) -> str:
+    """A directory `mm` whose config.json is the default multimodal checkpoint's, `edit(config)` applied."""
+    from sonar.checkpoint import multimodal_to_hf
+    from sonar.model.multimodal_config import MultimodalConfig
+
+    config = multimodal_to_hf(MultimodalConfig())
+    edit(config)
+    sb.file("mm/config.json", json.dumps(config))
+    return "mm"
 
 
 def _cache(model, batch: int, max_len: int):
@@ -143,6 +155,13 @@ CASES = [
     cli("tune-default-curve-path-user-file", _tuned_then_curve_replaced,
         r"curve-debug-decode-ctx-256-b-1\.json \(the curve's default path; --out names another\): exists and is not"
         r" a tuning curve sonar wrote", writes=("w",)),
+    # a bad vision value named neither --model nor the file, where a bad text value names both
+    cli("plan-vision-layers-negative", lambda sb: ["plan", "--model", _multimodal_dir(
+        sb, lambda c: c["vision_config"].update(num_hidden_layers=-1))],
+        r"--model 'mm': mm/config\.json: vision num_hidden_layers=-1: must be an integer >= 1"),
+    cli("plan-vision-config-null", lambda sb: ["plan", "--model", _multimodal_dir(
+        sb, lambda c: c.update(vision_config=None))],
+        r"--model 'mm': mm/config\.json: vision_config: expected a JSON object, got NoneType"),
 ]
 
 

@@ -72,8 +72,10 @@ def load_model_spec(model: str) -> ModelSpec:
     if hf.get("model_type") not in LLAMA4_MODEL_TYPES:  # transformers always writes it; defaults fill the rest
         raise UserError(f"--model {model!r}: {path} has model_type={hf.get('model_type')!r}; "
                         f"expected one of {list(LLAMA4_MODEL_TYPES)} (a Llama 4 config.json)")
-    vision = vision_from_hf(hf["vision_config"]) if hf.get("model_type") == "llama4" and "vision_config" in hf else None
     try:
+        # inside the try: a bad vision value named neither --model nor the file, where a bad text value does
+        vision = vision_from_hf(hf["vision_config"]) if hf.get("model_type") == "llama4" and "vision_config" in hf \
+            else None
         config = from_hf(hf)
         missing = [name for name in SIZE_FIELDS if name not in text_config_dict(hf)]
         if missing:  # a default would stand in for the model's own size, and every figure of the plan be wrong
