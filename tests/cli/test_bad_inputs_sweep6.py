@@ -55,6 +55,13 @@ def _multimodal_dir(sb: Sandbox, edit) -> str:
     return "mm"
 
 
+def _figures(sb: Sandbox, readme: str) -> list[str]:
+    ran = CliRunner().invoke(app, ["bench", "suite", sb.table(), "--out", "s.json", "--seeds", "1", "--jobs", "1",
+                                   "--methods", "random,sonar,brute_force"], env=sb.env())
+    assert ran.exit_code == 0, ran.output
+    return ["bench", "figures", "--scoreboard", "s.json", "--readme", sb.file("R.md", readme)]
+
+
 def _cache(model, batch: int, max_len: int):
     from sonar.model.cache import KVCache
 
@@ -162,6 +169,11 @@ CASES = [
     cli("plan-vision-config-null", lambda sb: ["plan", "--model", _multimodal_dir(
         sb, lambda c: c.update(vision_config=None))],
         r"--model 'mm': mm/config\.json: vision_config: expected a JSON object, got NoneType"),
+    # "README has no figure blocks ['measured', ...]": no file named, and an opened block said to be missing
+    cli("figures-readme-block-unclosed", lambda sb: _figures(sb, "<!-- figures:measured -->\nold figures\n"),
+        r"--readme R\.md: <!-- figures:measured --> has no <!-- /figures:measured --> after it"),
+    cli("figures-readme-without-blocks", lambda sb: _figures(sb, "no blocks here\n"),
+        r"--readme R\.md: README has no figure blocks"),
 ]
 
 

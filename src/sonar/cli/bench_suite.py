@@ -259,7 +259,7 @@ def figures(
     check: bool = typer.Option(False, "--check", help="only check that the README matches the JSON (exit 1 if not)"),
 ) -> None:
     """Rewrite the README's figure blocks from the suite (constraint and Pareto) and ablation JSON."""
-    from sonar.bench.figures import render, rewrite
+    from sonar.bench.figures import BLOCK, render, rewrite
 
     def load(path: Path, flag: str, keys: tuple[str, ...]) -> dict:
         if path.exists() and not path.is_file():  # a FIFO waited for a writer forever
@@ -292,7 +292,16 @@ def figures(
     except (TypeError, KeyError, AttributeError, IndexError, ValueError) as err:
         raise UserError(f"the benchmark JSON does not hold what its command writes ({type(err).__name__}: {err});"
                         " regenerate it with `make bench-figures`") from None
-    updated = rewrite(text, blocks)
+    closed = {m.group("name") for m in BLOCK.finditer(text)}
+    unclosed = [name for name in sorted(blocks) if name not in closed and f"<!-- figures:{name} -->\n" in text]
+    if unclosed:  # else reported as having no such block at all, while its opening line is right there
+        name = unclosed[0]
+        raise UserError(f"--readme {readme}: <!-- figures:{name} --> has no <!-- /figures:{name} --> after it;"
+                        " close the block")
+    try:
+        updated = rewrite(text, blocks)
+    except UserError as err:  # "README has no figure blocks ...", naming no file
+        raise UserError(f"--readme {readme}: {err}") from None
     if check:
         if updated != text:
             Console(stderr=True).print(f"{readme} differs from what the JSON renders: run `make bench-figures`")
