@@ -174,6 +174,11 @@ CASES = [
         r"--readme R\.md: <!-- figures:measured --> has no <!-- /figures:measured --> after it"),
     cli("figures-readme-without-blocks", lambda sb: _figures(sb, "no blocks here\n"),
         r"--readme R\.md: README has no figure blocks"),
+    # "is not UTF-8: undecodable byte 0x8b at offset 1": nothing said the file was compressed
+    cli("train-corpus-gzipped", lambda sb: [
+        "train", "--preset", "debug", "--steps", "1", "--out", "o", "--threads", "1", "--tokenizer", "byte",
+        "--corpus", sb.file("c.txt.gz", gzip.compress(b"the king and the queen\n" * 200))],
+        r"corpus file 'c\.txt\.gz' is gzip-compressed; a corpus is read as plain text: decompress it first"),
 ]
 
 

@@ -181,10 +181,17 @@ def _read_user(source: str, text_field: str) -> list[Document]:
     raise UserError(f"corpus path {source!r} does not exist")
 
 
+def refuse_gzipped(data: bytes, where: str) -> None:
+    """Undecodable text that is a gzip stream: said so, not "undecodable byte 0x8b at offset 1"."""
+    if data.startswith(b"\x1f\x8b"):
+        raise UserError(f"{where} is gzip-compressed; a corpus is read as plain text: decompress it first")
+
+
 def _decode(data: bytes, where: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
+        refuse_gzipped(data, where)
         byte = data[err.start]
         raise UserError(f"{where} is not UTF-8: undecodable byte 0x{byte:02x} at offset {err.start}") from None
 

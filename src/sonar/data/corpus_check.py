@@ -20,6 +20,7 @@ from sonar.data.corpus import (
     check_glob_scope,
     check_not_special,
     check_not_sweeping,
+    refuse_gzipped,
 )
 from sonar.errors import UserError
 
@@ -76,6 +77,7 @@ def _check_file(path: Path) -> bytes:
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a cut multi-byte tail is fine
     except UnicodeDecodeError as err:
+        refuse_gzipped(head, f"corpus file {str(path)!r}")
         raise UserError(f"corpus file {str(path)!r} is not UTF-8: undecodable byte 0x{head[err.start]:02x} "
                         f"at offset {err.start}") from None
     return head
