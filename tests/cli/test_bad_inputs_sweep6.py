@@ -179,6 +179,13 @@ CASES = [
         "train", "--preset", "debug", "--steps", "1", "--out", "o", "--threads", "1", "--tokenizer", "byte",
         "--corpus", sb.file("c.txt.gz", gzip.compress(b"the king and the queen\n" * 200))],
         r"corpus file 'c\.txt\.gz' is gzip-compressed; a corpus is read as plain text: decompress it first"),
+    # a train run named where its checkpoint belongs: "no config.json (not a transformers checkpoint directory)",
+    # with the checkpoint one folder down
+    cli("eval-tasks-train-run-dir", lambda sb: ["eval", "tasks", sb.train_run(), "--threads", "1", "--per-cell", "1"],
+        r"trained: no config\.json \(not a transformers checkpoint directory\); its checkpoint is trained/model: pass"
+        r" that"),
+    cli("tune-checkpoint-train-run-dir", lambda sb: ["tune", "--checkpoint", sb.train_run(), "--trials", "1",
+                                                     "--workdir", "w"], r"its checkpoint is trained/model: pass that"),
 ]
 
 

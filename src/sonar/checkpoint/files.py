@@ -56,7 +56,10 @@ def read_json_object(path: Path) -> dict:
 def read_config(path: str | Path) -> dict:
     config_path = check_path(path) / CONFIG_FILE  # public: a number was a TypeError from Path()
     if not config_path.is_file():
-        raise CheckpointError(f"{path}: no {CONFIG_FILE} (not a transformers checkpoint directory)")
+        # a `sonar train` run or a posttrain output holds its checkpoint in model/: naming the run itself is common
+        inside = Path(path) / "model"
+        hint = f"; its checkpoint is {inside}: pass that" if (inside / CONFIG_FILE).is_file() else ""
+        raise CheckpointError(f"{path}: no {CONFIG_FILE} (not a transformers checkpoint directory){hint}")
     return read_json_object(config_path)
 
 
