@@ -62,6 +62,13 @@ def _figures(sb: Sandbox, readme: str) -> list[str]:
     return ["bench", "figures", "--scoreboard", "s.json", "--readme", sb.file("R.md", readme)]
 
 
+def _curve_replaced_by_folder(sb: Sandbox) -> str:
+    run = sb.train_run()
+    (sb.root / run / "curve.png").unlink()
+    (sb.root / run / "curve.png").mkdir()
+    return run
+
+
 def _cache(model, batch: int, max_len: int):
     from sonar.model.cache import KVCache
 
@@ -186,6 +193,10 @@ CASES = [
         r" that"),
     cli("tune-checkpoint-train-run-dir", lambda sb: ["tune", "--checkpoint", sb.train_run(), "--trials", "1",
                                                      "--workdir", "w"], r"its checkpoint is trained/model: pass that"),
+    # "trained/curve.png: cannot write (Is a directory at trained/.curve.png.xxxx)" once the resumed training had run
+    cli("train-resume-curve-png-is-a-folder", lambda sb: [
+        "train", "--resume", "--out", _curve_replaced_by_folder(sb), "--steps", "3", "--threads", "1"],
+        r"trained/curve\.png: exists and is not a file, and the run writes its curve there"),
 ]
 
 

@@ -78,6 +78,10 @@ def train(
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
     check_run_dir(out, holds_run=_holds_train_run, kind="sonar train run")
+    for name in ("curve.json", "curve.png"):  # else "cannot write (Is a directory ...)" once training had run
+        if (out / name).exists() and not (out / name).is_file():
+            raise UserError(f"{out / name}: exists and is not a file, and the run writes its curve there; move it"
+                            " away")
     flags = ResumeFlags(preset=preset_name, steps=steps, corpus=corpus, tokenizer=tokenizer, vocab=vocab, seed=seed,
                         seq_len=seq_len)
     with exclusive(out, "sonar train run"):  # a second `sonar train` on this --out is refused, never interleaved
