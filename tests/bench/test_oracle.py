@@ -86,3 +86,19 @@ def test_the_oracles_recipe_replayed_reaches_each_criterion_at_exactly_its_cost(
         last = session.finish()[-1]
         assert value(last) <= threshold, name
         assert last.seconds == pytest.approx(cell.cost_s), name
+
+
+def test_the_cli_reads_a_directory_of_tables_as_suite_and_ablate_do(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sonar.bench.table import write_table
+    from sonar.cli.app import app
+
+    for seed in (11, 12):
+        t = synthetic_table(candidates=8, max_steps=32, max_trials=4, seed=seed)
+        write_table(tmp_path / f"syn-{seed}.jsonl", t.header, t.candidates)
+    result = CliRunner().invoke(app, ["bench", "oracle", str(tmp_path), "--quantiles", "0.5", "--json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(json.loads(result.output)) == [str(tmp_path / "syn-11.jsonl"), str(tmp_path / "syn-12.jsonl")]

@@ -14,7 +14,8 @@ from sonar.cli.bench_suite import quantile_list
 
 @bench_app.command("oracle")
 def oracle(
-    tables: Annotated[list[Path], typer.Argument(metavar="TABLE...", help="tables written by `sonar bench build`")],
+    tables: Annotated[list[Path], typer.Argument(metavar="TABLE_OR_DIR...",
+                                                 help="tables written by `sonar bench build`, or directories of them")],
     quantiles: str = typer.Option("0.25,0.5,0.75", help="latency bounds, as quantiles of the table's latencies"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
@@ -23,11 +24,13 @@ def oracle(
     under the completed rule; Pareto mode is searched over the true front's owners."""
     from sonar.bench.oracle import constraint_oracle, pareto_oracle
     from sonar.bench.regret import objective_from_table
-    from sonar.bench.suite import refuse_repeated_tables
+    from sonar.bench.suite import find_tables, refuse_repeated_tables
     from sonar.bench.table import load_table
 
     bounds = quantile_list(quantiles)
     refuse_repeated_tables(tables)
+    # the directories `suite` and `ablate` take (a synth-suite's output) name the same tables here
+    tables = find_tables(tables)
     report = {}
     for path in tables:
         table = load_table(path)
