@@ -30,6 +30,15 @@ def test_status_json_keys(finished_run):
     assert info["state"] == "finished" and info["jobs_done"] > 0 and info["best"]["id"].startswith("c")
 
 
+def test_status_claims_no_time_it_cannot_know(finished_run):
+    # status draws a stored run once: a clock started by the view itself read "elapsed 0 s  ETA ~0 s"
+    # for every run, finished or cut off mid-way
+    result = runner.invoke(app, ["status", str(finished_run / "run")])
+    assert result.exit_code == 0, result.output
+    assert "jobs" in result.output and "best so far" in result.output
+    assert "elapsed" not in result.output and "ETA" not in result.output
+
+
 def test_report_writes_html_and_figures(finished_run):
     result = runner.invoke(app, ["report", str(finished_run / "run")])
     assert result.exit_code == 0, result.output

@@ -139,8 +139,10 @@ def _first_backend(events: list[tuple[str, dict, float]]) -> str | None:
 
 
 class _LiveView:
-    def __init__(self, console: Console, spec) -> None:
-        self.console, self.spec, self.started = console, spec, time.time()
+    def __init__(self, console: Console, spec, clock: bool = True) -> None:
+        # clock off: the view is drawn once from a stored run (`sonar status`), where a time counted from
+        # the view's own creation would always read 0 s, and an ETA from it too
+        self.console, self.spec, self.started, self.clock = console, spec, time.time(), clock
         self._last = ""
 
     def __call__(self, state: SearchState):
@@ -150,9 +152,10 @@ class _LiveView:
         fraction = min(1.0, info["jobs_done"] / expected) if expected else 0.0
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 and not state.finished else 0.0
         best = info["best"]
+        clock = f"  elapsed {elapsed:.0f} s  ETA ~{eta:.0f} s" if self.clock else ""
         head = (f"[bold]{self.spec.name}[/] ({self.spec.scheduler}, {self.spec.objective.kind})  "
                 f"jobs {info['jobs_done']} done, {info['jobs_failed']} failed, {info['jobs_running']} running  "
-                f"spent {info['spent_s']:.1f} job-s  elapsed {elapsed:.0f} s  ETA ~{eta:.0f} s\n"
+                f"spent {info['spent_s']:.1f} job-s{clock}\n"
                 f"best so far: " + (f"{best['id']} loss {best['val_loss']:.4f} latency "
                                     f"{best['latency_s'] * 1e3:.3f} ms" if best else "none"))
         if len(info["per_target"]) > 1:
@@ -202,7 +205,7 @@ def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
         print(json.dumps(finite_or_none(info), indent=1))
         return
     console = Console()
-    console.print(_LiveView(console, state.spec)(state))
+    console.print(_LiveView(console, state.spec, clock=False)(state))
     console.print(f"state: {info['state']}; pareto: {[p['id'] for p in info['pareto']]}")
     for w in info["per_target"]:  # several targets: each one's own front
         if "pareto" in w:
