@@ -39,6 +39,20 @@ def test_status_claims_no_time_it_cannot_know(finished_run):
     assert "elapsed" not in result.output and "ETA" not in result.output
 
 
+def test_status_of_a_cut_off_run_calls_its_jobs_in_flight_cut_off_not_running(tmp_path):
+    from search_support import CrashAfter
+
+    from sonar.search.engine import run_search, start_search
+
+    start_search(make_spec(executor={"workers": 1}), tmp_path).close()
+    with pytest.raises(KeyboardInterrupt):
+        run_search(tmp_path, CrashAfter(1, 5))
+    result = runner.invoke(app, ["status", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 cut off" in result.output and "running" not in result.output
+    assert "state: interrupted" in result.output
+
+
 def test_report_writes_html_and_figures(finished_run):
     result = runner.invoke(app, ["report", str(finished_run / "run")])
     assert result.exit_code == 0, result.output

@@ -139,10 +139,11 @@ def _first_backend(events: list[tuple[str, dict, float]]) -> str | None:
 
 
 class _LiveView:
-    def __init__(self, console: Console, spec, clock: bool = True) -> None:
+    def __init__(self, console: Console, spec, clock: bool = True, live: bool = True) -> None:
         # clock off: the view is drawn once from a stored run (`sonar status`), where a time counted from
-        # the view's own creation would always read 0 s, and an ETA from it too
-        self.console, self.spec, self.started, self.clock = console, spec, time.time(), clock
+        # the view's own creation would always read 0 s, and an ETA from it too. live off: no engine holds
+        # the run, so a job recorded as submitted was cut off, not running (--resume runs it again)
+        self.console, self.spec, self.started, self.clock, self.live = console, spec, time.time(), clock, live
         self._last = ""
 
     def __call__(self, state: SearchState):
@@ -153,8 +154,10 @@ class _LiveView:
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 and not state.finished else 0.0
         best = info["best"]
         clock = f"  elapsed {elapsed:.0f} s  ETA ~{eta:.0f} s" if self.clock else ""
+        n = info["jobs_running"]
+        in_flight = f", {n} running" if self.live else (f", {n} cut off" if n else "")
         head = (f"[bold]{self.spec.name}[/] ({self.spec.scheduler}, {self.spec.objective.kind})  "
-                f"jobs {info['jobs_done']} done, {info['jobs_failed']} failed, {info['jobs_running']} running  "
+                f"jobs {info['jobs_done']} done, {info['jobs_failed']} failed{in_flight}  "
                 f"spent {info['spent_s']:.1f} job-s{clock}\n"
                 f"best so far: " + (f"{best['id']} loss {best['val_loss']:.4f} latency "
                                     f"{best['latency_s'] * 1e3:.3f} ms" if best else "none"))
@@ -200,12 +203,13 @@ def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
         state = storage.state()
     finally:
         storage.close()
-    info = summary(state, engine_live=engine_holder(run_dir) is not None)
+    live = engine_holder(run_dir) is not None
+    info = summary(state, engine_live=live)
     if as_json:
         print(json.dumps(finite_or_none(info), indent=1))
         return
     console = Console()
-    console.print(_LiveView(console, state.spec, clock=False)(state))
+    console.print(_LiveView(console, state.spec, clock=False, live=live)(state))
     console.print(f"state: {info['state']}; pareto: {[p['id'] for p in info['pareto']]}")
     for w in info["per_target"]:  # several targets: each one's own front
         if "pareto" in w:
