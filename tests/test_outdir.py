@@ -270,3 +270,15 @@ def test_a_staging_copy_left_by_a_killed_writer_is_swept_by_the_next_write(tmp_p
     assert not stale.exists()
     assert live.is_dir() and fresh.is_dir() and foreign.read_text() == "mine"
     assert (target / "a.txt").read_text() == "a"
+
+
+def test_an_empty_folder_of_the_users_stays_where_it_is_when_sonars_files_are_replaced(tmp_path):
+    # Only sonar's files and an empty folder: the directory was swapped aside whole, and the folder ended up
+    # in a hidden `.out.old-*` sibling rather than in `out`.
+    write(tmp_path / "out", {"a.txt": "1", "sub/b.txt": "2"})
+    (tmp_path / "out" / "drafts" / "later").mkdir(parents=True)
+    write(tmp_path / "out", {"a.txt": "new"})
+    assert (tmp_path / "out" / "drafts" / "later").is_dir()
+    assert (tmp_path / "out" / "a.txt").read_text() == "new"
+    assert not (tmp_path / "out" / "sub").exists()  # sonar's own folder goes with its file
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

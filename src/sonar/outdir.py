@@ -301,14 +301,23 @@ def _publish(staging: Path, target: Path, overwrite: bool, kind: str) -> None:
         os.rename(staging, target)
     elif not survey.ours and not survey.foreign and not any(target.iterdir()):
         os.replace(staging, target)  # onto an empty directory: one atomic rename
-    elif not survey.ours and not survey.foreign:
-        # only empty folders there, which no survey lists: the rename failed as "Directory not empty" at the
-        # staging path, and one named like a file sonar writes was never said to be in the way
-        _merge(staging, target, new, survey, kind)
-    elif not survey.foreign:
+    elif not survey.foreign and not _holds_other_folders(target, survey.ours):
         _swap(staging, target, survey.ours)
     else:
+        # The user's files, or folders no survey lists because they are empty: the new files go in beside
+        # them. Swapping the directory aside would carry an empty folder of theirs into `.NAME.old-*`, and
+        # renaming onto it failed as "Directory not empty" at the staging path.
         _merge(staging, target, new, survey, kind)
+
+
+def _holds_other_folders(target: Path, ours: frozenset[str]) -> bool:
+    """Whether `target` holds a folder that none of sonar's listed files sits in (an empty one of the user's)."""
+    ours_folders = {parent.as_posix() for name in ours for parent in PurePosixPath(name).parents}
+    for folder, dirs, _ in os.walk(target):
+        rel = Path(folder).relative_to(target)
+        if any((rel / d).as_posix() not in ours_folders for d in dirs if not (Path(folder) / d).is_symlink()):
+            return True
+    return False
 
 
 def _swap(staging: Path, target: Path, ours: frozenset[str]) -> None:
