@@ -225,3 +225,40 @@ def test_a_run_directory_that_cannot_be_made_is_one_error_line(tmp_path):
     config.write_text(yaml.safe_dump(make_spec()))
     result = runner.invoke(app, ["search", str(config), "--out", "/proc/sonar-no-such/run"])
     _one_error_line(result, "cannot create the run directory")
+
+
+def test_the_eta_after_a_resume_counts_only_the_jobs_this_process_ran():
+    from sonar.cli.search import _eta
+
+    # 40 of an expected 100 jobs were done before the resume, 10 more in the 60 s since: 50 left at 6 s a job.
+    # Dividing all 50 done by this process's 60 s read 60 s, a fifth of the 300 s left.
+    assert _eta(60.0, 10, 50) == 300.0
+    assert _eta(60.0, 0, 50) == 0.0  # no job run yet: no rate to go by
+    assert _eta(60.0, 10, -3) == 0.0  # more jobs than the rough expectation: nothing to promise
+
+
+def test_the_live_view_takes_its_rate_from_the_jobs_done_since_it_started(monkeypatch):
+    import types
+
+    from rich.console import Console
+
+    import sonar.cli.search as cli_search
+
+    spec = types.SimpleNamespace(name="s", scheduler="sonar", objective=types.SimpleNamespace(kind="constraint",
+                                 long_context=None), targets=[object()], budget=types.SimpleNamespace(candidates=9),
+                                 eta=3)
+    expected = cli_search._expected_jobs(spec)  # (1 + 1 target) * (9 + 3 + 1) = 26 jobs
+    done = {"n": 20}
+    monkeypatch.setattr(cli_search, "summary", lambda state: {
+        "jobs_done": done["n"], "jobs_failed": 0, "jobs_running": 1, "spent_s": 1.0, "best": None,
+        "per_target": []})
+    monkeypatch.setattr(cli_search, "measured", lambda state: [])
+    clock = {"t": 1000.0}
+    monkeypatch.setattr(cli_search.time, "time", lambda: clock["t"])
+    view = cli_search._LiveView(Console(), spec)
+    state = types.SimpleNamespace(finished=False)
+    view(state)  # a resumed run: 20 jobs were done before this process started
+    clock["t"], done["n"] = 1030.0, 23  # 3 jobs in 30 s
+    console = Console(record=True, width=200)
+    console.print(view(state))
+    assert f"ETA ~{30 * (expected - 23) / 3:.0f} s" in console.export_text()

@@ -145,13 +145,15 @@ class _LiveView:
         # the run, so a job recorded as submitted was cut off, not running (--resume runs it again)
         self.console, self.spec, self.started, self.clock, self.live = console, spec, time.time(), clock, live
         self._last = ""
+        self._done_at_start: int | None = None  # a resumed run's earlier jobs took none of this process's time
 
     def __call__(self, state: SearchState):
         info = summary(state)
         elapsed = time.time() - self.started
-        expected = _expected_jobs(self.spec)
-        fraction = min(1.0, info["jobs_done"] / expected) if expected else 0.0
-        eta = elapsed * (1 - fraction) / fraction if fraction > 0 and not state.finished else 0.0
+        if self._done_at_start is None:
+            self._done_at_start = info["jobs_done"]
+        eta = _eta(elapsed, info["jobs_done"] - self._done_at_start,
+                   _expected_jobs(self.spec) - info["jobs_done"]) if not state.finished else 0.0
         best = info["best"]
         clock = f"  elapsed {elapsed:.0f} s  ETA ~{eta:.0f} s" if self.clock else ""
         n = info["jobs_running"]
@@ -185,6 +187,11 @@ class _LiveView:
         if line != self._last:
             self.console.print(line)
             self._last = line
+
+
+def _eta(elapsed_s: float, done_here: int, left: float) -> float:
+    """Seconds left at the rate of the jobs this process has run (0 until it has run one, or none are left)."""
+    return elapsed_s * left / done_here if done_here > 0 and left > 0 else 0.0
 
 
 def _expected_jobs(spec) -> float:
