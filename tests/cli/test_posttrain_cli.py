@@ -67,3 +67,24 @@ def test_bad_jsonl_line_is_named(tmp_path):
     result = runner.invoke(app, ["posttrain", "sft", "--preset", "debug", "--data", str(data), "--out",
                                  str(tmp_path / "o")])
     assert result.exit_code == 2 and "line 2: missing ['response']" in result.output
+
+
+@pytest.mark.parametrize("command", [
+    ["posttrain", "sft", "--from", "CKPT", "--out", "OUT", "--steps", "1"],
+    ["posttrain", "rl", "--from", "CKPT", "--out", "OUT", "--steps", "1"],
+    ["eval", "tasks", "CKPT"],
+])
+def test_a_checkpoint_trained_on_bpe_is_refused_for_the_byte_chat_template(tmp_path, command):
+    # Its vocabulary is large enough, so it ran, and every chat prompt reached it as ids of other text.
+    from sonar.checkpoint import save_pretrained
+    from sonar.data.tokenizer import train_bpe
+    from sonar.model import build_model, preset
+
+    ckpt = tmp_path / "run" / "model"
+    save_pretrained(build_model(preset("debug").replace(vocab_size=280), seed=0), ckpt)
+    train_bpe(["the chat template speaks bytes " * 50], vocab_size=280).save(ckpt / "tokenizer.json")
+    args = [a.replace("CKPT", str(ckpt)).replace("OUT", str(tmp_path / "out")) for a in command]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "trained on a BPE tokenizer" in result.output and "--tokenizer byte" in result.output
+    assert not (tmp_path / "out").exists()

@@ -19,7 +19,7 @@ from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.model.transformer import check_seed
 from sonar.outdir import exclusive, writing
-from sonar.posttrain.chat import check_vocab
+from sonar.posttrain.chat import check_chat_checkpoint
 from sonar.posttrain.distill import DistillConfig, run_distill
 from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs, text_pairs
 from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
@@ -394,7 +394,7 @@ def eval_tasks_command(
         raise UserError(f"{checkpoint}: no such checkpoint directory")
     use_threads(threads)
     model = load_pretrained(checkpoint)
-    check_vocab(model.config.vocab_size, checkpoint)
+    check_chat_checkpoint(checkpoint, model.config.vocab_size)
     result = evaluate_tasks(model, config)
     if as_json:
         typer.echo(dumps_strict(result, indent=1))

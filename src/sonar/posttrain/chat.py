@@ -7,6 +7,7 @@ ids, so a special token can never be spelt by text: "<|eot|>" typed in a prompt 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sonar.data.tokenizer import ByteTokenizer
 from sonar.errors import UserError
@@ -67,6 +68,17 @@ def check_fits(examples: list[ChatExample], max_positions: int, *, what: str = "
             raise UserError(f"{what} {number}{part}: its prompt and reply are {tokens:,} tokens in the chat template; "
                             f"the model reads at most {max_positions:,} (max_position_embeddings): shorten it or "
                             "leave it out")
+
+
+def check_chat_checkpoint(model_dir: str | Path, vocab_size: int) -> None:
+    """That a checkpoint can read the byte-level chat template: enough ids, and bytes as its tokens. A run
+    trained on BPE (`sonar train`, a search winner) keeps its tokenizer.json beside config.json; its ids mean
+    other text, and every prompt would reach it as noise, with no error."""
+    if (Path(model_dir) / "tokenizer.json").is_file():
+        raise UserError(f"{model_dir}: trained on a BPE tokenizer (its tokenizer.json), and post-training speaks the "
+                        "byte-level chat template, whose ids mean other text to it; train with --tokenizer byte, "
+                        "or start from a fresh --preset")
+    check_vocab(vocab_size, str(model_dir))
 
 
 def check_vocab(vocab_size: int, where: str) -> None:

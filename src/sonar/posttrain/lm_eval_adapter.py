@@ -14,7 +14,7 @@ from lm_eval.api.registry import register_model
 from sonar.checkpoint import load_pretrained
 from sonar.errors import UserError
 from sonar.model.generation import generate
-from sonar.posttrain.chat import BEGIN_OF_TEXT, EOT, check_vocab, decode_response, prompt_ids
+from sonar.posttrain.chat import BEGIN_OF_TEXT, EOT, check_chat_checkpoint, decode_response, prompt_ids
 
 
 def _bytes(text: str) -> list[int]:
@@ -26,7 +26,7 @@ class SonarLM(LM):
     def __init__(self, pretrained: str, chat: bool = False, max_gen_toks: int = 64, **_ignored) -> None:
         super().__init__()
         self.model = load_pretrained(pretrained).eval()
-        check_vocab(self.model.config.vocab_size, str(pretrained))
+        check_chat_checkpoint(pretrained, self.model.config.vocab_size)
         self.chat = chat in (True, "True", "true", "1")
         self.max_gen_toks = int(max_gen_toks)
         if self.max_gen_toks < 1:

@@ -11,7 +11,7 @@ import torch
 from sonar.checkpoint import load_pretrained
 from sonar.errors import UserError
 from sonar.model import build_model, preset
-from sonar.posttrain.chat import CHAT_VOCAB_SIZE, check_vocab
+from sonar.posttrain.chat import CHAT_VOCAB_SIZE, check_chat_checkpoint
 
 CHAT_CONTEXT = 128  # tokens: the longest built-in prompt under the template, with its reply, fits
 
@@ -25,7 +25,7 @@ def load_start(checkpoint: str | Path | None, *, preset_name: str | None = None,
         if not Path(checkpoint).is_dir():
             raise UserError(f"{flag} {checkpoint}: no such checkpoint directory")
         model = load_pretrained(checkpoint)
-        check_vocab(model.config.vocab_size, str(checkpoint))
+        check_chat_checkpoint(checkpoint, model.config.vocab_size)
     else:
         config = preset(preset_name)
         # debug's 32-token chunks end inside a chat prompt, leaving its RoPE layers blind to the question.
