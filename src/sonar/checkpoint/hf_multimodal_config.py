@@ -17,6 +17,20 @@ _TOKEN_IDS = ("boi_token_index", "eoi_token_index", "image_token_index")
 TRANSFORMERS_LAYERNORM_EPS = 1e-5
 
 
+def read_square_sides(fields: dict) -> dict:
+    """`fields` with a square image_size or patch_size written as [side, side] (as transformers may write it)
+    read as the side; a non-square or empty list is left as it is, for the caller to refuse."""
+    for name in ("image_size", "patch_size"):
+        if isinstance(fields.get(name), list | tuple) and _square(fields[name]):
+            fields[name] = fields[name][0]
+    return fields
+
+
+def _square(sides: list | tuple) -> bool:
+    # compared, not put in a set: a side may be any JSON value, a list included
+    return bool(sides) and all(side == sides[0] for side in sides)
+
+
 def vision_from_hf(hf: dict) -> VisionConfig:
     if not isinstance(hf, dict):
         raise ConfigError(f"vision_config={hf!r}: must be an object")
@@ -24,11 +38,9 @@ def vision_from_hf(hf: dict) -> VisionConfig:
         raise ConfigError(f"vision hidden_act={hf['hidden_act']!r}: only 'gelu' is supported (Llama 4 uses exact GELU)")
     fields = {name: hf[name] for name in _VISION_SAME_NAME if name in hf}
     for name in ("image_size", "patch_size"):
-        if isinstance(fields.get(name), list | tuple):
-            sides = fields[name]  # compared, not put in a set: a side may be any JSON value, a list included
-            if not sides or any(side != sides[0] for side in sides):
-                raise ConfigError(f"vision {name}={sides}: only square sizes are supported")
-            fields[name] = sides[0]
+        if isinstance(fields.get(name), list | tuple) and not _square(fields[name]):
+            raise ConfigError(f"vision {name}={fields[name]}: only square sizes are supported")
+    fields = read_square_sides(fields)
     rope = hf.get("rope_parameters") or {}
     if not isinstance(rope, dict):
         raise ConfigError(f"vision rope_parameters={rope!r}: expected a mapping (rope_type, rope_theta, ...)")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sonar import strict_json
 from sonar.checkpoint.hf_config import from_hf, text_config_dict
+from sonar.checkpoint.hf_multimodal_config import read_square_sides
 from sonar.errors import UserError
 from sonar.model.config import ModelConfig
 from sonar.model.presets import PRESETS, preset
@@ -94,9 +95,5 @@ def vision_from_hf(hf_vision: dict) -> VisionConfig:
     if not isinstance(hf_vision, dict):
         raise UserError(f"vision_config: expected a JSON object, got {type(hf_vision).__name__}")
     known = {f.name for f in dataclasses.fields(VisionConfig)}
-    fields = {k: v for k, v in hf_vision.items() if k in known}
-    for name in ("image_size", "patch_size"):
-        sides = fields.get(name)
-        if isinstance(sides, list) and sides and all(side == sides[0] for side in sides):
-            fields[name] = sides[0]  # a non-square or empty list is left for VisionConfig to refuse by name
-    return VisionConfig(**fields)
+    # a non-square or empty list is left for VisionConfig to refuse by name
+    return VisionConfig(**read_square_sides({k: v for k, v in hf_vision.items() if k in known}))
