@@ -85,12 +85,14 @@ def demo(
         raise UserError(f"--new-tokens {new_tokens}: must be between 1 and {MAX_NEW_TOKENS:,}")
     if not prompt:
         raise UserError("--prompt '': give some text for the winner to continue")
-    if not (out / DB_NAME).exists():
+    resuming = (out / DB_NAME).exists()
+    if resuming:
+        _check_holds_the_demo(out)
+    else:
         _check_fits_default_search(new_tokens)
     console = Console()
     options = dict(executor=None, address=None, backend=None, workers=None, live=True)
-    if (out / DB_NAME).exists():
-        _check_holds_the_demo(out)
+    if resuming:
         console.print(f"resuming the search in {out}")
         search(config=None, out=None, resume=out, **options)
     else:
