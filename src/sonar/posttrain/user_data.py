@@ -41,7 +41,9 @@ def _records(path: str | Path, fields: tuple[str, ...], problem=lambda record: N
         raise UserError(f"{path}: not a regular file (a FIFO, device or socket); name a JSONL file")
     try:
         # utf-8-sig: a file saved by an editor that starts it with a byte-order mark failed as "Unexpected UTF-8 BOM"
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        # split on line ends only: str.splitlines() also cuts at U+2028 or U+0085, which a JSON string may hold
+        # unescaped, and failed a valid line as "Unterminated string"
+        lines = path.read_text(encoding="utf-8-sig").replace("\r\n", "\n").replace("\r", "\n").split("\n")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except UnicodeDecodeError as err:

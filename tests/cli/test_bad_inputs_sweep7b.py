@@ -1,0 +1,117 @@
+"""Bad input found by a seventh sweep over train, eval, posttrain, demo and the checkpoint and model API (the
+contract each case must meet: bad_input_cases.py). Each case was a traceback, a silent acceptance, a
+misleading message or a file left behind before it was fixed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from bad_input_cases import api, check_case, cli, params
+from bad_input_sandbox import Sandbox
+
+import sonar
+from sonar.model.multimodal_config import MultimodalConfig
+from sonar.model.vision_config import VisionConfig
+
+_ALL = ["posttrain", "all", "--preset", "debug", "--out", "o", "--threads", "1", "--sft-steps", "1", "--rl-steps", "1",
+        "--dpo-steps", "1", "--eval-per-cell", "1"]
+_TUNE = ["posttrain", "tune", "--preset", "debug", "--out", "o", "--threads", "1", "--sft-steps", "1", "--rl-steps",
+         "1", "--dpo-steps", "1", "--eval-per-cell", "1", "--seeds", "0"]
+
+
+def _resume(sb: Sandbox, *extra: str) -> list[str]:
+    return ["train", "--resume", "--out", "trained", "--steps", "3", "--threads", "1", *extra]
+
+
+def _run_record(sb: Sandbox, **changes) -> list[str]:
+    """The trained run with its state/run.json edited."""
+    sb.train_run()
+    sb.edit_json("trained/state/run.json", lambda record: record | changes)
+    return _resume(sb)
+
+
+def _run_settings(sb: Sandbox, **changes) -> list[str]:
+    sb.train_run()
+    sb.edit_json("trained/train_config.json", lambda settings: settings | changes)
+    return _resume(sb)
+
+
+def _model_replaced_by_file(sb: Sandbox) -> list[str]:
+    import shutil
+
+    shutil.rmtree(sb.root / sb.train_run() / "model")
+    sb.file("trained/model", "my notes\n")
+    return _resume(sb)
+
+
+def _debug_model(sb: Sandbox):
+    return sonar.build_model(sonar.preset("debug"))
+
+
+CASES = [
+    # read as the pipeline's per-seed seed anyway: the DPO stage of every --seeds seed ran under that seed, and
+    # `seed=3` changed nothing
+    cli("posttrain-all-dpo-seed", [*_ALL, "--dpo", "seed=3"],
+        r"--dpo 'seed=3': the DPO stage runs under each --seeds seed; set seeds with --seeds"),
+    cli("posttrain-tune-dpo-candidate-seed", [*_TUNE, "--dpo-candidates", "beta=0.5;seed=3"],
+        r"--dpo-candidates 'seed=3': the DPO stage runs under each --seeds seed; set seeds with --seeds"),
+    # int() and float() read other scripts' digits: '٣' trained three steps
+    cli("posttrain-dpo-settings-arabic-digit", lambda sb: [
+        "posttrain", "dpo", "--from", sb.checkpoint(), "--out", "o", "--threads", "1", "--settings", "group_size=٣"],
+        r"'group_size=٣': the value must be of type int"),
+    # "path='': must name a directory": a Python argument name, not the flag or argument given
+    cli("eval-tasks-checkpoint-empty", ["eval", "tasks", "", "--threads", "1", "--per-cell", "1"],
+        r"CHECKPOINT '': name a checkpoint directory"),
+    cli("posttrain-sft-from-empty", ["posttrain", "sft", "--from", "", "--steps", "1", "--out", "o", "--threads", "1"],
+        r"--from '': name a checkpoint directory"),
+    # "unknown preset 'nope'" or "seed='x': must be an integer", naming no file, the second once the corpus was read
+    cli("train-resume-record-preset-unknown", lambda sb: _run_record(sb, candidate="nope"),
+        r"trained/state/run\.json: not a readable run record \(candidate='nope': unknown preset"),
+    cli("train-resume-record-seed-text", lambda sb: _run_record(sb, seed="x"),
+        r"trained/state/run\.json: not a readable run record \(seed='x': must be an integer"),
+    # "device='cuda': no CUDA device ...; use device=cpu": named neither the run's settings nor the flag
+    cli("train-resume-settings-device-absent", lambda sb: _run_settings(sb, device="cuda:7"),
+        r"trained/train_config\.json: the run trained on device 'cuda:7', .*pass --device cpu"),
+    # "trained/model: exists and is not a directory" in an absolute path, once the whole resumed training had run
+    cli("train-resume-model-is-a-file", _model_replaced_by_file,
+        r"trained/model: exists and is not a folder, and the run writes its checkpoint there"),
+    # TypeError "got an unexpected keyword argument 'foo'", where ModelConfig.replace names the field
+    api("api-multimodal-config-replace-unknown", lambda _: MultimodalConfig().replace(foo=1),
+        r"unknown MultimodalConfig fields: \['foo'\]"),
+    api("api-vision-config-replace-unknown", lambda _: VisionConfig().replace(patch=8),
+        r"unknown VisionConfig fields: \['patch'\]"),
+]
+
+
+# Cases whose fix is not in yet (each commit that fixes one removes it here).
+KNOWN_FAILING = {name: "not fixed yet" for name in (
+    "posttrain-all-dpo-seed", "posttrain-tune-dpo-candidate-seed", "posttrain-dpo-settings-arabic-digit",
+    "eval-tasks-checkpoint-empty", "posttrain-sft-from-empty", "train-resume-record-preset-unknown",
+    "train-resume-record-seed-text", "train-resume-settings-device-absent", "train-resume-model-is-a-file",
+    "api-multimodal-config-replace-unknown", "api-vision-config-replace-unknown",
+)}
+
+
+@pytest.mark.parametrize("case", list(params(CASES, KNOWN_FAILING)))
+def test_bad_input(case, sandbox):
+    check_case(case, sandbox)
+
+
+def test_posttrain_data_with_a_line_separator_inside_a_string_is_read(sandbox):
+    # str.splitlines() cut the line at U+2028, which JSON allows unescaped in a string: "not valid JSON
+    # (Unterminated string ...)" for a valid file
+    from sonar.posttrain.user_data import read_pairs
+
+    path = sandbox.file("d.jsonl", '{"prompt": "a\u2028b", "response": "c\u0085d"}\n{"prompt": "e", "response": "f"}\n')
+    assert [(p.prompt, p.response) for p in read_pairs(path)] == [("a\u2028b", "c\u0085d"), ("e", "f")]
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed yet")
+def test_a_numpy_seed_generates_as_its_int_does():
+    # check_seed accepts numpy integers, and torch's manual_seed then failed on them: "an integer is required"
+    model = sonar.build_model(sonar.preset("debug"))
+    prompt = torch.tensor([[1, 2, 3]])
+    sampled = [sonar.generate(model, prompt, max_new_tokens=4, temperature=1.0, seed=seed)
+               for seed in (np.int64(7), 7)]
+    assert torch.equal(*sampled)
