@@ -126,6 +126,15 @@ def _given_once(context: typer.Context, settings_flag: str, settings: str, flags
                         f"{name}; give it once")
 
 
+def _no_seed(flag: str, settings: str) -> None:
+    """`all` and `tune` run every stage under each --seeds seed (PipelineConfig.seeded): a seed among the DPO
+    settings was overwritten by it in `all` without a word, and in `tune` made one candidate differ by its
+    data order rather than its training."""
+    for item in filter(None, (part.strip() for part in settings.replace(";", ",").split(","))):
+        if item.partition("=")[0].strip() == "seed":
+            raise UserError(f"{flag} {item!r}: the DPO stage runs under each --seeds seed; set seeds with --seeds")
+
+
 _DPO_FLAGS = {f.name: f.name for f in fields(DPOConfig)}  # dpo's own flags carry the settings' names
 
 
@@ -324,6 +333,7 @@ def all_command(
 ) -> None:
     """SFT -> RL -> DPO per seed; writes OUT/seed-S/<stage>/model, OUT/report.json, OUT/accuracy.png."""
     seed_list = _seeds(seeds)
+    _no_seed("--dpo", dpo)
     _given_once(context, "--dpo", dpo, {"dpo_steps": "steps", "dpo_nll_weight": "nll_weight"})
     config = _pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell, rl_lr=rl_lr, dpo_nll_weight=dpo_nll_weight,
                               dpo=dpo)
@@ -359,6 +369,7 @@ def tune_command(
     threads: int = _THREADS,
 ) -> None:
     """Choose `all`'s RL rate and DPO settings on the validation split (never test); writes OUT/tune.json."""
+    _no_seed("--dpo-candidates", dpo_candidates)
     config = TuningConfig(pipeline=_pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell),
                           rl_lrs=_floats(rl_lrs, "rl-lrs"),
                           dpo_candidates=tuple(c.strip() for c in dpo_candidates.split(";")))
