@@ -86,7 +86,6 @@ CASES = [
 
 # Cases whose fix is not in yet (each commit that fixes one removes it here).
 KNOWN_FAILING = {name: "not fixed yet" for name in (
-    "posttrain-dpo-settings-arabic-digit",
     "eval-tasks-checkpoint-empty", "posttrain-sft-from-empty", "train-resume-record-preset-unknown",
     "train-resume-record-seed-text", "train-resume-settings-device-absent", "train-resume-model-is-a-file",
     "api-multimodal-config-replace-unknown", "api-vision-config-replace-unknown",

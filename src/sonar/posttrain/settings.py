@@ -88,6 +88,8 @@ def _parse(value: str, kind: str, item: str):
             if value.lower() not in ("true", "false"):
                 raise ValueError
             return value.lower() == "true"
+        if kind in ("int", "float") and not value.isascii():  # int() and float() also read '٣' and '５'
+            raise ValueError
         return {"int": int, "float": float, "str": str}[kind](value)
     except (ValueError, KeyError):
         raise UserError(f"{item!r}: the value must be of type {kind}") from None
