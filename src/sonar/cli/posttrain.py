@@ -401,6 +401,8 @@ def eval_tasks_command(
     """Exact-match accuracy on the built-in tasks' test split, per task and level (greedy replies)."""
     check_seed(seed, "--seed ", most=MAX_STAGE_SEED)
     config = EvalConfig(tasks=_split(tasks, "tasks"), levels=_levels(levels), per_cell=per_cell, seed=seed)
+    if not checkpoint.strip():  # Path('') is the working directory, and load_pretrained named its `path=`
+        raise UserError(f"CHECKPOINT {checkpoint!r}: name a checkpoint directory")
     if not Path(checkpoint).is_dir():
         raise UserError(f"{checkpoint}: no such checkpoint directory")
     use_threads(threads)

@@ -22,6 +22,8 @@ def load_start(checkpoint: str | Path | None, *, preset_name: str | None = None,
     if (checkpoint is None) == (preset_name is None):
         raise UserError("name exactly one starting point: --from CHECKPOINT or --preset NAME (a fresh model)")
     if checkpoint is not None:
+        if not str(checkpoint).strip():  # Path('') is the working directory, and load_pretrained named its `path=`
+            raise UserError(f"{flag} {str(checkpoint)!r}: name a checkpoint directory")
         if not Path(checkpoint).is_dir():
             raise UserError(f"{flag} {checkpoint}: no such checkpoint directory")
         model = load_pretrained(checkpoint)

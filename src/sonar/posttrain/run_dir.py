@@ -79,6 +79,8 @@ def _refuse_inputs(path: Path, out: str | Path, inputs: dict[str, str | None]) -
     for flag, given in inputs.items():
         if given is None:
             continue
+        if not given.strip():  # read as the working directory, which then "overlaps" every --out inside it
+            raise UserError(f"{flag} {given!r}: name a checkpoint directory")
         source = Path(os.path.realpath(given))
         if source == target or target in source.parents or source in target.parents:
             raise UserError(f"--out {out}: overlaps {flag} {given}, which this command reads; write the result to"
