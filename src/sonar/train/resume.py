@@ -11,6 +11,8 @@ from pathlib import Path
 from sonar import strict_json
 from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
+from sonar.model import preset as model_preset
+from sonar.model.transformer import check_seed
 from sonar.train.config import TrainConfig
 from sonar.train.presets import check_seq_len_fits
 from sonar.train.stages import next_stage, phase_at
@@ -52,7 +54,7 @@ def resume_run(out: Path, settings_file: str, flags: ResumeFlags, *, threads: in
                         " start a new run with another --out")
     steps_done = load_checkpoint(state_dir / STATE_FILE)["state"].step if (state_dir / STATE_FILE).is_file() else 0
     record = _read_record(state_dir / RUN_RECORD)
-    preset, seed = record.get("candidate"), record.get("seed")
+    preset, seed = _preset_and_seed(record, state_dir / RUN_RECORD)
     data = config.data
     _same("--corpus", flags.corpus, data.corpus, same=_same_corpus)
     _same("--tokenizer", flags.tokenizer, data.tokenizer)
@@ -115,6 +117,23 @@ def _read_settings(path: Path, threads: int | None) -> TrainConfig:
 
 def _read_record(path: Path) -> dict:
     return read_run_file(path, "run record")
+
+
+def _preset_and_seed(record: dict, path: Path) -> tuple[str | None, int | None]:
+    """The preset and seed the run record holds, each checked here: the preset was read as if given by --preset
+    ("unknown preset"), the seed once the corpus had been read ("seed='x'"), neither naming the file."""
+    preset, seed = record.get("candidate"), record.get("seed")
+    try:
+        if preset is not None:
+            try:
+                model_preset(preset)
+            except UserError as err:
+                raise UserError(f"candidate={preset!r}: {err}") from None
+        if seed is not None:
+            check_seed(seed)
+    except UserError as err:
+        raise UserError(f"{path}: not a readable run record ({err})") from None
+    return preset, seed
 
 
 def read_run_file(path: Path, what: str) -> dict:
