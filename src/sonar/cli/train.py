@@ -93,6 +93,8 @@ def _train_run(out: Path, flags: ResumeFlags, *, resume: bool, threads: int | No
     config, preset_name, steps, seed = _settings(out, flags, resume, threads)
     if device is not None:
         config = config.replace(device=device)
+    elif resume:
+        _check_saved_device(out, config.device)
     with console.status("preparing the corpus (cached after the first time)"):
         data = prepare(config.data)
     longest = max([config.seq_len, *(stage.seq_len for stage in config.stages)])
@@ -130,6 +132,17 @@ def _train_run(out: Path, flags: ResumeFlags, *, resume: bool, threads: int | No
                   f"{entropy:.3f} nats/token; {seconds:.0f} s this call, {record['cost']['seconds']:.0f} s and "
                   f"{final.tokens:,} tokens in all, MFU {record['mfu']:.1%}")
     console.print(f"wrote {out / 'model'}, {out / 'curve.json'}, {out / 'curve.png'}")
+
+
+def _check_saved_device(out: Path, device: str) -> None:
+    """The device a resumed run keeps from its settings is present here: a run moved from a GPU machine failed
+    once the corpus was read, as "device='cuda': ...; use device=cpu", naming neither the file nor --device."""
+    try:
+        resolve_device(device)
+    except UserError as err:
+        reason = str(err).partition(": ")[2] or str(err)
+        raise UserError(f"{out / _SETTINGS}: the run trained on device {device!r}, and {reason.split('; use ')[0]};"
+                        " pass --device cpu (or another device this machine has) to resume it here") from None
 
 
 def _state_dir(out: Path) -> Path:
