@@ -82,6 +82,9 @@ def train(
         if (out / name).exists() and not (out / name).is_file():
             raise UserError(f"{out / name}: exists and is not a file, and the run writes its curve there; move it"
                             " away")
+    if (out / "model").exists() and not (out / "model").is_dir():  # else found only once the training had run
+        raise UserError(f"{out / 'model'}: exists and is not a folder, and the run writes its checkpoint there; move"
+                        " it away")
     flags = ResumeFlags(preset=preset_name, steps=steps, corpus=corpus, tokenizer=tokenizer, vocab=vocab, seed=seed,
                         seq_len=seq_len)
     with exclusive(out, "sonar train run"):  # a second `sonar train` on this --out is refused, never interleaved
