@@ -86,7 +86,6 @@ CASES = [
 
 # Cases whose fix is not in yet (each commit that fixes one removes it here).
 KNOWN_FAILING = {name: "not fixed yet" for name in (
-    "api-multimodal-config-replace-unknown", "api-vision-config-replace-unknown",
 )}
 
 

@@ -39,4 +39,7 @@ class MultimodalConfig:
             )
 
     def replace(self, **changes) -> MultimodalConfig:
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:  # else a TypeError from dataclasses naming __init__, as ModelConfig.replace does not
+            raise ConfigError(f"unknown MultimodalConfig fields: {unknown}")
         return dataclasses.replace(self, **changes)

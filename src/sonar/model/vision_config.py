@@ -90,6 +90,9 @@ class VisionConfig:
         return (self.patches_per_side // round(1 / self.pixel_shuffle_ratio)) ** 2
 
     def replace(self, **changes) -> VisionConfig:
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:  # else a TypeError from dataclasses naming __init__, as ModelConfig.replace does not
+            raise ConfigError(f"unknown VisionConfig fields: {unknown}")
         return dataclasses.replace(self, **changes)
 
 
