@@ -117,7 +117,7 @@ def build_multimodal_model(config: MultimodalConfig, *, seed: int = 0, dtype: to
     check_dtype(dtype)
     check_linear_storage(linear_storage)
     check_fits_memory(config.text, count_vision_parameters(config.vision, config.text.hidden_size))
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(int(seed))  # check_seed takes numpy integers, manual_seed does not
     with torch.device("cpu"):
         model = Llama4MultimodalModel(config)
     model.language_model.reset_parameters(generator)

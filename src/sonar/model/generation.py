@@ -68,7 +68,8 @@ def generate(
         model = model.language_model
     elif pixel_values is not None:
         raise UserError("pixel_values need a multimodal model (Llama4MultimodalModel)")
-    generator = torch.Generator(device=input_ids.device).manual_seed(seed) if seed is not None else None
+    # int(): check_seed takes numpy integers, and manual_seed fails on them ("an integer is required")
+    generator = torch.Generator(device=input_ids.device).manual_seed(int(seed)) if seed is not None else None
     stops = torch.tensor(stop_ids, dtype=torch.long, device=input_ids.device)
     B, T = input_ids.shape
     tokens = input_ids
