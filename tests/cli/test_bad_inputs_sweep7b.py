@@ -49,6 +49,30 @@ def _debug_model(sb: Sandbox):
     return sonar.build_model(sonar.preset("debug"))
 
 
+def _small_multimodal() -> MultimodalConfig:
+    vision = VisionConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128,
+                          image_size=32, patch_size=8, projector_input_dim=64, projector_output_dim=64,
+                          vision_output_dim=64)
+    return MultimodalConfig(text=sonar.preset("debug").replace(vocab_size=600), vision=vision,
+                            boi_token_index=597, eoi_token_index=598, image_token_index=599)
+
+
+def _multimodal_checkpoint(sb: Sandbox, **vision_changes) -> str:
+    """A small multimodal checkpoint `mm` as save_multimodal writes it, its config.json's vision_config edited."""
+    from sonar.checkpoint import save_multimodal
+    from sonar.model.fusion import build_multimodal_model
+
+    save_multimodal(build_multimodal_model(_small_multimodal()), sb.root / "mm")
+    sb.edit_json("mm/config.json", lambda config: config | {"vision_config": config["vision_config"] | vision_changes})
+    return "mm"
+
+
+def _load_multimodal(path: str):
+    from sonar.checkpoint import load_multimodal
+
+    return load_multimodal(path)
+
+
 CASES = [
     # read as the pipeline's per-seed seed anyway: the DPO stage of every --seeds seed ran under that seed, and
     # `seed=3` changed nothing
@@ -79,6 +103,18 @@ CASES = [
     # TypeError "got an unexpected keyword argument 'foo'", where ModelConfig.replace names the field
     api("api-multimodal-config-replace-unknown", lambda _: MultimodalConfig().replace(foo=1),
         r"unknown MultimodalConfig fields: \['foo'\]"),
+    # loaded, and run with other math than transformers runs the same file with: it always uses 1e-5 and a projector
+    # without bias (save_multimodal refuses to write either); a bias asked for was "missing tensor ...linear_1.bias"
+    api("api-load-multimodal-vision-norm-eps", lambda path: _load_multimodal(path),
+        r"mm/config\.json: vision norm_eps=1e-06: transformers always uses 1e-05",
+        setup=lambda sb: _multimodal_checkpoint(sb, norm_eps=1e-6)),
+    api("api-load-multimodal-projector-bias", lambda path: _load_multimodal(path),
+        r"mm/config\.json: multi_modal_projector_bias=True: transformers' projector has no bias",
+        setup=lambda sb: _multimodal_checkpoint(sb, multi_modal_projector_bias=True)),
+    # read as a square side of 32: a size is a side or [height, width]
+    api("api-load-multimodal-image-size-three-sides", lambda path: _load_multimodal(path),
+        r"mm/config\.json: vision image_size=\[32, 32, 32\]: expected a side or \[height, width\]",
+        setup=lambda sb: _multimodal_checkpoint(sb, image_size=[32, 32, 32])),
     api("api-vision-config-replace-unknown", lambda _: VisionConfig().replace(patch=8),
         r"unknown VisionConfig fields: \['patch'\]"),
 ]
@@ -86,6 +122,7 @@ CASES = [
 
 # Cases whose fix is not in yet (each commit that fixes one removes it here).
 KNOWN_FAILING = {name: "not fixed yet" for name in (
+    "api-load-multimodal-image-size-three-sides",
 )}
 
 
@@ -115,10 +152,6 @@ def test_a_numpy_seed_generates_as_its_int_does():
 def test_a_numpy_seed_builds_the_multimodal_model_its_int_does():
     from sonar.model.fusion import build_multimodal_model
 
-    vision = VisionConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128,
-                          image_size=32, patch_size=8, projector_input_dim=64, projector_output_dim=64,
-                          vision_output_dim=64)
-    config = MultimodalConfig(text=sonar.preset("debug").replace(vocab_size=600), vision=vision,
-                              boi_token_index=597, eoi_token_index=598, image_token_index=599)
+    config = _small_multimodal()
     built = [build_multimodal_model(config, seed=seed).state_dict() for seed in (np.int64(5), 5)]
     assert all(torch.equal(built[0][key], built[1][key]) for key in built[0])

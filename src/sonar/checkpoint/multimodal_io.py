@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from sonar.checkpoint.files import config_from_file
-from sonar.checkpoint.hf_multimodal_config import multimodal_from_hf, multimodal_to_hf
+from sonar.checkpoint.files import CONFIG_FILE, config_from_file
+from sonar.checkpoint.hf_multimodal_config import check_transformers_can_build, multimodal_from_hf, multimodal_to_hf
 from sonar.checkpoint.io import (
     CheckpointError,
     check_load_arguments,
@@ -21,6 +21,7 @@ from sonar.checkpoint.io import (
 from sonar.checkpoint.provenance import checkpoint_provenance, model_provenance
 from sonar.checkpoint.vision_keys import from_hf_multimodal_key, to_hf_multimodal_key
 from sonar.errors import UserError
+from sonar.model.config import ConfigError
 from sonar.model.fusion import Llama4MultimodalModel
 from sonar.model.rope import inverse_frequencies
 from sonar.model.weight_storage import store_linears
@@ -33,6 +34,12 @@ def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None,
     path = check_load_arguments(path, dtype, linear_storage)
     hf_config = read_config(path)
     config = config_from_file(path, multimodal_from_hf, hf_config)
+    try:
+        # what transformers fixes whatever the file says (the vision norm's eps, a projector without bias): read
+        # as written, the checkpoint ran with other math here than in transformers, or failed on a missing bias
+        check_transformers_can_build(config.vision)
+    except ConfigError as err:
+        raise ConfigError(f"{Path(path) / CONFIG_FILE}: {err}") from None
     with torch.device("meta"):
         model = Llama4MultimodalModel(config)
     state, unknown = {}, []
