@@ -122,7 +122,6 @@ CASES = [
 
 # Cases whose fix is not in yet (each commit that fixes one removes it here).
 KNOWN_FAILING = {name: "not fixed yet" for name in (
-    "api-load-multimodal-image-size-three-sides",
 )}
 
 

@@ -27,8 +27,9 @@ def read_square_sides(fields: dict) -> dict:
 
 
 def _square(sides: list | tuple) -> bool:
-    # compared, not put in a set: a side may be any JSON value, a list included
-    return bool(sides) and all(side == sides[0] for side in sides)
+    # compared, not put in a set: a side may be any JSON value, a list included; an image has two sides, and
+    # [32, 32, 32] was read as a square of 32
+    return len(sides) == 2 and sides[0] == sides[1]
 
 
 def vision_from_hf(hf: dict) -> VisionConfig:
@@ -38,6 +39,8 @@ def vision_from_hf(hf: dict) -> VisionConfig:
         raise ConfigError(f"vision hidden_act={hf['hidden_act']!r}: only 'gelu' is supported (Llama 4 uses exact GELU)")
     fields = {name: hf[name] for name in _VISION_SAME_NAME if name in hf}
     for name in ("image_size", "patch_size"):
+        if isinstance(fields.get(name), list | tuple) and len(fields[name]) != 2:
+            raise ConfigError(f"vision {name}={fields[name]}: expected a side or [height, width]")
         if isinstance(fields.get(name), list | tuple) and not _square(fields[name]):
             raise ConfigError(f"vision {name}={fields[name]}: only square sizes are supported")
     fields = read_square_sides(fields)
