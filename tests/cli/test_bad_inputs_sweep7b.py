@@ -87,6 +87,8 @@ CASES = [
     # "path='': must name a directory": a Python argument name, not the flag or argument given
     cli("eval-tasks-checkpoint-empty", ["eval", "tasks", "", "--threads", "1", "--per-cell", "1"],
         r"CHECKPOINT '': name a checkpoint directory"),
+    cli("eval-length-checkpoint-empty", ["eval", "length", "", "--out", "o", "--multiples", "1", "--windows", "1"],
+        r"CHECKPOINT '': name a `sonar train` run directory or a checkpoint"),
     cli("posttrain-sft-from-empty", ["posttrain", "sft", "--from", "", "--steps", "1", "--out", "o", "--threads", "1"],
         r"--from '': name a checkpoint directory"),
     # "unknown preset 'nope'" or "seed='x': must be an integer", naming no file, the second once the corpus was read

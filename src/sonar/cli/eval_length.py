@@ -54,6 +54,8 @@ def eval_length(
     import torch
 
     check_threads(threads)
+    if not checkpoint.strip():  # Path('') is the working directory: "error: : neither a `sonar train` run ..."
+        raise UserError(f"CHECKPOINT {checkpoint!r}: name a `sonar train` run directory or a checkpoint")
     if threads is not None:
         torch.set_num_threads(threads)
     out_dir = Path(out) if out is not None else Path(checkpoint) / "length"
