@@ -139,7 +139,6 @@ CASES = [
 
 # Cases whose fix is not in yet (each commit that fixes one removes it here).
 KNOWN_FAILING = {name: "not fixed yet" for name in (
-    "posttrain-rl-checkpoint-context-too-short",
 )}
 
 
@@ -172,3 +171,19 @@ def test_a_numpy_seed_builds_the_multimodal_model_its_int_does():
     config = _small_multimodal()
     built = [build_multimodal_model(config, seed=seed).state_dict() for seed in (np.int64(5), 5)]
     assert all(torch.equal(built[0][key], built[1][key]) for key in built[0])
+
+
+def test_an_rl_run_stopped_before_its_first_state_can_be_started_again(sandbox):
+    # its marker and rl_run.json stayed: a rerun was told "already holds a sonar posttrain rl run; pass --resume",
+    # and --resume then "no RL state to resume; run without --resume"
+    from typer.testing import CliRunner
+
+    from sonar.cli import app
+
+    rl = ["posttrain", "rl", "--steps", "1", "--out", "o", "--threads", "1", "--prompts-per-step", "2",
+          "--group-size", "2", "--start-level", "1", "--max-level", "1"]
+    failed = CliRunner().invoke(app, [*rl, "--from", _short_context(sandbox)])
+    assert failed.exit_code == 2 and not (sandbox.root / "o").exists(), failed.output
+    sandbox.edit_json("ckpt/config.json", lambda config: config | {"max_position_embeddings": 4096})
+    again = CliRunner().invoke(app, [*rl, "--from", "ckpt"])
+    assert again.exit_code == 0, again.output

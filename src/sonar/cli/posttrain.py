@@ -27,7 +27,14 @@ from sonar.posttrain.model_source import load_start
 from sonar.posttrain.pipeline import PipelineConfig, run_pipeline
 from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
-from sonar.posttrain.run_dir import check_rl_resume, claim_out, mark_run, run_kind, start_rl_run
+from sonar.posttrain.run_dir import (
+    check_rl_resume,
+    claim_out,
+    forget_rl_start,
+    mark_run,
+    run_kind,
+    start_rl_run,
+)
 from sonar.posttrain.settings import MAX_STAGE_SEED, with_overrides
 from sonar.posttrain.sft import SFTConfig, run_sft
 from sonar.posttrain.tasks import TASKS, mixed_examples
@@ -255,7 +262,12 @@ def rl_command(
             check_rl_resume(out_dir, start)
         else:
             start_rl_run(out_dir, start)
-        model, curve = run_rl(model, config, out_dir / "state", resume=resume, on_step=show)
+        try:
+            model, curve = run_rl(model, config, out_dir / "state", resume=resume, on_step=show)
+        except BaseException:
+            if not resume:  # --out was empty: a run stopped before its first state leaves nothing behind
+                forget_rl_start(out_dir)
+            raise
         save_pretrained(model, out_dir / "model", overwrite=True)
         _write_json(out_dir / "curve.json", {"curve": curve})
         mark_run(out_dir, "rl")

@@ -130,6 +130,19 @@ def start_rl_run(out: Path, start: str) -> None:
     write_atomic(out / RL_RUN_FILE, strict_json.dumps_strict({"from": os.path.realpath(start)}, indent=1).encode())
 
 
+def forget_rl_start(out: Path) -> None:
+    """Undo start_rl_run when the run ends before its first saved state: its marker and record alone made --out a
+    run that a rerun was told to --resume, and --resume then found no state to continue."""
+    if (out / RL_STATE).exists():
+        return
+    for name in (RL_RUN_FILE, MARKER):
+        (out / name).unlink(missing_ok=True)
+    try:
+        (out / RL_STATE).parent.rmdir()
+    except OSError:  # absent, or holding something
+        pass
+
+
 def check_rl_resume(out: Path, start: str) -> None:
     """--resume with another --from than the run started from is refused (its KL reference would change)."""
     path = out / RL_RUN_FILE
