@@ -111,6 +111,10 @@ CASES = [
         r"trained/state/run\.json: not a readable run record \(candidate='nope': unknown preset"),
     cli("train-resume-record-seed-text", lambda sb: _run_record(sb, seed="x"),
         r"trained/state/run\.json: not a readable run record \(seed='x': must be an integer"),
+    # a fresh run refuses more than 10**9 steps; a resumed one set out to train them
+    cli("train-resume-steps-huge", lambda sb: sb.train_run() and _resume(sb)[:4] + ["--steps", "100000000000",
+                                                                                "--threads", "1"],
+        r"--steps 100000000000: must be at most 1,000,000,000"),
     # "device='cuda': no CUDA device ...; use device=cpu": named neither the run's settings nor the flag
     cli("train-resume-settings-device-absent", lambda sb: _run_settings(sb, device="cuda:7"),
         r"trained/train_config\.json: the run trained on device 'cuda:7', .*pass --device cpu"),

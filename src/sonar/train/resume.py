@@ -13,7 +13,7 @@ from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
 from sonar.model import preset as model_preset
 from sonar.model.transformer import check_seed
-from sonar.train.config import TrainConfig
+from sonar.train.config import TRAINING_LIMITS, TrainConfig
 from sonar.train.presets import check_seq_len_fits
 from sonar.train.stages import next_stage, phase_at
 from sonar.train.state import STATE_FILE, load_checkpoint
@@ -63,6 +63,8 @@ def resume_run(out: Path, settings_file: str, flags: ResumeFlags, *, threads: in
     _same("--seed", flags.seed, seed)
     if flags.steps is not None and flags.steps < 1:
         raise UserError(f"--steps {flags.steps}: must be >= 1")
+    if flags.steps is not None and flags.steps > TRAINING_LIMITS["schedule_steps"]:  # a fresh run refuses it too
+        raise UserError(f"--steps {flags.steps}: must be at most {TRAINING_LIMITS['schedule_steps']:,}")
     if flags.steps is not None and flags.steps < steps_done:
         raise UserError(f"--steps {flags.steps}: this run has already trained {steps_done} steps; pass --steps >= "
                         f"{steps_done} (a run's model and curve always stand for all the steps it trained)")
