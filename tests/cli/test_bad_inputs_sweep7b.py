@@ -51,6 +51,12 @@ def _short_context(sb: Sandbox) -> str:
     return "ckpt"
 
 
+def _tied_config(sb: Sandbox) -> str:
+    """The debug checkpoint (its own lm_head.weight) with config.json saying the head is tied to the embeddings."""
+    sb.edit_json(f"{sb.checkpoint()}/config.json", lambda config: config | {"tie_word_embeddings": True})
+    return "ckpt"
+
+
 def _debug_model(sb: Sandbox):
     return sonar.build_model(sonar.preset("debug"))
 
@@ -136,6 +142,10 @@ CASES = [
     api("api-load-multimodal-image-size-three-sides", lambda path: _load_multimodal(path),
         r"mm/config\.json: vision image_size=\[32, 32, 32\]: expected a side or \[height, width\]",
         setup=lambda sb: _multimodal_checkpoint(sb, image_size=[32, 32, 32])),
+    # loaded, the head taken from the file where transformers ties it to the embeddings and drops the tensor
+    api("api-load-tied-checkpoint-with-another-head", lambda path: sonar.load_pretrained(path),
+        r"ckpt: config\.json sets tie_word_embeddings=true, but tensor 'lm_head\.weight' differs from "
+        r"'model\.embed_tokens\.weight'", setup=lambda sb: _tied_config(sb)),
     api("api-vision-config-replace-unknown", lambda _: VisionConfig().replace(patch=8),
         r"unknown VisionConfig fields: \['patch'\]"),
 ]
@@ -191,3 +201,16 @@ def test_an_rl_run_stopped_before_its_first_state_can_be_started_again(sandbox):
     sandbox.edit_json("ckpt/config.json", lambda config: config | {"max_position_embeddings": 4096})
     again = CliRunner().invoke(app, [*rl, "--from", "ckpt"])
     assert again.exit_code == 0, again.output
+
+
+def test_a_tied_checkpoint_loads_tied_and_saves_what_was_trained(sandbox):
+    # load_state_dict gave the head its own parameter: a tied model trained after loading moved it away from the
+    # embedding, and save_pretrained, which writes the embedding alone, dropped every change to the head
+    sonar.save_pretrained(sonar.build_model(sonar.preset("debug").replace(tie_word_embeddings=True)), "tied")
+    model = sonar.load_pretrained("tied")
+    assert model.lm_head.weight is model.embed.weight
+    with torch.no_grad():
+        model.lm_head.weight.add_(0.5)
+    prompt = torch.tensor([[1, 2, 3]])
+    sonar.save_pretrained(model, "trained")
+    assert torch.equal(model(prompt).logits, sonar.load_pretrained("trained")(prompt).logits)

@@ -61,6 +61,7 @@ def load_pretrained(path: str | Path, *, dtype: torch.dtype | None = None,
     state = _text_state_dict(read_tensors(path), prefix, path)
     _check_against(model, state, path)
     model.load_state_dict(one_dtype(state), assign=True, strict=True)
+    retie(model, config.tie_word_embeddings)
     # Built on the meta device to skip a wasted random init; the RoPE table is not in checkpoints.
     model.inv_freq_F = inverse_frequencies(config.resolved_head_dim, config.rope_theta, config.rope_scaling)
     store_linears(model, linear_storage)
@@ -68,6 +69,14 @@ def load_pretrained(path: str | Path, *, dtype: torch.dtype | None = None,
         model = model.to(dtype)
     model.sonar_provenance = checkpoint_provenance(path, hf_config)
     return model.eval()
+
+
+def retie(text_model: Llama4TextModel, tied: bool) -> None:
+    """The head shares the embedding's parameter again: load_state_dict(assign=True) gave each its own, so a
+    tied model trained after loading moved them apart, and save_pretrained (which writes the embedding alone)
+    then dropped every change to the head."""
+    if tied:
+        text_model.lm_head.weight = text_model.embed.weight
 
 
 def check_load_arguments(path: object, dtype: object, linear_storage: object) -> Path:
@@ -125,6 +134,13 @@ def check_state(model: torch.nn.Module, state: dict[str, torch.Tensor], path, *,
                 f"{path}: tensor {hf_name(key)!r} has shape {tuple(state[key].shape)},"
                 f" expected {tuple(param.shape)}"
             )
+    head, embed = f"{prefix}lm_head.weight", f"{prefix}embed.weight"
+    if tied and state[head] is not state[embed] and not torch.equal(state[head], state[embed]):
+        # transformers ties the head to the embeddings and drops this tensor: read, the model would compute other
+        # logits than transformers from the same files
+        raise CheckpointError(f"{path}: config.json sets tie_word_embeddings=true, but tensor {hf_name(head)!r} "
+                              f"differs from {hf_name(embed)!r}; drop {hf_name(head)!r} or set "
+                              "tie_word_embeddings=false")
     extra = sorted(set(state) - set(expected))
     if extra:
         raise CheckpointError(f"{path}: unexpected tensors {[hf_name(k) for k in extra]}")
