@@ -214,3 +214,14 @@ def test_a_tied_checkpoint_loads_tied_and_saves_what_was_trained(sandbox):
     prompt = torch.tensor([[1, 2, 3]])
     sonar.save_pretrained(model, "trained")
     assert torch.equal(model(prompt).logits, sonar.load_pretrained("trained")(prompt).logits)
+
+
+def test_a_tied_multimodal_checkpoint_loads_tied(sandbox):
+    from sonar.checkpoint import load_multimodal, save_multimodal
+    from sonar.model.fusion import build_multimodal_model
+
+    config = _small_multimodal()
+    config = config.replace(text=config.text.replace(tie_word_embeddings=True))
+    save_multimodal(build_multimodal_model(config), "mm")
+    text = load_multimodal("mm").language_model
+    assert text.lm_head.weight is text.embed.weight

@@ -16,6 +16,7 @@ from sonar.checkpoint.io import (
     one_dtype,
     read_config,
     read_tensors,
+    retie,
     write_checkpoint,
 )
 from sonar.checkpoint.provenance import checkpoint_provenance, model_provenance
@@ -53,6 +54,7 @@ def load_multimodal(path: str | Path, *, dtype: torch.dtype | None = None,
         raise CheckpointError(f"{path}: unexpected tensors {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
     _check_against(model, state, path)
     model.load_state_dict(one_dtype(state), assign=True, strict=True)
+    retie(model.language_model, config.text.tie_word_embeddings)
     # Built on the meta device to skip a wasted random init; the text RoPE table is not in checkpoints.
     text = config.text
     model.language_model.inv_freq_F = inverse_frequencies(text.resolved_head_dim, text.rope_theta, text.rope_scaling)
