@@ -146,6 +146,14 @@ CASES = [
     api("api-load-tied-checkpoint-with-another-head", lambda path: sonar.load_pretrained(path),
         r"ckpt: config\.json sets tie_word_embeddings=true, but tensor 'lm_head\.weight' differs from "
         r"'model\.embed_tokens\.weight'", setup=lambda sb: _tied_config(sb)),
+    # TypeErrors: "RopeScaling.__init__() got an unexpected keyword argument", "'int' object is not iterable"
+    api("api-model-config-from-dict-rope-unknown",
+        lambda _: sonar.ModelConfig.from_dict({"rope_scaling": {"fator": 8}}),
+        r"rope_scaling: unknown fields \['fator'\]"),
+    api("api-model-config-from-dict-moe-layers-int", lambda _: sonar.ModelConfig.from_dict({"moe_layers": 3}),
+        r"moe_layers=3: must be a list of integers"),
+    # accepted, then save_pretrained failed with "'int' object has no attribute 'items'"
+    api("api-model-config-extra-not-a-dict", lambda _: sonar.ModelConfig(extra=5), r"extra=5: must be a dict"),
     api("api-vision-config-replace-unknown", lambda _: VisionConfig().replace(patch=8),
         r"unknown VisionConfig fields: \['patch'\]"),
 ]

@@ -159,6 +159,8 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name}={value!r}: must be an integer >= 1")
+        if not isinstance(self.extra, dict):  # read as a mapping by to_hf: save_pretrained failed on an AttributeError
+            raise ConfigError(f"extra={self.extra!r}: must be a dict (transformers fields carried unread)")
         if self.rope_scaling is not None and not isinstance(self.rope_scaling, RopeScaling):
             raise ConfigError(f"rope_scaling={self.rope_scaling!r}: must be a RopeScaling mapping or None")
         for name in (*FIELD_LIMITS, *_TOKEN_LISTS, *_BOOLEANS):
@@ -242,9 +244,12 @@ class ModelConfig:
         _check_field_names(data)
         data = dict(data)
         if isinstance(data.get("rope_scaling"), dict):
+            unknown = sorted(set(data["rope_scaling"]) - {f.name for f in dataclasses.fields(RopeScaling)})
+            if unknown:  # else a TypeError from RopeScaling's __init__
+                raise ConfigError(f"rope_scaling: unknown fields {unknown}")
             data["rope_scaling"] = RopeScaling(**data["rope_scaling"])
         for name in ("moe_layers", "nope_layers", "eos_token_id"):
-            if data.get(name) is not None:
+            if isinstance(data.get(name), list):  # anything else is left for __post_init__ to refuse by name
                 data[name] = tuple(data[name])
         return cls(**data)
 
