@@ -57,6 +57,12 @@ def _tied_config(sb: Sandbox) -> str:
     return "ckpt"
 
 
+def _cache_of(model):
+    from sonar.model.cache import KVCache
+
+    return KVCache.allocate(model, batch=1, max_len=8)
+
+
 def _debug_model(sb: Sandbox):
     return sonar.build_model(sonar.preset("debug"))
 
@@ -154,6 +160,13 @@ CASES = [
         r"moe_layers=3: must be a list of integers"),
     # accepted, then save_pretrained failed with "'int' object has no attribute 'items'"
     api("api-model-config-extra-not-a-dict", lambda _: sonar.ModelConfig(extra=5), r"extra=5: must be a dict"),
+    # an IndexError (fewer layers) or a RuntimeError from index_copy_ about slice shapes (other heads)
+    api("api-forward-cache-of-another-model", lambda m: m(torch.tensor([[1, 2]]), cache=_cache_of(
+        sonar.build_model(sonar.preset("debug").replace(num_hidden_layers=2)))),
+        r"the cache was allocated for another model", setup=_debug_model),
+    api("api-forward-cache-of-other-heads", lambda m: m(torch.tensor([[1, 2]]), cache=_cache_of(
+        sonar.build_model(sonar.preset("debug").replace(num_key_value_heads=4)))),
+        r"the cache was allocated for another model", setup=_debug_model),
     api("api-vision-config-replace-unknown", lambda _: VisionConfig().replace(patch=8),
         r"unknown VisionConfig fields: \['patch'\]"),
 ]
@@ -233,3 +246,9 @@ def test_a_tied_multimodal_checkpoint_loads_tied(sandbox):
     save_multimodal(build_multimodal_model(config), "mm")
     text = load_multimodal("mm").language_model
     assert text.lm_head.weight is text.embed.weight
+
+
+def test_a_numpy_seed_builds_the_model_its_int_does():
+    # check_seed accepts numpy integers, and torch's manual_seed then failed on them: "an integer is required"
+    built = [sonar.build_model(sonar.preset("debug"), seed=seed).state_dict() for seed in (np.int64(5), 5)]
+    assert all(torch.equal(built[0][key], built[1][key]) for key in built[0])

@@ -116,7 +116,7 @@ class Llama4TextModel(nn.Module):
         if cache is not None and not isinstance(cache, KVCache):
             raise UserError(f"cache is a {type(cache).__name__}: pass a KVCache (KVCache.allocate) or None")
         if cache is not None:
-            _check_fits_cache(cache, input_ids, positions)
+            _check_fits_cache(self, cache, input_ids, positions)
         if not isinstance(output_router_logits, bool):
             raise UserError(f"output_router_logits={output_router_logits!r}: must be True or False")
         x_BTD = self.embed(input_ids) if inputs_embeds is None else inputs_embeds
@@ -148,7 +148,7 @@ def build_model(config: ModelConfig, *, seed: int = 0, dtype: torch.dtype = torc
     _check_build_arguments(config, seed, dtype)
     check_linear_storage(linear_storage)
     check_fits_memory(config)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(int(seed))  # check_seed takes numpy integers, manual_seed does not
     with torch.device("cpu"):
         model = Llama4TextModel(config)
     model.reset_parameters(generator)  # drawn row-major, then restrided: a seed gives the same values either way
@@ -252,10 +252,19 @@ def check_positions(positions, length: int, *, values: bool = True) -> None:
         raise UserError(f"positions hold {int(positions.min())}: absolute positions are >= 0")
 
 
-def _check_fits_cache(cache: KVCache, input_ids: torch.Tensor, positions: torch.Tensor | None) -> None:
+def _check_fits_cache(model: Llama4TextModel, cache: KVCache, input_ids: torch.Tensor,
+                      positions: torch.Tensor | None) -> None:
     """A cache of another batch, or too short for the positions written, failed inside index_copy_ with a
     RuntimeError or IndexError about slice shapes and dimension 2."""
-    batch = next((layer.k_BKSD.shape[0] for layer in cache.layers if layer is not None), input_ids.shape[0])
+    config = model.config
+    first = next((layer for layer in cache.layers if layer is not None), None)  # every layer has the same heads
+    if len(cache.layers) != len(model.layers) or (
+            first is not None and tuple(first.k_BKSD.shape[1::2]) != (config.num_key_value_heads,
+                                                                    config.resolved_head_dim)):
+        # allocated for another model: an IndexError, or a RuntimeError from index_copy_ about slice shapes
+        raise UserError("the cache was allocated for another model (its layers, key-value heads or head_dim differ):"
+                        " allocate it with KVCache.allocate(this model, ...)")
+    batch = first.k_BKSD.shape[0] if first is not None else input_ids.shape[0]
     if batch != input_ids.shape[0]:
         raise UserError(f"the cache holds a batch of {batch} rows, input_ids {input_ids.shape[0]}: allocate the cache"
                         " with the batch it will decode")
