@@ -63,6 +63,26 @@ def _cache_of(model):
     return KVCache.allocate(model, batch=1, max_len=8)
 
 
+_RL = ["--save-every", "1", "--out", "rl", "--threads", "1", "--prompts-per-step", "2", "--group-size", "2"]
+
+
+def _rl_then(sb: Sandbox, edit) -> list[str]:
+    """A one-step RL run in `rl`, `edit(sb)` applied to it, and the command that resumes it to step 2."""
+    from typer.testing import CliRunner
+
+    from sonar.cli import app
+
+    ran = CliRunner().invoke(app, ["posttrain", "rl", "--from", sb.checkpoint(), "--steps", "1", *_RL])
+    assert ran.exit_code == 0, ran.output
+    edit(sb)
+    return ["posttrain", "rl", "--from", "ckpt", "--steps", "2", *_RL, "--resume"]
+
+
+def _curve_to_folder(sb: Sandbox) -> None:
+    (sb.root / "rl" / "curve.json").unlink()
+    (sb.root / "rl" / "curve.json").mkdir()
+
+
 def _debug_model(sb: Sandbox):
     return sonar.build_model(sonar.preset("debug"))
 
@@ -118,6 +138,9 @@ CASES = [
     cli("posttrain-rl-checkpoint-context-too-short", lambda sb: [
         "posttrain", "rl", "--from", _short_context(sb), "--steps", "1", "--out", "o", "--threads", "1",
         "--prompts-per-step", "2", "--group-size", "2"], r"the model reads at most 16 \(max_position_embeddings in"),
+    # "rl/curve.json: cannot write (Is a directory at rl/.curve.json.xxxx)" once every resumed step had run
+    cli("posttrain-rl-resume-curve-is-a-folder", lambda sb: _rl_then(sb, _curve_to_folder),
+        r"rl/curve\.json: exists and is not a file, and the run writes its curve there", writes=("rl",)),
     # "unknown preset 'nope'" or "seed='x': must be an integer", naming no file, the second once the corpus was read
     cli("train-resume-record-preset-unknown", lambda sb: _run_record(sb, candidate="nope"),
         r"trained/state/run\.json: not a readable run record \(candidate='nope': unknown preset"),

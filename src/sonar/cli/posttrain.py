@@ -260,6 +260,10 @@ def rl_command(
         out_dir = claim_out(out, "rl", inputs={"--from": start}, resume=resume)  # again, now that it is ours
         if resume:
             check_rl_resume(out_dir, start)
+            if (out_dir / "curve.json").exists() and not (out_dir / "curve.json").is_file():
+                # else "cannot write (Is a directory at .curve.json.xxxx)" once every step had run
+                raise UserError(f"{out_dir / 'curve.json'}: exists and is not a file, and the run writes its curve"
+                                " there; move it away")
         else:
             start_rl_run(out_dir, start)
         try:
