@@ -141,6 +141,11 @@ CASES = [
     # "rl/curve.json: cannot write (Is a directory at rl/.curve.json.xxxx)" once every resumed step had run
     cli("posttrain-rl-resume-curve-is-a-folder", lambda sb: _rl_then(sb, _curve_to_folder),
         r"rl/curve\.json: exists and is not a file, and the run writes its curve there", writes=("rl",)),
+    # read as "no record": --resume then took any --from as the run's KL reference
+    cli("posttrain-rl-resume-record-from-number", lambda sb: _rl_then(
+        sb, lambda sb: sb.edit_json("rl/rl_run.json", lambda record: record | {"from": 5})),
+        r"rl/rl_run\.json: not a readable RL run record \('from' is 5, a checkpoint path is expected\)",
+        writes=("rl",)),
     # "unknown preset 'nope'" or "seed='x': must be an integer", naming no file, the second once the corpus was read
     cli("train-resume-record-preset-unknown", lambda sb: _run_record(sb, candidate="nope"),
         r"trained/state/run\.json: not a readable run record \(candidate='nope': unknown preset"),

@@ -152,6 +152,8 @@ def check_rl_resume(out: Path, start: str) -> None:
         saved = strict_json.loads(path.read_text()).get("from")
     except (OSError, ValueError, AttributeError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not a readable RL run record ({err})".splitlines()[0]) from None
-    if isinstance(saved, str) and saved != os.path.realpath(start):
+    if not isinstance(saved, str):  # else the check below was skipped, and any --from continued the run
+        raise UserError(f"{path}: not a readable RL run record ('from' is {saved!r}, a checkpoint path is expected)")
+    if saved != os.path.realpath(start):
         raise UserError(f"--from {start} differs from the checkpoint this RL run started from ({saved}), its KL"
                         " reference; --resume with the same --from, or start a new run with another --out")
