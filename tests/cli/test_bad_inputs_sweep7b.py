@@ -280,3 +280,24 @@ def test_a_numpy_seed_builds_the_model_its_int_does():
     # check_seed accepts numpy integers, and torch's manual_seed then failed on them: "an integer is required"
     built = [sonar.build_model(sonar.preset("debug"), seed=seed).state_dict() for seed in (np.int64(5), 5)]
     assert all(torch.equal(built[0][key], built[1][key]) for key in built[0])
+
+
+def test_dpo_settings_seed_draws_the_prompts_seed_draws(sandbox, monkeypatch):
+    # --settings 'seed=5' sampled the replies under 5, and the prompts were drawn under --seed's default 0
+    from typer.testing import CliRunner
+
+    import sonar.cli.posttrain as posttrain_cli
+    from sonar.cli import app
+
+    drawn = []
+
+    def sampled_pairs(model, prompts, config):
+        drawn.append([p.prompt for p in prompts])
+        return []
+
+    monkeypatch.setattr(posttrain_cli, "sampled_pairs", sampled_pairs)
+    start = sandbox.checkpoint()
+    for seed in (["--seed", "5"], ["--settings", "seed=5"]):
+        CliRunner().invoke(app, ["posttrain", "dpo", "--from", start, "--out", "o", "--threads", "1", "--per-cell",
+                                 "2", *seed])
+    assert len(drawn) == 2 and drawn[0] == drawn[1]

@@ -299,7 +299,8 @@ def dpo_command(
         _not_used(context, _BUILTIN_DATA, "with --pairs (the pairs are the file's)")
     config = with_overrides(DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed), settings)
     user_pairs = read_preferences(pairs) if pairs is not None else None
-    prompts = _builtin_examples(tasks, levels, per_cell, seed + 1) if user_pairs is None else []
+    # config.seed, which --settings 'seed=N' may set: --seed's default drew the prompts while N sampled the replies
+    prompts = _builtin_examples(tasks, levels, per_cell, config.seed + 1) if user_pairs is None else []
     out_dir = _prepare(out, threads, "dpo", inputs={"--from": start}, overwrite=overwrite)
     model = _checkpoint(start, "DPO")
     built = text_pairs(user_pairs) if user_pairs is not None else sampled_pairs(model, prompts, config)
