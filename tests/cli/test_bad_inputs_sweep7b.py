@@ -127,6 +127,11 @@ CASES = [
         r"CHECKPOINT '': name a checkpoint directory"),
     cli("eval-length-checkpoint-empty", ["eval", "length", "", "--out", "o", "--multiples", "1", "--windows", "1"],
         r"CHECKPOINT '': name a `sonar train` run directory or a checkpoint"),
+    # "a passkey window of 1 tokens cannot hold a key of 4 tokens twice", naming no flag, once every loss was measured
+    cli("eval-length-window-too-short-for-passkey", lambda sb: [
+        "eval", "length", sb.train_run(), "--out", "o", "--multiples", "1", "--windows", "1", "--train-len", "4"],
+        r"train_len=4 x multiple 1: a passkey window of 4 tokens cannot hold a key of 4 tokens twice \(it needs 11\):"
+        r" give a longer --train-len"),
     cli("posttrain-sft-from-empty", ["posttrain", "sft", "--from", "", "--steps", "1", "--out", "o", "--threads", "1"],
         r"--from '': name a checkpoint directory"),
     # "input_ids hold 27 tokens: more than the model's max_position_embeddings=16": generate's own argument, which no

@@ -45,6 +45,11 @@ class LengthEval:
         if self.cached_windows > self.windows:  # they are taken from the longest length's windows
             raise UserError(f"cached_windows={self.cached_windows}: must be at most windows={self.windows} "
                             "(the cached windows are some of the longest length's windows)")
+        shortest, need = min(self.multiples) * self.train_len, 2 * (self.key_len + 1) + 1
+        if shortest < need:  # else found by the passkey test, once every loss had been measured, naming no setting
+            raise UserError(f"train_len={self.train_len} x multiple {min(self.multiples)}: a passkey window of "
+                            f"{shortest} tokens cannot hold a key of {self.key_len} tokens twice (it needs {need}): "
+                            "give a longer --train-len or larger --multiples")
         for name in ("windows", "cached_windows", "passkey_trials"):  # each is a model pass; 1e9 is a typo
             if getattr(self, name) > MAX_WINDOWS:
                 raise UserError(f"{name}={getattr(self, name)}: must be at most {MAX_WINDOWS:,}")
