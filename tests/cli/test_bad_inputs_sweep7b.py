@@ -83,6 +83,17 @@ def _curve_to_folder(sb: Sandbox) -> None:
     (sb.root / "rl" / "curve.json").mkdir()
 
 
+def _demo_started(sb: Sandbox) -> str:
+    """A demo run directory `d` whose default search has started and run nothing."""
+    import yaml
+
+    from sonar.cli.demo import default_spec_path
+    from sonar.search.engine import start_search
+
+    start_search(yaml.safe_load(default_spec_path().read_text()), sb.root / "d").close()
+    return "d"
+
+
 def _debug_model(sb: Sandbox):
     return sonar.build_model(sonar.preset("debug"))
 
@@ -169,6 +180,10 @@ CASES = [
     # TypeError "got an unexpected keyword argument 'foo'", where ModelConfig.replace names the field
     api("api-multimodal-config-replace-unknown", lambda _: MultimodalConfig().replace(foo=1),
         r"unknown MultimodalConfig fields: \['foo'\]"),
+    # checked on a fresh demo only: a resumed one ran its search, then generate refused max_new_tokens=9,999
+    cli("demo-resumed-new-tokens-past-positions", lambda sb: _demo_started(sb) and [
+        "demo", "--out", "d", "--new-tokens", "9999"],
+        r"--new-tokens 9,999: the demo's models read at most [\d,]+ positions", writes=("d",)),
     # loaded, and run with other math than transformers runs the same file with: it always uses 1e-5 and a projector
     # without bias (save_multimodal refuses to write either); a bias asked for was "missing tensor ...linear_1.bias"
     api("api-load-multimodal-vision-norm-eps", lambda path: _load_multimodal(path),

@@ -88,8 +88,8 @@ def demo(
     resuming = (out / DB_NAME).exists()
     if resuming:
         _check_holds_the_demo(out)
-    else:
-        _check_fits_default_search(new_tokens)
+    # on a resume too (the search is the default one): else refused by `generate` once the search had run
+    _check_fits_default_search(new_tokens)
     console = Console()
     options = dict(executor=None, address=None, backend=None, workers=None, live=True)
     if resuming:
