@@ -220,12 +220,7 @@ CASES = [
 ]
 
 
-# Cases whose fix is not in yet (each commit that fixes one removes it here).
-KNOWN_FAILING = {name: "not fixed yet" for name in (
-)}
-
-
-@pytest.mark.parametrize("case", list(params(CASES, KNOWN_FAILING)))
+@pytest.mark.parametrize("case", list(params(CASES)))
 def test_bad_input(case, sandbox):
     check_case(case, sandbox)
 
