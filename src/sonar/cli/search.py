@@ -47,6 +47,7 @@ def search(
         raise UserError("give either CONFIG.yaml --out DIR, or --resume DIR")
     if allow_spec_change and resume is None:
         raise UserError("--allow-spec-change applies to --resume DIR only")
+    _check_flags(executor, backend, workers, address)
     finished = False
     if config is not None:
         if out is None:
@@ -94,8 +95,6 @@ def search(
         check_real_available()
         if (executor or spec.executor.kind) != "ray":  # a Ray cluster's devices are on its nodes
             check_local_devices(spec)
-    if executor is not None and executor not in EXECUTORS:
-        raise UserError(f"--executor {executor!r}: must be one of {', '.join(EXECUTORS)}")
     # A finished run only reports: starting a Ray cluster or a process pool for it would cost seconds for nothing.
     runner = InProcessExecutor() if finished else make_executor(spec, executor, address=address, workers=workers)
     if config is not None:
@@ -126,6 +125,22 @@ def search(
     else:
         console.print("[bold red]no candidate meets the objective[/]")
     console.print(f"results in {run_dir}: `sonar report {run_dir}`, `sonar export {run_dir} --best --to OUT`")
+
+
+MAX_WORKERS = 1024  # as the spec's executor.workers
+
+
+def _check_flags(executor: str | None, backend: str | None, workers: int | None, address: str | None) -> None:
+    """The flags' own values, before the spec: once merged into it, a bad one was reported under the spec key it
+    overrides (`executor.workers: 5000 must be <= 1,024`), a key the user never wrote."""
+    if executor is not None and executor not in EXECUTORS:
+        raise UserError(f"--executor {executor!r}: must be one of {', '.join(EXECUTORS)}")
+    if backend is not None and backend not in BACKENDS:
+        raise UserError(f"--backend {backend!r}: must be one of {', '.join(BACKENDS)}")
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise UserError(f"--workers {workers}: must be between 1 and {MAX_WORKERS:,}")
+    if address is not None and (not address.strip() or not address.isprintable()):
+        raise UserError(f"--address {address!r}: not a Ray cluster address (host:port, or ray://host:port)")
 
 
 def _check_address(address: str | None, kind: str) -> None:
