@@ -8,9 +8,17 @@ import pytest
 from bad_input_cases import check_case, cli, params
 from bad_input_sandbox import Sandbox
 
+_SYNTH = ["bench", "build", "--synthetic", "--candidates", "2", "--max-steps", "8", "--max-trials", "1"]
+
 
 def _search(sb: Sandbox, *flags: str, changes: dict | None = None) -> list[str]:
     return ["search", sb.spec(changes), "--out", "o", "--no-live", *flags]
+
+
+def _site_with_own_page(sb: Sandbox) -> list[str]:
+    """A user's site folder whose only file is their own index.html."""
+    sb.file("site/index.html", "<html><body>my own page</body></html>\n")
+    return ["report", sb.run(), "--out", "site"]
 
 
 CASES = [
@@ -18,8 +26,15 @@ CASES = [
     cli("search-workers-above-most", lambda sb: _search(sb, "--workers", "5000"),
         r"--workers 5000: must be between 1 and 1,024"),
     cli("search-executor-empty", lambda sb: _search(sb, "--executor", ""), r"--executor '': must be one of"),
+    # a synthetic spec run with --backend real skipped the real backend's checks: every train job failed on the
+    # byte tokenizer's 257 ids against the candidates' 512, and the search ended "no candidate meets the
+    # objective", exit 0, its run directory left behind
     cli("search-address-empty", lambda sb: _search(sb, "--executor", "ray", "--address", ""),
         r"--address '': not a Ray cluster address"),
+    # accepted: a new search written inside another run's candidates/ folder, among that run's records
+    cli("search-backend-real-on-a-synthetic-spec", lambda sb: _search(
+        sb, "--backend", "real", changes={"data": {"corpus": "builtin", "tokenizer": "byte"}}),
+        r"--backend real: data\.tokenizer: byte gives 257 tokens, but a candidate has vocab_size=512"),
 ]
 
 

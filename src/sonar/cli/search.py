@@ -23,7 +23,7 @@ from sonar.search.executors import InProcessExecutor, make_executor
 from sonar.search.results import measured, summary
 from sonar.search.run_lock import engine_holder
 from sonar.search.spec import BACKENDS, EXECUTORS, load_spec, parse_spec, read_spec_file
-from sonar.search.spec_checks import check_synthetic_size
+from sonar.search.spec_checks import check_real_inputs, check_synthetic_size
 from sonar.search.state import SearchState
 from sonar.search.storage import DB_NAME, Storage
 from sonar.strict_json import finite_or_none
@@ -95,6 +95,14 @@ def search(
         check_real_available()
         if (executor or spec.executor.kind) != "ray":  # a Ray cluster's devices are on its nodes
             check_local_devices(spec)
+        if spec.backend != "real":
+            # parse_spec checks a real spec's corpus, tokenizer and lengths; a synthetic spec switched over here
+            # skipped them, and every train job failed on them while the search ended "no candidate meets the
+            # objective", exit 0
+            try:
+                check_real_inputs(spec)
+            except UserError as err:
+                raise UserError(f"--backend real: {err}") from None
     # A finished run only reports: starting a Ray cluster or a process pool for it would cost seconds for nothing.
     runner = InProcessExecutor() if finished else make_executor(spec, executor, address=address, workers=workers)
     if config is not None:
