@@ -35,6 +35,9 @@ CASES = [
     cli("search-backend-real-on-a-synthetic-spec", lambda sb: _search(
         sb, "--backend", "real", changes={"data": {"corpus": "builtin", "tokenizer": "byte"}}),
         r"--backend real: data\.tokenizer: byte gives 257 tokens, but a candidate has vocab_size=512"),
+    # "not UTF-8 text (undecodable byte 0x8b at offset 1)": nothing said the file was compressed
+    cli("search-out-inside-another-run", lambda sb: _search(sb)[:3] + [f"{sb.run()}/candidates/new", "--no-live"],
+        r"--out run/candidates/new: inside the search run run; name a directory outside it"),
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ def search(
         if out is None:
             raise UserError("--out DIR is required with a config")
         check_run_dir(out, holds_run=lambda d: (d / DB_NAME).exists(), kind="sonar search")
+        _refuse_inside_a_run(out)
         if config.exists() and not config.is_file():  # else "no such spec file", of a path that exists
             raise UserError(f"{config}: not a regular file (a directory, FIFO, device or socket); name the spec's "
                             "YAML file")
@@ -149,6 +151,16 @@ def _check_flags(executor: str | None, backend: str | None, workers: int | None,
         raise UserError(f"--workers {workers}: must be between 1 and {MAX_WORKERS:,}")
     if address is not None and (not address.strip() or not address.isprintable()):
         raise UserError(f"--address {address!r}: not a Ray cluster address (host:port, or ray://host:port)")
+
+
+def _refuse_inside_a_run(out: Path) -> None:
+    """A new run inside another's directory mixed its files into that run's record: under a candidate's folder,
+    `sonar export` of the older run takes the newest checkpoint below the folder, which could be the new run's."""
+    for ancestor in Path(os.path.realpath(out)).parents:
+        if (ancestor / DB_NAME).is_file():
+            shown = os.path.relpath(ancestor)
+            raise UserError(f"--out {out}: inside the search run {ancestor if shown.startswith('..') else shown}; "
+                            "name a directory outside it")
 
 
 def _check_address(address: str | None, kind: str) -> None:
