@@ -4,6 +4,8 @@ a file touched or left behind before it was fixed."""
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 from bad_input_cases import check_case, cli, params
 from bad_input_sandbox import Sandbox
@@ -38,6 +40,10 @@ CASES = [
     # "not UTF-8 text (undecodable byte 0x8b at offset 1)": nothing said the file was compressed
     cli("search-out-inside-another-run", lambda sb: _search(sb)[:3] + [f"{sb.run()}/candidates/new", "--no-live"],
         r"--out run/candidates/new: inside the search run run; name a directory outside it"),
+    # "max_trials=...: must be an integer from 1 to 1,000,000": the tuner's keyword, not the flag
+    cli("search-spec-gzipped", lambda sb: ["search", sb.file("s.yaml.gz", gzip.compress(
+        (sb.root / sb.spec()).read_bytes())), "--out", "o"],
+        r"s\.yaml\.gz: gzip-compressed; a spec is read as YAML text: decompress it first"),
 ]
 
 

@@ -58,6 +58,7 @@ def search(
         if config.exists() and not config.is_file():  # else "no such spec file", of a path that exists
             raise UserError(f"{config}: not a regular file (a directory, FIFO, device or socket); name the spec's "
                             "YAML file")
+        _refuse_compressed(config)
         raw = read_spec_file(config)
         written = load_spec(config)  # validates the file as written, so errors name its own keys
         _check_address(address, executor or written.executor.kind)
@@ -151,6 +152,17 @@ def _check_flags(executor: str | None, backend: str | None, workers: int | None,
         raise UserError(f"--workers {workers}: must be between 1 and {MAX_WORKERS:,}")
     if address is not None and (not address.strip() or not address.isprintable()):
         raise UserError(f"--address {address!r}: not a Ray cluster address (host:port, or ray://host:port)")
+
+
+def _refuse_compressed(config: Path) -> None:
+    """A gzipped spec failed as "not UTF-8 text (undecodable byte 0x8b at offset 1)", which said nothing of why."""
+    try:
+        with config.open("rb") as handle:
+            compressed = handle.read(2) == b"\x1f\x8b"
+    except OSError:  # read_spec_file names the file and the reason
+        return
+    if compressed:
+        raise UserError(f"{config}: gzip-compressed; a spec is read as YAML text: decompress it first")
 
 
 def _refuse_inside_a_run(out: Path) -> None:
