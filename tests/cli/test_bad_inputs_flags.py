@@ -57,7 +57,7 @@ CASES = [
     cli("suite-jobs-huge", lambda sb: _suite(sb, "--jobs", HUGE), r"jobs=9+: must be between 1 and 1,024"),
     cli("ablate-jobs-huge", lambda sb: _ablate(sb, "--jobs", HUGE), r"jobs=9+: must be between 1 and 1,024"),
     cli("bench-tune-trials-huge", ["bench", "tune", "--archs", "tiny", "--trials", HUGE, "--workdir", "w",
-                                   "--train-steps", "0"], r"trials=9+: must be an integer from 1 to 1,000,000"),
+                                   "--train-steps", "0"], r"--trials 9+: must be between 1 and 1,000,000"),
     # an --out the tuner fills with its own records: IsADirectoryError once every trial had run
     cli("tune-out-is-the-workdir", ["tune", "--preset", "debug", "--trials", "1", "--workdir", "w", "--out", "w"],
         r"--out w: the tuner keeps its records there \(--workdir w\)"),

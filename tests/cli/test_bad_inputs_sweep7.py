@@ -44,6 +44,13 @@ CASES = [
     cli("search-spec-gzipped", lambda sb: ["search", sb.file("s.yaml.gz", gzip.compress(
         (sb.root / sb.spec()).read_bytes())), "--out", "o"],
         r"s\.yaml\.gz: gzip-compressed; a spec is read as YAML text: decompress it first"),
+    cli("tune-trials-above-most", ["tune", "--preset", "debug", "--trials", "2000000", "--workdir", "w"],
+        r"--trials 2000000: must be between 1 and 1,000,000"),
+    cli("bench-tune-trials-zero-names-the-flag", ["bench", "tune", "--archs", "tiny", "--trials", "0",
+                                                  "--workdir", "w"], r"--trials 0: must be between 1 and"),
+    # on an existing table: "exists: pass --resume to continue it", with --resume passed; on a new one, ignored
+    cli("bench-tune-train-steps-negative", ["bench", "tune", "--archs", "tiny", "--trials", "1", "--workdir", "w",
+                                            "--train-steps", "-1"], r"--train-steps -1: must be from 0 to"),
 ]
 
 

@@ -84,12 +84,12 @@ def tune(
     from sonar.model.transformer import check_seed
     from sonar.systems.bench import BENCH_SPACE
     from sonar.systems.prior import write_json_atomic
-    from sonar.systems.tuner import SystemTuner, check_quality_limit
+    from sonar.systems.tuner import MAX_TUNER_TRIALS, SystemTuner, check_quality_limit
 
     if (checkpoint is None) == (preset_name is None):
         raise UserError("give exactly one of --checkpoint DIR or --preset NAME")
-    if trials < 1:
-        raise UserError(f"--trials={trials}: must be >= 1")
+    if not 1 <= trials <= MAX_TUNER_TRIALS:  # above it the tuner's own check named max_trials, no flag of the command
+        raise UserError(f"--trials {trials}: must be between 1 and {MAX_TUNER_TRIALS:,}")
     check_seed(seed, "--seed ")  # before the live table starts: an error inside it lands on the table's last line
     check_quality_limit(quality_limit, "--quality-limit")
     if workdir.exists() and not workdir.is_dir():
@@ -175,15 +175,17 @@ def bench_tune(
 ) -> None:
     """Tuned vs untuned-default decode latency for three architectures, with the bandwidth roofline."""
     from sonar.systems.bench import architectures, run_bench
-    from sonar.systems.tuner import check_quality_limit
+    from sonar.systems.tuner import MAX_TUNER_TRIALS, check_quality_limit
     from sonar.train.config import TRAINING_LIMITS
 
     chosen = None if archs is None else list(name_list(archs, "--archs", what="architecture",
                                                        choices=architectures()))
     check_quality_limit(quality_limit, "--quality-limit")  # before the bandwidth is measured
+    if not 1 <= trials <= MAX_TUNER_TRIALS:  # else "trials=0", naming the bench's keyword and no flag
+        raise UserError(f"--trials {trials}: must be between 1 and {MAX_TUNER_TRIALS:,}")
     most = TRAINING_LIMITS["schedule_steps"]
-    if train_steps > most:  # else refused by the trainer only after "training N steps" was announced
-        raise UserError(f"--train-steps {train_steps}: must be at most {most:,} (0: tune the random init)")
+    if not 0 <= train_steps <= most:  # else refused by the trainer only after "training N steps" was announced
+        raise UserError(f"--train-steps {train_steps}: must be from 0 to {most:,} (0: tune the random init)")
     check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
     console = Console(stderr=True)
 
