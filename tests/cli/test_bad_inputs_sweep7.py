@@ -51,6 +51,11 @@ CASES = [
     # on an existing table: "exists: pass --resume to continue it", with --resume passed; on a new one, ignored
     cli("bench-tune-train-steps-negative", ["bench", "tune", "--archs", "tiny", "--trials", "1", "--workdir", "w",
                                             "--train-steps", "-1"], r"--train-steps -1: must be from 0 to"),
+    cli("bench-build-synthetic-resume-existing", lambda sb: [*_SYNTH, "--out", sb.table(), "--resume"],
+        r"--resume: a --synthetic table is written whole in one go and has nothing to resume"),
+    # "--readme R.md: no such file", of a folder that is there
+    cli("bench-build-synthetic-resume-new", [*_SYNTH, "--out", "t.jsonl", "--resume"],
+        r"--resume: a --synthetic table is written whole in one go"),
 ]
 
 

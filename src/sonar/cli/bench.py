@@ -65,6 +65,11 @@ def build(
     if not out.name.endswith((".jsonl", ".jsonl.gz")) or out.is_dir():
         # `--out new/` reaches here as `new`: a table file of that name would surprise whoever meant a folder
         raise UserError(f"--out {out}: a table is one .jsonl or .jsonl.gz file, e.g. benchmarks/NAME.jsonl")
+    if synthetic and resume:
+        # a modelled table is written whole in one go: --resume had nothing to keep, and on an existing table the
+        # refusal below told the user to pass the --resume they had passed
+        raise UserError("--resume: a --synthetic table is written whole in one go and has nothing to resume; drop"
+                        " --resume (and name a new --out)")
     if out.exists() and (synthetic or not resume):
         raise UserError(f"{out} exists: pass --resume to continue it, or choose another --out")
     refuse_file_ancestor(out, "--out")
