@@ -56,6 +56,10 @@ CASES = [
     # "--readme R.md: no such file", of a folder that is there
     cli("bench-build-synthetic-resume-new", [*_SYNTH, "--out", "t.jsonl", "--resume"],
         r"--resume: a --synthetic table is written whole in one go"),
+    # a user's own index.html was taken for an earlier report and replaced
+    cli("figures-readme-is-a-folder", lambda sb: (sb.root / "R.md").mkdir() or [
+        "bench", "figures", "--scoreboard", sb.file("s.json", "{}"), "--readme", "R.md"],
+        r"--readme R\.md: is a directory"),
 ]
 
 

@@ -273,6 +273,10 @@ def figures(
             raise UserError(f"{flag} {path}: not the JSON its command writes (no {', '.join(missing)})")
         return data
 
+    if readme.is_dir():  # else "no such file", of a path that is there
+        raise UserError(f"--readme {readme}: is a directory; name the markdown file whose figure blocks are rewritten")
+    if readme.exists() and not readme.is_file():  # a FIFO: reading it waited for a writer forever
+        raise UserError(f"--readme {readme}: not a regular file (a FIFO, device or socket); name the markdown file")
     if not readme.is_file():
         raise UserError(f"--readme {readme}: no such file")
     try:
