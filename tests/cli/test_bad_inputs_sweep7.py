@@ -9,6 +9,9 @@ import gzip
 import pytest
 from bad_input_cases import check_case, cli, params
 from bad_input_sandbox import Sandbox
+from typer.testing import CliRunner
+
+from sonar.cli import app
 
 _SYNTH = ["bench", "build", "--synthetic", "--candidates", "2", "--max-steps", "8", "--max-trials", "1"]
 
@@ -28,38 +31,40 @@ CASES = [
     cli("search-workers-above-most", lambda sb: _search(sb, "--workers", "5000"),
         r"--workers 5000: must be between 1 and 1,024"),
     cli("search-executor-empty", lambda sb: _search(sb, "--executor", ""), r"--executor '': must be one of"),
+    cli("search-address-empty", lambda sb: _search(sb, "--executor", "ray", "--address", ""),
+        r"--address '': not a Ray cluster address"),
     # a synthetic spec run with --backend real skipped the real backend's checks: every train job failed on the
     # byte tokenizer's 257 ids against the candidates' 512, and the search ended "no candidate meets the
     # objective", exit 0, its run directory left behind
-    cli("search-address-empty", lambda sb: _search(sb, "--executor", "ray", "--address", ""),
-        r"--address '': not a Ray cluster address"),
-    # accepted: a new search written inside another run's candidates/ folder, among that run's records
     cli("search-backend-real-on-a-synthetic-spec", lambda sb: _search(
         sb, "--backend", "real", changes={"data": {"corpus": "builtin", "tokenizer": "byte"}}),
         r"--backend real: data\.tokenizer: byte gives 257 tokens, but a candidate has vocab_size=512"),
-    # "not UTF-8 text (undecodable byte 0x8b at offset 1)": nothing said the file was compressed
+    # accepted: a new search written inside another run's candidates/ folder, among that run's records
     cli("search-out-inside-another-run", lambda sb: _search(sb)[:3] + [f"{sb.run()}/candidates/new", "--no-live"],
         r"--out run/candidates/new: inside the search run run; name a directory outside it"),
-    # "max_trials=...: must be an integer from 1 to 1,000,000": the tuner's keyword, not the flag
+    # "not UTF-8 text (undecodable byte 0x8b at offset 1)": nothing said the file was compressed
     cli("search-spec-gzipped", lambda sb: ["search", sb.file("s.yaml.gz", gzip.compress(
         (sb.root / sb.spec()).read_bytes())), "--out", "o"],
         r"s\.yaml\.gz: gzip-compressed; a spec is read as YAML text: decompress it first"),
+    # "max_trials=...: must be an integer from 1 to 1,000,000": the tuner's keyword, not the flag
     cli("tune-trials-above-most", ["tune", "--preset", "debug", "--trials", "2000000", "--workdir", "w"],
         r"--trials 2000000: must be between 1 and 1,000,000"),
     cli("bench-tune-trials-zero-names-the-flag", ["bench", "tune", "--archs", "tiny", "--trials", "0",
                                                   "--workdir", "w"], r"--trials 0: must be between 1 and"),
-    # on an existing table: "exists: pass --resume to continue it", with --resume passed; on a new one, ignored
     cli("bench-tune-train-steps-negative", ["bench", "tune", "--archs", "tiny", "--trials", "1", "--workdir", "w",
                                             "--train-steps", "-1"], r"--train-steps -1: must be from 0 to"),
+    # on an existing table: "exists: pass --resume to continue it", with --resume passed; on a new one, ignored
     cli("bench-build-synthetic-resume-existing", lambda sb: [*_SYNTH, "--out", sb.table(), "--resume"],
         r"--resume: a --synthetic table is written whole in one go and has nothing to resume"),
-    # "--readme R.md: no such file", of a folder that is there
     cli("bench-build-synthetic-resume-new", [*_SYNTH, "--out", "t.jsonl", "--resume"],
         r"--resume: a --synthetic table is written whole in one go"),
-    # a user's own index.html was taken for an earlier report and replaced
+    # "--readme R.md: no such file", of a folder that is there
     cli("figures-readme-is-a-folder", lambda sb: (sb.root / "R.md").mkdir() or [
         "bench", "figures", "--scoreboard", sb.file("s.json", "{}"), "--readme", "R.md"],
         r"--readme R\.md: is a directory"),
+    # a user's own index.html was taken for an earlier report and replaced
+    cli("report-out-holds-a-users-index-html", _site_with_own_page,
+        r"site: is not empty and holds no report"),
 ]
 
 
@@ -67,3 +72,11 @@ CASES = [
 def test_bad_input(case, sandbox):
     check_case(case, sandbox)
 
+
+def test_a_report_is_written_again_over_the_one_before(sandbox):
+    # an earlier report's own files are still replaced without --overwrite
+    run = sandbox.run()
+    for _ in range(2):
+        result = CliRunner().invoke(app, ["report", run, "--out", "site"])
+        assert result.exit_code == 0, result.output
+    assert (sandbox.root / "site" / "index.html").read_text().startswith("<!doctype html>")

@@ -18,6 +18,7 @@ from sonar.search.storage import Storage
 plt = pyplot()
 
 FIGURES = ("pareto.png", "curves.png", "budget.png")
+PAGE_START = '<!doctype html><html><head><meta charset="utf-8"><title>sonar search: '
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
@@ -50,10 +51,25 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 
 def _holds_only_report(directory: Path) -> bool:
-    """An earlier report: nothing but its figures, its page and their temporary files from a failed write."""
+    """An earlier report: nothing but its figures, its page and their temporary files from a failed write.
+    The names alone are not enough: a user's own site folder holding an index.html (or a pareto.png) was
+    taken for a report, and the user's page replaced by this one."""
     ours = {*FIGURES, "index.html"}
-    return all(entry.name in ours or entry.name.startswith(".") and entry.name.endswith((".tmp", ".tmp.png"))
+    return all(entry.name in ours and _written_by_report(entry)
+               or entry.name.startswith(".") and entry.name.endswith((".tmp", ".tmp.png"))
                for entry in directory.iterdir())
+
+
+def _written_by_report(path: Path) -> bool:
+    """The page starts as _html writes it; a figure is a PNG (savefig's)."""
+    if not path.is_file():
+        return True  # a folder of that name is refused by name in write_report
+    head = PAGE_START.encode() if path.name == "index.html" else b"\x89PNG\r\n\x1a\n"
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(head)) == head
+    except OSError:
+        return False
 
 
 def _save(fig, path: Path) -> None:
@@ -169,7 +185,7 @@ def _html(state: SearchState) -> str:
     figures = "".join(f'<p><img src="{name}" alt="{name}"></p>' for name in FIGURES)
     per_target = _per_target_html(info["per_target"]) if len(info["per_target"]) > 1 else ""
     name = html.escape(state.spec.name)
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>sonar search: {name}</title>
+    return f"""{PAGE_START}{name}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style></head>
 <body><h1>sonar search: {name}</h1>
 <p>scheduler <b>{state.spec.scheduler}</b>, objective <b>{state.spec.objective.kind}</b>, state <b>{info['state']}</b>,
