@@ -20,6 +20,14 @@ def _search(sb: Sandbox, *flags: str, changes: dict | None = None) -> list[str]:
     return ["search", sb.spec(changes), "--out", "o", "--no-live", *flags]
 
 
+def _run_with_broken_checkpoint(sb: Sandbox) -> list[str]:
+    """The winner's workdir holds a checkpoint whose config.json was cut to nothing."""
+    run = sb.run()
+    sb.file(f"{run}/candidates/c001/ckpt/config.json", "")
+    sb.file(f"{run}/candidates/c001/ckpt/model.safetensors", "junk")
+    return ["export", run, "--best", "--to", "ex"]
+
+
 def _site_with_own_page(sb: Sandbox) -> list[str]:
     """A user's site folder whose only file is their own index.html."""
     sb.file("site/index.html", "<html><body>my own page</body></html>\n")
@@ -62,6 +70,11 @@ CASES = [
     cli("figures-readme-is-a-folder", lambda sb: (sb.root / "R.md").mkdir() or [
         "bench", "figures", "--scoreboard", sb.file("s.json", "{}"), "--readme", "R.md"],
         r"--readme R\.md: is a directory"),
+    # "/abs/path/ex/model/config.json: is empty; expected a JSON object": the export's copy, a path that was not
+    # there (the staging folder was removed), and nothing said which candidate's checkpoint was broken
+    cli("export-winner-checkpoint-config-empty", _run_with_broken_checkpoint,
+        r"candidate c001's checkpoint run/candidates/c001/ckpt cannot be exported: run/candidates/c001/ckpt/"
+        r"config\.json: is empty"),
     # a user's own index.html was taken for an earlier report and replaced
     cli("report-out-holds-a-users-index-html", _site_with_own_page,
         r"site: is not empty and holds no report"),

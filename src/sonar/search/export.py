@@ -39,6 +39,9 @@ def export_best(run_dir: str | Path, to: str | Path, *, overwrite: bool = False)
     finally:
         storage.close()
     checkpoints = {cid: find_hf_checkpoint(d) if d.is_dir() else None for cid, d in workdirs.items()}
+    for cid, checkpoint in checkpoints.items():
+        if checkpoint is not None:
+            _check_checkpoint(cid, checkpoint)
     several = len(state.spec.targets) > 1
     with writing(to, kind="export", overwrite=overwrite, protected=protected) as staging:
         folders = {winners[first.name].id: "model"}
@@ -59,6 +62,19 @@ def export_best(run_dir: str | Path, to: str | Path, *, overwrite: bool = False)
             if target is first:
                 (staging / "system_config.json").write_text(json.dumps(system, indent=2, default=str))
     return Path(to), checkpoints[winners[first.name].id] is not None
+
+
+def _check_checkpoint(candidate: str, checkpoint: Path) -> None:
+    """Before anything is written: a broken checkpoint failed once copied, naming its copy in the staging folder
+    (gone by the time the user looked) and not the candidate's file that was broken."""
+    from sonar.checkpoint import from_hf
+    from sonar.checkpoint.files import check_weights_readable, config_from_file
+
+    try:
+        config_from_file(checkpoint, from_hf)
+        check_weights_readable(checkpoint)
+    except UserError as err:
+        raise UserError(f"candidate {candidate}'s checkpoint {checkpoint} cannot be exported: {err}") from None
 
 
 def _write_model(state, candidate: str, checkpoint: Path | None, folder: Path) -> None:
