@@ -75,6 +75,10 @@ CASES = [
     cli("export-winner-checkpoint-config-empty", _run_with_broken_checkpoint,
         r"candidate c001's checkpoint run/candidates/c001/ckpt cannot be exported: run/candidates/c001/ckpt/"
         r"config\.json: is empty"),
+    # accepted and ignored: --seed seeds the random-weight model of --preset, and a checkpoint brings its weights
+    cli("tune-checkpoint-with-seed", lambda sb: ["tune", "--checkpoint", sb.checkpoint(), "--seed", "7", "--trials",
+                                                 "1", "--workdir", "w"],
+        r"--seed 7: seeds the random-weight model of --preset; --checkpoint ckpt brings its own weights"),
     # a user's own index.html was taken for an earlier report and replaced
     cli("report-out-holds-a-users-index-html", _site_with_own_page,
         r"site: is not empty and holds no report"),

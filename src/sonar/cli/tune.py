@@ -91,6 +91,9 @@ def tune(
     if not 1 <= trials <= MAX_TUNER_TRIALS:  # above it the tuner's own check named max_trials, no flag of the command
         raise UserError(f"--trials {trials}: must be between 1 and {MAX_TUNER_TRIALS:,}")
     check_seed(seed, "--seed ")  # before the live table starts: an error inside it lands on the table's last line
+    if checkpoint is not None and seed != 0:  # else ignored without a word: the checkpoint's weights are loaded
+        raise UserError(f"--seed {seed}: seeds the random-weight model of --preset; --checkpoint {checkpoint} brings"
+                        " its own weights: drop --seed")
     check_quality_limit(quality_limit, "--quality-limit")
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
