@@ -79,6 +79,14 @@ CASES = [
     cli("tune-checkpoint-with-seed", lambda sb: ["tune", "--checkpoint", sb.checkpoint(), "--seed", "7", "--trials",
                                                  "1", "--workdir", "w"],
         r"--seed 7: seeds the random-weight model of --preset; --checkpoint ckpt brings its own weights"),
+    # replayed in full, and reported as a rule that does not earn its place: ablate replays constraint mode, where
+    # a Pareto-only rule never acts, so the variant was SONAR itself under another name
+    cli("ablate-switch-pareto-only-rule", lambda sb: ["bench", "ablate", sb.table("a.jsonl"), sb.table("b.jsonl"),
+                                                      "--seeds", "1", "--jobs", "1", "--switch", "front_promotion"],
+        r"--switch 'front_promotion': acts in Pareto mode only, and ablate replays constraint mode"),
+    cli("ablate-switch-group-with-pareto-only-rule", lambda sb: [
+        "bench", "ablate", sb.table("a.jsonl"), sb.table("b.jsonl"), "--seeds", "1", "--jobs", "1", "--switch",
+        "forecast+front_extenders"], r"--switch 'forecast\+front_extenders': front_extenders acts in Pareto mode"),
     # a user's own index.html was taken for an earlier report and replaced
     cli("report-out-holds-a-users-index-html", _site_with_own_page,
         r"site: is not empty and holds no report"),

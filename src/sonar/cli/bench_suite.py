@@ -211,6 +211,14 @@ def ablate(
     repeated = [group for group in chosen if len(set(group.split("+"))) < len(group.split("+"))]
     if repeated:  # A+A flips A alone under another name: a second, identical variant to replay
         raise UserError(f"--switch {repeated[0]!r}: names a rule twice; give each rule of a group once")
+    for group in chosen:  # flipped, such a rule changes nothing here: a variant that is SONAR, or the rest of its group
+        idle = [name for name in group.split("+") if name in PARETO_ONLY_RULES]
+        if idle == group.split("+"):
+            raise UserError(f"--switch {group!r}: acts in Pareto mode only, and ablate replays constraint mode, where"
+                            " flipping it changes nothing; leave it out")
+        if idle:
+            raise UserError(f"--switch {group!r}: {', '.join(idle)} acts in Pareto mode only, and ablate replays"
+                            " constraint mode; leave it out of the group")
     settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=quantile_list(quantiles),
                              rules=_names(rules, "--rules"), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
     work = _work_path(out, work)
