@@ -87,6 +87,12 @@ CASES = [
     cli("ablate-switch-group-with-pareto-only-rule", lambda sb: [
         "bench", "ablate", sb.table("a.jsonl"), sb.table("b.jsonl"), "--seeds", "1", "--jobs", "1", "--switch",
         "forecast+front_extenders"], r"--switch 'forecast\+front_extenders': front_extenders acts in Pareto mode"),
+    # accepted and ignored by a plug-in tuner, while the table's header recorded it
+    cli("bench-build-compile-top-k-with-another-tuner", [
+        "bench", "build", "--out", "t.jsonl", "--candidates", "2", "--max-steps", "8", "--max-trials", "3",
+        "--trainer", "sonar.search.synthetic:SyntheticTrainer", "--tuner", "sonar.search.synthetic:SyntheticTuner",
+        "--compile-top-k", "2"], r"--compile-top-k 2: only the built-in tuner sonar\.systems\.tuner:SystemTuner"
+                                 r" reads it"),
     # a user's own index.html was taken for an earlier report and replaced
     cli("report-out-holds-a-users-index-html", _site_with_own_page,
         r"site: is not empty and holds no report"),

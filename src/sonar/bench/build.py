@@ -147,6 +147,9 @@ def make_tuner(spec: str, compile_top_k: int = 0, max_trials: int | None = None,
     if spec != DEFAULT_TUNER:
         if target != "cpu":
             raise UserError(f"--target: only the built-in tuner {DEFAULT_TUNER} reads it; {spec} chooses its own")
+        if compile_top_k:  # else ignored, while the table's header recorded it as if compiled variants were measured
+            raise UserError(f"--compile-top-k {compile_top_k}: only the built-in tuner {DEFAULT_TUNER} reads it;"
+                            f" {spec} chooses its own trials")
         return _built(factory, spec, "tuner")
     from sonar.systems.space import SearchSpace
 
