@@ -28,6 +28,16 @@ def _run_with_broken_checkpoint(sb: Sandbox) -> list[str]:
     return ["export", run, "--best", "--to", "ex"]
 
 
+def _pareto_scoreboard_as_constraint(sb: Sandbox) -> list[str]:
+    """A Pareto suite's JSON given as --scoreboard, to a README with the constraint suite's blocks."""
+    ran = CliRunner().invoke(app, ["bench", "suite", sb.table(), "--out", "p.json", "--seeds", "1", "--jobs", "1",
+                                   "--methods", "random,sonar", "--mode", "pareto"], env=sb.env())
+    assert ran.exit_code == 0, ran.output
+    sb.file("R.md", "".join(f"<!-- figures:{name} -->\n<!-- /figures:{name} -->\n"
+                            for name in ("measured", "synthetic", "per-table", "ahead")))
+    return ["bench", "figures", "--scoreboard", "p.json", "--readme", "R.md"]
+
+
 def _site_with_own_page(sb: Sandbox) -> list[str]:
     """A user's site folder whose only file is their own index.html."""
     sb.file("site/index.html", "<html><body>my own page</body></html>\n")
@@ -70,6 +80,10 @@ CASES = [
     cli("figures-readme-is-a-folder", lambda sb: (sb.root / "R.md").mkdir() or [
         "bench", "figures", "--scoreboard", sb.file("s.json", "{}"), "--readme", "R.md"],
         r"--readme R\.md: is a directory"),
+    # the Pareto figures were written into the constraint suite's blocks, under their headings, exit 0
+    cli("figures-scoreboard-is-a-pareto-suite", _pareto_scoreboard_as_constraint,
+        r"--scoreboard p\.json: a suite run with --mode pareto; pass it as --pareto, and the constraint suite's JSON"
+        r" as --scoreboard"),
     # "/abs/path/ex/model/config.json: is empty; expected a JSON object": the export's copy, a path that was not
     # there (the staging folder was removed), and nothing said which candidate's checkpoint was broken
     cli("export-winner-checkpoint-config-empty", _run_with_broken_checkpoint,

@@ -292,7 +292,13 @@ def figures(
     except UnicodeDecodeError as err:
         raise UserError(f"--readme {readme}: not UTF-8 text (byte offset {err.start})") from None
     suite_keys = ("settings", "tables", "cells", "methods", "sonar_ahead")
-    inputs = (load(scoreboard, "--scoreboard", suite_keys),
+    constraint = load(scoreboard, "--scoreboard", suite_keys)
+    if isinstance(constraint["settings"], dict) and constraint["settings"].get("mode") == "pareto":
+        # else drawn into the constraint suite's blocks, under their headings (the --pareto JSON is checked the
+        # other way round by the Pareto block)
+        raise UserError(f"--scoreboard {scoreboard}: a suite run with --mode pareto; pass it as --pareto, and the"
+                        " constraint suite's JSON as --scoreboard")
+    inputs = (constraint,
               load(ablation, "--ablation", ("settings", "ablation")) if ablation else None,
               load(pareto, "--pareto", suite_keys) if pareto else None)
     try:  # the keys are there but what they hold was edited: one line, not a traceback from the rendering
