@@ -84,6 +84,11 @@ CASES = [
     cli("figures-scoreboard-is-a-pareto-suite", _pareto_scoreboard_as_constraint,
         r"--scoreboard p\.json: a suite run with --mode pareto; pass it as --pareto, and the constraint suite's JSON"
         r" as --scoreboard"),
+    # accepted: a checkpoint written under another run's candidate folder, where that run's own export then takes
+    # the newest checkpoint it finds, this one
+    cli("export-to-inside-another-run", lambda sb: ["export", sb.run(), "--best", "--to",
+                                                    f"{sb.run('other')}/candidates/c001/ex"],
+        r"--to other/candidates/c001/ex: inside the search run other; export to a directory outside it"),
     # "/abs/path/ex/model/config.json: is empty; expected a JSON object": the export's copy, a path that was not
     # there (the staging folder was removed), and nothing said which candidate's checkpoint was broken
     cli("export-winner-checkpoint-config-empty", _run_with_broken_checkpoint,

@@ -165,14 +165,14 @@ def _refuse_compressed(config: Path) -> None:
         raise UserError(f"{config}: gzip-compressed; a spec is read as YAML text: decompress it first")
 
 
-def _refuse_inside_a_run(out: Path) -> None:
-    """A new run inside another's directory mixed its files into that run's record: under a candidate's folder,
-    `sonar export` of the older run takes the newest checkpoint below the folder, which could be the new run's."""
+def _refuse_inside_a_run(out: Path, flag: str = "--out", advice: str = "name a directory outside it") -> None:
+    """Output inside a search's run directory mixed its files into that run's record: under a candidate's folder,
+    `sonar export` of that run takes the newest checkpoint below the folder, which could be the newcomer's."""
     for ancestor in Path(os.path.realpath(out)).parents:
         if (ancestor / DB_NAME).is_file():
             shown = os.path.relpath(ancestor)
-            raise UserError(f"--out {out}: inside the search run {ancestor if shown.startswith('..') else shown}; "
-                            "name a directory outside it")
+            raise UserError(f"{flag} {out}: inside the search run {ancestor if shown.startswith('..') else shown};"
+                            f" {advice}")
 
 
 def _check_address(address: str | None, kind: str) -> None:
@@ -301,6 +301,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
         # the run directory is the search's record: an export there mixes with it, and a resume or clean-up
         # of the run would treat it as the run's own files
         raise UserError(f"--to {to}: inside the run directory {run_dir}; export to a directory outside it")
+    _refuse_inside_a_run(to, "--to", "export to a directory outside it")  # another run's
     with warnings.catch_warnings(record=True) as caught:  # the Llama 4 naming rule, as one line
         warnings.simplefilter("always", LlamaNamingWarning)
         path, trained = export_best(run_dir, to, overwrite=overwrite)
