@@ -5,6 +5,7 @@ a file touched or left behind before it was fixed."""
 from __future__ import annotations
 
 import gzip
+import os
 
 import pytest
 from bad_input_cases import check_case, cli, params
@@ -36,6 +37,14 @@ def _pareto_scoreboard_as_constraint(sb: Sandbox) -> list[str]:
     sb.file("R.md", "".join(f"<!-- figures:{name} -->\n<!-- /figures:{name} -->\n"
                             for name in ("measured", "synthetic", "per-table", "ahead")))
     return ["bench", "figures", "--scoreboard", "p.json", "--readme", "R.md"]
+
+
+def _tables_beside(sb: Sandbox, odd) -> str:
+    """A directory `d` holding a table and, named like another table, what `odd(path)` makes there."""
+    (sb.root / "d").mkdir()
+    sb.table("d/a.jsonl")
+    odd(sb.root / "d" / "b.jsonl")
+    return "d"
 
 
 def _site_with_own_page(sb: Sandbox) -> list[str]:
@@ -89,6 +98,21 @@ CASES = [
     cli("export-to-inside-another-run", lambda sb: ["export", sb.run(), "--best", "--to",
                                                     f"{sb.run('other')}/candidates/c001/ex"],
         r"--to other/candidates/c001/ex: inside the search run other; export to a directory outside it"),
+    # a directory's entries named like tables were opened as tables: an IsADirectoryError or FileNotFoundError
+    # traceback, and a FIFO waited for a writer forever
+    cli("suite-dir-holds-a-folder-named-like-a-table", lambda sb: [
+        "bench", "suite", _tables_beside(sb, lambda p: p.mkdir()), "--out", "s.json", "--seeds", "1", "--jobs", "1",
+        "--methods", "random"], r"d/b\.jsonl: not a regular file \(a directory, FIFO, device or socket\); a benchmark"
+                                r" table is a JSON-lines file"),
+    cli("suite-dir-holds-a-fifo-named-like-a-table", lambda sb: [
+        "bench", "suite", _tables_beside(sb, os.mkfifo), "--out", "s.json", "--seeds", "1", "--jobs", "1",
+        "--methods", "random"], r"d/b\.jsonl: not a regular file"),
+    cli("ablate-dir-holds-a-dangling-link", lambda sb: [
+        "bench", "ablate", _tables_beside(sb, lambda p: os.symlink("gone.jsonl", p)), "--seeds", "1", "--jobs", "1",
+        "--switch", "forecast"], r"d/b\.jsonl: a link to gone\.jsonl, which does not exist"),
+    cli("suite-table-is-a-fifo", lambda sb: os.mkfifo(sb.root / "t.jsonl") or [
+        "bench", "suite", "t.jsonl", "--out", "s.json", "--seeds", "1", "--jobs", "1"],
+        r"t\.jsonl: not a regular file"),
     # "/abs/path/ex/model/config.json: is empty; expected a JSON object": the export's copy, a path that was not
     # there (the staging folder was removed), and nothing said which candidate's checkpoint was broken
     cli("export-winner-checkpoint-config-empty", _run_with_broken_checkpoint,

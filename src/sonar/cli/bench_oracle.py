@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from sonar.cli.bench_group import bench_app
-from sonar.cli.bench_suite import quantile_list
+from sonar.cli.bench_suite import find_table_files, quantile_list
 
 
 @bench_app.command("oracle")
@@ -24,13 +24,13 @@ def oracle(
     under the completed rule; Pareto mode is searched over the true front's owners."""
     from sonar.bench.oracle import constraint_oracle, pareto_oracle
     from sonar.bench.regret import objective_from_table
-    from sonar.bench.suite import find_tables, refuse_repeated_tables
+    from sonar.bench.suite import refuse_repeated_tables
     from sonar.bench.table import load_table
 
     bounds = quantile_list(quantiles)
     refuse_repeated_tables(tables)
     # the directories `suite` and `ablate` take (a synth-suite's output) name the same tables here
-    tables = find_tables(tables)
+    tables = find_table_files(tables)
     report = {}
     for path in tables:
         table = load_table(path)

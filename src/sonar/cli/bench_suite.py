@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -88,6 +89,26 @@ def _written_by_us(path: Path) -> bool:
     return isinstance(data, dict) and isinstance(data.get("settings"), dict)
 
 
+def find_table_files(paths: list[Path]) -> tuple[Path, ...]:
+    """find_tables, with every table a regular file: a directory's entries are taken by their names, and one named
+    like a table that was a folder or a dangling link failed as a traceback when its digest was taken, a FIFO
+    waited for a writer forever; a FIFO named itself was "no such table file or directory"."""
+    from sonar.bench.suite import find_tables
+
+    for path in paths:
+        if path.exists() and not path.is_file() and not path.is_dir():
+            raise UserError(f"{path}: not a regular file (a FIFO, device or socket); a benchmark table is a JSON-lines"
+                            " file")
+    tables = find_tables(paths)
+    for table in tables:
+        if table.is_symlink() and not table.exists():
+            raise UserError(f"{table}: a link to {os.readlink(table)}, which does not exist")
+        if not table.is_file():
+            raise UserError(f"{table}: not a regular file (a directory, FIFO, device or socket); a benchmark table"
+                            " is a JSON-lines file")
+    return tables
+
+
 def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
     """A comma-separated list given with `flag` (None: not given)."""
     return None if text is None else name_list(text, flag)
@@ -109,13 +130,13 @@ def suite(
                                                 " the hypervolume gap of the recommended front)"),
 ) -> None:
     """Replay every method on every table, latency bound and recommendation rule; print one scoreboard."""
-    from sonar.bench.suite import QUANTILES, SuiteSettings, find_tables, run_suite, suite_result
+    from sonar.bench.suite import QUANTILES, SuiteSettings, run_suite, suite_result
 
     if mode == "pareto" and quantiles is not None:
         raise UserError(f"--quantiles {quantiles}: Pareto mode has no latency bound; drop --quantiles")
     bounds = quantile_list(quantiles) if quantiles is not None else QUANTILES
-    settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=bounds, rules=_names(rules, "--rules"),
-                             methods=_names(methods, "--methods"), jobs=jobs, mode=mode)
+    settings = SuiteSettings(tables=find_table_files(tables), seeds=seeds, quantiles=bounds,
+                             rules=_names(rules, "--rules"), methods=_names(methods, "--methods"), jobs=jobs, mode=mode)
     work = _work_path(out, work)
     _check_outputs(out, work, settings.tables)
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -201,7 +222,7 @@ def ablate(
 ) -> None:
     """Each SONAR rule switched off in turn over a suite: its contribution, judged leave-one-table-out."""
     from sonar.bench.ablate import CRITERIA, ablation, variant
-    from sonar.bench.suite import SONAR, SuiteSettings, find_tables, run_suite, stamp
+    from sonar.bench.suite import SONAR, SuiteSettings, run_suite, stamp
     from sonar.search.schedulers.policy import RULE_NAMES, SONAR_RULES
 
     chosen = _names(switch, "--switch") or tuple(r for r in RULE_NAMES if r not in PARETO_ONLY_RULES)
@@ -219,7 +240,7 @@ def ablate(
         if idle:
             raise UserError(f"--switch {group!r}: {', '.join(idle)} acts in Pareto mode only, and ablate replays"
                             " constraint mode; leave it out of the group")
-    settings = SuiteSettings(tables=find_tables(tables), seeds=seeds, quantiles=quantile_list(quantiles),
+    settings = SuiteSettings(tables=find_table_files(tables), seeds=seeds, quantiles=quantile_list(quantiles),
                              rules=_names(rules, "--rules"), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
     work = _work_path(out, work)
     _check_outputs(out, work, settings.tables)
