@@ -113,6 +113,15 @@ CASES = [
     cli("suite-table-is-a-fifo", lambda sb: os.mkfifo(sb.root / "t.jsonl") or [
         "bench", "suite", "t.jsonl", "--out", "s.json", "--seeds", "1", "--jobs", "1"],
         r"t\.jsonl: not a regular file"),
+    # "r: not a search directory (no search.db)", of a run whose search.db is there
+    cli("status-database-is-a-folder", lambda sb: (sb.root / "r" / "search.db").mkdir(parents=True) or ["status", "r"],
+        r"r/search\.db: not a regular file"),
+    cli("report-database-is-a-fifo", lambda sb: (sb.root / "r").mkdir() or os.mkfifo(sb.root / "r" / "search.db") or [
+        "report", "r"], r"r/search\.db: not a regular file"),
+    cli("export-database-is-a-folder", lambda sb: (sb.root / "r" / "search.db").mkdir(parents=True) or [
+        "export", "r", "--best", "--to", "ex"], r"r/search\.db: not a regular file"),
+    cli("resume-database-is-a-folder", lambda sb: (sb.root / "r" / "search.db").mkdir(parents=True) or [
+        "search", "--resume", "r"], r"r/search\.db: not a regular file"),
     # "/abs/path/ex/model/config.json: is empty; expected a JSON object": the export's copy, a path that was not
     # there (the staging folder was removed), and nothing said which candidate's checkpoint was broken
     cli("export-winner-checkpoint-config-empty", _run_with_broken_checkpoint,

@@ -74,6 +74,7 @@ def search(
         if workers is not None:
             raise UserError("--workers is part of the recorded spec; a resumed search keeps its own")
         run_dir = resume
+        check_database_file(run_dir)
         storage = Storage(run_dir)  # read-only: the engine reads again under the run's lock
         try:
             events = storage.events()
@@ -152,6 +153,14 @@ def _check_flags(executor: str | None, backend: str | None, workers: int | None,
         raise UserError(f"--workers {workers}: must be between 1 and {MAX_WORKERS:,}")
     if address is not None and (not address.strip() or not address.isprintable()):
         raise UserError(f"--address {address!r}: not a Ray cluster address (host:port, or ray://host:port)")
+
+
+def check_database_file(run_dir: Path) -> None:
+    """A search.db that is there but is no file was reported as "not a search directory (no search.db)"."""
+    path = run_dir / DB_NAME
+    if path.exists() and not path.is_file():
+        raise UserError(f"{path}: not a regular file (a directory, FIFO, device or socket); a run's search.db is the"
+                        " SQLite file `sonar search` writes")
 
 
 def _refuse_compressed(config: Path) -> None:
@@ -252,6 +261,7 @@ def _expected_jobs(spec) -> float:
 def status(run_dir: Annotated[Path, typer.Argument(help="a search run directory")],
            as_json: bool = typer.Option(False, "--json", help="machine-readable")) -> None:
     """Where a search stands: state, best, Pareto front, jobs done and failed."""
+    check_database_file(run_dir)
     storage = Storage(run_dir)  # read-only: works on an archived run and changes nothing
     try:
         state = storage.state()
@@ -279,6 +289,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
     """Write DIR/report/index.html and its PNG figures."""
     from sonar.search.report import write_report
 
+    check_database_file(run_dir)
     print(f"report: {write_report(run_dir, out)}")
 
 
@@ -297,6 +308,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
 
     if not best:
         raise UserError("only --best is supported: export the chosen candidate")
+    check_database_file(run_dir)
     if run_dir.resolve() in to.resolve().parents:  # the run directory itself: export_best names it
         # the run directory is the search's record: an export there mixes with it, and a resume or clean-up
         # of the run would treat it as the run's own files
