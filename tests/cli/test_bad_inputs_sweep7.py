@@ -122,6 +122,11 @@ CASES = [
         "export", "r", "--best", "--to", "ex"], r"r/search\.db: not a regular file"),
     cli("resume-database-is-a-folder", lambda sb: (sb.root / "r" / "search.db").mkdir(parents=True) or [
         "search", "--resume", "r"], r"r/search\.db: not a regular file"),
+    # a real run's candidates/ holds <id>/systems, which passed for an earlier tuning's records: the tuner's prior
+    # and a folder of its own were written among the run's candidates
+    cli("tune-workdir-inside-a-search-run", lambda sb: (sb.root / sb.run() / "candidates/c000/systems").mkdir() or [
+        "tune", "--preset", "debug", "--trials", "1", "--workdir", "run/candidates"],
+        r"--workdir run/candidates: inside the search run run; name a directory outside it"),
     # "/abs/path/ex/model/config.json: is empty; expected a JSON object": the export's copy, a path that was not
     # there (the staging folder was removed), and nothing said which candidate's checkpoint was broken
     cli("export-winner-checkpoint-config-empty", _run_with_broken_checkpoint,

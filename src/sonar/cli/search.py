@@ -54,7 +54,7 @@ def search(
         if out is None:
             raise UserError("--out DIR is required with a config")
         check_run_dir(out, holds_run=lambda d: (d / DB_NAME).exists(), kind="sonar search")
-        _refuse_inside_a_run(out)
+        refuse_inside_a_search_run(out)
         if config.exists() and not config.is_file():  # else "no such spec file", of a path that exists
             raise UserError(f"{config}: not a regular file (a directory, FIFO, device or socket); name the spec's "
                             "YAML file")
@@ -174,7 +174,7 @@ def _refuse_compressed(config: Path) -> None:
         raise UserError(f"{config}: gzip-compressed; a spec is read as YAML text: decompress it first")
 
 
-def _refuse_inside_a_run(out: Path, flag: str = "--out", advice: str = "name a directory outside it") -> None:
+def refuse_inside_a_search_run(out: Path, flag: str = "--out", advice: str = "name a directory outside it") -> None:
     """Output inside a search's run directory mixed its files into that run's record: under a candidate's folder,
     `sonar export` of that run takes the newest checkpoint below the folder, which could be the newcomer's."""
     for ancestor in Path(os.path.realpath(out)).parents:
@@ -313,7 +313,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
         # the run directory is the search's record: an export there mixes with it, and a resume or clean-up
         # of the run would treat it as the run's own files
         raise UserError(f"--to {to}: inside the run directory {run_dir}; export to a directory outside it")
-    _refuse_inside_a_run(to, "--to", "export to a directory outside it")  # another run's
+    refuse_inside_a_search_run(to, "--to", "export to a directory outside it")  # another run's
     with warnings.catch_warnings(record=True) as caught:  # the Llama 4 naming rule, as one line
         warnings.simplefilter("always", LlamaNamingWarning)
         path, trained = export_best(run_dir, to, overwrite=overwrite)

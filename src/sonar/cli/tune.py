@@ -15,6 +15,7 @@ from rich.table import Table
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
 from sonar.cli.lists import name_list
+from sonar.cli.search import refuse_inside_a_search_run
 from sonar.errors import UserError
 from sonar.outdir import check_run_dir, exclusive, refuse_file_ancestor
 from sonar.strict_json import dumps_strict
@@ -98,6 +99,7 @@ def tune(
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
     check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
+    refuse_inside_a_search_run(workdir, "--workdir")  # a real run's candidates/ passed for tuning records
     if out is not None:
         _check_curve_path(out, f"--out {out}")
         refuse_file_ancestor(out, "--out")  # else a traceback from mkdir once every trial has run
@@ -190,6 +192,7 @@ def bench_tune(
     if not 0 <= train_steps <= most:  # else refused by the trainer only after "training N steps" was announced
         raise UserError(f"--train-steps {train_steps}: must be from 0 to {most:,} (0: tune the random init)")
     check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
+    refuse_inside_a_search_run(workdir, "--workdir")
     console = Console(stderr=True)
 
     def progress(point) -> None:
