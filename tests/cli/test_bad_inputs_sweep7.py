@@ -127,6 +127,12 @@ CASES = [
     cli("tune-workdir-inside-a-search-run", lambda sb: (sb.root / sb.run() / "candidates/c000/systems").mkdir() or [
         "tune", "--preset", "debug", "--trials", "1", "--workdir", "run/candidates"],
         r"--workdir run/candidates: inside the search run run; name a directory outside it"),
+    # a link to nowhere, named as the output, was replaced by the file without a word
+    cli("bench-build-out-dangling-link", lambda sb: os.symlink("gone.jsonl", sb.root / "t.jsonl") or [
+        *_SYNTH, "--out", "t.jsonl"], r"--out t\.jsonl: is a link to gone\.jsonl, which does not exist"),
+    cli("suite-out-dangling-link", lambda sb: os.symlink("gone.json", sb.root / "s.json") or [
+        "bench", "suite", sb.table(), "--out", "s.json", "--seeds", "1", "--jobs", "1", "--methods", "random"],
+        r"--out s\.json: is a link to gone\.json, which does not exist"),
     # "/abs/path/ex/model/config.json: is empty; expected a JSON object": the export's copy, a path that was not
     # there (the staging folder was removed), and nothing said which candidate's checkpoint was broken
     cli("export-winner-checkpoint-config-empty", _run_with_broken_checkpoint,

@@ -59,6 +59,9 @@ def _check_outputs(out: Path, work: Path, tables: tuple[Path, ...]) -> None:
     is none of the input tables, nor a file that is not text."""
     inputs = {t.resolve() for t in tables}
     for flag, path in (("--out", out), ("--work", work)):
+        if path.is_symlink() and not path.exists():  # else replaced by the file, without a word
+            raise UserError(f"{flag} {path}: is a link to {os.readlink(path)}, which does not exist; name the file's"
+                            " own path")
         if path.is_dir():
             raise UserError(f"{flag} {path}: is a directory; name a file")
         if path.exists() and not path.is_file():  # a FIFO: the first write waited for a reader forever
