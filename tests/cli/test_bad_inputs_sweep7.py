@@ -54,6 +54,12 @@ def _site_with_own_page(sb: Sandbox) -> list[str]:
 
 
 CASES = [
+    # "ValueError: Invalid address format: not an address", a traceback from ray.init
+    cli("search-ray-address-malformed", lambda sb: _search(sb, "--executor", "ray", "--address", "not an address"),
+        r"--address 'not an address': Ray refused it \(Invalid address format: not an address\)"),
+    cli("search-spec-ray-address-malformed", lambda sb: _search(sb, changes={"executor": {
+        "kind": "ray", "address": "not an address", "workers": 1}}),
+        r"executor\.address 'not an address': Ray refused it"),
     # the flag's value was merged into the spec first, and the error named a spec key the user never wrote
     cli("search-workers-above-most", lambda sb: _search(sb, "--workers", "5000"),
         r"--workers 5000: must be between 1 and 1,024"),

@@ -108,7 +108,14 @@ def search(
             except UserError as err:
                 raise UserError(f"--backend real: {err}") from None
     # A finished run only reports: starting a Ray cluster or a process pool for it would cost seconds for nothing.
-    runner = InProcessExecutor() if finished else make_executor(spec, executor, address=address, workers=workers)
+    try:
+        runner = InProcessExecutor() if finished else make_executor(spec, executor, address=address,
+                                                                    workers=workers)
+    except ValueError as err:  # Ray's own check of an address ("Invalid address format: ..."), as a traceback
+        if (executor or spec.executor.kind) != "ray":
+            raise
+        where = f"--address {address!r}" if address else f"executor.address {spec.executor.address!r}"
+        raise UserError(f"{where}: Ray refused it ({err}); give host:port, or ray://host:port") from None
     if config is not None:
         start_search(raw, run_dir).close()
     console = Console()
