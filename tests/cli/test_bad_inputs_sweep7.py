@@ -139,6 +139,10 @@ CASES = [
     cli("suite-out-dangling-link", lambda sb: os.symlink("gone.json", sb.root / "s.json") or [
         "bench", "suite", sb.table(), "--out", "s.json", "--seeds", "1", "--jobs", "1", "--methods", "random"],
         r"--out s\.json: is a link to gone\.json, which does not exist"),
+    # ".../trained/model/.sonar-output.json: sonar did not write it", of the marker sonar wrote with the checkpoint
+    cli("export-overwrite-into-a-train-run", lambda sb: ["export", sb.run(), "--best", "--to", sb.train_run(),
+                                                         "--overwrite"],
+        r"--to trained: trained/model holds a sonar checkpoint, which the export writes its model over"),
     # "/abs/path/ex/model/config.json: is empty; expected a JSON object": the export's copy, a path that was not
     # there (the staging folder was removed), and nothing said which candidate's checkpoint was broken
     cli("export-winner-checkpoint-config-empty", _run_with_broken_checkpoint,

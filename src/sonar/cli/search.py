@@ -321,6 +321,7 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
         # of the run would treat it as the run's own files
         raise UserError(f"--to {to}: inside the run directory {run_dir}; export to a directory outside it")
     refuse_inside_a_search_run(to, "--to", "export to a directory outside it")  # another run's
+    _refuse_checkpoint_in_the_way(to)
     with warnings.catch_warnings(record=True) as caught:  # the Llama 4 naming rule, as one line
         warnings.simplefilter("always", LlamaNamingWarning)
         path, trained = export_best(run_dir, to, overwrite=overwrite)
@@ -331,6 +332,19 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
     note = "" if trained else " (no trained checkpoint in the candidate's workdir: weights are its initialisation)"
     several = "" if len(load_run_targets(run_dir)) < 2 else ", and system_config.<target>.json per target"
     print(f"exported to {path}: model/ and system_config.json{several}{note}")
+
+
+def _refuse_checkpoint_in_the_way(to: Path) -> None:
+    """--to a `sonar train` run (its checkpoint in model/) with --overwrite failed as "trained/model/.sonar-output.json:
+    sonar did not write it", of the very marker sonar wrote with that checkpoint."""
+    from sonar.outdir import MARKER, read_marker_and_kind
+
+    if (to / MARKER).is_file():  # an output of sonar's own: writing() judges it by its kind, and names that kind
+        return
+    for folder in sorted(to.glob("model*")) if to.is_dir() else ():
+        if folder.is_dir() and (folder / MARKER).is_file() and read_marker_and_kind(folder)[1] == "checkpoint":
+            raise UserError(f"--to {to}: {folder} holds a sonar checkpoint, which the export writes its model over;"
+                            " export to another directory")
 
 
 def load_run_targets(run_dir: Path) -> list[str]:
