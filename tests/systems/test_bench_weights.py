@@ -60,7 +60,7 @@ def test_train_steps_must_be_a_count(steps):
 
 def test_bench_tune_refuses_negative_train_steps(tmp_path):
     result = CliRunner().invoke(app, ["bench", "tune", "--train-steps", "-1", "--workdir", str(tmp_path)])
-    assert result.exit_code == 2 and "train_steps=-1" in result.output
+    assert result.exit_code == 2 and "--train-steps -1" in result.output
     assert not any(tmp_path.iterdir())
 
 
