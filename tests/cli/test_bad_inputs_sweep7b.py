@@ -217,6 +217,11 @@ CASES = [
         r"the cache was allocated for another model", setup=_debug_model),
     api("api-vision-config-replace-unknown", lambda _: VisionConfig().replace(patch=8),
         r"unknown VisionConfig fields: \['patch'\]"),
+    # written after the config's own fields, extra replaced them: config.json said hidden_size 5 beside weights
+    # of width 64, and the checkpoint failed only when loaded, on a tensor's shape
+    api("api-save-extra-contradicting-a-field", lambda sb: sonar.checkpoint.save_pretrained(
+        sonar.build_model(sonar.preset("debug").replace(extra={"hidden_size": 5})), sb.root / "out"),
+        r"extra\['hidden_size'\]=5: contradicts the config's own hidden_size=64", setup=lambda sb: sb),
 ]
 
 

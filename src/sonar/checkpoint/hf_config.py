@@ -126,7 +126,7 @@ def to_hf(config: ModelConfig) -> dict:
     hf = {name: getattr(config, name) for name in _SAME_NAME}
     hf["head_dim"] = config.resolved_head_dim
     hf.update(hidden_act="silu", attention_bias=False)
-    hf.update({k: v for k, v in config.extra.items()})
+    hf.update({k: v for k, v in config.extra.items() if k not in hf})  # a clash with a written field: refused below
     hf["eos_token_id"] = list(config.eos_token_id) if len(config.eos_token_id) != 1 else config.eos_token_id[0]
     if not config.eos_token_id:
         hf["eos_token_id"] = None
@@ -148,4 +148,9 @@ def to_hf(config: ModelConfig) -> dict:
     hf["attn_temperature_tuning"] = config.attn_temperature_tuning
     hf["model_type"] = "llama4_text"
     hf["architectures"] = ["Llama4ForCausalLM"]
+    clashes = {k: v for k, v in config.extra.items() if hf[k] != v}
+    if clashes:  # written as they came, the file would describe another model than the weights
+        name, value = next(iter(clashes.items()))
+        raise ConfigError(f"extra[{name!r}]={value!r}: contradicts the config's own {name}={hf[name]!r}; "
+                          "extra carries only fields sonar does not write")
     return hf
