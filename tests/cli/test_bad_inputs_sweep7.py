@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 
 import pytest
 from bad_input_cases import check_case, cli, params
@@ -163,7 +164,18 @@ CASES = [
     # a user's own index.html was taken for an earlier report and replaced
     cli("report-out-holds-a-users-index-html", _site_with_own_page,
         r"site: is not empty and holds no report"),
+    # ray.init retried an address nothing listens on for minutes, without a word
+    cli("search-ray-address-nothing-listens", lambda sb: _search(sb, "--executor", "ray", "--address",
+                                                                 f"127.0.0.1:{_closed_port()}"),
+        r"--address '127\.0\.0\.1:\d+': no Ray cluster answers there"),
 ]
+
+
+def _closed_port() -> int:
+    """A local port nothing listens on: one the system just handed out and took back."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 RAY_CASES = [  # Ray's own check of the address; without ray installed the executor is refused before it

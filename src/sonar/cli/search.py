@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -108,6 +109,9 @@ def search(
             except UserError as err:
                 raise UserError(f"--backend real: {err}") from None
     # A finished run only reports: starting a Ray cluster or a process pool for it would cost seconds for nothing.
+    if not finished and (executor or spec.executor.kind) == "ray":
+        _check_reachable(address or spec.executor.address,
+                         f"--address {address!r}" if address else f"executor.address {spec.executor.address!r}")
     try:
         runner = InProcessExecutor() if finished else make_executor(spec, executor, address=address,
                                                                     workers=workers)
@@ -189,6 +193,22 @@ def refuse_inside_a_search_run(out: Path, flag: str = "--out", advice: str = "na
             shown = os.path.relpath(ancestor)
             raise UserError(f"{flag} {out}: inside the search run {ancestor if shown.startswith('..') else shown};"
                             f" {advice}")
+
+
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str | None, where: str) -> None:
+    """A host:port (or ray://host:port) that nothing answers on: ray.init retried it for minutes without a
+    word. An address Ray reads another way ("auto", none) or cannot parse is left to Ray."""
+    host, _, port = (address or "").removeprefix("ray://").rpartition(":")
+    if not host or not port.isascii() or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+    except (OSError, ValueError, OverflowError) as err:
+        raise UserError(f"{where}: no Ray cluster answers there ({err}); start one with `ray start --head`, or"
+                        " check the host and port") from None
 
 
 def _check_address(address: str | None, kind: str) -> None:
