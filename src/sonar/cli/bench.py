@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sonar.cli.bench_group import bench_app
+from sonar.cli.bench_suite import refuse_dangling_link
 from sonar.cli.lists import name_list
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
@@ -66,9 +66,7 @@ def build(
     if not out.name.endswith((".jsonl", ".jsonl.gz")) or out.is_dir():
         # `--out new/` reaches here as `new`: a table file of that name would surprise whoever meant a folder
         raise UserError(f"--out {out}: a table is one .jsonl or .jsonl.gz file, e.g. benchmarks/NAME.jsonl")
-    if out.is_symlink() and not out.exists():  # else the link was replaced by the table, without a word
-        raise UserError(f"--out {out}: is a link to {os.readlink(out)}, which does not exist; name the table's own"
-                        " path")
+    refuse_dangling_link(out, "--out", "name the table's own path")
     if synthetic and resume:
         # a modelled table is written whole in one go: --resume had nothing to keep, and on an existing table the
         # refusal below told the user to pass the --resume they had passed

@@ -54,14 +54,18 @@ def _work_path(out: Path, work: Path | None) -> Path:
     return work or out.with_name(out.name.removesuffix(".json") + ".work.jsonl")
 
 
+def refuse_dangling_link(path: Path, flag: str, advice: str) -> None:
+    """An output named by a link to nowhere: writing replaced the user's link with the file, without a word."""
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{flag} {path}: is a link to {os.readlink(path)}, which does not exist; {advice}")
+
+
 def _check_outputs(out: Path, work: Path, tables: tuple[Path, ...]) -> None:
     """Checked before any replay: the JSON and the work file are files, and the work file (appended to)
     is none of the input tables, nor a file that is not text."""
     inputs = {t.resolve() for t in tables}
     for flag, path in (("--out", out), ("--work", work)):
-        if path.is_symlink() and not path.exists():  # else replaced by the file, without a word
-            raise UserError(f"{flag} {path}: is a link to {os.readlink(path)}, which does not exist; name the file's"
-                            " own path")
+        refuse_dangling_link(path, flag, "name the file's own path")
         if path.is_dir():
             raise UserError(f"{flag} {path}: is a directory; name a file")
         if path.exists() and not path.is_file():  # a FIFO: the first write waited for a reader forever
