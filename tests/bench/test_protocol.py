@@ -82,12 +82,24 @@ def test_checkpoint_rule_before_any_completion_takes_the_lowest_latest_loss_amon
     assert recommend(observed, CONSTRAINT, rule="checkpoint", last_step=LAST) == Pick(candidate_id="x", trial=0)
 
 
-def test_checkpoint_rule_after_a_completion_compares_the_pool_at_the_deepest_shared_checkpoint():
-    # L = 32, L/4 = 8: every candidate is in the pool; the shared checkpoint is 8, where shallow is lowest
+def test_checkpoint_rule_after_a_completion_lets_running_candidates_beat_the_leader_at_a_shared_checkpoint():
+    # L = 32, L/4 = 8: both running candidates beat done where they stand; they share step 8, where shallow is lowest
     observed = {"done": seen([3.0, 2.6, 2.4], [0.9]), "deep": seen([2.9, 2.5], [0.8]), "shallow": seen([1.0], [0.5])}
     assert recommend(observed, CONSTRAINT, rule="checkpoint", last_step=LAST) == Pick(candidate_id="shallow", trial=0)
     del observed["shallow"]  # now shared at 16: deep 2.5 < done 2.6
     assert recommend(observed, CONSTRAINT, rule="checkpoint", last_step=LAST) == Pick(candidate_id="deep", trial=0)
+
+
+def test_checkpoint_rule_keeps_the_finished_leader_when_a_newcomer_does_not_beat_it():
+    # runner-up is ahead of best at step 8 only; a newcomer at step 8, behind best there, must not pull the
+    # comparison down to step 8 and hand the pick to runner-up (the flip the rule once made)
+    observed = {"best": seen([3.0, 2.7, 2.0], [0.9]), "runner_up": seen([2.5, 2.6, 2.2], [0.8]),
+                "newcomer": seen([3.2], [0.5])}
+    assert recommend(observed, CONSTRAINT, rule="checkpoint", last_step=LAST) == Pick(candidate_id="best", trial=0)
+    observed["newcomer"] = seen([2.9], [0.5])  # ahead of best at the step they share: it challenges
+    assert recommend(observed, CONSTRAINT, rule="checkpoint", last_step=LAST) == Pick(candidate_id="newcomer", trial=0)
+    observed["newcomer"] = seen([2.9, 2.8], [0.5])  # trained on, now behind best at 16: the pick returns
+    assert recommend(observed, CONSTRAINT, rule="checkpoint", last_step=LAST) == Pick(candidate_id="best", trial=0)
 
 
 def test_checkpoint_rule_pool_leaves_out_candidates_below_a_quarter_of_the_last_checkpoint():

@@ -65,3 +65,12 @@ def test_a_running_candidate_past_the_last_rungs_start_that_is_better_at_a_share
     for other in (([(30, 3.4), (90, 3.1)], 0.002, "stopped"), ([(30, 3.4)], 0.002, "active"),
                   ([(30, 3.4), (90, 3.1)], 0.009, "active")):
         assert results.best(state_from_events(_curved_events({"c000": finished, "c001": other}))) == "c000"
+
+
+def test_a_running_candidate_behind_the_leader_does_not_hand_the_pick_to_another_finished_one():
+    # c001 leads c000 at step 90 only; c002 joins at 90 behind c000: c000, best at 270, keeps the pick
+    best_at_end = ([(30, 3.6), (90, 3.4), (270, 3.0)], 0.003, "finished")
+    best_at_90 = ([(30, 3.5), (90, 3.2), (270, 3.1)], 0.003, "finished")
+    newcomer = ([(30, 3.6), (90, 3.45)], 0.002, "active")
+    state = state_from_events(_curved_events({"c000": best_at_end, "c001": best_at_90, "c002": newcomer}))
+    assert results.best(state) == "c000"

@@ -16,9 +16,12 @@ Two named rules (L = the table's last checkpoint, eta = 4):
     checkpoint (shared checkpoint; the default)
       constraint: F = candidates with a feasible measured config
                   if no member of F is observed at L: the lowest latest-observed loss in F wins
-                  else: pool = members of F observed at L, plus those observed at >= L/eta
-                        (the last two rungs of an eta=4 ladder); each is compared at the deepest
-                        step the whole pool has observed (its last loss at or before that step)
+                  else: leader = the member of F observed at L with the lowest loss at L;
+                        a member of F observed at >= L/eta (the last two rungs of an eta=4 ladder)
+                        but not at L challenges it by a lower loss at its own latest step than the
+                        leader's at that step; the pick is the leader while none does, else the
+                        challenger lowest at the deepest step all challengers share
+                        (search/shared_checkpoint.py)
                   the winner at its fastest feasible config
       pareto:     the non-dominated (latest loss, log latency) pairs over every observed
                   candidate's acceptable configs
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 from sonar.bench.regret import Objective, Pick, non_dominated
 from sonar.errors import UserError
 from sonar.interfaces import CurvePoint, TuningPoint
+from sonar.search.shared_checkpoint import checkpoint_pick
 
 RULES = ("completed", "checkpoint")
 DEFAULT_RULE = "checkpoint"
@@ -75,19 +79,23 @@ def recommend(observed: Mapping[str, Observed], objective: Objective, *, rule: s
         return _front(seen, objective)
     feasible = {cid: o for cid, o in seen.items() if _fastest(o, objective.feasible) is not None}
     completed = {cid: o for cid, o in feasible.items() if o.steps >= last_step}
-    if rule == "checkpoint" and not completed:
-        losses = {cid: o.loss_at(o.steps) for cid, o in feasible.items()}
+    leader = _lowest({cid: o.loss_at(last_step) for cid, o in completed.items()})
+    if rule == "checkpoint" and leader is None:
+        winner = _lowest({cid: o.loss_at(o.steps) for cid, o in feasible.items()})
+    elif rule == "checkpoint":
+        running = {cid: o.steps for cid, o in feasible.items()
+                   if cid not in completed and o.steps * DEPTH_ETA >= last_step}
+        winner = checkpoint_pick(leader, running, lambda cid, step: feasible[cid].loss_at(step))
     else:
-        pool = {cid: o for cid, o in feasible.items() if o.steps * DEPTH_ETA >= last_step or cid in completed}
-        if rule == "completed":
-            pool = completed
-        common = min((o.steps for o in pool.values()), default=0)
-        losses = {cid: o.loss_at(common) for cid, o in pool.items()}
-    finite = [cid for cid in sorted(losses) if math.isfinite(losses[cid])]
-    if not finite:
+        winner = leader
+    if winner is None:
         return None
-    winner = min(finite, key=lambda cid: (losses[cid], cid))
     return Pick(candidate_id=winner, trial=_fastest(feasible[winner], objective.feasible))
+
+
+def _lowest(losses: Mapping[str, float]) -> str | None:
+    finite = [cid for cid in sorted(losses) if math.isfinite(losses[cid])]
+    return min(finite, key=lambda cid: (losses[cid], cid)) if finite else None
 
 
 def _fastest(seen: Observed, keep) -> int | None:

@@ -11,6 +11,7 @@ from sonar.search.long_context import latest, recommendable
 from sonar.search.objective import choose, pareto_front
 from sonar.search.placement import placement_label
 from sonar.search.schedulers.base import RungScheduler
+from sonar.search.shared_checkpoint import checkpoint_pick
 from sonar.search.state import ACTIVE, FINISHED, SearchState
 from sonar.search.target_views import target_state, worst_case_state
 
@@ -51,9 +52,10 @@ def best(state: SearchState) -> str | None:
     meets the objective (a finished candidate that misses the latency bound recommends nothing).
 
     Under a constraint, a candidate still running that is trained at least 1/eta of the way (it has
-    reached the last rung or the one before) and already meets the bound competes with the finished
-    ones, all compared at the deepest checkpoint they share: otherwise the first candidate to finish
-    holds the recommendation while a clearly better one completes its last rung.
+    reached the last rung or the one before) and already meets the bound can take the recommendation
+    from the finished leader by a lower loss at the steps the two share (search/shared_checkpoint.py):
+    otherwise the first candidate to finish holds the recommendation while a clearly better one
+    completes its last rung.
 
     With a long-context bound, only candidates measured to meet it are recommended (long_context.py)."""
     rows = [r for r in measured(state) if r.long_ok]
@@ -65,10 +67,8 @@ def best(state: SearchState) -> str | None:
     if objective.kind != "constraint":
         return chosen
     deep = state.spec.budget.max_steps // state.spec.eta
-    pool = finished + [r for r in rows if r.status == ACTIVE and r.steps >= deep and choose(objective, [_row(r)])]
-    common = min(r.steps for r in pool)
-    return choose(objective, [(r.id, _loss_at(state.candidates[r.id], common), r.latency_s, r.memory_bytes)
-                              for r in pool])
+    running = {r.id: r.steps for r in rows if r.status == ACTIVE and r.steps >= deep and choose(objective, [_row(r)])}
+    return checkpoint_pick(chosen, running, lambda cid, step: _loss_at(state.candidates[cid], step))
 
 
 def _row(r: Measured) -> tuple[str, float, float, float]:
