@@ -786,10 +786,11 @@ SWEEP2 = [
     cli("plan-batch-huge", ["plan", "--model", "scout", "--batch", BIG], rf"--batch {BIG}"),
     cli("train-steps-huge", lambda sb: _train("r", "--steps", BIG, "--corpus", _corpus_flag(sb)), rf"steps={BIG}"),
     cli("bench-train-batch-size-huge", ["bench", "train", "--presets", "debug", "--steps", "1", "--batch-size", BIG],
-        rf"batch_size={BIG}"),
+        rf"--batch-size {BIG}: must be at most"),
     cli("bench-train-seq-len-huge", ["bench", "train", "--presets", "debug", "--steps", "1", "--seq-len", BIG],
-        rf"seq_len={BIG}"),
-    cli("bench-train-steps-huge", ["bench", "train", "--presets", "debug", "--steps", BIG], rf"steps={BIG}"),
+        rf"--seq-len {BIG}: "),
+    cli("bench-train-steps-huge", ["bench", "train", "--presets", "debug", "--steps", BIG],
+        rf"--steps {BIG}: must be at most"),
     api("api-generate-seed-huge", _generate(torch.tensor([[1]]), temperature=1.0, seed=2**70), rf"seed={2**70}"),
 ]
 

@@ -131,7 +131,7 @@ CASES = [
     cli("train-seq-len-past-the-model", _train("--seq-len", "5000"),
         r"seq_len=5000: preset 'debug' reads at most 4,096 positions"),
     cli("bench-train-seq-len-past-the-model", ["bench", "train", "--presets", "debug", "--steps", "1", "--seq-len",
-                                               "100000"], r"seq_len=100000: preset 'debug' reads at most 4,096"),
+                                               "100000"], r"--seq-len 100000: preset 'debug' reads at most 4,096"),
     cli("train-resume-seq-len-past-the-model", lambda sb: ["train", "--preset", "debug", "--out", sb.train_run(),
                                                            "--resume", "--steps", "4", "--seq-len", "5000",
                                                            "--threads", "1"], r"seq_len=5000: preset 'debug'"),

@@ -18,11 +18,11 @@ def test_an_absent_gpu_is_one_error_line(tmp_path, command):
     result = CliRunner().invoke(app, [*command, "--device", "cuda", *(["--out", str(tmp_path / "run")]
                                                                     if command[0] == "train" else [])])
     assert result.exit_code == 2
-    assert "device='cuda': no CUDA device is available" in result.output
+    assert "--device 'cuda': no CUDA device is available" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
 
 
 def test_a_misspelt_device_is_one_error_line():
     result = CliRunner().invoke(app, ["bench", "train", "--presets", "debug", "--device", "gpu0"])
-    assert result.exit_code == 2 and "device='gpu0': must be cpu, cuda or cuda:N" in result.output
+    assert result.exit_code == 2 and "--device 'gpu0': must be cpu, cuda or cuda:N" in result.output

@@ -86,7 +86,7 @@ def test_a_corrupt_settings_file_is_named(trained, tmp_path):
     assert result.exit_code == 2 and "train_config.json: not a readable run settings file" in result.stderr
 
 
-@pytest.mark.parametrize("flag, value, rule", [("--steps", "0", "steps=0: the benchmark measures at least one"),
+@pytest.mark.parametrize("flag, value, rule", [("--steps", "0", "--steps 0: the benchmark measures at least one"),
                                                ("--threads", "0", "--threads 0: must be between 1 and")])
 def test_bench_train_refuses_bad_counts_before_measuring(tmp_path, flag, value, rule):
     result = CliRunner().invoke(app, ["bench", "train", "--presets", "debug", flag, value],

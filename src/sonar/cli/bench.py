@@ -16,6 +16,7 @@ from rich.table import Table
 
 from sonar.cli.bench_group import bench_app
 from sonar.cli.bench_suite import refuse_dangling_link
+from sonar.cli.flag_terms import check_device_flag, resolve_device_flag
 from sonar.cli.lists import name_list
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
@@ -60,6 +61,7 @@ def build(
     from sonar.bench.table import write_table
 
     console = Console()
+    check_device_flag(device)  # BuildSettings checks it too, naming the keyword `device=`
     settings = BuildSettings(out=out, candidates=candidates, max_steps=max_steps, max_trials=max_trials, seed=seed,
                              corpus=corpus, tokenizer=tokenizer, vocab=vocab, space=space, compile_top_k=compile_top_k,
                              device=device, target=target)
@@ -90,11 +92,9 @@ def build(
         console.print(f"wrote a SYNTHETIC table (modelled, nothing measured): {len(table.candidates)} candidates"
                       f" -> {out}")
         return
-    from sonar.train.device import resolve_device
-
-    resolve_device(device)  # an absent GPU is one error now, not a failure after the header is written
+    resolve_device_flag(device)  # an absent GPU is one error now, not a failure after the header is written
     if target == "cuda":
-        resolve_device("cuda")
+        resolve_device_flag("cuda", "--target")
     trainer_obj = make_trainer(trainer, max_steps, corpus=corpus, tokenizer=tokenizer, device=device, vocab=vocab)
     # a resumed table keeps the knobs it was started with, whatever knobs sonar has gained since
     recorded = recorded_knob_space(out) if resume and tuner == DEFAULT_TUNER else None

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sonar.checkpoint import save_pretrained
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
+from sonar.cli.flag_terms import as_flags, resolve_device_flag
 from sonar.data.batches import check_split_holds
 from sonar.data.cache import write_atomic
 from sonar.data.corpus import absolute_corpus
@@ -63,7 +64,7 @@ def train(
     """Train a preset, then write DIR/model (HF format), DIR/curve.json and DIR/curve.png."""
     console = Console()
     if device is not None:
-        resolve_device(device)  # before any work: an absent device is one error, never a CPU fallback
+        resolve_device_flag(device)  # before any work: an absent device is one error, never a CPU fallback
     if seed is not None:
         check_seed(seed, "--seed ")  # before the run directory is made
     if preset_name is not None:
@@ -227,15 +228,18 @@ def bench_train(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Training tokens/s and MFU: achieved FLOP/s as a fraction of the device's measured matmul peak."""
-    check_bench_steps(steps)  # before the peak is measured
-    use_threads(threads)
-    target = resolve_device(device)
+    # every flag before the peak is measured; the checks underneath name their keywords (`steps=0`, `seq_len=`)
+    with as_flags({"steps": "--steps"}):
+        check_bench_steps(steps)
+    target = resolve_device_flag(device)
     shape = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
     names = [name.strip() for name in presets.split(",")]
     repeated = sorted({name for name in names if names.count(name) > 1 and name})
     if repeated:
         raise UserError(f"--presets {presets!r}: {', '.join(repeated)} named more than once")
-    configs = {name: train_config_for(name, steps=1000, device=device, **shape) for name in names}
+    with as_flags({"batch_size": "--batch-size", "seq_len": "--seq-len"}):
+        configs = {name: train_config_for(name, steps=1000, device=device, **shape) for name in names}
+    use_threads(threads)  # once every flag is checked: a refusal leaves torch's thread count as it was
     enable_fast_fp32(target)
     dtype = compute_dtype(None, target)
     peak = device_peak(target, dtype, refresh=True)

@@ -1,0 +1,42 @@
+"""Refusals from the settings underneath a command, put in the terms of the flags the user typed: the settings
+name their Python keywords (`seq_len=5000: ...`, `use device=cpu`), which no command takes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from sonar.errors import UserError
+
+
+@contextmanager
+def as_flags(flags: Mapping[str, str]) -> Iterator[None]:
+    """A UserError raised inside, with each keyword of `flags` (keyword -> flag) that opens the message or
+    follows its advice `use` put as the flag: `seq_len=5000: ...` reads `--seq-len 5000: ...`. Only those two
+    places are rewritten, so a value quoted in between is shown as it was given."""
+    try:
+        yield
+    except UserError as err:
+        message = str(err)
+        for keyword, flag in flags.items():
+            message = re.sub(rf"(^|\buse ){re.escape(keyword)}=", rf"\g<1>{flag} ", message)
+        if message == str(err):
+            raise
+        raise UserError(message) from None
+
+
+def check_device_flag(name: str, flag: str = "--device") -> None:
+    """The device's spelling (cpu, cuda or cuda:N), refused in the flag's terms."""
+    from sonar.train.device import check_device_name
+
+    with as_flags({"device": flag}):
+        check_device_name(name)
+
+
+def resolve_device_flag(name: str, flag: str = "--device"):
+    """The torch device, which must be present here, refused in the flag's terms."""
+    from sonar.train.device import resolve_device
+
+    with as_flags({"device": flag}):
+        return resolve_device(name)
