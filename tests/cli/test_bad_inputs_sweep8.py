@@ -67,6 +67,19 @@ CASES = [
     # "device='cuda': ...; use device=cpu", of a device given as --target
     cli("bench-build-target-absent", [*_BUILD, "--target", "cuda"],
         r"--target 'cuda': no CUDA device is available here .*; use --target cpu$"),
+    # "seeds=0: must be between 1 and 10,000", "jobs=...": the suite's settings, not the flags
+    *(cli(f"{command}-{flag}-{name}", lambda sb, run=run, flag=flag, value=value: run(sb, f"--{flag}", value),
+          rf"--{flag} {value}: must be between 1 and {most}")
+      for command, run in (("suite", _suite), ("ablate", _ablate))
+      for flag, most in (("seeds", "10,000"), ("jobs", "1,024"))
+      for name, value in (("zero", "0"), ("negative", "-3"), ("huge", HUGE))),
+    # "latency_limit_s=nan: constraint mode needs a finite limit > 0", the Objective's field, once the table was read
+    *(cli(f"replay-latency-limit-{name}", _replay("--latency-limit", value),
+          rf"--latency-limit {shown}: must be a finite number of seconds > 0")
+      for name, value, shown in (("zero", "0", r"0\.0"), ("negative", "-1", r"-1\.0"), ("nan", "nan", "nan"),
+                                 ("inf", "inf", "inf"))),
+    cli("replay-latency-limit-checked-before-the-table-is-read", ["bench", "replay", "t.jsonl", "--latency-limit", "0"],
+        r"--latency-limit 0\.0: must be a finite number"),
 ]
 
 

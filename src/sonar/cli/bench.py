@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sonar.cli.bench_group import bench_app
-from sonar.cli.bench_suite import refuse_dangling_link
+from sonar.cli.bench_suite import check_replay_counts, refuse_dangling_link
 from sonar.cli.flag_terms import check_device_flag, resolve_device_flag
 from sonar.cli.lists import name_list
 from sonar.errors import UserError
@@ -131,11 +132,12 @@ def replay(
     from sonar.bench.recommend import check_rule
     from sonar.bench.regret import objective_from_table
     from sonar.bench.runner import check_methods, default_methods, replay_all, summarize
-    from sonar.bench.suite import MAX_SEEDS
     from sonar.bench.table import load_table
 
-    if not 1 <= seeds <= MAX_SEEDS:
-        raise UserError(f"--seeds {seeds}: must be between 1 and {MAX_SEEDS:,}")
+    check_replay_counts(seeds)
+    if latency_limit is not None and not (math.isfinite(latency_limit) and latency_limit > 0):
+        # before the table is read: the objective refused it only then, as `latency_limit_s=nan`, its own field
+        raise UserError(f"--latency-limit {latency_limit}: must be a finite number of seconds > 0")
     check_rule(rule)
     # wide enough for every column when piped to a file, where rich would assume 80
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 140)

@@ -116,6 +116,17 @@ def find_table_files(paths: list[Path]) -> tuple[Path, ...]:
     return tables
 
 
+def check_replay_counts(seeds: int, jobs: int | None = None) -> None:
+    """--seeds and --jobs, before any table is read: the suite's own settings refused them as `seeds=0` and
+    `jobs=0`, keywords the user never typed."""
+    from sonar.bench.suite import MAX_JOBS, MAX_SEEDS
+
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise UserError(f"--seeds {seeds}: must be between 1 and {MAX_SEEDS:,}")
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise UserError(f"--jobs {jobs}: must be between 1 and {MAX_JOBS:,}")
+
+
 def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
     """A comma-separated list given with `flag` (None: not given)."""
     return None if text is None else name_list(text, flag)
@@ -139,6 +150,7 @@ def suite(
     """Replay every method on every table, latency bound and recommendation rule; print one scoreboard."""
     from sonar.bench.suite import QUANTILES, SuiteSettings, run_suite, suite_result
 
+    check_replay_counts(seeds, jobs)
     if mode == "pareto" and quantiles is not None:
         raise UserError(f"--quantiles {quantiles}: Pareto mode has no latency bound; drop --quantiles")
     bounds = quantile_list(quantiles) if quantiles is not None else QUANTILES
@@ -232,6 +244,7 @@ def ablate(
     from sonar.bench.suite import SONAR, SuiteSettings, run_suite, stamp
     from sonar.search.schedulers.policy import RULE_NAMES, SONAR_RULES
 
+    check_replay_counts(seeds, jobs)
     chosen = _names(switch, "--switch") or tuple(r for r in RULE_NAMES if r not in PARETO_ONLY_RULES)
     unknown = sorted({name for group in chosen for name in group.split("+")} - set(RULE_NAMES))
     if unknown:
