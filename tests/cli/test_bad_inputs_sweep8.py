@@ -8,8 +8,10 @@ import pytest
 import torch
 from bad_input_cases import check_case, cli, params
 from bad_input_sandbox import Sandbox
+from typer.testing import CliRunner
 
 import sonar.cli.demo as demo_cli
+from sonar.cli import app
 
 HUGE = "1000000000000"
 _BENCH_TRAIN = ["bench", "train", "--presets", "debug", "--steps", "1"]
@@ -80,9 +82,55 @@ CASES = [
                                  ("inf", "inf", "inf"))),
     cli("replay-latency-limit-checked-before-the-table-is-read", ["bench", "replay", "t.jsonl", "--latency-limit", "0"],
         r"--latency-limit 0\.0: must be a finite number"),
+    # refused by `generate` only once the whole default search had run, minutes later
+    cli("demo-prompt-past-positions", ["demo", "--out", "d", "--prompt", _words(5000)],
+        r"--prompt 'word word word word …' \(25,000 characters\): at least 5,00\d tokens, and with --new-tokens 80"
+        r" that is more than the 4,096 positions the demo's models read"),
+    cli("demo-prompt-and-new-tokens-past-positions", ["demo", "--out", "d", "--prompt", _words(3000),
+                                                      "--new-tokens", "2000"],
+        r"--prompt 'word word word word …' \(15,000 characters\): at least 3,00\d tokens, and with --new-tokens"
+        r" 2,000 that is more than the 4,096 positions"),
 ]
 
 
 @pytest.mark.parametrize("case", list(params(CASES)))
 def test_bad_input(case, sandbox):
     check_case(case, sandbox)
+
+
+def test_a_demo_prompt_of_few_words_is_counted_in_the_demos_own_tokens(sandbox, monkeypatch):
+    # one word of 5,000 letters: the words alone cannot tell, so the prompt is counted with the tokenizer the
+    # search trains its candidates on; here a byte tokenizer, one token per letter
+    from sonar.data.tokenizer import ByteTokenizer
+
+    monkeypatch.setattr(demo_cli, "demo_tokenizer", lambda: ByteTokenizer())
+    refused = CliRunner().invoke(app, ["demo", "--out", "d", "--prompt", "a" * 5000])
+    assert refused.exit_code == 2, refused.output
+    assert "--prompt 'aaaaaaaaaaaaaaaaaaaa…' (5,000 characters): 5,000 tokens, and with --new-tokens 80" in \
+        refused.stderr, refused.stderr
+    fits = CliRunner().invoke(app, ["demo", "--out", "d", "--prompt", "a" * 3000])
+    assert "the demo's search ran" in str(fits.exception)  # counted, found to fit, and on to the search
+    assert not (sandbox.root / "d").exists()
+
+
+def test_a_short_demo_prompt_needs_no_tokenizer(sandbox, monkeypatch):
+    # its bytes bound its tokens: no corpus is prepared before the search for the default prompt
+    def counted():
+        raise AssertionError("the demo's tokenizer was prepared")
+
+    monkeypatch.setattr(demo_cli, "demo_tokenizer", counted)
+    result = CliRunner().invoke(app, ["demo", "--out", "d"])
+    assert "the demo's search ran" in str(result.exception)
+
+
+def test_the_words_of_a_prompt_are_no_more_than_its_bpe_tokens(sandbox):
+    # the demo refuses a prompt on its word count before its BPE is trained: that count must never exceed the
+    # tokens any BPE sonar trains gives the prompt
+    from sonar.cli.demo import fewest_tokens
+    from sonar.data.tokenizer import train_bpe
+
+    texts = [path.read_text() for path in sorted((sandbox.root / sandbox.corpus()).iterdir())]
+    tokenizer = train_bpe(texts, 300)
+    for prompt in ("ROMEO.\n", "the king  the queen\n\n  sword", "  a\tb\r\nc!?", "日本語 テキスト", "x" * 50,
+                   *texts[:2]):
+        assert fewest_tokens(prompt) <= len(tokenizer.encode_batch([prompt])[0]), prompt

@@ -41,18 +41,60 @@ def sample_text(model_dir: Path, prompt: str, new_tokens: int) -> str:
 MAX_NEW_TOKENS = 10_000  # a demo shows a paragraph; far more is a typo
 
 
-def _check_fits_default_search(new_tokens: int) -> None:
-    """The default search's winner reads a bounded number of positions, the prompt taking at least one: more
-    new tokens were refused by `generate` only once the whole search had run."""
+def _demo_positions() -> int:
+    """The positions every model the default search can pick reads: the least max_position_embeddings of the
+    candidates it draws."""
     from sonar.search.space import sample_architectures
     from sonar.search.spec import load_spec
 
     spec = load_spec(default_spec_path())
-    most = min(c.max_position_embeddings for c in sample_architectures(spec.arch, seed=spec.seed,
-                                                                      count=spec.budget.candidates))
-    if new_tokens >= most:
+    return min(c.max_position_embeddings for c in sample_architectures(spec.arch, seed=spec.seed,
+                                                                       count=spec.budget.candidates))
+
+
+def _check_fits_default_search(new_tokens: int, prompt: str) -> None:
+    """The prompt's tokens and the new ones within the positions the winner reads: more were refused by `generate`
+    only once the whole search had run."""
+    most = _demo_positions()
+    if new_tokens >= most:  # the prompt takes at least one position
         raise UserError(f"--new-tokens {new_tokens:,}: the demo's models read at most {most:,} positions, the prompt "
                         f"included; give at most {most - 1:,}")
+    room = most - new_tokens
+    fewest = fewest_tokens(prompt)
+    if fewest > room:
+        raise _prompt_too_long(prompt, f"at least {fewest:,}", new_tokens, most)
+    if len(prompt.encode()) <= room:  # a byte-level token holds at least one byte: it fits, whatever the BPE
+        return
+    with Console().status("counting the prompt's tokens (the corpus is prepared now rather than by the search)"):
+        count = len(demo_tokenizer().encode_batch([prompt])[0])
+    if count > room:
+        raise _prompt_too_long(prompt, f"{count:,}", new_tokens, most)
+
+
+def fewest_tokens(prompt: str) -> int:
+    """A count the prompt's tokens never fall below, known before the demo's BPE is trained: sonar's byte-level
+    BPE (train_bpe in data/tokenizer.py) splits text into these pieces first and never merges across them, so
+    each piece is at least one token."""
+    from tokenizers import pre_tokenizers
+
+    return len(pre_tokenizers.ByteLevel(add_prefix_space=False).pre_tokenize_str(prompt))
+
+
+def demo_tokenizer() -> BpeTokenizer:
+    """The tokenizer the default search trains its candidates on, and the winner writes with: preparing it is
+    the search's first step, taken here a little earlier; the search then finds it in the cache."""
+    from sonar.data.dataset import prepare
+    from sonar.search.backends import train_config
+    from sonar.search.spec import load_spec
+
+    data = prepare(train_config(load_spec(default_spec_path())).data)
+    return BpeTokenizer.load(data.path / "tokenizer.json")
+
+
+def _prompt_too_long(prompt: str, tokens: str, new_tokens: int, most: int) -> UserError:
+    shown = repr(prompt) if len(prompt) <= 20 else f"{prompt[:20] + '…'!r} ({len(prompt):,} characters)"
+    return UserError(f"--prompt {shown}: {tokens} tokens, and with --new-tokens {new_tokens:,} that is more than the"
+                     f" {most:,} positions the demo's models read; give a shorter --prompt or fewer --new-tokens")
 
 
 def _check_holds_the_demo(out: Path) -> None:
@@ -89,7 +131,7 @@ def demo(
     if resuming:
         _check_holds_the_demo(out)
     # on a resume too (the search is the default one): else refused by `generate` once the search had run
-    _check_fits_default_search(new_tokens)
+    _check_fits_default_search(new_tokens, prompt)
     console = Console()
     options = dict(executor=None, address=None, backend=None, workers=None, live=True)
     if resuming:
