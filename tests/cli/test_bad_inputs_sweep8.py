@@ -90,6 +90,27 @@ CASES = [
                                                       "--new-tokens", "2000"],
         r"--prompt 'word word word word …' \(15,000 characters\): at least 3,00\d tokens, and with --new-tokens"
         r" 2,000 that is more than the 4,096 positions"),
+    # replayed in full, the variant SONAR itself: the rule it flips never acts in the suite's mode
+    cli("suite-methods-pareto-only-rule-in-constraint-mode", lambda sb: _suite(
+        sb, "--methods", "sonar,sonar-without-front_promotion"),
+        r"--methods 'sonar-without-front_promotion': front_promotion acts in Pareto mode only, and the suite"
+        r" replays constraint mode, where flipping it changes nothing; leave it out, or replay it in the --mode it"
+        r" acts in"),
+    cli("suite-methods-group-with-pareto-only-rule", lambda sb: _suite(
+        sb, "--methods", "sonar-without-forecast+front_extenders"),
+        r"--methods 'sonar-without-forecast\+front_extenders': front_extenders acts in Pareto mode only, and the"
+        r" suite replays constraint mode; leave it out of the group"),
+    cli("suite-methods-constraint-only-rule-in-pareto-mode", lambda sb: _suite(
+        sb, "--mode", "pareto", "--methods", "sonar-without-tuning_pays"),
+        r"--methods 'sonar-without-tuning_pays': tuning_pays acts in constraint mode only, and the suite replays"
+        r" Pareto mode, where flipping it changes nothing"),
+    # "rules ['nope']: unknown; known: ...", naming neither the flag nor the method
+    cli("suite-methods-variant-of-an-unknown-rule", lambda sb: _suite(sb, "--methods", "sonar-without-nope"),
+        r"--methods 'sonar-without-nope': unknown rule nope; known: forecast, "),
+    # correct: in Pareto mode the Pareto-only rule acts, and the variant is replayed
+    cli("suite-methods-pareto-only-rule-in-pareto-mode", lambda sb: _suite(
+        sb, "--mode", "pareto", "--methods", "sonar-without-front_promotion"), "", ok=True,
+        writes=("s.json", "s.work.jsonl")),
 ]
 
 
@@ -134,3 +155,30 @@ def test_the_words_of_a_prompt_are_no_more_than_its_bpe_tokens(sandbox):
     for prompt in ("ROMEO.\n", "the king  the queen\n\n  sword", "  a\tb\r\nc!?", "日本語 テキスト", "x" * 50,
                    *texts[:2]):
         assert fewest_tokens(prompt) <= len(tokenizer.encode_batch([prompt])[0]), prompt
+
+
+@pytest.mark.parametrize("mode", ["constraint", "pareto"])
+def test_a_rule_refused_as_idle_in_a_mode_changes_nothing_there(tmp_path, mode):
+    # the CLI's lists of rules that act in one mode only mirror the mode checks in search/schedulers: flipped in
+    # the other mode, each must replay exactly as SONAR does, while flipping `forecast` shows the table can tell
+    from sonar.bench.ablate import variant
+    from sonar.bench.suite import SuiteSettings, run_suite
+    from sonar.bench.synthetic import synthetic_table
+    from sonar.bench.table import write_table
+    from sonar.cli.bench_suite import IDLE_RULES
+    from sonar.search.schedulers.policy import RULE_NAMES
+
+    assert set(IDLE_RULES[mode]) <= set(RULE_NAMES)
+    built = synthetic_table(candidates=12, max_steps=64, max_trials=9, seed=0)
+    write_table(tmp_path / "t.jsonl", built.header, built.candidates)
+    idle = [variant(rule) for rule in IDLE_RULES[mode]]
+    settings = SuiteSettings(tables=(tmp_path / "t.jsonl",), seeds=1, rules=("completed",), jobs=1, mode=mode,
+                             methods=("sonar", variant("forecast"), *idle))
+    rows = run_suite(settings, tmp_path / "w.jsonl")
+
+    def figures(method: str) -> list[tuple]:
+        return sorted((r["quantile"] or 0, r["seed"], r["speedup_1pct"], r["anytime_area"]) for r in rows
+                      if r["method"] == method)
+
+    assert figures(variant("forecast")) != figures("sonar")
+    assert [name for name in idle if figures(name) != figures("sonar")] == []

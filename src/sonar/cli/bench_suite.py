@@ -132,6 +132,50 @@ def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
     return None if text is None else name_list(text, flag)
 
 
+# Rules that act in one objective mode only: each checks the mode before it acts (search/schedulers), so flipped in
+# the other mode it changes nothing, and its variant replays SONAR itself under another name.
+PARETO_ONLY_RULES = ("front_promotion", "front_extenders")
+CONSTRAINT_ONLY_RULES = ("endgame_challengers", "feasible_stops_tuning", "tuning_pays", "catch_up_by_rung",
+                         "tune_before_train", "latency_model", "screen_feasibility", "final_losses_first",
+                         "fastest_first", "defer_far_probes", "learned_starts", "hopeful_feasibility",
+                         "stop_swept_finalists", "pooled_forecast")
+IDLE_RULES = {"constraint": PARETO_ONLY_RULES, "pareto": CONSTRAINT_ONLY_RULES}
+_MODE_NAMES = {"constraint": "constraint", "pareto": "Pareto"}
+
+
+def refuse_rules_idle_in(mode: str, rules: list[str], flag: str, value: str, *, replays: str, advice: str) -> None:
+    """Refuse flipping `rules` (one variant, given as `flag value`) where `mode` is replayed, if any of them never
+    acts there: alone, the variant is SONAR itself; in a group, it is the rest of the group."""
+    idle = [rule for rule in rules if rule in IDLE_RULES[mode]]
+    if not idle:
+        return
+    other = _MODE_NAMES["pareto" if mode == "constraint" else "constraint"]
+    where = f"in {other} mode only, and {replays} {_MODE_NAMES[mode]} mode"
+    if idle != rules:
+        one = len(idle) == 1
+        raise UserError(f"{flag} {value!r}: {', '.join(idle)} {'acts' if one else 'act'} {where}; leave"
+                        f" {'it' if one else 'them'} out of the group")
+    subject = "" if value == "+".join(rules) else f"{'+'.join(rules)} "  # not where the value is the rules alone
+    raise UserError(f"{flag} {value!r}: {subject}acts {where}, where flipping it changes nothing; {advice}")
+
+
+def _check_variants(methods: tuple[str, ...] | None, mode: str) -> None:
+    """Each `sonar-without-RULE` / `sonar-with-RULE` of --methods flips known rules that act in --mode (checked by
+    the suite's settings already)."""
+    from sonar.bench.suite import ABLATED, ADDED, is_variant
+    from sonar.search.schedulers.policy import RULE_NAMES
+
+    for name in methods or ():
+        if not is_variant(name):
+            continue
+        rules = name.removeprefix(ADDED if name.startswith(ADDED) else ABLATED).split("+")
+        unknown = [rule for rule in rules if rule not in RULE_NAMES]
+        if unknown:  # else "rules ['nope']: unknown", naming neither the flag nor the method
+            raise UserError(f"--methods {name!r}: unknown rule {', '.join(unknown)}; known: {', '.join(RULE_NAMES)}")
+        refuse_rules_idle_in(mode, rules, "--methods", name, replays="the suite replays",
+                             advice="leave it out, or replay it in the --mode it acts in")
+
+
 @bench_app.command("suite")
 def suite(
     tables: Annotated[list[Path], typer.Argument(metavar="TABLE_OR_DIR...", help="tables, or directories of them")],
@@ -156,6 +200,7 @@ def suite(
     bounds = quantile_list(quantiles) if quantiles is not None else QUANTILES
     settings = SuiteSettings(tables=find_table_files(tables), seeds=seeds, quantiles=bounds,
                              rules=_names(rules, "--rules"), methods=_names(methods, "--methods"), jobs=jobs, mode=mode)
+    _check_variants(settings.methods, settings.mode)
     work = _work_path(out, work)
     _check_outputs(out, work, settings.tables)
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -220,10 +265,6 @@ def print_scoreboard(console: Console, result: dict) -> None:
                   f" mean of min(1, {gap}) over log cost from brute/1000 to brute (lower is better)")
 
 
-# The constraint suite cannot see the rules that act only in Pareto mode.
-PARETO_ONLY_RULES = ("front_promotion", "front_extenders")
-
-
 @bench_app.command("ablate")
 def ablate(
     tables: Annotated[list[Path], typer.Argument(metavar="TABLE_OR_DIR...", help="tables, or directories of them")],
@@ -252,14 +293,9 @@ def ablate(
     repeated = [group for group in chosen if len(set(group.split("+"))) < len(group.split("+"))]
     if repeated:  # A+A flips A alone under another name: a second, identical variant to replay
         raise UserError(f"--switch {repeated[0]!r}: names a rule twice; give each rule of a group once")
-    for group in chosen:  # flipped, such a rule changes nothing here: a variant that is SONAR, or the rest of its group
-        idle = [name for name in group.split("+") if name in PARETO_ONLY_RULES]
-        if idle == group.split("+"):
-            raise UserError(f"--switch {group!r}: acts in Pareto mode only, and ablate replays constraint mode, where"
-                            " flipping it changes nothing; leave it out")
-        if idle:
-            raise UserError(f"--switch {group!r}: {', '.join(idle)} acts in Pareto mode only, and ablate replays"
-                            " constraint mode; leave it out of the group")
+    for group in chosen:
+        refuse_rules_idle_in("constraint", group.split("+"), "--switch", group, replays="ablate replays",
+                             advice="leave it out")
     settings = SuiteSettings(tables=find_table_files(tables), seeds=seeds, quantiles=quantile_list(quantiles),
                              rules=_names(rules, "--rules"), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
     work = _work_path(out, work)
