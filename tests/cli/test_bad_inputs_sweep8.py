@@ -107,6 +107,16 @@ CASES = [
     # "rules ['nope']: unknown; known: ...", naming neither the flag nor the method
     cli("suite-methods-variant-of-an-unknown-rule", lambda sb: _suite(sb, "--methods", "sonar-without-nope"),
         r"--methods 'sonar-without-nope': unknown rule nope; known: forecast, "),
+    # replayed in full, the variant SONAR itself: it sets a rule to the state SONAR's policy already gives it
+    cli("suite-methods-with-a-rule-already-on", lambda sb: _suite(sb, "--methods", "sonar-with-forecast"),
+        r"--methods 'sonar-with-forecast': forecast is on in SONAR's policy already, so this variant is SONAR itself;"
+        r" the variant that flips it is sonar-without-forecast"),
+    cli("suite-methods-without-a-rule-already-off", lambda sb: _suite(sb, "--methods", "sonar-without-eliminate"),
+        r"--methods 'sonar-without-eliminate': eliminate is off in SONAR's policy already, .* is sonar-with-eliminate"),
+    cli("suite-methods-group-with-a-rule-already-off", lambda sb: _suite(
+        sb, "--methods", "sonar-without-forecast+eliminate"),
+        r"--methods 'sonar-without-forecast\+eliminate': eliminate is off in SONAR's policy already; leave it out of"
+        r" the group"),
     # correct: in Pareto mode the Pareto-only rule acts, and the variant is replayed
     cli("suite-methods-pareto-only-rule-in-pareto-mode", lambda sb: _suite(
         sb, "--mode", "pareto", "--methods", "sonar-without-front_promotion"), "", ok=True,

@@ -172,8 +172,28 @@ def _check_variants(methods: tuple[str, ...] | None, mode: str) -> None:
         unknown = [rule for rule in rules if rule not in RULE_NAMES]
         if unknown:  # else "rules ['nope']: unknown", naming neither the flag nor the method
             raise UserError(f"--methods {name!r}: unknown rule {', '.join(unknown)}; known: {', '.join(RULE_NAMES)}")
+        _refuse_rules_as_they_are(name, rules, on=name.startswith(ADDED))
         refuse_rules_idle_in(mode, rules, "--methods", name, replays="the suite replays",
                              advice="leave it out, or replay it in the --mode it acts in")
+
+
+def _refuse_rules_as_they_are(name: str, rules: list[str], *, on: bool) -> None:
+    """A variant that sets a rule the way SONAR's policy already has it (sonar-with-forecast) flips nothing: it was
+    replayed in full as a method of its own, and was SONAR itself."""
+    from sonar.bench.suite import ABLATED, ADDED
+    from sonar.search.schedulers.policy import SONAR_RULES
+
+    same = [rule for rule in rules if getattr(SONAR_RULES, rule) == on]
+    if not same:
+        return
+    state, one = "on" if on else "off", len(same) == 1
+    if same != rules:
+        raise UserError(f"--methods {name!r}: {', '.join(same)} {'is' if one else 'are'} {state} in SONAR's policy"
+                        f" already; leave {'it' if one else 'them'} out of the group")
+    flipped = f"{ABLATED if on else ADDED}{'+'.join(rules)}"
+    raise UserError(f"--methods {name!r}: {'+'.join(rules)} {'is' if one else 'are'} {state} in SONAR's policy"
+                    f" already, so this variant is SONAR itself; the variant that flips {'it' if one else 'them'} is"
+                    f" {flipped}")
 
 
 @bench_app.command("suite")
