@@ -1,0 +1,81 @@
+"""Bad input found by an eighth sweep, over the checkpoint's RoPE fields, Parquet corpora, resumed runs and
+save_pretrained (the contract each case must meet: bad_input_cases.py). Each case was a traceback, a silent
+acceptance or a misleading message before it was fixed."""
+
+from __future__ import annotations
+
+import pytest
+from bad_input_cases import api, check_case, params
+from bad_input_sandbox import Sandbox
+
+import sonar
+from sonar.checkpoint import from_hf, to_hf
+from sonar.model.config import RopeScaling
+
+LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 64}
+
+
+def _rope_edited(sb: Sandbox, **fields) -> str:
+    """The debug checkpoint (rope_parameters: default, theta 500000), `fields` set in its config.json."""
+    return sb.edit_json(f"{sb.checkpoint()}/config.json", lambda config: config | fields) and "ckpt"
+
+
+CASES = [
+    # rope_parameters alone was read: the model ran plain RoPE where transformers, which builds from rope_scaling
+    # whenever a file has one, ran llama3 scaling (or another factor, or another theta)
+    api("api-load-rope-scaling-beside-rope-parameters", lambda path: sonar.load_pretrained(path),
+        r"ckpt/config\.json: rope_parameters and the older rope_scaling/rope_theta fields describe different RoPE "
+        r"\(rope_type 'default' vs 'llama3'\): keep rope_parameters alone, or make the two agree",
+        setup=lambda sb: _rope_edited(sb, rope_scaling=LLAMA3)),
+    api("api-load-rope-scaling-other-factor", lambda path: sonar.load_pretrained(path),
+        r"describe different RoPE \(factor 8\.0 vs 16\.0\)",
+        setup=lambda sb: _rope_edited(sb, rope_parameters=LLAMA3 | {"rope_theta": 500000.0},
+                                      rope_scaling=LLAMA3 | {"factor": 16.0})),
+    api("api-load-rope-scaling-other-theta", lambda path: sonar.load_pretrained(path),
+        r"describe different RoPE \(rope_theta 500000\.0 vs 10000\.0\)",
+        setup=lambda sb: _rope_edited(sb, rope_parameters=LLAMA3 | {"rope_theta": 500000.0}, rope_scaling=LLAMA3,
+                                      rope_theta=10000.0)),
+    api("api-load-rope-theta-beside-rope-parameters", lambda path: sonar.load_pretrained(path),
+        r"describe different RoPE \(rope_theta 500000\.0 vs 10000\.0\)",
+        setup=lambda sb: _rope_edited(sb, rope_theta=10000.0)),
+]
+
+
+@pytest.mark.parametrize("case", list(params(CASES)))
+def test_bad_input(case, sandbox):
+    check_case(case, sandbox)
+
+
+def _transformers_rope(hf: dict) -> tuple[float, RopeScaling | None]:
+    """The RoPE transformers builds from config.json `hf`, as sonar's (theta, scaling)."""
+    transformers = pytest.importorskip("transformers")
+    rope = transformers.Llama4TextConfig(**hf).rope_parameters
+    if rope["rope_type"] == "default":
+        return rope["rope_theta"], None
+    return rope["rope_theta"], RopeScaling(**{k: rope[k] for k in ("factor", "low_freq_factor", "high_freq_factor",
+                                                                  "original_max_position_embeddings")})
+
+
+@pytest.mark.parametrize("fields", [
+    pytest.param({"rope_parameters": LLAMA3 | {"rope_theta": 1e4}, "rope_scaling": LLAMA3, "rope_theta": 1e4},
+                 id="both-agree"),
+    pytest.param({"rope_parameters": LLAMA3 | {"rope_theta": 1e4}, "rope_scaling": LLAMA3 | {"rope_theta": 1e4}},
+                 id="both-agree-theta-in-scaling"),
+    pytest.param({"rope_parameters": {"rope_type": "default", "rope_theta": 1e4}, "rope_theta": 10000},
+                 id="same-theta-twice"),
+    pytest.param({"rope_parameters": LLAMA3 | {"rope_theta": 1e4}, "rope_scaling": None, "rope_theta": 1e4},
+                 id="scaling-null"),
+    # read as 500000 before: transformers fills the theta rope_parameters leaves out from the top-level one
+    pytest.param({"rope_parameters": {"rope_type": "default"}, "rope_theta": 1234.0}, id="theta-only-at-top"),
+    # read as plain RoPE before: transformers takes "type" where "rope_type" is missing
+    pytest.param({"rope_parameters": {("type" if k == "rope_type" else k): v for k, v in LLAMA3.items()}},
+                 id="type-key"),
+    # the top-level theta replaced rope_scaling's own before; transformers keeps rope_scaling's
+    pytest.param({"rope_scaling": LLAMA3 | {"rope_theta": 1e4}, "rope_theta": 1234.0}, id="4x-theta-in-scaling"),
+])
+def test_a_config_json_with_both_rope_forms_reads_as_transformers_reads_it(fields):
+    hf = {k: v for k, v in to_hf(sonar.preset("debug").replace(max_position_embeddings=128)).items()
+          if k != "rope_parameters"} | fields
+    config = from_hf(hf)
+    assert (config.rope_theta, config.rope_scaling) == _transformers_rope(hf)
