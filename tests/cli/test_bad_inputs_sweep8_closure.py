@@ -5,7 +5,7 @@ acceptance or a misleading message before it was fixed."""
 from __future__ import annotations
 
 import pytest
-from bad_input_cases import api, check_case, params
+from bad_input_cases import api, check_case, cli, params
 from bad_input_sandbox import Sandbox
 
 import sonar
@@ -19,6 +19,27 @@ LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_fr
 def _rope_edited(sb: Sandbox, **fields) -> str:
     """The debug checkpoint (rope_parameters: default, theta 500000), `fields` set in its config.json."""
     return sb.edit_json(f"{sb.checkpoint()}/config.json", lambda config: config | fields) and "ckpt"
+
+
+def _parquet(sb: Sandbox, name: str, column) -> str:
+    """A Parquet file `name` whose only column, text, holds `column` (a pyarrow array) ten times over."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": pa.concat_arrays([column] * 10)}), sb.root / name)
+    return name
+
+
+def _int_column():
+    import pyarrow as pa
+
+    return pa.array([1, 2, 3], pa.int64())
+
+
+def _list_column():
+    import pyarrow as pa
+
+    return pa.array([["a b", "c d"], ["e f"], []])
 
 
 CASES = [
@@ -39,6 +60,16 @@ CASES = [
     api("api-load-rope-theta-beside-rope-parameters", lambda path: sonar.load_pretrained(path),
         r"describe different RoPE \(rope_theta 500000\.0 vs 10000\.0\)",
         setup=lambda sb: _rope_edited(sb, rope_theta=10000.0)),
+    # every value was dropped as not a string: "corpus 'c.parquet' is empty: it holds no non-blank text"
+    api("api-load-corpus-parquet-int-column", lambda path: sonar.data.load_corpus(path),
+        r"^c\.parquet: column 'text' holds int64, not text; a corpus reads a column of strings$",
+        setup=lambda sb: _parquet(sb, "c.parquet", _int_column())),
+    api("api-load-corpus-parquet-list-column", lambda path: sonar.data.load_corpus(path),
+        r"^c\.parquet: column 'text' holds list<element: string>, not text",
+        setup=lambda sb: _parquet(sb, "c.parquet", _list_column())),
+    cli("train-corpus-parquet-int-column", lambda sb: [
+        "train", "--preset", "debug", "--steps", "1", "--threads", "1", "--out", "r", "--corpus",
+        _parquet(sb, "c.parquet", _int_column())], r"c\.parquet: column 'text' holds int64, not text"),
 ]
 
 
@@ -79,3 +110,15 @@ def test_a_config_json_with_both_rope_forms_reads_as_transformers_reads_it(field
           if k != "rope_parameters"} | fields
     config = from_hf(hf)
     assert (config.rope_theta, config.rope_scaling) == _transformers_rope(hf)
+
+
+def test_a_parquet_corpus_of_encoded_or_nested_strings_is_read(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = [f"row {i}" for i in range(9)]
+    pq.write_table(pa.table({"text": pa.array(rows).dictionary_encode()}), tmp_path / "d.parquet")
+    assert [d.text for d in sonar.data.load_corpus(tmp_path / "d.parquet").documents] == rows
+    # read_table gives the child of a struct column named by its own name ("text"): a KeyError before
+    pq.write_table(pa.table({"meta": [{"text": row} for row in rows]}), tmp_path / "n.parquet")
+    assert [d.text for d in sonar.data.load_corpus(tmp_path / "n.parquet", text_field="meta.text").documents] == rows
