@@ -4,12 +4,16 @@ acceptance or a misleading message before it was fixed."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from bad_input_cases import api, check_case, cli, params
-from bad_input_sandbox import Sandbox
+from bad_input_sandbox import Sandbox, snapshot
+from typer.testing import CliRunner
 
 import sonar
 from sonar.checkpoint import from_hf, to_hf
+from sonar.cli import app
 from sonar.model.config import RopeScaling
 
 LLAMA3 = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
@@ -122,3 +126,43 @@ def test_a_parquet_corpus_of_encoded_or_nested_strings_is_read(tmp_path):
     # read_table gives the child of a struct column named by its own name ("text"): a KeyError before
     pq.write_table(pa.table({"meta": [{"text": row} for row in rows]}), tmp_path / "n.parquet")
     assert [d.text for d in sonar.data.load_corpus(tmp_path / "n.parquet", text_field="meta.text").documents] == rows
+
+
+def _train(run: str, *extra: str) -> list[str]:
+    return ["train", "--preset", "debug", "--out", run, "--vocab", "300", "--threads", "1", *extra]
+
+
+def _run_recording_a_relative_corpus(sandbox, monkeypatch) -> str:
+    """A one-step run made as sonar made it before it recorded the corpus absolute: "corpus", as given."""
+    import sonar.cli.train as train_cli
+
+    corpus = sandbox.corpus()
+    with monkeypatch.context() as older:
+        older.setattr(train_cli, "absolute_corpus", lambda source: source)
+        first = CliRunner().invoke(app, _train("r", "--steps", "1", "--corpus", corpus))
+    assert first.exit_code == 0, first.output
+    assert json.loads((sandbox.root / "r" / "train_config.json").read_text())["data"]["corpus"] == corpus
+    return corpus
+
+
+def test_a_run_that_recorded_its_corpus_relative_resumes_from_another_folder_with_corpus(sandbox, monkeypatch):
+    # from another folder: "corpus path 'corpus' does not exist", naming neither the run's settings nor a flag,
+    # and --corpus with the corpus's full path was refused as contradicting the recorded 'corpus'
+    corpus = _run_recording_a_relative_corpus(sandbox, monkeypatch)
+    run = str(sandbox.root / "r")
+    monkeypatch.chdir(sandbox.root / "home")
+    before = snapshot(sandbox.root)
+    bare = CliRunner().invoke(app, _train(run, "--steps", "2", "--resume"))
+    assert bare.exit_code == 2, bare.output
+    assert bare.stderr.strip() == (
+        f"error: {run}/train_config.json: the corpus 'corpus' is recorded relative to the folder the run was "
+        "started in, and this folder has none; pass --corpus with its path (or resume from that folder)")
+    assert snapshot(sandbox.root) == before
+    named = CliRunner().invoke(app, _train(run, "--steps", "2", "--resume", "--corpus", str(sandbox.root / corpus)))
+    assert named.exit_code == 0, named.output
+    # the recorded settings are left as they were: from the folder it started in, the run resumes as it always did
+    assert json.loads((sandbox.root / "r" / "train_config.json").read_text())["data"]["corpus"] == corpus
+    monkeypatch.chdir(sandbox.root)
+    again = CliRunner().invoke(app, _train("r", "--steps", "3", "--resume"))
+    assert again.exit_code == 0, again.output
+    assert [p["step"] for p in json.loads((sandbox.root / "r" / "curve.json").read_text())["curve"]] == [1, 2, 3]
