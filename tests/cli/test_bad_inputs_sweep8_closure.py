@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from bad_input_cases import api, check_case, cli, params
 from bad_input_sandbox import Sandbox, snapshot
 from typer.testing import CliRunner
@@ -46,6 +47,13 @@ def _list_column():
     return pa.array([["a b", "c d"], ["e f"], []])
 
 
+def _meta_model():
+    from sonar.model.transformer import Llama4TextModel
+
+    with torch.device("meta"):
+        return Llama4TextModel(sonar.preset("debug"))
+
+
 CASES = [
     # rope_parameters alone was read: the model ran plain RoPE where transformers, which builds from rope_scaling
     # whenever a file has one, ran llama3 scaling (or another factor, or another theta)
@@ -74,6 +82,14 @@ CASES = [
     cli("train-corpus-parquet-int-column", lambda sb: [
         "train", "--preset", "debug", "--steps", "1", "--threads", "1", "--out", "r", "--corpus",
         _parquet(sb, "c.parquet", _int_column())], r"c\.parquet: column 'text' holds int64, not text"),
+    # NotImplementedError "Cannot copy out of meta tensor; no data!" from inside safetensors, the folders a/ and
+    # a/b/ left behind
+    api("api-save-meta-model", lambda model: sonar.save_pretrained(model, "a/b/out"),
+        r"^a/b/out: not written: tensor 'model\.embed_tokens\.weight' is on the meta device and holds no values",
+        setup=lambda sb: _meta_model()),
+    api("api-save-meta-model-over-a-checkpoint", lambda model: sonar.save_pretrained(model, "ckpt", overwrite=True),
+        r"^ckpt: not written: tensor 'model\.embed_tokens\.weight' is on the meta device",
+        setup=lambda sb: sb.checkpoint() and _meta_model()),
 ]
 
 
