@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from sonar.model.config import ConfigError, ModelConfig, RopeScaling
 from sonar.model.layout import layer_plans
 
@@ -71,14 +73,61 @@ def from_hf(hf: dict) -> ModelConfig:
 def _rope_from_hf(hf: dict) -> tuple[float, RopeScaling | None]:
     params = hf.get("rope_parameters")
     if params is None:  # transformers 4.x style
-        scaling = hf.get("rope_scaling")
-        if scaling is not None and not isinstance(scaling, dict):  # dict() would take a list of pairs as one
-            raise ConfigError(f"rope_scaling={scaling!r}: expected a mapping (rope_type, factor, ...) or null")
-        params = dict(scaling or {}, rope_theta=hf.get("rope_theta", 500000.0))
-        params.setdefault("rope_type", params.pop("type", "default"))
+        return _rope_reading(_legacy_rope_parameters(hf))
     if not isinstance(params, dict):
         raise ConfigError(f"rope_parameters={params!r}: expected a mapping (rope_type, rope_theta, ...)")
-    rope_type = params.get("rope_type", "default")
+    if "rope_theta" not in params and "rope_theta" in hf:  # as transformers fills it in
+        params = dict(params, rope_theta=hf["rope_theta"])
+    reading = _rope_reading(params)
+    _check_legacy_rope_agrees(hf, reading)
+    return reading
+
+
+def _legacy_rope_parameters(hf: dict) -> dict:
+    """The 4.x fields (rope_scaling beside a top-level rope_theta) as one rope_parameters mapping."""
+    scaling = hf.get("rope_scaling")
+    if scaling is not None and not isinstance(scaling, dict):  # dict() would take a list of pairs as one
+        raise ConfigError(f"rope_scaling={scaling!r}: expected a mapping (rope_type, factor, ...) or null")
+    params = dict(scaling or {})
+    params.setdefault("rope_theta", hf.get("rope_theta", 500000.0))
+    params.setdefault("rope_type", params.pop("type", "default"))
+    return params
+
+
+def _check_legacy_rope_agrees(hf: dict, reading: tuple[float, RopeScaling | None]) -> None:
+    """A file with rope_parameters and the 4.x fields beside it: transformers builds from rope_scaling when
+    there is one (rope_parameters then goes unread) and from rope_parameters' theta over a top-level one. Read
+    from rope_parameters alone, a file whose two halves disagree ran with other RoPE here than in transformers;
+    refused, since which half its author meant cannot be told."""
+    legacy_theta = hf.get("rope_theta")
+    if hf.get("rope_scaling"):
+        legacy = _rope_reading(_legacy_rope_parameters(hf))
+    elif legacy_theta is not None:
+        legacy = (legacy_theta, reading[1])  # only a theta to compare
+    else:
+        return
+    differences = _rope_differences(reading, legacy)
+    if differences:
+        raise ConfigError(f"rope_parameters and the older rope_scaling/rope_theta fields describe different RoPE "
+                          f"({differences}): keep rope_parameters alone, or make the two agree")
+
+
+def _rope_differences(ours: tuple[float, RopeScaling | None], legacy: tuple[float, RopeScaling | None]) -> str:
+    """'name rope_parameters' value vs the older fields' value' for each setting both readings have and differ in
+    (a scaling factor of one side only goes without saying once the rope_type differs)."""
+    first, second = _rope_settings(*ours), _rope_settings(*legacy)
+    return "; ".join(f"{name} {first[name]!r} vs {second[name]!r}" for name in first
+                     if name in second and first[name] != second[name])
+
+
+def _rope_settings(theta: float, scaling: RopeScaling | None) -> dict:
+    settings = {"rope_type": "default" if scaling is None else "llama3", "rope_theta": theta}
+    return settings if scaling is None else settings | dataclasses.asdict(scaling)
+
+
+def _rope_reading(params: dict) -> tuple[float, RopeScaling | None]:
+    """(theta, scaling) from a rope_parameters mapping."""
+    rope_type = params.get("rope_type", params.get("type", "default"))  # transformers reads "type" in its stead
     theta = params.get("rope_theta", 500000.0)
     # float() would read true as 1.0 and the text "1e5" as a number: only a JSON number is one
     theta = float(theta) if isinstance(theta, int | float) and not isinstance(theta, bool) else theta

@@ -195,6 +195,7 @@ def write_checkpoint(state: dict[str, torch.Tensor], config: dict, path: str | P
     """Tensors (already under transformers' names), config.json and the weights' provenance, written
     atomically; weights derived from Llama 4 also get its license notice (sonar.checkpoint.llama_license)."""
     path = check_save_arguments(path, max_shard_bytes, overwrite)
+    check_tensors_hold_weights(state, path)
     provenance = provenance or dict(FROM_SCRATCH)
     config = dict(config, dtype=str(next(iter(state.values())).dtype).removeprefix("torch."))
     with writing(path, kind="checkpoint", overwrite=overwrite) as staging:
@@ -217,6 +218,15 @@ def write_checkpoint(state: dict[str, torch.Tensor], config: dict, path: str | P
     if derives_from_llama4(provenance):
         warn_if_misnamed(Path(path).name)
     return Path(path)
+
+
+def check_tensors_hold_weights(state: dict[str, torch.Tensor], path: Path) -> None:
+    """Every tensor has values to write; checked before anything is written. A meta-device model failed inside
+    safetensors with "Cannot copy out of meta tensor; no data!", once the target's folders were made."""
+    for name, tensor in state.items():
+        if tensor.is_meta:
+            raise UserError(f"{path}: not written: tensor {name!r} is on the meta device and holds no values (a model "
+                            "built under torch.device('meta')); load or initialise its weights first")
 
 
 def _save_shard(tensors: dict[str, torch.Tensor], file: Path) -> None:

@@ -3,6 +3,7 @@ learning curve; and `sonar bench train`: training throughput against the machine
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -94,13 +95,13 @@ def train(
 
 def _train_run(out: Path, flags: ResumeFlags, *, resume: bool, threads: int | None, device: str | None,
                console: Console) -> None:
-    config, preset_name, steps, seed = _settings(out, flags, resume, threads)
+    config, corpus, preset_name, steps, seed = _settings(out, flags, resume, threads)
     if device is not None:
         config = config.replace(device=device)
     elif resume:
         _check_saved_device(out, config.device)
     with console.status("preparing the corpus (cached after the first time)"):
-        data = prepare(config.data)
+        data = prepare(dataclasses.replace(config.data, corpus=corpus))
     longest = max([config.seq_len, *(stage.seq_len for stage in config.stages)])
     for split, tokens in (("training", data.record["train_tokens"]), ("validation", data.record["val_tokens"])):
         check_split_holds(split, tokens, longest)  # before the settings are saved: no run is left behind
@@ -172,14 +173,15 @@ def _check_finite(curve, model, out: Path) -> None:
                         f" longer finite; {out / 'model'} was not written (try a lower learning rate)")
 
 
-def _settings(out: Path, flags: ResumeFlags, resume: bool, threads: int | None) -> tuple[TrainConfig, str, int, int]:
-    """(settings, preset, steps, seed). A fresh run fixes its settings (the schedule's horizon is --steps);
-    --resume reloads the saved ones and refuses flags that contradict them, so training past the first
-    horizon continues at the final learning rate."""
+def _settings(out: Path, flags: ResumeFlags, resume: bool,
+              threads: int | None) -> tuple[TrainConfig, str | None, str, int, int]:
+    """(settings, where the corpus is read from, preset, steps, seed). A fresh run fixes its settings (the
+    schedule's horizon is --steps); --resume reloads the saved ones and refuses flags that contradict them, so
+    training past the first horizon continues at the final learning rate."""
     if resume:
         run = resume_run(out, _SETTINGS, flags, threads=threads)
         seed = run.seed if run.seed is not None else flags.seed
-        return run.config, run.preset or flags.preset or _DEFAULT_PRESET, run.until_step, seed or 0
+        return run.config, run.corpus, run.preset or flags.preset or _DEFAULT_PRESET, run.until_step, seed or 0
     if (out / "state" / STATE_FILE).exists():
         raise UserError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
     # The corpus recorded absolute: a resume from another working directory reads the same files.
@@ -188,7 +190,8 @@ def _settings(out: Path, flags: ResumeFlags, resume: bool, threads: int | None) 
     name = flags.preset or _DEFAULT_PRESET
     steps = flags.steps if flags.steps is not None else _DEFAULT_STEPS
     shape = {"seq_len": flags.seq_len} if flags.seq_len is not None else {}
-    return train_config_for(name, steps=steps, data=data, threads=threads, **shape), name, steps, flags.seed or 0
+    config = train_config_for(name, steps=steps, data=data, threads=threads, **shape)
+    return config, config.data.corpus, name, steps, flags.seed or 0
 
 
 def _train_with_progress(trainer: CorpusTrainer, candidate: Candidate, steps: int, console: Console):

@@ -234,8 +234,23 @@ def _read_parquet(path: Path, text_field: str) -> list[Document]:
         table = pq.read_table(path, columns=[text_field])
     except Exception as err:  # pyarrow raises several types for a missing column or a bad file
         raise UserError(f"cannot read column {text_field!r} of {path}: {err}".splitlines()[0]) from None
-    texts = table.column(text_field).to_pylist()
+    column_type = table.schema.field(0).type  # the one column asked for (a nested "a.b" comes back named "b")
+    if not _holds_text(column_type):
+        # its values were dropped as not strings: "corpus ... is empty" named neither the column nor its type
+        raise UserError(f"{path}: column {text_field!r} holds {column_type}, not text; a corpus reads a column of"
+                        " strings")
+    texts = table.column(0).to_pylist()
     return [Document(name=f"{path.name}:{i}", text=t) for i, t in enumerate(texts) if isinstance(t, str)]
+
+
+def _holds_text(column_type) -> bool:
+    """A Parquet column type whose values read as str (a dictionary-encoded one too); all-null reads as empty."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(column_type):
+        column_type = column_type.value_type
+    return (pa.types.is_string(column_type) or pa.types.is_large_string(column_type)
+            or pa.types.is_string_view(column_type) or pa.types.is_null(column_type))
 
 
 def _sections(doc: Document, section_chars: int) -> list[Document]:

@@ -5,10 +5,13 @@ the saved value."""
 
 from __future__ import annotations
 
+import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from sonar import strict_json
+from sonar.data.corpus import BUILTIN, absolute_corpus
 from sonar.data.dataset import DataConfig
 from sonar.errors import UserError
 from sonar.model import preset as model_preset
@@ -40,6 +43,7 @@ class Resumed:
     seed: int | None
     steps_done: int
     until_step: int  # --steps, or the saved horizon (or the steps done, when past it)
+    corpus: str | None  # where the corpus is read from now: config.data.corpus, unless that is an old relative path
 
 
 def resume_run(out: Path, settings_file: str, flags: ResumeFlags, *, threads: int | None) -> Resumed:
@@ -56,7 +60,7 @@ def resume_run(out: Path, settings_file: str, flags: ResumeFlags, *, threads: in
     record = _read_record(state_dir / RUN_RECORD)
     preset, seed = _preset_and_seed(record, state_dir / RUN_RECORD)
     data = config.data
-    _same("--corpus", flags.corpus, data.corpus, same=_same_corpus)
+    corpus = _corpus_to_read(data.corpus, flags.corpus, saved_path)
     _same("--tokenizer", flags.tokenizer, data.tokenizer)
     _same("--vocab", flags.vocab, data.vocab_size)
     _same("--preset", flags.preset, preset)
@@ -74,7 +78,34 @@ def resume_run(out: Path, settings_file: str, flags: ResumeFlags, *, threads: in
     config = _with_new_stage(config, flags, steps_done)
     if flags.seq_len is not None and preset is not None:
         check_seq_len_fits(preset, flags.seq_len)
-    return Resumed(config=config, preset=preset, seed=seed, steps_done=steps_done, until_step=until)
+    return Resumed(config=config, preset=preset, seed=seed, steps_done=steps_done, until_step=until, corpus=corpus)
+
+
+def _corpus_to_read(recorded: str | None, given: str | None, settings: Path) -> str | None:
+    """Where the resumed run reads its corpus. A run records it absolute; a path recorded relative (by a sonar
+    before that) meant the folder the run was started in, which the settings do not name. Read from another
+    folder it was "corpus path ... does not exist" or another corpus, and --corpus with the right path was
+    refused as contradicting it. The recorded path stays as it is: it is among the settings the training state
+    was saved under; what the state checks is the corpus's contents."""
+    if not _relative(recorded):
+        _same("--corpus", given, recorded, same=_same_corpus)
+        return recorded
+    if given is not None:
+        return absolute_corpus(given)
+    if _found_here(recorded):
+        return recorded  # as the run read it before: from the working directory
+    raise UserError(f"{settings}: the corpus {recorded!r} is recorded relative to the folder the run was started in,"
+                    " and this folder has none; pass --corpus with its path (or resume from that folder)")
+
+
+def _relative(corpus: str | None) -> bool:
+    return corpus is not None and corpus != BUILTIN and not os.path.isabs(os.path.expanduser(corpus))
+
+
+def _found_here(corpus: str) -> bool:
+    if glob.has_magic(corpus):
+        return next(glob.iglob(corpus, recursive=True), None) is not None
+    return os.path.lexists(corpus)
 
 
 def _with_new_stage(config: TrainConfig, flags: ResumeFlags, steps_done: int) -> TrainConfig:
