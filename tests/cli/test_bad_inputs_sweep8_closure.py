@@ -47,6 +47,29 @@ def _list_column():
     return pa.array([["a b", "c d"], ["e f"], []])
 
 
+def _with_weight(model, name: str, value: float):
+    """`model` with one element of its parameter `name` (sonar's name) set to `value`."""
+    with torch.no_grad():
+        model.get_parameter(name).view(-1)[3] = value
+    return model
+
+
+def _debug(**changes):
+    return sonar.build_model(sonar.preset("debug").replace(**changes))
+
+
+def _small_multimodal():
+    from sonar.model.fusion import build_multimodal_model
+    from sonar.model.multimodal_config import MultimodalConfig
+    from sonar.model.vision_config import VisionConfig
+
+    vision = VisionConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128,
+                          image_size=32, patch_size=8, projector_input_dim=64, projector_output_dim=64,
+                          vision_output_dim=64)
+    return build_multimodal_model(MultimodalConfig(text=sonar.preset("debug").replace(vocab_size=600), vision=vision,
+                                                   boi_token_index=597, eoi_token_index=598, image_token_index=599))
+
+
 def _meta_model():
     from sonar.model.transformer import Llama4TextModel
 
@@ -82,6 +105,16 @@ CASES = [
     cli("train-corpus-parquet-int-column", lambda sb: [
         "train", "--preset", "debug", "--steps", "1", "--threads", "1", "--out", "r", "--corpus",
         _parquet(sb, "c.parquet", _int_column())], r"c\.parquet: column 'text' holds int64, not text"),
+    # written without a word: a checkpoint of NaN weights that load_pretrained then refused
+    api("api-save-nan-weight", lambda model: sonar.save_pretrained(model, "a/out"),
+        r"^a/out: not written: tensor 'model\.layers\.1\.self_attn\.k_proj\.weight' holds NaN or infinite values",
+        setup=lambda sb: _with_weight(_debug(), "layers.1.attn.k_proj.weight", float("nan"))),
+    api("api-save-inf-weight-over-a-checkpoint", lambda model: sonar.save_pretrained(model, "ckpt", overwrite=True),
+        r"^ckpt: not written: tensor 'model\.norm\.weight' holds NaN or infinite values",
+        setup=lambda sb: sb.checkpoint() and _with_weight(_debug(), "norm.weight", -float("inf"))),
+    api("api-save-multimodal-nan-weight", lambda model: sonar.checkpoint.save_multimodal(model, "mm"),
+        r"^mm: not written: tensor 'vision_model\.patch_embedding\.linear\.weight' holds NaN",
+        setup=lambda sb: _with_weight(_small_multimodal(), "vision_model.patch_embed.weight", float("nan"))),
     # NotImplementedError "Cannot copy out of meta tensor; no data!" from inside safetensors, the folders a/ and
     # a/b/ left behind
     api("api-save-meta-model", lambda model: sonar.save_pretrained(model, "a/b/out"),

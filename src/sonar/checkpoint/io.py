@@ -221,12 +221,17 @@ def write_checkpoint(state: dict[str, torch.Tensor], config: dict, path: str | P
 
 
 def check_tensors_hold_weights(state: dict[str, torch.Tensor], path: Path) -> None:
-    """Every tensor has values to write; checked before anything is written. A meta-device model failed inside
-    safetensors with "Cannot copy out of meta tensor; no data!", once the target's folders were made."""
+    """Every tensor has values to write, all finite; checked before anything is written. A meta-device model
+    failed inside safetensors with "Cannot copy out of meta tensor; no data!", once the target's folders were
+    made; NaN or inf weights (a diverged run) were written without a word, into a checkpoint load_pretrained
+    then refused."""
     for name, tensor in state.items():
         if tensor.is_meta:
             raise UserError(f"{path}: not written: tensor {name!r} is on the meta device and holds no values (a model "
                             "built under torch.device('meta')); load or initialise its weights first")
+        if tensor.is_floating_point() and not _finite(tensor):
+            raise UserError(f"{path}: not written: tensor {name!r} holds NaN or infinite values (load_pretrained "
+                            "refuses such a checkpoint)")
 
 
 def _save_shard(tensors: dict[str, torch.Tensor], file: Path) -> None:
