@@ -70,3 +70,19 @@ def test_synthetic_backend_is_resumable_and_deterministic(tmp_path):
     assert backend.tuner.run(in_steps, 3) == backend.tuner.run(one_go, 9)[:3]
     assert [p.best_latency_s for p in backend.tuner.run(one_go, 9)] == \
            sorted((p.best_latency_s for p in backend.tuner.run(one_go, 9)), reverse=True)
+
+
+def test_a_diverged_training_job_publishes_no_checkpoint(tmp_path):
+    from sonar.interfaces import CurvePoint
+    from sonar.search.backends import PublishingTrainer
+
+    class Diverged:
+        def run(self, candidate, until_step, **options):
+            return [CurvePoint(step=4, tokens=4, train_loss=float("nan"), val_loss=float("nan"), seconds=1.0)]
+
+        def load_model(self, candidate):  # the weights of a diverged run: never asked for
+            raise AssertionError("a diverged candidate's weights were published")
+
+    candidate = types.SimpleNamespace(id="c000", workdir=tmp_path / "c000")
+    curve = PublishingTrainer(Diverged()).run(candidate, 4)
+    assert curve[-1].step == 4 and not (tmp_path / "c000" / "checkpoint").exists()

@@ -6,6 +6,7 @@ The real classes are built from the spec in `build_real` only: adapt their const
 from __future__ import annotations
 
 import dataclasses
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,10 @@ class PublishingTrainer:
 
     def run(self, candidate: Candidate, until_step: int, **options) -> list[CurvePoint]:
         curve = self.trainer.run(candidate, until_step, **options)  # options: long_factor, where a job asks
+        if curve and not (math.isfinite(curve[-1].train_loss) and math.isfinite(curve[-1].val_loss)):
+            # diverged: the job is recorded by its curve as such, with the cost it paid; its weights are not a
+            # checkpoint anyone should measure or export (save_pretrained refuses non-finite weights)
+            return curve
         from sonar.checkpoint import save_pretrained
 
         target = Path(candidate.workdir) / "checkpoint"
