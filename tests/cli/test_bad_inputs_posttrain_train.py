@@ -15,7 +15,7 @@ from bad_input_cases import api, check_case, cli, params
 from bad_input_sandbox import Sandbox
 from typer.testing import CliRunner
 
-from sonar.checkpoint import load_pretrained, save_pretrained
+from sonar.checkpoint import load_pretrained
 from sonar.cli import app
 from sonar.data.corpus import load_corpus
 from sonar.data.corpus_check import check_corpus
@@ -79,11 +79,17 @@ def _export(sb: Sandbox, name: str = "exported") -> str:
 
 
 def _nan_checkpoint(sb: Sandbox, name: str = "nanckpt") -> str:
-    model = load_pretrained(sb.artefacts.checkpoint)
-    with torch.no_grad():
-        for param in model.parameters():
-            param.fill_(float("nan"))
-    save_pretrained(model, sb.root / name)
+    """A checkpoint whose weights are NaN, written past save_pretrained (which refuses them): a file damaged on disk
+    or written by another tool."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    shutil.copytree(sb.artefacts.checkpoint, sb.root / name)
+    for path in (sb.root / name).glob("*.safetensors"):
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata()
+            tensors = {key: torch.full_like(f.get_tensor(key), float("nan")) for key in f.keys()}
+        save_file(tensors, str(path), metadata=metadata)
     return name
 
 
