@@ -600,7 +600,7 @@ SWEEP = [
                                             sb.file("f.txt", "mine")], r"--workdir f\.txt"),
     cli("tune-out-is-dir", lambda sb: _tune("--preset", "debug", "--out", _user_dir(sb)), r"--out mine"),
     cli("train-vocab-huge", lambda sb: _train("r", "--steps", "1", "--corpus", _corpus_flag(sb), "--vocab",
-                                              "100000000000"), r"vocab_size=100000000000"),
+                                              "100000000000"), r"--vocab 100000000000"),
     cli("eval-tasks-threads-zero", lambda sb: ["eval", "tasks", sb.checkpoint(), "--per-cell", "1", "--threads",
                                                "0"], r"--threads 0"),
     cli("posttrain-sft-threads-zero", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--threads", "0",
@@ -738,7 +738,7 @@ BIG = "99999999999999999999999"
 # Found by a second sweep: each was a crash (segfault, out of memory), a traceback or a silent exit 0.
 SWEEP2 = [
     cli("train-threads-huge", lambda sb: _train("r", "--steps", "1", "--corpus", _corpus_flag(sb), "--threads",
-                                                 "100000"), r"threads=100000"),
+                                                 "100000"), r"--threads 100000"),
     cli("bench-train-threads-huge", ["bench", "train", "--presets", "debug", "--steps", "1", "--threads", "100000"],
         r"--threads 100000"),
     cli("posttrain-sft-threads-huge", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--threads",
@@ -784,7 +784,7 @@ SWEEP2 = [
     cli("plan-table-provider-unknown", ["plan", "--table", "--provider", "nobody"], r"--provider 'nobody'"),
     cli("plan-gpus-huge", ["plan", "--model", "scout", "--gpus", BIG], rf"--gpus {BIG}"),
     cli("plan-batch-huge", ["plan", "--model", "scout", "--batch", BIG], rf"--batch {BIG}"),
-    cli("train-steps-huge", lambda sb: _train("r", "--steps", BIG, "--corpus", _corpus_flag(sb)), rf"steps={BIG}"),
+    cli("train-steps-huge", lambda sb: _train("r", "--steps", BIG, "--corpus", _corpus_flag(sb)), rf"--steps {BIG}"),
     cli("bench-train-batch-size-huge", ["bench", "train", "--presets", "debug", "--steps", "1", "--batch-size", BIG],
         rf"--batch-size {BIG}: must be at most"),
     cli("bench-train-seq-len-huge", ["bench", "train", "--presets", "debug", "--steps", "1", "--seq-len", BIG],

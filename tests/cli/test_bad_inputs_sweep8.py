@@ -43,6 +43,12 @@ def _replay(*extra: str):
     return lambda sb: ["bench", "replay", sb.table(), "--seeds", "1", "--methods", "random", *extra]
 
 
+def _resume_with_settings(sb: Sandbox, changes: dict, *extra: str) -> list[str]:
+    """`sonar train --resume` of a trained run whose train_config.json holds `changes`."""
+    sb.edit_json(f"{sb.train_run()}/train_config.json", lambda settings: settings | changes)
+    return ["train", "--out", "trained", "--resume", "--threads", "1", *extra]
+
+
 def _words(count: int) -> str:
     """A prompt of `count` words: each one at least one token, whatever the demo's BPE learns."""
     return "word " * count
@@ -69,6 +75,24 @@ CASES = [
     # "device='cuda': ...; use device=cpu", of a device given as --target
     cli("bench-build-target-absent", [*_BUILD, "--target", "cuda"],
         r"--target 'cuda': no CUDA device is available here .*; use --target cpu$"),
+    # "steps=0: ...", "seq_len=0: ...", "vocab_size=0: ...", "tokenizer='nope': ...": the settings' keywords
+    *(cli(f"train-{name}", ["train", "--preset", "debug", "--out", "r", *argv], expect)
+      for name, argv, expect in (
+          ("steps-zero", ["--steps", "0"], r"--steps 0: must be between 1 and 1,000,000,000"),
+          ("seq-len-zero", ["--seq-len", "0"], r"--seq-len 0: must be an integer >= 1"),
+          ("seq-len-past-the-model", ["--seq-len", "100000"], r"--seq-len 100000: preset 'debug' reads at most"),
+          ("vocab-zero", ["--vocab", "0"], r"--vocab 0: must be an integer from 1 to"),
+          ("tokenizer-unknown", ["--tokenizer", "nope"], r"--tokenizer 'nope': choose one of \['bpe', 'byte'\]"))),
+    # "trained/train_config.json: threads=0: ...": on --resume the typed --threads was blamed on the run's file
+    cli("train-resume-threads-zero", lambda sb: ["train", "--out", sb.train_run(), "--resume", "--threads", "0"],
+        r"^error: --threads 0: must be between 1 and 1,024$"),
+    # correct already, and kept: a bad value the resumed run's file holds names the file, even beside the flag
+    cli("train-resume-seq-len-bad-in-the-file", lambda sb: _resume_with_settings(
+        sb, {"seq_len": 0}, "--steps", "4", "--seq-len", "32"),
+        r"^error: trained/train_config\.json: seq_len=0: must be an integer >= 1$"),
+    cli("train-resume-schedule-bad-in-the-file", lambda sb: _resume_with_settings(sb, {"schedule_steps": 0}, "--steps",
+                                                                                   "4"),
+        r"^error: trained/train_config\.json: schedule_steps=0: must be"),
     # "seeds=0: must be between 1 and 10,000", "jobs=...": the suite's settings, not the flags
     *(cli(f"{command}-{flag}-{name}", lambda sb, run=run, flag=flag, value=value: run(sb, f"--{flag}", value),
           rf"--{flag} {value}: must be between 1 and {most}")
