@@ -60,6 +60,14 @@ CASES = [
         r"--steps 0: the benchmark measures at least one step"),
     cli("bench-train-batch-size-zero", [*_BENCH_TRAIN, "--batch-size", "0"], r"--batch-size 0: must be an integer"),
     cli("bench-train-seq-len-negative", [*_BENCH_TRAIN, "--seq-len", "-5"], r"--seq-len -5: must be an integer"),
+    # "no training settings for preset ''", naming neither the flag nor what was typed
+    *(cli(f"bench-train-presets-{name}", ["bench", "train", "--presets", value, "--steps", "1"],
+          rf"--presets '{shown}': no training settings for preset '{bad}'; choose one of \['debug', 'medium',")
+      for name, value, shown, bad in (("comma", ",", ",", ""), ("unknown", "nope", "nope", "nope"),
+                                      ("one-unknown", "debug,nope", "debug,nope", "nope"),
+                                      ("one-empty", "debug,,tiny", "debug,,tiny", ""))),
+    cli("train-preset-without-training-settings", ["train", "--preset", "scout", "--out", "r"],
+        r"--preset 'scout': no training settings for preset 'scout'; choose one of \['debug', 'medium', 'small'"),
     # "device='gpu': must be ...", "device='cuda': no CUDA device ...; use device=cpu"
     cli("bench-train-device-misspelt", [*_BENCH_TRAIN, "--device", "gpu"],
         r"--device 'gpu': must be cpu, cuda or cuda:N"),

@@ -74,6 +74,7 @@ def train(
             preset(preset_name)  # "" included: never the default preset in disguise
         except UserError as err:
             raise UserError(f"--preset {preset_name!r}: {err}") from None
+        _check_trainable(preset_name, "--preset", preset_name)  # a model preset (scout) may have no training settings
     if vocab is not None and tokenizer == "byte":  # else read by nothing: the run trained on 257 ids without a word
         raise UserError(f"--vocab {vocab}: sets the BPE vocabulary; the byte tokenizer's is fixed (257 ids)")
     if corpus is not None and not resume:  # on --resume, first compared with the run's own
@@ -139,6 +140,15 @@ def _train_run(out: Path, flags: ResumeFlags, *, resume: bool, threads: int | No
                   f"{entropy:.3f} nats/token; {seconds:.0f} s this call, {record['cost']['seconds']:.0f} s and "
                   f"{final.tokens:,} tokens in all, MFU {record['mfu']:.1%}")
     console.print(f"wrote {out / 'model'}, {out / 'curve.json'}, {out / 'curve.png'}")
+
+
+def _check_trainable(name: str, flag: str, given: str) -> None:
+    """A preset the training settings cover, refused in the terms of the flag it came in: the settings say only
+    "no training settings for preset ''" (of `--presets ,`), naming neither the flag nor what was typed."""
+    try:
+        train_config_for(name, steps=1)  # with the preset's own shape, only the preset itself can be refused
+    except UserError as err:
+        raise UserError(f"{flag} {given!r}: {err}") from None
 
 
 def _typed_flags(flags: ResumeFlags) -> dict[str, str]:
@@ -248,6 +258,8 @@ def bench_train(
     target = resolve_device_flag(device)
     shape = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
     names = [name.strip() for name in presets.split(",")]
+    for name in names:
+        _check_trainable(name, "--presets", presets)
     repeated = sorted({name for name in names if names.count(name) > 1 and name})
     if repeated:
         raise UserError(f"--presets {presets!r}: {', '.join(repeated)} named more than once")
