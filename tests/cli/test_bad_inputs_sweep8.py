@@ -107,6 +107,36 @@ CASES = [
       for command, run in (("suite", _suite), ("ablate", _ablate))
       for flag, most in (("seeds", "10,000"), ("jobs", "1,024"))
       for name, value in (("zero", "0"), ("negative", "-3"), ("huge", HUGE))),
+    # "mode 'bogus': choose one of [...]": the suite's and the objective's keyword, once the tables were found
+    *(cli(f"{command}-mode-unknown{where}", argv, r"--mode 'bogus': choose one of constraint, pareto$")
+      for command, where, argv in (
+          ("suite", "", lambda sb: _suite(sb, "--mode", "bogus")),
+          ("suite", "-before-the-tables", ["bench", "suite", "missing.jsonl", "--mode", "bogus"]),
+          ("replay", "", _replay("--mode", "bogus")),
+          ("replay", "-before-the-table", ["bench", "replay", "missing.jsonl", "--mode", "bogus"]))),
+    # "methods ['nope'] are not available in ... mode", naming neither the flag nor what was typed; replay's
+    # "--methods: ['nope'] are not available" named the flag, not its value
+    cli("suite-methods-unknown", lambda sb: _suite(sb, "--methods", "sonar,nope"),
+        r"--methods 'sonar,nope': nope is not available in constraint mode; choose from asha_arch_only, .*,"
+        r" sonar-without-RULE, sonar-with-RULE$"),
+    cli("suite-methods-of-the-other-mode", lambda sb: _suite(sb, "--mode", "pareto", "--methods", "hyperband_joint"),
+        r"--methods 'hyperband_joint': hyperband_joint is not available in pareto mode; choose from"),
+    cli("suite-methods-unknown-before-the-tables", ["bench", "suite", "missing.jsonl", "--methods", "nope"],
+        r"--methods 'nope': nope is not available in constraint mode"),
+    cli("replay-methods-unknown", lambda sb: ["bench", "replay", sb.table(), "--seeds", "1", "--methods",
+                                              "random,nope"],
+        r"--methods 'random,nope': nope is not available in constraint mode; choose from brute_force, random"),
+    # "recommendation rule 'nope': choose one of [...]", naming no flag
+    cli("suite-rules-unknown", lambda sb: ["bench", "suite", sb.table(), "--seeds", "1", "--jobs", "1", "--rules",
+                                           "completed,nope"],
+        r"--rules 'completed,nope': unknown recommendation rule nope; choose from completed, checkpoint$"),
+    cli("ablate-rules-unknown", lambda sb: _ablate(sb, "--rules", "nope"),
+        r"--rules 'nope': unknown recommendation rule nope; choose from completed, checkpoint$"),
+    cli("replay-rule-unknown", _replay("--rule", "nope"),
+        r"--rule 'nope': unknown recommendation rule nope; choose from completed, checkpoint$"),
+    # "--switch ['nope']: unknown rules": a Python list, not what was typed
+    cli("ablate-switch-unknown", lambda sb: _ablate(sb, "--switch", "forecast+nope"),
+        r"--switch 'forecast\+nope': unknown scheduler rule nope; known: forecast, "),
     # "latency_limit_s=nan: constraint mode needs a finite limit > 0", the Objective's field, once the table was read
     *(cli(f"replay-latency-limit-{name}", _replay("--latency-limit", value),
           rf"--latency-limit {shown}: must be a finite number of seconds > 0")
