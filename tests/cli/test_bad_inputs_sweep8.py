@@ -49,6 +49,11 @@ def _resume_with_settings(sb: Sandbox, changes: dict, *extra: str) -> list[str]:
     return ["train", "--out", "trained", "--resume", "--threads", "1", *extra]
 
 
+def _copied(sb: Sandbox, arg: str) -> str:
+    """An argument, with CKPT and RUN put as a checkpoint and a `sonar train` run copied into the sandbox."""
+    return {"CKPT": sb.checkpoint, "RUN": sb.train_run}.get(arg, lambda: arg)()
+
+
 def _words(count: int) -> str:
     """A prompt of `count` words: each one at least one token, whatever the demo's BPE learns."""
     return "word " * count
@@ -144,6 +149,24 @@ CASES = [
                                  ("inf", "inf", "inf"))),
     cli("replay-latency-limit-checked-before-the-table-is-read", ["bench", "replay", "t.jsonl", "--latency-limit", "0"],
         r"--latency-limit 0\.0: must be a finite number"),
+    # "steps=0: ...", "group_size=0: ...", "per_cell=0: ...", "windows=0: ...": the stage settings' keywords
+    *(cli(f"{'-'.join(argv[:2])}-{flag}-zero", lambda sb, argv=argv, flag=flag: [
+        *(_copied(sb, arg) for arg in argv), f"--{flag}", "0"], rf"^error: --{flag} 0(\.0)?: must")
+      for argv, flags in (
+          (["posttrain", "sft", "--preset", "debug", "--out", "o"], ("steps", "batch-size", "lr")),
+          (["posttrain", "rl", "--from", "CKPT", "--out", "o"], ("group-size", "prompts-per-step", "temperature",
+                                                                 "start-level", "save-every")),
+          (["posttrain", "dpo", "--from", "CKPT", "--out", "o"], ("beta",)),
+          (["posttrain", "distill", "--teacher", "CKPT", "--preset", "debug", "--out", "o"], ("temperature",)),
+          (["eval", "tasks", "CKPT"], ("per-cell",)),
+          (["eval", "length", "RUN", "--out", "o"], ("windows", "cache-block")))
+      for flag in flags),
+    cli("posttrain-sft-prune-unknown", ["posttrain", "sft", "--preset", "debug", "--out", "o", "--prune", "nope"],
+        r"--prune 'nope': choose one of"),
+    # correct already, and kept: a value given in --settings is named as it was given there
+    cli("posttrain-dpo-settings-keep-their-names", lambda sb: ["posttrain", "dpo", "--from", sb.checkpoint(), "--out",
+                                                               "o", "--settings", "beta=0"],
+        r"^error: beta=0\.0: must"),
     # refused by `generate` only once the whole default search had run, minutes later
     cli("demo-prompt-past-positions", ["demo", "--out", "d", "--prompt", _words(5000)],
         r"--prompt 'word word word word …' \(25,000 characters\): at least 5,00\d tokens, and with --new-tokens 80"
