@@ -115,7 +115,7 @@ BENCH = [
         r"--latency-limit 5000"),
     cli("replay-latency-in-pareto-mode", lambda sb: _replay(sb, "--mode", "pareto", "--latency-limit", "0.01"),
         r"--latency-limit 0\.01.*constraint"),
-    cli("replay-mode-empty", lambda sb: _replay(sb, "--mode", ""), r"mode ''"),
+    cli("replay-mode-empty", lambda sb: _replay(sb, "--mode", ""), r"--mode '': choose one of"),
     cli("ablate-switch-empty", lambda sb: _ablate(sb, "--switch", ""), r"--switch ''"),
     cli("ablate-switch-comma", lambda sb: _ablate(sb, "--switch", ","), r"--switch ','"),
     cli("ablate-switch-repeated", lambda sb: _ablate(sb, "--switch", "forecast,forecast"),

@@ -43,6 +43,17 @@ def _replay(*extra: str):
     return lambda sb: ["bench", "replay", sb.table(), "--seeds", "1", "--methods", "random", *extra]
 
 
+def _resume_with_settings(sb: Sandbox, changes: dict, *extra: str) -> list[str]:
+    """`sonar train --resume` of a trained run whose train_config.json holds `changes`."""
+    sb.edit_json(f"{sb.train_run()}/train_config.json", lambda settings: settings | changes)
+    return ["train", "--out", "trained", "--resume", "--threads", "1", *extra]
+
+
+def _copied(sb: Sandbox, arg: str) -> str:
+    """An argument, with CKPT and RUN put as a checkpoint and a `sonar train` run copied into the sandbox."""
+    return {"CKPT": sb.checkpoint, "RUN": sb.train_run}.get(arg, lambda: arg)()
+
+
 def _words(count: int) -> str:
     """A prompt of `count` words: each one at least one token, whatever the demo's BPE learns."""
     return "word " * count
@@ -54,6 +65,14 @@ CASES = [
         r"--steps 0: the benchmark measures at least one step"),
     cli("bench-train-batch-size-zero", [*_BENCH_TRAIN, "--batch-size", "0"], r"--batch-size 0: must be an integer"),
     cli("bench-train-seq-len-negative", [*_BENCH_TRAIN, "--seq-len", "-5"], r"--seq-len -5: must be an integer"),
+    # "no training settings for preset ''", naming neither the flag nor what was typed
+    *(cli(f"bench-train-presets-{name}", ["bench", "train", "--presets", value, "--steps", "1"],
+          rf"--presets '{shown}': no training settings for preset '{bad}'; choose one of \['debug', 'medium',")
+      for name, value, shown, bad in (("comma", ",", ",", ""), ("unknown", "nope", "nope", "nope"),
+                                      ("one-unknown", "debug,nope", "debug,nope", "nope"),
+                                      ("one-empty", "debug,,tiny", "debug,,tiny", ""))),
+    cli("train-preset-without-training-settings", ["train", "--preset", "scout", "--out", "r"],
+        r"--preset 'scout': no training settings for preset 'scout'; choose one of \['debug', 'medium', 'small'"),
     # "device='gpu': must be ...", "device='cuda': no CUDA device ...; use device=cpu"
     cli("bench-train-device-misspelt", [*_BENCH_TRAIN, "--device", "gpu"],
         r"--device 'gpu': must be cpu, cuda or cuda:N"),
@@ -69,12 +88,60 @@ CASES = [
     # "device='cuda': ...; use device=cpu", of a device given as --target
     cli("bench-build-target-absent", [*_BUILD, "--target", "cuda"],
         r"--target 'cuda': no CUDA device is available here .*; use --target cpu$"),
+    # "steps=0: ...", "seq_len=0: ...", "vocab_size=0: ...", "tokenizer='nope': ...": the settings' keywords
+    *(cli(f"train-{name}", ["train", "--preset", "debug", "--out", "r", *argv], expect)
+      for name, argv, expect in (
+          ("steps-zero", ["--steps", "0"], r"--steps 0: must be between 1 and 1,000,000,000"),
+          ("seq-len-zero", ["--seq-len", "0"], r"--seq-len 0: must be an integer >= 1"),
+          ("seq-len-past-the-model", ["--seq-len", "100000"], r"--seq-len 100000: preset 'debug' reads at most"),
+          ("vocab-zero", ["--vocab", "0"], r"--vocab 0: must be an integer from 1 to"),
+          ("tokenizer-unknown", ["--tokenizer", "nope"], r"--tokenizer 'nope': choose one of \['bpe', 'byte'\]"))),
+    # "trained/train_config.json: threads=0: ...": on --resume the typed --threads was blamed on the run's file
+    cli("train-resume-threads-zero", lambda sb: ["train", "--out", sb.train_run(), "--resume", "--threads", "0"],
+        r"^error: --threads 0: must be between 1 and 1,024$"),
+    # correct already, and kept: a bad value the resumed run's file holds names the file, even beside the flag
+    cli("train-resume-seq-len-bad-in-the-file", lambda sb: _resume_with_settings(
+        sb, {"seq_len": 0}, "--steps", "4", "--seq-len", "32"),
+        r"^error: trained/train_config\.json: seq_len=0: must be an integer >= 1$"),
+    cli("train-resume-schedule-bad-in-the-file", lambda sb: _resume_with_settings(sb, {"schedule_steps": 0}, "--steps",
+                                                                                   "4"),
+        r"^error: trained/train_config\.json: schedule_steps=0: must be"),
     # "seeds=0: must be between 1 and 10,000", "jobs=...": the suite's settings, not the flags
     *(cli(f"{command}-{flag}-{name}", lambda sb, run=run, flag=flag, value=value: run(sb, f"--{flag}", value),
           rf"--{flag} {value}: must be between 1 and {most}")
       for command, run in (("suite", _suite), ("ablate", _ablate))
       for flag, most in (("seeds", "10,000"), ("jobs", "1,024"))
       for name, value in (("zero", "0"), ("negative", "-3"), ("huge", HUGE))),
+    # "mode 'bogus': choose one of [...]": the suite's and the objective's keyword, once the tables were found
+    *(cli(f"{command}-mode-unknown{where}", argv, r"--mode 'bogus': choose one of constraint, pareto$")
+      for command, where, argv in (
+          ("suite", "", lambda sb: _suite(sb, "--mode", "bogus")),
+          ("suite", "-before-the-tables", ["bench", "suite", "missing.jsonl", "--mode", "bogus"]),
+          ("replay", "", _replay("--mode", "bogus")),
+          ("replay", "-before-the-table", ["bench", "replay", "missing.jsonl", "--mode", "bogus"]))),
+    # "methods ['nope'] are not available in ... mode", naming neither the flag nor what was typed; replay's
+    # "--methods: ['nope'] are not available" named the flag, not its value
+    cli("suite-methods-unknown", lambda sb: _suite(sb, "--methods", "sonar,nope"),
+        r"--methods 'sonar,nope': nope is not available in constraint mode; choose from asha_arch_only, .*,"
+        r" sonar-without-RULE, sonar-with-RULE$"),
+    cli("suite-methods-of-the-other-mode", lambda sb: _suite(sb, "--mode", "pareto", "--methods", "hyperband_joint"),
+        r"--methods 'hyperband_joint': hyperband_joint is not available in pareto mode; choose from"),
+    cli("suite-methods-unknown-before-the-tables", ["bench", "suite", "missing.jsonl", "--methods", "nope"],
+        r"--methods 'nope': nope is not available in constraint mode"),
+    cli("replay-methods-unknown", lambda sb: ["bench", "replay", sb.table(), "--seeds", "1", "--methods",
+                                              "random,nope"],
+        r"--methods 'random,nope': nope is not available in constraint mode; choose from brute_force, random"),
+    # "recommendation rule 'nope': choose one of [...]", naming no flag
+    cli("suite-rules-unknown", lambda sb: ["bench", "suite", sb.table(), "--seeds", "1", "--jobs", "1", "--rules",
+                                           "completed,nope"],
+        r"--rules 'completed,nope': unknown recommendation rule nope; choose from completed, checkpoint$"),
+    cli("ablate-rules-unknown", lambda sb: _ablate(sb, "--rules", "nope"),
+        r"--rules 'nope': unknown recommendation rule nope; choose from completed, checkpoint$"),
+    cli("replay-rule-unknown", _replay("--rule", "nope"),
+        r"--rule 'nope': unknown recommendation rule nope; choose from completed, checkpoint$"),
+    # "--switch ['nope']: unknown rules": a Python list, not what was typed
+    cli("ablate-switch-unknown", lambda sb: _ablate(sb, "--switch", "forecast+nope"),
+        r"--switch 'forecast\+nope': unknown scheduler rule nope; known: forecast, "),
     # "latency_limit_s=nan: constraint mode needs a finite limit > 0", the Objective's field, once the table was read
     *(cli(f"replay-latency-limit-{name}", _replay("--latency-limit", value),
           rf"--latency-limit {shown}: must be a finite number of seconds > 0")
@@ -82,6 +149,24 @@ CASES = [
                                  ("inf", "inf", "inf"))),
     cli("replay-latency-limit-checked-before-the-table-is-read", ["bench", "replay", "t.jsonl", "--latency-limit", "0"],
         r"--latency-limit 0\.0: must be a finite number"),
+    # "steps=0: ...", "group_size=0: ...", "per_cell=0: ...", "windows=0: ...": the stage settings' keywords
+    *(cli(f"{'-'.join(argv[:2])}-{flag}-zero", lambda sb, argv=argv, flag=flag: [
+        *(_copied(sb, arg) for arg in argv), f"--{flag}", "0"], rf"^error: --{flag} 0(\.0)?: must")
+      for argv, flags in (
+          (["posttrain", "sft", "--preset", "debug", "--out", "o"], ("steps", "batch-size", "lr")),
+          (["posttrain", "rl", "--from", "CKPT", "--out", "o"], ("group-size", "prompts-per-step", "temperature",
+                                                                 "start-level", "save-every")),
+          (["posttrain", "dpo", "--from", "CKPT", "--out", "o"], ("beta",)),
+          (["posttrain", "distill", "--teacher", "CKPT", "--preset", "debug", "--out", "o"], ("temperature",)),
+          (["eval", "tasks", "CKPT"], ("per-cell",)),
+          (["eval", "length", "RUN", "--out", "o"], ("windows", "cache-block")))
+      for flag in flags),
+    cli("posttrain-sft-prune-unknown", ["posttrain", "sft", "--preset", "debug", "--out", "o", "--prune", "nope"],
+        r"--prune 'nope': choose one of"),
+    # correct already, and kept: a value given in --settings is named as it was given there
+    cli("posttrain-dpo-settings-keep-their-names", lambda sb: ["posttrain", "dpo", "--from", sb.checkpoint(), "--out",
+                                                               "o", "--settings", "beta=0"],
+        r"^error: beta=0\.0: must"),
     # refused by `generate` only once the whole default search had run, minutes later
     cli("demo-prompt-past-positions", ["demo", "--out", "d", "--prompt", _words(5000)],
         r"--prompt 'word word word word …' \(25,000 characters\): at least 5,00\d tokens, and with --new-tokens 80"

@@ -16,7 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sonar.cli.bench_group import bench_app
-from sonar.cli.bench_suite import check_replay_counts, refuse_dangling_link
+from sonar.cli.bench_suite import (
+    check_mode_flag,
+    check_replay_counts,
+    check_rule_flag,
+    refuse_dangling_link,
+    unavailable_methods,
+)
 from sonar.cli.flag_terms import check_device_flag, resolve_device_flag
 from sonar.cli.lists import name_list
 from sonar.errors import UserError
@@ -129,7 +135,6 @@ def replay(
     png: Annotated[Path | None, typer.Option("--png", help="write regret-vs-cost curves here")] = None,
 ) -> None:
     """Replay every scheduler on the table's virtual clock; speedup over brute force at regret <= 1%."""
-    from sonar.bench.recommend import check_rule
     from sonar.bench.regret import objective_from_table
     from sonar.bench.runner import check_methods, default_methods, replay_all, summarize
     from sonar.bench.table import load_table
@@ -138,7 +143,8 @@ def replay(
     if latency_limit is not None and not (math.isfinite(latency_limit) and latency_limit > 0):
         # before the table is read: the objective refused it only then, as `latency_limit_s=nan`, its own field
         raise UserError(f"--latency-limit {latency_limit}: must be a finite number of seconds > 0")
-    check_rule(rule)
+    check_mode_flag(mode)
+    check_rule_flag((rule,), "--rule", rule)
     # wide enough for every column when piped to a file, where rich would assume 80
     console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 140)
     table = load_table(table_path)
@@ -150,7 +156,7 @@ def replay(
         wanted = name_list(methods, "--methods", what="method", choices=[m.name for m in chosen])
         unknown = sorted(set(wanted) - {m.name for m in chosen})
         if unknown:
-            raise UserError(f"--methods: {unknown} are not available; choose from {[m.name for m in chosen]}")
+            raise unavailable_methods(methods, unknown, objective.mode, [m.name for m in chosen])
         chosen = [m for m in chosen if m.name in wanted]
     check_methods(table, objective, chosen)  # before any output: a refused table is the one line printed
     for note in notes:

@@ -132,6 +132,44 @@ def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
     return None if text is None else name_list(text, flag)
 
 
+def check_mode_flag(mode: str | None) -> None:
+    """--mode, before any table is read: the suite's settings and the objective refused it as `mode 'bogus'`, a
+    keyword, not the flag."""
+    from sonar.bench.regret import MODES
+
+    if mode is not None and mode not in MODES:
+        raise UserError(f"--mode {mode!r}: choose one of {', '.join(MODES)}")
+
+
+def check_rule_flag(rules: tuple[str, ...], flag: str, given: str) -> None:
+    """The recommendation rules of --rules (or replay's --rule), before any table is read: the settings refused one
+    as "recommendation rule 'nope'", naming no flag."""
+    from sonar.bench.recommend import RULES
+
+    unknown = [rule for rule in rules if rule not in RULES]
+    if unknown:
+        raise UserError(f"{flag} {given!r}: unknown recommendation rule {', '.join(unknown)}; choose from"
+                        f" {', '.join(RULES)}")
+
+
+def unavailable_methods(given: str, unknown: list[str], mode: str, choices: list[str]) -> UserError:
+    """The refusal of --methods naming methods the mode has not: the settings put it as "methods ['nope'] are not
+    available", without the flag or what was typed."""
+    verb = "is" if len(unknown) == 1 else "are"
+    return UserError(f"--methods {given!r}: {', '.join(unknown)} {verb} not available in {mode} mode; choose from"
+                     f" {', '.join(choices)}")
+
+
+def _check_suite_methods(methods: tuple[str, ...] | None, given: str | None, mode: str) -> None:
+    """Each method of the suite's --methods is one the mode replays, or a variant of SONAR (_check_variants)."""
+    from sonar.bench.suite import available_methods, is_variant
+
+    names = sorted(available_methods(mode))
+    unknown = [name for name in methods or () if not is_variant(name) and name not in names]
+    if unknown:
+        raise unavailable_methods(given, unknown, mode, [*names, "sonar-without-RULE", "sonar-with-RULE"])
+
+
 # Rules that act in one objective mode only: each checks the mode before it acts (search/schedulers), so flipped in
 # the other mode it changes nothing, and its variant replays SONAR itself under another name.
 PARETO_ONLY_RULES = ("front_promotion", "front_extenders")
@@ -215,12 +253,16 @@ def suite(
     from sonar.bench.suite import QUANTILES, SuiteSettings, run_suite, suite_result
 
     check_replay_counts(seeds, jobs)
+    check_mode_flag(mode)
     if mode == "pareto" and quantiles is not None:
         raise UserError(f"--quantiles {quantiles}: Pareto mode has no latency bound; drop --quantiles")
     bounds = quantile_list(quantiles) if quantiles is not None else QUANTILES
-    settings = SuiteSettings(tables=find_table_files(tables), seeds=seeds, quantiles=bounds,
-                             rules=_names(rules, "--rules"), methods=_names(methods, "--methods"), jobs=jobs, mode=mode)
-    _check_variants(settings.methods, settings.mode)
+    rule_names, method_names = _names(rules, "--rules"), _names(methods, "--methods")
+    check_rule_flag(rule_names, "--rules", rules)
+    _check_suite_methods(method_names, methods, mode)
+    _check_variants(method_names, mode)
+    settings = SuiteSettings(tables=find_table_files(tables), seeds=seeds, quantiles=bounds, rules=rule_names,
+                             methods=method_names, jobs=jobs, mode=mode)
     work = _work_path(out, work)
     _check_outputs(out, work, settings.tables)
     console = Console(width=None if sys.stdout.isatty() else 160)
@@ -306,10 +348,13 @@ def ablate(
     from sonar.search.schedulers.policy import RULE_NAMES, SONAR_RULES
 
     check_replay_counts(seeds, jobs)
+    rule_names = _names(rules, "--rules")
+    check_rule_flag(rule_names, "--rules", rules)
     chosen = _names(switch, "--switch") or tuple(r for r in RULE_NAMES if r not in PARETO_ONLY_RULES)
     unknown = sorted({name for group in chosen for name in group.split("+")} - set(RULE_NAMES))
-    if unknown:
-        raise UserError(f"--switch {unknown}: unknown rules; known: {', '.join(RULE_NAMES)}")
+    if unknown:  # was "--switch ['nope']: unknown rules", a Python list rather than what was typed
+        raise UserError(f"--switch {switch!r}: unknown scheduler rule {', '.join(unknown)}; known:"
+                        f" {', '.join(RULE_NAMES)}")
     repeated = [group for group in chosen if len(set(group.split("+"))) < len(group.split("+"))]
     if repeated:  # A+A flips A alone under another name: a second, identical variant to replay
         raise UserError(f"--switch {repeated[0]!r}: names a rule twice; give each rule of a group once")
@@ -317,7 +362,7 @@ def ablate(
         refuse_rules_idle_in("constraint", group.split("+"), "--switch", group, replays="ablate replays",
                              advice="leave it out")
     settings = SuiteSettings(tables=find_table_files(tables), seeds=seeds, quantiles=quantile_list(quantiles),
-                             rules=_names(rules, "--rules"), methods=(SONAR, *map(variant, chosen)), jobs=jobs)
+                             rules=rule_names, methods=(SONAR, *map(variant, chosen)), jobs=jobs)
     work = _work_path(out, work)
     _check_outputs(out, work, settings.tables)
     if len(settings.tables) < 2:  # with one table there is no other to decide from: every verdict would read "NO"

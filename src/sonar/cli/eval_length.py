@@ -11,6 +11,7 @@ from rich.console import Console
 
 from sonar.checkpoint import load_pretrained
 from sonar.cli.eval_group import eval_app
+from sonar.cli.flag_terms import as_flags, same_named_flags
 from sonar.cli.lists import ascii_number
 from sonar.errors import UserError
 from sonar.longctx.length import LengthEval, evaluate_length
@@ -61,8 +62,9 @@ def eval_length(
     out_dir = Path(out) if out is not None else Path(checkpoint) / "length"
     check_claim(out_dir, kind="eval-length", overwrite=True)  # before the measurement, not after it
     source = resolve(checkpoint, corpus=corpus, train_len=train_len)
-    spec = LengthEval(train_len=source.train_len, multiples=_ints("--multiples", multiples), windows=windows,
-                      cached_windows=cached_windows, cache_block=cache_block, depths=_floats("--depths", depths))
+    with as_flags(same_named_flags("windows", "cached_windows", "cache_block")):  # train_len may be the run's
+        spec = LengthEval(train_len=source.train_len, multiples=_ints("--multiples", multiples), windows=windows,
+                          cached_windows=cached_windows, cache_block=cache_block, depths=_floats("--depths", depths))
     model = load_pretrained(source.model_dir)
     results = evaluate_length(model, source.documents, eot_id=source.eot_id, vocab_size=source.vocab_size, spec=spec)
     results = {"checkpoint": str(checkpoint), "corpus": source.corpus, **results}

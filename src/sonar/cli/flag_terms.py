@@ -26,6 +26,11 @@ def as_flags(flags: Mapping[str, str]) -> Iterator[None]:
         raise UserError(message) from None
 
 
+def same_named_flags(*keywords: str) -> dict[str, str]:
+    """keyword -> flag, for settings whose flag is the keyword's own name (batch_size: --batch-size)."""
+    return {keyword: "--" + keyword.replace("_", "-") for keyword in keywords}
+
+
 def check_device_flag(name: str, flag: str = "--device") -> None:
     """The device's spelling (cpu, cuda or cuda:N), refused in the flag's terms."""
     from sonar.train.device import check_device_name

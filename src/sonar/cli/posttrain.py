@@ -14,6 +14,7 @@ import typer
 from sonar.checkpoint import load_pretrained, save_pretrained
 from sonar.cli.app import app
 from sonar.cli.eval_group import eval_app
+from sonar.cli.flag_terms import as_flags, same_named_flags
 from sonar.cli.lists import ascii_number
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
@@ -224,7 +225,9 @@ def sft_command(
         _not_used(context, _BUILTIN_DATA, "with --data (the examples are the file's)")
     if prune != "loss":
         _not_used(context, ("prune_quantile",), f"with --prune {prune} (it applies to --prune loss)")
-    config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, prune=prune, prune_quantile=prune_quantile, seed=seed)
+    with as_flags(same_named_flags("steps", "batch_size", "lr", "prune", "prune_quantile", "seed")):
+        config = SFTConfig(steps=steps, batch_size=batch_size, lr=lr, prune=prune, prune_quantile=prune_quantile,
+                           seed=seed)
     prompts, responses = _sft_data(data, tasks, levels, per_cell, seed)
     out_dir = _prepare(out, threads, "sft", inputs={"--from": start}, overwrite=overwrite)
     model = load_start(start, preset_name=preset_name, seed=seed)
@@ -244,9 +247,11 @@ def rl_command(
     save_every: int = typer.Option(10), seed: int = _SEED, threads: int = _THREADS,
 ) -> None:
     """GRPO-style online RL from an SFT checkpoint (also the KL reference); writes OUT/model, OUT/curve.json."""
-    config = RLConfig(tasks=_split(tasks, "tasks"), steps=steps, prompts_per_step=prompts_per_step,
-                      group_size=group_size, temperature=temperature, lr=lr, kl_coef=kl_coef,
-                      start_level=start_level, max_level=max_level, save_every=save_every, seed=seed)
+    with as_flags(same_named_flags("steps", "prompts_per_step", "group_size", "temperature", "lr", "kl_coef",
+                                   "start_level", "max_level", "save_every", "seed")):
+        config = RLConfig(tasks=_split(tasks, "tasks"), steps=steps, prompts_per_step=prompts_per_step,
+                          group_size=group_size, temperature=temperature, lr=lr, kl_coef=kl_coef,
+                          start_level=start_level, max_level=max_level, save_every=save_every, seed=seed)
     out_dir = _prepare(out, threads, "rl", inputs={"--from": start}, resume=resume)
     model = _checkpoint(start, "RL")
 
@@ -297,7 +302,10 @@ def dpo_command(
     _given_once(context, "--settings", settings, _DPO_FLAGS)
     if pairs is not None:
         _not_used(context, _BUILTIN_DATA, "with --pairs (the pairs are the file's)")
-    config = with_overrides(DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed), settings)
+    # the flags' values alone first: a bad value given in --settings keeps its own name there
+    with as_flags(same_named_flags("steps", "beta", "lr", "nll_weight", "seed")):
+        config = DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed)
+    config = with_overrides(config, settings)
     user_pairs = read_preferences(pairs) if pairs is not None else None
     # config.seed, which --settings 'seed=N' may set: --seed's default drew the prompts while N sampled the replies
     prompts = _builtin_examples(tasks, levels, per_cell, config.seed + 1) if user_pairs is None else []
@@ -325,7 +333,8 @@ def distill_command(
     """Train a student (usually smaller) on the teacher's logits; writes OUT/model and OUT/distill.json."""
     if data is not None:
         _not_used(context, _BUILTIN_DATA, "with --data (the examples are the file's)")
-    config = DistillConfig(steps=steps, temperature=temperature, ce_weight=ce_weight, lr=lr, seed=seed)
+    with as_flags(same_named_flags("steps", "temperature", "ce_weight", "lr", "seed")):
+        config = DistillConfig(steps=steps, temperature=temperature, ce_weight=ce_weight, lr=lr, seed=seed)
     prompts, responses = _sft_data(data, tasks, levels, per_cell, seed)
     out_dir = _prepare(out, threads, "distill", inputs={"--teacher": teacher, "--from": start}, overwrite=overwrite)
     teacher_model = load_start(teacher, flag="--teacher")
@@ -417,7 +426,8 @@ def eval_tasks_command(
 ) -> None:
     """Exact-match accuracy on the built-in tasks' test split, per task and level (greedy replies)."""
     check_seed(seed, "--seed ", most=MAX_STAGE_SEED)
-    config = EvalConfig(tasks=_split(tasks, "tasks"), levels=_levels(levels), per_cell=per_cell, seed=seed)
+    with as_flags(same_named_flags("per_cell")):
+        config = EvalConfig(tasks=_split(tasks, "tasks"), levels=_levels(levels), per_cell=per_cell, seed=seed)
     if not checkpoint.strip():  # Path('') is the working directory, and load_pretrained named its `path=`
         raise UserError(f"CHECKPOINT {checkpoint!r}: name a checkpoint directory")
     if not Path(checkpoint).is_dir():

@@ -37,7 +37,7 @@ from sonar.train.optimizer import weights_finite
 from sonar.train.presets import train_config_for
 from sonar.train.report import write_curve_json, write_curve_png
 from sonar.train.resume import ResumeFlags, resume_run
-from sonar.train.runtime import idle_cores, use_threads
+from sonar.train.runtime import check_threads, idle_cores, use_threads
 from sonar.train.state import STATE_FILE
 from sonar.train.trainer import RUN_RECORD, CorpusTrainer
 
@@ -68,11 +68,13 @@ def train(
         resolve_device_flag(device)  # before any work: an absent device is one error, never a CPU fallback
     if seed is not None:
         check_seed(seed, "--seed ")  # before the run directory is made
+    check_threads(threads)  # here, not in the settings: a resumed run's would name its train_config.json
     if preset_name is not None:
         try:
             preset(preset_name)  # "" included: never the default preset in disguise
         except UserError as err:
             raise UserError(f"--preset {preset_name!r}: {err}") from None
+        _check_trainable(preset_name, "--preset", preset_name)  # a model preset (scout) may have no training settings
     if vocab is not None and tokenizer == "byte":  # else read by nothing: the run trained on 257 ids without a word
         raise UserError(f"--vocab {vocab}: sets the BPE vocabulary; the byte tokenizer's is fixed (257 ids)")
     if corpus is not None and not resume:  # on --resume, first compared with the run's own
@@ -95,12 +97,13 @@ def train(
 
 def _train_run(out: Path, flags: ResumeFlags, *, resume: bool, threads: int | None, device: str | None,
                console: Console) -> None:
-    config, corpus, preset_name, steps, seed = _settings(out, flags, resume, threads)
+    with as_flags(_typed_flags(flags)):
+        config, corpus, preset_name, steps, seed = _settings(out, flags, resume, threads)
     if device is not None:
         config = config.replace(device=device)
     elif resume:
         _check_saved_device(out, config.device)
-    with console.status("preparing the corpus (cached after the first time)"):
+    with console.status("preparing the corpus (cached after the first time)"), as_flags(_typed_flags(flags)):
         data = prepare(dataclasses.replace(config.data, corpus=corpus))
     longest = max([config.seq_len, *(stage.seq_len for stage in config.stages)])
     for split, tokens in (("training", data.record["train_tokens"]), ("validation", data.record["val_tokens"])):
@@ -137,6 +140,24 @@ def _train_run(out: Path, flags: ResumeFlags, *, resume: bool, threads: int | No
                   f"{entropy:.3f} nats/token; {seconds:.0f} s this call, {record['cost']['seconds']:.0f} s and "
                   f"{final.tokens:,} tokens in all, MFU {record['mfu']:.1%}")
     console.print(f"wrote {out / 'model'}, {out / 'curve.json'}, {out / 'curve.png'}")
+
+
+def _check_trainable(name: str, flag: str, given: str) -> None:
+    """A preset the training settings cover, refused in the terms of the flag it came in: the settings say only
+    "no training settings for preset ''" (of `--presets ,`), naming neither the flag nor what was typed."""
+    try:
+        train_config_for(name, steps=1)  # with the preset's own shape, only the preset itself can be refused
+    except UserError as err:
+        raise UserError(f"{flag} {given!r}: {err}") from None
+
+
+def _typed_flags(flags: ResumeFlags) -> dict[str, str]:
+    """The settings' keywords (`steps=0: ...`) of the values typed on the command line, as their flags. Only
+    those: on --resume the others come from the run's train_config.json, and a refusal of one of them names that
+    file, never a flag the user did not give."""
+    keywords = {"steps": ("steps", "--steps"), "seq_len": ("seq_len", "--seq-len"),
+                "vocab": ("vocab_size", "--vocab"), "tokenizer": ("tokenizer", "--tokenizer")}
+    return {keyword: flag for field, (keyword, flag) in keywords.items() if getattr(flags, field) is not None}
 
 
 def _check_saved_device(out: Path, device: str) -> None:
@@ -237,6 +258,8 @@ def bench_train(
     target = resolve_device_flag(device)
     shape = {k: v for k, v in {"batch_size": batch_size, "seq_len": seq_len}.items() if v is not None}
     names = [name.strip() for name in presets.split(",")]
+    for name in names:
+        _check_trainable(name, "--presets", presets)
     repeated = sorted({name for name in names if names.count(name) > 1 and name})
     if repeated:
         raise UserError(f"--presets {presets!r}: {', '.join(repeated)} named more than once")
