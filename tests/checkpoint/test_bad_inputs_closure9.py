@@ -56,3 +56,50 @@ def test_llama3_rope_without_a_scaling_setting_is_refused_by_name(key):
     params = {k: v for k, v in LLAMA3.items() if k != key}
     with pytest.raises(ConfigError, match=f"rope_type 'llama3' without {key}"):
         from_hf(_text_config(rope_parameters=params))  # a bare KeyError before
+
+
+def _vision(**rope) -> dict:
+    hf = vision_to_hf(VisionConfig())
+    hf.pop("rope_parameters")
+    return {**hf, **rope}
+
+
+def _hf_vision_theta(hf: dict) -> float:
+    transformers = pytest.importorskip("transformers")
+    return transformers.Llama4VisionConfig(**copy.deepcopy(hf)).rope_parameters["rope_theta"]
+
+
+@pytest.mark.parametrize("rope", [
+    {"rope_theta": 30000.0},
+    {"rope_parameters": {"rope_type": "default", "rope_theta": 20000.0}},
+    {"rope_parameters": {"rope_type": "default"}, "rope_theta": 20000.0},
+    {"rope_scaling": {"rope_type": "default", "rope_theta": 50000.0}},
+    {"rope_scaling": {"rope_type": "default"}, "rope_theta": 70000.0},
+    {"rope_scaling": {"rope_type": "default", "rope_theta": 50000.0}, "rope_theta": 50000},
+    {"rope_scaling": {"rope_type": "default", "rope_theta": 50000.0},
+     "rope_parameters": {"rope_type": "default", "rope_theta": 50000.0}},
+    {},
+])
+def test_vision_rope_forms_read_as_transformers_reads_them(rope):
+    hf = _vision(**rope)
+    assert vision_from_hf(hf).rope_theta == _hf_vision_theta(hf)
+
+
+@pytest.mark.parametrize("rope, older", [
+    ({"rope_parameters": {"rope_type": "default", "rope_theta": 20000.0}, "rope_theta": 10000.0}, "rope_theta"),
+    ({"rope_parameters": {"rope_type": "default", "rope_theta": 60000.0},
+      "rope_scaling": {"rope_type": "default", "rope_theta": 50000.0}}, "rope_scaling"),
+    ({"rope_parameters": {"rope_type": "default", "rope_theta": 60000.0},
+      "rope_scaling": {"rope_type": "default"}, "rope_theta": 50000.0}, "rope_scaling"),
+])
+def test_vision_rope_forms_that_disagree_are_refused_by_name(rope, older):
+    # transformers reads rope_scaling over rope_parameters, and rope_parameters' theta over a top-level one:
+    # read from rope_parameters alone, the first two ran with another theta than in transformers
+    with pytest.raises(ConfigError, match=f"vision rope_parameters and the older {older} describe different RoPE"):
+        vision_from_hf(_vision(**rope))
+
+
+@pytest.mark.parametrize("name", ["rope_parameters", "rope_scaling"])
+def test_vision_rope_mapping_of_another_type_is_refused(name):
+    with pytest.raises(ConfigError, match=f"vision {name}=\\[1, 2\\]: expected a mapping"):
+        vision_from_hf(_vision(**{name: [1, 2]}))
