@@ -103,3 +103,45 @@ def test_vision_rope_forms_that_disagree_are_refused_by_name(rope, older):
 def test_vision_rope_mapping_of_another_type_is_refused(name):
     with pytest.raises(ConfigError, match=f"vision {name}=\\[1, 2\\]: expected a mapping"):
         vision_from_hf(_vision(**{name: [1, 2]}))
+
+
+def _parquet(tmp_path, column):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"text": column}), path)
+    return path
+
+
+@pytest.mark.parametrize("column, type_name", [
+    ([1, 2, 3], "int64"), ([b"ab", b"cd"], "binary"), ([["a"], ["b"]], "list<element: string>"),
+])
+def test_check_corpus_refuses_a_parquet_column_that_is_not_text_as_load_corpus_does(tmp_path, column, type_name):
+    path = _parquet(tmp_path, column)
+    message = f"column 'text' holds {type_name}, not text"
+    for read in (load_corpus, check_corpus):
+        with pytest.raises(UserError, match=message.replace("<", "\\<").replace("[", "\\[")):
+            read(str(path))
+
+
+def test_check_corpus_passes_a_parquet_column_of_strings(tmp_path):
+    path = _parquet(tmp_path, [f"document {i} " * 20 for i in range(10)])
+    check_corpus(str(path))
+    assert len(load_corpus(str(path)).documents) == 10
+
+
+def test_check_corpus_refuses_a_file_that_is_no_parquet(tmp_path):
+    path = tmp_path / "corpus.parquet"
+    path.write_text("not parquet at all\n")
+    for read in (load_corpus, check_corpus):
+        with pytest.raises(UserError, match="cannot read column 'text' of"):
+            read(str(path))
+
+
+def test_check_corpus_reads_a_parquet_file_in_a_glob_as_text_as_load_corpus_does(tmp_path):
+    path = _parquet(tmp_path, [f"document {i} " * 20 for i in range(10)])
+    (tmp_path / "a.bin").write_bytes(path.read_bytes())  # a glob's files are all read as text
+    path.unlink()
+    for read in (load_corpus, check_corpus):
+        with pytest.raises(UserError, match="is not UTF-8"):
+            read(str(tmp_path / "*.bin"))

@@ -22,14 +22,16 @@ from sonar.data.corpus import (
     check_not_sweeping,
     refuse_gzipped,
 )
+from sonar.data.corpus import _holds_text as holds_text
 from sonar.errors import UserError
 
 _HEAD_BYTES = 65536
 _SCAN_ENTRIES = 10_000  # a directory or glob is looked at this far; past it, load_corpus decides
 
 
-def check_corpus(source: str | None) -> None:
-    """Raise UserError naming the corpus when load_corpus(source) would surely fail to read it."""
+def check_corpus(source: str | None, *, text_field: str = "text") -> None:
+    """Raise UserError naming the corpus when load_corpus(source, text_field=text_field) would surely fail to
+    read it."""
     name = BUILTIN if source is None else str(source)
     check_corpus_name(name)
     if name == BUILTIN:
@@ -46,7 +48,10 @@ def check_corpus(source: str | None) -> None:
         if first is not None:
             _check_file(first)
     elif path.is_file():
-        head = _check_file(path)
+        parquet = path.suffix.lower() == ".parquet"  # read as Parquet only when it is the corpus itself
+        head = _check_file(path, parquet=parquet)
+        if parquet:
+            _check_parquet_column(path, text_field)
         if not head.strip() and path.stat().st_size <= _HEAD_BYTES:
             raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
     elif glob.has_magic(name):
@@ -63,8 +68,29 @@ def check_corpus(source: str | None) -> None:
         raise UserError(f"corpus path {name!r} does not exist")
 
 
-def _check_file(path: Path) -> bytes:
-    """The file's first bytes, once they are known to be readable (and UTF-8, for text)."""
+def _check_parquet_column(path: Path, text_field: str) -> None:
+    """The text column's type, from the file's schema alone (no rows read), refused as load_corpus refuses it.
+    A column the schema does not name at top level (missing, or a nested "a.b") is left to load_corpus: a
+    caller that does not pass its text_field would be refused a corpus that reads."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UserError(f"reading {path} needs pyarrow: pip install 'sonar[parquet]'") from None
+    try:
+        schema = pq.read_schema(path)
+    except Exception as err:  # pyarrow raises several types for a file that is no Parquet
+        raise UserError(f"cannot read column {text_field!r} of {path}: {err}".splitlines()[0]) from None
+    if text_field not in schema.names or schema.names.count(text_field) != 1:
+        return
+    column_type = schema.field(text_field).type
+    if not holds_text(column_type):
+        raise UserError(f"{path}: column {text_field!r} holds {column_type}, not text; a corpus reads a column of"
+                        " strings")
+
+
+def _check_file(path: Path, *, parquet: bool = False) -> bytes:
+    """The file's first bytes, once they are known to be readable (and UTF-8, unless it is a Parquet file
+    read as one: in a directory or glob every file is read as text)."""
     if not os.access(path, os.R_OK):
         raise UserError(f"corpus file {str(path)!r} is not readable (permission denied)")
     try:
@@ -72,8 +98,8 @@ def _check_file(path: Path) -> bytes:
             head = f.read(_HEAD_BYTES)
     except OSError as err:
         raise UserError(f"corpus file {str(path)!r} cannot be read: {err.strerror}") from None
-    if path.suffix.lower() == ".parquet":
-        return head  # binary; its columns are checked when it is read
+    if parquet:
+        return head  # binary
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a cut multi-byte tail is fine
     except UnicodeDecodeError as err:
