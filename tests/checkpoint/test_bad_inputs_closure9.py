@@ -145,3 +145,23 @@ def test_check_corpus_reads_a_parquet_file_in_a_glob_as_text_as_load_corpus_does
     for read in (load_corpus, check_corpus):
         with pytest.raises(UserError, match="is not UTF-8"):
             read(str(tmp_path / "*.bin"))
+
+
+@pytest.mark.parametrize("state, message", [
+    ({}, "the state holds no tensors"),
+    ([("w", torch.zeros(2))], "the state must be a dict of tensor names to tensors, got list"),
+    ({"w": [1.0, 2.0]}, "entry 'w' is a list"),
+    ({3: torch.zeros(2)}, "entry 3 is a Tensor"),
+])
+def test_write_checkpoint_refuses_a_state_without_tensors_and_writes_nothing(tmp_path, state, message):
+    target = tmp_path / "ckpt"
+    with pytest.raises(UserError, match=message):
+        write_checkpoint(state, to_hf(preset("debug")), target)  # an empty one: StopIteration before
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_checkpoint_refuses_a_config_that_is_no_mapping(tmp_path):
+    with pytest.raises(UserError, match="config must be a dict"):
+        write_checkpoint({"w": torch.zeros(2)}, [("a", 1)], tmp_path / "ckpt")
+    assert list(tmp_path.iterdir()) == []
