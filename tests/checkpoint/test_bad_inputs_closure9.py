@@ -54,7 +54,7 @@ def test_a_top_level_pretraining_length_goes_unread_as_in_transformers():
 @pytest.mark.parametrize("key", ["factor", "low_freq_factor", "high_freq_factor"])
 def test_llama3_rope_without_a_scaling_setting_is_refused_by_name(key):
     params = {k: v for k, v in LLAMA3.items() if k != key}
-    with pytest.raises(ConfigError, match=f"rope_type 'llama3' without {key}"):
+    with pytest.raises(ConfigError, match=f"rope_type 'llama3': missing key '{key}'"):
         from_hf(_text_config(rope_parameters=params))  # a bare KeyError before
 
 

@@ -148,8 +148,8 @@ def _rope_reading(params: dict, pretraining_length: object) -> tuple[float, Rope
         raise ConfigError(f"rope_type={rope_type!r}: only 'default' and 'llama3' are supported")
     missing = [name for name in _LLAMA3_KEYS if name not in params]
     if missing:  # a bare KeyError named neither the mapping nor the rule
-        raise ConfigError(f"rope_type 'llama3' without {', '.join(missing)}: its scaling needs "
-                          f"{', '.join(_LLAMA3_KEYS)} (and original_max_position_embeddings, else the file's "
+        raise ConfigError(f"rope_type 'llama3': missing key {', '.join(map(repr, missing))} (its scaling needs "
+                          f"{', '.join(_LLAMA3_KEYS)}, and original_max_position_embeddings or else the file's "
                           "max_position_embeddings)")
     return theta, RopeScaling(
         factor=params["factor"], low_freq_factor=params["low_freq_factor"],
