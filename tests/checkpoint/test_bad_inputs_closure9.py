@@ -165,3 +165,31 @@ def test_write_checkpoint_refuses_a_config_that_is_no_mapping(tmp_path):
     with pytest.raises(UserError, match="config must be a dict"):
         write_checkpoint({"w": torch.zeros(2)}, [("a", 1)], tmp_path / "ckpt")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("make", [
+    lambda tmp: _parquet(tmp, pytest.importorskip("pyarrow").array([], type="string")),
+    lambda tmp: _parquet(tmp, [None, None]),
+], ids=["no-rows", "all-null"])
+def test_check_corpus_refuses_an_empty_parquet_column_as_load_corpus_does(tmp_path, make):
+    path = make(tmp_path)
+    for read in (load_corpus, check_corpus):
+        with pytest.raises(UserError, match="is empty: it holds no non-blank text"):
+            read(str(path))
+
+
+@pytest.mark.parametrize("glob", [False, True])
+def test_check_corpus_refuses_a_folder_or_glob_of_empty_files_as_load_corpus_does(tmp_path, glob):
+    for name in ("a.txt", "b.txt", "c.md"):
+        (tmp_path / name).write_bytes(b"")
+    source = str(tmp_path / "*.txt") if glob else str(tmp_path)
+    for read in (load_corpus, check_corpus):
+        with pytest.raises(UserError, match="is empty: it holds no non-blank text"):
+            read(source)
+
+
+def test_check_corpus_passes_a_folder_with_one_non_empty_file(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"")
+    (tmp_path / "b.txt").write_text("some text " * 50)
+    check_corpus(str(tmp_path))
+    check_corpus(str(tmp_path / "*.txt"))

@@ -47,11 +47,12 @@ def check_corpus(source: str | None, *, text_field: str = "text") -> None:
             raise UserError(f"corpus directory {name!r} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))})")
         if first is not None:
             _check_file(first)
+        _check_not_all_empty([p for p in entries if p.suffix.lower() in TEXT_SUFFIXES], len(entries), name)
     elif path.is_file():
         parquet = path.suffix.lower() == ".parquet"  # read as Parquet only when it is the corpus itself
         head = _check_file(path, parquet=parquet)
         if parquet:
-            _check_parquet_column(path, text_field)
+            _check_parquet_column(path, text_field, name)
         if not head.strip() and path.stat().st_size <= _HEAD_BYTES:
             raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
     elif glob.has_magic(name):
@@ -64,20 +65,31 @@ def check_corpus(source: str | None, *, text_field: str = "text") -> None:
             raise UserError(f"corpus glob {name!r} matches no files")
         if first is not None:
             _check_file(first)
+        _check_not_all_empty([Path(p) for p in matches], len(matches), name)
     else:
         raise UserError(f"corpus path {name!r} does not exist")
 
 
-def _check_parquet_column(path: Path, text_field: str) -> None:
+def _check_not_all_empty(files: list[Path], scanned: int, name: str) -> None:
+    """Refused as load_corpus refuses it when every file it would read is empty (sizes only: no file is read);
+    a scan cut short at _SCAN_ENTRIES leaves it to load_corpus."""
+    sized = [p for p in files if p.is_file()]
+    if sized and scanned < _SCAN_ENTRIES and all(p.stat().st_size == 0 for p in sized):
+        raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
+
+
+def _check_parquet_column(path: Path, text_field: str, name: str) -> None:
     """The text column's type, from the file's schema alone (no rows read), refused as load_corpus refuses it.
     A column the schema does not name at top level (missing, or a nested "a.b") is left to load_corpus: a
     caller that does not pass its text_field would be refused a corpus that reads."""
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise UserError(f"reading {path} needs pyarrow: pip install 'sonar[parquet]'") from None
     try:
-        schema = pq.read_schema(path)
+        metadata = pq.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema()
     except Exception as err:  # pyarrow raises several types for a file that is no Parquet
         raise UserError(f"cannot read column {text_field!r} of {path}: {err}".splitlines()[0]) from None
     if text_field not in schema.names or schema.names.count(text_field) != 1:
@@ -86,6 +98,8 @@ def _check_parquet_column(path: Path, text_field: str) -> None:
     if not holds_text(column_type):
         raise UserError(f"{path}: column {text_field!r} holds {column_type}, not text; a corpus reads a column of"
                         " strings")
+    if metadata.num_rows == 0 or pa.types.is_null(column_type):  # no rows, or no value in any
+        raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
 
 
 def _check_file(path: Path, *, parquet: bool = False) -> bytes:
