@@ -119,23 +119,37 @@ def _parquet(tmp_path, column):
 def test_check_corpus_refuses_a_parquet_column_that_is_not_text_as_load_corpus_does(tmp_path, column, type_name):
     path = _parquet(tmp_path, column)
     message = f"column 'text' holds {type_name}, not text"
-    for read in (load_corpus, check_corpus):
+    for read in (load_corpus, lambda p: check_corpus(p, text_field="text")):
         with pytest.raises(UserError, match=message.replace("<", "\\<").replace("[", "\\[")):
             read(str(path))
 
 
+def test_check_corpus_leaves_the_column_to_a_caller_that_names_no_text_field(tmp_path):
+    # a spec whose text_field is "body" reads this file; a check that assumed "text" would refuse it
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"text": list(range(10)), "body": [f"document {i} " * 20 for i in range(10)]}), path)
+    check_corpus(str(path))
+    with pytest.raises(UserError, match="column 'text' holds int64"):
+        check_corpus(str(path), text_field="text")
+    assert len(load_corpus(str(path), text_field="body").documents) == 10
+
+
 def test_check_corpus_passes_a_parquet_column_of_strings(tmp_path):
     path = _parquet(tmp_path, [f"document {i} " * 20 for i in range(10)])
-    check_corpus(str(path))
+    check_corpus(str(path), text_field="text")
     assert len(load_corpus(str(path)).documents) == 10
 
 
 def test_check_corpus_refuses_a_file_that_is_no_parquet(tmp_path):
     path = tmp_path / "corpus.parquet"
     path.write_text("not parquet at all\n")
-    for read in (load_corpus, check_corpus):
+    for read in (load_corpus, lambda p: check_corpus(p, text_field="text")):
         with pytest.raises(UserError, match="cannot read column 'text' of"):
             read(str(path))
+    with pytest.raises(UserError, match="cannot read .* as Parquet"):
+        check_corpus(str(path))
 
 
 def test_check_corpus_reads_a_parquet_file_in_a_glob_as_text_as_load_corpus_does(tmp_path):
@@ -173,7 +187,7 @@ def test_write_checkpoint_refuses_a_config_that_is_no_mapping(tmp_path):
 ], ids=["no-rows", "all-null"])
 def test_check_corpus_refuses_an_empty_parquet_column_as_load_corpus_does(tmp_path, make):
     path = make(tmp_path)
-    for read in (load_corpus, check_corpus):
+    for read in (load_corpus, lambda p: check_corpus(p, text_field="text")):
         with pytest.raises(UserError, match="is empty: it holds no non-blank text"):
             read(str(path))
 

@@ -29,9 +29,10 @@ _HEAD_BYTES = 65536
 _SCAN_ENTRIES = 10_000  # a directory or glob is looked at this far; past it, load_corpus decides
 
 
-def check_corpus(source: str | None, *, text_field: str = "text") -> None:
+def check_corpus(source: str | None, *, text_field: str | None = None) -> None:
     """Raise UserError naming the corpus when load_corpus(source, text_field=text_field) would surely fail to
-    read it."""
+    read it. A Parquet file's text column is checked only for a caller that names its `text_field`: one that
+    does not would be refused a file whose other column is the text it reads."""
     name = BUILTIN if source is None else str(source)
     check_corpus_name(name)
     if name == BUILTIN:
@@ -78,10 +79,10 @@ def _check_not_all_empty(files: list[Path], scanned: int, name: str) -> None:
         raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
 
 
-def _check_parquet_column(path: Path, text_field: str, name: str) -> None:
-    """The text column's type, from the file's schema alone (no rows read), refused as load_corpus refuses it.
-    A column the schema does not name at top level (missing, or a nested "a.b") is left to load_corpus: a
-    caller that does not pass its text_field would be refused a corpus that reads."""
+def _check_parquet_column(path: Path, text_field: str | None, name: str) -> None:
+    """The file's schema and row count (no rows read), refused as load_corpus refuses them: no Parquet, no
+    rows, or, for a caller that names its text_field, a text column that is not strings. A column the schema
+    does not name at top level (missing, or a nested "a.b") is left to load_corpus."""
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -91,14 +92,17 @@ def _check_parquet_column(path: Path, text_field: str, name: str) -> None:
         metadata = pq.read_metadata(path)
         schema = metadata.schema.to_arrow_schema()
     except Exception as err:  # pyarrow raises several types for a file that is no Parquet
-        raise UserError(f"cannot read column {text_field!r} of {path}: {err}".splitlines()[0]) from None
-    if text_field not in schema.names or schema.names.count(text_field) != 1:
+        what = f"column {text_field!r} of {path}" if text_field is not None else f"{path} as Parquet"
+        raise UserError(f"cannot read {what}: {err}".splitlines()[0]) from None
+    if metadata.num_rows == 0:
+        raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
+    if text_field is None or schema.names.count(text_field) != 1:
         return
     column_type = schema.field(text_field).type
     if not holds_text(column_type):
         raise UserError(f"{path}: column {text_field!r} holds {column_type}, not text; a corpus reads a column of"
                         " strings")
-    if metadata.num_rows == 0 or pa.types.is_null(column_type):  # no rows, or no value in any
+    if pa.types.is_null(column_type):  # no value in any row
         raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
 
 
