@@ -17,6 +17,10 @@ _SAME_NAME = (
     "floor_scale", "attn_scale", "rms_norm_eps", "max_position_embeddings", "tie_word_embeddings",
     "router_aux_loss_coef", "initializer_range", "bos_token_id", "pad_token_id",
 )
+# Llama4TextConfig's max_position_embeddings when config.json has none (sonar's own default is another).
+_HF_MAX_POSITION_EMBEDDINGS = 4096 * 32
+# The llama3 settings a rope_parameters mapping must name; its pretraining length transformers fills in.
+_LLAMA3_KEYS = ("factor", "low_freq_factor", "high_freq_factor")
 
 
 def text_config_dict(hf: dict) -> dict:
@@ -73,12 +77,12 @@ def from_hf(hf: dict) -> ModelConfig:
 def _rope_from_hf(hf: dict) -> tuple[float, RopeScaling | None]:
     params = hf.get("rope_parameters")
     if params is None:  # transformers 4.x style
-        return _rope_reading(_legacy_rope_parameters(hf))
+        return _rope_reading(_legacy_rope_parameters(hf), _pretraining_length(hf))
     if not isinstance(params, dict):
         raise ConfigError(f"rope_parameters={params!r}: expected a mapping (rope_type, rope_theta, ...)")
     if "rope_theta" not in params and "rope_theta" in hf:  # as transformers fills it in
         params = dict(params, rope_theta=hf["rope_theta"])
-    reading = _rope_reading(params)
+    reading = _rope_reading(params, _pretraining_length(hf))
     _check_legacy_rope_agrees(hf, reading)
     return reading
 
@@ -101,7 +105,7 @@ def _check_legacy_rope_agrees(hf: dict, reading: tuple[float, RopeScaling | None
     refused, since which half its author meant cannot be told."""
     legacy_theta = hf.get("rope_theta")
     if hf.get("rope_scaling"):
-        legacy = _rope_reading(_legacy_rope_parameters(hf))
+        legacy = _rope_reading(_legacy_rope_parameters(hf), _pretraining_length(hf))
     elif legacy_theta is not None:
         legacy = (legacy_theta, reading[1])  # only a theta to compare
     else:
@@ -125,8 +129,15 @@ def _rope_settings(theta: float, scaling: RopeScaling | None) -> dict:
     return settings if scaling is None else settings | dataclasses.asdict(scaling)
 
 
-def _rope_reading(params: dict) -> tuple[float, RopeScaling | None]:
-    """(theta, scaling) from a rope_parameters mapping."""
+def _pretraining_length(hf: dict) -> object:
+    """The original_max_position_embeddings transformers gives a llama3 mapping that names none: the file's
+    max_position_embeddings (a top-level original_max_position_embeddings is set only after, and unread)."""
+    return hf.get("max_position_embeddings", _HF_MAX_POSITION_EMBEDDINGS)
+
+
+def _rope_reading(params: dict, pretraining_length: object) -> tuple[float, RopeScaling | None]:
+    """(theta, scaling) from a rope_parameters mapping; a llama3 one without original_max_position_embeddings
+    reads `pretraining_length` there, as transformers' standardisation fills it in."""
     rope_type = params.get("rope_type", params.get("type", "default"))  # transformers reads "type" in its stead
     theta = params.get("rope_theta", 500000.0)
     # float() would read true as 1.0 and the text "1e5" as a number: only a JSON number is one
@@ -135,10 +146,15 @@ def _rope_reading(params: dict) -> tuple[float, RopeScaling | None]:
         return theta, None
     if rope_type != "llama3":
         raise ConfigError(f"rope_type={rope_type!r}: only 'default' and 'llama3' are supported")
+    missing = [name for name in _LLAMA3_KEYS if name not in params]
+    if missing:  # a bare KeyError named neither the mapping nor the rule
+        raise ConfigError(f"rope_type 'llama3': missing key {', '.join(map(repr, missing))} (its scaling needs "
+                          f"{', '.join(_LLAMA3_KEYS)}, and original_max_position_embeddings or else the file's "
+                          "max_position_embeddings)")
     return theta, RopeScaling(
         factor=params["factor"], low_freq_factor=params["low_freq_factor"],
         high_freq_factor=params["high_freq_factor"],
-        original_max_position_embeddings=params["original_max_position_embeddings"],
+        original_max_position_embeddings=params.get("original_max_position_embeddings", pretraining_length),
     )
 
 

@@ -15,6 +15,8 @@ _VISION_SAME_NAME = (
 _TOKEN_IDS = ("boi_token_index", "eoi_token_index", "image_token_index")
 # transformers builds these with fixed settings whatever config.json says; we refuse to pretend otherwise.
 TRANSFORMERS_LAYERNORM_EPS = 1e-5
+# Llama4VisionConfig's theta where config.json names none.
+TRANSFORMERS_VISION_THETA = 10000.0
 
 
 def read_square_sides(fields: dict) -> dict:
@@ -44,16 +46,36 @@ def vision_from_hf(hf: dict) -> VisionConfig:
         if isinstance(fields.get(name), list | tuple) and not _square(fields[name]):
             raise ConfigError(f"vision {name}={fields[name]}: only square sizes are supported")
     fields = read_square_sides(fields)
-    rope = hf.get("rope_parameters") or {}
-    if not isinstance(rope, dict):
-        raise ConfigError(f"vision rope_parameters={rope!r}: expected a mapping (rope_type, rope_theta, ...)")
-    theta = rope.get("rope_theta", hf.get("rope_theta"))
+    theta = _vision_rope_theta(hf)
     if theta is not None:
-        # float() would read true as 1.0 and the text "1e4" as a number: anything but a number is VisionConfig's
-        # to refuse, by name
-        fields["rope_theta"] = float(theta) if isinstance(theta, int | float) and not isinstance(theta, bool) \
-            else theta
+        fields["rope_theta"] = theta
     return VisionConfig(**fields)
+
+
+def _vision_rope_theta(hf: dict) -> object:
+    """The vision RoPE theta as transformers reads it: rope_scaling, when set, in place of rope_parameters,
+    and a top-level rope_theta where the mapping names none. As for the text config (hf_config), a file whose
+    rope_parameters and older rope_scaling/rope_theta give different thetas is refused: which one its author
+    meant cannot be told. None where the file names no theta."""
+    for name in ("rope_parameters", "rope_scaling"):
+        if hf.get(name) is not None and not isinstance(hf[name], dict):
+            raise ConfigError(f"vision {name}={hf[name]!r}: expected a mapping (rope_type, rope_theta, ...)")
+    params, scaling, top = hf.get("rope_parameters") or {}, hf.get("rope_scaling") or {}, hf.get("rope_theta")
+    theta = _number(params.get("rope_theta", TRANSFORMERS_VISION_THETA if top is None else top))
+    legacy = _number(scaling.get("rope_theta", top)) if scaling else _number(top)
+    if not params:
+        return legacy
+    if legacy is not None and legacy != theta:
+        older = "rope_scaling" if scaling else "rope_theta"
+        raise ConfigError(f"vision rope_parameters and the older {older} describe different RoPE (rope_theta "
+                          f"{theta!r} vs {legacy!r}): keep rope_parameters alone, or make the two agree")
+    return theta
+
+
+def _number(theta: object) -> object:
+    # float() would read true as 1.0 and the text "1e4" as a number: anything but a number is VisionConfig's
+    # to refuse, by name
+    return float(theta) if isinstance(theta, int | float) and not isinstance(theta, bool) else theta
 
 
 def multimodal_from_hf(hf: dict) -> MultimodalConfig:

@@ -196,6 +196,9 @@ def write_checkpoint(state: dict[str, torch.Tensor], config: dict, path: str | P
     atomically; weights derived from Llama 4 also get its license notice (sonar.checkpoint.llama_license)."""
     path = check_save_arguments(path, max_shard_bytes, overwrite)
     check_tensors_hold_weights(state, path)
+    if not isinstance(config, dict):  # dict() would take a list of pairs, or fail on anything else unnamed
+        raise UserError(f"{path}: not written: config must be a dict (config.json's contents), got "
+                        f"{type(config).__name__}")
     provenance = provenance or dict(FROM_SCRATCH)
     config = dict(config, dtype=str(next(iter(state.values())).dtype).removeprefix("torch."))
     with writing(path, kind="checkpoint", overwrite=overwrite) as staging:
@@ -224,8 +227,17 @@ def check_tensors_hold_weights(state: dict[str, torch.Tensor], path: Path) -> No
     """Every tensor has values to write, all finite; checked before anything is written. A meta-device model
     failed inside safetensors with "Cannot copy out of meta tensor; no data!", once the target's folders were
     made; NaN or inf weights (a diverged run) were written without a word, into a checkpoint load_pretrained
-    then refused."""
+    then refused. An empty state failed with a bare StopIteration (reading its dtype), and anything but a
+    mapping of names to tensors deep in safetensors."""
+    if not isinstance(state, dict):
+        raise UserError(f"{path}: not written: the state must be a dict of tensor names to tensors, got "
+                        f"{type(state).__name__}")
+    if not state:
+        raise UserError(f"{path}: not written: the state holds no tensors (a checkpoint needs its weights)")
     for name, tensor in state.items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            raise UserError(f"{path}: not written: entry {name!r} is a {type(tensor).__name__}; the state maps "
+                            "tensor names (str) to tensors")
         if tensor.is_meta:
             raise UserError(f"{path}: not written: tensor {name!r} is on the meta device and holds no values (a model "
                             "built under torch.device('meta')); load or initialise its weights first")

@@ -78,7 +78,8 @@ def train(
     if vocab is not None and tokenizer == "byte":  # else read by nothing: the run trained on 257 ids without a word
         raise UserError(f"--vocab {vocab}: sets the BPE vocabulary; the byte tokenizer's is fixed (257 ids)")
     if corpus is not None and not resume:  # on --resume, first compared with the run's own
-        check_corpus(corpus)  # a cheap look, naming the corpus as given (the run records it absolute)
+        # a cheap look, naming the corpus as given (the run records it absolute); train reads the default field
+        check_corpus(corpus, text_field=DataConfig.text_field)
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
     check_run_dir(out, holds_run=_holds_train_run, kind="sonar train run")

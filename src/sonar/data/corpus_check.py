@@ -22,14 +22,17 @@ from sonar.data.corpus import (
     check_not_sweeping,
     refuse_gzipped,
 )
+from sonar.data.corpus import _holds_text as holds_text
 from sonar.errors import UserError
 
 _HEAD_BYTES = 65536
 _SCAN_ENTRIES = 10_000  # a directory or glob is looked at this far; past it, load_corpus decides
 
 
-def check_corpus(source: str | None) -> None:
-    """Raise UserError naming the corpus when load_corpus(source) would surely fail to read it."""
+def check_corpus(source: str | None, *, text_field: str | None = None) -> None:
+    """Raise UserError naming the corpus when load_corpus(source, text_field=text_field) would surely fail to
+    read it. A Parquet file's text column is checked only for a caller that names its `text_field`: one that
+    does not would be refused a file whose other column is the text it reads."""
     name = BUILTIN if source is None else str(source)
     check_corpus_name(name)
     if name == BUILTIN:
@@ -45,8 +48,12 @@ def check_corpus(source: str | None) -> None:
             raise UserError(f"corpus directory {name!r} holds no text files ({', '.join(sorted(TEXT_SUFFIXES))})")
         if first is not None:
             _check_file(first)
+        _check_not_all_empty([p for p in entries if p.suffix.lower() in TEXT_SUFFIXES], len(entries), name)
     elif path.is_file():
-        head = _check_file(path)
+        parquet = path.suffix.lower() == ".parquet"  # read as Parquet only when it is the corpus itself
+        head = _check_file(path, parquet=parquet)
+        if parquet:
+            _check_parquet_column(path, text_field, name)
         if not head.strip() and path.stat().st_size <= _HEAD_BYTES:
             raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
     elif glob.has_magic(name):
@@ -59,12 +66,49 @@ def check_corpus(source: str | None) -> None:
             raise UserError(f"corpus glob {name!r} matches no files")
         if first is not None:
             _check_file(first)
+        _check_not_all_empty([Path(p) for p in matches], len(matches), name)
     else:
         raise UserError(f"corpus path {name!r} does not exist")
 
 
-def _check_file(path: Path) -> bytes:
-    """The file's first bytes, once they are known to be readable (and UTF-8, for text)."""
+def _check_not_all_empty(files: list[Path], scanned: int, name: str) -> None:
+    """Refused as load_corpus refuses it when every file it would read is empty (sizes only: no file is read);
+    a scan cut short at _SCAN_ENTRIES leaves it to load_corpus."""
+    sized = [p for p in files if p.is_file()]
+    if sized and scanned < _SCAN_ENTRIES and all(p.stat().st_size == 0 for p in sized):
+        raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
+
+
+def _check_parquet_column(path: Path, text_field: str | None, name: str) -> None:
+    """The file's schema and row count (no rows read), refused as load_corpus refuses them: no Parquet, no
+    rows, or, for a caller that names its text_field, a text column that is not strings. A column the schema
+    does not name at top level (missing, or a nested "a.b") is left to load_corpus."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UserError(f"reading {path} needs pyarrow: pip install 'sonar[parquet]'") from None
+    try:
+        metadata = pq.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema()
+    except Exception as err:  # pyarrow raises several types for a file that is no Parquet
+        what = f"column {text_field!r} of {path}" if text_field is not None else f"{path} as Parquet"
+        raise UserError(f"cannot read {what}: {err}".splitlines()[0]) from None
+    if metadata.num_rows == 0:
+        raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
+    if text_field is None or schema.names.count(text_field) != 1:
+        return
+    column_type = schema.field(text_field).type
+    if not holds_text(column_type):
+        raise UserError(f"{path}: column {text_field!r} holds {column_type}, not text; a corpus reads a column of"
+                        " strings")
+    if pa.types.is_null(column_type):  # no value in any row
+        raise UserError(f"corpus {name!r} is empty: it holds no non-blank text")
+
+
+def _check_file(path: Path, *, parquet: bool = False) -> bytes:
+    """The file's first bytes, once they are known to be readable (and UTF-8, unless it is a Parquet file
+    read as one: in a directory or glob every file is read as text)."""
     if not os.access(path, os.R_OK):
         raise UserError(f"corpus file {str(path)!r} is not readable (permission denied)")
     try:
@@ -72,8 +116,8 @@ def _check_file(path: Path) -> bytes:
             head = f.read(_HEAD_BYTES)
     except OSError as err:
         raise UserError(f"corpus file {str(path)!r} cannot be read: {err.strerror}") from None
-    if path.suffix.lower() == ".parquet":
-        return head  # binary; its columns are checked when it is read
+    if parquet:
+        return head  # binary
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a cut multi-byte tail is fine
     except UnicodeDecodeError as err:
