@@ -54,7 +54,7 @@ bench-figures: bench-peers
 # tables each of two more suite seeds, 7 and 11, with each rule in HELDOUT_SWITCH flipped alone
 # (benchmarks/heldout.json; about an hour on 2 cores, resumable from its .work.jsonl).
 HELDOUT_SUITES := build/heldout-suites
-HELDOUT_SWITCH := feasible_stops_tuning,stop_swept_finalists,explore_to_end,final_losses_first,fastest_first,learned_starts,defer_far_probes,latency_model,endgame_challengers,forecast,tuning_pays,explore_waiting,late_gain_bound,tune_before_train
+HELDOUT_SWITCH := sweep_finalists_first,feasible_stops_tuning,stop_swept_finalists,explore_to_end,final_losses_first,fastest_first,learned_starts,defer_far_probes,latency_model,endgame_challengers,forecast,tuning_pays,explore_waiting,late_gain_bound,tune_before_train
 # synth-suite resumes: a table already written is kept, so a cut-off generation completes on the next run.
 heldout-suites: $(VENV)/.installed
 	$(VENV)/bin/sonar bench synth-suite --out $(HELDOUT_SUITES)/s7 --count 12 --seed 7

@@ -63,6 +63,7 @@ SCENARIOS = {
     "hopeful_feasibility": (_synthetic(24), "constraint"),
     "stop_swept_finalists": (_cheap_tuning_finalists, "constraint"),
     "pooled_forecast": (_synthetic(24), "constraint"),
+    "sweep_finalists_first": (_synthetic(24, tuning_cost=10.0), "constraint"),
 }
 
 
@@ -124,3 +125,20 @@ def test_stop_swept_finalists_trains_no_finalist_whose_whole_sweep_misses(tmp_pa
     assert not trained_out_infeasible(on)
     assert len(stopped_swept(on)) > len(stopped_swept(off))  # stopped instead, at the last rung
     assert on.spent_s < off.spent_s
+
+
+def test_sweep_finalists_first_measures_every_finalist_before_its_last_training(tmp_path):
+    # Dear tuning: a finalist's sweep costs more than its last steps, so without the rule it trains first and
+    # learns only afterwards that no configuration meets the bound.
+    table = _synthetic(24, tuning_cost=10.0)()
+    objective = objective_from_table(table, mode="constraint", latency_limit_quantile=0.25)
+    max_steps = table.header.max_steps
+
+    def trained_out_infeasible(state):
+        return [c.id for c in state.candidates.values()
+                if c.steps_done() >= max_steps and not c.best_latency() <= objective.latency_limit_s]
+
+    off = _final_state(table, objective, {"sweep_finalists_first": False}, tmp_path / "off")
+    on = _final_state(table, objective, {"sweep_finalists_first": True}, tmp_path / "on")
+    assert trained_out_infeasible(off)  # the scenario pays last-rung steps for finalists that cannot be picked
+    assert not trained_out_infeasible(on)

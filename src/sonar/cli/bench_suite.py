@@ -176,7 +176,8 @@ PARETO_ONLY_RULES = ("front_promotion", "front_extenders")
 CONSTRAINT_ONLY_RULES = ("endgame_challengers", "feasible_stops_tuning", "tuning_pays", "catch_up_by_rung",
                          "tune_before_train", "latency_model", "screen_feasibility", "final_losses_first",
                          "fastest_first", "defer_far_probes", "learned_starts", "hopeful_feasibility",
-                         "stop_swept_finalists", "pooled_forecast")
+                         "stop_swept_finalists", "pooled_forecast",
+                         "sweep_finalists_first")
 IDLE_RULES = {"constraint": PARETO_ONLY_RULES, "pareto": CONSTRAINT_ONLY_RULES}
 _MODE_NAMES = {"constraint": "constraint", "pareto": "Pareto"}
 

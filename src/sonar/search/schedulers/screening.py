@@ -9,6 +9,8 @@
                   costs less than the steps it saves. Screening every candidate at rung 0 instead paid
                   for whole sweeps of candidates the rungs would have dropped on loss anyway
                   (benchmarks/README.md).
+                  sweep_finalists_first: at the last rung, whatever the rest of the sweep costs (unless
+                  final_losses_first orders the last rung).
     screened_out: its whole sweep is measured and no configuration meets the bounds, so no more
                   training can make it a pick (several targets, a winner each: on every target; the
                   worst case over targets: left to its ranking).
@@ -38,6 +40,10 @@ def screens(scheduler, c: CandidateState) -> bool:
         return False
     if swept(scheduler, c) or feasible(scheduler, c):
         return False
+    # final_losses_first orders the last rung the other way (training first, then sweeps in final-loss order)
+    if (scheduler.rules.sweep_finalists_first and not scheduler.rules.final_losses_first
+            and c.rung == len(scheduler.ladder) - 1):
+        return True  # the dearest steps of the ladder wait for the sweep that may rule them out
     sweep_left = scheduler.trial_cost * (scheduler.spec.budget.max_trials - c.trials_done())
     return sweep_left <= scheduler.ladder[c.rung][0] - c.steps_done()
 
