@@ -12,15 +12,17 @@ from sonar.errors import UserError
 
 @contextmanager
 def as_flags(flags: Mapping[str, str]) -> Iterator[None]:
-    """A UserError raised inside, with each keyword of `flags` (keyword -> flag) that opens the message or
-    follows its advice `use` put as the flag: `seq_len=5000: ...` reads `--seq-len 5000: ...`. Only those two
-    places are rewritten, so a value quoted in between is shown as it was given."""
+    """A UserError raised inside, with each keyword of `flags` (keyword -> flag) that opens the message, follows
+    its advice `use` or is the bound a value is compared with put as the flag: `seq_len=5000: ...` reads
+    `--seq-len 5000: ...`, `must be >= start_level=2` reads `must be >= --start-level 2`. Only those places are
+    rewritten, so a value quoted in between is shown as it was given."""
     try:
         yield
     except UserError as err:
         message = str(err)
         for keyword, flag in flags.items():
-            message = re.sub(rf"(^|\buse ){re.escape(keyword)}=", rf"\g<1>{flag} ", message)
+            message = re.sub(rf"(^|\buse |[<>]=? |\bat (?:most|least) ){re.escape(keyword)}=", rf"\g<1>{flag} ",
+                             message)
         if message == str(err):
             raise
         raise UserError(message) from None
