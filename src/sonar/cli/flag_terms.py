@@ -28,6 +28,20 @@ def as_flags(flags: Mapping[str, str]) -> Iterator[None]:
         raise UserError(message) from None
 
 
+@contextmanager
+def as_flag_of(role: str, flag: str, accepted: str) -> Iterator[None]:
+    """A UserError raised inside that opens with the `role` a value plays (`trainer 'nope': expected ...`,
+    as sonar.importing words it) opened with the flag it was typed as instead, and `accepted` added: the role
+    named no flag, and the form it expects named no value that works."""
+    try:
+        yield
+    except UserError as err:
+        message = str(err)
+        if not message.startswith(role + " "):
+            raise
+        raise UserError(f"{flag}{message[len(role):]}; {accepted}") from None
+
+
 def same_named_flags(*keywords: str) -> dict[str, str]:
     """keyword -> flag, for settings whose flag is the keyword's own name (batch_size: --batch-size)."""
     return {keyword: "--" + keyword.replace("_", "-") for keyword in keywords}
