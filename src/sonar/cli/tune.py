@@ -185,6 +185,10 @@ def bench_tune(
 
     chosen = None if archs is None else list(name_list(archs, "--archs", what="architecture",
                                                        choices=architectures()))
+    unknown = [name for name in chosen or () if name not in architectures()]
+    if unknown:  # else "archs ['nope']: unknown", the bench's keyword and a Python list
+        raise UserError(f"--archs {archs!r}: unknown architecture {', '.join(unknown)}; choose from"
+                        f" {', '.join(architectures())}")
     check_quality_limit(quality_limit, "--quality-limit")  # before the bandwidth is measured
     if not 1 <= trials <= MAX_TUNER_TRIALS:  # else "trials=0", naming the bench's keyword and no flag
         raise UserError(f"--trials {trials}: must be between 1 and {MAX_TUNER_TRIALS:,}")
