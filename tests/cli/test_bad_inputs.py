@@ -158,7 +158,7 @@ PLAN = [cli(f"plan-{flag.strip('-')}-{value or 'empty'}", ["plan", "--model", "s
             ("--context", "", r"--context"),
             ("--context", "99999999999999999999M", r"--context"),
             ("--weights", "int2", r"'int2'"),
-            ("--weights", "", r"weight format ''"),
+            ("--weights", "", r"--weights '': unknown weight format"),
             ("--kv-dtype", "int4", r"'int4'"),
             ("--gpu", "h100-90gb", r"'h100-90gb'"),
             ("--gpu", "0GB", r"0GB"),

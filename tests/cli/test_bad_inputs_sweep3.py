@@ -90,10 +90,10 @@ def _suite(sb: Sandbox, command: str, *extra: str) -> list[str]:
 CASES = [
     # numbers that overflow a float to inf on their way to an int
     cli("plan-gpu-capacity-400-digits", ["plan", "--model", "scout", "--gpu", NINES + "GB"],
-        r"GPU capacity '9+GB': inf bytes; at most 1,000,000 GB"),
+        r"--gpu '9+GB': GPU capacity: inf bytes; at most 1,000,000 GB"),
     cli("plan-gpu-capacity-bytes-400-digits", ["plan", "--model", "scout", "--gpu", NINES], r"at most 1,000,000 GB"),
     cli("plan-gpu-capacity-huge", ["plan", "--model", "scout", "--gpu", "99999999999999999999999GB"],
-        r"GPU capacity '9+GB': 1e\+32 bytes; at most 1,000,000 GB"),
+        r"--gpu '9+GB': GPU capacity: 1e\+32 bytes; at most 1,000,000 GB"),
     cli("plan-context-400-digits", ["plan", "--model", "scout", "--context", NINES],
         r"--context '9+': at most 1,099,511,627,776 tokens"),
     cli("plan-table-context-400-digits-k", ["plan", "--table", "--context", NINES + "K"],

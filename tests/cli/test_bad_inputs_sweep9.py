@@ -45,6 +45,15 @@ CASES = [
         r"^error: --max-level 1: must be >= --start-level 3$"),
     cli("posttrain-rl-max-level-below-default-start-level", lambda sb: _rl(sb, "--max-level", "1"),
         r"^error: --max-level 1: must be >= --start-level 2$"),
+    # "unknown GPU 'nope'; ...", "unknown weight format 'nope'; ...", "unknown KV cache dtype ...": no flag named
+    *(cli(f"plan-{where}{flag}-{name}", ["plan", *model, f"--{flag}", value], rf"^error: --{flag} {expect}")
+      for where, model in (("", ["--model", "scout"]), ("table-", ["--table"]))
+      for flag, name, value, expect in (
+          ("gpu", "unknown", "nope", r"'nope': unknown GPU; choose one of \['a100-40gb', .* or a capacity such as"),
+          ("gpu", "fractional-bytes", "5.5", r"'5\.5': GPU capacity: a byte count is a whole number; for gigabytes"
+                                             r" write 5\.5GB or 5\.5GiB$"),
+          ("weights", "unknown", "int2", r"'int2': unknown weight format; choose one of \['bf16', "),
+          ("kv-dtype", "unknown", "int4", r"'int4': unknown KV cache dtype; choose one of \['bf16', 'fp8'\]$"))),
 ]
 
 

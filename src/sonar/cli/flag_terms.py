@@ -42,6 +42,20 @@ def as_flag_of(role: str, flag: str, accepted: str) -> Iterator[None]:
         raise UserError(f"{flag}{message[len(role):]}; {accepted}") from None
 
 
+@contextmanager
+def typed_as(flag: str, value: str) -> Iterator[None]:
+    """A UserError raised inside that quotes `value` but names no flag (`unknown GPU 'nope'; choose ...`, in
+    the words of the settings underneath) opened with the flag and the value instead: `--gpu 'nope': unknown
+    GPU; choose ...`."""
+    try:
+        yield
+    except UserError as err:
+        message, quoted = str(err), repr(value)
+        if message.startswith("-") or f" {quoted}" not in message:
+            raise
+        raise UserError(f"{flag} {quoted}: {message.replace(f' {quoted}', '', 1)}") from None
+
+
 def same_named_flags(*keywords: str) -> dict[str, str]:
     """keyword -> flag, for settings whose flag is the keyword's own name (batch_size: --batch-size)."""
     return {keyword: "--" + keyword.replace("_", "-") for keyword in keywords}

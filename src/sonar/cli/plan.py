@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sonar.cli.app import app
+from sonar.cli.flag_terms import typed_as
 from sonar.errors import UserError
 from sonar.plan.bisect import MAX_BATCH
 from sonar.plan.calibration import all_checks, markdown_table
@@ -17,7 +18,7 @@ from sonar.plan.engine_profile import ENGINES, EXACT, get_profile
 from sonar.plan.fit import Plan, plan_deployment
 from sonar.plan.formats import FORMATS, get_format
 from sonar.plan.gpus import parse_gpu
-from sonar.plan.memory import DEFAULT_PREFILL_TOKENS
+from sonar.plan.memory import DEFAULT_PREFILL_TOKENS, kv_dtype_bytes
 from sonar.plan.providers import Provider, binding_limit, get_provider
 from sonar.plan.serving import DecodeRoofline, decode_roofline
 from sonar.plan.source import load_model_spec
@@ -66,13 +67,19 @@ def plan(
                             f"drop {', '.join(given)}")
         typer.echo(markdown_table(all_checks()))
         return
-    gpu_type = parse_gpu(gpu)
+    # each named in the settings' words ("unknown GPU 'nope'; ...", "unknown weight format ..."), not the flag's
+    with typed_as("--gpu", gpu):
+        gpu_type = parse_gpu(gpu)
+    with typed_as("--weights", weights):
+        get_format(weights)
+    with typed_as("--kv-dtype", kv_dtype):
+        kv_dtype_bytes(kv_dtype)
     if hbm_tbps is not None:
         gpu_type = _with_bandwidth(gpu_type, hbm_tbps)
     profile = None if engine == EXACT and engine_version is None else get_profile(engine, engine_version)
     if table:
-        # The table covers every format at its own contexts, but a misspelt value is refused, not ignored.
-        get_format(weights)
+        # The table covers every format at its own contexts, but a misspelt value is refused, not ignored
+        # (--weights is checked above).
         if context is not None:
             parse_tokens(context)
         if provider is not None:
