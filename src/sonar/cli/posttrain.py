@@ -14,7 +14,7 @@ import typer
 from sonar.checkpoint import load_pretrained, save_pretrained
 from sonar.cli.app import app
 from sonar.cli.eval_group import eval_app
-from sonar.cli.flag_terms import as_flags, same_named_flags
+from sonar.cli.flag_terms import about_path, as_flags, same_named_flags, typed_as
 from sonar.cli.lists import ascii_number
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
@@ -24,7 +24,7 @@ from sonar.posttrain.chat import check_chat_checkpoint
 from sonar.posttrain.distill import DistillConfig, run_distill
 from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs, text_pairs
 from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
-from sonar.posttrain.model_source import load_start
+from sonar.posttrain.model_source import load_start as load_model_start
 from sonar.posttrain.pipeline import PipelineConfig, run_pipeline
 from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
@@ -38,7 +38,7 @@ from sonar.posttrain.run_dir import (
 )
 from sonar.posttrain.settings import MAX_STAGE_SEED, with_overrides
 from sonar.posttrain.sft import SFTConfig, run_sft
-from sonar.posttrain.tasks import TASKS, mixed_examples
+from sonar.posttrain.tasks import MAX_LEVEL, TASKS, mixed_examples
 from sonar.posttrain.tuning import DPO_CANDIDATES, TuningConfig, tune
 from sonar.posttrain.user_data import read_pairs, read_preferences
 from sonar.strict_json import dumps_strict
@@ -72,12 +72,34 @@ def _split(text: str, what: str) -> tuple[str, ...]:
     return items
 
 
+def _tasks(text: str) -> tuple[str, ...]:
+    """The built-in tasks named, each known: the tasks' own check printed "tasks=['chess']: ...", a keyword and a
+    Python list."""
+    items = _split(text, "tasks")
+    unknown = [t for t in items if t not in TASKS]
+    if unknown:
+        raise UserError(f"--tasks {text!r}: unknown task {', '.join(unknown)}; choose from {', '.join(sorted(TASKS))}")
+    return items
+
+
 def _levels(text: str) -> tuple[int, ...]:
     items = _split(text, "levels")  # outside the try: its UserError is a ValueError too
     try:
-        return tuple(int(ascii_number(t)) for t in items)
+        levels = tuple(int(ascii_number(t)) for t in items)
     except ValueError:
         raise UserError(f"--levels {text!r}: comma-separated integers, e.g. 1,2") from None
+    outside = [str(level) for level in levels if not 1 <= level <= MAX_LEVEL]
+    if outside:  # else "levels=0: must be an integer in 1..5", the settings' keyword
+        named = f"level {outside[0]} is" if len(outside) == 1 else f"levels {', '.join(outside)} are"
+        raise UserError(f"--levels {text!r}: {named} not among the levels 1 to {MAX_LEVEL}")
+    return levels
+
+
+def load_start(start: str | None, *, preset_name: str | None = None, seed: int = 0, flag: str = "--from"):
+    """The starting model, a refusal naming the flag that chose it: the loader's own opened with the
+    checkpoint's path ("trained: no config.json ...") or the preset's words ("unknown preset 'nope'; ...")."""
+    with typed_as("--preset", preset_name), about_path(flag, start):
+        return load_model_start(start, preset_name=preset_name, seed=seed, flag=flag)
 
 
 def _seeds(text: str) -> list[int]:
@@ -195,7 +217,7 @@ def _builtin_examples(tasks: str, levels: str, per_cell: int, seed: int) -> list
     # samples ("all right or all wrong on every prompt"), after loading the model and sampling nothing
     if per_cell < 1:
         raise UserError(f"--per-cell {per_cell}: must be >= 1 (examples per task and level)")
-    return mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed)
+    return mixed_examples(_tasks(tasks), _levels(levels), per_cell, split="train", seed=seed)
 
 
 def _checkpoint(start: str | None, stage: str):
@@ -249,7 +271,7 @@ def rl_command(
     """GRPO-style online RL from an SFT checkpoint (also the KL reference); writes OUT/model, OUT/curve.json."""
     with as_flags(same_named_flags("steps", "prompts_per_step", "group_size", "temperature", "lr", "kl_coef",
                                    "start_level", "max_level", "save_every", "seed")):
-        config = RLConfig(tasks=_split(tasks, "tasks"), steps=steps, prompts_per_step=prompts_per_step,
+        config = RLConfig(tasks=_tasks(tasks), steps=steps, prompts_per_step=prompts_per_step,
                           group_size=group_size, temperature=temperature, lr=lr, kl_coef=kl_coef,
                           start_level=start_level, max_level=max_level, save_every=save_every, seed=seed)
     out_dir = _prepare(out, threads, "rl", inputs={"--from": start}, resume=resume)
@@ -427,7 +449,7 @@ def eval_tasks_command(
     """Exact-match accuracy on the built-in tasks' test split, per task and level (greedy replies)."""
     check_seed(seed, "--seed ", most=MAX_STAGE_SEED)
     with as_flags(same_named_flags("per_cell")):
-        config = EvalConfig(tasks=_split(tasks, "tasks"), levels=_levels(levels), per_cell=per_cell, seed=seed)
+        config = EvalConfig(tasks=_tasks(tasks), levels=_levels(levels), per_cell=per_cell, seed=seed)
     if not checkpoint.strip():  # Path('') is the working directory, and load_pretrained named its `path=`
         raise UserError(f"CHECKPOINT {checkpoint!r}: name a checkpoint directory")
     if not Path(checkpoint).is_dir():
