@@ -120,7 +120,7 @@ CASES = [
         {"prompt": "a", "chosen": "b" * 100_000, "rejected": "c"}) + "\n")), r"pair 1 \(chosen\): .*at most 4,096"),
     cli("tune-workload-past-the-model", ["tune", "--preset", "debug", "--trials", "1", "--workdir", "w", "--workload",
                                          "decode:ctx=100000"],
-        r"workload 'decode:ctx=100000,b=1': --preset 'debug' reads at most 4,096 positions.*100,032"),
+        r"^error: --workload 'decode:ctx=100000': --preset 'debug' reads at most 4,096 positions.*100,032"),
     cli("tune-prefill-past-the-model", ["tune", "--preset", "debug", "--trials", "1", "--workdir", "w", "--workload",
                                         "prefill:t=5000"], r"reads at most 4,096 positions.*prefill of 5,000"),
     cli("bench-tune-workload-past-the-model", ["bench", "tune", "--archs", "tiny", "--trials", "1", "--workdir", "w",

@@ -54,6 +54,46 @@ CASES = [
                                              r" write 5\.5GB or 5\.5GiB$"),
           ("weights", "unknown", "int2", r"'int2': unknown weight format; choose one of \['bf16', "),
           ("kv-dtype", "unknown", "int4", r"'int4': unknown KV cache dtype; choose one of \['bf16', 'fp8'\]$"))),
+    # "unknown preset 'nope'; ...": the preset's words, with no flag, in every command that starts from one
+    *(cli(f"{'-'.join(argv[:2])}-preset-unknown", [*argv, "--preset", "nope"],
+          r"^error: --preset 'nope': unknown preset; choose one of \['debug', ")
+      for argv in (["posttrain", "sft", "--out", "o"], ["posttrain", "all", "--out", "o"],
+                   ["posttrain", "tune", "--out", "o"], ["tune", "--trials", "1", "--workdir", "w"])),
+    cli("posttrain-distill-preset-unknown", lambda sb: ["posttrain", "distill", "--teacher", sb.checkpoint(),
+                                                        "--preset", "nope", "--out", "o"],
+        r"^error: --preset 'nope': unknown preset; choose one of \['debug', "),
+    # "trained: no config.json ...; its checkpoint is trained/model: pass that": the path, and no flag
+    *(cli(f"{'-'.join(argv[:2])}-{flag.strip('-')}-a-train-run",
+          lambda sb, argv=argv, flag=flag: [*argv, flag, sb.train_run()],
+          rf"^error: {flag} trained: no config\.json \(not a transformers checkpoint directory\); its checkpoint is"
+          r" trained/model: pass that$")
+      for argv, flag in ((["posttrain", "rl", "--out", "o"], "--from"), (["posttrain", "dpo", "--out", "o"], "--from"),
+                         (["posttrain", "distill", "--preset", "debug", "--out", "o"], "--teacher"),
+                         (["tune", "--trials", "1", "--workdir", "w"], "--checkpoint"))),
+    cli("tune-checkpoint-missing", ["tune", "--checkpoint", "nope", "--trials", "1", "--workdir", "w"],
+        r"^error: --checkpoint nope: no config\.json"),
+    # "tasks=['chess']: choose one or more of [...]", "levels=0: must be an integer in 1..5": the settings' keywords
+    *(cli(f"{'-'.join(argv[:2])}-{name}", lambda sb, argv=argv, extra=extra: [
+        *(sb.checkpoint() if arg == "CKPT" else arg for arg in argv), *extra], expect)
+      for argv in (["posttrain", "sft", "--preset", "debug", "--out", "o"], ["posttrain", "rl", "--from", "CKPT",
+                                                                             "--out", "o"], ["eval", "tasks", "CKPT"])
+      for name, extra, expect in (
+          ("tasks-unknown", ["--tasks", "sort,chess"],
+           r"^error: --tasks 'sort,chess': unknown task chess; choose from addition, brackets, count, reverse, sort$"),
+          ("levels-zero", ["--levels", "0"], r"^error: --levels '0': level 0 is not among the levels 1 to 5$"),
+          ("levels-past-the-last", ["--levels", "1,6,9"],
+           r"^error: --levels '1,6,9': levels 6, 9 are not among the levels 1 to 5$"))
+      if not (argv[1] == "rl" and name.startswith("levels"))),
+    # "workload 'nope': ...", "workload context=0: ...": the workload's words and fields, not the flag and its keys
+    *(cli(f"{'-'.join(argv[:2])}-workload-{name}", [*argv, "--workload", value], rf"^error: --workload {expect}")
+      for argv in (["tune", "--preset", "debug", "--trials", "1", "--workdir", "w"],
+                   ["bench", "tune", "--archs", "tiny", "--trials", "1", "--workdir", "w"])
+      for name, value, expect in (
+          ("unknown-kind", "nope", r"'nope': kind 'nope' must be one of \['prefill', 'decode', 'throughput'\]$"),
+          ("zero-context", "decode:ctx=0", r"'decode:ctx=0': ctx=0: must be >= 1$"),
+          ("zero-batch", "decode:ctx=8,b=0", r"'decode:ctx=8,b=0': b=0: must be >= 1$"),
+          ("negative-tokens", "prefill:t=-1", r"'prefill:t=-1': t=-1: must be >= 1$"),
+          ("past-the-model", "decode:ctx=100000", r"'decode:ctx=100000': (--preset 'debug'|tiny) reads at most"))),
 ]
 
 

@@ -51,9 +51,22 @@ def typed_as(flag: str, value: str) -> Iterator[None]:
         yield
     except UserError as err:
         message, quoted = str(err), repr(value)
-        if message.startswith("-") or f" {quoted}" not in message:
+        if value is None or message.startswith("-") or f" {quoted}" not in message:
             raise
         raise UserError(f"{flag} {quoted}: {message.replace(f' {quoted}', '', 1)}") from None
+
+
+@contextmanager
+def about_path(flag: str, path: object) -> Iterator[None]:
+    """A UserError raised inside that opens with the `path` a flag gave (`ckpt: no config.json ...`, as the
+    checkpoint and run readers word it) opened with the flag too: `--from ckpt: no config.json ...`."""
+    try:
+        yield
+    except UserError as err:
+        message = str(err)
+        if path is None or not str(path) or not message.startswith(f"{path}"):
+            raise
+        raise UserError(f"{flag} {message}") from None
 
 
 def same_named_flags(*keywords: str) -> dict[str, str]:
