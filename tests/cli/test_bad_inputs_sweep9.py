@@ -94,6 +94,19 @@ CASES = [
           ("zero-batch", "decode:ctx=8,b=0", r"'decode:ctx=8,b=0': b=0: must be >= 1$"),
           ("negative-tokens", "prefill:t=-1", r"'prefill:t=-1': t=-1: must be >= 1$"),
           ("past-the-model", "decode:ctx=100000", r"'decode:ctx=100000': (--preset 'debug'|tiny) reads at most"))),
+    # "corpus path 'nope' does not exist", "corpus '/abs/spec.yaml' has 1 document: ...": the reader's words alone
+    *(cli(f"{'-'.join(argv[:2])}-corpus-{name}", lambda sb, argv=argv, value=value: [
+        *(sb.train_run() if arg == "RUN" else arg for arg in argv), "--corpus", value(sb)], rf"^error: {expect}")
+      for argv in (["train", "--preset", "debug", "--steps", "1", "--out", "r"], ["eval", "length", "RUN", "--out", "o"])
+      for name, value, expect in (
+          ("missing", lambda sb: "nope", r"--corpus 'nope': corpus path 'nope' does not exist$"),
+          ("one-document", lambda sb: sb.file("one.txt", "a single short document\n"),
+           r"--corpus 'one\.txt': corpus '.*one\.txt' has 1 document: a train/val split needs at least 2$"),
+          ("folder-without-text", lambda sb: sb.file("d/x.bin", b"\0") and "d",
+           r"--corpus 'd': (corpus directory 'd'|directory) holds no text files"))),
+    # "/tmp/.../spec.yaml: exists and is not a directory": the path made absolute, and no flag
+    cli("eval-length-out-is-a-file", lambda sb: ["eval", "length", sb.train_run(), "--out", sb.file("x.txt", "mine")],
+        r"^error: --out x\.txt: exists and is not a directory; name a directory$"),
 ]
 
 

@@ -3,6 +3,7 @@ name their Python keywords (`seq_len=5000: ...`, `use device=cpu`), which no com
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -43,28 +44,41 @@ def as_flag_of(role: str, flag: str, accepted: str) -> Iterator[None]:
 
 
 @contextmanager
-def typed_as(flag: str, value: str) -> Iterator[None]:
+def typed_as(flag: str, value: str | None, opening: str | None = None) -> Iterator[None]:
     """A UserError raised inside that quotes `value` but names no flag (`unknown GPU 'nope'; choose ...`, in
     the words of the settings underneath) opened with the flag and the value instead: `--gpu 'nope': unknown
-    GPU; choose ...`."""
+    GPU; choose ...`. A message that begins with `opening` is about the value too, and is kept whole after the
+    flag, even where it quotes the value in another form (a corpus's absolute path)."""
     try:
         yield
     except UserError as err:
         message, quoted = str(err), repr(value)
-        if value is None or message.startswith("-") or f" {quoted}" not in message:
+        if value is None or message.startswith("-"):
             raise
-        raise UserError(f"{flag} {quoted}: {message.replace(f' {quoted}', '', 1)}") from None
+        if opening is not None and message.startswith(opening):
+            pass  # kept whole: it may quote the value in another form, or quote what the value named
+        elif f" {quoted}" in message:
+            message = message.replace(f" {quoted}", "", 1)
+        else:
+            raise
+        raise UserError(f"{flag} {quoted}: {message}") from None
 
 
 @contextmanager
 def about_path(flag: str, path: object) -> Iterator[None]:
     """A UserError raised inside that opens with the `path` a flag gave (`ckpt: no config.json ...`, as the
-    checkpoint and run readers word it) opened with the flag too: `--from ckpt: no config.json ...`."""
+    checkpoint and run readers word it), or with that path made absolute, opened with the flag and the path as
+    typed: `--from ckpt: no config.json ...`."""
     try:
         yield
     except UserError as err:
         message = str(err)
-        if path is None or not str(path) or not message.startswith(f"{path}"):
+        if path is None or not str(path).strip():
+            raise
+        absolute = os.path.realpath(path)
+        if message.startswith(absolute) and message[len(absolute):][:1] in (":", " ", "/"):
+            message = f"{path}{message[len(absolute):]}"
+        elif not (message.startswith(str(path)) and message[len(str(path)):][:1] in (":", " ", "/")):
             raise
         raise UserError(f"{flag} {message}") from None
 

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sonar.checkpoint import save_pretrained
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
-from sonar.cli.flag_terms import as_flags, resolve_device_flag
+from sonar.cli.flag_terms import as_flags, resolve_device_flag, typed_as
 from sonar.data.batches import check_split_holds
 from sonar.data.cache import write_atomic
 from sonar.data.corpus import absolute_corpus
@@ -78,7 +78,8 @@ def train(
     if vocab is not None and tokenizer == "byte":  # else read by nothing: the run trained on 257 ids without a word
         raise UserError(f"--vocab {vocab}: sets the BPE vocabulary; the byte tokenizer's is fixed (257 ids)")
     if corpus is not None and not resume:  # on --resume, first compared with the run's own
-        check_corpus(corpus)  # a cheap look, naming the corpus as given (the run records it absolute)
+        with typed_as("--corpus", corpus, opening="corpus "):  # else "corpus path 'nope' ...", naming no flag
+            check_corpus(corpus)  # a cheap look, naming the corpus as given (the run records it absolute)
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
     check_run_dir(out, holds_run=_holds_train_run, kind="sonar train run")
@@ -103,7 +104,8 @@ def _train_run(out: Path, flags: ResumeFlags, *, resume: bool, threads: int | No
         config = config.replace(device=device)
     elif resume:
         _check_saved_device(out, config.device)
-    with console.status("preparing the corpus (cached after the first time)"), as_flags(_typed_flags(flags)):
+    with console.status("preparing the corpus (cached after the first time)"), as_flags(_typed_flags(flags)), \
+            typed_as("--corpus", flags.corpus, opening="corpus "):
         data = prepare(dataclasses.replace(config.data, corpus=corpus))
     longest = max([config.seq_len, *(stage.seq_len for stage in config.stages)])
     for split, tokens in (("training", data.record["train_tokens"]), ("validation", data.record["val_tokens"])):
