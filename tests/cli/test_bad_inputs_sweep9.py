@@ -97,7 +97,8 @@ CASES = [
     # "corpus path 'nope' does not exist", "corpus '/abs/spec.yaml' has 1 document: ...": the reader's words alone
     *(cli(f"{'-'.join(argv[:2])}-corpus-{name}", lambda sb, argv=argv, value=value: [
         *(sb.train_run() if arg == "RUN" else arg for arg in argv), "--corpus", value(sb)], rf"^error: {expect}")
-      for argv in (["train", "--preset", "debug", "--steps", "1", "--out", "r"], ["eval", "length", "RUN", "--out", "o"])
+      for argv in (["train", "--preset", "debug", "--steps", "1", "--out", "r"],
+                   ["eval", "length", "RUN", "--out", "o"])
       for name, value, expect in (
           ("missing", lambda sb: "nope", r"--corpus 'nope': corpus path 'nope' does not exist$"),
           ("one-document", lambda sb: sb.file("one.txt", "a single short document\n"),
