@@ -108,6 +108,29 @@ CASES = [
     # "/tmp/.../spec.yaml: exists and is not a directory": the path made absolute, and no flag
     cli("eval-length-out-is-a-file", lambda sb: ["eval", "length", sb.train_run(), "--out", sb.file("x.txt", "mine")],
         r"^error: --out x\.txt: exists and is not a directory; name a directory$"),
+    # ".: refusing to write into the current directory ...", "run: is not empty ...": the path alone, no flag
+    *(cli(f"{'-'.join(argv[:2])}-{flag.strip('-')}-{name}", lambda sb, argv=argv, flag=flag, value=value: [
+        *(sb.spec() if arg == "SPEC" else arg for arg in argv), flag, value(sb)], rf"^error: {flag} {expect}")
+      for argv, flag in ((["train", "--preset", "debug", "--steps", "1"], "--out"),
+                         (["posttrain", "sft", "--preset", "debug", "--steps", "1"], "--out"),
+                         (["search", "SPEC", "--no-live"], "--out"),
+                         (["bench", "synth-suite", "--count", "1"], "--out"),
+                         (["tune", "--preset", "debug", "--trials", "1"], "--workdir"),
+                         (["bench", "tune", "--archs", "tiny", "--trials", "1"], "--workdir"))
+      for name, value, expect in (
+          ("the-working-directory", lambda sb: ".", r"\.: refusing to write into the current directory"),
+          ("a-folder-of-other-files", lambda sb: sb.file("mine/notes.txt", "mine") and "mine",
+           r"mine: is not empty and holds no "))),
+    cli("posttrain-sft-out-empty", ["posttrain", "sft", "--preset", "debug", "--steps", "1", "--out", ""],
+        r"^error: --out '': refusing to write into the current directory"),
+    cli("report-out-is-a-file", lambda sb: ["report", sb.run(), "--out", sb.file("x.txt", "mine")],
+        r"^error: --out x\.txt: exists and is not a directory"),
+    cli("search-resume-not-a-run", lambda sb: ["search", "--resume", sb.spec(), "--no-live"],
+        r"^error: --resume spec\.yaml: not a search directory \(no search\.db\)$"),
+    # "run: already holds a search; ...", and only once the executor had started
+    cli("search-out-holds-a-search", lambda sb: ["search", sb.spec(), "--out", sb.run(), "--no-live"],
+        r"^error: --out run: already holds a search; use `sonar search --resume run` to continue it, or name a new"
+        r" --out$"),
 ]
 
 

@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 
 from sonar.errors import UserError
 
@@ -73,14 +74,13 @@ def about_path(flag: str, path: object) -> Iterator[None]:
         yield
     except UserError as err:
         message = str(err)
-        if path is None or not str(path).strip():
+        if path is None or (str(path) and not str(path).strip()):
             raise
-        absolute = os.path.realpath(path)
-        if message.startswith(absolute) and message[len(absolute):][:1] in (":", " ", "/"):
-            message = f"{path}{message[len(absolute):]}"
-        elif not (message.startswith(str(path)) and message[len(str(path)):][:1] in (":", " ", "/")):
-            raise
-        raise UserError(f"{flag} {message}") from None
+        typed = str(path) or "''"  # '' is read as the working directory, and named "."
+        for shown in (os.path.realpath(path), str(Path(path))):
+            if message.startswith(shown) and message[len(shown):][:1] in (":", " ", "/"):
+                raise UserError(f"{flag} {typed}{message[len(shown):]}") from None
+        raise
 
 
 def same_named_flags(*keywords: str) -> dict[str, str]:

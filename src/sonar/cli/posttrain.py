@@ -193,7 +193,8 @@ _BUILTIN_DATA = ("tasks", "levels", "per_cell")  # what the built-in examples ar
 def _prepare(out: str, threads: int | None, stage: str, *, inputs: dict[str, str | None] | None = None,
              resume: bool = False, overwrite: bool = False) -> Path:
     use_threads(threads)
-    return claim_out(out, stage, inputs=inputs, resume=resume, overwrite=overwrite)
+    with about_path("--out", out):  # "--out" is named by most of its refusals, not by those of an --out ''
+        return claim_out(out, stage, inputs=inputs, resume=resume, overwrite=overwrite)
 
 
 def _publish(out_dir: Path, stage: str, model, record: dict) -> None:

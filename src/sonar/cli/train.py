@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sonar.checkpoint import save_pretrained
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
-from sonar.cli.flag_terms import as_flags, resolve_device_flag, typed_as
+from sonar.cli.flag_terms import about_path, as_flags, resolve_device_flag, typed_as
 from sonar.data.batches import check_split_holds
 from sonar.data.cache import write_atomic
 from sonar.data.corpus import absolute_corpus
@@ -82,7 +82,8 @@ def train(
             check_corpus(corpus)  # a cheap look, naming the corpus as given (the run records it absolute)
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
-    check_run_dir(out, holds_run=_holds_train_run, kind="sonar train run")
+    with about_path("--out", out):  # its refusals open with the path alone ("r: is a file; ...")
+        check_run_dir(out, holds_run=_holds_train_run, kind="sonar train run")
     for name in ("curve.json", "curve.png"):  # else "cannot write (Is a directory ...)" once training had run
         if (out / name).exists() and not (out / name).is_file():
             raise UserError(f"{out / name}: exists and is not a file, and the run writes its curve there; move it"

@@ -120,7 +120,8 @@ def tune(
     check_quality_limit(quality_limit, "--quality-limit")
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
-    check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
+    with about_path("--workdir", workdir):  # its refusals open with the path alone ("w: is a file; ...")
+        check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
     refuse_inside_a_search_run(workdir, "--workdir")  # a real run's candidates/ passed for tuning records
     if out is not None:
         _check_curve_path(out, f"--out {out}")
@@ -227,7 +228,8 @@ def bench_tune(
     most = TRAINING_LIMITS["schedule_steps"]
     if not 0 <= train_steps <= most:  # else refused by the trainer only after "training N steps" was announced
         raise UserError(f"--train-steps {train_steps}: must be from 0 to {most:,} (0: tune the random init)")
-    check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
+    with about_path("--workdir", workdir):  # its refusals open with the path alone ("w: is a file; ...")
+        check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
     refuse_inside_a_search_run(workdir, "--workdir")
     console = Console(stderr=True)
 
