@@ -131,6 +131,15 @@ CASES = [
     cli("search-out-holds-a-search", lambda sb: ["search", sb.spec(), "--out", sb.run(), "--no-live"],
         r"^error: --out run: already holds a search; use `sonar search --resume run` to continue it, or name a new"
         r" --out$"),
+    # "--rules ',': names no name (or leave --rules out)": the list's generic word, and nothing that works
+    *(cli(f"{command}-{flag}-names-nothing", lambda sb, command=command, flag=flag, value=value: [
+        "bench", command, sb.table(), *(["--out", "s.json"] if command == "suite" else []), "--seeds", "1", "--jobs",
+        "1", f"--{flag}", value], rf"^error: --{flag} '{value}': names no {what}(; choose from {first}.*)?"
+                                 rf" \(or leave --{flag} out\)$")
+      for command, flag, value, what, first in (("suite", "rules", ",", "recommendation rule", "completed"),
+                                                ("ablate", "rules", ",", "recommendation rule", "completed"),
+                                                ("ablate", "switch", "", "scheduler rule", "forecast"),
+                                                ("suite", "methods", "", "method", ""))),
 ]
 
 

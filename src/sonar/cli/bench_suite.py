@@ -128,8 +128,14 @@ def check_replay_counts(seeds: int, jobs: int | None = None) -> None:
 
 
 def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
-    """A comma-separated list given with `flag` (None: not given)."""
-    return None if text is None else name_list(text, flag)
+    """A comma-separated list given with `flag` (None: not given); one naming nothing is refused in the terms of
+    what the flag lists, not as "names no name"."""
+    from sonar.bench.recommend import RULES
+    from sonar.search.schedulers.policy import RULE_NAMES
+
+    what, choices = {"--rules": ("recommendation rule", RULES), "--switch": ("scheduler rule", RULE_NAMES)}.get(
+        flag, ("method", ()))
+    return None if text is None else name_list(text, flag, what=what, choices=tuple(choices))
 
 
 def check_mode_flag(mode: str | None) -> None:
