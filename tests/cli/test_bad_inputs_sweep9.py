@@ -140,6 +140,16 @@ CASES = [
                                                 ("ablate", "rules", ",", "recommendation rule", "completed"),
                                                 ("ablate", "switch", "", "scheduler rule", "forecast"),
                                                 ("suite", "methods", "", "method", ""))),
+    # the same corpus refusals in bench build, once its settings were checked
+    *(cli(f"bench-build-corpus-{name}", lambda sb, value=value: [*_BUILD, "--corpus", value(sb)], rf"^error: {expect}")
+      for name, value, expect in (
+          ("missing", lambda sb: "nope", r"--corpus 'nope': corpus path 'nope' does not exist$"),
+          ("one-document", lambda sb: sb.file("one.txt", "a single short document\n"),
+           r"--corpus 'one\.txt': corpus .*one\.txt' has 1 document: a train/val split needs at least 2$"))),
+    # "--compile 'nope': compiles ['nope']: unknown; choose from [...]": the search space's keyword and lists
+    cli("tune-compile-unknown", ["tune", "--preset", "debug", "--trials", "1", "--workdir", "w", "--compile",
+                                 "eager,nope"],
+        r"^error: --compile 'eager,nope': unknown compile mode nope; choose from eager, default, .*, aot$"),
 ]
 
 

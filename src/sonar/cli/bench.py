@@ -23,7 +23,7 @@ from sonar.cli.bench_suite import (
     refuse_dangling_link,
     unavailable_methods,
 )
-from sonar.cli.flag_terms import as_flag_of, check_device_flag, resolve_device_flag
+from sonar.cli.flag_terms import as_flag_of, check_device_flag, resolve_device_flag, typed_as
 from sonar.cli.lists import name_list
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
@@ -110,7 +110,8 @@ def build(
     recorded = recorded_knob_space(out) if resume and tuner == DEFAULT_TUNER else None
     with as_flag_of("tuner", "--tuner", _plugin_hint("Tuner", DEFAULT_TUNER)):
         tuner_obj = make_tuner(tuner, compile_top_k, max_trials, target=target, recorded_space=recorded)
-    header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
+    with typed_as("--corpus", corpus, opening="corpus "):  # the corpus is first read for its digest here
+        header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
@@ -121,7 +122,8 @@ def build(
             if not console.is_terminal and text.endswith(" done"):  # a log shows no progress bar until the end
                 console.print(f"{datetime.now():%H:%M:%S} {text} ({done}/{total})")
 
-        table = build_table(settings, trainer_obj, tuner_obj, header=header, progress=report)
+        with typed_as("--corpus", corpus, opening="corpus "):  # and split for the first candidate here
+            table = build_table(settings, trainer_obj, tuner_obj, header=header, progress=report)
     console.print(f"{len(table.candidates)} candidates in {out}; brute force cost "
                   f"{table.brute_force_seconds / 3600:.2f} h")
 

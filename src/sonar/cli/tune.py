@@ -143,7 +143,13 @@ def tune(
         check_fits_memory(model_config)
     except UserError as err:
         raise UserError(f"{model_flag}: {err}") from None
-    modes = name_list(compile_modes, "--compile", what="compile mode")
+    from sonar.systems.config import COMPILE_MODES
+
+    modes = name_list(compile_modes, "--compile", what="compile mode", choices=COMPILE_MODES)
+    unknown = [mode for mode in modes if mode not in COMPILE_MODES]
+    if unknown:  # else "--compile 'nope': compiles ['nope']: unknown; ...", the search space's keyword and lists
+        raise UserError(f"--compile {compile_modes!r}: unknown compile mode {', '.join(unknown)}; choose from"
+                        f" {', '.join(COMPILE_MODES)}")
     try:
         space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
     except UserError as err:
