@@ -150,6 +150,18 @@ CASES = [
     cli("tune-compile-unknown", ["tune", "--preset", "debug", "--trials", "1", "--workdir", "w", "--compile",
                                  "eager,nope"],
         r"^error: --compile 'eager,nope': unknown compile mode nope; choose from eager, default, .*, aot$"),
+    # "/tmp/.../x.txt: exists and is not a directory", ".: refusing ...": the path, absolute or as read, no flag
+    cli("export-to-a-file", lambda sb: ["export", sb.run(), "--best", "--to", sb.file("x.txt", "mine")],
+        r"^error: --to x\.txt: exists and is not a directory; name a directory$"),
+    cli("export-to-the-working-directory", lambda sb: ["export", sb.run(), "--best", "--to", "."],
+        r"^error: --to \.: refusing to write into the current directory"),
+    # "nope: cannot read the benchmark JSON (...)": which of three JSON flags it was, unsaid
+    *(cli(f"bench-figures-scoreboard-{name}", lambda sb, value=value: [
+        "bench", "figures", "--scoreboard", value(sb), "--readme", sb.file("R.md", "# figures\n")],
+          rf"^error: --scoreboard {expect}")
+      for name, value, expect in (
+          ("missing", lambda sb: "nope.json", r"nope\.json: cannot read the benchmark JSON \(\[Errno 2\]"),
+          ("not-json", lambda sb: sb.spec(), r"spec\.yaml: cannot read the benchmark JSON \(Expecting value"))),
 ]
 
 

@@ -423,7 +423,7 @@ def figures(
         try:
             data = strict_json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise UserError(f"{path}: cannot read the benchmark JSON ({err})") from None
+            raise UserError(f"{flag} {path}: cannot read the benchmark JSON ({err})") from None
         missing = [k for k in keys if k not in data] if isinstance(data, dict) else list(keys)
         if missing:  # checked here, so a wrong file is one line and not a KeyError deep in the rendering
             raise UserError(f"{flag} {path}: not the JSON its command writes (no {', '.join(missing)})")

@@ -351,7 +351,8 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
     _refuse_checkpoint_in_the_way(to)
     with warnings.catch_warnings(record=True) as caught:  # the Llama 4 naming rule, as one line
         warnings.simplefilter("always", LlamaNamingWarning)
-        path, trained = export_best(run_dir, to, overwrite=overwrite)
+        with about_path("--to", to):  # its refusals name the path alone, or made absolute ("/home/u/x: ...")
+            path, trained = export_best(run_dir, to, overwrite=overwrite)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     if (path / "model" / NOTICE_FILE).is_file():
