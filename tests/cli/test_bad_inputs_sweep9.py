@@ -162,6 +162,13 @@ CASES = [
       for name, value, expect in (
           ("missing", lambda sb: "nope.json", r"nope\.json: cannot read the benchmark JSON \(\[Errno 2\]"),
           ("not-json", lambda sb: sb.spec(), r"spec\.yaml: cannot read the benchmark JSON \(Expecting value"))),
+    # "no table (*.jsonl, *.jsonl.gz) in ['run']": a Python list of what was typed
+    *(cli(f"bench-{command}-a-folder-without-tables", lambda sb, command=command, extra=extra: [
+        "bench", command, sb.run(), *extra],
+          r"^error: run: no table \(\*\.jsonl, \*\.jsonl\.gz\) there; name tables written by `sonar bench build`,"
+          r" or folders holding them$")
+      for command, extra in (("oracle", []), ("suite", ["--out", "s.json", "--seeds", "1", "--jobs", "1"]),
+                             ("ablate", ["--seeds", "1", "--jobs", "1"]))),
 ]
 
 

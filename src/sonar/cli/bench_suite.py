@@ -106,7 +106,14 @@ def find_table_files(paths: list[Path]) -> tuple[Path, ...]:
         if path.exists() and not path.is_file() and not path.is_dir():
             raise UserError(f"{path}: not a regular file (a FIFO, device or socket); a benchmark table is a JSON-lines"
                             " file")
-    tables = find_tables(paths)
+    try:
+        tables = find_tables(paths)
+    except UserError as err:
+        if not str(err).startswith("no table ("):
+            raise
+        # else "no table (*.jsonl, *.jsonl.gz) in ['run']", a Python list of what was typed
+        raise UserError(f"{' '.join(str(path) for path in paths)}: no table (*.jsonl, *.jsonl.gz) there; name tables"
+                        " written by `sonar bench build`, or folders holding them") from None
     for table in tables:
         if table.is_symlink() and not table.exists():
             raise UserError(f"{table}: a link to {os.readlink(table)}, which does not exist")
