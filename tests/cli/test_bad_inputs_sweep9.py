@@ -169,6 +169,27 @@ CASES = [
           r" or folders holding them$")
       for command, extra in (("oracle", []), ("suite", ["--out", "s.json", "--seeds", "1", "--jobs", "1"]),
                              ("ablate", ["--seeds", "1", "--jobs", "1"]))),
+    # the last of a repeated flag won without a word: `--out a --out b` wrote to b, `--model scout --model maverick`
+    # planned maverick, `--live --no-live` ran the last of two contradictory choices
+    *(cli(f"repeated-{name}", argv, rf"^error: {flag} is given more than once: give it once \(the command would keep"
+                                    rf" the last and drop the others without a word; see `sonar {command} --help`\)$")
+      for name, argv, flag, command in (
+          ("plan-model", ["plan", "--model", "scout", "--model", "maverick"], "--model", "plan"),
+          ("plan-model-with-equals", ["plan", "--model=scout", "--model", "scout"], "--model", "plan"),
+          ("plan-json", ["plan", "--model", "scout", "--json", "--json"], "--json", "plan"),
+          ("train-steps", ["train", "--preset", "debug", "--steps", "1", "--steps", "2", "--out", "r"], "--steps",
+           "train"),
+          ("search-out", ["search", "spec.yaml", "--out", "a", "--out", "b"], "--out", "search"),
+          ("search-live", ["search", "spec.yaml", "--out", "a", "--live", "--no-live"], "--live/--no-live",
+           "search"),
+          ("bench-replay-seeds", ["bench", "replay", "t.jsonl", "--seeds", "1", "--seeds", "2"], "--seeds",
+           "bench replay"),
+          ("posttrain-rl-from", ["posttrain", "rl", "--from", "a", "--from", "b"], "--from", "posttrain rl"),
+          ("eval-length-windows", ["eval", "length", "x", "--windows", "1", "--windows", "2"], "--windows",
+           "eval length"))),
+    # correct, and kept: a list option or an argument given many times, and a value that looks like a flag
+    cli("repeated-tables-are-arguments", lambda sb: ["bench", "oracle", sb.table(), sb.table("t2.jsonl")], "",
+        ok=True),
 ]
 
 
