@@ -137,7 +137,8 @@ CASES = [
                                                            "--threads", "1"], r"--seq-len 5000: preset 'debug'"),
     cli("train-seq-len-past-the-corpus", _train("--seq-len", "4000"),  # left r/train_config.json behind
         r"the training split has \d+ tokens: fewer than seq_len\+1=4001"),
-    cli("posttrain-tune-rl-rate-inf", _posttrain_tune("--rl-lrs", "inf"), r"rl_lrs=\[inf\]: lr=inf: must be"),
+    cli("posttrain-tune-rl-rate-inf", _posttrain_tune("--rl-lrs", "inf"),
+        r"--rl-lrs 'inf': each rate must be a finite number > 0"),
     cli("posttrain-tune-rl-rate-huge", _posttrain_tune("--rl-lrs", "1e-4,100"), r"lr=100\.0: .*at most 10"),
     # flags a run would ignore without a word
     cli("posttrain-sft-prune-quantile-without-loss", _sft("--prune-quantile", "0.9"),

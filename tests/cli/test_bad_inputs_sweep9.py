@@ -190,6 +190,32 @@ CASES = [
     # correct, and kept: a list option or an argument given many times, and a value that looks like a flag
     cli("repeated-tables-are-arguments", lambda sb: ["bench", "oracle", sb.table(), sb.table("t2.jsonl")], "",
         ok=True),
+    # "'nope=1': expected name=value ...": an item of a settings list, and no flag
+    *(cli(f"{'-'.join(argv[:2])}-{flag.strip('-')}-not-a-setting", lambda sb, argv=argv, flag=flag: [
+        *(sb.checkpoint() if arg == "CKPT" else arg for arg in argv), flag, "nope=1"],
+          rf"^error: {flag} 'nope=1': expected name=value with name one of steps, ")
+      for argv, flag in ((["posttrain", "dpo", "--from", "CKPT", "--out", "o"], "--settings"),
+                         (["posttrain", "all", "--preset", "debug", "--out", "o"], "--dpo"),
+                         (["posttrain", "tune", "--preset", "debug", "--out", "o"], "--dpo-candidates"))),
+    # "nope.jsonl: no such file", "spec.yaml line 1: not valid JSON ...": the file, and no flag
+    *(cli(f"{'-'.join(argv[:2])}-{flag.strip('-')}-{name}", lambda sb, argv=argv, flag=flag, value=value: [
+        *(sb.checkpoint() if arg == "CKPT" else arg for arg in argv), flag, value(sb)], rf"^error: {flag} {expect}")
+      for argv, flag in ((["posttrain", "sft", "--preset", "debug", "--out", "o"], "--data"),
+                         (["posttrain", "distill", "--teacher", "CKPT", "--preset", "debug", "--out", "o"], "--data"),
+                         (["posttrain", "dpo", "--from", "CKPT", "--out", "o"], "--pairs"))
+      for name, value, expect in (("missing", lambda sb: "nope.jsonl", r"nope\.jsonl: no such file$"),
+                                  ("not-json", lambda sb: sb.spec(), r"spec\.yaml line 1: not valid JSON"))),
+    # "rl_lrs=[nan]: name one or more rates, each > 0", "dpo_candidates=['', '']: [''] named more than once"
+    *(cli(f"posttrain-tune-{name}", ["posttrain", "tune", "--preset", "debug", "--out", "o", flag, value],
+          rf"^error: {flag} {expect}$")
+      for name, flag, value, expect in (
+          ("rl-rate-nan", "--rl-lrs", "1e-3,nan", r"'1e-3,nan': each rate must be a finite number > 0"),
+          ("rl-rate-negative", "--rl-lrs", "-1", r"'-1': each rate must be a finite number > 0"),
+          ("rl-rate-past-the-most", "--rl-lrs", "20", r"'20': lr=20\.0: must be a finite number > 0 and at most 10"),
+          ("dpo-candidates-empty-twice", "--dpo-candidates", ";",
+           r"';': '' \(the DPO config as it stands\) named more than once; name each candidate once"),
+          ("dpo-candidates-twice", "--dpo-candidates", "beta=1;beta=1",
+           r"'beta=1;beta=1': 'beta=1' named more than once; name each candidate once"))),
 ]
 
 

@@ -126,10 +126,42 @@ def _pipeline_config(sft_steps: int, rl_steps: int, dpo_steps: int, eval_per_cel
     return PipelineConfig(
         sft=_flagged(lambda: SFTConfig(steps=sft_steps), {"steps": "--sft-steps"}),
         rl=_flagged(lambda: RLConfig(steps=rl_steps, lr=rl_lr), {"steps": "--rl-steps", "lr": "--rl-lr"}),
-        dpo=with_overrides(_flagged(lambda: DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight),
-                                    {"steps": "--dpo-steps", "nll_weight": "--dpo-nll-weight"}), dpo),
+        dpo=_overridden(_flagged(lambda: DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight),
+                                 {"steps": "--dpo-steps", "nll_weight": "--dpo-nll-weight"}), dpo, "--dpo"),
         evaluation=_flagged(lambda: EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell),
                             {"per_cell": "--eval-per-cell"}))
+
+
+def _overridden(config: T, settings: str, flag: str) -> T:
+    """`config` with the 'name=value,...' of `flag`; an item that is no setting is refused naming the flag (it
+    printed "'nope=1': expected name=value ..."), while a bad value keeps the setting's own name, as it was typed."""
+    try:
+        return with_overrides(config, settings)
+    except UserError as err:
+        if not str(err).startswith("'"):
+            raise
+        raise UserError(f"{flag} {err}") from None
+
+
+def _tuning_config(pipeline: PipelineConfig, rl_lrs: str, dpo_candidates: str) -> TuningConfig:
+    """The candidates `tune` compares, refused in the flags' terms: the settings printed "rl_lrs=[nan]: ...",
+    "dpo_candidates=['', '']: [''] named more than once", keywords and Python lists."""
+    rates, candidates = _floats(rl_lrs, "rl-lrs"), tuple(c.strip() for c in dpo_candidates.split(";"))
+    if any(not 0 < rate < float("inf") for rate in rates):
+        raise UserError(f"--rl-lrs {rl_lrs!r}: each rate must be a finite number > 0")
+    repeated = sorted({c for c in candidates if candidates.count(c) > 1})
+    if repeated:
+        shown = ", ".join(repr(c) if c else "'' (the DPO config as it stands)" for c in repeated)
+        raise UserError(f"--dpo-candidates {dpo_candidates!r}: {shown} named more than once; name each candidate once")
+    for candidate in candidates:
+        _overridden(pipeline.dpo, candidate, "--dpo-candidates")
+    try:
+        return TuningConfig(pipeline=pipeline, rl_lrs=rates, dpo_candidates=candidates)
+    except UserError as err:
+        keyword, _, rest = str(err).partition("]: ")
+        if not keyword.startswith("rl_lrs=["):
+            raise
+        raise UserError(f"--rl-lrs {rl_lrs!r}: {rest}") from None
 
 
 def _flagged(make: Callable[[], T], flags: dict[str, str]) -> T:
@@ -207,7 +239,8 @@ def _publish(out_dir: Path, stage: str, model, record: dict) -> None:
 def _sft_data(data: str | None, tasks: str, levels: str, per_cell: int, seed: int) -> tuple[list[str], list[str]]:
     """(prompts, responses) from the user's JSONL, else from the built-in tasks' train split."""
     if data is not None:
-        pairs = read_pairs(data)
+        with about_path("--data", data):  # else "nope.jsonl: no such file", naming no flag
+            pairs = read_pairs(data)
         return [p.prompt for p in pairs], [p.response for p in pairs]
     examples = _builtin_examples(tasks, levels, per_cell, seed)
     return [e.prompt for e in examples], [e.answer for e in examples]
@@ -328,8 +361,9 @@ def dpo_command(
     # the flags' values alone first: a bad value given in --settings keeps its own name there
     with as_flags(same_named_flags("steps", "beta", "lr", "nll_weight", "seed")):
         config = DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed)
-    config = with_overrides(config, settings)
-    user_pairs = read_preferences(pairs) if pairs is not None else None
+    config = _overridden(config, settings, "--settings")
+    with about_path("--pairs", pairs):  # else "nope.jsonl: no such file", naming no flag
+        user_pairs = read_preferences(pairs) if pairs is not None else None
     # config.seed, which --settings 'seed=N' may set: --seed's default drew the prompts while N sampled the replies
     prompts = _builtin_examples(tasks, levels, per_cell, config.seed + 1) if user_pairs is None else []
     out_dir = _prepare(out, threads, "dpo", inputs={"--from": start}, overwrite=overwrite)
@@ -419,9 +453,7 @@ def tune_command(
 ) -> None:
     """Choose `all`'s RL rate and DPO settings on the validation split (never test); writes OUT/tune.json."""
     _no_seed("--dpo-candidates", dpo_candidates)
-    config = TuningConfig(pipeline=_pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell),
-                          rl_lrs=_floats(rl_lrs, "rl-lrs"),
-                          dpo_candidates=tuple(c.strip() for c in dpo_candidates.split(";")))
+    config = _tuning_config(_pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell), rl_lrs, dpo_candidates)
     seed_list = _seeds(seeds)
     out_dir = _prepare(out, threads, "tune", inputs={"--from": start})
     start_time = time.perf_counter()
