@@ -216,6 +216,15 @@ CASES = [
            r"';': '' \(the DPO config as it stands\) named more than once; name each candidate once"),
           ("dpo-candidates-twice", "--dpo-candidates", "beta=1;beta=1",
            r"'beta=1;beta=1': 'beta=1' named more than once; name each candidate once"))),
+    # "multiples=[0]: give positive integers", "depths=[0.5, 0.5]: a value is repeated": keywords, Python lists
+    *(cli(f"eval-length-{flag}-{name}", lambda sb, flag=flag, value=value: [
+        "eval", "length", sb.train_run(), "--out", "o", f"--{flag}", value], rf"^error: --{flag} '{value}': {expect}$")
+      for flag, name, value, expect in (
+          ("multiples", "zero", "0", r"give positive integers, e\.g\. 1,2,4,8,16"),
+          ("multiples", "repeated", "1,1", r"a value is repeated; give each once"),
+          ("depths", "past-the-window", "2", r"give passkey depths in \[0, 1\]"),
+          ("depths", "nan", "nan", r"give passkey depths in \[0, 1\]"),
+          ("depths", "repeated", "0.5,0.5", r"a value is repeated; give each once"))),
 ]
 
 

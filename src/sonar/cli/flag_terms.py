@@ -83,6 +83,22 @@ def about_path(flag: str, path: object) -> Iterator[None]:
         raise
 
 
+@contextmanager
+def as_typed_lists(lists: Mapping[str, tuple[str, str]]) -> Iterator[None]:
+    """A UserError raised inside that opens with a list setting as Python shows it (`multiples=[0]: ...`), for a
+    keyword of `lists` (keyword -> (flag, the text typed)), opened with the flag and that text instead:
+    `--multiples '0': ...`."""
+    try:
+        yield
+    except UserError as err:
+        message = str(err)
+        for keyword, (flag, typed) in lists.items():
+            opening = re.match(rf"{re.escape(keyword)}=[\[(].*?[\])]: ", message)
+            if opening:
+                raise UserError(f"{flag} {typed!r}: {message[opening.end():]}") from None
+        raise
+
+
 def same_named_flags(*keywords: str) -> dict[str, str]:
     """keyword -> flag, for settings whose flag is the keyword's own name (batch_size: --batch-size)."""
     return {keyword: "--" + keyword.replace("_", "-") for keyword in keywords}

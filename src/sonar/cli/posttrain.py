@@ -14,7 +14,7 @@ import typer
 from sonar.checkpoint import load_pretrained, save_pretrained
 from sonar.cli.app import app
 from sonar.cli.eval_group import eval_app
-from sonar.cli.flag_terms import about_path, as_flags, same_named_flags, typed_as
+from sonar.cli.flag_terms import about_path, as_flags, as_typed_lists, same_named_flags, typed_as
 from sonar.cli.lists import ascii_number
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
@@ -155,13 +155,8 @@ def _tuning_config(pipeline: PipelineConfig, rl_lrs: str, dpo_candidates: str) -
         raise UserError(f"--dpo-candidates {dpo_candidates!r}: {shown} named more than once; name each candidate once")
     for candidate in candidates:
         _overridden(pipeline.dpo, candidate, "--dpo-candidates")
-    try:
+    with as_typed_lists({"rl_lrs": ("--rl-lrs", rl_lrs)}):
         return TuningConfig(pipeline=pipeline, rl_lrs=rates, dpo_candidates=candidates)
-    except UserError as err:
-        keyword, _, rest = str(err).partition("]: ")
-        if not keyword.startswith("rl_lrs=["):
-            raise
-        raise UserError(f"--rl-lrs {rl_lrs!r}: {rest}") from None
 
 
 def _flagged(make: Callable[[], T], flags: dict[str, str]) -> T:
