@@ -225,6 +225,17 @@ CASES = [
           ("depths", "past-the-window", "2", r"give passkey depths in \[0, 1\]"),
           ("depths", "nan", "nan", r"give passkey depths in \[0, 1\]"),
           ("depths", "repeated", "0.5,0.5", r"a value is repeated; give each once"))),
+    # a flag the command reads no value of, typed with its default value, was ignored without a word
+    cli("plan-calibration-table-with-the-default-gpu", ["plan", "--calibration-table", "--gpu", "h100-80gb"],
+        r"^error: --calibration-table prints a fixed table and takes no other options; drop --gpu$"),
+    cli("plan-table-with-the-default-weights", ["plan", "--table", "--weights", "bf16", "--gpus", "1"],
+        r"^error: --table lists every weight format .*; --weights, --gpus do not apply to it: drop them$"),
+    cli("plan-one-with-the-default-gpu-counts", ["plan", "--model", "scout", "--gpu-counts", "1,2,4,8"],
+        r"^error: --gpu-counts '1,2,4,8': applies to --table only \(one plan uses --gpus\)$"),
+    cli("bench-build-synthetic-with-the-default-trainer", [
+        "bench", "build", "--out", "t.jsonl", "--synthetic", "--candidates", "4", "--max-steps", "32", "--max-trials",
+        "2", "--trainer", "sonar.train.trainer:CorpusTrainer", "--device", "cpu"],
+        r"^error: --synthetic: a modelled table trains and tunes nothing, so it reads no --trainer, --device$"),
 ]
 
 

@@ -23,7 +23,7 @@ from sonar.cli.bench_suite import (
     refuse_dangling_link,
     unavailable_methods,
 )
-from sonar.cli.flag_terms import as_flag_of, check_device_flag, resolve_device_flag, typed_as
+from sonar.cli.flag_terms import as_flag_of, check_device_flag, resolve_device_flag, typed_as, typed_flags
 from sonar.cli.lists import name_list
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
@@ -32,6 +32,7 @@ from sonar.strict_json import finite_or_none
 
 @bench_app.command("build")
 def build(
+    context: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="table to write, e.g. benchmarks/NAME.jsonl (.gz: gzip)")],
     candidates: int = typer.Option(64, help="architectures sampled from the space"),
     max_steps: int = typer.Option(512, help="training steps per candidate (checkpoints 8, 16, ... up to it)"),
@@ -91,7 +92,8 @@ def build(
                          "--trainer": trainer != DEFAULT_TRAINER,
                          "--tuner": tuner != DEFAULT_TUNER, "--compile-top-k": compile_top_k != 0,
                          "--device": device != "cpu", "--target": target != "cpu"}
-        given = [flag for flag, set_ in measured_only.items() if set_]
+        typed = typed_flags(context)  # a flag given with its default value is given all the same
+        given = [flag for flag, set_ in measured_only.items() if set_ or flag in typed]
         if given:
             raise UserError(f"--synthetic: a modelled table trains and tunes nothing, so it reads no "
                             f"{', '.join(given)}")

@@ -99,6 +99,18 @@ def as_typed_lists(lists: Mapping[str, tuple[str, str]]) -> Iterator[None]:
         raise
 
 
+def typed_flags(context) -> set[str]:
+    """The flags given on the command line (or from the environment), whatever their values: a flag typed with
+    its default value is still a flag the user gave, and one a command reads no value of is refused, not
+    ignored."""
+    typed = set()
+    for param in context.command.params:
+        source = context.get_parameter_source(param.name)
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            typed.update(getattr(param, "opts", ()))
+    return typed
+
+
 def same_named_flags(*keywords: str) -> dict[str, str]:
     """keyword -> flag, for settings whose flag is the keyword's own name (batch_size: --batch-size)."""
     return {keyword: "--" + keyword.replace("_", "-") for keyword in keywords}
