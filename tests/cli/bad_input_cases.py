@@ -45,6 +45,22 @@ def api(id: str, call, expect: str, **kw) -> Case:
     return Case(id=id, call=call, expect=expect, **kw)
 
 
+def overridden(argv: list[str], *extra: str) -> list[str]:
+    """`argv` and then `extra`, where each `--flag value` of `extra` replaces that flag's pair in `argv`: a case
+    that changes one setting of a helper's command line gives the flag once, as the CLI refuses a flag given
+    twice."""
+    given = {arg for arg in extra if arg.startswith("--")}
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in given:
+            skip = True  # and its value
+        else:
+            kept.append(arg)
+    return [*kept, *extra]
+
+
 def params(cases: Iterable[Case], known_failing: dict[str, str] | None = None):
     """pytest params for `cases`, ids checked unique; a known failure is a strict xfail with its reason."""
     cases = list(cases)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from bad_input_cases import Case, api, check_case, cli, params
+from bad_input_cases import Case, api, check_case, cli, overridden, params
 from bad_input_sandbox import Sandbox
 from typer.testing import CliRunner
 
@@ -124,7 +124,7 @@ def _no_payload(sb: Sandbox) -> None:
 
 
 def _train(run: str, *extra: str) -> list[str]:
-    return ["train", "--preset", "debug", "--out", run, "--vocab", "300", "--threads", "1", *extra]
+    return overridden(["train", "--preset", "debug", "--out", run, "--vocab", "300", "--threads", "1"], *extra)
 
 
 def _corpus_flag(sb: Sandbox) -> str:
@@ -158,7 +158,7 @@ PLAN = [cli(f"plan-{flag.strip('-')}-{value or 'empty'}", ["plan", "--model", "s
             ("--context", "", r"--context"),
             ("--context", "99999999999999999999M", r"--context"),
             ("--weights", "int2", r"'int2'"),
-            ("--weights", "", r"weight format ''"),
+            ("--weights", "", r"--weights '': unknown weight format"),
             ("--kv-dtype", "int4", r"'int4'"),
             ("--gpu", "h100-90gb", r"'h100-90gb'"),
             ("--gpu", "0GB", r"0GB"),
@@ -393,7 +393,7 @@ def _spoil(sb: Sandbox, artefact: str, relative: str, content: bytes) -> str:
 
 
 def _tune(*extra: str) -> list[str]:
-    return ["tune", "--trials", "1", "--workdir", "w", *extra]
+    return overridden(["tune", "--trials", "1", "--workdir", "w"], *extra)
 
 
 TUNE = [
@@ -646,7 +646,7 @@ SWEEP = [
     cli("eval-length-out-is-checkpoint", lambda sb: ["eval", "length", sb.train_run(), "--out", sb.checkpoint()],
         r"holds a sonar checkpoint"),
     cli("eval-length-multiple-repeated", lambda sb: ["eval", "length", sb.train_run(), "--out", "o", "--multiples",
-                                                     "1,1"], r"multiples=\[1, 1\].*repeated"),
+                                                     "1,1"], r"--multiples '1,1': a value is repeated"),
     cli("eval-length-config-truncated", lambda sb: ["eval", "length", _ckpt_with(sb, config=b'{"vocab_size": 2'),
                                                     "--out", "o", "--train-len", "16"], r"config\.json"),
     cli("bench-build-seed-negative", ["bench", "build", "--synthetic", "--out", "t.jsonl", "--candidates", "2",

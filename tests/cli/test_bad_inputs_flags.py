@@ -6,7 +6,7 @@ silently ignore. Each case was a traceback, a silent acceptance or a file left b
 from __future__ import annotations
 
 import pytest
-from bad_input_cases import check_case, cli, params
+from bad_input_cases import check_case, cli, overridden, params
 from bad_input_sandbox import Sandbox
 
 LONG = "A" * 10_000  # past PATH_MAX
@@ -16,17 +16,18 @@ TOO_LONG = r"File name too long"
 
 
 def _train(*extra: str):
-    return lambda sb: ["train", "--preset", "debug", "--out", "r", "--vocab", "300", "--threads", "1", "--steps", "1",
-                       "--corpus", str(sb.root / sb.corpus()), *extra]
+    return lambda sb: overridden(["train", "--preset", "debug", "--out", "r", "--vocab", "300", "--threads", "1",
+                                  "--steps", "1", "--corpus", str(sb.root / sb.corpus())], *extra)
 
 
 def _suite(sb: Sandbox, *extra: str) -> list[str]:
-    return ["bench", "suite", sb.table(), "--seeds", "1", "--jobs", "1", "--methods", "random", "--out", "s.json",
-            *extra]
+    return overridden(["bench", "suite", sb.table(), "--seeds", "1", "--jobs", "1", "--methods", "random", "--out",
+                       "s.json"], *extra)
 
 
 def _ablate(sb: Sandbox, *extra: str) -> list[str]:
-    return ["bench", "ablate", sb.table("t1.jsonl"), sb.table("t2.jsonl"), "--seeds", "1", "--out", "a.json", *extra]
+    return overridden(["bench", "ablate", sb.table("t1.jsonl"), sb.table("t2.jsonl"), "--seeds", "1", "--out",
+                       "a.json"], *extra)
 
 
 def _sft(*extra: str) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from bad_input_cases import api, check_case, cli, params
+from bad_input_cases import api, check_case, cli, overridden, params
 from bad_input_sandbox import Sandbox
 from typer.testing import CliRunner
 
@@ -40,7 +40,7 @@ def _user_dir(sb: Sandbox, name: str = "mine", sub: str = "model") -> str:
 
 
 def _train(run: str, *extra: str) -> list[str]:
-    return ["train", "--preset", "debug", "--out", run, "--vocab", "300", "--threads", "1", *extra]
+    return overridden(["train", "--preset", "debug", "--out", run, "--vocab", "300", "--threads", "1"], *extra)
 
 
 def _corpus_flag(sb: Sandbox) -> str:

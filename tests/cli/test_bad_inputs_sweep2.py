@@ -128,7 +128,7 @@ CASES = [
     cli("eval-length-cached-windows-above-windows",
         lambda sb: ["eval", "length", sb.train_run(), "--out", "o", "--threads", "1", "--windows", "1",
                     "--cached-windows", "2"],
-        r"--cached-windows 2: must be at most windows=1"),
+        r"--cached-windows 2: must be at most --windows 1"),
 ]
 
 

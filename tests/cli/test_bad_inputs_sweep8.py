@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from bad_input_cases import check_case, cli, params
+from bad_input_cases import check_case, cli, overridden, params
 from bad_input_sandbox import Sandbox
 from typer.testing import CliRunner
 
@@ -31,12 +31,13 @@ def no_gpu_and_no_demo_search(monkeypatch):
 
 
 def _suite(sb: Sandbox, *extra: str) -> list[str]:
-    return ["bench", "suite", sb.table(), "--out", "s.json", "--seeds", "1", "--jobs", "1", "--rules", "completed",
-            *extra]
+    return overridden(["bench", "suite", sb.table(), "--out", "s.json", "--seeds", "1", "--jobs", "1", "--rules",
+                       "completed"], *extra)
 
 
 def _ablate(sb: Sandbox, *extra: str) -> list[str]:
-    return ["bench", "ablate", sb.table("a.jsonl"), sb.table("b.jsonl"), "--seeds", "1", "--jobs", "1", *extra]
+    return overridden(["bench", "ablate", sb.table("a.jsonl"), sb.table("b.jsonl"), "--seeds", "1", "--jobs", "1"],
+                      *extra)
 
 
 def _replay(*extra: str):

@@ -52,5 +52,5 @@ def test_eval_length_on_a_corpus_too_short_is_one_error_line(run_dir):
 
 def test_eval_length_refuses_a_depth_outside_the_window_before_measuring(run_dir):
     result = CliRunner().invoke(app, ["eval", "length", str(run_dir), "--depths", "0.5,1.5"])
-    assert result.exit_code == 2 and "depths=[0.5, 1.5]: give passkey depths in [0, 1]" in result.output
+    assert result.exit_code == 2 and "--depths '0.5,1.5': give passkey depths in [0, 1]" in result.output
     assert not (run_dir / "length").exists()

@@ -42,7 +42,7 @@ def test_stages_chain_and_rl_resumes(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["posttrain", "rl", "--out", "OUT"], "--from CHECKPOINT is required"),
     (["posttrain", "sft", "--out", "OUT"], "name exactly one starting point"),
-    (["posttrain", "sft", "--preset", "debug", "--tasks", "chess", "--out", "OUT"], "tasks=['chess']"),
+    (["posttrain", "sft", "--preset", "debug", "--tasks", "chess", "--out", "OUT"], "--tasks 'chess': unknown"),
     (["posttrain", "sft", "--preset", "debug", "--levels", "one", "--out", "OUT"], "--levels 'one'"),
     (["posttrain", "dpo", "--from", "OUT", "--beta", "0", "--out", "OUT"], "--beta 0"),
     (["posttrain", "dpo", "--from", "OUT", "--settings", "pair_prompts=all", "--out", "OUT"], "pair_prompts='all'"),

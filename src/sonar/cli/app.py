@@ -12,8 +12,9 @@ import signal
 import sys
 
 import typer
-from typer._click import exceptions as click_errors  # typer (pinned) carries its own copy of click
-from typer.core import TyperGroup
+from typer._click import core as click_core  # typer (pinned) carries its own copy of click
+from typer._click import exceptions as click_errors
+from typer.core import TyperGroup, TyperOption
 
 from sonar.errors import UserError
 
@@ -106,6 +107,7 @@ class SonarGroup(TyperGroup):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         _check_utf8(sys.argv[1:] if args is None else args)
+        _check_options_given_once(self, sys.argv[1:] if args is None else args)
         try:
             with _signals_unwind_the_command():
                 code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -149,6 +151,35 @@ def _check_utf8(args) -> None:
             what = f"byte 0x{char - 0xDC00:02x}" if 0xDC80 <= char <= 0xDCFF else f"lone surrogate U+{char:04X}"
             _fail(f"argument {arg!r}: not UTF-8 text ({what} at character {err.start}); sonar records every path "
                   "and value it is given as UTF-8: rename the file or pass the text as UTF-8", USER_ERROR_EXIT)
+
+
+def _check_options_given_once(root: click_core.Command, args) -> None:
+    """Each option of the command given at most once. The parser keeps the last of `--out a --out b` without a
+    word, so the command wrote to b while the user may have read the line as writing to a; `--live --no-live`
+    ran the last of two contradictory choices. Read with the command's own parser before anything runs (an
+    argument list the parser refuses is left to the command's parse, which says why)."""
+    command, rest, names = root, [str(arg) for arg in args], ["sonar"]
+    try:
+        while True:
+            ctx = click_core.Context(command, resilient_parsing=True)
+            _, leftover, order = command.make_parser(ctx).parse_args(list(rest))
+            if not isinstance(command, TyperGroup):
+                break
+            sub = command.get_command(ctx, leftover[0]) if leftover else None
+            if sub is None:
+                return
+            command, rest, names = sub, leftover[1:], [*names, leftover[0]]
+    except (click_errors.ClickException, IndexError, TypeError, ValueError):
+        return
+    seen: set[str] = set()
+    for param in order:
+        if not isinstance(param, TyperOption) or param.multiple or getattr(param, "count", False):
+            continue
+        if param.name in seen:
+            flag = "/".join(param.opts + param.secondary_opts)
+            _fail(f"{flag} is given more than once: give it once (the command would keep the last and drop the others"
+                  f" without a word; see `{' '.join(names)} --help`)", USER_ERROR_EXIT)
+        seen.add(param.name)
 
 
 def _fail(message: str, code: int) -> None:

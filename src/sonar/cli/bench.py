@@ -23,7 +23,7 @@ from sonar.cli.bench_suite import (
     refuse_dangling_link,
     unavailable_methods,
 )
-from sonar.cli.flag_terms import check_device_flag, resolve_device_flag
+from sonar.cli.flag_terms import as_flag_of, check_device_flag, resolve_device_flag, typed_as, typed_flags
 from sonar.cli.lists import name_list
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
@@ -32,6 +32,7 @@ from sonar.strict_json import finite_or_none
 
 @bench_app.command("build")
 def build(
+    context: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="table to write, e.g. benchmarks/NAME.jsonl (.gz: gzip)")],
     candidates: int = typer.Option(64, help="architectures sampled from the space"),
     max_steps: int = typer.Option(512, help="training steps per candidate (checkpoints 8, 16, ... up to it)"),
@@ -56,6 +57,7 @@ def build(
 ) -> None:
     """Brute force over a sampled architecture space: train and tune every candidate to the end."""
     from sonar.bench.build import (
+        DEFAULT_TRAINER,
         DEFAULT_TUNER,
         BuildSettings,
         build_table,
@@ -87,10 +89,11 @@ def build(
     if synthetic:
         measured_only = {"--corpus": corpus is not None, "--space": space is not None,
                          "--tokenizer": tokenizer != "bpe", "--vocab": vocab is not None,
-                         "--trainer": trainer != "sonar.train.trainer:CorpusTrainer",
+                         "--trainer": trainer != DEFAULT_TRAINER,
                          "--tuner": tuner != DEFAULT_TUNER, "--compile-top-k": compile_top_k != 0,
                          "--device": device != "cpu", "--target": target != "cpu"}
-        given = [flag for flag, set_ in measured_only.items() if set_]
+        typed = typed_flags(context)  # a flag given with its default value is given all the same
+        given = [flag for flag, set_ in measured_only.items() if set_ or flag in typed]
         if given:
             raise UserError(f"--synthetic: a modelled table trains and tunes nothing, so it reads no "
                             f"{', '.join(given)}")
@@ -102,11 +105,15 @@ def build(
     resolve_device_flag(device)  # an absent GPU is one error now, not a failure after the header is written
     if target == "cuda":
         resolve_device_flag("cuda", "--target")
-    trainer_obj = make_trainer(trainer, max_steps, corpus=corpus, tokenizer=tokenizer, device=device, vocab=vocab)
+    # the import says "trainer 'nope': expected 'package.module:Name'", naming no flag and no class that works
+    with as_flag_of("trainer", "--trainer", _plugin_hint("Trainer", DEFAULT_TRAINER)):
+        trainer_obj = make_trainer(trainer, max_steps, corpus=corpus, tokenizer=tokenizer, device=device, vocab=vocab)
     # a resumed table keeps the knobs it was started with, whatever knobs sonar has gained since
     recorded = recorded_knob_space(out) if resume and tuner == DEFAULT_TUNER else None
-    tuner_obj = make_tuner(tuner, compile_top_k, max_trials, target=target, recorded_space=recorded)
-    header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
+    with as_flag_of("tuner", "--tuner", _plugin_hint("Tuner", DEFAULT_TUNER)):
+        tuner_obj = make_tuner(tuner, compile_top_k, max_trials, target=target, recorded_space=recorded)
+    with typed_as("--corpus", corpus, opening="corpus "):  # the corpus is first read for its digest here
+        header = make_header(settings, trainer_obj, tuner_obj, trainer_spec=trainer, tuner_spec=tuner)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console) as progress:
@@ -117,9 +124,14 @@ def build(
             if not console.is_terminal and text.endswith(" done"):  # a log shows no progress bar until the end
                 console.print(f"{datetime.now():%H:%M:%S} {text} ({done}/{total})")
 
-        table = build_table(settings, trainer_obj, tuner_obj, header=header, progress=report)
+        with typed_as("--corpus", corpus, opening="corpus "):  # and split for the first candidate here
+            table = build_table(settings, trainer_obj, tuner_obj, header=header, progress=report)
     console.print(f"{len(table.candidates)} candidates in {out}; brute force cost "
                   f"{table.brute_force_seconds / 3600:.2f} h")
+
+
+def _plugin_hint(kind: str, default: str) -> str:
+    return f"name a {kind} class, such as the built-in {default}"
 
 
 @bench_app.command("replay")

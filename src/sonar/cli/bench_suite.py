@@ -106,7 +106,14 @@ def find_table_files(paths: list[Path]) -> tuple[Path, ...]:
         if path.exists() and not path.is_file() and not path.is_dir():
             raise UserError(f"{path}: not a regular file (a FIFO, device or socket); a benchmark table is a JSON-lines"
                             " file")
-    tables = find_tables(paths)
+    try:
+        tables = find_tables(paths)
+    except UserError as err:
+        if not str(err).startswith("no table ("):
+            raise
+        # else "no table (*.jsonl, *.jsonl.gz) in ['run']", a Python list of what was typed
+        raise UserError(f"{' '.join(str(path) for path in paths)}: no table (*.jsonl, *.jsonl.gz) there; name tables"
+                        " written by `sonar bench build`, or folders holding them") from None
     for table in tables:
         if table.is_symlink() and not table.exists():
             raise UserError(f"{table}: a link to {os.readlink(table)}, which does not exist")
@@ -128,8 +135,14 @@ def check_replay_counts(seeds: int, jobs: int | None = None) -> None:
 
 
 def _names(text: str | None, flag: str) -> tuple[str, ...] | None:
-    """A comma-separated list given with `flag` (None: not given)."""
-    return None if text is None else name_list(text, flag)
+    """A comma-separated list given with `flag` (None: not given); one naming nothing is refused in the terms of
+    what the flag lists, not as "names no name"."""
+    from sonar.bench.recommend import RULES
+    from sonar.search.schedulers.policy import RULE_NAMES
+
+    what, choices = {"--rules": ("recommendation rule", RULES), "--switch": ("scheduler rule", RULE_NAMES)}.get(
+        flag, ("method", ()))
+    return None if text is None else name_list(text, flag, what=what, choices=tuple(choices))
 
 
 def check_mode_flag(mode: str | None) -> None:
@@ -418,7 +431,7 @@ def figures(
         try:
             data = strict_json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise UserError(f"{path}: cannot read the benchmark JSON ({err})") from None
+            raise UserError(f"{flag} {path}: cannot read the benchmark JSON ({err})") from None
         missing = [k for k in keys if k not in data] if isinstance(data, dict) else list(keys)
         if missing:  # checked here, so a wrong file is one line and not a KeyError deep in the rendering
             raise UserError(f"{flag} {path}: not the JSON its command writes (no {', '.join(missing)})")

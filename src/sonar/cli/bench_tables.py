@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from sonar.cli.bench_group import bench_app
+from sonar.cli.flag_terms import about_path
 from sonar.errors import UserError
 from sonar.outdir import check_run_dir
 
@@ -32,7 +33,8 @@ def synth_suite(
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a directory; name a directory for the tables")
     # tables are added beside whatever is there, so only a new directory or an earlier suite's is safe
-    check_run_dir(out, holds_run=_holds_only_tables, kind="synthetic suite")
+    with about_path("--out", out):  # its refusals open with the path alone ("s: is not empty ...")
+        check_run_dir(out, holds_run=_holds_only_tables, kind="synthetic suite")
     console = Console()
     written = []
     write_suite(out, count=count, seed=seed, progress=lambda name, new: written.append(name) if new else None)

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from sonar.checkpoint import load_pretrained
 from sonar.cli.eval_group import eval_app
-from sonar.cli.flag_terms import as_flags, same_named_flags
+from sonar.cli.flag_terms import about_path, as_flags, as_typed_lists, same_named_flags, typed_as
 from sonar.cli.lists import ascii_number
 from sonar.errors import UserError
 from sonar.longctx.length import LengthEval, evaluate_length
@@ -60,9 +60,15 @@ def eval_length(
     if threads is not None:
         torch.set_num_threads(threads)
     out_dir = Path(out) if out is not None else Path(checkpoint) / "length"
-    check_claim(out_dir, kind="eval-length", overwrite=True)  # before the measurement, not after it
-    source = resolve(checkpoint, corpus=corpus, train_len=train_len)
-    with as_flags(same_named_flags("windows", "cached_windows", "cache_block")):  # train_len may be the run's
+    # each named only by a path made absolute, or the corpus's words: "/home/u/x.txt: exists and is not ...",
+    # "corpus path 'nope' does not exist"
+    with about_path("--out" if out is not None else "--out (default CHECKPOINT/length)", out_dir):
+        check_claim(out_dir, kind="eval-length", overwrite=True)  # before the measurement, not after it
+    with typed_as("--corpus", corpus, opening="corpus "):
+        source = resolve(checkpoint, corpus=corpus, train_len=train_len)
+    with as_flags(same_named_flags("windows", "cached_windows", "cache_block")), \
+            as_typed_lists({"multiples": ("--multiples", multiples), "depths": ("--depths", depths)}):
+        # train_len may be the run's; the lists were refused as "multiples=[0]: ...", keyword and Python list
         spec = LengthEval(train_len=source.train_len, multiples=_ints("--multiples", multiples), windows=windows,
                           cached_windows=cached_windows, cache_block=cache_block, depths=_floats("--depths", depths))
     model = load_pretrained(source.model_dir)

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sonar.cli.app import app
+from sonar.cli.flag_terms import typed_as, typed_flags
 from sonar.errors import UserError
 from sonar.plan.bisect import MAX_BATCH
 from sonar.plan.calibration import all_checks, markdown_table
@@ -17,7 +18,7 @@ from sonar.plan.engine_profile import ENGINES, EXACT, get_profile
 from sonar.plan.fit import Plan, plan_deployment
 from sonar.plan.formats import FORMATS, get_format
 from sonar.plan.gpus import parse_gpu
-from sonar.plan.memory import DEFAULT_PREFILL_TOKENS
+from sonar.plan.memory import DEFAULT_PREFILL_TOKENS, kv_dtype_bytes
 from sonar.plan.providers import Provider, binding_limit, get_provider
 from sonar.plan.serving import DecodeRoofline, decode_roofline
 from sonar.plan.source import load_model_spec
@@ -29,6 +30,7 @@ TABLE_MODELS = ("scout", "maverick")
 
 @app.command()
 def plan(
+    ctx: typer.Context,
     model: str = typer.Option(None, help="preset (scout, maverick, debug, tiny, small) or a config.json path"),
     weights: str = typer.Option("bf16", help=f"weight format: {', '.join(FORMATS)}"),
     gpu: str = typer.Option("h100-80gb", help="h100-80gb, h200-141gb, a100-40gb, a100-80gb, or e.g. 96GB"),
@@ -51,6 +53,7 @@ def plan(
                                            help="engine predictions vs published maxima, as markdown"),
 ) -> None:
     """Plan a Llama 4 deployment: weights by format, KV cache (chunk-aware), verdict, maximum context."""
+    typed = typed_flags(ctx)  # a flag given with its default value is given all the same
     if calibration_table:
         # The calibration is a fixed table: a --model or --gpu given with it would be silently ignored.
         given = [flag for flag, value, default in (
@@ -60,19 +63,25 @@ def plan(
             ("--text-only", text_only, False), ("--json", as_json, False), ("--table", table, False),
             ("--gpu-counts", gpu_counts, ",".join(map(str, DEFAULT_GPU_COUNTS))), ("--engine", engine, EXACT),
             ("--engine-version", engine_version, None), ("--provider", provider, None), ("--hbm-tbps", hbm_tbps, None),
-        ) if value != default]
+        ) if value != default or flag in typed]
         if given:
             raise UserError(f"--calibration-table prints a fixed table and takes no other options; "
                             f"drop {', '.join(given)}")
         typer.echo(markdown_table(all_checks()))
         return
-    gpu_type = parse_gpu(gpu)
+    # each named in the settings' words ("unknown GPU 'nope'; ...", "unknown weight format ..."), not the flag's
+    with typed_as("--gpu", gpu):
+        gpu_type = parse_gpu(gpu)
+    with typed_as("--weights", weights):
+        get_format(weights)
+    with typed_as("--kv-dtype", kv_dtype):
+        kv_dtype_bytes(kv_dtype)
     if hbm_tbps is not None:
         gpu_type = _with_bandwidth(gpu_type, hbm_tbps)
     profile = None if engine == EXACT and engine_version is None else get_profile(engine, engine_version)
     if table:
-        # The table covers every format at its own contexts, but a misspelt value is refused, not ignored.
-        get_format(weights)
+        # The table covers every format at its own contexts, but a misspelt value is refused, not ignored
+        # (--weights is checked above).
         if context is not None:
             parse_tokens(context)
         if provider is not None:
@@ -82,14 +91,14 @@ def plan(
             ("--weights", weights, "bf16"), ("--gpus", gpus, 1), ("--context", context, None),
             ("--prefill-tokens", prefill_tokens, DEFAULT_PREFILL_TOKENS), ("--engine", engine, EXACT),
             ("--engine-version", engine_version, None), ("--provider", provider, None), ("--hbm-tbps", hbm_tbps, None),
-        ) if value != default]
+        ) if value != default or flag in typed]
         if unused:
             raise UserError(f"--table lists every weight format at its maximum context over --gpu-counts; "
                             f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to it: drop "
                             f"{'it' if len(unused) == 1 else 'them'}")
         _print_table(model, gpu_type, gpu_counts, batch, kv_dtype, reserve_gb, text_only, as_json)
         return
-    if gpu_counts != ",".join(map(str, DEFAULT_GPU_COUNTS)):
+    if gpu_counts != ",".join(map(str, DEFAULT_GPU_COUNTS)) or "--gpu-counts" in typed:
         raise UserError(f"--gpu-counts {gpu_counts!r}: applies to --table only (one plan uses --gpus)")
     if model is None:
         raise UserError("--model is required (a preset such as scout, or a config.json path), or use --table")

@@ -14,7 +14,7 @@ import typer
 from sonar.checkpoint import load_pretrained, save_pretrained
 from sonar.cli.app import app
 from sonar.cli.eval_group import eval_app
-from sonar.cli.flag_terms import as_flags, same_named_flags
+from sonar.cli.flag_terms import about_path, as_flags, as_typed_lists, same_named_flags, typed_as
 from sonar.cli.lists import ascii_number
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
@@ -24,7 +24,7 @@ from sonar.posttrain.chat import check_chat_checkpoint
 from sonar.posttrain.distill import DistillConfig, run_distill
 from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs, text_pairs
 from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
-from sonar.posttrain.model_source import load_start
+from sonar.posttrain.model_source import load_start as load_model_start
 from sonar.posttrain.pipeline import PipelineConfig, run_pipeline
 from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
@@ -38,7 +38,7 @@ from sonar.posttrain.run_dir import (
 )
 from sonar.posttrain.settings import MAX_STAGE_SEED, with_overrides
 from sonar.posttrain.sft import SFTConfig, run_sft
-from sonar.posttrain.tasks import TASKS, mixed_examples
+from sonar.posttrain.tasks import MAX_LEVEL, TASKS, mixed_examples
 from sonar.posttrain.tuning import DPO_CANDIDATES, TuningConfig, tune
 from sonar.posttrain.user_data import read_pairs, read_preferences
 from sonar.strict_json import dumps_strict
@@ -72,12 +72,34 @@ def _split(text: str, what: str) -> tuple[str, ...]:
     return items
 
 
+def _tasks(text: str) -> tuple[str, ...]:
+    """The built-in tasks named, each known: the tasks' own check printed "tasks=['chess']: ...", a keyword and a
+    Python list."""
+    items = _split(text, "tasks")
+    unknown = [t for t in items if t not in TASKS]
+    if unknown:
+        raise UserError(f"--tasks {text!r}: unknown task {', '.join(unknown)}; choose from {', '.join(sorted(TASKS))}")
+    return items
+
+
 def _levels(text: str) -> tuple[int, ...]:
     items = _split(text, "levels")  # outside the try: its UserError is a ValueError too
     try:
-        return tuple(int(ascii_number(t)) for t in items)
+        levels = tuple(int(ascii_number(t)) for t in items)
     except ValueError:
         raise UserError(f"--levels {text!r}: comma-separated integers, e.g. 1,2") from None
+    outside = [str(level) for level in levels if not 1 <= level <= MAX_LEVEL]
+    if outside:  # else "levels=0: must be an integer in 1..5", the settings' keyword
+        named = f"level {outside[0]} is" if len(outside) == 1 else f"levels {', '.join(outside)} are"
+        raise UserError(f"--levels {text!r}: {named} not among the levels 1 to {MAX_LEVEL}")
+    return levels
+
+
+def load_start(start: str | None, *, preset_name: str | None = None, seed: int = 0, flag: str = "--from"):
+    """The starting model, a refusal naming the flag that chose it: the loader's own opened with the
+    checkpoint's path ("trained: no config.json ...") or the preset's words ("unknown preset 'nope'; ...")."""
+    with typed_as("--preset", preset_name), about_path(flag, start):
+        return load_model_start(start, preset_name=preset_name, seed=seed, flag=flag)
 
 
 def _seeds(text: str) -> list[int]:
@@ -104,10 +126,37 @@ def _pipeline_config(sft_steps: int, rl_steps: int, dpo_steps: int, eval_per_cel
     return PipelineConfig(
         sft=_flagged(lambda: SFTConfig(steps=sft_steps), {"steps": "--sft-steps"}),
         rl=_flagged(lambda: RLConfig(steps=rl_steps, lr=rl_lr), {"steps": "--rl-steps", "lr": "--rl-lr"}),
-        dpo=with_overrides(_flagged(lambda: DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight),
-                                    {"steps": "--dpo-steps", "nll_weight": "--dpo-nll-weight"}), dpo),
+        dpo=_overridden(_flagged(lambda: DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight),
+                                 {"steps": "--dpo-steps", "nll_weight": "--dpo-nll-weight"}), dpo, "--dpo"),
         evaluation=_flagged(lambda: EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell),
                             {"per_cell": "--eval-per-cell"}))
+
+
+def _overridden(config: T, settings: str, flag: str) -> T:
+    """`config` with the 'name=value,...' of `flag`; an item that is no setting is refused naming the flag (it
+    printed "'nope=1': expected name=value ..."), while a bad value keeps the setting's own name, as it was typed."""
+    try:
+        return with_overrides(config, settings)
+    except UserError as err:
+        if not str(err).startswith("'"):
+            raise
+        raise UserError(f"{flag} {err}") from None
+
+
+def _tuning_config(pipeline: PipelineConfig, rl_lrs: str, dpo_candidates: str) -> TuningConfig:
+    """The candidates `tune` compares, refused in the flags' terms: the settings printed "rl_lrs=[nan]: ...",
+    "dpo_candidates=['', '']: [''] named more than once", keywords and Python lists."""
+    rates, candidates = _floats(rl_lrs, "rl-lrs"), tuple(c.strip() for c in dpo_candidates.split(";"))
+    if any(not 0 < rate < float("inf") for rate in rates):
+        raise UserError(f"--rl-lrs {rl_lrs!r}: each rate must be a finite number > 0")
+    repeated = sorted({c for c in candidates if candidates.count(c) > 1})
+    if repeated:
+        shown = ", ".join(repr(c) if c else "'' (the DPO config as it stands)" for c in repeated)
+        raise UserError(f"--dpo-candidates {dpo_candidates!r}: {shown} named more than once; name each candidate once")
+    for candidate in candidates:
+        _overridden(pipeline.dpo, candidate, "--dpo-candidates")
+    with as_typed_lists({"rl_lrs": ("--rl-lrs", rl_lrs)}):
+        return TuningConfig(pipeline=pipeline, rl_lrs=rates, dpo_candidates=candidates)
 
 
 def _flagged(make: Callable[[], T], flags: dict[str, str]) -> T:
@@ -171,7 +220,8 @@ _BUILTIN_DATA = ("tasks", "levels", "per_cell")  # what the built-in examples ar
 def _prepare(out: str, threads: int | None, stage: str, *, inputs: dict[str, str | None] | None = None,
              resume: bool = False, overwrite: bool = False) -> Path:
     use_threads(threads)
-    return claim_out(out, stage, inputs=inputs, resume=resume, overwrite=overwrite)
+    with about_path("--out", out):  # "--out" is named by most of its refusals, not by those of an --out ''
+        return claim_out(out, stage, inputs=inputs, resume=resume, overwrite=overwrite)
 
 
 def _publish(out_dir: Path, stage: str, model, record: dict) -> None:
@@ -184,7 +234,8 @@ def _publish(out_dir: Path, stage: str, model, record: dict) -> None:
 def _sft_data(data: str | None, tasks: str, levels: str, per_cell: int, seed: int) -> tuple[list[str], list[str]]:
     """(prompts, responses) from the user's JSONL, else from the built-in tasks' train split."""
     if data is not None:
-        pairs = read_pairs(data)
+        with about_path("--data", data):  # else "nope.jsonl: no such file", naming no flag
+            pairs = read_pairs(data)
         return [p.prompt for p in pairs], [p.response for p in pairs]
     examples = _builtin_examples(tasks, levels, per_cell, seed)
     return [e.prompt for e in examples], [e.answer for e in examples]
@@ -195,7 +246,7 @@ def _builtin_examples(tasks: str, levels: str, per_cell: int, seed: int) -> list
     # samples ("all right or all wrong on every prompt"), after loading the model and sampling nothing
     if per_cell < 1:
         raise UserError(f"--per-cell {per_cell}: must be >= 1 (examples per task and level)")
-    return mixed_examples(_split(tasks, "tasks"), _levels(levels), per_cell, split="train", seed=seed)
+    return mixed_examples(_tasks(tasks), _levels(levels), per_cell, split="train", seed=seed)
 
 
 def _checkpoint(start: str | None, stage: str):
@@ -249,7 +300,7 @@ def rl_command(
     """GRPO-style online RL from an SFT checkpoint (also the KL reference); writes OUT/model, OUT/curve.json."""
     with as_flags(same_named_flags("steps", "prompts_per_step", "group_size", "temperature", "lr", "kl_coef",
                                    "start_level", "max_level", "save_every", "seed")):
-        config = RLConfig(tasks=_split(tasks, "tasks"), steps=steps, prompts_per_step=prompts_per_step,
+        config = RLConfig(tasks=_tasks(tasks), steps=steps, prompts_per_step=prompts_per_step,
                           group_size=group_size, temperature=temperature, lr=lr, kl_coef=kl_coef,
                           start_level=start_level, max_level=max_level, save_every=save_every, seed=seed)
     out_dir = _prepare(out, threads, "rl", inputs={"--from": start}, resume=resume)
@@ -305,8 +356,9 @@ def dpo_command(
     # the flags' values alone first: a bad value given in --settings keeps its own name there
     with as_flags(same_named_flags("steps", "beta", "lr", "nll_weight", "seed")):
         config = DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed)
-    config = with_overrides(config, settings)
-    user_pairs = read_preferences(pairs) if pairs is not None else None
+    config = _overridden(config, settings, "--settings")
+    with about_path("--pairs", pairs):  # else "nope.jsonl: no such file", naming no flag
+        user_pairs = read_preferences(pairs) if pairs is not None else None
     # config.seed, which --settings 'seed=N' may set: --seed's default drew the prompts while N sampled the replies
     prompts = _builtin_examples(tasks, levels, per_cell, config.seed + 1) if user_pairs is None else []
     out_dir = _prepare(out, threads, "dpo", inputs={"--from": start}, overwrite=overwrite)
@@ -396,9 +448,7 @@ def tune_command(
 ) -> None:
     """Choose `all`'s RL rate and DPO settings on the validation split (never test); writes OUT/tune.json."""
     _no_seed("--dpo-candidates", dpo_candidates)
-    config = TuningConfig(pipeline=_pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell),
-                          rl_lrs=_floats(rl_lrs, "rl-lrs"),
-                          dpo_candidates=tuple(c.strip() for c in dpo_candidates.split(";")))
+    config = _tuning_config(_pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell), rl_lrs, dpo_candidates)
     seed_list = _seeds(seeds)
     out_dir = _prepare(out, threads, "tune", inputs={"--from": start})
     start_time = time.perf_counter()
@@ -427,7 +477,7 @@ def eval_tasks_command(
     """Exact-match accuracy on the built-in tasks' test split, per task and level (greedy replies)."""
     check_seed(seed, "--seed ", most=MAX_STAGE_SEED)
     with as_flags(same_named_flags("per_cell")):
-        config = EvalConfig(tasks=_split(tasks, "tasks"), levels=_levels(levels), per_cell=per_cell, seed=seed)
+        config = EvalConfig(tasks=_tasks(tasks), levels=_levels(levels), per_cell=per_cell, seed=seed)
     if not checkpoint.strip():  # Path('') is the working directory, and load_pretrained named its `path=`
         raise UserError(f"CHECKPOINT {checkpoint!r}: name a checkpoint directory")
     if not Path(checkpoint).is_dir():

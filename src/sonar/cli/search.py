@@ -17,6 +17,7 @@ from rich.live import Live
 from rich.table import Table
 
 from sonar.cli.app import app
+from sonar.cli.flag_terms import about_path
 from sonar.errors import UserError
 from sonar.outdir import check_run_dir
 from sonar.search.backends import check_local_devices, check_real_available
@@ -54,7 +55,11 @@ def search(
     if config is not None:
         if out is None:
             raise UserError("--out DIR is required with a config")
-        check_run_dir(out, holds_run=lambda d: (d / DB_NAME).exists(), kind="sonar search")
+        with about_path("--out", out):  # its refusals open with the path alone ("run: is a file; ...")
+            check_run_dir(out, holds_run=lambda d: (d / DB_NAME).exists(), kind="sonar search")
+        if (out / DB_NAME).exists():  # else refused by the engine only once the executor had started
+            raise UserError(f"--out {out}: already holds a search; use `sonar search --resume {out}` to continue it,"
+                            " or name a new --out")
         refuse_inside_a_search_run(out)
         if config.exists() and not config.is_file():  # else "no such spec file", of a path that exists
             raise UserError(f"{config}: not a regular file (a directory, FIFO, device or socket); name the spec's "
@@ -75,8 +80,9 @@ def search(
         if workers is not None:
             raise UserError("--workers is part of the recorded spec; a resumed search keeps its own")
         run_dir = resume
-        check_database_file(run_dir)
-        storage = Storage(run_dir)  # read-only: the engine reads again under the run's lock
+        with about_path("--resume", run_dir):  # else "spec.yaml: not a search directory", naming no flag
+            check_database_file(run_dir)
+            storage = Storage(run_dir)  # read-only: the engine reads again under the run's lock
         try:
             events = storage.events()
             stored = storage.state(events)  # a run that cannot be read fails here, before any executor
@@ -317,7 +323,8 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
     from sonar.search.report import write_report
 
     check_database_file(run_dir)
-    print(f"report: {write_report(run_dir, out)}")
+    with about_path("--out", out):  # else "x.txt: exists and is not a directory; ...", naming no flag
+        print(f"report: {write_report(run_dir, out)}")
 
 
 @app.command()
@@ -344,7 +351,8 @@ def export(run_dir: Annotated[Path, typer.Argument(help="a search run directory"
     _refuse_checkpoint_in_the_way(to)
     with warnings.catch_warnings(record=True) as caught:  # the Llama 4 naming rule, as one line
         warnings.simplefilter("always", LlamaNamingWarning)
-        path, trained = export_best(run_dir, to, overwrite=overwrite)
+        with about_path("--to", to):  # its refusals name the path alone, or made absolute ("/home/u/x: ...")
+            path, trained = export_best(run_dir, to, overwrite=overwrite)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     if (path / "model" / NOTICE_FILE).is_file():

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sonar.checkpoint import save_pretrained
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
-from sonar.cli.flag_terms import as_flags, resolve_device_flag
+from sonar.cli.flag_terms import about_path, as_flags, resolve_device_flag, typed_as
 from sonar.data.batches import check_split_holds
 from sonar.data.cache import write_atomic
 from sonar.data.corpus import absolute_corpus
@@ -79,10 +79,12 @@ def train(
         raise UserError(f"--vocab {vocab}: sets the BPE vocabulary; the byte tokenizer's is fixed (257 ids)")
     if corpus is not None and not resume:  # on --resume, first compared with the run's own
         # a cheap look, naming the corpus as given (the run records it absolute); train reads the default field
-        check_corpus(corpus, text_field=DataConfig.text_field)
+        with typed_as("--corpus", corpus, opening="corpus "):  # else "corpus path 'nope' ...", naming no flag
+            check_corpus(corpus, text_field=DataConfig.text_field)
     threads = threads if threads is not None else idle_cores(torch.get_num_threads())
     out = Path(out) if out is not None else Path("runs") / (preset_name or _DEFAULT_PRESET)
-    check_run_dir(out, holds_run=_holds_train_run, kind="sonar train run")
+    with about_path("--out", out):  # its refusals open with the path alone ("r: is a file; ...")
+        check_run_dir(out, holds_run=_holds_train_run, kind="sonar train run")
     for name in ("curve.json", "curve.png"):  # else "cannot write (Is a directory ...)" once training had run
         if (out / name).exists() and not (out / name).is_file():
             raise UserError(f"{out / name}: exists and is not a file, and the run writes its curve there; move it"
@@ -104,7 +106,8 @@ def _train_run(out: Path, flags: ResumeFlags, *, resume: bool, threads: int | No
         config = config.replace(device=device)
     elif resume:
         _check_saved_device(out, config.device)
-    with console.status("preparing the corpus (cached after the first time)"), as_flags(_typed_flags(flags)):
+    with console.status("preparing the corpus (cached after the first time)"), as_flags(_typed_flags(flags)), \
+            typed_as("--corpus", flags.corpus, opening="corpus "):
         data = prepare(dataclasses.replace(config.data, corpus=corpus))
     longest = max([config.seq_len, *(stage.seq_len for stage in config.stages)])
     for split, tokens in (("training", data.record["train_tokens"]), ("validation", data.record["val_tokens"])):

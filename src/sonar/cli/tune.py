@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +17,7 @@ from rich.table import Table
 
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
+from sonar.cli.flag_terms import about_path, typed_as
 from sonar.cli.lists import name_list
 from sonar.cli.search import refuse_inside_a_search_run
 from sonar.errors import UserError
@@ -43,6 +47,24 @@ def _is_curve(path: Path) -> bool:
     except (OSError, ValueError, UnicodeDecodeError):
         return False
     return isinstance(data, dict) and set(data) == {"candidate", "workload", "curve"}
+
+
+_WORKLOAD_KEYS = {"context": "ctx", "batch": "b", "tokens": "t"}  # a Workload's fields, as --workload spells them
+
+
+@contextmanager
+def workload_flag(text: str) -> Iterator[None]:
+    """A refusal of the workload put as the --workload typed: the workload's own opened "workload 'nope': ..."
+    or "workload context=0: ...", naming neither the flag nor the key (ctx) the user wrote."""
+    try:
+        yield
+    except UserError as err:
+        message = str(err)
+        if not message.startswith("workload "):
+            raise
+        rest = re.sub(r"^'[^']*': ", "", message.removeprefix("workload "))
+        rest = re.sub(r"^(context|batch|tokens)=", lambda m: _WORKLOAD_KEYS[m[1]] + "=", rest)
+        raise UserError(f"--workload {text!r}: {rest}") from None
 
 
 def _trial_table(points: list, title: str) -> Table:
@@ -98,7 +120,8 @@ def tune(
     check_quality_limit(quality_limit, "--quality-limit")
     if workdir.exists() and not workdir.is_dir():
         raise UserError(f"--workdir {workdir}: exists and is not a directory; name a directory for the records")
-    check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
+    with about_path("--workdir", workdir):  # its refusals open with the path alone ("w: is a file; ...")
+        check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
     refuse_inside_a_search_run(workdir, "--workdir")  # a real run's candidates/ passed for tuning records
     if out is not None:
         _check_curve_path(out, f"--out {out}")
@@ -107,10 +130,12 @@ def tune(
         from sonar.checkpoint import from_hf
         from sonar.checkpoint.files import check_weights_readable, config_from_file
 
-        model_config, name = config_from_file(checkpoint, from_hf), checkpoint.name  # weights load in the tuner
-        check_weights_readable(checkpoint)
+        with about_path("--checkpoint", checkpoint):  # the reader's "ckpt: no config.json ..." named no flag
+            model_config, name = config_from_file(checkpoint, from_hf), checkpoint.name  # weights load in the tuner
+            check_weights_readable(checkpoint)
     else:
-        model_config, name = preset(preset_name), preset_name
+        with typed_as("--preset", preset_name):  # else "unknown preset 'nope'; ...", naming no flag
+            model_config, name = preset(preset_name), preset_name
     from sonar.model.transformer import check_fits_memory
 
     model_flag = f"--preset {preset_name!r}" if preset_name is not None else f"--checkpoint {checkpoint}"
@@ -118,7 +143,13 @@ def tune(
         check_fits_memory(model_config)
     except UserError as err:
         raise UserError(f"{model_flag}: {err}") from None
-    modes = name_list(compile_modes, "--compile", what="compile mode")
+    from sonar.systems.config import COMPILE_MODES
+
+    modes = name_list(compile_modes, "--compile", what="compile mode", choices=COMPILE_MODES)
+    unknown = [mode for mode in modes if mode not in COMPILE_MODES]
+    if unknown:  # else "--compile 'nope': compiles ['nope']: unknown; ...", the search space's keyword and lists
+        raise UserError(f"--compile {compile_modes!r}: unknown compile mode {', '.join(unknown)}; choose from"
+                        f" {', '.join(COMPILE_MODES)}")
     try:
         space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
     except UserError as err:
@@ -137,10 +168,11 @@ def tune(
         live.update(_trial_table(points, f"tuning {name} for {workload}"))
 
     # built before the live table starts, so a bad --workload or --quality-limit is one clean line
-    tuner = SystemTuner(workload=workload, space=space, quality_limit=quality_limit, isolate=isolate,
-                        checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial,
-                        max_trials=trials)
-    tuner.workload.check_fits(model_config, model_flag)
+    with workload_flag(workload):
+        tuner = SystemTuner(workload=workload, space=space, quality_limit=quality_limit, isolate=isolate,
+                            checkpoint=checkpoint, prior_path=workdir / "systems-prior.json", on_trial=on_trial,
+                            max_trials=trials)
+        tuner.workload.check_fits(model_config, model_flag)
     slug = tuner.state_path(candidate).stem.removeprefix("tune-")
     if out is None:  # the default path was first looked at when the curve was written, after every trial
         out = workdir / f"curve-{name}-{slug}.json"
@@ -185,13 +217,25 @@ def bench_tune(
 
     chosen = None if archs is None else list(name_list(archs, "--archs", what="architecture",
                                                        choices=architectures()))
+    unknown = [name for name in chosen or () if name not in architectures()]
+    if unknown:  # else "archs ['nope']: unknown", the bench's keyword and a Python list
+        raise UserError(f"--archs {archs!r}: unknown architecture {', '.join(unknown)}; choose from"
+                        f" {', '.join(architectures())}")
     check_quality_limit(quality_limit, "--quality-limit")  # before the bandwidth is measured
+    from sonar.systems.workload import Workload
+
+    with workload_flag(workload):  # else refused by the bench in the workload's words, naming no flag
+        parsed = Workload.parse(workload)
+        for name, model_config in architectures().items():
+            if chosen is None or name in chosen:
+                parsed.check_fits(model_config, name)
     if not 1 <= trials <= MAX_TUNER_TRIALS:  # else "trials=0", naming the bench's keyword and no flag
         raise UserError(f"--trials {trials}: must be between 1 and {MAX_TUNER_TRIALS:,}")
     most = TRAINING_LIMITS["schedule_steps"]
     if not 0 <= train_steps <= most:  # else refused by the trainer only after "training N steps" was announced
         raise UserError(f"--train-steps {train_steps}: must be from 0 to {most:,} (0: tune the random init)")
-    check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
+    with about_path("--workdir", workdir):  # its refusals open with the path alone ("w: is a file; ...")
+        check_run_dir(workdir, holds_run=holds_tuning_records, kind="tuning records", flag="--workdir")
     refuse_inside_a_search_run(workdir, "--workdir")
     console = Console(stderr=True)
 
