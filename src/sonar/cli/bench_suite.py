@@ -16,7 +16,7 @@ from rich.table import Table
 
 from sonar import strict_json
 from sonar.cli.bench_group import bench_app
-from sonar.cli.lists import ascii_number, name_list
+from sonar.cli.lists import ascii_number, name_list, refuse_unknown
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.outdir import refuse_file_ancestor
@@ -159,10 +159,7 @@ def check_rule_flag(rules: tuple[str, ...], flag: str, given: str) -> None:
     as "recommendation rule 'nope'", naming no flag."""
     from sonar.bench.recommend import RULES
 
-    unknown = [rule for rule in rules if rule not in RULES]
-    if unknown:
-        raise UserError(f"{flag} {given!r}: unknown recommendation rule {', '.join(unknown)}; choose from"
-                        f" {', '.join(RULES)}")
+    refuse_unknown(rules, RULES, flag, given, what="recommendation rule")
 
 
 def unavailable_methods(given: str, unknown: list[str], mode: str, choices: list[str]) -> UserError:

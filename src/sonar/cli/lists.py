@@ -21,6 +21,14 @@ def name_list(text: str, flag: str, *, what: str = "name", choices: Sequence[str
     return names
 
 
+def refuse_unknown(names: Sequence[str], choices: Sequence[str], flag: str, text: str, *, what: str) -> None:
+    """Each of `names` (as parsed from the `text` given with `flag`) is one of `choices`; the unknown ones are
+    refused in the flag's terms, with what is accepted."""
+    unknown = [name for name in names if name not in choices]
+    if unknown:
+        raise UserError(f"{flag} {text!r}: unknown {what} {', '.join(unknown)}; choose from {', '.join(choices)}")
+
+
 def ascii_number(text: str) -> str:
     """`text`, when it is written in ASCII: int() and float() also read other scripts' digits ('５', '٣') and
     a flag never means those. Raises ValueError, as int() and float() do for what they cannot read, so a

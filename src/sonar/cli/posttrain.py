@@ -15,7 +15,7 @@ from sonar.checkpoint import load_pretrained, save_pretrained
 from sonar.cli.app import app
 from sonar.cli.eval_group import eval_app
 from sonar.cli.flag_terms import about_path, as_flags, as_typed_lists, same_named_flags, typed_as
-from sonar.cli.lists import ascii_number
+from sonar.cli.lists import ascii_number, refuse_unknown
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.model.transformer import check_seed
@@ -76,9 +76,7 @@ def _tasks(text: str) -> tuple[str, ...]:
     """The built-in tasks named, each known: the tasks' own check printed "tasks=['chess']: ...", a keyword and a
     Python list."""
     items = _split(text, "tasks")
-    unknown = [t for t in items if t not in TASKS]
-    if unknown:
-        raise UserError(f"--tasks {text!r}: unknown task {', '.join(unknown)}; choose from {', '.join(sorted(TASKS))}")
+    refuse_unknown(items, sorted(TASKS), "--tasks", text, what="task")
     return items
 
 

@@ -18,7 +18,7 @@ from rich.table import Table
 from sonar.cli.app import app
 from sonar.cli.bench_group import bench_app
 from sonar.cli.flag_terms import about_path, typed_as
-from sonar.cli.lists import name_list
+from sonar.cli.lists import name_list, refuse_unknown
 from sonar.cli.search import refuse_inside_a_search_run
 from sonar.errors import UserError
 from sonar.outdir import check_run_dir, exclusive, refuse_file_ancestor
@@ -146,10 +146,8 @@ def tune(
     from sonar.systems.config import COMPILE_MODES
 
     modes = name_list(compile_modes, "--compile", what="compile mode", choices=COMPILE_MODES)
-    unknown = [mode for mode in modes if mode not in COMPILE_MODES]
-    if unknown:  # else "--compile 'nope': compiles ['nope']: unknown; ...", the search space's keyword and lists
-        raise UserError(f"--compile {compile_modes!r}: unknown compile mode {', '.join(unknown)}; choose from"
-                        f" {', '.join(COMPILE_MODES)}")
+    # else "--compile 'nope': compiles ['nope']: unknown; ...", the search space's keyword and lists
+    refuse_unknown(modes, COMPILE_MODES, "--compile", compile_modes, what="compile mode")
     try:
         space = BENCH_SPACE.__class__(**{**BENCH_SPACE.__dict__, "compiles": modes})
     except UserError as err:
@@ -217,10 +215,8 @@ def bench_tune(
 
     chosen = None if archs is None else list(name_list(archs, "--archs", what="architecture",
                                                        choices=architectures()))
-    unknown = [name for name in chosen or () if name not in architectures()]
-    if unknown:  # else "archs ['nope']: unknown", the bench's keyword and a Python list
-        raise UserError(f"--archs {archs!r}: unknown architecture {', '.join(unknown)}; choose from"
-                        f" {', '.join(architectures())}")
+    if chosen is not None:  # else "archs ['nope']: unknown", the bench's keyword and a Python list
+        refuse_unknown(chosen, list(architectures()), "--archs", archs, what="architecture")
     check_quality_limit(quality_limit, "--quality-limit")  # before the bandwidth is measured
     from sonar.systems.workload import Workload
 
