@@ -261,7 +261,7 @@ def test_a_rule_refused_as_idle_in_a_mode_changes_nothing_there(tmp_path, mode):
     from sonar.bench.suite import SuiteSettings, run_suite
     from sonar.bench.synthetic import synthetic_table
     from sonar.bench.table import write_table
-    from sonar.cli.bench_suite import IDLE_RULES
+    from sonar.cli.bench_method_flags import IDLE_RULES
     from sonar.search.schedulers.policy import RULE_NAMES
 
     assert set(IDLE_RULES[mode]) <= set(RULE_NAMES)

@@ -16,13 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sonar.cli.bench_group import bench_app
-from sonar.cli.bench_suite import (
-    check_mode_flag,
-    check_replay_counts,
-    check_rule_flag,
-    refuse_dangling_link,
-    unavailable_methods,
-)
+from sonar.cli.bench_method_flags import check_mode_flag, check_rule_flag, unavailable_methods
+from sonar.cli.bench_suite import check_replay_counts, refuse_dangling_link
 from sonar.cli.flag_terms import as_flag_of, check_device_flag, resolve_device_flag, typed_as, typed_flags
 from sonar.cli.lists import name_list
 from sonar.errors import UserError
