@@ -4,18 +4,25 @@ user's JSONL); and `sonar eval tasks CHECKPOINT`: exact-match accuracy per task 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import TypeVar
 
 import typer
 
 from sonar.checkpoint import load_pretrained, save_pretrained
 from sonar.cli.app import app
 from sonar.cli.eval_group import eval_app
-from sonar.cli.flag_terms import about_path, as_flags, as_typed_lists, same_named_flags, typed_as
-from sonar.cli.lists import ascii_number, refuse_unknown
+from sonar.cli.flag_terms import about_path, as_flags, same_named_flags
+from sonar.cli.posttrain_values import (
+    level_list,
+    load_start,
+    no_seed,
+    overridden,
+    parsed_seeds,
+    pipeline_config,
+    task_list,
+    tuning_config,
+)
 from sonar.data.cache import write_atomic
 from sonar.errors import UserError
 from sonar.model.transformer import check_seed
@@ -24,8 +31,7 @@ from sonar.posttrain.chat import check_chat_checkpoint
 from sonar.posttrain.distill import DistillConfig, run_distill
 from sonar.posttrain.dpo import DPOConfig, run_dpo, sampled_pairs, text_pairs
 from sonar.posttrain.evaluate import EvalConfig, evaluate_tasks
-from sonar.posttrain.model_source import load_start as load_model_start
-from sonar.posttrain.pipeline import PipelineConfig, run_pipeline
+from sonar.posttrain.pipeline import run_pipeline
 from sonar.posttrain.report_plot import summary_lines, write_accuracy_png
 from sonar.posttrain.rl import RLConfig, run_rl
 from sonar.posttrain.run_dir import (
@@ -36,15 +42,13 @@ from sonar.posttrain.run_dir import (
     run_kind,
     start_rl_run,
 )
-from sonar.posttrain.settings import MAX_STAGE_SEED, with_overrides
+from sonar.posttrain.settings import MAX_STAGE_SEED
 from sonar.posttrain.sft import SFTConfig, run_sft
-from sonar.posttrain.tasks import MAX_LEVEL, TASKS, mixed_examples
-from sonar.posttrain.tuning import DPO_CANDIDATES, TuningConfig, tune
+from sonar.posttrain.tasks import TASKS, mixed_examples
+from sonar.posttrain.tuning import DPO_CANDIDATES, tune
 from sonar.posttrain.user_data import read_pairs, read_preferences
 from sonar.strict_json import dumps_strict
 from sonar.train.runtime import use_threads
-
-T = TypeVar("T")
 
 posttrain_app = typer.Typer(help="Post-train a model: SFT -> online RL -> DPO on verifiable tasks.",
                             no_args_is_help=True)
@@ -61,133 +65,6 @@ _THREADS = typer.Option(None, help="torch threads (default: the cores not alread
 def _overwrite(stage: str):
     return typer.Option(False, "--overwrite", help=f"replace the result an earlier `sonar posttrain {stage}` wrote"
                                                    " to --out (nothing else there is ever replaced)")
-
-
-def _split(text: str, what: str) -> tuple[str, ...]:
-    items = tuple(t.strip() for t in text.split(",") if t.strip())
-    if not items:
-        raise UserError(f"--{what} {text!r}: name at least one")
-    if len(set(items)) < len(items):  # a task or level trained on or reported twice, a seed run into one folder
-        raise UserError(f"--{what} {text!r}: a value is repeated; give each once")
-    return items
-
-
-def _tasks(text: str) -> tuple[str, ...]:
-    """The built-in tasks named, each known: the tasks' own check printed "tasks=['chess']: ...", a keyword and a
-    Python list."""
-    items = _split(text, "tasks")
-    refuse_unknown(items, sorted(TASKS), "--tasks", text, what="task")
-    return items
-
-
-def _levels(text: str) -> tuple[int, ...]:
-    items = _split(text, "levels")  # outside the try: its UserError is a ValueError too
-    try:
-        levels = tuple(int(ascii_number(t)) for t in items)
-    except ValueError:
-        raise UserError(f"--levels {text!r}: comma-separated integers, e.g. 1,2") from None
-    outside = [str(level) for level in levels if not 1 <= level <= MAX_LEVEL]
-    if outside:  # else "levels=0: must be an integer in 1..5", the settings' keyword
-        named = f"level {outside[0]} is" if len(outside) == 1 else f"levels {', '.join(outside)} are"
-        raise UserError(f"--levels {text!r}: {named} not among the levels 1 to {MAX_LEVEL}")
-    return levels
-
-
-def load_start(start: str | None, *, preset_name: str | None = None, seed: int = 0, flag: str = "--from"):
-    """The starting model, a refusal naming the flag that chose it: the loader's own opened with the
-    checkpoint's path ("trained: no config.json ...") or the preset's words ("unknown preset 'nope'; ...")."""
-    with typed_as("--preset", preset_name), about_path(flag, start):
-        return load_model_start(start, preset_name=preset_name, seed=seed, flag=flag)
-
-
-def _seeds(text: str) -> list[int]:
-    items = _split(text, "seeds")
-    try:
-        seeds = [int(ascii_number(s)) for s in items]
-    except ValueError:
-        raise UserError(f"--seeds {text!r}: comma-separated integers") from None
-    for seed in seeds:
-        check_seed(seed, "--seeds ", most=MAX_STAGE_SEED)
-    return seeds
-
-
-def _floats(text: str, what: str) -> tuple[float, ...]:
-    items = _split(text, what)
-    try:
-        return tuple(float(ascii_number(t)) for t in items)
-    except ValueError:
-        raise UserError(f"--{what} {text!r}: comma-separated numbers") from None
-
-
-def _pipeline_config(sft_steps: int, rl_steps: int, dpo_steps: int, eval_per_cell: int, *, rl_lr: float = RLConfig.lr,
-                     dpo_nll_weight: float = DPOConfig.nll_weight, dpo: str = "") -> PipelineConfig:
-    return PipelineConfig(
-        sft=_flagged(lambda: SFTConfig(steps=sft_steps), {"steps": "--sft-steps"}),
-        rl=_flagged(lambda: RLConfig(steps=rl_steps, lr=rl_lr), {"steps": "--rl-steps", "lr": "--rl-lr"}),
-        dpo=_overridden(_flagged(lambda: DPOConfig(steps=dpo_steps, nll_weight=dpo_nll_weight),
-                                 {"steps": "--dpo-steps", "nll_weight": "--dpo-nll-weight"}), dpo, "--dpo"),
-        evaluation=_flagged(lambda: EvalConfig(levels=PipelineConfig().evaluation.levels, per_cell=eval_per_cell),
-                            {"per_cell": "--eval-per-cell"}))
-
-
-def _overridden(config: T, settings: str, flag: str) -> T:
-    """`config` with the 'name=value,...' of `flag`; an item that is no setting is refused naming the flag (it
-    printed "'nope=1': expected name=value ..."), while a bad value keeps the setting's own name, as it was typed."""
-    try:
-        return with_overrides(config, settings)
-    except UserError as err:
-        if not str(err).startswith("'"):
-            raise
-        raise UserError(f"{flag} {err}") from None
-
-
-def _tuning_config(pipeline: PipelineConfig, rl_lrs: str, dpo_candidates: str) -> TuningConfig:
-    """The candidates `tune` compares, refused in the flags' terms: the settings printed "rl_lrs=[nan]: ...",
-    "dpo_candidates=['', '']: [''] named more than once", keywords and Python lists."""
-    rates, candidates = _floats(rl_lrs, "rl-lrs"), tuple(c.strip() for c in dpo_candidates.split(";"))
-    if any(not 0 < rate < float("inf") for rate in rates):
-        raise UserError(f"--rl-lrs {rl_lrs!r}: each rate must be a finite number > 0")
-    repeated = sorted({c for c in candidates if candidates.count(c) > 1})
-    if repeated:
-        shown = ", ".join(repr(c) if c else "'' (the DPO config as it stands)" for c in repeated)
-        raise UserError(f"--dpo-candidates {dpo_candidates!r}: {shown} named more than once; name each candidate once")
-    for candidate in candidates:
-        _overridden(pipeline.dpo, candidate, "--dpo-candidates")
-    with as_typed_lists({"rl_lrs": ("--rl-lrs", rl_lrs)}):
-        return TuningConfig(pipeline=pipeline, rl_lrs=rates, dpo_candidates=candidates)
-
-
-def _flagged(make: Callable[[], T], flags: dict[str, str]) -> T:
-    """A stage's config built from `all`'s or `tune`'s flags, its error naming the flag given (--sft-steps 0): the
-    stage's own field name (steps=0) is shared by three flags and said nothing of which one was wrong."""
-    try:
-        return make()
-    except UserError as err:
-        name, equals, rest = str(err).partition("=")
-        if not equals or name not in flags:
-            raise
-        raise UserError(f"{flags[name]} {rest}") from None
-
-
-def _given_once(context: typer.Context, settings_flag: str, settings: str, flags: dict[str, str]) -> None:
-    """A setting named both by its own flag (given on the command line) and in `settings_flag`'s
-    'name=value,...' is one error naming both, rather than one of them silently winning."""
-    for item in filter(None, (part.strip() for part in settings.split(","))):
-        name = item.partition("=")[0].strip()
-        param = next((p for p, setting in flags.items() if setting == name), None)
-        if param is None or not _given(context, param):
-            continue
-        raise UserError(f"{_flag(context, param)} {context.params[param]} and {settings_flag} {item!r} both set "
-                        f"{name}; give it once")
-
-
-def _no_seed(flag: str, settings: str) -> None:
-    """`all` and `tune` run every stage under each --seeds seed (PipelineConfig.seeded): a seed among the DPO
-    settings was overwritten by it in `all` without a word, and in `tune` made one candidate differ by its
-    data order rather than its training."""
-    for item in filter(None, (part.strip() for part in settings.replace(";", ",").split(","))):
-        if item.partition("=")[0].strip() == "seed":
-            raise UserError(f"{flag} {item!r}: the DPO stage runs under each --seeds seed; set seeds with --seeds")
 
 
 _DPO_FLAGS = {f.name: f.name for f in fields(DPOConfig)}  # dpo's own flags carry the settings' names
@@ -210,6 +87,18 @@ def _not_used(context: typer.Context, params: tuple[str, ...], because: str) -> 
     for param in params:
         if _given(context, param):
             raise UserError(f"{_flag(context, param)} {context.params[param]!r}: not used {because}; leave it out")
+
+
+def given_once(context: typer.Context, settings_flag: str, settings: str, flags: dict[str, str]) -> None:
+    """A setting named both by its own flag (given on the command line) and in `settings_flag`'s
+    'name=value,...' is one error naming both, rather than one of them silently winning."""
+    for item in filter(None, (part.strip() for part in settings.split(","))):
+        name = item.partition("=")[0].strip()
+        param = next((p for p, setting in flags.items() if setting == name), None)
+        if param is None or not _given(context, param):
+            continue
+        raise UserError(f"{_flag(context, param)} {context.params[param]} and {settings_flag} {item!r} both set "
+                        f"{name}; give it once")
 
 
 _BUILTIN_DATA = ("tasks", "levels", "per_cell")  # what the built-in examples are drawn from
@@ -244,7 +133,7 @@ def _builtin_examples(tasks: str, levels: str, per_cell: int, seed: int) -> list
     # samples ("all right or all wrong on every prompt"), after loading the model and sampling nothing
     if per_cell < 1:
         raise UserError(f"--per-cell {per_cell}: must be >= 1 (examples per task and level)")
-    return mixed_examples(_tasks(tasks), _levels(levels), per_cell, split="train", seed=seed)
+    return mixed_examples(task_list(tasks), level_list(levels), per_cell, split="train", seed=seed)
 
 
 def _checkpoint(start: str | None, stage: str):
@@ -298,7 +187,7 @@ def rl_command(
     """GRPO-style online RL from an SFT checkpoint (also the KL reference); writes OUT/model, OUT/curve.json."""
     with as_flags(same_named_flags("steps", "prompts_per_step", "group_size", "temperature", "lr", "kl_coef",
                                    "start_level", "max_level", "save_every", "seed")):
-        config = RLConfig(tasks=_tasks(tasks), steps=steps, prompts_per_step=prompts_per_step,
+        config = RLConfig(tasks=task_list(tasks), steps=steps, prompts_per_step=prompts_per_step,
                           group_size=group_size, temperature=temperature, lr=lr, kl_coef=kl_coef,
                           start_level=start_level, max_level=max_level, save_every=save_every, seed=seed)
     out_dir = _prepare(out, threads, "rl", inputs={"--from": start}, resume=resume)
@@ -348,13 +237,13 @@ def dpo_command(
     seed: int = _SEED, threads: int = _THREADS, overwrite: bool = _overwrite("dpo"),
 ) -> None:
     """DPO against a frozen copy of the starting model; writes OUT/model and OUT/dpo.json."""
-    _given_once(context, "--settings", settings, _DPO_FLAGS)
+    given_once(context, "--settings", settings, _DPO_FLAGS)
     if pairs is not None:
         _not_used(context, _BUILTIN_DATA, "with --pairs (the pairs are the file's)")
     # the flags' values alone first: a bad value given in --settings keeps its own name there
     with as_flags(same_named_flags("steps", "beta", "lr", "nll_weight", "seed")):
         config = DPOConfig(steps=steps, beta=beta, lr=lr, nll_weight=nll_weight, seed=seed)
-    config = _overridden(config, settings, "--settings")
+    config = overridden(config, settings, "--settings")
     with about_path("--pairs", pairs):  # else "nope.jsonl: no such file", naming no flag
         user_pairs = read_preferences(pairs) if pairs is not None else None
     # config.seed, which --settings 'seed=N' may set: --seed's default drew the prompts while N sampled the replies
@@ -408,10 +297,10 @@ def all_command(
     threads: int = _THREADS,
 ) -> None:
     """SFT -> RL -> DPO per seed; writes OUT/seed-S/<stage>/model, OUT/report.json, OUT/accuracy.png."""
-    seed_list = _seeds(seeds)
-    _no_seed("--dpo", dpo)
-    _given_once(context, "--dpo", dpo, {"dpo_steps": "steps", "dpo_nll_weight": "nll_weight"})
-    config = _pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell, rl_lr=rl_lr, dpo_nll_weight=dpo_nll_weight,
+    seed_list = parsed_seeds(seeds)
+    no_seed("--dpo", dpo)
+    given_once(context, "--dpo", dpo, {"dpo_steps": "steps", "dpo_nll_weight": "nll_weight"})
+    config = pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell, rl_lr=rl_lr, dpo_nll_weight=dpo_nll_weight,
                               dpo=dpo)
     out_dir = _prepare(out, threads, "all", inputs={"--from": start})
     reports, start_time = [], time.perf_counter()
@@ -445,9 +334,9 @@ def tune_command(
     threads: int = _THREADS,
 ) -> None:
     """Choose `all`'s RL rate and DPO settings on the validation split (never test); writes OUT/tune.json."""
-    _no_seed("--dpo-candidates", dpo_candidates)
-    config = _tuning_config(_pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell), rl_lrs, dpo_candidates)
-    seed_list = _seeds(seeds)
+    no_seed("--dpo-candidates", dpo_candidates)
+    config = tuning_config(pipeline_config(sft_steps, rl_steps, dpo_steps, eval_per_cell), rl_lrs, dpo_candidates)
+    seed_list = parsed_seeds(seeds)
     out_dir = _prepare(out, threads, "tune", inputs={"--from": start})
     start_time = time.perf_counter()
 
@@ -475,7 +364,7 @@ def eval_tasks_command(
     """Exact-match accuracy on the built-in tasks' test split, per task and level (greedy replies)."""
     check_seed(seed, "--seed ", most=MAX_STAGE_SEED)
     with as_flags(same_named_flags("per_cell")):
-        config = EvalConfig(tasks=_tasks(tasks), levels=_levels(levels), per_cell=per_cell, seed=seed)
+        config = EvalConfig(tasks=task_list(tasks), levels=level_list(levels), per_cell=per_cell, seed=seed)
     if not checkpoint.strip():  # Path('') is the working directory, and load_pretrained named its `path=`
         raise UserError(f"CHECKPOINT {checkpoint!r}: name a checkpoint directory")
     if not Path(checkpoint).is_dir():
